@@ -1,0 +1,9 @@
+// Package smtpsend sends sdk.Messages over SMTP with wneessen/go-mail. It is
+// shared by the bundled SMTP transports (smtp-basic and the OAuth2 ones),
+// which differ only in how they authenticate.
+//
+// A batch travels over one connection. Every failure becomes an
+// *sdk.DeliveryError: SMTP 4xx replies and network trouble are temporary,
+// 5xx replies are permanent, and each carries the server's code, its raw
+// reply and a remedy for the operator.
+package smtpsend

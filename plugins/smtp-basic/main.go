@@ -1,0 +1,14 @@
+// Command tocsin-plugin-smtp-basic is Tocsin's transport for any SMTP
+// server that takes a username and password, or no login at all: a relay,
+// Postfix, a Gmail app password. See package basic for its settings.
+package main
+
+import (
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
+	"github.com/tocsin-dev/tocsin/plugins/smtp-basic/basic"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() { sdk.Serve(basic.New(version)) }
