@@ -1,0 +1,187 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
+)
+
+// Defaults that do not depend on the machine.
+const (
+	DefaultDataDir  = "/var/lib/tocsin"
+	DefaultListen   = "127.0.0.1:9870"
+	DefaultLogLevel = "info"
+)
+
+// LogLevels lists the accepted values of agent.log_level, from the most
+// verbose.
+var LogLevels = []string{"trace", "debug", "info", "warn", "error"}
+
+// Config is a loaded configuration. Load returns one even when it reports
+// errors, so that its diagnostics can be rendered with their source.
+type Config struct {
+	// Agent holds the merged agent blocks, defaults filled in.
+	Agent Agent
+	// Transports holds the transport blocks in file order.
+	Transports []*Transport
+	// Contacts holds the contact blocks in file order.
+	Contacts []*Contact
+	// Files holds the absolute paths of the files loaded, in load order.
+	Files []string
+	// Sources maps a file name as it appears in hcl.Range.Filename to the
+	// file's bytes, for rendering diagnostics.
+	Sources map[string][]byte
+
+	// sensitive holds, per file name, the ranges of values that the
+	// name heuristic marks secret; schema-sensitive ranges live on the
+	// transports.
+	sensitive map[string][]hcl.Range
+}
+
+// Agent holds the settings of the agent block.
+type Agent struct {
+	// Node is the name of this node; default os.Hostname().
+	Node string
+	// DataDir holds the outbox, rule state and token store (absolute).
+	DataDir string
+	// PluginDir is where plugin binaries are found (absolute); default
+	// "plugins" next to the running executable.
+	PluginDir string
+	// Listen is the host:port of the status server.
+	Listen string
+	// LogLevel is one of LogLevels.
+	LogLevel string
+	// LogJSON switches the log to JSON lines.
+	LogJSON bool
+	// Mute makes the agent evaluate and record, but deliver nothing.
+	Mute bool
+}
+
+// Transport is a transport block: a named way of sending mail, served by a
+// plugin.
+type Transport struct {
+	// Name is the block's label, unique across all files.
+	Name string
+	// Plugin is the plugin's name, such as "smtp-basic".
+	Plugin string
+	// From is the sender address as written (net/mail accepts it).
+	From string
+	// Path is an explicit plugin binary (absolute), or empty.
+	Path string
+	// SHA256 is the expected checksum of the plugin binary in lower-case
+	// hex, or empty.
+	SHA256 string
+	// DeclRange is the range of the block's label.
+	DeclRange hcl.Range
+	// PluginRange is the range of the plugin argument's expression (the
+	// block's header when the argument is missing).
+	PluginRange hcl.Range
+	// Settings holds the config block decoded against the plugin's schema;
+	// it is set by DecodeSettings.
+	Settings sdk.Settings
+
+	defRange    hcl.Range            // `transport "name"`, for block-level problems
+	body        hcl.Body             // the config block's body, nil when there is none
+	configRange hcl.Range            // the config block's header
+	ctx         *hcl.EvalContext     // the evaluation context of the file
+	attrRanges  map[string]hcl.Range // config attribute name -> expression range
+	// sensitiveRanges are the expression ranges of the config attributes
+	// that the plugin's schema marks sensitive.
+	sensitiveRanges []hcl.Range
+	// secrets are the decoded values of sensitive settings, scrubbed from
+	// rendered diagnostics.
+	secrets []string
+}
+
+// Contact is a contact block: a set of addresses and the transports to try,
+// in order.
+type Contact struct {
+	// Name is the block's label, unique across all files.
+	Name string
+	// Email holds the addresses as written (each accepted by net/mail).
+	Email []string
+	// Via holds transport names in fallback order.
+	Via []string
+	// DeclRange is the range of the block's label.
+	DeclRange hcl.Range
+}
+
+// DefaultConfig returns a configuration holding only the defaults: node is
+// the host name ("localhost" if it cannot be read), data_dir is
+// DefaultDataDir, plugin_dir is "plugins" next to the running executable
+// (relative to the working directory if the executable cannot be found),
+// listen is DefaultListen and log_level is DefaultLogLevel.
+func DefaultConfig() *Config {
+	node, err := os.Hostname()
+	if err != nil || node == "" {
+		node = "localhost"
+	}
+	pluginDir := "plugins"
+	if exe, err := os.Executable(); err == nil {
+		pluginDir = filepath.Join(filepath.Dir(exe), "plugins")
+	}
+	if abs, err := filepath.Abs(pluginDir); err == nil {
+		pluginDir = abs
+	}
+	return &Config{
+		Agent: Agent{
+			Node:      node,
+			DataDir:   DefaultDataDir,
+			PluginDir: pluginDir,
+			Listen:    DefaultListen,
+			LogLevel:  DefaultLogLevel,
+		},
+		Sources:   map[string][]byte{},
+		sensitive: map[string][]hcl.Range{},
+	}
+}
+
+// applyDefaults fills the agent arguments that no file set (those not in
+// set) from DefaultConfig.
+func (c *Config) applyDefaults(set map[string]hcl.Range) {
+	def := DefaultConfig().Agent
+	for _, name := range agentAttrs {
+		if _, ok := set[name]; ok {
+			continue
+		}
+		switch name {
+		case "node":
+			c.Agent.Node = def.Node
+		case "data_dir":
+			c.Agent.DataDir = def.DataDir
+		case "plugin_dir":
+			c.Agent.PluginDir = def.PluginDir
+		case "listen":
+			c.Agent.Listen = def.Listen
+		case "log_level":
+			c.Agent.LogLevel = def.LogLevel
+		case "log_json":
+			c.Agent.LogJSON = def.LogJSON
+		case "mute":
+			c.Agent.Mute = def.Mute
+		}
+	}
+}
+
+// Transport returns the transport named name, or nil.
+func (c *Config) Transport(name string) *Transport {
+	for _, t := range c.Transports {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// Contact returns the contact named name, or nil.
+func (c *Config) Contact(name string) *Contact {
+	for _, k := range c.Contacts {
+		if k.Name == name {
+			return k
+		}
+	}
+	return nil
+}

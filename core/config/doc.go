@@ -1,0 +1,70 @@
+// Package config loads the agent's HCL configuration: the agent block, the
+// transports (each served by a plugin process) and the contacts.
+//
+// # Files
+//
+// [Load] takes a file or a directory. A directory loads every "*.hcl" file in
+// it, not recursively, sorted by name; hidden files (a leading '.') and
+// editor temporary files (a leading '#' or '~', or a trailing '~') are
+// skipped. A directory without any .hcl file is an error.
+//
+// Each file is parsed with hclsyntax and decoded against a fixed schema with
+// its own evaluation context, so that relative paths resolve against the
+// directory of the file that contains them. Relative paths (data_dir,
+// plugin_dir, a transport's path and the argument of file()) are stored
+// absolute. Diagnostics carry the file name as it was reached from the path
+// given to Load (a relative path stays relative) so that they print the way
+// the operator typed it; [Config.Files] holds the absolute paths.
+//
+// # Functions
+//
+// Expressions may call env("NAME") (an unset variable is an error, unlike an
+// empty one), env("NAME", "default"), file("path") and the cty standard
+// library functions upper, lower, trimspace, join, split, format and concat.
+// No variables exist, except that the via list of a contact is read
+// statically and may name transports as transport.NAME.
+//
+// # Merge rules
+//
+// When several files are loaded they form one configuration:
+//
+//   - agent blocks may appear in any number of files (and several times in
+//     one file); their arguments merge one by one. Setting the same argument
+//     in two places is an error at the second place that names the first.
+//     An argument set to null counts as not set.
+//   - transport names are unique across all files; a second transport of the
+//     same name is an error at its label that names the first.
+//   - contact names are unique across all files, in the same way.
+//   - a contact may name a transport declared in any file. The check is
+//     skipped when a file failed to parse, because its transports are then
+//     unknown and every reference to them would be a false error. A
+//     transport listed twice in one via list is a warning.
+//   - transports and contacts keep file order: files sorted by name, then
+//     the order of the blocks within each file.
+//   - defaults ([DefaultConfig]) fill the agent arguments that no file set,
+//     once, after the merge.
+//
+// # Plugin settings
+//
+// The config block of a transport is decoded later, by
+// [Transport.DecodeSettings], against the schema the plugin declares, so
+// that a wrong setting is reported at its line before the plugin runs.
+// [Transport.PluginDiagnostics] turns the plugin's own complaints into
+// diagnostics at the line of the setting they are about.
+//
+// # Diagnostics and secrets
+//
+// Every diagnostic has a Subject range. [Config.WriteDiagnostics] and
+// [WriteDiagnostics] render them with the offending source line. In the
+// printed lines, the value of every setting the plugin schema marks
+// sensitive, and of every argument whose name contains "password",
+// "secret", "token" or "key", is replaced by "(sensitive)"; so is the rest
+// of a line that no parsed value covers but that looks like such an
+// assignment (the broken line of a file that does not parse). Which settings
+// a schema marks sensitive is known only after DecodeSettings, so render
+// diagnostics about a transport's config block after calling it. Decoded
+// values of sensitive settings are also removed from summaries and details.
+//
+// Addresses (a transport's from, a contact's email) are checked with
+// net/mail and kept as written.
+package config

@@ -1,0 +1,136 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+)
+
+// maxFileSize bounds what file() reads: it is meant for secrets,
+// certificates and keys, not for data.
+const maxFileSize = 4 << 20
+
+// evalContext returns the evaluation context of one config file. dir is the
+// file's directory (absolute), shownDir the same directory as the operator
+// reaches it, for messages; lookupEnv reads the environment.
+func evalContext(dir, shownDir string, lookupEnv func(string) (string, bool)) *hcl.EvalContext {
+	return &hcl.EvalContext{
+		Functions: map[string]function.Function{
+			"env":       envFunc(lookupEnv),
+			"file":      fileFunc(dir, shownDir),
+			"upper":     stdlib.UpperFunc,
+			"lower":     stdlib.LowerFunc,
+			"trimspace": stdlib.TrimSpaceFunc,
+			"join":      stdlib.JoinFunc,
+			"split":     stdlib.SplitFunc,
+			"format":    stdlib.FormatFunc,
+			"concat":    stdlib.ConcatFunc,
+		},
+	}
+}
+
+// envFunc is env(name) and env(name, default): the value of an environment
+// variable. An unset variable without a default is an error; a variable set
+// to the empty string is the empty string.
+func envFunc(lookupEnv func(string) (string, bool)) function.Function {
+	return function.New(&function.Spec{
+		Description: "Returns the value of an environment variable, or the default when it is not set.",
+		Params: []function.Parameter{
+			{Name: "name", Type: cty.String},
+		},
+		VarParam: &function.Parameter{Name: "default", Type: cty.String},
+		Type:     function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if len(args) > 2 {
+				return cty.NilVal, function.NewArgErrorf(2, "env takes a name and at most one default")
+			}
+			name := args[0].AsString()
+			if name == "" {
+				return cty.NilVal, function.NewArgErrorf(0, "the name of the environment variable is empty")
+			}
+			if v, ok := lookupEnv(name); ok {
+				return cty.StringVal(v), nil
+			}
+			if len(args) == 2 {
+				return args[1], nil
+			}
+			return cty.NilVal, fmt.Errorf("environment variable %q is not set; set it, or give a default as in env(%q, \"default\")", name, name)
+		},
+	})
+}
+
+// fileFunc is file(path): the content of a text file. A relative path is
+// relative to dir, the directory of the config file.
+func fileFunc(dir, shownDir string) function.Function {
+	return function.New(&function.Spec{
+		Description: "Returns the content of a text file; a relative path is relative to the config file's directory.",
+		Params: []function.Parameter{
+			{Name: "path", Type: cty.String},
+		},
+		Type: function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			p := args[0].AsString()
+			if p == "" {
+				return cty.NilVal, function.NewArgErrorf(0, "the path is empty")
+			}
+			full, shown := p, p
+			if !filepath.IsAbs(p) {
+				full = filepath.Join(dir, p)
+				shown = filepath.Join(shownDir, p)
+			}
+			b, err := readTextFile(full)
+			if err != nil {
+				return cty.NilVal, function.NewArgError(0, fmt.Errorf("read file %q: %w", shown, err))
+			}
+			return cty.StringVal(string(b)), nil
+		},
+	})
+}
+
+// readTextFile reads a regular UTF-8 file of at most maxFileSize bytes. Its
+// errors do not repeat the path.
+func readTextFile(path string) ([]byte, error) {
+	// Stat before opening: opening a FIFO would block.
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	if len(b) > maxFileSize {
+		return nil, fmt.Errorf("larger than %d bytes", maxFileSize)
+	}
+	if !utf8.Valid(b) {
+		return nil, errors.New("not valid UTF-8 text")
+	}
+	return b, nil
+}
+
+// unwrapPathError drops the operation and path of an *fs.PathError, which
+// the caller names itself.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,13 @@
+agent {
+  node = "appliance-a"
+}
+
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "alerts@example.com"
+}
+
+contact "ops" {
+  email = ["ops@example.com"]
+  via   = [transport.relay]
+}

@@ -1,0 +1,3 @@
+agent {
+  log_level = "warning"
+}

@@ -1,0 +1,4 @@
+transport "relay" {
+  plugin = "SMTP_Basic"
+  from   = "alerts@example.com"
+}

@@ -1,0 +1,5 @@
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "alerts@example.com"
+  sha256 = "deadbeef"
+}

@@ -1,0 +1,11 @@
+agent {
+  node = "a"
+}
+
+agent {
+  node = null
+}
+
+agent {
+  node = "b"
+}

@@ -1,0 +1,10 @@
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "alerts@example.com"
+  config {
+    host = "a"
+  }
+  config {
+    host = "b"
+  }
+}

@@ -1,0 +1,3 @@
+agent {
+  node = file("no-such-file.txt")
+}

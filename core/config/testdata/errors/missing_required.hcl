@@ -1,0 +1,7 @@
+transport "relay" {
+  plugin = "smtp-basic"
+}
+
+contact "ops" {
+  via = [transport.relay]
+}

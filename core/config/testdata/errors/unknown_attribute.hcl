@@ -1,0 +1,5 @@
+agent {
+  node     = "appliance-a"
+  log_levl = "debug"
+  colour   = "blue"
+}

@@ -1,0 +1,7 @@
+agent {
+  node = "appliance-a"
+}
+
+trasnport "relay" {
+  plugin = "smtp-basic"
+}

@@ -1,0 +1,4 @@
+agent {
+  node     = env("TOCSIN_TEST_UNSET")
+  data_dir = env("TOCSIN_TEST_UNSET", "/srv/tocsin")
+}

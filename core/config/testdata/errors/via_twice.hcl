@@ -1,0 +1,9 @@
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "alerts@example.com"
+}
+
+contact "ops" {
+  email = ["ops@example.com"]
+  via   = [transport.relay, "relay"]
+}

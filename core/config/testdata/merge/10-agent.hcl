@@ -1,0 +1,4 @@
+agent {
+  node     = "appliance-a"
+  data_dir = "data"
+}

@@ -1,0 +1,4 @@
+transport "backup" {
+  plugin = "smtp-basic"
+  from   = "backup@example.com"
+}

@@ -1,0 +1,4 @@
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = 
+}

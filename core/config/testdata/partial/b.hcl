@@ -1,0 +1,5 @@
+contact "ops" {
+  email  = ["ops@example.com"]
+  emails = ["oncall@example.com"]
+  via    = [transport.relay]
+}
