@@ -93,7 +93,7 @@ func (s *Sender) classify(err error) *sdk.DeliveryError {
 func (s *Sender) classifyLocal(err error) *sdk.DeliveryError {
 	addr := net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port))
 	var (
-		unknownCA *x509.UnknownAuthorityError
+		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
 		invalid   x509.CertificateInvalidError
 		recordErr tls.RecordHeaderError
@@ -101,7 +101,7 @@ func (s *Sender) classifyLocal(err error) *sdk.DeliveryError {
 	)
 	msg := err.Error()
 	switch {
-	case errors.As(err, &unknownCA):
+	case errors.As(err, &unknownCA), strings.Contains(msg, "certificate signed by unknown authority"):
 		return sdk.PermanentError(err, "", "The server's certificate is not signed by a CA this host trusts: set ca_file to the PEM file of the CA that signed it.")
 	case errors.As(err, &hostname):
 		return sdk.PermanentError(err, "", "The server's certificate is for another name: set host to a name the certificate lists.")

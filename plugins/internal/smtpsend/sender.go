@@ -192,7 +192,7 @@ func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, e
 			results[i].Err = s.classify(b.SendError())
 			continue
 		}
-		results[i].Receipt = strings.TrimSpace(b.ServerResponse())
+		results[i].Receipt = receipt(b.ServerResponse())
 	}
 	if ctx.Err() != nil {
 		for i := range results {
@@ -218,4 +218,14 @@ func (s *Sender) Check(ctx context.Context) error {
 		return s.classify(err)
 	}
 	return nil
+}
+
+// receipt returns the server's reply to the end of DATA. go-mail keeps it
+// without its reply code, which can only have been 250.
+func receipt(resp string) string {
+	resp = strings.TrimSpace(resp)
+	if len(resp) >= 3 && resp[0] >= '2' && resp[0] <= '5' && resp[1] >= '0' && resp[1] <= '9' && resp[2] >= '0' && resp[2] <= '9' && (len(resp) == 3 || resp[3] == ' ') {
+		return resp
+	}
+	return strings.TrimSpace("250 " + resp)
 }
