@@ -103,21 +103,21 @@ func (t *Transport) Configure(_ context.Context, cfg sdk.Config) (sdk.Diagnostic
 
 	var diags sdk.Diagnostics
 	if s.Port < 1 || s.Port > 65535 {
-		diags = diags.Errorf("port", "Use a TCP port from 1 to 65535: 587 for STARTTLS submission, 465 for implicit TLS, 25 for a relay.", "port %d is out of range", s.Port)
+		diags = diags.Errorf("port", "Use a TCP port from 1 to 65535: 587 for STARTTLS submission, 465 for implicit TLS, 25 for a relay.", "Port %d is out of range", s.Port)
 	}
 	if s.Auth != AuthNone {
 		if s.Username == "" {
-			diags = diags.Errorf("username", fmt.Sprintf("auth = %q logs in, which needs a username; set auth = \"none\" for a relay that needs no login.", s.Auth), "username is required for auth %q", s.Auth)
+			diags = diags.Errorf("username", fmt.Sprintf("auth = %q logs in, which needs a username; set auth = \"none\" for a relay that needs no login.", s.Auth), "Username required for auth %q", s.Auth)
 		}
 		if s.Security == smtpsend.SecurityNone && !s.AllowInsecureAuth {
-			diags = diags.Errorf("security", "A login over plain SMTP sends the password in the clear. Use security = \"starttls\" or \"tls\"; only on a trusted network, set allow_insecure_auth = true.", "refusing to send a password over a connection without TLS")
+			diags = diags.Errorf("security", "A login over plain SMTP sends the password in the clear. Use security = \"starttls\" or \"tls\"; only on a trusted network, set allow_insecure_auth = true.", "Refusing to send a password over a connection without TLS")
 		}
 	}
 	if s.Auth == AuthNone && s.Password != "" {
-		diags = diags.Warnf("password", "auth = \"none\" never sends it; set auth to use it, or remove it.", "password is set but not used")
+		diags = diags.Warnf("password", "auth = \"none\" never sends it; set auth to use it, or remove it.", "Password set but not used")
 	}
 	if s.TLSSkipVerify {
-		diags = diags.Warnf("tls_skip_verify", "Anyone between this host and the server can read the mail and the password. Set ca_file to the server's CA instead.", "certificate verification is OFF")
+		diags = diags.Warnf("tls_skip_verify", "Anyone between this host and the server can read the mail and the password. Set ca_file to the server's CA instead.", "Certificate verification is OFF")
 		if cfg.Logger != nil {
 			cfg.Logger.Warn("TLS certificate verification is OFF for this transport: anyone on the path can read mail and password; set ca_file instead", "host", s.Host)
 		}

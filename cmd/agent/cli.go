@@ -1,0 +1,170 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/cli"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/tocsin-dev/tocsin/core/buildinfo"
+	"github.com/tocsin-dev/tocsin/core/config"
+)
+
+// meta is what every command shares: where to write, and helpers.
+type meta struct {
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type app struct {
+	meta
+	args []string
+}
+
+func newCLI(args []string, stdout, stderr io.Writer) *app {
+	return &app{meta: meta{stdout: stdout, stderr: stderr}, args: args}
+}
+
+// commands is the one place that lists the commands.
+func (a *app) commands() map[string]cli.CommandFactory {
+	m := a.meta
+	return map[string]cli.CommandFactory{
+		"run":       func() (cli.Command, error) { return &runCommand{meta: m}, nil },
+		"validate":  func() (cli.Command, error) { return &validateCommand{meta: m}, nil },
+		"test-send": func() (cli.Command, error) { return &testSendCommand{meta: m}, nil },
+		"plugins":   func() (cli.Command, error) { return &pluginsCommand{meta: m}, nil },
+		"version":   func() (cli.Command, error) { return &versionCommand{meta: m}, nil },
+	}
+}
+
+func (a *app) run() int {
+	c := cli.NewCLI("tocsin", buildinfo.Version)
+	c.Args = a.args
+	c.Commands = a.commands()
+	c.HelpWriter = a.stderr
+	c.ErrorWriter = a.stderr
+	c.HelpFunc = helpFunc
+	code, err := c.Run()
+	if err != nil {
+		fmt.Fprintf(a.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	switch code {
+	case exitOK, exitError, exitUsage:
+		return code
+	case cli.RunResultHelp:
+		return exitUsage
+	default:
+		// hashicorp/cli answers 127 for an unknown command, 1 for bare help.
+		if len(a.args) == 0 || c.IsHelp() {
+			return exitOK
+		}
+		return exitUsage
+	}
+}
+
+func helpFunc(commands map[string]cli.CommandFactory) string {
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("Usage: tocsin <command> [options]\n\n")
+	b.WriteString("Tocsin watches a node and its failover partner and sends mail when something is wrong.\n\nCommands:\n")
+	for _, n := range names {
+		cmd, err := commands[n]()
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "    %-10s %s\n", n, cmd.Synopsis())
+	}
+	b.WriteString("\nRun `tocsin <command> -h` for a command's options. Start with `tocsin run -dev`.\n")
+	return b.String()
+}
+
+// flags returns a flag set that prints help to stderr and does not exit.
+func (m meta) flags(name, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() { fmt.Fprintln(m.stderr, strings.TrimSpace(help)) }
+	return fs
+}
+
+// parse parses args, printing the error and the help on failure. ok is
+// false when the command must return code.
+func (m meta) parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fs.Usage()
+			return exitOK, false
+		}
+		fmt.Fprintf(m.stderr, "Error: %v\n\n", err)
+		fs.Usage()
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(m.stderr, "Error: unexpected argument %q\n\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+// usageError prints msg and the help and returns exitUsage.
+func (m meta) usageError(fs *flag.FlagSet, format string, args ...any) int {
+	fmt.Fprintf(m.stderr, "Error: "+format+"\n\n", args...)
+	fs.Usage()
+	return exitUsage
+}
+
+// load loads the config at path and prints its diagnostics. ok is false
+// when there were errors.
+func (m meta) load(path string) (*config.Config, bool) {
+	cfg, diags := config.Load(path)
+	if len(diags) > 0 {
+		m.writeDiagnostics(cfg, diags)
+	}
+	return cfg, !diags.HasErrors()
+}
+
+func (m meta) writeDiagnostics(cfg *config.Config, diags hcl.Diagnostics) {
+	if cfg != nil {
+		_ = cfg.WriteDiagnostics(m.stderr, diags)
+		return
+	}
+	_ = config.WriteDiagnostics(m.stderr, nil, diags)
+}
+
+// logger returns the agent's logger as the config asks for it.
+func (m meta) logger(cfg *config.Config) hclog.Logger {
+	level := hclog.LevelFromString(cfg.Agent.LogLevel)
+	if level == hclog.NoLevel {
+		level = hclog.Info
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "tocsin",
+		Level:      level,
+		Output:     m.stderr,
+		JSONFormat: cfg.Agent.LogJSON,
+	})
+}
+
+// quietLogger is for the one-shot commands: only warnings and errors.
+func (m meta) quietLogger() hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "tocsin", Level: hclog.Warn, Output: m.stderr})
+}
+
+// defaultConfigPath is used when -config is not given.
+func defaultConfigPath() string {
+	if p := os.Getenv("TOCSIN_CONFIG"); p != "" {
+		return p
+	}
+	return "/etc/tocsin"
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tocsin-dev/tocsin/core/agent"
+)
+
+// shutdownTimeout bounds a graceful stop.
+const shutdownTimeout = 30 * time.Second
+
+type runCommand struct{ meta }
+
+func (c *runCommand) Synopsis() string {
+	return "Run the agent (or -dev for a try-out with nothing to set up)"
+}
+
+func (c *runCommand) Help() string {
+	return `Usage: tocsin run [-config PATH] | -dev [-dev-dir DIR]
+
+  Runs the agent: loads the configuration, starts and configures the
+  transport plugins, and serves /healthz on the agent's listen address until
+  SIGINT or SIGTERM, then stops cleanly.
+
+  With -dev it needs no configuration: it starts a mail sink on 127.0.0.1,
+  writes a config that sends to it through the real smtp-basic plugin, and
+  sends a startup mail. Every mail the sink receives is printed here and
+  saved as an .eml file under the dev directory.
+
+Options:
+
+  -config PATH   Configuration file or directory (default $TOCSIN_CONFIG, else /etc/tocsin).
+  -dev           Dev mode.
+  -dev-dir DIR   Dev mode's directory for its config, data and mail (default .tocsin-dev).`
+}
+
+func (c *runCommand) Run(args []string) int {
+	fs := c.flags("run", c.Help())
+	path := fs.String("config", defaultConfigPath(), "")
+	dev := fs.Bool("dev", false, "")
+	devDir := fs.String("dev-dir", ".tocsin-dev", "")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *dev {
+		return c.runDev(ctx, *devDir)
+	}
+	cfg, ok := c.load(*path)
+	if !ok {
+		return exitError
+	}
+	logger := c.logger(cfg)
+	a, diags := agent.Start(ctx, cfg, logger)
+	if len(diags) > 0 {
+		c.writeDiagnostics(cfg, diags)
+	}
+	if a == nil {
+		return exitError
+	}
+	<-ctx.Done()
+	logger.Info("stopping", "reason", "signal")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := a.Stop(sctx); err != nil {
+		fmt.Fprintf(c.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}

@@ -1,0 +1,21 @@
+agent {
+  node       = "test"
+  plugin_dir = env("TOCSIN_TEST_PLUGIN_DIR")
+  data_dir   = "/tmp/tocsin-test"
+}
+
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "tocsin@example.com"
+  config {
+    host     = "mail.example.com"
+    username = "tocsin"
+    password = env("TOCSIN_TEST_NEVER_SET")
+  }
+}
+
+contact "ops" {
+  email = ["ops@example.com"]
+  via   = [transport.relay]
+}
+

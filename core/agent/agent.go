@@ -1,0 +1,169 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/tocsin-dev/tocsin/core/buildinfo"
+	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/notify"
+	"github.com/tocsin-dev/tocsin/core/pluginhost"
+	"github.com/tocsin-dev/tocsin/core/server"
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
+)
+
+// Agent is a running Tocsin agent.
+type Agent struct {
+	cfg        *config.Config
+	logger     hclog.Logger
+	host       *pluginhost.Host
+	transports Transports
+	server     *server.Server
+	started    time.Time
+	now        func() time.Time
+}
+
+// Start configures every transport and starts the status server. On
+// errors it stops whatever it started and returns the diagnostics.
+func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Agent, hcl.Diagnostics) {
+	a := &Agent{cfg: cfg, logger: logger, now: time.Now}
+	a.started = a.now()
+	a.host = pluginhost.New(logger, cfg.Agent.PluginDir)
+	var diags hcl.Diagnostics
+	a.transports, diags = PrepareTransports(ctx, cfg, a.host, logger)
+	if diags.HasErrors() {
+		a.host.Close()
+		return nil, diags
+	}
+	srv, err := server.Listen(logger, cfg.Agent.Listen, a.health)
+	if err != nil {
+		a.host.Close()
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot serve the status endpoint", Detail: err.Error() + ". Set listen in the agent block to a free host:port."})
+	}
+	a.server = srv
+	logger.Info("agent started", "node", cfg.Agent.Node, "version", buildinfo.Version, "listen", srv.Addr(), "transports", a.transports.Names(), "mute", cfg.Agent.Mute)
+	return a, diags
+}
+
+// Addr returns the address of the status server.
+func (a *Agent) Addr() string { return a.server.Addr() }
+
+// Transports returns the configured transports.
+func (a *Agent) Transports() Transports { return a.transports }
+
+func (a *Agent) health() server.Health {
+	return server.Health{
+		Status:     "ok",
+		Node:       a.cfg.Agent.Node,
+		Version:    buildinfo.Version,
+		Transports: a.transports.Names(),
+		Started:    a.started.UTC().Format(time.RFC3339),
+	}
+}
+
+// Stop stops the status server and every plugin, waiting until ctx ends
+// for requests in flight.
+func (a *Agent) Stop(ctx context.Context) error {
+	err := a.server.Shutdown(ctx)
+	a.host.Close()
+	a.logger.Info("agent stopped")
+	return err
+}
+
+// Mail is what the agent wants to tell a contact.
+type Mail struct {
+	Subject string
+	Text    string
+	HTML    string
+	Headers []sdk.Header
+}
+
+// Receipt says how a notification went out.
+type Receipt struct {
+	MessageID string
+	Transport string
+	Receipt   string
+}
+
+// ErrMuted is returned by Notify when the agent is muted.
+var ErrMuted = errors.New("agent is muted: nothing is delivered")
+
+// Notify sends m to contact through the first transport of its via chain
+// that takes it, trying the next one when a transport fails. It returns the
+// receipt, or the errors of every transport tried. Durable queuing and
+// retries come with the outbox.
+func (a *Agent) Notify(ctx context.Context, contact string, m Mail) (Receipt, error) {
+	c := a.cfg.Contact(contact)
+	if c == nil {
+		return Receipt{}, fmt.Errorf("notify: no contact %q", contact)
+	}
+	if a.cfg.Agent.Mute {
+		a.logger.Info("muted: not delivering", "contact", contact, "subject", m.Subject)
+		return Receipt{}, ErrMuted
+	}
+	to, err := addresses(c.Email)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("notify %s: %w", contact, err)
+	}
+	id := notify.NewMessageID(a.cfg.Agent.Node, a.now())
+	var errs []error
+	for _, name := range c.Via {
+		t := a.transports[name]
+		if t == nil {
+			errs = append(errs, fmt.Errorf("transport %s is not configured", name))
+			continue
+		}
+		msg, err := t.Message(id, to, m, a.now())
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		res, err := t.Instance.Send(ctx, []*sdk.Message{msg})
+		if err == nil {
+			err = res[0].Err
+		}
+		if err == nil {
+			a.logger.Info("notification sent", "contact", contact, "transport", name, "message_id", id)
+			return Receipt{MessageID: id, Transport: name, Receipt: res[0].Receipt}, nil
+		}
+		a.logger.Warn("transport failed", "contact", contact, "transport", name, "message_id", id, "error", err)
+		errs = append(errs, fmt.Errorf("transport %s: %w", name, err))
+	}
+	return Receipt{MessageID: id}, errors.Join(errs...)
+}
+
+// Message builds a message from this transport's sender to to.
+func (t *Transport) Message(id string, to []sdk.Address, m Mail, now time.Time) (*sdk.Message, error) {
+	from, err := mail.ParseAddress(t.Config.From)
+	if err != nil {
+		return nil, fmt.Errorf("transport %s: from: %w", t.Config.Name, err)
+	}
+	return &sdk.Message{
+		ID:      id,
+		Date:    now,
+		From:    *from,
+		To:      to,
+		Subject: m.Subject,
+		Text:    m.Text,
+		HTML:    m.HTML,
+		Headers: m.Headers,
+	}, nil
+}
+
+func addresses(l []string) ([]sdk.Address, error) {
+	out := make([]sdk.Address, 0, len(l))
+	for _, s := range l {
+		a, err := mail.ParseAddress(s)
+		if err != nil {
+			return nil, fmt.Errorf("address %q: %w", s, err)
+		}
+		out = append(out, *a)
+	}
+	return out, nil
+}
