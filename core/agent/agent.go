@@ -124,7 +124,7 @@ func (a *Agent) Notify(ctx context.Context, contact string, m Mail) (Receipt, er
 			errs = append(errs, err)
 			continue
 		}
-		res, err := t.Instance.Send(ctx, []*sdk.Message{msg})
+		res, err := t.Plugin.Send(ctx, []*sdk.Message{msg})
 		if err == nil {
 			err = res[0].Err
 		}

@@ -18,8 +18,10 @@ import (
 // Transport is a configured transport: its block, its plugin process and
 // what the plugin said about itself.
 type Transport struct {
-	Config      *config.Transport
-	Instance    *pluginhost.Instance
+	Config *config.Transport
+	// Plugin sends; in the agent it is a *pluginhost.Instance, which
+	// restarts the plugin process when it dies.
+	Plugin      sdk.Transport
 	Description *sdk.Description
 }
 
@@ -99,7 +101,7 @@ func prepare(ctx context.Context, tc *config.Transport, host *pluginhost.Host, l
 		in.Kill()
 		return nil, diags
 	}
-	return &Transport{Config: tc, Instance: in, Description: desc}, diags
+	return &Transport{Config: tc, Plugin: in, Description: desc}, diags
 }
 
 // pluginDiagnostic explains why a transport's plugin could not start.

@@ -17,6 +17,11 @@ import (
 // pluginDir builds the bundled plugins the tests use, once per run.
 func pluginDir(t *testing.T) string {
 	t.Helper()
+	return pluginDirB(t)
+}
+
+func pluginDirB(t testing.TB) string {
+	t.Helper()
 	return sdktest.PluginDir(t, map[string]string{
 		"smtp-basic": "github.com/tocsin-dev/tocsin/plugins/smtp-basic",
 	})
