@@ -26,7 +26,8 @@ func TestNewMessageID(t *testing.T) {
 			}
 		})
 	}
-	if NewMessageID("n", now) == NewMessageID("n", now) {
-		t.Error("two ids are equal")
+	a, b := NewMessageID("n", now), NewMessageID("n", now)
+	if a == b {
+		t.Errorf("two ids for the same node and time are equal: %s", a)
 	}
 }
