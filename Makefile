@@ -27,8 +27,10 @@ $(BIN)/plugins/tocsin-plugin-%: FORCE
 
 FORCE:
 
+DEV_DIR ?= .tocsin-dev
+
 dev: build
-	./$(BIN)/tocsin run -dev
+	./$(BIN)/tocsin run -dev -dev-dir $(DEV_DIR)
 
 # The whole suite: unit, integration (real plugin processes) and end-to-end
 # tests with the race detector, then a short fuzz run of the config loader.
