@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/tocsin-dev/tocsin/core/agent"
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
 	"github.com/tocsin-dev/tocsin/core/devsink"
@@ -81,40 +83,23 @@ func (c *runCommand) runDev(ctx context.Context, dir string) int {
 	if !ok {
 		return exitError
 	}
-	logger := c.logger(cfg)
-	a, diags := agent.Start(ctx, cfg, logger)
-	if len(diags) > 0 {
-		c.writeDiagnostics(cfg, diags)
-	}
-	if a == nil {
-		fmt.Fprintln(c.stderr, "Hint: dev mode runs the plugins next to the tocsin binary; build both with `make build` (or use `make dev`).")
-		return exitError
-	}
-
-	fmt.Fprintf(c.stdout, `
+	hint := "Hint: dev mode runs the plugins next to the tocsin binary; build both with `make build` (or use `make dev`)."
+	return c.serve(ctx, cfg, hint, func(a *agent.Agent, logger hclog.Logger) {
+		fmt.Fprintf(c.stdout, `
 ==> Tocsin %s dev mode
     Config:   %s (written for you: a real config looks like it)
     Dev sink: smtp://%s, mail saved under %s
     Status:   http://%s/healthz
     Ctrl-C stops the agent.
 `, buildinfo.Version, cfgPath, sink.Addr(), filepath.Join(abs, "mail"), a.Addr())
-
-	rc, err := a.Notify(ctx, "dev", startupMail(cfg.Agent.Node, a.Addr()))
-	if err != nil {
-		fmt.Fprintf(c.stderr, "Error: the startup mail was not delivered:\n")
-		printDeliveryError(c.stderr, err)
-	} else {
+		rc, err := a.Notify(ctx, "dev", startupMail(cfg.Agent.Node, a.Addr()))
+		if err != nil {
+			fmt.Fprintf(c.stderr, "Error: the startup mail was not delivered:\n")
+			printDeliveryError(c.stderr, err)
+			return
+		}
 		logger.Info("startup mail accepted", "message_id", rc.MessageID, "server", rc.Receipt)
-	}
-
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := a.Stop(sctx); err != nil {
-		fmt.Fprintf(c.stderr, "Error: %v\n", err)
-		return exitError
-	}
-	return exitOK
+	})
 }
 
 func startupMail(node, addr string) agent.Mail {

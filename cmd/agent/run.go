@@ -8,7 +8,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/tocsin-dev/tocsin/core/agent"
+	"github.com/tocsin-dev/tocsin/core/config"
 )
 
 // shutdownTimeout bounds a graceful stop.
@@ -56,13 +59,26 @@ func (c *runCommand) Run(args []string) int {
 	if !ok {
 		return exitError
 	}
+	return c.serve(ctx, cfg, "", nil)
+}
+
+// serve starts an agent for cfg, calls started once it is up, and runs it
+// until ctx ends; then it stops the agent. hint is printed when the agent
+// cannot start.
+func (c *runCommand) serve(ctx context.Context, cfg *config.Config, hint string, started func(*agent.Agent, hclog.Logger)) int {
 	logger := c.logger(cfg)
 	a, diags := agent.Start(ctx, cfg, logger)
 	if len(diags) > 0 {
 		c.writeDiagnostics(cfg, diags)
 	}
 	if a == nil {
+		if hint != "" {
+			fmt.Fprintln(c.stderr, hint)
+		}
 		return exitError
+	}
+	if started != nil {
+		started(a, logger)
 	}
 	<-ctx.Done()
 	logger.Info("stopping", "reason", "signal")
