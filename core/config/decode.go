@@ -6,11 +6,11 @@ import (
 	"net"
 	"net/mail"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -50,10 +50,6 @@ var contactSchema = &hcl.BodySchema{
 		{Name: "via", Required: true},
 	},
 }
-
-// pluginNameRE is the form of a plugin name; the binary is
-// tocsin-plugin-NAME.
-var pluginNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
 // fileDecoder decodes the blocks of one file into its loader's Config.
 type fileDecoder struct {
@@ -177,7 +173,7 @@ func (f *fileDecoder) decodeTransport(block *hcl.Block) hcl.Diagnostics {
 			diags = append(diags, d...)
 		} else {
 			t.Plugin = v
-			if !pluginNameRE.MatchString(v) {
+			if !sdk.ValidPluginName(v) {
 				diags = append(diags, attrError(attr, "Invalid plugin name",
 					fmt.Sprintf("The plugin name %q is not valid: it must start with a lower-case letter or a digit and hold only lower-case letters, digits and dashes, such as \"smtp-basic\".", v)))
 			}

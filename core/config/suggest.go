@@ -1,9 +1,8 @@
 package config
 
 import (
-	"strings"
-
 	"github.com/agext/levenshtein"
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
 // nameSuggestion returns the first of suggestions that is close to given
@@ -17,18 +16,6 @@ func nameSuggestion(given string, suggestions []string) string {
 	return ""
 }
 
-// secretWords are the parts of an argument name that mark its value as
-// secret when no schema says otherwise.
-var secretWords = []string{"password", "secret", "token", "key"}
-
 // secretName reports whether an argument named name probably holds a
-// secret.
-func secretName(name string) bool {
-	name = strings.ToLower(name)
-	for _, w := range secretWords {
-		if strings.Contains(name, w) {
-			return true
-		}
-	}
-	return false
-}
+// secret; the SDK holds the rule so plugins and the agent agree on it.
+func secretName(name string) bool { return sdk.LooksSensitive(name) }

@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// Severity says whether a diagnostic stops the configuration.
+// Severity says whether a diagnostic stops the configuration. The zero
+// value counts as an error.
 type Severity int
 
 // The severities.
@@ -42,7 +43,7 @@ func (d Diagnostics) Warnf(attribute, detail, summaryFormat string, args ...any)
 // HasErrors reports whether any diagnostic is an error.
 func (d Diagnostics) HasErrors() bool {
 	for _, x := range d {
-		if x.Severity == SeverityError {
+		if x.Severity != SeverityWarning {
 			return true
 		}
 	}
@@ -53,7 +54,7 @@ func (d Diagnostics) HasErrors() bool {
 func (d Diagnostics) Err() error {
 	var parts []string
 	for _, x := range d {
-		if x.Severity != SeverityError {
+		if x.Severity == SeverityWarning {
 			continue
 		}
 		s := x.Summary

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
@@ -70,10 +71,16 @@ func (c *grpcClient) Configure(ctx context.Context, cfg Config) (Diagnostics, er
 	return diagnosticsFromProto(resp.GetDiagnostics()), nil
 }
 
+// callError wraps a failed RPC (the plugin process is gone, the call was
+// cancelled) as a temporary delivery error: nothing says the next try fails.
+func callError(method string, err error) error {
+	return TemporaryError(fmt.Errorf("%s: %w", method, err), "", "The plugin process did not answer; the agent starts it again and retries.")
+}
+
 func (c *grpcClient) Check(ctx context.Context) error {
 	resp, err := c.client.Check(ctx, &pb.CheckRequest{})
 	if err != nil {
-		return fmt.Errorf("check: %w", err)
+		return callError("check", err)
 	}
 	return errorFromProto(resp.GetError())
 }
@@ -85,7 +92,7 @@ func (c *grpcClient) Send(ctx context.Context, msgs []*Message) ([]Result, error
 	}
 	resp, err := c.client.Send(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("send: %w", err)
+		return nil, callError("send", err)
 	}
 	if e := resp.GetError(); e != nil {
 		return nil, errorFromProto(e)
@@ -109,17 +116,41 @@ type grpcServer struct {
 	logger hclog.Logger
 }
 
-func (s *grpcServer) Describe(ctx context.Context, _ *pb.DescribeRequest) (*pb.DescribeResponse, error) {
+// recoverTo turns a panic in the transport into an error for the agent
+// and logs the stack, so one bad call does not kill the plugin process.
+func (s *grpcServer) recoverTo(method string, err *error) {
+	if r := recover(); r != nil {
+		s.logger.Error("transport panicked; this is a bug in the plugin", "method", method, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		*err = fmt.Errorf("plugin panicked in %s: %v", method, r)
+	}
+}
+
+// recoverSend is recoverTo for Send: the panic becomes a permanent
+// delivery error for the batch.
+func (s *grpcServer) recoverSend(resp **pb.SendResponse) {
+	if r := recover(); r != nil {
+		s.logger.Error("transport panicked; this is a bug in the plugin", "method", "Send", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		err := PermanentError(fmt.Errorf("plugin panicked in Send: %v", r), "", "This is a bug in the plugin: report it with the agent's log, which holds the stack.")
+		*resp = &pb.SendResponse{Error: errorToProto(err)}
+	}
+}
+
+func (s *grpcServer) Describe(ctx context.Context, _ *pb.DescribeRequest) (_ *pb.DescribeResponse, err error) {
+	defer s.recoverTo("Describe", &err)
 	d, err := s.impl.Describe(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if d == nil {
+		return nil, fmt.Errorf("transport returned no description")
 	}
 	d.SDKVersion = SDKVersion
 	d.ProtocolVersion = ProtocolVersion
 	return descriptionToProto(d), nil
 }
 
-func (s *grpcServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+func (s *grpcServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (_ *pb.ConfigureResponse, err error) {
+	defer s.recoverTo("Configure", &err)
 	diags, err := s.impl.Configure(ctx, Config{
 		Transport: req.GetTransport(),
 		From:      req.GetFrom(),
@@ -132,11 +163,15 @@ func (s *grpcServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*
 	return &pb.ConfigureResponse{Diagnostics: diagnosticsToProto(diags)}, nil
 }
 
-func (s *grpcServer) Check(ctx context.Context, _ *pb.CheckRequest) (*pb.CheckResponse, error) {
+func (s *grpcServer) Check(ctx context.Context, _ *pb.CheckRequest) (_ *pb.CheckResponse, err error) {
+	defer s.recoverTo("Check", &err)
 	return &pb.CheckResponse{Error: errorToProto(s.impl.Check(ctx))}, nil
 }
 
-func (s *grpcServer) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendResponse, error) {
+func (s *grpcServer) Send(ctx context.Context, req *pb.SendRequest) (resp *pb.SendResponse, err error) {
+	// A panic while sending is most likely caused by the messages: it is
+	// permanent for them, so the agent moves on instead of retrying forever.
+	defer s.recoverSend(&resp)
 	msgs := make([]*Message, len(req.GetMessages()))
 	for i, m := range req.GetMessages() {
 		msgs[i] = messageFromProto(m)
@@ -148,7 +183,7 @@ func (s *grpcServer) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendRes
 	if len(results) != len(msgs) {
 		return nil, fmt.Errorf("transport returned %d results for %d messages", len(results), len(msgs))
 	}
-	resp := &pb.SendResponse{Results: make([]*pb.Result, len(results))}
+	resp = &pb.SendResponse{Results: make([]*pb.Result, len(results))}
 	for i, r := range results {
 		resp.Results[i] = &pb.Result{MessageId: r.MessageID, Receipt: r.Receipt, Error: errorToProto(r.Err)}
 	}

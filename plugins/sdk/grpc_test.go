@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,5 +228,41 @@ func testMessage(to string) *sdk.Message {
 		HTML:        "<p>html body</p>",
 		Attachments: []sdk.Attachment{{Filename: "log.txt", ContentType: "text/plain", Data: []byte("line 1\n")}},
 		Headers:     []sdk.Header{{Name: "X-Tocsin-Rule", Value: "version_mismatch"}},
+	}
+}
+
+// panicky panics in every method but Describe, whose answer is nil.
+type panicky struct{}
+
+func (panicky) Describe(context.Context) (*sdk.Description, error) { return nil, nil }
+func (panicky) Configure(context.Context, sdk.Config) (sdk.Diagnostics, error) {
+	panic("configure boom")
+}
+func (panicky) Check(context.Context) error { panic("check boom") }
+func (panicky) Send(context.Context, []*sdk.Message) ([]sdk.Result, error) {
+	panic("send boom")
+}
+
+// TestGRPC_PanicsBecomeErrors: a bug in a plugin is an error for the
+// agent, not a dead plugin process.
+func TestGRPC_PanicsBecomeErrors(t *testing.T) {
+	tr := connect(t, panicky{})
+	ctx := context.Background()
+	if _, err := tr.Describe(ctx); err == nil {
+		t.Error("a nil description must be an error")
+	}
+	if _, err := tr.Configure(ctx, sdk.Config{}); err == nil || !strings.Contains(err.Error(), "configure boom") {
+		t.Errorf("Configure = %v", err)
+	}
+	if err := tr.Check(ctx); err == nil || !strings.Contains(err.Error(), "check boom") {
+		t.Errorf("Check = %v", err)
+	}
+	_, err := tr.Send(ctx, []*sdk.Message{testMessage("a@x")})
+	if de := sdk.AsDeliveryError(err); de == nil || de.Kind != sdk.Permanent || !strings.Contains(err.Error(), "send boom") || !strings.Contains(de.Remedy, "bug in the plugin") {
+		t.Errorf("Send = %v (%+v)", err, de)
+	}
+	// The server is still alive.
+	if _, err := tr.Describe(ctx); err == nil {
+		t.Error("describe after panics")
 	}
 }

@@ -66,14 +66,17 @@ func (s Schema) Lookup(name string) (Attribute, bool) {
 	return Attribute{}, false
 }
 
-// Validate reports a schema that the agent could not use: an empty or
-// duplicate name, an unknown type, OneOf on a non-string attribute.
+// Validate reports a schema that the agent could not use: an empty,
+// duplicate or unwritable name (see ValidAttributeName), an unknown type,
+// OneOf on a non-string attribute.
 func (s Schema) Validate() error {
 	seen := make(map[string]bool, len(s))
 	for i, a := range s {
 		switch {
 		case a.Name == "":
 			return fmt.Errorf("schema attribute %d has no name", i)
+		case !ValidAttributeName(a.Name):
+			return fmt.Errorf("schema attribute %q cannot be written in HCL: use letters, digits, _ and -", a.Name)
 		case seen[a.Name]:
 			return fmt.Errorf("schema attribute %q is declared twice", a.Name)
 		case a.Type < TypeString || a.Type > TypeDuration:
