@@ -1,6 +1,13 @@
-// Package sdktest helps test transport plugins: it builds plugin binaries
-// for tests and checks that nothing a test planted as a secret shows up in
-// what a plugin printed or returned.
+// Package sdktest helps test transport plugins.
+//
+//   - RunConformance runs the checks every transport must pass (describe,
+//     configure, batches, invalid messages, cancellation, concurrency, and
+//     a grep for planted secrets in everything the plugin logged or
+//     returned) over a real in-process gRPC connection, the way the agent
+//     talks to it.
+//   - Build and PluginDir compile plugin binaries for tests that start real
+//     plugin processes.
+//   - NoSecrets fails a test when a secret shows up in a text.
 //
 // Stand-in servers for the providers a transport talks to are in the
 // sibling package testserver.
