@@ -125,6 +125,9 @@ func (a *Agent) Notify(ctx context.Context, contact string, m Mail) (Receipt, er
 			continue
 		}
 		res, err := t.Plugin.Send(ctx, []*sdk.Message{msg})
+		if err == nil && len(res) != 1 {
+			err = fmt.Errorf("plugin returned %d results for 1 message", len(res))
+		}
 		if err == nil {
 			err = res[0].Err
 		}

@@ -42,8 +42,9 @@ type Sink struct {
 	count  atomic.Int64
 	done   chan struct{}
 
-	mu   sync.Mutex
-	subs []chan Mail
+	mu    sync.Mutex
+	subs  []chan Mail
+	conns map[*smtp.Conn]struct{}
 }
 
 // Start listens on 127.0.0.1 (a free port), saves mail under dir and prints
@@ -93,8 +94,19 @@ func (s *Sink) Subscribe() <-chan Mail {
 // Close stops the sink and waits for it.
 func (s *Sink) Close(ctx context.Context) error {
 	err := s.server.Shutdown(ctx)
+	// Serve registers the listener in its own goroutine, maybe after
+	// Shutdown closed the registered ones: close it here too.
+	_ = s.ln.Close()
 	if err != nil {
-		_ = s.server.Close()
+		s.mu.Lock()
+		conns := make([]*smtp.Conn, 0, len(s.conns))
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close() // calls Logout, which takes s.mu
+		}
 	}
 	select {
 	case <-s.done:
@@ -160,15 +172,27 @@ func summarize(data []byte) summary {
 			lines = append(lines, l)
 		}
 	}
+	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
+		lines = lines[:len(lines)-1]
+	}
 	return summary{subject: subject, lines: lines}
 }
 
 type backend struct{ s *Sink }
 
-func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{s: b.s}, nil }
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	b.s.mu.Lock()
+	if b.s.conns == nil {
+		b.s.conns = map[*smtp.Conn]struct{}{}
+	}
+	b.s.conns[c] = struct{}{}
+	b.s.mu.Unlock()
+	return &session{s: b.s, c: c}, nil
+}
 
 type session struct {
 	s    *Sink
+	c    *smtp.Conn
 	from string
 	to   []string
 }
@@ -185,5 +209,10 @@ func (x *session) Data(r io.Reader) error {
 	}
 	return x.s.receive(x.from, x.to, data)
 }
-func (x *session) Reset()        { x.from, x.to = "", nil }
-func (x *session) Logout() error { return nil }
+func (x *session) Reset() { x.from, x.to = "", nil }
+func (x *session) Logout() error {
+	x.s.mu.Lock()
+	delete(x.s.conns, x.c)
+	x.s.mu.Unlock()
+	return nil
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -30,6 +31,9 @@ type Server struct {
 	ln     net.Listener
 	srv    *http.Server
 	done   chan error
+
+	once     sync.Once
+	serveErr error
 }
 
 // Listen binds addr (host:port). Binding happens here, not in Serve, so a
@@ -66,8 +70,9 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Shutdown stops the server, waiting for requests in flight until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
-	if serveErr := <-s.done; serveErr != nil && err == nil {
-		err = serveErr
+	s.once.Do(func() { s.serveErr = <-s.done })
+	if s.serveErr != nil && err == nil {
+		err = s.serveErr
 	}
 	if err != nil {
 		return fmt.Errorf("stop server: %w", err)

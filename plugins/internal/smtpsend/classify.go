@@ -111,10 +111,10 @@ func (s *Sender) classifyLocal(err error) *sdk.DeliveryError {
 		return sdk.PermanentError(err, "", "The server does not speak TLS on "+addr+": use security = \"starttls\" (usually port 587 or 25), or security = \"tls\" only with port 465.")
 	case strings.Contains(msg, "does not support STARTTLS"):
 		return sdk.PermanentError(err, "", "The server offers no STARTTLS on "+addr+": use security = \"tls\" if it speaks TLS from the start (port 465), or ask for STARTTLS to be enabled.")
-	case strings.Contains(msg, "does not support SMTP AUTH"):
-		return sdk.PermanentError(err, "", "The server does not offer the login mechanism "+string(s.opts.Auth)+" (some servers offer AUTH only after STARTTLS): pick an auth it offers, or set auth = \"none\" for a relay that needs no login.")
 	case errors.Is(err, gomail.ErrPlainAuthNotSupported), errors.Is(err, gomail.ErrLoginAuthNotSupported), errors.Is(err, gomail.ErrCramMD5AuthNotSupported), errors.Is(err, gomail.ErrXOauth2AuthNotSupported):
-		return sdk.PermanentError(err, "", "The server does not offer this login mechanism: pick an auth it lists in its EHLO reply.")
+		return sdk.PermanentError(err, "", "The server does not offer the login mechanism "+s.mechanism()+": pick an auth it lists in its EHLO reply.")
+	case strings.Contains(msg, "does not support SMTP AUTH"):
+		return sdk.PermanentError(err, "", "The server offers no login at all here (some offer AUTH only after STARTTLS): use security = \"starttls\" or \"tls\", or set auth = \"none\" for a relay that needs no login.")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return sdk.TemporaryError(err, "", "The send ran out of time; Tocsin retries. If this lasts, raise the transport's timeout or check the server's load.")
 	case errors.As(err, &netErr), strings.Contains(msg, "connection refused"), strings.Contains(msg, "EOF"), strings.Contains(msg, "broken pipe"), strings.Contains(msg, "connection reset"):
@@ -140,6 +140,14 @@ func replyOf(err error) (code int, enhanced, reply string) {
 		if i := strings.Index(text, ", affected "); i >= 0 {
 			text = text[:i]
 		}
+		// Since Go 1.26 textproto.Error quotes its message.
+		if code, rest, ok := strings.Cut(text, " "); ok {
+			if q, err := strconv.QuotedPrefix(rest); err == nil {
+				if msg, err := strconv.Unquote(q); err == nil {
+					text = code + " " + msg
+				}
+			}
+		}
 		enhanced := se.EnhancedStatusCode()
 		if enhanced == "" {
 			enhanced = enhancedRE.FindString(text)
@@ -147,4 +155,10 @@ func replyOf(err error) (code int, enhanced, reply string) {
 		return se.ErrorCode(), enhanced, text
 	}
 	return 0, "", ""
+}
+
+// mechanism names the login mechanism the way an operator writes it: go-mail's
+// "PLAIN-NOENC" is PLAIN allowed without TLS.
+func (s *Sender) mechanism() string {
+	return strings.TrimSuffix(string(s.opts.Auth), "-NOENC")
 }

@@ -181,24 +181,24 @@ func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, e
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 
-	_ = gc.SendWithSMTPClient(conn, toSend...) // per-message errors are read below
+	batchErr := gc.SendWithSMTPClient(conn, toSend...) // per-message errors are read below
 	_ = gc.CloseWithSMTPClient(conn)
 
 	for i, b := range built {
-		if b == nil {
-			continue
-		}
-		if b.HasSendError() {
+		switch {
+		case b == nil:
+		case b.IsDelivered():
+			results[i].Receipt = receipt(b.ServerResponse())
+		case b.HasSendError():
 			results[i].Err = s.classify(b.SendError())
-			continue
-		}
-		results[i].Receipt = receipt(b.ServerResponse())
-	}
-	if ctx.Err() != nil {
-		for i := range results {
-			if results[i].Err == nil && results[i].Receipt == "" && built[i] != nil {
-				results[i].Err = sdk.TemporaryError(ctx.Err(), "", "")
+		case ctx.Err() != nil:
+			results[i].Err = sdk.TemporaryError(ctx.Err(), "", "")
+		default:
+			cause := batchErr
+			if cause == nil {
+				cause = errors.New("message not sent")
 			}
+			results[i].Err = sdk.TemporaryError(cause, "", "The connection ended before this message was sent; Tocsin retries.")
 		}
 	}
 	return results, nil

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +90,7 @@ func (t *Transport) Describe(context.Context) (*sdk.Description, error) {
 func (t *Transport) Configure(_ context.Context, cfg sdk.Config) (sdk.Diagnostics, error) {
 	s := settings{Security: smtpsend.SecuritySTARTTLS, Timeout: sdk.Duration(30 * time.Second)}
 	if err := cfg.Settings.Decode(&s); err != nil {
+		t.setSender(nil)
 		return nil, err
 	}
 	if s.Auth == "" {
@@ -102,6 +104,9 @@ func (t *Transport) Configure(_ context.Context, cfg sdk.Config) (sdk.Diagnostic
 	}
 
 	var diags sdk.Diagnostics
+	if strings.TrimSpace(s.Host) == "" {
+		diags = diags.Errorf("host", "Set host to the SMTP server's name or address.", "Host is empty")
+	}
 	if s.Port < 1 || s.Port > 65535 {
 		diags = diags.Errorf("port", "Use a TCP port from 1 to 65535: 587 for STARTTLS submission, 465 for implicit TLS, 25 for a relay.", "Port %d is out of range", s.Port)
 	}

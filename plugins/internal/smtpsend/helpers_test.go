@@ -1,0 +1,210 @@
+package smtpsend
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/textproto"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
+	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+)
+
+// busyRemedy is the remedy classify gives a 4xx reply no remedy matches.
+const busyRemedy = "The server is busy or not ready; Tocsin retries later. If this lasts, check the server's queue and logs."
+
+// testTimeout bounds each SMTP command, so a broken test fails instead of
+// hanging; no test asserts on how long anything takes.
+const testTimeout = 20 * time.Second
+
+// genericRemedy returns the text of the generic remedy for the given
+// fields, so tests compare remedies exactly without copying the sentences.
+func genericRemedy(t *testing.T, code, enhanced, contains string) string {
+	t.Helper()
+	for _, r := range GenericRemedies {
+		if r.Code == code && r.Enhanced == enhanced && r.Contains == contains {
+			return r.Text
+		}
+	}
+	t.Fatalf("no generic remedy with code %q, enhanced %q, contains %q", code, enhanced, contains)
+	return ""
+}
+
+// newCA returns a throw-away CA and the path of its certificate file.
+func newCA(t *testing.T) (*testserver.CA, string) {
+	t.Helper()
+	ca, err := testserver.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := ca.WriteCertFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, path
+}
+
+// serverTLS returns a server TLS configuration signed by ca for hosts.
+func serverTLS(t *testing.T, ca *testserver.CA, hosts ...string) *tls.Config {
+	t.Helper()
+	cfg, err := ca.ServerTLSConfig(hosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// newSender calls New and fails the test on an error.
+func newSender(t *testing.T, opts Options) *Sender {
+	t.Helper()
+	if opts.Timeout == 0 {
+		opts.Timeout = testTimeout
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+// secret returns an Options.Secret giving s.
+func secret(s string) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) { return s, nil }
+}
+
+// closedPort returns a port on 127.0.0.1 that nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// message returns a valid message with the given ID.
+func message(id string) *sdk.Message {
+	return &sdk.Message{
+		ID:      id,
+		From:    sdk.Address{Address: "alerts@example.test"},
+		To:      []sdk.Address{{Name: "Ops", Address: "ops@example.test"}},
+		Subject: "disk full on " + id,
+		Text:    "The disk is full.\n",
+	}
+}
+
+// checkDeliveryError compares err with want field by field (Err is not
+// compared; callers check the cause with errors.Is or errors.As).
+func checkDeliveryError(t *testing.T, err error, want *sdk.DeliveryError) *sdk.DeliveryError {
+	t.Helper()
+	de, ok := err.(*sdk.DeliveryError)
+	if !ok {
+		t.Fatalf("error %T (%v), want *sdk.DeliveryError", err, err)
+	}
+	if de.Kind != want.Kind {
+		t.Errorf("Kind = %v, want %v (error: %v)", de.Kind, want.Kind, de)
+	}
+	if de.Code != want.Code {
+		t.Errorf("Code = %q, want %q", de.Code, want.Code)
+	}
+	if de.Reply != want.Reply {
+		t.Errorf("Reply = %q, want %q", de.Reply, want.Reply)
+	}
+	if de.Remedy != want.Remedy {
+		t.Errorf("Remedy = %q, want %q", de.Remedy, want.Remedy)
+	}
+	return de
+}
+
+// rawServer is a hand-written SMTP server on 127.0.0.1 for the replies
+// the testserver cannot give (a dying connection at a chosen command). It
+// serves one connection: it greets, answers EHLO with 8BITMIME, reads a
+// message after DATA up to the final ".", and asks reply for every other
+// command (and for "." at the end of DATA). When hangup is true it closes
+// the connection after the reply. Every command is recorded.
+type rawServer struct {
+	ln    net.Listener
+	reply func(cmd string) (resp string, hangup bool)
+	done  chan struct{}
+
+	mu   sync.Mutex
+	cmds []string
+}
+
+func startRawServer(t *testing.T, reply func(cmd string) (resp string, hangup bool)) *rawServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &rawServer{ln: ln, reply: reply, done: make(chan struct{})}
+	go s.serve()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-s.done
+	})
+	return s
+}
+
+func (s *rawServer) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// commands returns the commands received so far.
+func (s *rawServer) commands() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.cmds...)
+}
+
+func (s *rawServer) serve() {
+	defer close(s.done)
+	c, err := s.ln.Accept()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(testTimeout))
+	tp := textproto.NewConn(c)
+	if err := tp.PrintfLine("220 raw.example.test ESMTP"); err != nil {
+		return
+	}
+	for {
+		line, err := tp.ReadLine()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.cmds = append(s.cmds, line)
+		s.mu.Unlock()
+		verb := strings.ToUpper(strings.Fields(line + " ")[0])
+		var resp string
+		hangup := false
+		switch verb {
+		case "EHLO", "HELO":
+			resp = "250-raw.example.test\r\n250 8BITMIME"
+		case "DATA":
+			if err := tp.PrintfLine("354 go ahead"); err != nil {
+				return
+			}
+			if _, err := tp.ReadDotBytes(); err != nil {
+				return
+			}
+			resp, hangup = s.reply(".")
+		default:
+			resp, hangup = s.reply(verb)
+		}
+		if err := tp.PrintfLine("%s", resp); err != nil {
+			return
+		}
+		if hangup {
+			return
+		}
+	}
+}
