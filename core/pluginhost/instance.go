@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,6 +140,7 @@ func (in *Instance) startLocked(ctx context.Context) error {
 	}
 	cmd := exec.Command(path)
 	isolate(cmd)
+	tail := newStderrTail(4096)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.ClientPlugins(),
@@ -148,10 +150,17 @@ func (in *Instance) startLocked(ctx context.Context) error {
 		AutoMTLS:         true,
 		StartTimeout:     startTimeout,
 		Logger:           in.logger,
+		Stderr:           tail,
 	})
 	rpc, err := client.Client()
 	if err != nil {
-		client.Kill()
+		client.Kill() // waits for the stderr copy, so the tail is complete
+		if strings.Contains(strings.ToLower(err.Error()), "incompatible api version") {
+			err = fmt.Errorf("%w; this agent speaks plugin protocol %d: install a plugin built with an SDK for it, or an agent that speaks the plugin's", err, sdk.ProtocolVersion)
+		}
+		if said := tail.Lines(3); len(said) > 0 {
+			err = fmt.Errorf("%w (the plugin's last output: %s)", err, strings.Join(said, " / "))
+		}
 		return fmt.Errorf("start plugin %s (%s): %w", in.spec.Plugin, path, err)
 	}
 	raw, err := rpc.Dispense(sdk.PluginName)
