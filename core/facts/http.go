@@ -1,0 +1,145 @@
+package facts
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"mime"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tocsin-dev/tocsin/core/buildinfo"
+)
+
+// userAgent identifies the agent's requests.
+func userAgent() string { return "tocsin/" + buildinfo.Version }
+
+// newTransport returns a transport for one run: no connection is kept or
+// reused, so every run measures a fresh connection. caFile, when set,
+// replaces the system's certificate authorities; field names the setting
+// in errors ("http.ca_file"). Proxies come from the environment
+// (HTTPS_PROXY, NO_PROXY, ...), as for every Go program.
+func newTransport(field, caFile string, skipVerify bool) (*http.Transport, error) {
+	tc := &tls.Config{InsecureSkipVerify: skipVerify} //nolint:gosec // the operator asked for it
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificate in %s", field, caFile)
+		}
+		tc.RootCAs = pool
+	}
+	return &http.Transport{
+		Proxy:             http.ProxyFromEnvironment,
+		TLSClientConfig:   tc,
+		DisableKeepAlives: true,
+		ForceAttemptHTTP2: true,
+	}, nil
+}
+
+// checkHTTP sends the request and compares the final status with the
+// expected ones. Values: url, status, body (cut at max_body), json (the
+// body parsed when the response says it is JSON and it parses; else null),
+// headers (lower-case name to first value).
+func checkHTTP(ctx context.Context, s Spec, _ *env, v map[string]cty.Value) error {
+	h := s.HTTP
+	tr, err := newTransport("http.ca_file", h.CAFile, h.TLSSkipVerify)
+	if err != nil {
+		return err
+	}
+	defer tr.CloseIdleConnections()
+	shown := redactURL(h.URL)
+	req, err := http.NewRequestWithContext(ctx, h.Method, h.URL, nil)
+	if err != nil {
+		return fmt.Errorf("http.url: %w", err)
+	}
+	req.Header.Set("User-Agent", userAgent())
+	for name, value := range h.Headers {
+		if strings.EqualFold(name, "Host") {
+			req.Host = value
+			continue
+		}
+		req.Header.Set(name, value)
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	v["status"] = cty.NumberIntVal(int64(resp.StatusCode))
+	v["headers"] = headerMap(resp.Header)
+
+	body, truncated, err := readCapped(ctx, resp.Body, h.MaxBody)
+	v["body"] = stringVal(string(body))
+	if err != nil {
+		return fmt.Errorf("read body of %s: %w", shown, err)
+	}
+	if !truncated && isJSONType(resp.Header.Get("Content-Type")) {
+		if jv, err := jsonValue(body); err == nil {
+			v["json"] = jv
+		}
+	}
+	if !statusExpected(resp.StatusCode, h.ExpectStatus) {
+		return fmt.Errorf("%s %s: status %s, want %s", h.Method, shown, resp.Status, wantStatus(h.ExpectStatus))
+	}
+	return nil
+}
+
+// headerMap returns each header's first value under its lower-case name.
+func headerMap(hdr http.Header) cty.Value {
+	if len(hdr) == 0 {
+		return cty.MapValEmpty(cty.String)
+	}
+	m := make(map[string]cty.Value, len(hdr))
+	for name, values := range hdr {
+		if len(values) > 0 {
+			m[strings.ToLower(name)] = stringVal(values[0])
+		}
+	}
+	if len(m) == 0 {
+		return cty.MapValEmpty(cty.String)
+	}
+	return cty.MapVal(m)
+}
+
+// isJSONType reports whether a Content-Type names JSON:
+// application/json or any type with a +json suffix.
+func isJSONType(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// statusExpected reports whether code is among want, or a 2xx when want
+// is empty.
+func statusExpected(code int, want []int) bool {
+	if len(want) == 0 {
+		return code >= 200 && code <= 299
+	}
+	return slices.Contains(want, code)
+}
+
+func wantStatus(want []int) string {
+	switch len(want) {
+	case 0:
+		return "2xx"
+	case 1:
+		return strconv.Itoa(want[0])
+	}
+	s := make([]string, len(want))
+	for i, c := range want {
+		s[i] = strconv.Itoa(c)
+	}
+	return "one of " + strings.Join(s, ", ")
+}

@@ -1,0 +1,283 @@
+package facts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// subscriberBuffer is how many facts a subscriber may fall behind before
+// it misses some.
+const subscriberBuffer = 64
+
+// ErrStopped is returned by Ready when the runner stopped before every
+// check had run once.
+var ErrStopped = errors.New("fact runner stopped before every check had run once")
+
+// RunnerOption configures a Runner.
+type RunnerOption func(*Runner) error
+
+// WithClock sets the clock that stamps facts (Fact.Observed, Latency, a
+// file's age); default time.Now. Intervals and timeouts always run on the
+// real clock.
+func WithClock(now func() time.Time) RunnerOption {
+	return func(r *Runner) error {
+		if now == nil {
+			return errors.New("clock must not be nil")
+		}
+		r.now = now
+		return nil
+	}
+}
+
+// withRunFunc replaces Run, for tests.
+func withRunFunc(run func(context.Context, Spec, func() time.Time) Fact) RunnerOption {
+	return func(r *Runner) error {
+		r.run = run
+		return nil
+	}
+}
+
+// Runner runs checks on their intervals and keeps the latest fact of each.
+// Each check runs in its own goroutine, so checks run concurrently while
+// the runs of one check never overlap. Its methods are safe for concurrent
+// use.
+type Runner struct {
+	logger hclog.Logger
+	specs  []Spec
+	now    func() time.Time
+	run    func(context.Context, Spec, func() time.Time) Fact
+
+	mu      sync.Mutex
+	facts   map[string]Fact
+	subs    map[chan Fact]struct{}
+	started bool
+	stopped bool
+	pending int           // checks that have not run yet
+	ready   chan struct{} // closed when pending reaches 0
+	done    chan struct{} // closed by Stop
+	cancel  context.CancelFunc
+
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// NewRunner returns a runner of specs, with their defaults applied. It
+// reports every invalid spec and every name used twice, joined in one
+// error. A nil logger logs nothing.
+func NewRunner(logger hclog.Logger, specs []Spec, opts ...RunnerOption) (*Runner, error) {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	r := &Runner{
+		logger: logger.Named("facts"),
+		now:    time.Now,
+		facts:  make(map[string]Fact, len(specs)),
+		subs:   make(map[chan Fact]struct{}),
+		ready:  make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	r.run = r.runLogged
+	for _, o := range opts {
+		if err := o(r); err != nil {
+			return nil, fmt.Errorf("configure fact runner: %w", err)
+		}
+	}
+	var errs []error
+	seen := make(map[string]bool, len(specs))
+	for _, s := range specs {
+		if err := s.Validate(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if seen[s.Name] {
+			errs = append(errs, fmt.Errorf("check %q: name: used by another check", s.Name))
+			continue
+		}
+		seen[s.Name] = true
+		r.specs = append(r.specs, s.WithDefaults())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	r.pending = len(r.specs)
+	if r.pending == 0 {
+		close(r.ready)
+	}
+	return r, nil
+}
+
+// Start runs every check at once and then every Every, each in its own
+// goroutine, until ctx ends or Stop is called. Start returns at once; it
+// does nothing when called again or after Stop.
+func (r *Runner) Start(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started || r.stopped {
+		return
+	}
+	r.started = true
+	ctx, r.cancel = context.WithCancel(ctx)
+	for _, s := range r.specs {
+		r.wg.Add(1)
+		go r.loop(ctx, s)
+	}
+	r.logger.Debug("checks started", "checks", len(r.specs))
+}
+
+// runLogged is Run, with a check that panics logged with its stack.
+func (r *Runner) runLogged(ctx context.Context, s Spec, now func() time.Time) Fact {
+	e := systemEnv(now)
+	e.panicked = func(s Spec, value any, stack []byte) {
+		r.logger.Error("check panicked; this is a bug", "check", s.Name, "kind", s.Kind, "panic", value, "stack", string(stack))
+	}
+	return run(ctx, s, e, lookupChecker, stopGrace)
+}
+
+// loop runs one check until ctx ends.
+func (r *Runner) loop(ctx context.Context, s Spec) {
+	defer r.wg.Done()
+	ticker := time.NewTicker(s.Every)
+	defer ticker.Stop()
+	var last *Fact
+	for {
+		f := r.run(ctx, s, r.now)
+		if ctx.Err() != nil {
+			// Cut short by the runner's end: not an observation.
+			return
+		}
+		f.Check = s.Name
+		r.record(f)
+		r.logChange(last, f)
+		last = &f
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// record keeps f as its check's latest fact and hands it to subscribers.
+// A subscriber whose buffer is full misses it.
+func (r *Runner) record(f Fact) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, seen := r.facts[f.Check]; !seen {
+		r.pending--
+		if r.pending == 0 {
+			close(r.ready)
+		}
+	}
+	r.facts[f.Check] = f
+	for ch := range r.subs {
+		select {
+		case ch <- f.clone():
+		default:
+			r.logger.Debug("subscriber is behind, fact dropped", "check", f.Check)
+		}
+	}
+}
+
+// logChange logs a check that starts failing, fails differently or
+// recovers, and every fact at trace level.
+func (r *Runner) logChange(last *Fact, f Fact) {
+	r.logger.Trace("fact", "check", f.Check, "ok", f.OK, "error", f.Error, "latency", f.Latency)
+	switch {
+	case !f.OK && (last == nil || last.OK):
+		r.logger.Info("check failing", "check", f.Check, "kind", f.Kind, "error", f.Error)
+	case !f.OK && last.Error != f.Error:
+		r.logger.Debug("check still failing", "check", f.Check, "error", f.Error)
+	case f.OK && last != nil && !last.OK:
+		r.logger.Info("check recovered", "check", f.Check, "kind", f.Kind)
+	}
+}
+
+// Stop stops every check, waits until their goroutines have ended and
+// closes the subscribers' channels. A run in progress is cut short and its
+// fact dropped. Stop may be called more than once, and before Start.
+func (r *Runner) Stop() {
+	r.stopOnce.Do(func() {
+		r.mu.Lock()
+		r.stopped = true
+		cancel := r.cancel
+		close(r.done)
+		r.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		r.wg.Wait()
+		r.mu.Lock()
+		for ch := range r.subs {
+			close(ch)
+		}
+		clear(r.subs)
+		r.mu.Unlock()
+	})
+}
+
+// Snapshot returns the latest fact of every check that has run, by check
+// name. The map and the facts' Values are copies.
+func (r *Runner) Snapshot() map[string]Fact {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]Fact, len(r.facts))
+	for name, f := range r.facts {
+		out[name] = f.clone()
+	}
+	return out
+}
+
+// Ready returns nil once every check has run at least once, or an error
+// when ctx ends first, or ErrStopped when the runner stops first.
+func (r *Runner) Ready(ctx context.Context) error {
+	select {
+	case <-r.ready:
+		return nil
+	default:
+	}
+	select {
+	case <-r.ready:
+		return nil
+	case <-r.done:
+		select {
+		case <-r.ready:
+			return nil
+		default:
+			return ErrStopped
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the first facts: %w", ctx.Err())
+	}
+}
+
+// Subscribe returns a channel that receives every new fact, and a function
+// that ends the subscription and closes the channel. A subscriber that
+// falls more than a few dozen facts behind misses facts (Snapshot always
+// has the latest). Stop closes the channel too; after Stop, Subscribe
+// returns a closed channel.
+func (r *Runner) Subscribe() (<-chan Fact, func()) {
+	ch := make(chan Fact, subscriberBuffer)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		close(ch)
+		return ch, func() {}
+	}
+	r.subs[ch] = struct{}{}
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if _, ok := r.subs[ch]; ok {
+				delete(r.subs, ch)
+				close(ch)
+			}
+		})
+	}
+}
