@@ -1,0 +1,41 @@
+package rules
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// t0 is the fixed "now" of the tests.
+var t0 = time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
+
+// fixedClock returns a clock that always reads t.
+func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// mustExpr parses src as an expression in file "rules.hcl" at line 1.
+func mustExpr(t testing.TB, src string) hcl.Expression {
+	t.Helper()
+	expr, diags := hclsyntax.ParseExpression([]byte(src), "rules.hcl", hcl.Pos{Line: 1, Column: 1, Byte: 0})
+	if diags.HasErrors() {
+		t.Fatalf("parse %q: %s", src, diags.Error())
+	}
+	return expr
+}
+
+// mustTemplate parses src as a template in file "rules.hcl" at line 1.
+func mustTemplate(t testing.TB, src string) hcl.Expression {
+	t.Helper()
+	expr, diags := hclsyntax.ParseTemplate([]byte(src), "rules.hcl", hcl.Pos{Line: 1, Column: 1, Byte: 0})
+	if diags.HasErrors() {
+		t.Fatalf("parse template %q: %s", src, diags.Error())
+	}
+	return expr
+}
+
+// evalCtx returns an evaluation context with vars and Functions(clock t0).
+func evalCtx(vars map[string]cty.Value) *hcl.EvalContext {
+	return &hcl.EvalContext{Variables: vars, Functions: Functions(fixedClock(t0))}
+}

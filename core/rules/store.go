@@ -1,0 +1,389 @@
+package rules
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// stateVersion is the version of the JSON encoding of a State. Load refuses
+// records of a higher version, written by a newer tocsin.
+const stateVersion = 1
+
+// openTimeout bounds how long OpenStore waits for the file lock that
+// another process holds.
+const openTimeout = time.Second
+
+// stateBucket is the bbolt bucket that holds one record per rule name.
+var stateBucket = []byte("rule_state")
+
+// ErrStoreLocked is returned (wrapped) by OpenStore when another process
+// holds the state file open.
+var ErrStoreLocked = errors.New("in use by another tocsin process")
+
+// ErrStoreCorrupt is returned (wrapped) by OpenStore when the state file is
+// not a valid database.
+var ErrStoreCorrupt = errors.New("corrupt")
+
+// Store persists rule states in a bbolt file, one JSON record per rule name.
+// It is safe for concurrent use. Every write is one transaction that is
+// synced to disk before the call returns.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+// OpenStore opens or creates the state file at path (mode 0600 when
+// created). Only one process may hold the file: when another one does,
+// OpenStore gives up after about a second with an error that wraps
+// ErrStoreLocked. A file that is not a valid state database (garbage,
+// truncated, damaged pages) is refused with an error that wraps
+// ErrStoreCorrupt and says how to recover; it is never emptied or
+// rewritten. An empty (zero-byte) file is initialised as a new store.
+func OpenStore(path string) (*Store, error) {
+	// An existing file is first opened read-only and read through once, so
+	// that damage shows as an error here instead of as a panic or a memory
+	// fault later: bbolt trusts its pages, and in read-write mode it reads
+	// the freelist page inside Open, where a fault would leave the file
+	// mapped and locked.
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() > 0 {
+		db, err := openBolt(path, true)
+		if err != nil {
+			return nil, err
+		}
+		verr := verify(db, st.Size())
+		_ = db.Close()
+		if verr != nil {
+			return nil, corruptError(path, verr)
+		}
+	}
+	db, err := openBolt(path, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(stateBucket)
+		return err
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open rule state %s: create bucket: %w", path, err)
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// openBolt opens path with bbolt, bounded by openTimeout, and classifies
+// its errors.
+func openBolt(path string, readOnly bool) (*bolt.DB, error) {
+	var file *os.File
+	opts := &bolt.Options{
+		Timeout:  openTimeout,
+		ReadOnly: readOnly,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			file = f
+			return f, err
+		},
+	}
+	var db *bolt.DB
+	err := guard(func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, opts)
+		return err
+	})
+	var p *panicError
+	switch {
+	case errors.As(err, &p):
+		// bbolt panicked inside Open and left its file open. Close it; if
+		// the file was already mapped, the mapping keeps the lock until
+		// this process exits.
+		if file != nil {
+			_ = file.Close()
+		}
+		return nil, corruptError(path, p)
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("open rule state %s: %w (it stays locked while that process runs; stop it, or give this one another data_dir)", path, ErrStoreLocked)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, corruptError(path, err)
+	case err != nil:
+		return nil, fmt.Errorf("open rule state %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// corruptError is the error of a state file that cannot be used.
+func corruptError(path string, cause error) error {
+	return fmt.Errorf("open rule state %s: the file is %w (%v); "+
+		"move it aside (e.g. mv %s %s.corrupt) and start again: tocsin then starts without rule state, "+
+		"so alerts that were pending or firing are evaluated afresh and may be notified once more",
+		path, ErrStoreCorrupt, cause, path, path)
+}
+
+// verify reads the whole database once: the pages its meta page claims must
+// lie within the file (size bytes), every bucket and record must be
+// readable, and bbolt's consistency check must pass. Panics and memory
+// faults become errors.
+func verify(db *bolt.DB, size int64) error {
+	return guard(func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			if tx.Size() > size {
+				return fmt.Errorf("truncated: %d bytes, %d expected", size, tx.Size())
+			}
+			var sum byte
+			touch := func(k, v []byte) error {
+				for _, c := range k {
+					sum += c
+				}
+				for _, c := range v {
+					sum += c
+				}
+				return nil
+			}
+			if err := tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+				return b.ForEach(touch)
+			}); err != nil {
+				return err
+			}
+			// The B-tree is sound; let bbolt check the rest (freelist,
+			// page accounting). Check runs in a goroutine of its own that
+			// turns panics into errors; the channel must be drained.
+			var first error
+			n := 0
+			for err := range tx.Check() {
+				if first == nil {
+					first = err
+				}
+				n++
+			}
+			if n > 1 {
+				return fmt.Errorf("%w (and %d more problems)", first, n-1)
+			}
+			return first
+		})
+	})
+}
+
+// panicError is a panic (or memory fault) turned into an error by guard.
+type panicError struct{ v any }
+
+// Error implements error.
+func (p *panicError) Error() string { return fmt.Sprintf("damaged database: %v", p.v) }
+
+// guard runs f, turning a panic, and a memory fault on a mapped page (a
+// truncated file), into an error. bbolt panics on damaged pages.
+func guard(f func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{v: r}
+		}
+	}()
+	return f()
+}
+
+// storedState is the JSON form of a State.
+type storedState struct {
+	Version      int       `json:"v"`
+	Phase        string    `json:"phase"`
+	ActiveSince  time.Time `json:"active_since,omitzero"`
+	FiredAt      time.Time `json:"fired_at,omitzero"`
+	LastNotified time.Time `json:"last_notified,omitzero"`
+	ResolvedAt   time.Time `json:"resolved_at,omitzero"`
+	LastEval     time.Time `json:"last_eval,omitzero"`
+	Repeats      int       `json:"repeats,omitempty"`
+	Err          string    `json:"error,omitempty"`
+}
+
+// encodeState returns the JSON record of s.
+func encodeState(s State) ([]byte, error) {
+	if s.Phase < Inactive || s.Phase > Firing {
+		return nil, fmt.Errorf("invalid phase %d", int(s.Phase))
+	}
+	return json.Marshal(storedState{
+		Version:      stateVersion,
+		Phase:        s.Phase.String(),
+		ActiveSince:  s.ActiveSince,
+		FiredAt:      s.FiredAt,
+		LastNotified: s.LastNotified,
+		ResolvedAt:   s.ResolvedAt,
+		LastEval:     s.LastEval,
+		Repeats:      s.Repeats,
+		Err:          s.Err,
+	})
+}
+
+// decodeState parses a JSON record written by encodeState.
+func decodeState(b []byte) (State, error) {
+	var st storedState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return State{}, fmt.Errorf("decode: %w", err)
+	}
+	switch {
+	case st.Version == 0:
+		return State{}, errors.New("decode: the record has no version")
+	case st.Version > stateVersion:
+		return State{}, fmt.Errorf("decode: record version %d is newer than this tocsin understands (%d); it was written by a newer release", st.Version, stateVersion)
+	}
+	ph, err := parsePhase(st.Phase)
+	if err != nil {
+		return State{}, fmt.Errorf("decode: %w", err)
+	}
+	return State{
+		Phase:        ph,
+		ActiveSince:  st.ActiveSince,
+		FiredAt:      st.FiredAt,
+		LastNotified: st.LastNotified,
+		ResolvedAt:   st.ResolvedAt,
+		LastEval:     st.LastEval,
+		Repeats:      st.Repeats,
+		Err:          st.Err,
+	}, nil
+}
+
+// Load returns the state of the rule name and whether one was stored. A
+// record that cannot be decoded is an error, not an absent state.
+func (s *Store) Load(name string) (State, bool, error) {
+	var (
+		st    State
+		found bool
+	)
+	err := guard(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket(stateBucket)
+			if b == nil {
+				return nil
+			}
+			v := b.Get([]byte(name))
+			if v == nil {
+				return nil
+			}
+			var err error
+			st, err = decodeState(v)
+			found = err == nil
+			return err
+		})
+	})
+	if err != nil {
+		return State{}, false, fmt.Errorf("load state of rule %q: %w", name, err)
+	}
+	return st, found, nil
+}
+
+// LoadAll returns the states of all rules. Records that cannot be decoded
+// are left out of the map and named in the returned error; the map then
+// still holds every record that could be decoded.
+func (s *Store) LoadAll() (map[string]State, error) {
+	out := make(map[string]State)
+	var bad []error
+	err := guard(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket(stateBucket)
+			if b == nil {
+				return nil
+			}
+			return b.ForEach(func(k, v []byte) error {
+				st, err := decodeState(v)
+				if err != nil {
+					bad = append(bad, fmt.Errorf("rule %q: %w", k, err))
+					return nil
+				}
+				out[string(k)] = st
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load rule states: %w", err)
+	}
+	if len(bad) > 0 {
+		return out, fmt.Errorf("load rule states: %w", errors.Join(bad...))
+	}
+	return out, nil
+}
+
+// Save stores the state of the rule name in one synced transaction.
+func (s *Store) Save(name string, st State) error {
+	if err := s.put(map[string]State{name: st}); err != nil {
+		return fmt.Errorf("save state of rule %q: %w", name, err)
+	}
+	return nil
+}
+
+// SaveMany stores several states in one synced transaction: all are
+// written or none.
+func (s *Store) SaveMany(states map[string]State) error {
+	if err := s.put(states); err != nil {
+		return fmt.Errorf("save rule states: %w", err)
+	}
+	return nil
+}
+
+// put writes states in one transaction.
+func (s *Store) put(states map[string]State) error {
+	if len(states) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(states))
+	for name := range states {
+		if name == "" {
+			return errors.New("empty rule name")
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names) // keys in order make for fewer page splits
+	recs := make([][]byte, len(names))
+	for i, name := range names {
+		b, err := encodeState(states[name])
+		if err != nil {
+			return fmt.Errorf("rule %q: %w", name, err)
+		}
+		recs[i] = b
+	}
+	return guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists(stateBucket)
+			if err != nil {
+				return err
+			}
+			for i, name := range names {
+				if err := b.Put([]byte(name), recs[i]); err != nil {
+					return fmt.Errorf("rule %q: %w", name, err)
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// Delete removes the state of the rule name, e.g. of a rule that was
+// removed from the configuration. Deleting an absent state is not an error.
+func (s *Store) Delete(name string) error {
+	err := guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(stateBucket)
+			if b == nil {
+				return nil
+			}
+			return b.Delete([]byte(name))
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("delete state of rule %q: %w", name, err)
+	}
+	return nil
+}
+
+// Close releases the file and its lock. Calls after the first are no-ops.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close rule state %s: %w", s.path, err)
+	}
+	return nil
+}
