@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/tocsin-dev/tocsin/core/rules"
+
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
@@ -29,6 +31,16 @@ type Config struct {
 	Transports []*Transport
 	// Contacts holds the contact blocks in file order.
 	Contacts []*Contact
+	// Checks holds the check blocks in file order; rules read them as
+	// check.NAME.
+	Checks []*Check
+	// Peers holds the peer blocks in file order; rules read them as
+	// peer.NAME.
+	Peers []*Check
+	// Node holds this node's facts (the node blocks, merged).
+	Node Node
+	// Rules holds the rule blocks in file order.
+	Rules []*rules.Rule
 	// Files holds the absolute paths of the files loaded, in load order.
 	Files []string
 	// Sources maps a file name as it appears in hcl.Range.Filename to the

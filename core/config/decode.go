@@ -20,6 +20,10 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "agent"},
 		{Type: "transport", LabelNames: []string{"name"}},
 		{Type: "contact", LabelNames: []string{"name"}},
+		{Type: "check", LabelNames: []string{"name"}},
+		{Type: "peer", LabelNames: []string{"name"}},
+		{Type: "node"},
+		{Type: "rule", LabelNames: []string{"name"}},
 	},
 }
 
@@ -68,6 +72,14 @@ func (f *fileDecoder) decode(body hcl.Body) hcl.Diagnostics {
 			diags = append(diags, f.decodeTransport(b)...)
 		case "contact":
 			diags = append(diags, f.decodeContact(b)...)
+		case "check":
+			diags = append(diags, f.decodeCheck(b)...)
+		case "peer":
+			diags = append(diags, f.decodePeer(b)...)
+		case "node":
+			diags = append(diags, f.decodeNode(b)...)
+		case "rule":
+			diags = append(diags, f.decodeRule(b)...)
 		}
 	}
 	return diags
@@ -310,7 +322,7 @@ func (f *fileDecoder) decodeVia(c *Contact, attr *hcl.Attribute) hcl.Diagnostics
 	}
 	seen := map[string]bool{}
 	for _, el := range elems {
-		name, d := viaName(el, f.ctx)
+		name, d := refName(el, f.ctx, "via", "transport")
 		diags = append(diags, d...)
 		if d.HasErrors() {
 			continue
@@ -331,16 +343,17 @@ func (f *fileDecoder) decodeVia(c *Contact, attr *hcl.Attribute) hcl.Diagnostics
 	return diags
 }
 
-// viaName returns the transport an element of a via list names.
-func viaName(el hcl.Expression, ctx *hcl.EvalContext) (string, hcl.Diagnostics) {
+// refName returns the block an element of the reference list arg names:
+// KIND.NAME (or KIND["NAME"]), or a string.
+func refName(el hcl.Expression, ctx *hcl.EvalContext, arg, kind string) (string, hcl.Diagnostics) {
 	bad := hcl.Diagnostics{{
 		Severity: hcl.DiagError,
-		Summary:  "Invalid transport reference",
-		Detail:   "Each element of via must name a transport, as transport.NAME or as a string such as \"relay\".",
+		Summary:  "Invalid " + kind + " reference",
+		Detail:   fmt.Sprintf("Each element of %s must name a %s, as %s.NAME or as a string such as \"NAME\".", arg, kind, kind),
 		Subject:  el.Range().Ptr(),
 	}}
 	if trav, d := hcl.AbsTraversalForExpr(el); !d.HasErrors() {
-		if trav.RootName() != "transport" || len(trav) != 2 {
+		if trav.RootName() != kind || len(trav) != 2 {
 			return "", bad
 		}
 		switch step := trav[1].(type) {

@@ -32,7 +32,12 @@ type loader struct {
 	agentSet   map[string]hcl.Range // agent argument -> where it was set
 	transports map[string]*Transport
 	contacts   map[string]*Contact
+	checks     map[string]hcl.Range // check name -> label range
+	peers      map[string]hcl.Range // peer name -> label range
+	rules      map[string]hcl.Range // rule name -> label range
+	nodeSet    map[string]hcl.Range // node argument -> where it was set
 	vias       []viaRef
+	notifies   []ruleRef
 	// parseFailed records that a file could not be parsed, so that the
 	// transports it declares are unknown.
 	parseFailed bool
@@ -55,6 +60,10 @@ func newLoader(lookupEnv func(string) (string, bool)) *loader {
 		agentSet:   map[string]hcl.Range{},
 		transports: map[string]*Transport{},
 		contacts:   map[string]*Contact{},
+		checks:     map[string]hcl.Range{},
+		peers:      map[string]hcl.Range{},
+		rules:      map[string]hcl.Range{},
+		nodeSet:    map[string]hcl.Range{},
 		fileOrder:  map[string]int{},
 	}
 }
@@ -69,6 +78,7 @@ func (l *loader) load(path string) (*Config, hcl.Diagnostics) {
 	}
 	if !l.parseFailed {
 		diags = append(diags, l.checkVia()...)
+		diags = append(diags, l.checkNotify()...)
 	}
 	l.cfg.applyDefaults(l.agentSet)
 	sortDiagnostics(diags, l.fileOrder)
