@@ -1,0 +1,182 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/tocsin-dev/tocsin/core/facts"
+)
+
+// Facts is what rules read: this node's facts (node.NAME), the checks
+// (check.NAME) and the peers (peer.NAME).
+type Facts struct {
+	Node   map[string]cty.Value
+	Checks map[string]facts.Fact
+	Peers  map[string]facts.Fact
+}
+
+// Variables returns the evaluation variables node, check and peer.
+func (f Facts) Variables() map[string]cty.Value {
+	return map[string]cty.Value{
+		"node":  objectOrEmpty(f.Node),
+		"check": factsObject(f.Checks),
+		"peer":  factsObject(f.Peers),
+	}
+}
+
+func factsObject(m map[string]facts.Fact) cty.Value {
+	attrs := make(map[string]cty.Value, len(m))
+	for name, f := range m {
+		attrs[name] = f.Object()
+	}
+	return objectOrEmpty(attrs)
+}
+
+func objectOrEmpty(m map[string]cty.Value) cty.Value {
+	if len(m) == 0 {
+		return cty.EmptyObjectVal
+	}
+	return cty.ObjectVal(m)
+}
+
+// EvalContext returns the context rules are evaluated in: the variables of
+// f and the functions of this package, with now as the clock.
+func (f Facts) EvalContext(now func() time.Time) *hcl.EvalContext {
+	return &hcl.EvalContext{Variables: f.Variables(), Functions: Functions(now)}
+}
+
+// EvalNode evaluates the node block's expressions (which may read checks
+// and peers) into node facts. A field that fails to evaluate is null and
+// its error is returned, joined with the others; the other fields are kept.
+func EvalNode(fields map[string]hcl.Expression, checks, peers map[string]facts.Fact, fns map[string]function.Function) (map[string]cty.Value, error) {
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"check": factsObject(checks), "peer": factsObject(peers)},
+		Functions: fns,
+	}
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make(map[string]cty.Value, len(fields))
+	var errs []error
+	for _, n := range names {
+		v, diags := fields[n].Value(ctx)
+		if diags.HasErrors() {
+			errs = append(errs, fmt.Errorf("node.%s: %w", n, diagsError(diags, fields[n].Range())))
+			out[n] = cty.NullVal(cty.DynamicPseudoType)
+			continue
+		}
+		out[n] = v
+	}
+	return out, errors.Join(errs...)
+}
+
+// Notification is what a rule has to say after an evaluation: that it
+// fired, fires again, or resolved.
+type Notification struct {
+	Rule     string
+	Event    Event
+	Severity string
+	Contacts []string
+	Subject  string
+	Text     string
+	HTML     string
+	// Attach holds the paths of files to attach.
+	Attach []string
+	// At is the evaluation time.
+	At time.Time
+}
+
+// Result is the outcome of evaluating one rule once.
+type Result struct {
+	State  State
+	Events []Event
+	// Notifications are rendered for EventFire, EventRepeat and, when the
+	// rule has OnResolve, EventResolve.
+	Notifications []Notification
+	// Err is the evaluation error, if any (also in State.Err).
+	Err error
+}
+
+// Evaluate evaluates r at now in ctx, steps its state from prev, and
+// renders the notifications the step calls for. Templates see the
+// variables of ctx plus rule (name, severity, state: "firing" or
+// "resolved", since: when the condition began to hold, RFC 3339). A
+// template that fails to render still yields a notification, with the
+// error in its text, so an alert is never silenced by its own template.
+func Evaluate(r *Rule, prev State, ctx *hcl.EvalContext, now time.Time) Result {
+	holds, err := r.Holds(ctx)
+	st, events := Step(r, prev, holds, err, now)
+	res := Result{State: st, Events: events, Err: err}
+	for _, e := range events {
+		switch {
+		case e == EventFire, e == EventRepeat, e == EventResolve && r.OnResolve:
+			res.Notifications = append(res.Notifications, render(r, prev, st, e, ctx, now))
+		}
+	}
+	return res
+}
+
+func render(r *Rule, prev, st State, e Event, ctx *hcl.EvalContext, now time.Time) Notification {
+	state := "firing"
+	since := st.ActiveSince
+	if e == EventResolve {
+		state = "resolved"
+		since = prev.ActiveSince
+	}
+	sinceVal := cty.NullVal(cty.String)
+	if !since.IsZero() {
+		sinceVal = cty.StringVal(since.UTC().Format(time.RFC3339))
+	}
+	child := ctx.NewChild()
+	child.Variables = map[string]cty.Value{"rule": cty.ObjectVal(map[string]cty.Value{
+		"name":     cty.StringVal(r.Name),
+		"severity": cty.StringVal(r.Severity),
+		"state":    cty.StringVal(state),
+		"since":    sinceVal,
+	})}
+	n := Notification{Rule: r.Name, Event: e, Severity: r.Severity, Contacts: r.Notify, At: now}
+	var problems []string
+	renderTo := func(expr hcl.Expression, mode Mode, dst *string) {
+		if expr == nil {
+			return
+		}
+		s, err := Render(expr, child, mode)
+		if err != nil {
+			problems = append(problems, err.Error())
+			return
+		}
+		*dst = s
+	}
+	renderTo(r.Subject, ModeSubject, &n.Subject)
+	renderTo(r.Text, ModeText, &n.Text)
+	renderTo(r.HTML, ModeHTML, &n.HTML)
+	for _, a := range r.Attach {
+		v, diags := a.Value(child)
+		if diags.HasErrors() || v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
+			problems = append(problems, fmt.Sprintf("attach at %s is not a file path", pos(a.Range())))
+			continue
+		}
+		n.Attach = append(n.Attach, v.AsString())
+	}
+	if n.Subject == "" {
+		n.Subject = fmt.Sprintf("[%s] %s %s", r.Severity, r.Name, state)
+	}
+	if e == EventResolve {
+		n.Subject = "Resolved: " + n.Subject
+	}
+	if len(problems) > 0 {
+		n.Text += "\n\nTocsin could not render part of this notification:\n"
+		for _, p := range problems {
+			n.Text += "- " + p + "\n"
+		}
+	}
+	return n
+}
