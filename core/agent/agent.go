@@ -12,6 +12,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/notify"
 	"github.com/tocsin-dev/tocsin/core/pluginhost"
 	"github.com/tocsin-dev/tocsin/core/server"
@@ -24,6 +25,7 @@ type Agent struct {
 	logger     hclog.Logger
 	host       *pluginhost.Host
 	transports Transports
+	engine     *engine
 	server     *server.Server
 	started    time.Time
 	now        func() time.Time
@@ -41,14 +43,41 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Agent
 		a.host.Close()
 		return nil, diags
 	}
-	srv, err := server.Listen(logger, cfg.Agent.Listen, a.health)
+	eng, err := newEngine(cfg, logger, a, a.now)
 	if err != nil {
+		a.host.Close()
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot start the rules", Detail: err.Error() + "."})
+	}
+	a.engine = eng
+	srv, err := server.Listen(logger, cfg.Agent.Listen, server.Handlers{Health: a.health, Status: a.status})
+	if err != nil {
+		eng.close()
 		a.host.Close()
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot serve the status endpoint", Detail: err.Error() + ". Set listen in the agent block to a free host:port."})
 	}
 	a.server = srv
-	logger.Info("agent started", "node", cfg.Agent.Node, "version", buildinfo.Version, "listen", srv.Addr(), "transports", a.transports.Names(), "mute", cfg.Agent.Mute)
+	eng.start(ctx)
+	logger.Info("agent started", "node", cfg.Agent.Node, "version", buildinfo.Version, "listen", srv.Addr(),
+		"transports", a.transports.Names(), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules), "mute", cfg.Agent.Mute)
 	return a, diags
+}
+
+// Status is what /v1/status serves: the node's facts in the shape a
+// peer's peer check reads, then the rules with their state and the checks,
+// never what a check read.
+type Status struct {
+	facts.Status
+	Rules  []RuleStatus           `json:"rules"`
+	Checks map[string]CheckStatus `json:"checks"`
+}
+
+func (a *Agent) status() any {
+	node, rs, checks := a.engine.status()
+	return Status{
+		Status: facts.Status{Node: node, AgentVersion: buildinfo.Version, Time: a.now().UTC()},
+		Rules:  rs,
+		Checks: checks,
+	}
 }
 
 // Addr returns the address of the status server.
@@ -70,7 +99,10 @@ func (a *Agent) health() server.Health {
 // Stop stops the status server and every plugin, waiting until ctx ends
 // for requests in flight.
 func (a *Agent) Stop(ctx context.Context) error {
-	err := a.server.Shutdown(ctx)
+	err := a.engine.stop(ctx) // a last evaluation, through the still running plugins
+	if serr := a.server.Shutdown(ctx); serr != nil {
+		err = errors.Join(err, serr)
+	}
 	a.host.Close()
 	a.logger.Info("agent stopped")
 	return err
@@ -78,10 +110,11 @@ func (a *Agent) Stop(ctx context.Context) error {
 
 // Mail is what the agent wants to tell a contact.
 type Mail struct {
-	Subject string
-	Text    string
-	HTML    string
-	Headers []sdk.Header
+	Subject     string
+	Text        string
+	HTML        string
+	Headers     []sdk.Header
+	Attachments []sdk.Attachment
 }
 
 // Receipt says how a notification went out.
@@ -148,14 +181,15 @@ func (t *Transport) Message(id string, to []sdk.Address, m Mail, now time.Time) 
 		return nil, fmt.Errorf("transport %s: from: %w", t.Config.Name, err)
 	}
 	return &sdk.Message{
-		ID:      id,
-		Date:    now,
-		From:    *from,
-		To:      to,
-		Subject: m.Subject,
-		Text:    m.Text,
-		HTML:    m.HTML,
-		Headers: m.Headers,
+		ID:          id,
+		Date:        now,
+		From:        *from,
+		To:          to,
+		Subject:     m.Subject,
+		Text:        m.Text,
+		HTML:        m.HTML,
+		Headers:     m.Headers,
+		Attachments: m.Attachments,
 	}, nil
 }
 

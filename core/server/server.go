@@ -36,9 +36,17 @@ type Server struct {
 	serveErr error
 }
 
+// Handlers are what the server answers with.
+type Handlers struct {
+	// Health is served at /healthz.
+	Health func() Health
+	// Status is served as JSON at /v1/status; nil serves 404.
+	Status func() any
+}
+
 // Listen binds addr (host:port). Binding happens here, not in Serve, so a
 // taken port is reported before the agent claims to be up.
-func Listen(logger hclog.Logger, addr string, health func() Health) (*Server, error) {
+func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
@@ -46,8 +54,16 @@ func Listen(logger hclog.Logger, addr string, health func() Health) (*Server, er
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(health())
+		_ = json.NewEncoder(w).Encode(h.Health())
 	})
+	if h.Status != nil {
+		mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(h.Status())
+		})
+	}
 	s := &Server{
 		logger: logger.Named("server"),
 		ln:     ln,

@@ -30,7 +30,10 @@ type testServer struct {
 // listen starts a server on a free port of 127.0.0.1.
 func listen(t *testing.T, health func() server.Health) *testServer {
 	t.Helper()
-	s, err := server.Listen(hclog.NewNullLogger(), "127.0.0.1:0", health)
+	s, err := server.Listen(hclog.NewNullLogger(), "127.0.0.1:0", server.Handlers{
+		Health: health,
+		Status: func() any { return map[string]string{"node": "n1"} },
+	})
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
@@ -164,7 +167,7 @@ func TestListen_portTaken(t *testing.T) {
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
-	s, err := server.Listen(hclog.NewNullLogger(), addr, func() server.Health { return server.Health{} })
+	s, err := server.Listen(hclog.NewNullLogger(), addr, server.Handlers{Health: func() server.Health { return server.Health{} }})
 	if err == nil {
 		_ = s.Shutdown(t.Context())
 		t.Fatal("Listen on a taken port succeeded")
@@ -302,5 +305,21 @@ func TestServer_Shutdown_twice(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the second Shutdown did not return although its context ended")
+	}
+}
+
+func TestServer_status(t *testing.T) {
+	t.Parallel()
+	s := listen(t, func() server.Health { return server.Health{Status: "ok"} })
+	resp, body, err := get(context.Background(), http.MethodGet, "http://"+s.Addr()+"/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	var got map[string]string
+	if err := json.Unmarshal(body, &got); err != nil || got["node"] != "n1" {
+		t.Errorf("body %s (%v)", body, err)
 	}
 }

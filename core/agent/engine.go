@@ -1,0 +1,385 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tocsin-dev/tocsin/core/buildinfo"
+	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/facts"
+	"github.com/tocsin-dev/tocsin/core/rules"
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
+)
+
+// StateFile is the rule state database under data_dir.
+const StateFile = "state.db"
+
+// maxAttachBytes is how much of the end of an attached file is sent.
+const maxAttachBytes = 256 << 10
+
+// notifier delivers a rendered mail to a contact; the Agent is one.
+type notifier interface {
+	Notify(ctx context.Context, contact string, m Mail) (Receipt, error)
+}
+
+// engine evaluates the rules on their schedules over the facts the checks
+// and peers observe, keeps alert state in the store, and hands
+// notifications to the notifier. A rule's state is saved only after its
+// notifications were accepted; a failed delivery leaves the old state, so
+// the next tick tries again (the durable outbox will take this over).
+type engine struct {
+	cfg      *config.Config
+	logger   hclog.Logger
+	notify   notifier
+	runner   *facts.Runner
+	sched    *rules.Scheduler
+	store    *rules.Store
+	now      func() time.Time
+	started  time.Time
+	peerName map[string]bool
+
+	mu       sync.Mutex
+	states   map[string]rules.State
+	lastEval map[string]evalRecord
+	node     map[string]cty.Value
+	nodeErr  string
+	stopping bool
+	failed   int // deliveries that failed, until metrics exist
+}
+
+// evalRecord is the last evaluation of a rule, for /v1/status.
+type evalRecord struct {
+	At     time.Time
+	Events []string
+	Err    string
+}
+
+func newEngine(cfg *config.Config, logger hclog.Logger, n notifier, now func() time.Time) (*engine, error) {
+	e := &engine{
+		cfg: cfg, logger: logger.Named("rules"), notify: n, now: now, started: now(),
+		peerName: map[string]bool{}, states: map[string]rules.State{}, lastEval: map[string]evalRecord{},
+	}
+	var specs []facts.Spec
+	for _, c := range cfg.Checks {
+		specs = append(specs, c.Spec)
+	}
+	for _, p := range cfg.Peers {
+		specs = append(specs, p.Spec)
+		e.peerName[p.Name] = true
+	}
+	runner, err := facts.NewRunner(logger.Named("facts"), specs, facts.WithClock(now))
+	if err != nil {
+		return nil, fmt.Errorf("checks: %w", err)
+	}
+	e.runner = runner
+	if len(cfg.Rules) > 0 {
+		if err := os.MkdirAll(cfg.Agent.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data_dir: %w", err)
+		}
+		store, err := rules.OpenStore(filepath.Join(cfg.Agent.DataDir, StateFile))
+		if err != nil {
+			return nil, fmt.Errorf("rule state: %w", err)
+		}
+		e.store = store
+		states, err := store.LoadAll()
+		if err != nil {
+			logger.Warn("some rule states could not be read; those rules start afresh", "error", err)
+		}
+		for k, v := range states {
+			e.states[k] = v
+		}
+	}
+	e.sched = rules.NewScheduler(e.logger, time.Local)
+	for _, r := range cfg.Rules {
+		r.Prepare()
+		r := r
+		if _, err := e.sched.Add(r.Schedule, func(ctx context.Context) { e.evaluate(ctx, r) }); err != nil {
+			e.close()
+			return nil, fmt.Errorf("rule %s: %w", r.Name, err)
+		}
+	}
+	return e, nil
+}
+
+// start starts the checks and, once each has run once (or after a short
+// wait), the scheduler, so the first evaluations see facts.
+func (e *engine) start(ctx context.Context) {
+	e.runner.Start(ctx)
+	wait, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := e.runner.Ready(wait); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		e.logger.Warn("checks not ready", "error", err)
+	}
+	e.sched.Start()
+}
+
+// stop evaluates every rule once more with agent.stopping set (so a
+// shutdown rule can speak), then stops the scheduler and the checks.
+func (e *engine) stop(ctx context.Context) error {
+	e.mu.Lock()
+	e.stopping = true
+	e.mu.Unlock()
+	err := e.sched.Stop(ctx)
+	for _, r := range e.cfg.Rules {
+		if ctx.Err() != nil {
+			break
+		}
+		e.evaluate(ctx, r)
+	}
+	e.runner.Stop()
+	e.close()
+	return err
+}
+
+func (e *engine) close() {
+	if e.store != nil {
+		if err := e.store.Close(); err != nil {
+			e.logger.Warn("closing the rule state", "error", err)
+		}
+		e.store = nil
+	}
+}
+
+// facts returns what rules read now.
+func (e *engine) facts() rules.Facts {
+	snap := e.runner.Snapshot()
+	f := rules.Facts{Checks: map[string]facts.Fact{}, Peers: map[string]facts.Fact{}}
+	for name, fact := range snap {
+		if e.peerName[name] {
+			f.Peers[name] = fact
+		} else {
+			f.Checks[name] = fact
+		}
+	}
+	node, err := rules.EvalNode(e.cfg.Node.Fields, f.Checks, f.Peers, rules.Functions(e.now))
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	e.mu.Lock()
+	if msg != e.nodeErr {
+		if msg != "" {
+			e.logger.Warn("node facts cannot be evaluated", "error", msg)
+		} else {
+			e.logger.Info("node facts evaluate again")
+		}
+		e.nodeErr = msg
+	}
+	e.node = node
+	e.mu.Unlock()
+	f.Node = node
+	return f
+}
+
+// agentVar is the agent variable rules and templates read.
+func (e *engine) agentVar() cty.Value {
+	e.mu.Lock()
+	stopping := e.stopping
+	e.mu.Unlock()
+	return cty.ObjectVal(map[string]cty.Value{
+		"node":     cty.StringVal(e.cfg.Agent.Node),
+		"version":  cty.StringVal(buildinfo.Version),
+		"started":  cty.StringVal(e.started.UTC().Format(time.RFC3339)),
+		"stopping": cty.BoolVal(stopping),
+	})
+}
+
+// evaluate runs one rule once and delivers what it has to say.
+func (e *engine) evaluate(ctx context.Context, r *rules.Rule) {
+	now := e.now()
+	ectx := e.facts().EvalContext(e.now)
+	ectx.Variables["agent"] = e.agentVar()
+
+	e.mu.Lock()
+	prev := e.states[r.Name]
+	e.mu.Unlock()
+	res := rules.Evaluate(r, prev, ectx, now)
+
+	rec := evalRecord{At: now, Err: res.State.Err}
+	for _, ev := range res.Events {
+		rec.Events = append(rec.Events, ev.String())
+		switch ev {
+		case rules.EventErrorStarted:
+			e.logger.Warn("rule cannot be evaluated; it neither fires nor resolves until it can", "rule", r.Name, "error", res.State.Err)
+		case rules.EventErrorCleared:
+			e.logger.Info("rule evaluates again", "rule", r.Name)
+		case rules.EventFire, rules.EventRepeat, rules.EventResolve:
+			e.logger.Info("rule "+ev.String(), "rule", r.Name, "severity", r.Severity)
+		}
+	}
+
+	delivered := true
+	for _, n := range res.Notifications {
+		if !e.deliver(ctx, n) {
+			delivered = false
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.lastEval[r.Name] = rec
+	if !delivered {
+		e.failed++
+		return // keep the old state: the next tick tries again
+	}
+	e.states[r.Name] = res.State
+	if e.store != nil {
+		if err := e.store.Save(r.Name, res.State); err != nil {
+			e.logger.Error("saving rule state failed; a restart may repeat this alert", "rule", r.Name, "error", err)
+		}
+	}
+}
+
+// deliver sends n to each of its contacts; it reports whether all took it.
+func (e *engine) deliver(ctx context.Context, n rules.Notification) bool {
+	m := Mail{
+		Subject: n.Subject,
+		Text:    n.Text,
+		HTML:    n.HTML,
+		Headers: []sdk.Header{
+			{Name: "X-Tocsin-Rule", Value: n.Rule},
+			{Name: "X-Tocsin-Event", Value: n.Event.String()},
+			{Name: "X-Tocsin-Severity", Value: n.Severity},
+		},
+	}
+	for _, path := range n.Attach {
+		a, err := attachTail(path)
+		if err != nil {
+			m.Text += fmt.Sprintf("\n(Could not attach %s: %v)\n", path, err)
+			continue
+		}
+		m.Attachments = append(m.Attachments, a)
+	}
+	ok := true
+	for _, c := range n.Contacts {
+		rc, err := e.notify.Notify(ctx, c, m)
+		switch {
+		case errors.Is(err, ErrMuted):
+		case err != nil:
+			ok = false
+			e.logger.Error("notification not delivered; it is tried again at the rule's next evaluation", "rule", n.Rule, "event", n.Event.String(), "contact", c, "error", err)
+		default:
+			e.logger.Debug("notification delivered", "rule", n.Rule, "contact", c, "message_id", rc.MessageID)
+		}
+	}
+	return ok
+}
+
+// attachTail reads up to maxAttachBytes from the end of the file at path.
+func attachTail(path string) (sdk.Attachment, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return sdk.Attachment{}, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return sdk.Attachment{}, err
+	}
+	if off := info.Size() - maxAttachBytes; off > 0 {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			return sdk.Attachment{}, err
+		}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxAttachBytes))
+	if err != nil {
+		return sdk.Attachment{}, err
+	}
+	return sdk.Attachment{Filename: filepath.Base(path), ContentType: "text/plain; charset=utf-8", Data: data}, nil
+}
+
+// RuleStatus is a rule's line in /v1/status.
+type RuleStatus struct {
+	Name         string    `json:"name"`
+	Severity     string    `json:"severity"`
+	Schedule     string    `json:"schedule"`
+	Phase        string    `json:"phase"`
+	Since        time.Time `json:"since,omitzero"`
+	FiredAt      time.Time `json:"fired_at,omitzero"`
+	LastNotified time.Time `json:"last_notified,omitzero"`
+	Error        string    `json:"error,omitempty"`
+	LastEval     time.Time `json:"last_eval,omitzero"`
+	LastEvents   []string  `json:"last_events,omitempty"`
+}
+
+// CheckStatus is a check's or peer's line in /v1/status: whether it
+// passed, never what it read (a file or a command's output may hold
+// secrets).
+type CheckStatus struct {
+	Kind     string    `json:"kind"`
+	OK       bool      `json:"ok"`
+	Error    string    `json:"error,omitempty"`
+	Latency  float64   `json:"latency_seconds"`
+	Observed time.Time `json:"observed"`
+}
+
+// status returns the rules, checks and node for /v1/status.
+func (e *engine) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatus) {
+	checks := map[string]CheckStatus{}
+	for name, f := range e.runner.Snapshot() {
+		checks[name] = CheckStatus{Kind: string(f.Kind), OK: f.OK, Error: f.Error, Latency: f.Latency.Seconds(), Observed: f.Observed}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []RuleStatus
+	for _, r := range e.cfg.Rules {
+		st := e.states[r.Name]
+		rec := e.lastEval[r.Name]
+		out = append(out, RuleStatus{
+			Name: r.Name, Severity: r.Severity, Schedule: r.Schedule, Phase: st.Phase.String(),
+			Since: st.ActiveSince, FiredAt: st.FiredAt, LastNotified: st.LastNotified,
+			Error: st.Err, LastEval: rec.At, LastEvents: rec.Events,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return nodeStatus(e.cfg.Agent.Node, e.node), out, checks
+}
+
+// nodeStatus converts node facts to the shape peers read.
+func nodeStatus(name string, node map[string]cty.Value) facts.NodeStatus {
+	ns := facts.NodeStatus{Name: name}
+	str := func(k string) string {
+		v, ok := node[k]
+		if !ok || v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
+			return ""
+		}
+		return v.AsString()
+	}
+	list := func(k string) []string {
+		v, ok := node[k]
+		if !ok || v.IsNull() || !v.IsWhollyKnown() || !(v.Type().IsListType() || v.Type().IsTupleType() || v.Type().IsSetType()) {
+			return nil
+		}
+		var out []string
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			if !e.IsNull() && e.Type() == cty.String {
+				out = append(out, e.AsString())
+			}
+		}
+		return out
+	}
+	if s := str("name"); s != "" {
+		ns.Name = s
+	}
+	ns.Role, ns.Version = str("role"), str("version")
+	ns.SharedIPs, ns.TestIPs = list("shared_ips"), list("test_ips")
+	if v, ok := node["auto_failover"]; ok && v.IsKnown() && !v.IsNull() && v.Type() == cty.Bool {
+		ns.AutoFailover = v.True()
+	}
+	if s := str("last_sync"); s != "" {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			ns.LastSync = &t
+		}
+	}
+	return ns
+}

@@ -1,0 +1,168 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/rules"
+)
+
+// recordingNotifier records what the engine hands over, and fails while
+// fail is set.
+type recordingNotifier struct {
+	mu   sync.Mutex
+	got  []Mail
+	fail bool
+}
+
+func (n *recordingNotifier) Notify(_ context.Context, contact string, m Mail) (Receipt, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fail {
+		return Receipt{}, errors.New("server down")
+	}
+	n.got = append(n.got, m)
+	return Receipt{MessageID: "id"}, nil
+}
+
+func (n *recordingNotifier) subjects() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var s []string
+	for _, m := range n.got {
+		s = append(s, m.Subject)
+	}
+	return s
+}
+
+// engineConfig writes a config with a file check and a rule on it.
+func engineConfig(t *testing.T, dataDir, marker string) *config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	src := `
+agent {
+  node     = "node-1"
+  data_dir = "` + dataDir + `"
+}
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "a@example.com"
+}
+contact "ops" {
+  email = ["ops@example.com"]
+  via   = [transport.relay]
+}
+check "marker" {
+  file = "` + marker + `"
+}
+node {
+  role = "backup"
+}
+rule "marker_missing" {
+  when    = !check.marker.exists
+  repeat  = "1h"
+  notify  = [contact.ops]
+  subject = "marker missing on ${agent.node} (${node.role})"
+  attach  = ["` + marker + `.log"]
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "a.hcl"), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(filepath.Join(dir, "a.hcl"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return cfg
+}
+
+// TestEngine_FiresRepeatsResolvesAndSurvivesRestart drives the engine's
+// evaluation by hand with a fake clock.
+func TestEngine_FiresRepeatsResolvesAndSurvivesRestart(t *testing.T) {
+	dataDir := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "marker")
+	if err := os.WriteFile(marker+".log", []byte("line 1\nline 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	n := &recordingNotifier{}
+	ctx := context.Background()
+
+	start := func() *engine {
+		e, err := newEngine(engineConfig(t, dataDir, marker), hclog.NewNullLogger(), n, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.runner.Start(ctx)
+		if err := e.runner.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := start()
+	r := e.cfg.Rules[0]
+
+	e.evaluate(ctx, r) // marker missing: fires
+	if got := n.subjects(); len(got) != 1 || got[0] != "marker missing on node-1 (backup)" {
+		t.Fatalf("after the first evaluation: %q", got)
+	}
+	if a := n.got[0].Attachments; len(a) != 1 || string(a[0].Data) != "line 1\nline 2\n" {
+		t.Errorf("attachments = %+v", a)
+	}
+	clock = clock.Add(30 * time.Minute)
+	e.evaluate(ctx, r) // still missing, repeat not due
+	if len(n.subjects()) != 1 {
+		t.Fatalf("repeated before the interval: %q", n.subjects())
+	}
+
+	// A restart does not send the same alert again before repeat.
+	e.runner.Stop()
+	e.close()
+	e = start()
+	r = e.cfg.Rules[0]
+	e.evaluate(ctx, r)
+	if len(n.subjects()) != 1 {
+		t.Fatalf("restart repeated the alert: %q", n.subjects())
+	}
+
+	// Delivery fails at the repeat: the state is kept and the next tick
+	// tries again.
+	clock = clock.Add(31 * time.Minute)
+	n.fail = true
+	e.evaluate(ctx, r)
+	n.fail = false
+	clock = clock.Add(time.Minute)
+	e.evaluate(ctx, r)
+	if got := n.subjects(); len(got) != 2 {
+		t.Fatalf("the failed repeat was not tried again: %q", got)
+	}
+
+	// The marker appears: resolved mail.
+	if err := os.WriteFile(marker, []byte("ok"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.runner.Stop()
+	e.close()
+	e = start()
+	e.evaluate(ctx, e.cfg.Rules[0])
+	got := n.subjects()
+	if len(got) != 3 || !strings.HasPrefix(got[2], "Resolved: ") {
+		t.Fatalf("resolve: %q", got)
+	}
+	node, rs, checks := e.status()
+	if node.Name != "node-1" || node.Role != "backup" || len(rs) != 1 || rs[0].Phase != rules.Inactive.String() || !checks["marker"].OK {
+		t.Errorf("status = %+v %+v %+v", node, rs, checks)
+	}
+	e.runner.Stop()
+	e.close()
+}
