@@ -79,6 +79,7 @@ func (l *loader) load(path string) (*Config, hcl.Diagnostics) {
 	if !l.parseFailed {
 		diags = append(diags, l.checkVia()...)
 		diags = append(diags, l.checkNotify()...)
+		diags = append(diags, l.checkRules()...)
 	}
 	l.cfg.applyDefaults(l.agentSet)
 	sortDiagnostics(diags, l.fileOrder)

@@ -19,6 +19,12 @@ contact "ops" {
 
 func TestLoad_Rules(t *testing.T) {
 	path := writeConfig(t, ruleBase+`
+check "version" {
+  command = ["/usr/bin/product", "--version"]
+}
+peer "primary" {
+  url = "http://127.0.0.1:9870"
+}
 node {
   role    = "backup"
   version = check.version.stdout
@@ -98,6 +104,31 @@ func TestLoad_RuleErrors(t *testing.T) {
 			name: "missing when",
 			rule: "rule \"r\" {\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
 			want: []string{"a.hcl:10:10: error: Missing required argument"},
+		},
+		{
+			name: "unknown check",
+			rule: "rule \"r\" {\n  when = !check.web.ok\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:11:11: error: Unknown check"},
+		},
+		{
+			name: "unknown fact field with suggestion",
+			rule: "check \"web\" {\n  http = \"http://127.0.0.1/\"\n}\nrule \"r\" {\n  when = check.web.stauts != 200\n  notify = [contact.ops]\n  subject = \"x ${check.web.bodyy}\"\n}\n",
+			want: []string{"a.hcl:14:10: error: Unknown fact", "a.hcl:16:18: error: Unknown fact"},
+		},
+		{
+			name: "type error in when",
+			rule: "check \"web\" {\n  http = \"http://127.0.0.1/\"\n}\nrule \"r\" {\n  when = check.web.ok + 1 > 2\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:14:10: error: Invalid operand"},
+		},
+		{
+			name: "when is not a bool",
+			rule: "check \"web\" {\n  http = \"http://127.0.0.1/\"\n}\nrule \"r\" {\n  when = check.web.status\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:14:10: error: Condition is not a bool"},
+		},
+		{
+			name: "unknown variable",
+			rule: "rule \"r\" {\n  when = nodes.role == \"backup\"\n  notify = [contact.ops]\n  subject = \"${rule.nam}\"\n}\n",
+			want: []string{"a.hcl:11:10: error: Unknown variable", "a.hcl:13:16: error: Unknown fact"},
 		},
 		{
 			name: "duplicate rule",
