@@ -77,7 +77,7 @@ func newEngine(cfg *config.Config, logger hclog.Logger, n notifier, now func() t
 		specs = append(specs, p.Spec)
 		e.peerName[p.Name] = true
 	}
-	runner, err := facts.NewRunner(logger.Named("facts"), specs, facts.WithClock(now))
+	runner, err := facts.NewRunner(logger, specs, facts.WithClock(now))
 	if err != nil {
 		return nil, fmt.Errorf("checks: %w", err)
 	}
@@ -324,6 +324,7 @@ type CheckStatus struct {
 
 // status returns the rules, checks and node for /v1/status.
 func (e *engine) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatus) {
+	node := e.facts().Node // fresh node facts, also where no rule reads them
 	checks := map[string]CheckStatus{}
 	for name, f := range e.runner.Snapshot() {
 		checks[name] = CheckStatus{Kind: string(f.Kind), OK: f.OK, Error: f.Error, Latency: f.Latency.Seconds(), Observed: f.Observed}
@@ -341,7 +342,7 @@ func (e *engine) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatu
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return nodeStatus(e.cfg.Agent.Node, e.node), out, checks
+	return nodeStatus(e.cfg.Agent.Node, node), out, checks
 }
 
 // nodeStatus converts node facts to the shape peers read.
