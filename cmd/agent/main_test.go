@@ -28,7 +28,7 @@ func runCLI(t *testing.T, args ...string) cliResult {
 
 // withPlugins builds the bundled plugins and points the test configs at
 // them through $TOCSIN_TEST_PLUGIN_DIR.
-func withPlugins(t *testing.T) string {
+func withPlugins(t testing.TB) string {
 	t.Helper()
 	dir := sdktest.PluginDir(t, map[string]string{
 		"smtp-basic": "github.com/tocsin-dev/tocsin/plugins/smtp-basic",

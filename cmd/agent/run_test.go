@@ -22,7 +22,7 @@ import (
 
 // These tests run the real tocsin binary as a separate process.
 
-func tocsinBinary(t *testing.T) string {
+func tocsinBinary(t testing.TB) string {
 	t.Helper()
 	return sdktest.Build(t, "github.com/tocsin-dev/tocsin/cmd/agent", "tocsin")
 }
@@ -47,7 +47,7 @@ func binDir(t *testing.T) string {
 	return dir
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -63,7 +63,7 @@ type lineWaiter struct {
 	all   *strings.Builder
 }
 
-func watch(t *testing.T, r io.Reader) *lineWaiter {
+func watch(t testing.TB, r io.Reader) *lineWaiter {
 	w := &lineWaiter{lines: make(chan string, 1024), all: &strings.Builder{}}
 	go func() {
 		s := bufio.NewScanner(r)
@@ -76,7 +76,7 @@ func watch(t *testing.T, r io.Reader) *lineWaiter {
 }
 
 // waitFor reads lines until one contains want, or fails after d.
-func (w *lineWaiter) waitFor(t *testing.T, want string, d time.Duration) {
+func (w *lineWaiter) waitFor(t testing.TB, want string, d time.Duration) {
 	t.Helper()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
