@@ -12,7 +12,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 
-.PHONY: all build dev test test-unit fuzz lint bench proto clean
+.PHONY: all build dev test test-unit test-rules fuzz lint bench proto clean
 
 all: build
 
@@ -33,11 +33,17 @@ dev: build
 	./$(BIN)/tocsin run -dev -dev-dir $(DEV_DIR)
 
 # The whole suite: unit, integration (real plugin processes) and end-to-end
-# tests with the race detector, then a short fuzz run of the config loader.
-test: build test-unit fuzz
+# tests with the race detector, the rule library's own tests, then a short
+# fuzz run of the config loader.
+test: build test-unit test-rules fuzz
 
 test-unit:
 	TOCSIN_BIN_DIR=$(abspath $(BIN)) $(GO) test -race -count=1 -timeout 12m ./...
+
+# The built-in rule library's tests: each catalogue rule fires, repeats
+# and resolves as rules/README.md says.
+test-rules: build
+	./$(BIN)/tocsin rules test rules/*_test.hcl
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./core/config/

@@ -24,6 +24,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "peer", LabelNames: []string{"name"}},
 		{Type: "node"},
 		{Type: "rule", LabelNames: []string{"name"}},
+		{Type: "library", LabelNames: []string{"name"}},
 	},
 }
 
@@ -80,6 +81,8 @@ func (f *fileDecoder) decode(body hcl.Body) hcl.Diagnostics {
 			diags = append(diags, f.decodeNode(b)...)
 		case "rule":
 			diags = append(diags, f.decodeRule(b)...)
+		case "library":
+			diags = append(diags, f.decodeLibrary(b)...)
 		}
 	}
 	return diags

@@ -22,6 +22,15 @@ func Load(path string) (*Config, hcl.Diagnostics) {
 	return newLoader(os.LookupEnv).load(path)
 }
 
+// LoadPaths is Load for several paths, each a file or a directory, loaded
+// in the order given and merged by the same rules as the files of one
+// directory: names are unique across all of them, and a contact may name
+// a transport from any of them. It is what `tocsin rules test` uses to
+// load the configuration a test file lists.
+func LoadPaths(paths ...string) (*Config, hcl.Diagnostics) {
+	return newLoader(os.LookupEnv).load(paths...)
+}
+
 // loader holds the state of one Load: what has been declared so far, for the
 // merge rules.
 type loader struct {
@@ -38,6 +47,7 @@ type loader struct {
 	nodeSet    map[string]hcl.Range // node argument -> where it was set
 	vias       []viaRef
 	notifies   []ruleRef
+	library    *libraryBlock // the library block, expanded after the files
 	// parseFailed records that a file could not be parsed, so that the
 	// transports it declares are unknown.
 	parseFailed bool
@@ -68,14 +78,31 @@ func newLoader(lookupEnv func(string) (string, bool)) *loader {
 	}
 }
 
-func (l *loader) load(path string) (*Config, hcl.Diagnostics) {
-	names, diags := listFiles(path)
-	for i, name := range names {
-		l.fileOrder[name] = i
+func (l *loader) load(paths ...string) (*Config, hcl.Diagnostics) {
+	var names []string
+	var diags hcl.Diagnostics
+	for _, path := range paths {
+		n, d := listFiles(path)
+		if d.HasErrors() {
+			// What that path declares is unknown: references to it
+			// must not be reported as errors.
+			l.parseFailed = true
+		}
+		for _, name := range n {
+			if _, dup := l.fileOrder[name]; !dup {
+				l.fileOrder[name] = len(names)
+				names = append(names, name)
+			}
+		}
+		diags = append(diags, d...)
+	}
+	if len(paths) == 0 {
+		diags = append(diags, fileDiag(".", "No configuration files", "No configuration file or directory was given."))
 	}
 	for _, name := range names {
 		diags = append(diags, l.loadFile(name)...)
 	}
+	diags = append(diags, l.expandLibrary()...)
 	if !l.parseFailed {
 		diags = append(diags, l.checkVia()...)
 		diags = append(diags, l.checkNotify()...)

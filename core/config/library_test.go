@@ -1,0 +1,476 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tocsin-dev/tocsin/core/facts"
+	"github.com/tocsin-dev/tocsin/core/rules"
+	library "github.com/tocsin-dev/tocsin/rules"
+)
+
+// fullLibrary sets every setting of the failover library.
+const fullLibrary = `
+agent {
+  node   = "appliance-b"
+  listen = "0.0.0.0:9999"
+}
+check "product" {
+  file = "/etc/product/state.json"
+  json = true
+}
+library "failover" {
+  role                = "backup"
+  version             = check.product.json.version
+  peer_url            = "https://192.0.2.1:9870"
+  primary_hostname    = "appliance-a.example.com"
+  shared_ips          = ["192.0.2.10", "192.0.2.11"]
+  shared_ip_interface = "eth1"
+  test_ips            = ["192.0.2.254", "gw.example.com"]
+  sync_file           = "sync/last"
+  auto_failover       = env("AUTO", "false") == "true"
+  backup_ops          = check.product.json.backup_ops
+  takeover_after      = "3m"
+  log_file            = "agent.log"
+  heartbeat           = "0 7 * * *"
+  notify              = [contact.ops]
+}
+`
+
+func TestLoad_Library(t *testing.T) {
+	path := writeConfig(t, ruleBase+fullLibrary)
+	dir := filepath.Dir(path)
+	cfg, diags := loadWith(path, map[string]string{"AUTO": "true"})
+	if diags.HasErrors() {
+		t.Fatalf("diagnostics: %v", locations(diags))
+	}
+
+	var checks []string
+	for _, c := range cfg.Checks {
+		checks = append(checks, c.Name+" "+describeSpec(c.Spec))
+	}
+	wantChecks := []string{
+		"product file /etc/product/state.json",
+		"self http http://127.0.0.1:9999/healthz",
+		"primary_hostname tcp appliance-a.example.com:9870",
+		"shared_ip_0 interface 192.0.2.10 eth1",
+		"shared_ip_1 interface 192.0.2.11 eth1",
+		"test_ip_0 ping 192.0.2.254",
+		"test_ip_1 ping gw.example.com",
+		"sync file " + filepath.Join(dir, "sync/last"),
+	}
+	sameLines(t, "checks", checks, wantChecks)
+	if len(cfg.Peers) != 1 || cfg.Peers[0].Name != "partner" || cfg.Peers[0].Spec.Peer.URL != "https://192.0.2.1:9870" {
+		t.Errorf("peers = %+v", cfg.Peers)
+	}
+	for _, c := range append(cfg.Checks, cfg.Peers...) {
+		if err := c.Spec.Validate(); err != nil {
+			t.Errorf("%s: %v", c.Name, err)
+		}
+	}
+
+	// Every rule of the library is there, in file order, each notifying
+	// the library's contacts and with the library's timings.
+	var names []string
+	byName := map[string]*rules.Rule{}
+	for _, r := range cfg.Rules {
+		names = append(names, r.Name)
+		byName[r.Name] = r
+		if strings.Join(r.Notify, ",") != "ops" {
+			t.Errorf("%s notifies %v", r.Name, r.Notify)
+		}
+		if r.DeclRange.Filename != "rules/"+r.Name+".hcl" {
+			t.Errorf("%s is declared at %s", r.Name, r.DeclRange)
+		}
+	}
+	sameLines(t, "rules", names, libraryRuleFiles(t))
+	if r := byName["takeover"]; r.For != 3*time.Minute {
+		t.Errorf("takeover for = %v, want takeover_after", r.For)
+	}
+	if r := byName["daily_heartbeat"]; r.Schedule != "0 7 * * *" {
+		t.Errorf("heartbeat schedule = %q", r.Schedule)
+	}
+	for _, name := range []string{"startup", "shutdown"} {
+		if n := len(byName[name].Attach); n != 1 {
+			t.Errorf("%s attaches %d files, want the log", name, n)
+		}
+	}
+	if _, ok := cfg.Sources["rules/takeover.hcl"]; !ok {
+		t.Error("the library's sources are missing, so its diagnostics cannot show their lines")
+	}
+
+	// Node facts: settings that read no facts are literals; the others are
+	// evaluated like the node block's.
+	node, err := rules.EvalNode(cfg.Node.Fields, map[string]facts.Fact{
+		"product": {Check: "product", Kind: facts.KindFile, OK: true, Values: map[string]cty.Value{"json": cty.ObjectVal(map[string]cty.Value{"version": cty.StringVal("7.1")})}},
+		"sync":    {Check: "sync", Kind: facts.KindFile, OK: true, Values: map[string]cty.Value{"mtime": cty.StringVal("2026-01-01T00:00:00Z")}},
+	}, nil, rules.Functions(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]cty.Value{
+		"name":          cty.StringVal("appliance-b"),
+		"role":          cty.StringVal("backup"),
+		"version":       cty.StringVal("7.1"),
+		"auto_failover": cty.True,
+		"shared_ips":    cty.ListVal([]cty.Value{cty.StringVal("192.0.2.10"), cty.StringVal("192.0.2.11")}),
+		"test_ips":      cty.ListVal([]cty.Value{cty.StringVal("192.0.2.254"), cty.StringVal("gw.example.com")}),
+		"last_sync":     cty.StringVal("2026-01-01T00:00:00Z"),
+	}
+	for k, v := range want {
+		if !node[k].RawEquals(v) {
+			t.Errorf("node.%s = %#v, want %#v", k, node[k], v)
+		}
+	}
+	if len(node) != len(want) {
+		t.Errorf("node = %v", node)
+	}
+}
+
+// libraryRuleFiles lists the rules of the embedded library by file name.
+func libraryRuleFiles(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	for _, f := range library.Files() {
+		names = append(names, strings.TrimSuffix(f.Name, ".hcl"))
+	}
+	if len(names) == 0 {
+		t.Fatal("the library embeds no rule file")
+	}
+	return names
+}
+
+func describeSpec(s facts.Spec) string {
+	switch s.Kind {
+	case facts.KindTCP:
+		return "tcp " + s.TCP.Address
+	case facts.KindHTTP:
+		return "http " + s.HTTP.URL
+	case facts.KindInterface:
+		return "interface " + s.Interface.Address + " " + s.Interface.Name
+	case facts.KindPing:
+		return "ping " + s.Ping.Address
+	case facts.KindFile:
+		return "file " + s.File.Path
+	case facts.KindCommand:
+		return "command " + strings.Join(s.Command.Argv, " ")
+	}
+	return string(s.Kind)
+}
+
+// TestLibrary_RuleFiles keeps the library's files and failoverRuleNeeds in
+// step: one rule per file, named as the file, each listed with the setting
+// it needs, and each with a test file.
+func TestLibrary_RuleFiles(t *testing.T) {
+	files := libraryRuleFiles(t)
+	listed := sortedRuleNames()
+	sameLines(t, "rules listed in failoverRuleNeeds", listed, sortedCopy(files))
+	for _, f := range library.Files() {
+		file, diags := hclsyntax.ParseConfig(f.Src, f.Name, hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Errorf("%s: %v", f.Name, diags)
+			continue
+		}
+		blocks := file.Body.(*hclsyntax.Body).Blocks
+		if len(blocks) != 1 || blocks[0].Type != "rule" || blocks[0].Labels[0]+".hcl" != f.Name {
+			t.Errorf("%s must hold one rule named after the file", f.Name)
+		}
+		test := filepath.Join("..", "..", library.Dir, strings.TrimSuffix(f.Name, ".hcl")+"_test.hcl")
+		if _, err := os.Stat(test); err != nil {
+			t.Errorf("%s has no test file: %v", f.Name, err)
+		}
+	}
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
+func TestLoad_LibraryLeavesOut(t *testing.T) {
+	tests := []struct {
+		name    string
+		library string
+		absent  []string
+		checks  []string
+	}{
+		{
+			name:    "only the required settings",
+			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"`,
+			absent:  []string{"version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale"},
+			checks:  []string{"self"},
+		},
+		{
+			name:    "disabled rules",
+			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"` + "\n" + `version = "7"` + "\n" + `disable = ["daily_heartbeat", "version_mismatch"]`,
+			absent:  []string{"daily_heartbeat", "version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale"},
+			checks:  []string{"self"},
+		},
+		{
+			name:    "a self_check command",
+			library: `role = "backup"` + "\n" + `peer_url = "http://192.0.2.1:9870"` + "\n" + `self_check = ["/usr/bin/product", "selftest"]`,
+			absent:  []string{"version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale"},
+			checks:  []string{"self command /usr/bin/product selftest"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, ruleBase+"library \"failover\" {\n"+tt.library+"\nnotify = [contact.ops]\n}\n")
+			cfg, diags := loadWith(path, nil)
+			if diags.HasErrors() {
+				t.Fatalf("diagnostics: %v", locations(diags))
+			}
+			have := map[string]*rules.Rule{}
+			for _, r := range cfg.Rules {
+				have[r.Name] = r
+			}
+			for _, name := range tt.absent {
+				if have[name] != nil {
+					t.Errorf("rule %s is there", name)
+				}
+			}
+			if len(have)+len(tt.absent) != len(failoverRuleNeeds) {
+				t.Errorf("%d rules, %d left out, of %d", len(have), len(tt.absent), len(failoverRuleNeeds))
+			}
+			var checks []string
+			for _, c := range cfg.Checks {
+				d := c.Name
+				if c.Spec.Kind == facts.KindCommand {
+					d += " " + describeSpec(c.Spec)
+				}
+				checks = append(checks, d)
+			}
+			sameLines(t, "checks", checks, tt.checks)
+			// Without log_file, startup attaches nothing.
+			if r := have["startup"]; r != nil && len(r.Attach) != 0 {
+				t.Errorf("startup attaches %d files", len(r.Attach))
+			}
+			if v := cfg.Node.Fields["auto_failover"]; v == nil {
+				t.Error("auto_failover has no default")
+			}
+		})
+	}
+}
+
+func TestLoad_LibraryErrors(t *testing.T) {
+	base := "  peer_url = \"http://192.0.2.1:9870\"\n  notify = [contact.ops]\n"
+	lib := func(settings string) string {
+		return "library \"failover\" {\n  role = \"backup\"\n" + base + settings + "}\n"
+	}
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{
+			name: "unknown library",
+			src:  "library \"failovr\" {\n}\n",
+			want: []string{"a.hcl:10:9: error: Unknown library"},
+		},
+		{
+			name: "missing required settings",
+			src:  "library \"failover\" {\n}\n",
+			want: []string{"a.hcl:10:20: error: Missing required argument", "a.hcl:10:20: error: Missing required argument", "a.hcl:10:20: error: Missing required argument"},
+		},
+		{
+			name: "duplicate library",
+			src:  lib("") + "library \"failover\" {\n}\n",
+			want: []string{"a.hcl:15:9: error: Duplicate library"},
+		},
+		{
+			name: "bad role",
+			src:  "library \"failover\" {\n  role = \"standby\"\n" + base + "}\n",
+			want: []string{"a.hcl:11:10: error: Invalid role"},
+		},
+		{
+			name: "role reads an unknown variable",
+			src:  "library \"failover\" {\n  role = agent.role\n" + base + "}\n",
+			want: []string{"a.hcl:11:10: error: Invalid reference"},
+		},
+		{
+			name: "bad settings",
+			src: lib(`  shared_ips = ["192.0.2.10", "not-an-ip"]
+  takeover_after = "soon"
+  heartbeat = "daily"
+  disable = ["takeovr"]
+`),
+			want: []string{
+				"a.hcl:14:31: error: Invalid shared IP",
+				"a.hcl:15:20: error: Invalid duration",
+				"a.hcl:16:15: error: Invalid schedule",
+				"a.hcl:17:14: error: Unknown library rule",
+			},
+		},
+		{
+			name: "bad peer_url",
+			src:  "library \"failover\" {\n  role = \"backup\"\n  peer_url = \"ftp://x\"\n  notify = [contact.ops]\n}\n",
+			want: []string{"a.hcl:12:14: error: Invalid peer_url"},
+		},
+		{
+			name: "unknown contact, reported in the operator's file",
+			src:  "library \"failover\" {\n  role = \"backup\"\n  peer_url = \"http://192.0.2.1:9870\"\n  notify = [contact.opz]\n}\n",
+			want: []string{"a.hcl:13:13: error: Rule names an unknown contact"},
+		},
+		{
+			name: "a node argument set twice",
+			src:  lib("  version = \"7\"\n") + "node {\n  version = \"8\"\n}\n",
+			want: []string{"a.hcl:14:3: error: Duplicate node argument"},
+		},
+		{
+			name: "a node default gives way to the node block",
+			src:  lib("") + "node {\n  auto_failover = true\n  name = \"b\"\n}\n",
+		},
+		{
+			name: "a check name the library needs",
+			src:  lib("  sync_file = \"/x\"\n") + "check \"sync\" {\n  tcp = \"x:1\"\n}\n",
+			want: []string{"a.hcl:14:15: error: Duplicate check"},
+		},
+		{
+			name: "a rule name the library needs",
+			src:  lib("") + "rule \"takeover\" {\n  when = true\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:10:1: error: Duplicate rule"},
+		},
+		{
+			name: "a rule name the library needs, disabled",
+			src:  lib("  disable = [\"takeover\"]\n") + "rule \"takeover\" {\n  when = true\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, ruleBase+tt.src)
+			_, diags := loadWith(path, nil)
+			var got []string
+			for _, l := range locations(diags) {
+				got = append(got, filepath.Base(l))
+			}
+			sameLines(t, "diagnostics", got, tt.want)
+		})
+	}
+}
+
+func TestLibraryExpr(t *testing.T) {
+	static := cty.ObjectVal(map[string]cty.Value{
+		"peer_url":   cty.StringVal("http://x"),
+		"backup_ops": cty.UnknownVal(cty.Bool),
+	})
+	parse := func(src string) hcl.Expression {
+		e, diags := hclsyntax.ParseExpression([]byte(src), "r.hcl", hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		return e
+	}
+	ops := parse("check.product.ok")
+	tests := []struct {
+		name    string
+		expr    string
+		ctx     map[string]cty.Value
+		want    cty.Value
+		wantErr string
+	}{
+		{name: "a setting", expr: "library.peer_url", want: cty.StringVal("http://x")},
+		{name: "the context's variables", expr: "node.role", ctx: map[string]cty.Value{"node": cty.ObjectVal(map[string]cty.Value{"role": cty.StringVal("backup")})}, want: cty.StringVal("backup")},
+		{name: "backup_ops evaluated in the context", expr: "!library.backup_ops",
+			ctx:  map[string]cty.Value{"check": cty.ObjectVal(map[string]cty.Value{"product": cty.ObjectVal(map[string]cty.Value{"ok": cty.False})})},
+			want: cty.True},
+		{name: "backup_ops unknown", expr: "library.backup_ops",
+			ctx:  map[string]cty.Value{"check": cty.ObjectVal(map[string]cty.Value{"product": cty.UnknownVal(cty.Object(map[string]cty.Type{"ok": cty.Bool}))})},
+			want: cty.UnknownVal(cty.Bool)},
+		{name: "backup_ops null", expr: "library.backup_ops",
+			ctx:     map[string]cty.Value{"check": cty.ObjectVal(map[string]cty.Value{"product": cty.ObjectVal(map[string]cty.Value{"ok": cty.NullVal(cty.Bool)})})},
+			wantErr: "Invalid backup_ops"},
+		{name: "backup_ops fails", expr: "library.backup_ops", ctx: map[string]cty.Value{"check": cty.EmptyObjectVal},
+			wantErr: "Unsupported attribute"},
+		{name: "backup_ops is not evaluated when not read", expr: "library.peer_url", ctx: map[string]cty.Value{"check": cty.EmptyObjectVal},
+			want: cty.StringVal("http://x")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newLibraryExpr(parse(tt.expr), static, ops)
+			v, diags := e.Value(&hcl.EvalContext{Variables: tt.ctx})
+			if tt.wantErr != "" {
+				if !diags.HasErrors() || !strings.Contains(diags.Error(), tt.wantErr) {
+					t.Fatalf("diagnostics = %v, want %q", diags, tt.wantErr)
+				}
+				return
+			}
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			if !v.RawEquals(tt.want) {
+				t.Errorf("value = %#v, want %#v", v, tt.want)
+			}
+			for _, tr := range e.Variables() {
+				if tr.RootName() == "library" {
+					t.Errorf("Variables lists %s", tr.RootName())
+				}
+			}
+		})
+	}
+	if _, diags := newLibraryExpr(parse("library.peer_url"), static, nil).Value(nil); diags.HasErrors() {
+		t.Errorf("nil context: %v", diags)
+	}
+}
+
+func TestSelfURL(t *testing.T) {
+	for listen, want := range map[string]string{
+		"":               "http://127.0.0.1:9870/healthz",
+		"0.0.0.0:9870":   "http://127.0.0.1:9870/healthz",
+		":9000":          "http://127.0.0.1:9000/healthz",
+		"[::]:9870":      "http://[::1]:9870/healthz",
+		"10.0.0.5:9870":  "http://10.0.0.5:9870/healthz",
+		"localhost:1234": "http://localhost:1234/healthz",
+	} {
+		if got := selfURL(listen); got != want {
+			t.Errorf("selfURL(%q) = %q, want %q", listen, got, want)
+		}
+	}
+}
+
+func TestHostPort(t *testing.T) {
+	tests := []struct{ host, peer, want string }{
+		{"a.example.com", "http://192.0.2.1:9870", "a.example.com:9870"},
+		{"a.example.com", "https://192.0.2.1", "a.example.com:443"},
+		{"a.example.com", "http://192.0.2.1", "a.example.com:80"},
+		{"a.example.com:8443", "http://192.0.2.1:9870", "a.example.com:8443"},
+		{"2001:db8::1", "http://[2001:db8::2]:9870", "[2001:db8::1]:9870"},
+	}
+	for _, tt := range tests {
+		if got := hostPort(tt.host, tt.peer); got != tt.want {
+			t.Errorf("hostPort(%q, %q) = %q, want %q", tt.host, tt.peer, got, tt.want)
+		}
+	}
+}
+
+func TestLoadPaths(t *testing.T) {
+	a := writeConfig(t, "contact \"ops\" {\n  email = [\"ops@example.com\"]\n  via = [transport.relay]\n}\n")
+	b := writeConfig(t, "transport \"relay\" {\n  plugin = \"smtp-basic\"\n  from = \"a@example.com\"\n}\n")
+	cfg, diags := LoadPaths(a, filepath.Dir(b), a)
+	if diags.HasErrors() {
+		t.Fatalf("diagnostics: %v", locations(diags))
+	}
+	if len(cfg.Files) != 2 || len(cfg.Contacts) != 1 || len(cfg.Transports) != 1 {
+		t.Errorf("files %v, %d contacts, %d transports", cfg.Files, len(cfg.Contacts), len(cfg.Transports))
+	}
+	// A path that cannot be read is reported, and what the others name
+	// from it is not.
+	_, diags = LoadPaths(a, filepath.Join(t.TempDir(), "missing.hcl"))
+	got := locations(diags)
+	if len(got) != 1 || !regexp.MustCompile(`missing\.hcl:1:1: error: Cannot read the configuration$`).MatchString(got[0]) {
+		t.Errorf("diagnostics: %v", got)
+	}
+	_, diags = LoadPaths()
+	if !diags.HasErrors() {
+		t.Error("no path: no error")
+	}
+}

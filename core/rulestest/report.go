@@ -1,0 +1,89 @@
+package rulestest
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/tocsin-dev/tocsin/core/config"
+)
+
+// WriteDiagnostics renders the result's diagnostics with file:line:col and
+// the source line, the way `tocsin validate` does.
+func (r *FileResult) WriteDiagnostics(w io.Writer) error {
+	if len(r.Diagnostics) == 0 {
+		return nil
+	}
+	sources := map[string][]byte{}
+	if r.cfg != nil {
+		for name, src := range r.cfg.Sources {
+			sources[name] = src
+		}
+	}
+	for name, src := range r.sources {
+		sources[name] = src
+	}
+	if r.cfg != nil {
+		// The configuration's own renderer knows which of its values
+		// are secret; the test file's source is added to it.
+		c := *r.cfg
+		c.Sources = sources
+		return c.WriteDiagnostics(w, r.Diagnostics)
+	}
+	return config.WriteDiagnostics(w, sources, r.Diagnostics)
+}
+
+// WriteReport writes what a person running the tests reads: every failed
+// test with its failures (and, when verbose, every test with its events),
+// then one summary line: "PASS FILE: N tests", or "FAIL FILE: ...".
+func (r *FileResult) WriteReport(w io.Writer, verbose bool) error {
+	bw := bufio.NewWriter(w)
+	if r.Diagnostics.HasErrors() {
+		n := 0
+		for _, d := range r.Diagnostics {
+			if d.Severity == hcl.DiagError {
+				n++
+			}
+		}
+		fmt.Fprintf(bw, "FAIL %s: not run: %d error(s)\n", r.Path, n)
+		return bw.Flush()
+	}
+	failed := 0
+	for _, t := range r.Tests {
+		if verbose {
+			fmt.Fprintf(bw, "=== RUN   %s\n", t.Name)
+			for _, e := range t.Events {
+				fmt.Fprintf(bw, "    %-8s %-13s %s", FormatOffset(e.Offset), e.Event, e.Rule)
+				switch {
+				case e.Notification != nil:
+					fmt.Fprintf(bw, ": %q", e.Notification.Subject)
+				case e.Err != "":
+					fmt.Fprintf(bw, ": %s", e.Err)
+				}
+				fmt.Fprintln(bw)
+			}
+		}
+		if t.Passed() {
+			if verbose {
+				fmt.Fprintf(bw, "--- PASS: %s\n", t.Name)
+			}
+			continue
+		}
+		failed++
+		fmt.Fprintf(bw, "--- FAIL: %s (%s)\n", t.Name, where(t.DeclRange))
+		for _, f := range t.Failures {
+			fmt.Fprintf(bw, "    %s\n", f)
+		}
+		for _, n := range t.Notes {
+			fmt.Fprintf(bw, "    note: %s\n", n)
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(bw, "FAIL %s: %d of %d tests failed\n", r.Path, failed, len(r.Tests))
+	} else {
+		fmt.Fprintf(bw, "PASS %s: %d tests\n", r.Path, len(r.Tests))
+	}
+	return bw.Flush()
+}

@@ -1,0 +1,27 @@
+# daily_heartbeat: every day (the library's heartbeat schedule), a notice
+# that proves that mail still flows, with a summary of the node's status.
+# It fires at the first tick and repeats at every later one. It does not
+# hold in the agent's last evaluation when it stops, so that it resolves
+# (without a mail) and fires anew after the next start: a restart neither
+# sends an extra heartbeat nor skips one.
+rule "daily_heartbeat" {
+  schedule   = library.heartbeat
+  when       = !agent.stopping
+  repeat     = "1m"
+  severity   = "info"
+  on_resolve = false
+  subject    = "${node.name}: daily notice: Tocsin is running"
+  text       = <<-EOT
+    Tocsin ${agent.version} is running on ${node.name} and can send mail.
+    This notice comes every day; if it stops coming, mail from this node
+    does not get through.
+
+      node:     ${node.name}, ${coalesce(node.role, "no role")}, version ${coalesce(node.version, "unknown")}
+      partner:  ${library.peer_url}: ${peer.partner.ok ? "${coalesce(peer.partner.role, "?")}, version ${coalesce(peer.partner.version, "unknown")}" : "NOT REACHABLE: ${peer.partner.error}"}
+      last sync: ${coalesce(node.last_sync, "unknown")}
+      running since: ${agent.started}
+
+    Checks:
+    ${join("\n", [for name, c in check : "  ${name}: ${c.ok ? "ok" : "FAILED: ${c.error}"}"])}
+  EOT
+}

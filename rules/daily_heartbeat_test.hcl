@@ -1,0 +1,58 @@
+# daily_heartbeat: every day at 08:00 (heartbeat in testdata/backup.hcl),
+# with a summary of the node's status.
+config = ["testdata/backup.hcl"]
+rules  = ["daily_heartbeat"]
+
+test "fires at the first 08:00, repeats every day, resolves silently when the agent stops" {
+  start = "2026-11-23T07:00:00Z"
+  stop  = "2d2h"
+  facts "0m" {
+    check "product" {
+      json = { version = "7.1", backup_ops = true }
+    }
+    check "self" {}
+    check "sync" {
+      mtime = at("-2h")
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {
+      error = "no reply from 198.51.100.1 (3 sent)"
+    }
+    peer "partner" {
+      role    = "primary"
+      version = "7.1"
+    }
+  }
+  expect "59m" {}
+  expect "1h" {
+    fire    = ["daily_heartbeat"]
+    subject = { daily_heartbeat = "appliance-b: daily notice: Tocsin is running" }
+    text    = { daily_heartbeat = "  test_ip_1: FAILED: no reply from 198.51.100.1 (3 sent)\n" }
+  }
+  expect "1d" {}
+  expect "1d1h" {
+    repeat = ["daily_heartbeat"]
+    text   = { daily_heartbeat = "  partner:  http://192.0.2.1:9870: primary, version 7.1\n" }
+  }
+  expect "2d1h" {
+    repeat = ["daily_heartbeat"]
+    text   = { daily_heartbeat = "  node:     appliance-b, backup, version 7.1\n" }
+  }
+  # The agent's last evaluation: it resolves, and no mail goes out.
+  expect "2d2h" {
+    resolve = ["daily_heartbeat"]
+  }
+}
+
+test "the summary says when the partner is down" {
+  start = "2026-11-23T07:00:00Z"
+  facts "0m" {
+    peer "partner" {
+      error = "connection refused"
+    }
+  }
+  expect "1h" {
+    fire = ["daily_heartbeat"]
+    text = { daily_heartbeat = "partner:  http://192.0.2.1:9870: NOT REACHABLE: connection refused" }
+  }
+}

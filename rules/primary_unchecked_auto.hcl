@@ -1,0 +1,19 @@
+# primary_unchecked_auto: automatic failover is on and the backup cannot
+# check the primary; it will take over if this lasts (takeover). Not while
+# the backup is isolated.
+rule "primary_unchecked_auto" {
+  when = (node.role == "backup" && node.auto_failover && !peer.partner.ok &&
+    !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))
+  for      = "1m"
+  repeat   = "4h"
+  severity = "critical"
+  subject  = "${node.name}: the backup cannot check the primary and will take over if this lasts"
+  text     = <<-EOT
+    The backup ${node.name} cannot check the primary at ${library.peer_url}:
+
+      ${peer.partner.error}
+
+    Automatic failover is on: if the primary stays silent for
+    ${library.takeover_after} in all, the backup becomes the primary.
+  EOT
+}

@@ -1,0 +1,56 @@
+# primary_unchecked_manual: automatic failover is off (testdata/backup.hcl)
+# and the backup cannot check the primary.
+config = ["testdata/backup.hcl"]
+rules  = ["primary_unchecked_manual"]
+
+test "fires after a minute, repeats every 4h, resolves" {
+  facts "0m" {
+    peer "partner" {
+      error = "GET http://192.0.2.1:9870/v1/status: context deadline exceeded"
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  facts "4h30m" {
+    peer "partner" {}
+  }
+  expect "1m" {}
+  expect "2m" {
+    fire    = ["primary_unchecked_manual"]
+    subject = { primary_unchecked_manual = "appliance-b: the backup cannot check the primary (automatic failover is off)" }
+    text    = { primary_unchecked_manual = "context deadline exceeded" }
+  }
+  expect "4h2m" {
+    repeat = ["primary_unchecked_manual"]
+  }
+  expect "4h30m" {
+    resolve = ["primary_unchecked_manual"]
+  }
+}
+
+test "with automatic failover primary_unchecked_auto speaks instead" {
+  facts "0m" {
+    node = { auto_failover = true }
+    peer "partner" {
+      error = "timeout"
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  expect "1h" {}
+}
+
+test "an isolated backup is backup_isolated's" {
+  facts "0m" {
+    peer "partner" {
+      error = "network is unreachable"
+    }
+    check "test_ip_0" {
+      error = "no reply"
+    }
+    check "test_ip_1" {
+      error = "no reply"
+    }
+  }
+  expect "1h" {}
+}

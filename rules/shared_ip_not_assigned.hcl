@@ -1,0 +1,20 @@
+# shared_ip_not_assigned: this node is the primary and a shared IP is
+# configured, but the address is not among this node's addresses. (On the
+# backup a shared IP is not assigned, by design.) Reads the checks
+# shared_ip_0, shared_ip_1, ...
+rule "shared_ip_not_assigned" {
+  when     = node.role == "primary" && contains([for name in library.shared_ip_checks : check[name].assigned == false], true)
+  for      = "1m"
+  repeat   = "4h"
+  severity = "critical"
+  subject  = "${node.name}: a shared IP is not assigned to this primary"
+  text     = <<-EOT
+    ${node.name} is the primary, but a shared IP address is not among its
+    addresses, so clients cannot reach the service at that address:
+
+    ${join("\n", [for name in library.shared_ip_checks : "  ${check[name].address}: ${check[name].error}" if check[name].assigned == false])}
+
+    Assign the address to the node's interface (the product's network
+    settings), or correct shared_ips in the library block.
+  EOT
+}

@@ -1,0 +1,18 @@
+# sync_stale: the primary has not synchronised with the backup for 24
+# hours. Reads the check sync: the library's sync_file, whose modification
+# time is the last sync. A missing file counts as no sync.
+rule "sync_stale" {
+  when     = try(age(check.sync.mtime) > duration("24h"), true)
+  for      = "5m"
+  repeat   = "24h"
+  severity = "warning"
+  subject  = "${node.name}: no data synchronisation for more than 24 hours"
+  text     = <<-EOT
+    The HA pair has not synchronised its data for more than 24 hours.
+
+      last sync: ${coalesce(check.sync.mtime, "never")} (the modification time of ${library.sync_file})${check.sync.ok ? "" : "\n  ${check.sync.error}"}
+
+    A failover now would lose the changes since then. Check the
+    synchronisation between the nodes.
+  EOT
+}

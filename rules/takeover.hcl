@@ -1,0 +1,21 @@
+# takeover: automatic failover is on and the primary stayed silent for
+# takeover_after: the backup becomes the primary. Not while the backup is
+# isolated (it would not take over). Resolves when the old primary
+# answers again.
+rule "takeover" {
+  when = (node.role == "backup" && node.auto_failover && !peer.partner.ok &&
+    !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))
+  for      = library.takeover_after
+  repeat   = "24h"
+  severity = "critical"
+  subject  = "${node.name}: the backup takes over: the primary has been silent for ${library.takeover_after}"
+  text     = <<-EOT
+    The primary at ${library.peer_url} has not answered since ${rule.since}:
+
+      ${peer.partner.error}
+
+    Automatic failover is on, so the backup ${node.name} becomes the
+    primary. Find out why the old primary failed before you bring it back:
+    two primaries must never run at once.
+  EOT
+}

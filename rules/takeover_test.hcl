@@ -1,0 +1,90 @@
+# takeover: automatic failover is on and the primary stayed silent for
+# takeover_after (5m in testdata/backup.hcl): the backup takes over.
+config = ["testdata/backup.hcl"]
+rules  = ["takeover"]
+
+test "fires after takeover_after, repeats daily, resolves when the primary answers" {
+  facts "0m" {
+    node = { auto_failover = true }
+    peer "partner" {
+      error = "connection refused"
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  facts "1d1h" {
+    peer "partner" {}
+  }
+  expect "5m" {}
+  expect "6m" {
+    fire    = ["takeover"]
+    subject = { takeover = "appliance-b: the backup takes over: the primary has been silent for 5m" }
+    text    = { takeover = "has not answered since 2026-01-01T00:01:00Z" }
+  }
+  expect "1d6m" {
+    repeat = ["takeover"]
+  }
+  expect "1d1h" {
+    resolve = ["takeover"]
+  }
+}
+
+test "primary_unchecked_auto warns first, takeover follows" {
+  rules = ["primary_unchecked_auto", "takeover"]
+  facts "0m" {
+    node = { auto_failover = true }
+    peer "partner" {
+      error = "connection refused"
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  expect "2m" {
+    fire = ["primary_unchecked_auto"]
+  }
+  expect "6m" {
+    fire = ["takeover"]
+  }
+}
+
+test "a primary back within takeover_after is no takeover" {
+  facts "0m" {
+    node = { auto_failover = true }
+    peer "partner" {
+      error = "connection refused"
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  facts "4m" {
+    peer "partner" {}
+  }
+  expect "1h" {}
+}
+
+test "an isolated backup does not take over" {
+  facts "0m" {
+    node = { auto_failover = true }
+    peer "partner" {
+      error = "network is unreachable"
+    }
+    check "test_ip_0" {
+      error = "no reply"
+    }
+    check "test_ip_1" {
+      error = "no reply"
+    }
+  }
+  expect "1h" {}
+}
+
+test "without automatic failover nothing takes over" {
+  facts "0m" {
+    peer "partner" {
+      error = "connection refused"
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  expect "1h" {}
+}
