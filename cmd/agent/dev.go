@@ -14,7 +14,9 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/agent"
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
+	"github.com/tocsin-dev/tocsin/core/devpeer"
 	"github.com/tocsin-dev/tocsin/core/devsink"
+	"github.com/tocsin-dev/tocsin/core/facts"
 )
 
 // devListen is dev mode's status address when it is free.
@@ -23,11 +25,12 @@ const devListen = "127.0.0.1:9870"
 // devConfig is the configuration dev mode writes and loads. It is a real
 // config file, loaded by the real loader, so a newcomer can copy it.
 const devConfig = `# Written by "tocsin run -dev". A real agent reads a file like this one:
-# copy it, point the transport at your mail server, and run
+# copy it, point the transport at your mail server and the library at your
+# appliances, and run
 #   tocsin validate -config FILE && tocsin run -config FILE
 
 agent {
-  node      = "dev"
+  node      = "dev-backup"
   data_dir  = "data"          # relative paths are relative to this file
   listen    = %q
   log_level = "info"
@@ -49,11 +52,35 @@ contact "dev" {
   email = ["operator@dev.localhost"]
   via   = [transport.dev]
 }
+
+# The built-in failover rules (rules/README.md), for this agent as the
+# backup of a simulated pair: the primary's agent at peer_url is played by
+# dev mode itself and stops answering %s after the start.
+library "failover" {
+  role           = "backup"
+  version        = "1.0"
+  peer_url       = %q
+  auto_failover  = true
+  takeover_after = "2m"
+  evaluate_every = "10s"         # rules and checks; default: each rule's schedule, checks every 30s
+  heartbeat      = "@every 1m"   # a real agent says this once a day
+  notify         = [contact.dev]
+  disable        = ["startup"]   # dev mode sends its own startup mail at once
+}
 `
+
+// devFaultAfter is when the simulated primary stops answering.
+const devFaultAfter = 30 * time.Second
 
 func (c *runCommand) runDev(ctx context.Context, dir string) int {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
+		fmt.Fprintf(c.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	// Dev mode starts afresh: alert state from an earlier run would keep
+	// its alerts from firing again.
+	if err := os.RemoveAll(filepath.Join(abs, "data")); err != nil {
 		fmt.Fprintf(c.stderr, "Error: %v\n", err)
 		return exitError
 	}
@@ -68,14 +95,24 @@ func (c *runCommand) runDev(ctx context.Context, dir string) int {
 		_ = sink.Close(sctx)
 	}()
 
-	listen := devListen
-	if ln, err := net.Listen("tcp", devListen); err != nil {
-		listen = "127.0.0.1:0" // 9870 is taken: any free port will do
-	} else {
-		_ = ln.Close()
+	listen, err := devListenAddr()
+	if err != nil {
+		fmt.Fprintf(c.stderr, "Error: %v\n", err)
+		return exitError
 	}
+	primary, err := devpeer.Start(facts.NodeStatus{Name: "dev-primary", Role: "primary", Version: "1.0", AutoFailover: true}, buildinfo.Version)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = primary.Close(sctx)
+	}()
 	cfgPath := filepath.Join(abs, "agent.hcl")
-	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(devConfig, listen, sink.Addr().Port)), 0o600); err != nil {
+	cfgText := fmt.Sprintf(devConfig, listen, sink.Addr().Port, devFaultAfter, primary.URL())
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		fmt.Fprintf(c.stderr, "Error: write dev config: %v\n", err)
 		return exitError
 	}
@@ -89,9 +126,14 @@ func (c *runCommand) runDev(ctx context.Context, dir string) int {
 ==> Tocsin %s dev mode
     Config:   %s (written for you: a real config looks like it)
     Dev sink: smtp://%s, mail saved under %s
-    Status:   http://%s/healthz
+    Status:   http://%s/v1/status
+    HA pair:  this agent is the backup; dev mode plays the primary at %s.
+              In %s the primary stops answering (a scripted fault): expect
+              primary_unchecked_auto about 1.5 minutes after the fault and
+              takeover a minute after that, and a heartbeat every minute.
     Ctrl-C stops the agent.
-`, buildinfo.Version, cfgPath, sink.Addr(), filepath.Join(abs, "mail"), a.Addr())
+`, buildinfo.Version, cfgPath, sink.Addr(), filepath.Join(abs, "mail"), a.Addr(), primary.URL(), devFaultAfter)
+		go c.devFault(ctx, primary)
 		rc, err := a.Notify(ctx, "dev", startupMail(cfg.Agent.Node, a.Addr()))
 		if err != nil {
 			fmt.Fprintf(c.stderr, "Error: the startup mail was not delivered:\n")
@@ -100,6 +142,33 @@ func (c *runCommand) runDev(ctx context.Context, dir string) int {
 		}
 		logger.Info("startup mail accepted", "message_id", rc.MessageID, "server", rc.Receipt)
 	})
+}
+
+// devFault plays the scripted fault: the simulated primary stops
+// answering after devFaultAfter, unless the agent stops first.
+func (c *runCommand) devFault(ctx context.Context, primary *devpeer.Peer) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(devFaultAfter):
+		primary.Fail()
+		fmt.Fprintf(c.stdout, "\n==> dev: scripted fault: the simulated primary stops answering now (%s).\n\n", time.Now().Format(time.TimeOnly))
+	}
+}
+
+// devListenAddr returns 127.0.0.1:9870 when it is free, else another free
+// port: the address goes into the config, which the library's self check
+// reads, so it must be known before the agent starts.
+func devListenAddr() (string, error) {
+	ln, err := net.Listen("tcp", devListen)
+	if err != nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("no free port on 127.0.0.1: %w", err)
+		}
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr, nil
 }
 
 func startupMail(node, addr string) agent.Mail {

@@ -204,3 +204,36 @@ func TestRunDev(t *testing.T) {
 		t.Errorf("exit after Ctrl-C: %v", err)
 	}
 }
+
+// TestRunDev_HAPair is what a newcomer sees in the first minutes of
+// `make dev`: the simulated primary stops answering after 30 s, and the
+// dev sink prints primary_unchecked_auto, then takeover, with the real
+// timings (about two and three minutes after the start).
+func TestRunDev_HAPair(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about three minutes")
+	}
+	bin := binDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "tocsin"), "run", "-dev", "-dev-dir", t.TempDir())
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	w := watch(t, stdout)
+	w.waitFor(t, "scripted fault: the simulated primary stops answering", 2*time.Minute)
+	w.waitFor(t, "Subject: dev-backup: the backup cannot check the primary", 3*time.Minute)
+	t.Logf("primary_unchecked_auto after %v", time.Since(start).Round(time.Second))
+	w.waitFor(t, "Subject: dev-backup: the backup takes over", 3*time.Minute)
+	t.Logf("takeover after %v", time.Since(start).Round(time.Second))
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor(t, "agent stopped", 30*time.Second)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after Ctrl-C: %v", err)
+	}
+}

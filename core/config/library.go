@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -84,6 +85,7 @@ var librarySchema = &hcl.BodySchema{
 		{Name: "heartbeat"},
 		{Name: "self_check"},
 		{Name: "disable"},
+		{Name: "evaluate_every"},
 	},
 }
 
@@ -110,6 +112,7 @@ type libraryBlock struct {
 	testIPs           []rangedString
 	syncFile          string
 	takeoverAfter     string
+	evaluateEvery     time.Duration // 0: the rules' own schedules
 	logFile           string
 	heartbeat         string
 	selfCheck         []string
@@ -203,6 +206,19 @@ func (f *fileDecoder) decodeLibrary(block *hcl.Block) hcl.Diagnostics {
 		if d, err := rules.ParseDuration(lib.takeoverAfter); err != nil || d <= 0 {
 			diags = append(diags, attrError(attr, "Invalid duration",
 				fmt.Sprintf("%q is not a positive duration; write it like \"5m\" or \"1h\".", lib.takeoverAfter)))
+		}
+	}
+	if attr, ok := a["evaluate_every"]; ok {
+		var every string
+		strSetting("evaluate_every", &every, false)
+		if every != "" {
+			d, err := rules.ParseDuration(every)
+			if err != nil || d < time.Second {
+				diags = append(diags, attrError(attr, "Invalid duration",
+					fmt.Sprintf("%q is not a duration of at least 1s; write it like \"30s\" or \"1m\".", every)))
+			} else {
+				lib.evaluateEvery = d
+			}
 		}
 	}
 	if attr, ok := a["heartbeat"]; ok && lib.heartbeat != "" {
@@ -445,6 +461,9 @@ func (l *loader) libraryChecks(lib *libraryBlock) hcl.Diagnostics {
 			})
 			return
 		}
+		if lib.evaluateEvery > 0 && lib.evaluateEvery < facts.DefaultEvery {
+			spec.Every = lib.evaluateEvery // facts as fresh as the evaluations
+		}
 		if err := spec.Validate(); err != nil {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
@@ -577,7 +596,11 @@ func (l *loader) libraryRules(lib *libraryBlock) hcl.Diagnostics {
 			before := len(l.cfg.Rules)
 			diags = append(diags, dec.decodeRule(block.AsHCLBlock())...)
 			if len(l.cfg.Rules) > before {
-				wrapLibraryRule(l.cfg.Rules[len(l.cfg.Rules)-1], static, lib.backupOps)
+				r := l.cfg.Rules[len(l.cfg.Rules)-1]
+				if r.Schedule == DefaultSchedule && lib.evaluateEvery > 0 {
+					r.Schedule = "@every " + lib.evaluateEvery.String()
+				}
+				wrapLibraryRule(r, static, lib.backupOps)
 			}
 		}
 	}

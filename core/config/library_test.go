@@ -474,3 +474,34 @@ func TestLoadPaths(t *testing.T) {
 		t.Error("no path: no error")
 	}
 }
+
+// TestLoad_LibraryEvaluateEvery: evaluate_every sets the schedule of the
+// library's rules that have none of their own, and the interval of the
+// checks it declares; the heartbeat keeps its schedule.
+func TestLoad_LibraryEvaluateEvery(t *testing.T) {
+	path := writeConfig(t, ruleBase+"library \"failover\" {\nrole = \"backup\"\npeer_url = \"http://192.0.2.1:9870\"\nevaluate_every = \"10s\"\nheartbeat = \"0 8 * * *\"\nnotify = [contact.ops]\n}\n")
+	cfg, diags := loadWith(path, nil)
+	if diags.HasErrors() {
+		t.Fatalf("diagnostics: %v", locations(diags))
+	}
+	for _, r := range cfg.Rules {
+		want := "@every 10s"
+		if r.Name == "daily_heartbeat" {
+			want = "0 8 * * *"
+		}
+		if r.Schedule != want {
+			t.Errorf("rule %s: schedule %q, want %q", r.Name, r.Schedule, want)
+		}
+	}
+	for _, c := range append(cfg.Checks, cfg.Peers...) {
+		if c.Spec.Every != 10*time.Second {
+			t.Errorf("check %s: every %v", c.Name, c.Spec.Every)
+		}
+	}
+
+	path = writeConfig(t, ruleBase+"library \"failover\" {\nrole = \"backup\"\npeer_url = \"http://192.0.2.1:9870\"\nevaluate_every = \"1ms\"\nnotify = [contact.ops]\n}\n")
+	_, diags = loadWith(path, nil)
+	if got := locations(diags); len(got) != 1 || !strings.Contains(got[0], "Invalid duration") {
+		t.Errorf("evaluate_every = 1ms: %v", got)
+	}
+}
