@@ -180,7 +180,7 @@ func TestRunDev(t *testing.T) {
 	}
 	w := watch(t, stdout)
 	w.waitFor(t, "dev sink: mail received", 60*time.Second)
-	w.waitFor(t, "Subject: [tocsin] dev: agent started", 5*time.Second)
+	w.waitFor(t, "Subject: [tocsin] dev-backup: agent started", 5*time.Second)
 	w.waitFor(t, "Saved:", 5*time.Second)
 	t.Logf("startup mail printed %v after start", time.Since(start).Round(time.Millisecond))
 
