@@ -166,3 +166,83 @@ func TestEngine_FiresRepeatsResolvesAndSurvivesRestart(t *testing.T) {
 	e.runner.Stop()
 	e.close()
 }
+
+// TestEngine_RuntimeErrorReportedOnce: a condition that fails at run time
+// is logged once when it starts failing, not at every tick, and
+// /v1/status marks the rule as erroring.
+func TestEngine_RuntimeErrorReportedOnce(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "marker.json")
+	if err := os.WriteFile(marker, []byte(`{"state": "ok"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := `
+agent {
+  data_dir = "` + filepath.Join(dir, "data") + `"
+}
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "a@example.com"
+}
+contact "ops" {
+  email = ["ops@example.com"]
+  via   = [transport.relay]
+}
+check "marker" {
+  file = "` + marker + `"
+  json = true
+}
+rule "broken" {
+  when    = check.marker.json.state == "bad"
+  notify  = [contact.ops]
+  subject = "x"
+}
+`
+	path := filepath.Join(dir, "a.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(path)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := hclog.New(&hclog.LoggerOptions{Output: writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	})})
+	e, err := newEngine(cfg, logger, &recordingNotifier{}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// The marker has no "state" attribute once it holds a list: the
+	// condition cannot be evaluated.
+	if err := os.WriteFile(marker, []byte(`[1, 2]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.runner.Start(ctx)
+	defer func() { e.runner.Stop(); e.close() }()
+	if err := e.runner.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		e.evaluate(ctx, cfg.Rules[0])
+	}
+	mu.Lock()
+	n := strings.Count(logs.String(), "rule cannot be evaluated")
+	mu.Unlock()
+	if n != 1 {
+		t.Errorf("the error was logged %d times in 3 ticks, want once:\n%s", n, logs.String())
+	}
+	_, rs, _ := e.status()
+	if len(rs) != 1 || rs[0].Error == "" || !strings.Contains(rs[0].Error, "a.hcl:") {
+		t.Errorf("status does not mark the rule as erroring: %+v", rs)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
