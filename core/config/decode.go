@@ -10,9 +10,10 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/tocsin-dev/tocsin/core/hcldecode"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/convert"
 )
 
 var rootSchema = &hcl.BodySchema{
@@ -387,31 +388,9 @@ func (f *fileDecoder) path(p string) string {
 	return filepath.Join(f.dir, p)
 }
 
-// attrValue evaluates attr and converts the value to ty. It returns
-// cty.NilVal when there are errors and a null of ty when the value is null.
+// attrValue evaluates attr and converts the value to ty (hcldecode.Value).
 func attrValue(attr *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type) (cty.Value, hcl.Diagnostics) {
-	v, diags := attr.Expr.Value(ctx)
-	if diags.HasErrors() {
-		return cty.NilVal, diags
-	}
-	if v.IsNull() {
-		return cty.NullVal(ty), diags
-	}
-	if !v.IsWhollyKnown() {
-		return cty.NilVal, append(diags, attrError(attr, "Invalid value",
-			fmt.Sprintf("The value of %q cannot be known when the configuration is loaded.", attr.Name)))
-	}
-	cv, err := convert.Convert(v, ty)
-	if err != nil {
-		return cty.NilVal, append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Incorrect attribute value type",
-			Detail:   fmt.Sprintf("Inappropriate value for attribute %q: %s.", attr.Name, err.Error()),
-			Subject:  attr.Expr.Range().Ptr(),
-			Context:  hcl.RangeBetween(attr.NameRange, attr.Expr.Range()).Ptr(),
-		})
-	}
-	return cv, diags
+	return hcldecode.Value(attr, ctx, ty)
 }
 
 // requiredString evaluates a required string argument; null counts as
@@ -441,13 +420,7 @@ func nonEmpty(attr *hcl.Attribute, v cty.Value) hcl.Diagnostics {
 
 // attrError is an error about the value of attr.
 func attrError(attr *hcl.Attribute, summary, detail string) *hcl.Diagnostic {
-	return &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  summary,
-		Detail:   detail,
-		Subject:  attr.Expr.Range().Ptr(),
-		Context:  hcl.RangeBetween(attr.NameRange, attr.Expr.Range()).Ptr(),
-	}
+	return hcldecode.AttrError(attr, summary, detail)
 }
 
 // addressError reports an address net/mail does not accept.

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/tocsin-dev/tocsin/core/hcldecode"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
@@ -326,29 +328,13 @@ func (f *fileDecoder) factSetting(attr *hcl.Attribute, ty cty.Type, roots []stri
 	return &hclsyntax.LiteralValueExpr{Val: v, SrcRange: attr.Expr.Range()}, diags
 }
 
-// stringElems evaluates a list of strings, each with the range of its
-// element when the list is written out.
+// stringElems evaluates a list of strings, trimmed, each with the range
+// of its element when the list is written out.
 func (f *fileDecoder) stringElems(attr *hcl.Attribute) ([]rangedString, hcl.Diagnostics) {
-	v, diags := attrValue(attr, f.ctx, cty.List(cty.String))
-	if diags.HasErrors() || v.IsNull() {
-		return nil, diags
-	}
-	elems, d := hcl.ExprList(attr.Expr)
-	if d.HasErrors() || len(elems) != v.LengthInt() {
-		elems = nil
-	}
-	var out []rangedString
-	for i, ev := range v.AsValueSlice() {
-		rng := attr.Expr.Range()
-		if elems != nil {
-			rng = elems[i].Range()
-		}
-		if ev.IsNull() {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value",
-				Detail: fmt.Sprintf("The elements of %s must not be null.", attr.Name), Subject: rng.Ptr()})
-			continue
-		}
-		out = append(out, rangedString{s: strings.TrimSpace(ev.AsString()), rng: rng})
+	list, diags := hcldecode.Strings(attr, f.ctx)
+	out := make([]rangedString, len(list))
+	for i, e := range list {
+		out[i] = rangedString{s: strings.TrimSpace(e.Value), rng: e.Range}
 	}
 	return out, diags
 }

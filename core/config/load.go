@@ -8,8 +8,10 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/tocsin-dev/tocsin/core/hcldecode"
 )
 
 // Load reads the configuration at path, a file or a directory (see the
@@ -259,6 +261,4 @@ func sortDiagnostics(diags hcl.Diagnostics, fileOrder map[string]int) {
 }
 
 // where formats the start of r as file:line:col.
-func where(r hcl.Range) string {
-	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
-}
+func where(r hcl.Range) string { return hcldecode.Where(r) }

@@ -10,9 +10,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
 
+	"github.com/tocsin-dev/tocsin/core/hcldecode"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
@@ -182,7 +182,7 @@ func decodeFile(path string, body hcl.Body) (*File, hcl.Diagnostics) {
 		v, d := stringList(attr, ctx)
 		diags = append(diags, d...)
 		if !d.HasErrors() && len(v) == 0 {
-			diags = append(diags, attrError(attr, "No configuration", `config lists the configuration files or directories the rules come from, such as config = ["failover.hcl"].`))
+			diags = append(diags, hcldecode.AttrError(attr, "No configuration", `config lists the configuration files or directories the rules come from, such as config = ["failover.hcl"].`))
 		}
 		dir := filepath.Dir(path)
 		for _, p := range v {
@@ -207,7 +207,7 @@ func decodeFile(path string, body hcl.Body) (*File, hcl.Diagnostics) {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Duplicate test",
-				Detail:   fmt.Sprintf("A test named %q is already declared at %s; test names must be unique within a file.", name, where(prev)),
+				Detail:   fmt.Sprintf("A test named %q is already declared at %s; test names must be unique within a file.", name, hcldecode.Where(prev)),
 				Subject:  b.LabelRanges[0].Ptr(),
 			})
 		}
@@ -238,7 +238,7 @@ func decodeTest(b *hcl.Block) (*Test, hcl.Diagnostics) {
 		if !d.HasErrors() {
 			ts, err := time.Parse(time.RFC3339, s)
 			if err != nil {
-				diags = append(diags, attrError(attr, "Invalid start",
+				diags = append(diags, hcldecode.AttrError(attr, "Invalid start",
 					fmt.Sprintf("start must be an RFC 3339 time such as \"2026-11-23T08:00:00Z\", not %q.", s)))
 			} else {
 				t.Start = ts
@@ -276,7 +276,7 @@ func decodeTest(b *hcl.Block) (*Test, hcl.Diagnostics) {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Duplicate offset",
-				Detail:   fmt.Sprintf("A %s block at %s is already declared at %s; merge them.", blk.Type, FormatOffset(off), where(prev)),
+				Detail:   fmt.Sprintf("A %s block at %s is already declared at %s; merge them.", blk.Type, FormatOffset(off), hcldecode.Where(prev)),
 				Subject:  blk.LabelRanges[0].Ptr(),
 			})
 			continue
@@ -326,7 +326,7 @@ func decodeFacts(b *hcl.Block, off time.Duration, ctx *hcl.EvalContext) (*Facts,
 		diags = append(diags, d...)
 		if !d.HasErrors() {
 			if v.IsNull() || !v.IsWhollyKnown() || !(v.Type().IsObjectType() || v.Type().IsMapType()) {
-				diags = append(diags, attrError(attr, "Invalid node facts", `node is an object of node facts, such as node = { role = "backup", version = "7.1" }.`))
+				diags = append(diags, hcldecode.AttrError(attr, "Invalid node facts", `node is an object of node facts, such as node = { role = "backup", version = "7.1" }.`))
 			} else {
 				fb.Node = v.AsValueMap()
 				if fb.Node == nil {
@@ -360,7 +360,7 @@ func decodeFacts(b *hcl.Block, off time.Duration, ctx *hcl.EvalContext) (*Facts,
 				continue
 			}
 			if !v.IsWhollyKnown() {
-				diags = append(diags, attrError(a, "Invalid value", fmt.Sprintf("The value of %q must be known.", n)))
+				diags = append(diags, hcldecode.AttrError(a, "Invalid value", fmt.Sprintf("The value of %q must be known.", n)))
 				continue
 			}
 			spec.Attrs[n] = v
@@ -393,7 +393,7 @@ func decodeExpect(b *hcl.Block, off time.Duration, ctx *hcl.EvalContext) (*Expec
 		if !ok {
 			continue
 		}
-		v, d := attrConvert(attr, ctx, cty.Map(cty.String))
+		v, d := hcldecode.Value(attr, ctx, cty.Map(cty.String))
 		diags = append(diags, d...)
 		if d.HasErrors() || v.IsNull() {
 			continue
@@ -404,7 +404,7 @@ func decodeExpect(b *hcl.Block, off time.Duration, ctx *hcl.EvalContext) (*Expec
 		}
 		for rule, s := range v.AsValueMap() {
 			if s.IsNull() {
-				diags = append(diags, attrError(attr, "Invalid "+n, fmt.Sprintf("The substring for rule %q must not be null.", rule)))
+				diags = append(diags, hcldecode.AttrError(attr, "Invalid "+n, fmt.Sprintf("The substring for rule %q must not be null.", rule)))
 				continue
 			}
 			into[rule] = s.AsString()
@@ -412,7 +412,7 @@ func decodeExpect(b *hcl.Block, off time.Duration, ctx *hcl.EvalContext) (*Expec
 		}
 	}
 	if attr, ok := content.Attributes["attach"]; ok {
-		v, d := attrConvert(attr, ctx, cty.Map(cty.List(cty.String)))
+		v, d := hcldecode.Value(attr, ctx, cty.Map(cty.List(cty.String)))
 		diags = append(diags, d...)
 		if !d.HasErrors() && !v.IsNull() {
 			for rule, list := range v.AsValueMap() {
@@ -420,7 +420,7 @@ func decodeExpect(b *hcl.Block, off time.Duration, ctx *hcl.EvalContext) (*Expec
 				if !list.IsNull() {
 					for _, el := range list.AsValueSlice() {
 						if el.IsNull() {
-							diags = append(diags, attrError(attr, "Invalid attach", "A file name must not be null."))
+							diags = append(diags, hcldecode.AttrError(attr, "Invalid attach", "A file name must not be null."))
 							continue
 						}
 						files = append(files, el.AsString())
@@ -457,7 +457,7 @@ func offsetValue(attr *hcl.Attribute, ctx *hcl.EvalContext) (time.Duration, hcl.
 	}
 	d, err := ParseOffset(s)
 	if err != nil {
-		return 0, hcl.Diagnostics{attrError(attr, "Invalid offset", fmt.Sprintf("%s is an offset from the test's start: %s.", attr.Name, err))}
+		return 0, hcl.Diagnostics{hcldecode.AttrError(attr, "Invalid offset", fmt.Sprintf("%s is an offset from the test's start: %s.", attr.Name, err))}
 	}
 	return d, nil
 }
@@ -520,12 +520,12 @@ func atFunc(start time.Time) function.Function {
 
 // stringValue evaluates a string attribute that must be set.
 func stringValue(attr *hcl.Attribute, ctx *hcl.EvalContext) (string, hcl.Diagnostics) {
-	v, diags := attrConvert(attr, ctx, cty.String)
+	v, diags := hcldecode.Value(attr, ctx, cty.String)
 	if diags.HasErrors() {
 		return "", diags
 	}
 	if v.IsNull() {
-		return "", hcl.Diagnostics{attrError(attr, "Missing value", fmt.Sprintf("%s must not be null.", attr.Name))}
+		return "", hcl.Diagnostics{hcldecode.AttrError(attr, "Missing value", fmt.Sprintf("%s must not be null.", attr.Name))}
 	}
 	return v.AsString(), nil
 }
@@ -533,55 +533,12 @@ func stringValue(attr *hcl.Attribute, ctx *hcl.EvalContext) (string, hcl.Diagnos
 // stringList evaluates a list of strings, each with the range of its
 // element when the list is written out.
 func stringList(attr *hcl.Attribute, ctx *hcl.EvalContext) ([]NameRef, hcl.Diagnostics) {
-	v, diags := attrConvert(attr, ctx, cty.List(cty.String))
-	if diags.HasErrors() || v.IsNull() {
-		return nil, diags
-	}
-	elems, d := hcl.ExprList(attr.Expr)
-	if d.HasErrors() || len(elems) != v.LengthInt() {
-		elems = nil
-	}
-	var out []NameRef
-	for i, el := range v.AsValueSlice() {
-		rng := attr.Expr.Range()
-		if elems != nil {
-			rng = elems[i].Range()
-		}
-		if el.IsNull() {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value", Detail: "A list element must not be null.", Subject: rng.Ptr()})
-			continue
-		}
-		out = append(out, NameRef{Name: el.AsString(), Range: rng})
+	list, diags := hcldecode.Strings(attr, ctx)
+	out := make([]NameRef, len(list))
+	for i, e := range list {
+		out[i] = NameRef{Name: e.Value, Range: e.Range}
 	}
 	return out, diags
-}
-
-// attrConvert evaluates attr and converts its value to ty.
-func attrConvert(attr *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type) (cty.Value, hcl.Diagnostics) {
-	v, diags := attr.Expr.Value(ctx)
-	if diags.HasErrors() {
-		return cty.NilVal, diags
-	}
-	if !v.IsWhollyKnown() {
-		return cty.NilVal, append(diags, attrError(attr, "Invalid value", fmt.Sprintf("The value of %q must be known.", attr.Name)))
-	}
-	cv, err := convert.Convert(v, ty)
-	if err != nil {
-		return cty.NilVal, append(diags, attrError(attr, "Incorrect attribute value type",
-			fmt.Sprintf("Inappropriate value for attribute %q: %s.", attr.Name, err)))
-	}
-	return cv, diags
-}
-
-// attrError is an error about the value of attr.
-func attrError(attr *hcl.Attribute, summary, detail string) *hcl.Diagnostic {
-	return &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  summary,
-		Detail:   detail,
-		Subject:  attr.Expr.Range().Ptr(),
-		Context:  hcl.RangeBetween(attr.NameRange, attr.Expr.Range()).Ptr(),
-	}
 }
 
 // fileError is an error about a whole file, at its start.
@@ -600,9 +557,4 @@ func withSubjects(diags hcl.Diagnostics, path string) hcl.Diagnostics {
 		}
 	}
 	return diags
-}
-
-// where formats the start of r as file:line:col.
-func where(r hcl.Range) string {
-	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/hcldecode"
 )
 
 // WriteDiagnostics renders the result's diagnostics with file:line:col and
@@ -72,7 +73,7 @@ func (r *FileResult) WriteReport(w io.Writer, verbose bool) error {
 			continue
 		}
 		failed++
-		fmt.Fprintf(bw, "--- FAIL: %s (%s)\n", t.Name, where(t.DeclRange))
+		fmt.Fprintf(bw, "--- FAIL: %s (%s)\n", t.Name, hcldecode.Where(t.DeclRange))
 		for _, f := range t.Failures {
 			fmt.Fprintf(bw, "    %s\n", f)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/facts"
+	"github.com/tocsin-dev/tocsin/core/hcldecode"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
@@ -78,7 +79,7 @@ type Failure struct {
 
 // String returns "file:line:col: at OFFSET: message".
 func (f Failure) String() string {
-	return fmt.Sprintf("%s: at %s: %s", where(f.Range), FormatOffset(f.Offset), f.Message)
+	return fmt.Sprintf("%s: at %s: %s", hcldecode.Where(f.Range), FormatOffset(f.Offset), f.Message)
 }
 
 // Record is one event of a test's timeline.
