@@ -69,14 +69,18 @@ type Status struct {
 	facts.Status
 	Rules  []RuleStatus           `json:"rules"`
 	Checks map[string]CheckStatus `json:"checks"`
+	// DeliveryFailures counts evaluations whose notifications could not
+	// be handed to any transport (each is tried again at the next tick).
+	DeliveryFailures int `json:"delivery_failures"`
 }
 
 func (a *Agent) status() any {
 	node, rs, checks := a.engine.status()
 	return Status{
-		Status: facts.Status{Node: node, AgentVersion: buildinfo.Version, Time: a.now().UTC()},
-		Rules:  rs,
-		Checks: checks,
+		Status:           facts.Status{Node: node, AgentVersion: buildinfo.Version, Time: a.now().UTC()},
+		Rules:            rs,
+		Checks:           checks,
+		DeliveryFailures: a.engine.deliveryFailures(),
 	}
 }
 

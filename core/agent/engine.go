@@ -322,6 +322,14 @@ type CheckStatus struct {
 	Observed time.Time `json:"observed"`
 }
 
+// deliveryFailures returns how many evaluations could not hand over
+// their notifications.
+func (e *engine) deliveryFailures() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.failed
+}
+
 // status returns the rules, checks and node for /v1/status.
 func (e *engine) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatus) {
 	node := e.facts().Node // fresh node facts, also where no rule reads them

@@ -146,6 +146,9 @@ func TestEngine_FiresRepeatsResolvesAndSurvivesRestart(t *testing.T) {
 	if got := n.subjects(); len(got) != 2 {
 		t.Fatalf("the failed repeat was not tried again: %q", got)
 	}
+	if f := e.deliveryFailures(); f != 1 {
+		t.Errorf("delivery failures counted: %d, want 1", f)
+	}
 
 	// The marker appears: resolved mail.
 	if err := os.WriteFile(marker, []byte("ok"), 0o600); err != nil {
