@@ -104,17 +104,15 @@ func StartGmail(ca *CA, opts GmailOptions) (*Gmail, error) {
 	if opts.Validate == nil {
 		return nil, fmt.Errorf("testserver: GmailOptions.Validate is required")
 	}
-	tlsConfig, err := ca.ServerTLSConfig()
-	if err != nil {
-		return nil, err
-	}
 	g := &Gmail{validate: opts.Validate}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /upload/gmail/v1/users/{userId}/messages/send", func(w http.ResponseWriter, r *http.Request) { g.handle(w, r, true) })
 	mux.HandleFunc("POST /gmail/v1/users/{userId}/messages/send", func(w http.ResponseWriter, r *http.Request) { g.handle(w, r, false) })
-	g.srv = httptest.NewUnstartedServer(mux)
-	g.srv.TLS = tlsConfig
-	g.srv.StartTLS()
+	srv, err := startHTTPS(ca, mux)
+	if err != nil {
+		return nil, err
+	}
+	g.srv = srv
 	return g, nil
 }
 

@@ -159,10 +159,6 @@ type googleCode struct {
 // StartGoogleOAuth starts a [GoogleOAuth] with a server certificate from ca
 // for 127.0.0.1 and localhost. Close it when done.
 func StartGoogleOAuth(ca *CA, opts GoogleOAuthOptions) (*GoogleOAuth, error) {
-	tlsConfig, err := ca.ServerTLSConfig()
-	if err != nil {
-		return nil, err
-	}
 	g := &GoogleOAuth{
 		size:     opts.TokenSize,
 		lifetime: opts.TokenLifetime,
@@ -190,9 +186,11 @@ func StartGoogleOAuth(ca *CA, opts GoogleOAuthOptions) (*GoogleOAuth, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", g.handleToken)
 	mux.HandleFunc("GET /o/oauth2/auth", g.handleAuth)
-	g.srv = httptest.NewUnstartedServer(mux)
-	g.srv.TLS = tlsConfig
-	g.srv.StartTLS()
+	srv, err := startHTTPS(ca, mux)
+	if err != nil {
+		return nil, err
+	}
+	g.srv = srv
 	return g, nil
 }
 

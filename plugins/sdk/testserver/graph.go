@@ -130,19 +130,17 @@ func StartGraph(ca *CA, opts GraphOptions) (*Graph, error) {
 	if opts.Validate == nil {
 		return nil, fmt.Errorf("testserver: GraphOptions.Validate is required")
 	}
-	tlsConfig, err := ca.ServerTLSConfig()
-	if err != nil {
-		return nil, err
-	}
 	g := &Graph{validate: opts.Validate, maxBytes: opts.MaxRequestBytes, noMailbox: map[string]bool{}}
 	if g.maxBytes <= 0 {
 		g.maxBytes = DefaultGraphMaxRequestBytes
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1.0/users/{user}/sendMail", g.handle)
-	g.srv = httptest.NewUnstartedServer(mux)
-	g.srv.TLS = tlsConfig
-	g.srv.StartTLS()
+	srv, err := startHTTPS(ca, mux)
+	if err != nil {
+		return nil, err
+	}
+	g.srv = srv
 	return g, nil
 }
 

@@ -207,10 +207,6 @@ func StartMicrosoftIdentity(ca *CA, opts MicrosoftOptions) (*MicrosoftIdentity, 
 	if ca == nil {
 		return nil, errors.New("testserver: StartMicrosoftIdentity needs a CA")
 	}
-	tlsConfig, err := ca.ServerTLSConfig()
-	if err != nil {
-		return nil, err
-	}
 	if opts.TokenBytes == 0 {
 		opts.TokenBytes = DefaultMicrosoftTokenBytes
 	}
@@ -240,9 +236,11 @@ func StartMicrosoftIdentity(ca *CA, opts MicrosoftOptions) (*MicrosoftIdentity, 
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", m.handleToken)
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", m.handleAuthorize)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", m.handleDeviceCode)
-	m.srv = httptest.NewUnstartedServer(mux)
-	m.srv.TLS = tlsConfig
-	m.srv.StartTLS()
+	srv, err := startHTTPS(ca, mux)
+	if err != nil {
+		return nil, err
+	}
+	m.srv = srv
 	return m, nil
 }
 

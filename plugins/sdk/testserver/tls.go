@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"time"
@@ -175,4 +177,17 @@ func newSerial() (*big.Int, error) {
 		return nil, fmt.Errorf("testserver: generate serial number: %w", err)
 	}
 	return serial, nil
+}
+
+// startHTTPS serves h over TLS on 127.0.0.1 with a fresh certificate from
+// ca: the provider stand-ins all start this way.
+func startHTTPS(ca *CA, h http.Handler) (*httptest.Server, error) {
+	tc, err := ca.ServerTLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = tc
+	srv.StartTLS()
+	return srv, nil
 }
