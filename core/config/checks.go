@@ -386,13 +386,19 @@ func (f *fileDecoder) register(kind, name string, labelRange hcl.Range, block *h
 	if !dup {
 		return nil
 	}
-	return hcl.Diagnostics{{
+	return hcl.Diagnostics{duplicateName(kind, name, prev, labelRange, block)}
+}
+
+// duplicateName is the error for a block of kind named like one declared
+// at prev: names are unique across all files.
+func duplicateName(kind, name string, prev, labelRange hcl.Range, block *hcl.Block) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  "Duplicate " + kind,
 		Detail:   fmt.Sprintf("A %s named %q was already declared at %s. %s names must be unique across all files.", kind, name, where(prev), strings.ToUpper(kind[:1])+kind[1:]),
 		Subject:  labelRange.Ptr(),
 		Context:  block.DefRange.Ptr(),
-	}}
+	}
 }
 
 func optionNamed(name string) (checkOption, bool) {

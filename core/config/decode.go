@@ -168,13 +168,7 @@ func (f *fileDecoder) decodeTransport(block *hcl.Block) hcl.Diagnostics {
 	}
 	diags := checkLabel("transport", name, labelRange)
 	if prev, dup := f.l.transports[name]; dup {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Duplicate transport",
-			Detail:   fmt.Sprintf("A transport named %q was already declared at %s. Transport names must be unique across all files.", name, where(prev.DeclRange)),
-			Subject:  labelRange.Ptr(),
-			Context:  block.DefRange.Ptr(),
-		})
+		diags = append(diags, duplicateName("transport", name, prev.DeclRange, labelRange, block))
 	} else {
 		f.l.transports[name] = t
 		f.l.cfg.Transports = append(f.l.cfg.Transports, t)
@@ -250,13 +244,7 @@ func (f *fileDecoder) decodeContact(block *hcl.Block) hcl.Diagnostics {
 	c := &Contact{Name: name, DeclRange: labelRange}
 	diags := checkLabel("contact", name, labelRange)
 	if prev, dup := f.l.contacts[name]; dup {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Duplicate contact",
-			Detail:   fmt.Sprintf("A contact named %q was already declared at %s. Contact names must be unique across all files.", name, where(prev.DeclRange)),
-			Subject:  labelRange.Ptr(),
-			Context:  block.DefRange.Ptr(),
-		})
+		diags = append(diags, duplicateName("contact", name, prev.DeclRange, labelRange, block))
 	} else {
 		f.l.contacts[name] = c
 		f.l.cfg.Contacts = append(f.l.cfg.Contacts, c)
