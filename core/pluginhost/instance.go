@@ -48,7 +48,10 @@ type Instance struct {
 	starts     int
 }
 
-var _ sdk.Transport = (*Instance)(nil)
+var (
+	_ sdk.Transport  = (*Instance)(nil)
+	_ sdk.Authorizer = (*Instance)(nil)
+)
 
 // Spec returns the instance's spec.
 func (in *Instance) Spec() Spec { return in.spec }
@@ -243,7 +246,22 @@ func (in *Instance) Describe(ctx context.Context) (*sdk.Description, error) {
 
 // Configure hands the plugin its settings. Settings without error
 // diagnostics are remembered and replayed when the plugin restarts.
+//
+// A credential the plugin replaces (a rotated refresh token) goes to
+// cfg.SaveCredential and also replaces cfg.Credential in the remembered
+// settings, so a restarted plugin gets the new one.
 func (in *Instance) Configure(ctx context.Context, cfg sdk.Config) (sdk.Diagnostics, error) {
+	save := cfg.SaveCredential
+	cfg.SaveCredential = func(value string) {
+		in.mu.Lock()
+		if in.configured != nil {
+			in.configured.Credential = value
+		}
+		in.mu.Unlock()
+		if save != nil {
+			save(value)
+		}
+	}
 	var diags sdk.Diagnostics
 	err := in.call(ctx, func(t sdk.Transport) (err error) {
 		diags, err = t.Configure(ctx, cfg)
@@ -261,6 +279,21 @@ func (in *Instance) Configure(ctx context.Context, cfg sdk.Config) (sdk.Diagnost
 	}
 	in.mu.Unlock()
 	return diags, nil
+}
+
+// LoginConfig asks the plugin how to run `tocsin oauth login`; it returns
+// sdk.ErrNoLogin for a plugin without interactive login.
+func (in *Instance) LoginConfig(ctx context.Context) (*sdk.LoginConfig, error) {
+	var lc *sdk.LoginConfig
+	err := in.call(ctx, func(t sdk.Transport) (err error) {
+		a, ok := t.(sdk.Authorizer)
+		if !ok {
+			return sdk.ErrNoLogin
+		}
+		lc, err = a.LoginConfig(ctx)
+		return err
+	})
+	return lc, err
 }
 
 // Check asks the plugin to prove it can reach its provider.

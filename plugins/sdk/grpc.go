@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/tocsin-dev/tocsin/plugins/sdk/proto/transportv1"
 )
@@ -47,9 +50,31 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *g
 // grpcClient is the agent's side: each method is one RPC.
 type grpcClient struct {
 	client pb.TransportClient
+
+	// save receives credentials the plugin replaced (rotated refresh
+	// tokens); it is the SaveCredential of the last Configure.
+	mu   sync.Mutex
+	save func(string)
 }
 
-var _ Transport = (*grpcClient)(nil)
+// saved hands a credential from a response to the SaveCredential of the
+// last Configure.
+func (c *grpcClient) saved(value string) {
+	if value == "" {
+		return
+	}
+	c.mu.Lock()
+	save := c.save
+	c.mu.Unlock()
+	if save != nil {
+		save(value)
+	}
+}
+
+var (
+	_ Transport  = (*grpcClient)(nil)
+	_ Authorizer = (*grpcClient)(nil)
+)
 
 func (c *grpcClient) Describe(ctx context.Context) (*Description, error) {
 	resp, err := c.client.Describe(ctx, &pb.DescribeRequest{})
@@ -60,10 +85,14 @@ func (c *grpcClient) Describe(ctx context.Context) (*Description, error) {
 }
 
 func (c *grpcClient) Configure(ctx context.Context, cfg Config) (Diagnostics, error) {
+	c.mu.Lock()
+	c.save = cfg.SaveCredential
+	c.mu.Unlock()
 	resp, err := c.client.Configure(ctx, &pb.ConfigureRequest{
 		Transport:    cfg.Transport,
 		From:         cfg.From,
 		SettingsJson: cfg.Settings.JSON(),
+		Credential:   cfg.Credential,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configure: %w", err)
@@ -82,6 +111,7 @@ func (c *grpcClient) Check(ctx context.Context) error {
 	if err != nil {
 		return callError("check", err)
 	}
+	c.saved(resp.GetCredential())
 	return errorFromProto(resp.GetError())
 }
 
@@ -94,6 +124,7 @@ func (c *grpcClient) Send(ctx context.Context, msgs []*Message) ([]Result, error
 	if err != nil {
 		return nil, callError("send", err)
 	}
+	c.saved(resp.GetCredential())
 	if e := resp.GetError(); e != nil {
 		return nil, errorFromProto(e)
 	}
@@ -107,6 +138,30 @@ func (c *grpcClient) Send(ctx context.Context, msgs []*Message) ([]Result, error
 	return out, nil
 }
 
+// LoginConfig asks the plugin how to run `tocsin oauth login`; it returns
+// [ErrNoLogin] when the plugin has no interactive login.
+func (c *grpcClient) LoginConfig(ctx context.Context) (*LoginConfig, error) {
+	resp, err := c.client.LoginConfig(ctx, &pb.LoginConfigRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		return nil, ErrNoLogin
+	}
+	if err != nil {
+		return nil, fmt.Errorf("login config: %w", err)
+	}
+	return &LoginConfig{
+		AuthURL:        resp.GetAuthUrl(),
+		TokenURL:       resp.GetTokenUrl(),
+		DeviceAuthURL:  resp.GetDeviceAuthUrl(),
+		NoDeviceReason: resp.GetNoDeviceReason(),
+		ClientID:       resp.GetClientId(),
+		ClientSecret:   resp.GetClientSecret(),
+		Scopes:         resp.GetScopes(),
+		AuthParams:     resp.GetAuthParams(),
+		CACertsPEM:     resp.GetCaCertsPem(),
+		Account:        resp.GetAccount(),
+	}, nil
+}
+
 // grpcServer is the plugin's side: it forwards each RPC to the Transport.
 // Errors travel in the response, not as gRPC status errors, so their kind,
 // code and remedy survive.
@@ -114,6 +169,27 @@ type grpcServer struct {
 	pb.UnimplementedTransportServer
 	impl   Transport
 	logger hclog.Logger
+
+	// pending is a credential the transport saved that has not yet
+	// travelled to the agent in a Check or Send response.
+	mu      sync.Mutex
+	pending string
+}
+
+// saveCredential is the plugin side's Config.SaveCredential.
+func (s *grpcServer) saveCredential(value string) {
+	s.mu.Lock()
+	s.pending = value
+	s.mu.Unlock()
+}
+
+// takeCredential returns the pending credential and forgets it.
+func (s *grpcServer) takeCredential() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.pending
+	s.pending = ""
+	return v
 }
 
 // recoverTo turns a panic in the transport into an error for the agent
@@ -156,6 +232,9 @@ func (s *grpcServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (_
 		From:      req.GetFrom(),
 		Settings:  NewSettings(req.GetSettingsJson()),
 		Logger:    s.logger.With("transport", req.GetTransport()),
+
+		Credential:     req.GetCredential(),
+		SaveCredential: s.saveCredential,
 	})
 	if err != nil {
 		return nil, err
@@ -165,7 +244,35 @@ func (s *grpcServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (_
 
 func (s *grpcServer) Check(ctx context.Context, _ *pb.CheckRequest) (_ *pb.CheckResponse, err error) {
 	defer s.recoverTo("Check", &err)
-	return &pb.CheckResponse{Error: errorToProto(s.impl.Check(ctx))}, nil
+	cerr := s.impl.Check(ctx)
+	return &pb.CheckResponse{Error: errorToProto(cerr), Credential: s.takeCredential()}, nil
+}
+
+func (s *grpcServer) LoginConfig(ctx context.Context, _ *pb.LoginConfigRequest) (_ *pb.LoginConfigResponse, err error) {
+	defer s.recoverTo("LoginConfig", &err)
+	a, ok := s.impl.(Authorizer)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "the transport has no interactive login")
+	}
+	lc, err := a.LoginConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if lc == nil {
+		return nil, fmt.Errorf("transport returned no login config")
+	}
+	return &pb.LoginConfigResponse{
+		AuthUrl:        lc.AuthURL,
+		TokenUrl:       lc.TokenURL,
+		DeviceAuthUrl:  lc.DeviceAuthURL,
+		NoDeviceReason: lc.NoDeviceReason,
+		ClientId:       lc.ClientID,
+		ClientSecret:   lc.ClientSecret,
+		Scopes:         lc.Scopes,
+		AuthParams:     lc.AuthParams,
+		CaCertsPem:     lc.CACertsPEM,
+		Account:        lc.Account,
+	}, nil
 }
 
 func (s *grpcServer) Send(ctx context.Context, req *pb.SendRequest) (resp *pb.SendResponse, err error) {
@@ -178,12 +285,12 @@ func (s *grpcServer) Send(ctx context.Context, req *pb.SendRequest) (resp *pb.Se
 	}
 	results, err := s.impl.Send(ctx, msgs)
 	if err != nil {
-		return &pb.SendResponse{Error: errorToProto(err)}, nil
+		return &pb.SendResponse{Error: errorToProto(err), Credential: s.takeCredential()}, nil
 	}
 	if len(results) != len(msgs) {
 		return nil, fmt.Errorf("transport returned %d results for %d messages", len(results), len(msgs))
 	}
-	resp = &pb.SendResponse{Results: make([]*pb.Result, len(results))}
+	resp = &pb.SendResponse{Results: make([]*pb.Result, len(results)), Credential: s.takeCredential()}
 	for i, r := range results {
 		resp.Results[i] = &pb.Result{MessageId: r.MessageID, Receipt: r.Receipt, Error: errorToProto(r.Err)}
 	}

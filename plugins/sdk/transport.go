@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -59,7 +60,60 @@ type Config struct {
 	Settings Settings
 	// Logger writes to the agent's log. Never log a sensitive setting.
 	Logger hclog.Logger
+	// Credential is what `tocsin oauth login` stored for this transport
+	// (a refresh token), or "" when the operator has not logged in yet.
+	Credential string
+	// SaveCredential hands the agent a replacement for Credential, such
+	// as a rotated refresh token, to store encrypted. It is safe to call
+	// from any goroutine; the agent receives the value with the answer to
+	// the Check or Send call in progress, or the next one. The SDK never
+	// calls Configure with a nil SaveCredential.
+	SaveCredential func(value string)
 }
+
+// Authorizer is implemented by a transport whose credential the operator
+// obtains interactively, with `tocsin oauth login`. The agent calls
+// LoginConfig after Configure, with Config.Credential possibly "".
+//
+// A transport that needs a login and has no Credential yet should accept
+// Configure with a warning that names the command, and fail Check and Send
+// with a permanent error that says the same.
+type Authorizer interface {
+	// LoginConfig tells the agent how to run the OAuth 2.0
+	// authorization-code (PKCE) or device flow for the configured
+	// transport.
+	LoginConfig(ctx context.Context) (*LoginConfig, error)
+}
+
+// LoginConfig describes an OAuth 2.0 client and its provider's endpoints.
+type LoginConfig struct {
+	// AuthURL is the authorization endpoint; TokenURL the token endpoint.
+	AuthURL  string
+	TokenURL string
+	// DeviceAuthURL is the device authorization endpoint, or "" when the
+	// provider offers no device flow for these scopes; NoDeviceReason
+	// then tells the operator why.
+	DeviceAuthURL  string
+	NoDeviceReason string
+	// ClientID and ClientSecret identify the client; ClientSecret is ""
+	// for a public client. ClientSecret is sensitive.
+	ClientID     string
+	ClientSecret string
+	// Scopes are requested in both flows.
+	Scopes []string
+	// AuthParams are extra authorization URL parameters, such as
+	// login_hint, or Google's access_type=offline and prompt=consent.
+	AuthParams map[string]string
+	// CACertsPEM are roots to trust for these endpoints in addition to
+	// the system's (the transport's ca_file).
+	CACertsPEM []byte
+	// Account is the mailbox the login is for, shown to the operator.
+	Account string
+}
+
+// ErrNoLogin is returned by LoginConfig on the agent's side when the
+// plugin does not implement [Authorizer].
+var ErrNoLogin = errors.New("the transport's plugin has no interactive login: its credentials are settings in its transport block")
 
 // Result is the outcome of sending one message.
 type Result struct {

@@ -181,7 +181,7 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{15, 0}
+	return file_transport_proto_rawDescGZIP(), []int{17, 0}
 }
 
 type DescribeRequest struct {
@@ -414,7 +414,10 @@ type ConfigureRequest struct {
 	// from is the transport's sender address.
 	From string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
 	// settings_json is a JSON object of the settings, typed by the schema.
-	SettingsJson  []byte `protobuf:"bytes,3,opt,name=settings_json,json=settingsJson,proto3" json:"settings_json,omitempty"`
+	SettingsJson []byte `protobuf:"bytes,3,opt,name=settings_json,json=settingsJson,proto3" json:"settings_json,omitempty"`
+	// credential is what `tocsin oauth login` stored for this transport (a
+	// refresh token), or empty.
+	Credential    string `protobuf:"bytes,4,opt,name=credential,proto3" json:"credential,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -468,6 +471,13 @@ func (x *ConfigureRequest) GetSettingsJson() []byte {
 		return x.SettingsJson
 	}
 	return nil
+}
+
+func (x *ConfigureRequest) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
 }
 
 type ConfigureResponse struct {
@@ -620,8 +630,11 @@ func (*CheckRequest) Descriptor() ([]byte, []int) {
 }
 
 type CheckResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// credential, when set, replaces the stored credential (a rotated
+	// refresh token); the agent stores it encrypted.
+	Credential    string `protobuf:"bytes,2,opt,name=credential,proto3" json:"credential,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -661,6 +674,13 @@ func (x *CheckResponse) GetError() *Error {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *CheckResponse) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
 }
 
 type Address struct {
@@ -1010,7 +1030,10 @@ type SendResponse struct {
 	// error, when set, applies to the whole batch: no message was accepted.
 	Error *Error `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
 	// results has one entry per message, in request order, when error is unset.
-	Results       []*Result `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	Results []*Result `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	// credential, when set, replaces the stored credential (a rotated
+	// refresh token); the agent stores it encrypted.
+	Credential    string `protobuf:"bytes,3,opt,name=credential,proto3" json:"credential,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1059,6 +1082,173 @@ func (x *SendResponse) GetResults() []*Result {
 	return nil
 }
 
+func (x *SendResponse) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
+}
+
+type LoginConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginConfigRequest) Reset() {
+	*x = LoginConfigRequest{}
+	mi := &file_transport_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginConfigRequest) ProtoMessage() {}
+
+func (x *LoginConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginConfigRequest.ProtoReflect.Descriptor instead.
+func (*LoginConfigRequest) Descriptor() ([]byte, []int) {
+	return file_transport_proto_rawDescGZIP(), []int{14}
+}
+
+// LoginConfigResponse describes an OAuth 2.0 client and its provider's
+// endpoints, for the authorization-code (PKCE) and device flows.
+type LoginConfigResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	AuthUrl  string                 `protobuf:"bytes,1,opt,name=auth_url,json=authUrl,proto3" json:"auth_url,omitempty"`
+	TokenUrl string                 `protobuf:"bytes,2,opt,name=token_url,json=tokenUrl,proto3" json:"token_url,omitempty"`
+	// device_auth_url is empty when the provider offers no device flow for
+	// these scopes; no_device_reason then says why.
+	DeviceAuthUrl  string `protobuf:"bytes,3,opt,name=device_auth_url,json=deviceAuthUrl,proto3" json:"device_auth_url,omitempty"`
+	NoDeviceReason string `protobuf:"bytes,4,opt,name=no_device_reason,json=noDeviceReason,proto3" json:"no_device_reason,omitempty"`
+	ClientId       string `protobuf:"bytes,5,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// client_secret is empty for a public client.
+	ClientSecret string   `protobuf:"bytes,6,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	Scopes       []string `protobuf:"bytes,7,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// auth_params are extra authorization URL parameters.
+	AuthParams map[string]string `protobuf:"bytes,8,rep,name=auth_params,json=authParams,proto3" json:"auth_params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// ca_certs_pem are roots to trust for these endpoints, in addition to the system's.
+	CaCertsPem []byte `protobuf:"bytes,9,opt,name=ca_certs_pem,json=caCertsPem,proto3" json:"ca_certs_pem,omitempty"`
+	// account is the mailbox the login is for.
+	Account       string `protobuf:"bytes,10,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginConfigResponse) Reset() {
+	*x = LoginConfigResponse{}
+	mi := &file_transport_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginConfigResponse) ProtoMessage() {}
+
+func (x *LoginConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginConfigResponse.ProtoReflect.Descriptor instead.
+func (*LoginConfigResponse) Descriptor() ([]byte, []int) {
+	return file_transport_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *LoginConfigResponse) GetAuthUrl() string {
+	if x != nil {
+		return x.AuthUrl
+	}
+	return ""
+}
+
+func (x *LoginConfigResponse) GetTokenUrl() string {
+	if x != nil {
+		return x.TokenUrl
+	}
+	return ""
+}
+
+func (x *LoginConfigResponse) GetDeviceAuthUrl() string {
+	if x != nil {
+		return x.DeviceAuthUrl
+	}
+	return ""
+}
+
+func (x *LoginConfigResponse) GetNoDeviceReason() string {
+	if x != nil {
+		return x.NoDeviceReason
+	}
+	return ""
+}
+
+func (x *LoginConfigResponse) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *LoginConfigResponse) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+func (x *LoginConfigResponse) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *LoginConfigResponse) GetAuthParams() map[string]string {
+	if x != nil {
+		return x.AuthParams
+	}
+	return nil
+}
+
+func (x *LoginConfigResponse) GetCaCertsPem() []byte {
+	if x != nil {
+		return x.CaCertsPem
+	}
+	return nil
+}
+
+func (x *LoginConfigResponse) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
 type Result struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	MessageId string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
@@ -1071,7 +1261,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_transport_proto_msgTypes[14]
+	mi := &file_transport_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1273,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[14]
+	mi := &file_transport_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1286,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{14}
+	return file_transport_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Result) GetMessageId() string {
@@ -1139,7 +1329,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_transport_proto_msgTypes[15]
+	mi := &file_transport_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1341,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[15]
+	mi := &file_transport_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1354,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{15}
+	return file_transport_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -1231,11 +1421,14 @@ const file_transport_proto_rawDesc = "" +
 	"\tsensitive\x18\x04 \x01(\bR\tsensitive\x12 \n" +
 	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x18\n" +
 	"\adefault\x18\x06 \x01(\tR\adefault\x12\x15\n" +
-	"\x06one_of\x18\a \x03(\tR\x05oneOf\"i\n" +
+	"\x06one_of\x18\a \x03(\tR\x05oneOf\"\x89\x01\n" +
 	"\x10ConfigureRequest\x12\x1c\n" +
 	"\ttransport\x18\x01 \x01(\tR\ttransport\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12#\n" +
-	"\rsettings_json\x18\x03 \x01(\fR\fsettingsJson\"V\n" +
+	"\rsettings_json\x18\x03 \x01(\fR\fsettingsJson\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x04 \x01(\tR\n" +
+	"credential\"V\n" +
 	"\x11ConfigureResponse\x12A\n" +
 	"\vdiagnostics\x18\x01 \x03(\v2\x1f.tocsin.transport.v1.DiagnosticR\vdiagnostics\"\xf2\x01\n" +
 	"\n" +
@@ -1248,9 +1441,12 @@ const file_transport_proto_rawDesc = "" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSEVERITY_ERROR\x10\x01\x12\x14\n" +
 	"\x10SEVERITY_WARNING\x10\x02\"\x0e\n" +
-	"\fCheckRequest\"A\n" +
+	"\fCheckRequest\"a\n" +
 	"\rCheckResponse\x120\n" +
-	"\x05error\x18\x01 \x01(\v2\x1a.tocsin.transport.v1.ErrorR\x05error\"3\n" +
+	"\x05error\x18\x01 \x01(\v2\x1a.tocsin.transport.v1.ErrorR\x05error\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x02 \x01(\tR\n" +
+	"credential\"3\n" +
 	"\aAddress\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\"_\n" +
@@ -1277,10 +1473,31 @@ const file_transport_proto_rawDesc = "" +
 	"\vattachments\x18\v \x03(\v2\x1f.tocsin.transport.v1.AttachmentR\vattachments\x125\n" +
 	"\aheaders\x18\f \x03(\v2\x1b.tocsin.transport.v1.HeaderR\aheaders\"G\n" +
 	"\vSendRequest\x128\n" +
-	"\bmessages\x18\x01 \x03(\v2\x1c.tocsin.transport.v1.MessageR\bmessages\"w\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1c.tocsin.transport.v1.MessageR\bmessages\"\x97\x01\n" +
 	"\fSendResponse\x120\n" +
 	"\x05error\x18\x01 \x01(\v2\x1a.tocsin.transport.v1.ErrorR\x05error\x125\n" +
-	"\aresults\x18\x02 \x03(\v2\x1b.tocsin.transport.v1.ResultR\aresults\"s\n" +
+	"\aresults\x18\x02 \x03(\v2\x1b.tocsin.transport.v1.ResultR\aresults\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x03 \x01(\tR\n" +
+	"credential\"\x14\n" +
+	"\x12LoginConfigRequest\"\xcf\x03\n" +
+	"\x13LoginConfigResponse\x12\x19\n" +
+	"\bauth_url\x18\x01 \x01(\tR\aauthUrl\x12\x1b\n" +
+	"\ttoken_url\x18\x02 \x01(\tR\btokenUrl\x12&\n" +
+	"\x0fdevice_auth_url\x18\x03 \x01(\tR\rdeviceAuthUrl\x12(\n" +
+	"\x10no_device_reason\x18\x04 \x01(\tR\x0enoDeviceReason\x12\x1b\n" +
+	"\tclient_id\x18\x05 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x06 \x01(\tR\fclientSecret\x12\x16\n" +
+	"\x06scopes\x18\a \x03(\tR\x06scopes\x12Y\n" +
+	"\vauth_params\x18\b \x03(\v28.tocsin.transport.v1.LoginConfigResponse.AuthParamsEntryR\n" +
+	"authParams\x12 \n" +
+	"\fca_certs_pem\x18\t \x01(\fR\n" +
+	"caCertsPem\x12\x18\n" +
+	"\aaccount\x18\n" +
+	" \x01(\tR\aaccount\x1a=\n" +
+	"\x0fAuthParamsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"s\n" +
 	"\x06Result\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x18\n" +
@@ -1303,12 +1520,13 @@ const file_transport_proto_rawDesc = "" +
 	"\vTYPE_NUMBER\x10\x02\x12\r\n" +
 	"\tTYPE_BOOL\x10\x03\x12\x17\n" +
 	"\x13TYPE_LIST_OF_STRING\x10\x04\x12\x11\n" +
-	"\rTYPE_DURATION\x10\x052\xdd\x02\n" +
+	"\rTYPE_DURATION\x10\x052\xbf\x03\n" +
 	"\tTransport\x12W\n" +
 	"\bDescribe\x12$.tocsin.transport.v1.DescribeRequest\x1a%.tocsin.transport.v1.DescribeResponse\x12Z\n" +
 	"\tConfigure\x12%.tocsin.transport.v1.ConfigureRequest\x1a&.tocsin.transport.v1.ConfigureResponse\x12N\n" +
 	"\x05Check\x12!.tocsin.transport.v1.CheckRequest\x1a\".tocsin.transport.v1.CheckResponse\x12K\n" +
-	"\x04Send\x12 .tocsin.transport.v1.SendRequest\x1a!.tocsin.transport.v1.SendResponseB<Z:github.com/tocsin-dev/tocsin/plugins/sdk/proto/transportv1b\x06proto3"
+	"\x04Send\x12 .tocsin.transport.v1.SendRequest\x1a!.tocsin.transport.v1.SendResponse\x12`\n" +
+	"\vLoginConfig\x12'.tocsin.transport.v1.LoginConfigRequest\x1a(.tocsin.transport.v1.LoginConfigResponseB<Z:github.com/tocsin-dev/tocsin/plugins/sdk/proto/transportv1b\x06proto3"
 
 var (
 	file_transport_proto_rawDescOnce sync.Once
@@ -1323,34 +1541,37 @@ func file_transport_proto_rawDescGZIP() []byte {
 }
 
 var file_transport_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_transport_proto_goTypes = []any{
-	(Type)(0),                 // 0: tocsin.transport.v1.Type
-	(Diagnostic_Severity)(0),  // 1: tocsin.transport.v1.Diagnostic.Severity
-	(Error_Kind)(0),           // 2: tocsin.transport.v1.Error.Kind
-	(*DescribeRequest)(nil),   // 3: tocsin.transport.v1.DescribeRequest
-	(*DescribeResponse)(nil),  // 4: tocsin.transport.v1.DescribeResponse
-	(*Attribute)(nil),         // 5: tocsin.transport.v1.Attribute
-	(*ConfigureRequest)(nil),  // 6: tocsin.transport.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 7: tocsin.transport.v1.ConfigureResponse
-	(*Diagnostic)(nil),        // 8: tocsin.transport.v1.Diagnostic
-	(*CheckRequest)(nil),      // 9: tocsin.transport.v1.CheckRequest
-	(*CheckResponse)(nil),     // 10: tocsin.transport.v1.CheckResponse
-	(*Address)(nil),           // 11: tocsin.transport.v1.Address
-	(*Attachment)(nil),        // 12: tocsin.transport.v1.Attachment
-	(*Header)(nil),            // 13: tocsin.transport.v1.Header
-	(*Message)(nil),           // 14: tocsin.transport.v1.Message
-	(*SendRequest)(nil),       // 15: tocsin.transport.v1.SendRequest
-	(*SendResponse)(nil),      // 16: tocsin.transport.v1.SendResponse
-	(*Result)(nil),            // 17: tocsin.transport.v1.Result
-	(*Error)(nil),             // 18: tocsin.transport.v1.Error
+	(Type)(0),                   // 0: tocsin.transport.v1.Type
+	(Diagnostic_Severity)(0),    // 1: tocsin.transport.v1.Diagnostic.Severity
+	(Error_Kind)(0),             // 2: tocsin.transport.v1.Error.Kind
+	(*DescribeRequest)(nil),     // 3: tocsin.transport.v1.DescribeRequest
+	(*DescribeResponse)(nil),    // 4: tocsin.transport.v1.DescribeResponse
+	(*Attribute)(nil),           // 5: tocsin.transport.v1.Attribute
+	(*ConfigureRequest)(nil),    // 6: tocsin.transport.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),   // 7: tocsin.transport.v1.ConfigureResponse
+	(*Diagnostic)(nil),          // 8: tocsin.transport.v1.Diagnostic
+	(*CheckRequest)(nil),        // 9: tocsin.transport.v1.CheckRequest
+	(*CheckResponse)(nil),       // 10: tocsin.transport.v1.CheckResponse
+	(*Address)(nil),             // 11: tocsin.transport.v1.Address
+	(*Attachment)(nil),          // 12: tocsin.transport.v1.Attachment
+	(*Header)(nil),              // 13: tocsin.transport.v1.Header
+	(*Message)(nil),             // 14: tocsin.transport.v1.Message
+	(*SendRequest)(nil),         // 15: tocsin.transport.v1.SendRequest
+	(*SendResponse)(nil),        // 16: tocsin.transport.v1.SendResponse
+	(*LoginConfigRequest)(nil),  // 17: tocsin.transport.v1.LoginConfigRequest
+	(*LoginConfigResponse)(nil), // 18: tocsin.transport.v1.LoginConfigResponse
+	(*Result)(nil),              // 19: tocsin.transport.v1.Result
+	(*Error)(nil),               // 20: tocsin.transport.v1.Error
+	nil,                         // 21: tocsin.transport.v1.LoginConfigResponse.AuthParamsEntry
 }
 var file_transport_proto_depIdxs = []int32{
 	5,  // 0: tocsin.transport.v1.DescribeResponse.schema:type_name -> tocsin.transport.v1.Attribute
 	0,  // 1: tocsin.transport.v1.Attribute.type:type_name -> tocsin.transport.v1.Type
 	8,  // 2: tocsin.transport.v1.ConfigureResponse.diagnostics:type_name -> tocsin.transport.v1.Diagnostic
 	1,  // 3: tocsin.transport.v1.Diagnostic.severity:type_name -> tocsin.transport.v1.Diagnostic.Severity
-	18, // 4: tocsin.transport.v1.CheckResponse.error:type_name -> tocsin.transport.v1.Error
+	20, // 4: tocsin.transport.v1.CheckResponse.error:type_name -> tocsin.transport.v1.Error
 	11, // 5: tocsin.transport.v1.Message.from:type_name -> tocsin.transport.v1.Address
 	11, // 6: tocsin.transport.v1.Message.to:type_name -> tocsin.transport.v1.Address
 	11, // 7: tocsin.transport.v1.Message.cc:type_name -> tocsin.transport.v1.Address
@@ -1359,23 +1580,26 @@ var file_transport_proto_depIdxs = []int32{
 	12, // 10: tocsin.transport.v1.Message.attachments:type_name -> tocsin.transport.v1.Attachment
 	13, // 11: tocsin.transport.v1.Message.headers:type_name -> tocsin.transport.v1.Header
 	14, // 12: tocsin.transport.v1.SendRequest.messages:type_name -> tocsin.transport.v1.Message
-	18, // 13: tocsin.transport.v1.SendResponse.error:type_name -> tocsin.transport.v1.Error
-	17, // 14: tocsin.transport.v1.SendResponse.results:type_name -> tocsin.transport.v1.Result
-	18, // 15: tocsin.transport.v1.Result.error:type_name -> tocsin.transport.v1.Error
-	2,  // 16: tocsin.transport.v1.Error.kind:type_name -> tocsin.transport.v1.Error.Kind
-	3,  // 17: tocsin.transport.v1.Transport.Describe:input_type -> tocsin.transport.v1.DescribeRequest
-	6,  // 18: tocsin.transport.v1.Transport.Configure:input_type -> tocsin.transport.v1.ConfigureRequest
-	9,  // 19: tocsin.transport.v1.Transport.Check:input_type -> tocsin.transport.v1.CheckRequest
-	15, // 20: tocsin.transport.v1.Transport.Send:input_type -> tocsin.transport.v1.SendRequest
-	4,  // 21: tocsin.transport.v1.Transport.Describe:output_type -> tocsin.transport.v1.DescribeResponse
-	7,  // 22: tocsin.transport.v1.Transport.Configure:output_type -> tocsin.transport.v1.ConfigureResponse
-	10, // 23: tocsin.transport.v1.Transport.Check:output_type -> tocsin.transport.v1.CheckResponse
-	16, // 24: tocsin.transport.v1.Transport.Send:output_type -> tocsin.transport.v1.SendResponse
-	21, // [21:25] is the sub-list for method output_type
-	17, // [17:21] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	20, // 13: tocsin.transport.v1.SendResponse.error:type_name -> tocsin.transport.v1.Error
+	19, // 14: tocsin.transport.v1.SendResponse.results:type_name -> tocsin.transport.v1.Result
+	21, // 15: tocsin.transport.v1.LoginConfigResponse.auth_params:type_name -> tocsin.transport.v1.LoginConfigResponse.AuthParamsEntry
+	20, // 16: tocsin.transport.v1.Result.error:type_name -> tocsin.transport.v1.Error
+	2,  // 17: tocsin.transport.v1.Error.kind:type_name -> tocsin.transport.v1.Error.Kind
+	3,  // 18: tocsin.transport.v1.Transport.Describe:input_type -> tocsin.transport.v1.DescribeRequest
+	6,  // 19: tocsin.transport.v1.Transport.Configure:input_type -> tocsin.transport.v1.ConfigureRequest
+	9,  // 20: tocsin.transport.v1.Transport.Check:input_type -> tocsin.transport.v1.CheckRequest
+	15, // 21: tocsin.transport.v1.Transport.Send:input_type -> tocsin.transport.v1.SendRequest
+	17, // 22: tocsin.transport.v1.Transport.LoginConfig:input_type -> tocsin.transport.v1.LoginConfigRequest
+	4,  // 23: tocsin.transport.v1.Transport.Describe:output_type -> tocsin.transport.v1.DescribeResponse
+	7,  // 24: tocsin.transport.v1.Transport.Configure:output_type -> tocsin.transport.v1.ConfigureResponse
+	10, // 25: tocsin.transport.v1.Transport.Check:output_type -> tocsin.transport.v1.CheckResponse
+	16, // 26: tocsin.transport.v1.Transport.Send:output_type -> tocsin.transport.v1.SendResponse
+	18, // 27: tocsin.transport.v1.Transport.LoginConfig:output_type -> tocsin.transport.v1.LoginConfigResponse
+	23, // [23:28] is the sub-list for method output_type
+	18, // [18:23] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_transport_proto_init() }
@@ -1389,7 +1613,7 @@ func file_transport_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_proto_rawDesc), len(file_transport_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

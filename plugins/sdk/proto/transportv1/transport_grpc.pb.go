@@ -24,10 +24,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Transport_Describe_FullMethodName  = "/tocsin.transport.v1.Transport/Describe"
-	Transport_Configure_FullMethodName = "/tocsin.transport.v1.Transport/Configure"
-	Transport_Check_FullMethodName     = "/tocsin.transport.v1.Transport/Check"
-	Transport_Send_FullMethodName      = "/tocsin.transport.v1.Transport/Send"
+	Transport_Describe_FullMethodName    = "/tocsin.transport.v1.Transport/Describe"
+	Transport_Configure_FullMethodName   = "/tocsin.transport.v1.Transport/Configure"
+	Transport_Check_FullMethodName       = "/tocsin.transport.v1.Transport/Check"
+	Transport_Send_FullMethodName        = "/tocsin.transport.v1.Transport/Send"
+	Transport_LoginConfig_FullMethodName = "/tocsin.transport.v1.Transport/LoginConfig"
 )
 
 // TransportClient is the client API for Transport service.
@@ -45,6 +46,10 @@ type TransportClient interface {
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
 	// Send delivers one message or a batch.
 	Send(ctx context.Context, in *SendRequest, opts ...grpc.CallOption) (*SendResponse, error)
+	// LoginConfig tells the agent how to run `tocsin oauth login` for the
+	// configured transport. A plugin without interactive login answers
+	// UNIMPLEMENTED.
+	LoginConfig(ctx context.Context, in *LoginConfigRequest, opts ...grpc.CallOption) (*LoginConfigResponse, error)
 }
 
 type transportClient struct {
@@ -95,6 +100,16 @@ func (c *transportClient) Send(ctx context.Context, in *SendRequest, opts ...grp
 	return out, nil
 }
 
+func (c *transportClient) LoginConfig(ctx context.Context, in *LoginConfigRequest, opts ...grpc.CallOption) (*LoginConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LoginConfigResponse)
+	err := c.cc.Invoke(ctx, Transport_LoginConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TransportServer is the server API for Transport service.
 // All implementations must embed UnimplementedTransportServer
 // for forward compatibility.
@@ -110,6 +125,10 @@ type TransportServer interface {
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
 	// Send delivers one message or a batch.
 	Send(context.Context, *SendRequest) (*SendResponse, error)
+	// LoginConfig tells the agent how to run `tocsin oauth login` for the
+	// configured transport. A plugin without interactive login answers
+	// UNIMPLEMENTED.
+	LoginConfig(context.Context, *LoginConfigRequest) (*LoginConfigResponse, error)
 	mustEmbedUnimplementedTransportServer()
 }
 
@@ -131,6 +150,9 @@ func (UnimplementedTransportServer) Check(context.Context, *CheckRequest) (*Chec
 }
 func (UnimplementedTransportServer) Send(context.Context, *SendRequest) (*SendResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Send not implemented")
+}
+func (UnimplementedTransportServer) LoginConfig(context.Context, *LoginConfigRequest) (*LoginConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LoginConfig not implemented")
 }
 func (UnimplementedTransportServer) mustEmbedUnimplementedTransportServer() {}
 func (UnimplementedTransportServer) testEmbeddedByValue()                   {}
@@ -225,6 +247,24 @@ func _Transport_Send_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Transport_LoginConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LoginConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TransportServer).LoginConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Transport_LoginConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TransportServer).LoginConfig(ctx, req.(*LoginConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Transport_ServiceDesc is the grpc.ServiceDesc for Transport service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -247,6 +287,10 @@ var Transport_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Send",
 			Handler:    _Transport_Send_Handler,
+		},
+		{
+			MethodName: "LoginConfig",
+			Handler:    _Transport_LoginConfig_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
