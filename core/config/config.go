@@ -70,7 +70,30 @@ type Agent struct {
 	LogJSON bool
 	// Mute makes the agent evaluate and record, but deliver nothing.
 	Mute bool
+	// TokenKeyFile is the file (absolute) holding the key that encrypts
+	// the tokens `tocsin oauth login` stores; it is generated on first
+	// use. Empty, with TokenKeyEnv empty too, means DataDir/token.key.
+	TokenKeyFile string
+	// TokenKeyEnv names an environment variable holding that key as
+	// base64, instead of a file.
+	TokenKeyEnv string
 }
+
+// TokenKey returns where the token key lives: TokenKeyEnv, TokenKeyFile,
+// or DataDir/token.key when neither is set. Exactly one of file and env
+// is non-empty.
+func (a Agent) TokenKey() (file, env string) {
+	switch {
+	case a.TokenKeyEnv != "":
+		return "", a.TokenKeyEnv
+	case a.TokenKeyFile != "":
+		return a.TokenKeyFile, ""
+	}
+	return filepath.Join(a.DataDir, "token.key"), ""
+}
+
+// TokenDir is the directory of the encrypted token store.
+func (a Agent) TokenDir() string { return filepath.Join(a.DataDir, "tokens") }
 
 // Transport is a transport block: a named way of sending mail, served by a
 // plugin.
@@ -174,6 +197,10 @@ func (c *Config) applyDefaults(set map[string]hcl.Range) {
 			c.Agent.LogJSON = def.LogJSON
 		case "mute":
 			c.Agent.Mute = def.Mute
+		case "token_key_file":
+			c.Agent.TokenKeyFile = def.TokenKeyFile
+		case "token_key_env":
+			c.Agent.TokenKeyEnv = def.TokenKeyEnv
 		}
 	}
 }

@@ -30,7 +30,7 @@ var rootSchema = &hcl.BodySchema{
 }
 
 // agentAttrs lists the agent arguments in the order they are decoded.
-var agentAttrs = []string{"node", "data_dir", "plugin_dir", "listen", "log_level", "log_json", "mute"}
+var agentAttrs = []string{"node", "data_dir", "plugin_dir", "listen", "log_level", "log_json", "mute", "token_key_file", "token_key_env"}
 
 var agentSchema = func() *hcl.BodySchema {
 	s := &hcl.BodySchema{}
@@ -151,6 +151,16 @@ func (f *fileDecoder) decodeAgent(block *hcl.Block) hcl.Diagnostics {
 			a.LogJSON = v.True()
 		case "mute":
 			a.Mute = v.True()
+		case "token_key_file":
+			diags = append(diags, nonEmpty(attr, v)...)
+			a.TokenKeyFile = f.path(v.AsString())
+		case "token_key_env":
+			s := v.AsString()
+			a.TokenKeyEnv = s
+			if !validEnvName(s) {
+				diags = append(diags, attrError(attr, "Invalid environment variable name",
+					fmt.Sprintf("token_key_env names the environment variable that holds the token key, such as \"TOCSIN_TOKEN_KEY\"; %q is not a valid name (letters, digits and underscores, not starting with a digit).", s)))
+			}
 		}
 	}
 	return diags
@@ -399,6 +409,35 @@ func requiredString(attr *hcl.Attribute, ctx *hcl.EvalContext) (string, hcl.Diag
 }
 
 // nonEmpty reports a string value that is empty or only spaces.
+// checkTokenKey reports token_key_file and token_key_env set together,
+// in any files.
+func (l *loader) checkTokenKey() hcl.Diagnostics {
+	_, fileSet := l.agentSet["token_key_file"]
+	env, envSet := l.agentSet["token_key_env"]
+	if !fileSet || !envSet {
+		return nil
+	}
+	return hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Conflicting token key settings",
+		Detail:   "Set token_key_file or token_key_env, not both: the token key lives in one place.",
+		Subject:  env.Ptr(),
+	}}
+}
+
+// validEnvName reports whether s can name an environment variable.
+func validEnvName(s string) bool {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if r != '_' && (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
+
 func nonEmpty(attr *hcl.Attribute, v cty.Value) hcl.Diagnostics {
 	if strings.TrimSpace(v.AsString()) != "" {
 		return nil

@@ -110,6 +110,7 @@ func (l *loader) load(paths ...string) (*Config, hcl.Diagnostics) {
 		diags = append(diags, l.checkNotify()...)
 		diags = append(diags, l.checkRules()...)
 	}
+	diags = append(diags, l.checkTokenKey()...)
 	l.cfg.applyDefaults(l.agentSet)
 	sortDiagnostics(diags, l.fileOrder)
 	return l.cfg, diags

@@ -115,6 +115,8 @@ func TestLoad_Full(t *testing.T) {
 		LogLevel:  "debug",
 		LogJSON:   true,
 		Mute:      true,
+
+		TokenKeyFile: filepath.Join(dir, "keys", "token.key"),
 	}
 	if cfg.Agent != want {
 		t.Errorf("Agent = %+v, want %+v", cfg.Agent, want)
@@ -364,6 +366,14 @@ func TestLoad_Errors(t *testing.T) {
 			name: "bad listen",
 			path: "testdata/errors/bad_listen.hcl",
 			want: []string{"testdata/errors/bad_listen.hcl:2:12: error: Invalid listen address"},
+		},
+		{
+			name: "token key in two places, bad env name",
+			path: "testdata/errors/token_key.hcl",
+			want: []string{
+				"testdata/errors/token_key.hcl:3:3: error: Conflicting token key settings",
+				"testdata/errors/token_key.hcl:3:20: error: Invalid environment variable name",
+			},
 		},
 		{
 			name: "bad log level",

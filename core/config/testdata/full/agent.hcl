@@ -7,6 +7,7 @@ agent {
   log_level  = lower("DEBUG")
   log_json   = true
   mute       = true
+  token_key_file = "keys/token.key" # relative to this file
 }
 
 transport "o365" {

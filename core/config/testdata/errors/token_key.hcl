@@ -1,0 +1,4 @@
+agent {
+  token_key_file = "keys/token.key"
+  token_key_env  = "TOCSIN TOKEN KEY"
+}
