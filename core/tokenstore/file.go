@@ -1,0 +1,71 @@
+package tokenstore
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// writeSynced writes data to f, sets its mode to 0600, flushes it to disk
+// and closes it.
+func writeSynced(f *os.File, data []byte) error {
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Chmod(0o600)
+	}
+	if werr == nil {
+		werr = f.Sync()
+	}
+	cerr := f.Close()
+	if werr != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), werr)
+	}
+	if cerr != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), cerr)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces dir/name with data (mode 0600): it writes a
+// temporary file in dir, flushes it, renames it over dir/name and flushes
+// dir, so that a reader sees the old file or the new one, never a part,
+// and a crash leaves one of the two. The temporary file starts with a dot
+// and ends in ".tmp".
+func writeFileAtomic(dir, name string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	if err != nil {
+		return err
+	}
+	renamed := false
+	defer func() {
+		if !renamed {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if err := writeSynced(tmp, data); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	renamed = true
+	return syncDir(dir)
+}
+
+// syncDir flushes dir, so that a file created or renamed in it survives a
+// crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	serr := d.Sync()
+	cerr := d.Close()
+	if serr != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, serr)
+	}
+	if cerr != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, cerr)
+	}
+	return nil
+}
