@@ -72,7 +72,7 @@ func (c *testSendCommand) Run(args []string) int {
 	defer cancel()
 	host := pluginhost.New(c.quietLogger(), cfg.Agent.PluginDir)
 	defer host.Close()
-	ts, diags := agent.PrepareTransports(ctx, cfg, host, c.quietLogger(), *name)
+	ts, diags := agent.PrepareTransports(ctx, cfg, host, c.quietLogger(), agent.NewTokenStore(cfg.Agent), *name)
 	if len(diags) > 0 {
 		c.writeDiagnostics(cfg, diags)
 	}

@@ -44,7 +44,7 @@ func (c *validateCommand) Run(args []string) int {
 	defer host.Close()
 	// Plugin settings are checked even when the rest has errors, so the
 	// operator sees everything at once.
-	_, diags := agent.PrepareTransports(ctx, cfg, host, c.quietLogger())
+	_, diags := agent.PrepareTransports(ctx, cfg, host, c.quietLogger(), agent.NewTokenStore(cfg.Agent))
 	if len(diags) > 0 {
 		c.writeDiagnostics(cfg, diags)
 	}

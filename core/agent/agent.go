@@ -38,7 +38,7 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Agent
 	a.started = a.now()
 	a.host = pluginhost.New(logger, cfg.Agent.PluginDir)
 	var diags hcl.Diagnostics
-	a.transports, diags = PrepareTransports(ctx, cfg, a.host, logger)
+	a.transports, diags = PrepareTransports(ctx, cfg, a.host, logger, NewTokenStore(cfg.Agent))
 	if diags.HasErrors() {
 		a.host.Close()
 		return nil, diags

@@ -43,7 +43,10 @@ func (ts Transports) Names() []string {
 // against the schema the plugin describes and configures it. Everything
 // that is wrong comes back as diagnostics with the range of the offending
 // setting; a transport with errors is left out of the result.
-func PrepareTransports(ctx context.Context, cfg *config.Config, host *pluginhost.Host, logger hclog.Logger, only ...string) (Transports, hcl.Diagnostics) {
+//
+// creds (nil for none) supplies what `tocsin oauth login` stored for a
+// transport, and receives the credentials plugins rotate.
+func PrepareTransports(ctx context.Context, cfg *config.Config, host *pluginhost.Host, logger hclog.Logger, creds Credentials, only ...string) (Transports, hcl.Diagnostics) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
@@ -53,7 +56,7 @@ func PrepareTransports(ctx context.Context, cfg *config.Config, host *pluginhost
 		if len(only) > 0 && !contains(only, tc.Name) {
 			continue
 		}
-		t, d := prepare(ctx, tc, host, logger)
+		t, d := prepare(ctx, tc, host, logger, creds)
 		diags = append(diags, d...)
 		if t != nil {
 			out[tc.Name] = t
@@ -71,7 +74,7 @@ func contains(l []string, s string) bool {
 	return false
 }
 
-func prepare(ctx context.Context, tc *config.Transport, host *pluginhost.Host, logger hclog.Logger) (*Transport, hcl.Diagnostics) {
+func prepare(ctx context.Context, tc *config.Transport, host *pluginhost.Host, logger hclog.Logger, creds Credentials) (*Transport, hcl.Diagnostics) {
 	in := host.Instance(pluginhost.Spec{Name: tc.Name, Plugin: tc.Plugin, Path: tc.Path, SHA256: tc.SHA256})
 	desc, err := in.Describe(ctx)
 	if err != nil {
@@ -86,7 +89,30 @@ func prepare(ctx context.Context, tc *config.Transport, host *pluginhost.Host, l
 		in.Kill()
 		return nil, diags
 	}
-	pdiags, err := in.Configure(ctx, sdk.Config{Transport: tc.Name, From: tc.From, Settings: tc.Settings})
+	pc := sdk.Config{Transport: tc.Name, From: tc.From, Settings: tc.Settings}
+	if creds != nil {
+		cred, err := creds.Credential(tc.Name)
+		if err != nil {
+			// The transport still starts: its plugin says what a missing
+			// login means, and other transports are not held up.
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Stored login unreadable",
+				Detail:   fmt.Sprintf("The token stored for transport %q by tocsin oauth login cannot be read: %v.", tc.Name, err),
+				Subject:  tc.DeclRange.Ptr(),
+			})
+		}
+		pc.Credential = cred
+		name := tc.Name
+		pc.SaveCredential = func(value string) {
+			if err := creds.SaveCredential(name, value); err != nil {
+				logger.Error("cannot store the rotated refresh token; the next restart uses the old one, which the provider may refuse", "transport", name, "error", err)
+				return
+			}
+			logger.Info("stored the rotated refresh token", "transport", name)
+		}
+	}
+	pdiags, err := in.Configure(ctx, pc)
 	if err != nil {
 		in.Kill()
 		return nil, append(diags, &hcl.Diagnostic{
