@@ -26,10 +26,21 @@ func ValidAttributeName(name string) bool { return attributeNameRE.MatchString(n
 // contains one must be Sensitive.
 var SensitiveWords = []string{"password", "secret", "token", "key"}
 
+// NotSecretSuffixes end setting names that describe a secret without
+// holding it: a path, a URL, a variable name, a duration. "token_url",
+// "key_file", "token_grace" and "token_key_env" are not secrets.
+var NotSecretSuffixes = []string{"_file", "_path", "_dir", "_url", "_uri", "_env", "_grace", "_timeout", "_ttl", "_interval"}
+
 // LooksSensitive reports whether a setting named name holds a secret by
-// its name: it contains one of SensitiveWords, in any case.
+// its name: it contains one of SensitiveWords, in any case, and does not
+// end with one of NotSecretSuffixes.
 func LooksSensitive(name string) bool {
 	name = strings.ToLower(name)
+	for _, suf := range NotSecretSuffixes {
+		if strings.HasSuffix(name, suf) {
+			return false
+		}
+	}
 	for _, w := range SensitiveWords {
 		if strings.Contains(name, w) {
 			return true

@@ -725,7 +725,8 @@ func (k *kit) testPlantedSecrets(t *testing.T) {
 	for name, v := range k.settings {
 		planted[name] = v
 		a, ok := d.Schema.Lookup(name)
-		if !ok || !a.Sensitive {
+		// Only strings hold secrets: a duration or a number stays as set.
+		if !ok || !a.Sensitive || (a.Type != sdk.TypeString && a.Type != sdk.TypeListOfString) {
 			continue
 		}
 		switch v := v.(type) {
