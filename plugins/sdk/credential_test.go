@@ -47,7 +47,11 @@ type saves struct {
 
 func (s *saves) save(v string) { s.mu.Lock(); s.got = append(s.got, v); s.mu.Unlock() }
 
-func (s *saves) all() []string { s.mu.Lock(); defer s.mu.Unlock(); return append([]string(nil), s.got...) }
+func (s *saves) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.got...)
+}
 
 func TestGRPC_CredentialTravelsBothWays(t *testing.T) {
 	impl := &rotating{}
