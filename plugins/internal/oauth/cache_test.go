@@ -1,0 +1,255 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+)
+
+func TestCache_Token_concurrentCallersShareOneFetch(t *testing.T) {
+	e := newEnv(t)
+	m := e.microsoft(t, testserver.MicrosoftOptions{}, appApp())
+	fetch, err := secretApp(m).Fetcher(e.hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCache(fetch, 30*time.Second)
+	const n = 50
+	tokens := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			tok, err := c.Token(t.Context())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			tokens[i] = tok.AccessToken
+		})
+	}
+	wg.Wait()
+	if got := c.Fetches(); got != 1 {
+		t.Errorf("Fetches() = %d, want 1", got)
+	}
+	if got := m.Requests(testserver.GrantClientCredentials); got != 1 {
+		t.Errorf("token endpoint got %d requests, want 1", got)
+	}
+	for i, tok := range tokens {
+		if tok != tokens[0] {
+			t.Fatalf("caller %d got another token", i)
+		}
+	}
+	claims, err := m.Validate(tokens[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.ClientID != testApp || claims.Tenant != testTenant || claims.Scope != testserver.MicrosoftScopeSMTPApp || claims.User != "" {
+		t.Errorf("claims %+v", claims)
+	}
+	if len(tokens[0]) < 4096 {
+		t.Errorf("token of %d bytes: the stand-in should issue realistic sizes", len(tokens[0]))
+	}
+}
+
+func TestCache_Token_fetchesGraceBeforeExpiry(t *testing.T) {
+	e := newEnv(t)
+	m := e.microsoft(t, testserver.MicrosoftOptions{TokenLifetime: 3 * time.Second}, appApp())
+	fetch, err := secretApp(m).Fetcher(e.hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := newClock()
+	c := NewCache(fetch, time.Second)
+	c.now = clk.Now
+	get := func() string {
+		t.Helper()
+		tok, err := c.Token(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.AccessToken
+	}
+	first := get()
+	clk.Advance(1500 * time.Millisecond) // 1.5 s left: more than the grace
+	if get() != first || c.Fetches() != 1 {
+		t.Fatalf("token replaced %v before the grace period (fetches %d)", 1500*time.Millisecond, c.Fetches())
+	}
+	clk.Advance(700 * time.Millisecond) // 0.8 s left: within the grace
+	second := get()
+	if second == first || c.Fetches() != 2 {
+		t.Fatalf("token not replaced within the grace period (fetches %d)", c.Fetches())
+	}
+	if _, err := m.Validate(second); err != nil {
+		t.Errorf("new token: %v", err)
+	}
+}
+
+// With a real clock and a 2 s token lifetime, callers during 2.5 s never
+// hold a token the server considers expired.
+func TestCache_Token_neverHandsOutExpiredTokens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for 2.5 s")
+	}
+	e := newEnv(t)
+	m := e.microsoft(t, testserver.MicrosoftOptions{TokenLifetime: 2 * time.Second}, appApp())
+	fetch, err := secretApp(m).Fetcher(e.hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCache(fetch, time.Second)
+	end := time.Now().Add(2500 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				tok, err := c.Token(t.Context())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := m.Validate(tok.AccessToken); err != nil {
+					t.Errorf("Token returned a token the server rejects: %v", err)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	if f := c.Fetches(); f < 2 || f > 4 {
+		t.Errorf("Fetches() = %d over 2.5 s of 2 s tokens with 1 s grace, want 2 to 4", f)
+	}
+}
+
+func TestCache_Token_waiterHonoursContext(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	c := NewCache(func(ctx context.Context) (*oauth2.Token, error) {
+		close(started)
+		<-release
+		return &oauth2.Token{AccessToken: "a", Expiry: time.Now().Add(time.Hour)}, nil
+	}, 0)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Token(context.Background())
+		done <- err
+	}()
+	<-started
+
+	ctx, cancel := context.WithCancel(t.Context())
+	waiter := make(chan error, 1)
+	go func() {
+		_, err := c.Token(ctx)
+		waiter <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let the waiter block on the fetch
+	cancel()
+	select {
+	case err := <-waiter:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("waiter got %v, want context.Canceled", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("waiter did not return when its context was cancelled")
+	}
+
+	ctx, cancel = context.WithTimeout(t.Context(), 30*time.Millisecond)
+	defer cancel()
+	if _, err := c.Token(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("waiter with deadline got %v, want context.DeadlineExceeded", err)
+	}
+
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := c.Token(t.Context()); err != nil || tok.AccessToken != "a" || c.Fetches() != 1 {
+		t.Errorf("after the fetch: %v, %v, %d fetches", tok, err, c.Fetches())
+	}
+}
+
+func TestCache_Invalidate(t *testing.T) {
+	e := newEnv(t)
+	m := e.microsoft(t, testserver.MicrosoftOptions{}, appApp())
+	fetch, err := secretApp(m).Fetcher(e.hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCache(fetch, 30*time.Second)
+	first, err := c.Token(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Invalidate()
+	second, err := c.Token(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.AccessToken == second.AccessToken || c.Fetches() != 2 || m.Requests(testserver.GrantClientCredentials) != 2 {
+		t.Errorf("Invalidate did not force a fetch (fetches %d)", c.Fetches())
+	}
+}
+
+func TestCache_Token_edgeCases(t *testing.T) {
+	tests := []struct {
+		name        string
+		results     []*oauth2.Token // nil: an error
+		advance     time.Duration   // between the calls
+		wantFetches int
+		wantErrs    int
+	}{
+		{
+			name:        "zero expiry kept until Invalidate",
+			results:     []*oauth2.Token{{AccessToken: "forever"}},
+			advance:     1000 * time.Hour,
+			wantFetches: 1,
+		},
+		{
+			name:        "error not cached",
+			results:     []*oauth2.Token{nil, {AccessToken: "b", Expiry: time.Now().Add(time.Hour)}},
+			wantFetches: 2,
+			wantErrs:    1,
+		},
+		{
+			name:        "empty access token refused",
+			results:     []*oauth2.Token{{AccessToken: ""}, {AccessToken: "c"}},
+			wantFetches: 2,
+			wantErrs:    1,
+		},
+		{
+			name:        "token shorter than the grace is used once",
+			results:     []*oauth2.Token{{AccessToken: "d", Expiry: time.Now().Add(time.Second)}, {AccessToken: "e", Expiry: time.Now().Add(time.Hour)}},
+			wantFetches: 2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			i := 0
+			c := NewCache(func(context.Context) (*oauth2.Token, error) {
+				r := tt.results[min(i, len(tt.results)-1)]
+				i++
+				if r == nil {
+					return nil, errors.New("provider down")
+				}
+				return r, nil
+			}, 30*time.Second)
+			clk := newClock()
+			c.now = clk.Now
+			errs := 0
+			for range 3 {
+				if _, err := c.Token(t.Context()); err != nil {
+					errs++
+				}
+				clk.Advance(tt.advance)
+			}
+			if c.Fetches() != tt.wantFetches || errs != tt.wantErrs {
+				t.Errorf("fetches %d, errors %d; want %d, %d", c.Fetches(), errs, tt.wantFetches, tt.wantErrs)
+			}
+		})
+	}
+}
