@@ -78,6 +78,7 @@ type GraphMailMessage struct {
 	ToRecipients           []GraphRecipient  `json:"toRecipients,omitempty"`
 	CcRecipients           []GraphRecipient  `json:"ccRecipients,omitempty"`
 	BccRecipients          []GraphRecipient  `json:"bccRecipients,omitempty"`
+	ReplyTo                []GraphRecipient  `json:"replyTo,omitempty"`
 	Attachments            []GraphAttachment `json:"attachments,omitempty"`
 	InternetMessageHeaders []GraphHeader     `json:"internetMessageHeaders,omitempty"`
 }
