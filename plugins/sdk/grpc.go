@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -142,8 +143,8 @@ func (c *grpcClient) Send(ctx context.Context, msgs []*Message) ([]Result, error
 // [ErrNoLogin] when the plugin has no interactive login.
 func (c *grpcClient) LoginConfig(ctx context.Context) (*LoginConfig, error) {
 	resp, err := c.client.LoginConfig(ctx, &pb.LoginConfigRequest{})
-	if status.Code(err) == codes.Unimplemented {
-		return nil, ErrNoLogin
+	if st, ok := status.FromError(err); ok && st.Code() == codes.Unimplemented {
+		return nil, fmt.Errorf("%w (%s)", ErrNoLogin, st.Message())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("login config: %w", err)
@@ -255,6 +256,9 @@ func (s *grpcServer) LoginConfig(ctx context.Context, _ *pb.LoginConfigRequest) 
 		return nil, status.Error(codes.Unimplemented, "the transport has no interactive login")
 	}
 	lc, err := a.LoginConfig(ctx)
+	if errors.Is(err, ErrNoLogin) {
+		return nil, status.Error(codes.Unimplemented, err.Error())
+	}
 	if err != nil {
 		return nil, err
 	}

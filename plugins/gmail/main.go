@@ -1,0 +1,15 @@
+// Command tocsin-plugin-gmail is Tocsin's transport for the Gmail API
+// (users.messages.send), with a service account and domain-wide delegation
+// or an OAuth client and a refresh token from `tocsin oauth login`. See
+// package gmail for its settings.
+package main
+
+import (
+	"github.com/tocsin-dev/tocsin/plugins/gmail/gmail"
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() { sdk.Serve(gmail.New(version)) }
