@@ -21,8 +21,10 @@ import (
 type Remedy struct {
 	// Code is the SMTP reply code, such as "535"; empty matches any.
 	Code string
-	// Enhanced is a prefix of the enhanced status code, such as "5.7.139";
-	// empty matches any.
+	// Enhanced is the enhanced status code, such as "5.7.139", which also
+	// matches codes under it ("5.7.1" matches "5.7.1.x" but not "5.7.139");
+	// ending in a dot, such as "5.1.", it matches a whole class; empty
+	// matches any.
 	Enhanced string
 	// Contains is a case-insensitive substring of the reply; empty matches any.
 	Contains string
@@ -34,8 +36,18 @@ type Remedy struct {
 
 func (r Remedy) matches(code, enhanced, reply string) bool {
 	return (r.Code == "" || r.Code == code) &&
-		(r.Enhanced == "" || strings.HasPrefix(enhanced, r.Enhanced)) &&
+		(r.Enhanced == "" || enhancedMatches(enhanced, r.Enhanced)) &&
 		(r.Contains == "" || strings.Contains(strings.ToLower(reply), strings.ToLower(r.Contains)))
+}
+
+// enhancedMatches reports whether the enhanced status code got is want or
+// lies under it, component by component: "5.7.1" matches "5.7.1" but not
+// "5.7.139"; "5.1." matches every "5.1.x".
+func enhancedMatches(got, want string) bool {
+	if strings.HasSuffix(want, ".") {
+		return strings.HasPrefix(got, want)
+	}
+	return got == want || strings.HasPrefix(got, want+".")
 }
 
 // GenericRemedies are the remedies for replies any SMTP server gives.

@@ -293,3 +293,23 @@ func TestReceipt(t *testing.T) {
 		})
 	}
 }
+
+func TestEnhancedMatches(t *testing.T) {
+	tests := []struct {
+		got, want string
+		match     bool
+	}{
+		{"5.7.1", "5.7.1", true},
+		{"5.7.139", "5.7.1", false},
+		{"5.7.13", "5.7.1", false},
+		{"5.1.1", "5.1.", true},
+		{"5.7.60", "5.7.60", true},
+		{"5.7.6", "5.7.60", false},
+		{"", "5.7.1", false},
+	}
+	for _, tt := range tests {
+		if got := enhancedMatches(tt.got, tt.want); got != tt.match {
+			t.Errorf("enhancedMatches(%q, %q) = %v, want %v", tt.got, tt.want, got, tt.match)
+		}
+	}
+}

@@ -1,0 +1,15 @@
+// Command tocsin-plugin-smtp-oauth-google is Tocsin's transport for Gmail
+// and Google Workspace SMTP with an OAuth 2.0 access token (XOAUTH2), from
+// a service account with domain-wide delegation or from a user's login
+// (`tocsin oauth login`). See package googleoauth for its settings.
+package main
+
+import (
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
+	"github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google/googleoauth"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() { sdk.Serve(googleoauth.New(version)) }
