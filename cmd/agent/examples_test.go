@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 )
 
 // TestValidate_ShippedConfigs keeps agent.hcl.example and examples/*.hcl
@@ -14,6 +16,11 @@ func TestValidate_ShippedConfigs(t *testing.T) {
 	pluginDir := withPlugins(t)
 	t.Setenv("TOCSIN_RELAY_PASSWORD", "x")
 	t.Setenv("TOCSIN_GMAIL_APP_PASSWORD", "x")
+	t.Setenv("TOCSIN_M365_CLIENT_SECRET", "x")
+	t.Setenv("TOCSIN_GRAPH_CLIENT_SECRET", "x")
+	// The Google examples read a service account key from /etc/tocsin:
+	// put a real one (from the stand-in) in a directory of the test's.
+	etc := googleKeys(t, "google-sa.json", "gmail-sa.json")
 	files, _ := filepath.Glob("../../examples/*.hcl")
 	files = append(files, "../../agent.hcl.example")
 	if len(files) < 3 {
@@ -25,7 +32,7 @@ func TestValidate_ShippedConfigs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			text := string(src)
+			text := strings.ReplaceAll(string(src), `"/etc/tocsin/`, `"`+etc+`/`)
 			const pinned = `plugin_dir = "/usr/lib/tocsin/plugins"`
 			dir := t.TempDir()
 			if strings.Contains(text, pinned) {
@@ -45,4 +52,26 @@ func TestValidate_ShippedConfigs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// googleKeys writes service account keys of a Google stand-in under the
+// given names in a new directory and returns it.
+func googleKeys(t *testing.T, names ...string) string {
+	t.Helper()
+	ca, err := testserver.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := testserver.StartGoogleOAuthT(t, ca, testserver.GoogleOAuthOptions{})
+	dir := t.TempDir()
+	for _, n := range names {
+		key, err := g.NewServiceAccount("tocsin", []string{"https://mail.google.com/"}, "alerts@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n), key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

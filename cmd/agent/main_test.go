@@ -31,7 +31,11 @@ func runCLI(t *testing.T, args ...string) cliResult {
 func withPlugins(t testing.TB) string {
 	t.Helper()
 	dir := sdktest.PluginDir(t, map[string]string{
-		"smtp-basic": "github.com/tocsin-dev/tocsin/plugins/smtp-basic",
+		"smtp-basic":        "github.com/tocsin-dev/tocsin/plugins/smtp-basic",
+		"smtp-oauth-ms":     "github.com/tocsin-dev/tocsin/plugins/smtp-oauth-ms",
+		"smtp-oauth-google": "github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google",
+		"graph":             "github.com/tocsin-dev/tocsin/plugins/graph",
+		"gmail":             "github.com/tocsin-dev/tocsin/plugins/gmail",
 	})
 	t.Setenv("TOCSIN_TEST_PLUGIN_DIR", dir)
 	return dir

@@ -141,12 +141,15 @@ func TestPlugins(t *testing.T) {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME") {
+	want := []string{"gmail", "graph", "smtp-basic", "smtp-oauth-google", "smtp-oauth-ms"}
+	if len(lines) != len(want)+1 || !strings.HasPrefix(lines[0], "NAME") {
 		t.Fatalf("stdout = %q", r.stdout)
 	}
-	f := strings.Fields(lines[1])
-	if f[0] != "smtp-basic" || f[2] != "1" || len(f[4]) != 64 {
-		t.Errorf("row = %q, want name, version, protocol 1, sdk, sha256", lines[1])
+	for i, name := range want {
+		f := strings.Fields(lines[i+1])
+		if f[0] != name || f[2] != "1" || len(f[4]) != 64 {
+			t.Errorf("row = %q, want %s, version, protocol 1, sdk, sha256", lines[i+1], name)
+		}
 	}
 	r = runCLI(t, "plugins", "-plugin-dir", t.TempDir())
 	if r.code != exitError || !strings.Contains(r.stderr, "No plugins") {
