@@ -66,6 +66,13 @@ type Conformance struct {
 	// CancelWithin is how soon Send must return once its context is
 	// cancelled. Default 5s.
 	CancelWithin time.Duration
+
+	// Credential is handed to Configure as Config.Credential, for a
+	// transport that signs in with `tocsin oauth login` (a refresh token
+	// the target's provider stand-in issued). When the transport saves a
+	// new one (a rotation), later Configure calls get that, as from the
+	// agent. Every credential is checked like Secrets.
+	Credential string
 }
 
 // Defaults for the optional fields of [Conformance].
@@ -179,6 +186,10 @@ func RunConformance(t *testing.T, factory func() sdk.Transport, opts Conformance
 		run:     randomHex(6),
 	}
 	k.secrets = append(k.secrets, opts.Secrets...)
+	if opts.Credential != "" {
+		k.secrets = append(k.secrets, opts.Credential)
+		k.credential = opts.Credential
+	}
 	k.logger = hclog.New(&hclog.LoggerOptions{
 		Name:   "plugin",
 		Level:  hclog.Trace,
@@ -226,11 +237,28 @@ type kit struct {
 	received   func() [][]byte
 	configured bool // Configure with the target's settings succeeded
 
-	mu      sync.Mutex
-	seq     int
-	secrets []string
-	where   []string // names of texts, for NoSecrets
-	texts   []string // everything the plugin said, for NoSecrets
+	mu         sync.Mutex
+	seq        int
+	secrets    []string
+	credential string   // the latest credential, as the agent would store it
+	where      []string // names of texts, for NoSecrets
+	texts      []string // everything the plugin said, for NoSecrets
+}
+
+// savedCredential is the agent's SaveCredential: a rotated credential
+// is a secret from then on.
+func (k *kit) savedCredential(v string) {
+	k.mu.Lock()
+	k.secrets = append(k.secrets, v)
+	k.credential = v
+	k.mu.Unlock()
+}
+
+// latestCredential is what the agent would hand Configure now.
+func (k *kit) latestCredential() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.credential
 }
 
 // conn is one transport instance as the agent sees it (agent, over gRPC)
@@ -276,7 +304,7 @@ func (k *kit) config() (sdk.Config, error) {
 	if err != nil {
 		return sdk.Config{}, err
 	}
-	return sdk.Config{Transport: "conformance", From: k.opts.From, Settings: s}, nil
+	return sdk.Config{Transport: "conformance", From: k.opts.From, Settings: s, Credential: k.latestCredential(), SaveCredential: k.savedCredential}, nil
 }
 
 func (k *kit) requireConfigured(t *testing.T) {
@@ -762,7 +790,7 @@ func (k *kit) testPlantedSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatalf("encode planted settings: %v", err)
 	}
-	diags, err := c.agent.Configure(k.ctx(t), sdk.Config{Transport: "conformance-planted", From: k.opts.From, Settings: s})
+	diags, err := c.agent.Configure(k.ctx(t), sdk.Config{Transport: "conformance-planted", From: k.opts.From, Settings: s, Credential: k.latestCredential(), SaveCredential: k.savedCredential})
 	k.checkPanics(t, c)
 	k.recordErr("planted Configure error", err)
 	k.recordDiags("planted Configure diagnostic", diags)

@@ -29,3 +29,24 @@ func TestConformance(t *testing.T) {
 		From:    mailbox,
 	})
 }
+
+// TestConformance_Delegated runs the kit in delegated mode, with a refresh
+// token from a login at the stand-in (which rotates it on every refresh)
+// as the stored credential.
+func TestConformance_Delegated(t *testing.T) {
+	e := newEnv(t, testserver.MicrosoftOptions{})
+	credential := e.login(t)
+	sdktest.RunConformance(t, func() sdk.Transport { return msoauth.New("test") }, sdktest.Conformance{
+		Target: func(t *testing.T) (map[string]any, func() [][]byte) {
+			return e.delegatedSettings(), func() [][]byte {
+				var raw [][]byte
+				for _, m := range e.smtp.Messages() {
+					raw = append(raw, m.Data)
+				}
+				return raw
+			}
+		},
+		Credential: credential,
+		From:       mailbox,
+	})
+}
