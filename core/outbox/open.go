@@ -1,0 +1,352 @@
+package outbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors of Open and Recover, wrapped with what the operator needs to know.
+var (
+	// ErrCorrupt: the file is not a readable outbox (damaged, truncated,
+	// or a record does not decode). Recover salvages it.
+	ErrCorrupt = errors.New("outbox damaged")
+	// ErrLocked: another process holds the file.
+	ErrLocked = errors.New("outbox locked")
+	// ErrNewerFormat: a newer tocsin wrote the file.
+	ErrNewerFormat = errors.New("outbox of a newer format")
+)
+
+// lockTimeout bounds how long Open waits for the file lock that another
+// process holds.
+const lockTimeout = time.Second
+
+// pageSize is the bbolt page size of new files. Fixed rather than the
+// OS's, so that Recover knows it when both meta pages are gone.
+const pageSize = 4096
+
+// damageError is openBolt's error for a file bbolt cannot read.
+type damageError struct{ cause error }
+
+// Error implements error.
+func (d *damageError) Error() string { return d.cause.Error() }
+
+// Unwrap returns the cause.
+func (d *damageError) Unwrap() error { return d.cause }
+
+// openBolt opens path with bbolt, bounded by lockTimeout, and classifies
+// its errors: a *damageError for a file that is not a readable database,
+// ErrLocked for one that another process holds. noSync is applied to the
+// database.
+func openBolt(path string, readOnly, noSync bool) (*bolt.DB, error) {
+	var file *os.File
+	opts := &bolt.Options{
+		Timeout:      lockTimeout,
+		ReadOnly:     readOnly,
+		NoSync:       noSync,
+		PageSize:     pageSize,
+		FreelistType: bolt.FreelistMapType,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			file = f
+			return f, err
+		},
+	}
+	var db *bolt.DB
+	err := guard(func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, opts)
+		return err
+	})
+	var p *panicError
+	switch {
+	case errors.As(err, &p):
+		// bbolt panicked inside Open and left its file open. Close it; if
+		// the file was already mapped, the mapping keeps the lock until
+		// this process exits.
+		if file != nil {
+			_ = file.Close()
+		}
+		return nil, &damageError{p}
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, lockedError(path)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, &damageError{err}
+	case err != nil:
+		return nil, fmt.Errorf("open outbox %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// lockedError is the error of a file that another process holds.
+func lockedError(path string) error {
+	who := "another process"
+	if pid := lockHolder(path); pid > 0 {
+		who += " (pid " + strconv.Itoa(pid) + ")"
+	}
+	return fmt.Errorf("outbox %s is in use by %s, most likely a tocsin agent with the same data_dir: "+
+		"it stays locked while that process runs; stop it, or give this one another data_dir (%w)", path, who, ErrLocked)
+}
+
+// recoverCommand is the command that salvages the outbox of the agent
+// configured by configPath.
+func recoverCommand(configPath string) string {
+	if configPath == "" {
+		configPath = "<config file>"
+	}
+	return "tocsin outbox recover -config " + configPath
+}
+
+// corruptError is the error of a file that is not a readable outbox.
+func corruptError(path string, cause error, recoverCmd string) error {
+	return fmt.Errorf("open outbox %s: %w: %v; tocsin will not start with an empty queue in its place. "+
+		"Stop tocsin and run `%s`: it moves the file aside to %s.corrupt-<time> and keeps every entry that can still be read",
+		path, ErrCorrupt, cause, recoverCmd, path)
+}
+
+// newerError is the error of a file written by a newer tocsin.
+func newerError(path string, version int) error {
+	return fmt.Errorf("open outbox %s: %w: format %d, this tocsin reads up to %d; run the newer tocsin release that wrote it",
+		path, ErrNewerFormat, version, formatVersion)
+}
+
+// health is what verify found out about a usable outbox file.
+type health struct {
+	rebuildIndex bool // the indexes disagree with the entries
+}
+
+// newerFormat is verify's error for a file of a newer format.
+type newerFormat struct{ version int }
+
+// Error implements error.
+func (e *newerFormat) Error() string {
+	return fmt.Sprintf("format %d is newer than %d", e.version, formatVersion)
+}
+
+// diagnose opens the existing file at path read-only and verifies it.
+// damage is what is wrong with the file; err is any other reason it
+// cannot be used: the lock, a *newerFormat, an I/O error.
+func diagnose(path string, size int64) (h health, damage, err error) {
+	db, err := openBolt(path, true, true)
+	if d := (*damageError)(nil); errors.As(err, &d) {
+		return health{}, d.cause, nil
+	}
+	if err != nil {
+		return health{}, nil, err
+	}
+	h, verr := verify(db, size)
+	_ = db.Close()
+	if nf := (*newerFormat)(nil); errors.As(verr, &nf) {
+		return health{}, nil, verr
+	}
+	return h, verr, nil
+}
+
+// verify reads the whole database once: the pages its meta page claims
+// must lie within the file (size bytes), every bucket and record must be
+// readable, bbolt's consistency check must pass, the format must be known
+// and every entry must decode. Panics and memory faults become errors.
+func verify(db *bolt.DB, size int64) (health, error) {
+	var h health
+	err := guard(func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			if tx.Size() > size {
+				return fmt.Errorf("truncated: %d bytes, %d expected", size, tx.Size())
+			}
+			if err := checkTree(tx); err != nil {
+				return err
+			}
+			var names []string
+			_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+				names = append(names, string(name))
+				return nil
+			})
+			if len(names) == 0 {
+				return nil // a new database
+			}
+			if err := checkFormat(tx, names); err != nil {
+				return err
+			}
+			ok, err := checkEntries(tx)
+			h.rebuildIndex = !ok
+			return err
+		})
+	})
+	return h, err
+}
+
+// checkTree reads every key and value of every bucket, then lets bbolt
+// check the rest (freelist, page accounting).
+func checkTree(tx *bolt.Tx) error {
+	var sum byte
+	touch := func(k, v []byte) error {
+		for _, c := range k {
+			sum += c
+		}
+		for _, c := range v {
+			sum += c
+		}
+		return nil
+	}
+	if err := tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+		return b.ForEach(touch)
+	}); err != nil {
+		return err
+	}
+	// Check runs in a goroutine of its own that turns panics into errors;
+	// the channel must be drained.
+	var first error
+	n := 0
+	for err := range tx.Check() {
+		if first == nil {
+			first = err
+		}
+		n++
+	}
+	if n > 1 {
+		return fmt.Errorf("%w (and %d more problems)", first, n-1)
+	}
+	return first
+}
+
+// checkFormat checks that tx holds an outbox of a known format; names are
+// its top-level buckets.
+func checkFormat(tx *bolt.Tx, names []string) error {
+	meta := tx.Bucket(metaBucket)
+	if meta == nil {
+		return fmt.Errorf("not a tocsin outbox: it holds the buckets %s and no %q bucket", strings.Join(names, ", "), metaBucket)
+	}
+	raw := meta.Get(versionKey)
+	v, err := strconv.Atoi(string(raw))
+	switch {
+	case raw == nil:
+		return errors.New("the meta bucket has no format version")
+	case err != nil || v < 1:
+		return fmt.Errorf("the format version %q is not valid", raw)
+	case v > formatVersion:
+		return &newerFormat{version: v}
+	}
+	if tx.Bucket(entriesBucket) == nil {
+		return fmt.Errorf("the %q bucket is missing", entriesBucket)
+	}
+	return nil
+}
+
+// checkEntries decodes every entry; it reports whether both indexes hold
+// exactly the keys the entries call for.
+func checkEntries(tx *bolt.Tx) (bool, error) {
+	var due, states [][]byte
+	err := tx.Bucket(entriesBucket).ForEach(func(k, v []byte) error {
+		if v == nil {
+			return fmt.Errorf("entry %s is a bucket", quoteKey(k))
+		}
+		e, err := decodeEntry(k, v)
+		if err != nil {
+			return err
+		}
+		d, s := expectedKeys(e)
+		if d != nil {
+			due = append(due, d)
+		}
+		states = append(states, s)
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	dueB, statesB := tx.Bucket(dueBucket), tx.Bucket(statesBucket)
+	if dueB == nil || statesB == nil {
+		return false, nil
+	}
+	sortKeys(due)
+	sortKeys(states)
+	return sameKeys(dueB, due) && sameKeys(statesB, states), nil
+}
+
+// sortKeys sorts keys in bbolt's order.
+func sortKeys(keys [][]byte) {
+	sort.Slice(keys, func(i, j int) bool { return string(keys[i]) < string(keys[j]) })
+}
+
+// initBuckets creates the buckets of a new outbox and, when rebuild is
+// set, builds both indexes afresh from the entries.
+func initBuckets(tx *bolt.Tx, rebuild bool) error {
+	meta, err := tx.CreateBucketIfNotExists(metaBucket)
+	if err != nil {
+		return err
+	}
+	if meta.Get(versionKey) == nil {
+		if err := meta.Put(versionKey, []byte(strconv.Itoa(formatVersion))); err != nil {
+			return err
+		}
+	}
+	if rebuild {
+		for _, name := range [][]byte{dueBucket, statesBucket} {
+			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+				return err
+			}
+		}
+	}
+	for _, name := range [][]byte{entriesBucket, dueBucket, statesBucket} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	if !rebuild {
+		return nil
+	}
+	b, err := txBuckets(tx)
+	if err != nil {
+		return err
+	}
+	return b.entries.ForEach(func(k, v []byte) error {
+		e, err := decodeEntry(k, v)
+		if err != nil {
+			return err
+		}
+		d, s := expectedKeys(e)
+		if d != nil {
+			if err := b.due.Put(d, nil); err != nil {
+				return err
+			}
+		}
+		return b.states.Put(s, nil)
+	})
+}
+
+// prepareDir creates the directory of path (0700) when it is missing.
+func prepareDir(path string) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	return os.MkdirAll(dir, 0o700)
+}
+
+// panicError is a panic (or memory fault) turned into an error by guard.
+type panicError struct{ v any }
+
+// Error implements error.
+func (p *panicError) Error() string { return fmt.Sprintf("damaged database: %v", p.v) }
+
+// guard runs f, turning a panic, and a memory fault on a mapped page (a
+// truncated file), into an error. bbolt panics on damaged pages.
+func guard(f func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{v: r}
+		}
+	}()
+	return f()
+}

@@ -1,0 +1,247 @@
+package outbox
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Report says what Recover found and did.
+type Report struct {
+	// Path is the outbox file.
+	Path string
+	// Intact is set when nothing was wrong: the file was left as it was.
+	Intact bool
+	// Problem is why Open refused the file.
+	Problem string
+	// MovedTo is where the damaged file now is (path.corrupt-<time>).
+	MovedTo string
+	// Kept counts the entries written to the new file at Path; Pending
+	// and Dead split it by state.
+	Kept, Pending, Dead int
+	// Lost holds the IDs (quoted) of entry records that were found but
+	// did not decode. Entries on pages that are gone (a truncated file)
+	// leave no trace and are not listed.
+	Lost []string
+	// Scanned counts the kept entries found on pages the database's tree
+	// no longer reaches (below a damaged page, or in a file whose meta
+	// pages are gone).
+	Scanned int
+	// MaybeStale is set when the scan could not tell free pages from live
+	// ones: some kept entries may be older versions (fewer attempts), or
+	// entries already sent, which will then be sent again.
+	MaybeStale bool
+	// Damage lists what was found wrong inside the file.
+	Damage []string
+}
+
+// String is the report for the operator.
+func (r Report) String() string {
+	if r.Intact {
+		return fmt.Sprintf("outbox %s is intact: nothing to recover", r.Path)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "outbox %s was damaged: %s\n", r.Path, r.Problem)
+	fmt.Fprintf(&b, "moved it to %s (keep it until the agent runs well again)\n", r.MovedTo)
+	fmt.Fprintf(&b, "kept %d entries (%d pending, %d dead) in a new %s\n", r.Kept, r.Pending, r.Dead, r.Path)
+	if len(r.Lost) > 0 {
+		fmt.Fprintf(&b, "lost %d entries that did not decode: %s\n", len(r.Lost), strings.Join(r.Lost, ", "))
+	}
+	if r.Scanned > 0 {
+		fmt.Fprintf(&b, "%d of the kept entries were found on pages the database no longer reached\n", r.Scanned)
+	}
+	if r.MaybeStale {
+		b.WriteString("warning: free pages could not be told from live ones: some kept entries may be older versions, or sent already and will be sent again\n")
+	}
+	for _, d := range r.Damage {
+		fmt.Fprintf(&b, "damage: %s\n", d)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// Recover salvages the outbox file at path after Open refused it as
+// damaged. It reads every entry it still can (see salvage), writes them to
+// a new file, moves the damaged file aside to path.corrupt-<time> (UTC,
+// 20060102T150405Z) and puts the new file in its place; at every moment
+// path holds either the damaged file or the complete new one. The agent
+// must not run: a file another process holds is refused with ErrLocked.
+//
+// A file that Open accepts is left as it is (Report.Intact). A file
+// written by a newer tocsin is refused with ErrNewerFormat.
+func Recover(path string) (Report, error) {
+	rep := Report{Path: path}
+	st, err := os.Stat(path)
+	if err != nil {
+		return rep, fmt.Errorf("recover outbox %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return rep, fmt.Errorf("recover outbox %s: not a regular file", path)
+	}
+	if st.Size() == 0 {
+		rep.Intact = true
+		return rep, nil
+	}
+	_, damage, err := diagnose(path, st.Size())
+	if nf := (*newerFormat)(nil); errors.As(err, &nf) {
+		return rep, newerError(path, nf.version)
+	}
+	if err != nil {
+		return rep, fmt.Errorf("recover outbox: %w", err)
+	}
+	if damage == nil {
+		rep.Intact = true
+		return rep, nil
+	}
+	rep.Problem = damage.Error()
+
+	f, err := os.Open(path)
+	if err != nil {
+		return rep, fmt.Errorf("recover outbox %s: %w", path, err)
+	}
+	defer f.Close() // releases the lock
+	if err := lockFile(f); errors.Is(err, errWouldBlock) {
+		return rep, fmt.Errorf("recover outbox: %w", lockedError(path))
+	} else if err != nil {
+		return rep, fmt.Errorf("recover outbox %s: lock: %w", path, err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return rep, fmt.Errorf("recover outbox %s: read: %w", path, err)
+	}
+	sal := salvage(data)
+	if sal.version > formatVersion {
+		return rep, newerError(path, sal.version)
+	}
+
+	tmp, err := writeSalvaged(path, sal.entries)
+	if err != nil {
+		return rep, fmt.Errorf("recover outbox %s: write the new file: %w", path, err)
+	}
+	moved, err := moveAside(path, time.Now())
+	if err != nil {
+		_ = os.Remove(tmp)
+		return rep, fmt.Errorf("recover outbox %s: move it aside: %w", path, err)
+	}
+	rep.MovedTo = moved
+	if err := os.Rename(tmp, path); err != nil {
+		return rep, fmt.Errorf("recover outbox %s: the damaged file is now %s; put the salvaged %s in its place by hand: %w", path, moved, tmp, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return rep, fmt.Errorf("recover outbox %s: %w", path, err)
+	}
+	rep.Kept = len(sal.entries)
+	for _, e := range sal.entries {
+		if e.State == Dead {
+			rep.Dead++
+		} else {
+			rep.Pending++
+		}
+	}
+	rep.Lost, rep.Scanned, rep.MaybeStale = sal.lost, sal.scanned, sal.maybeStale
+	rep.Damage = sal.problems
+	if sal.dropped > 0 {
+		rep.Damage = append(rep.Damage, "and "+strconv.Itoa(sal.dropped)+" more problems")
+	}
+	return rep, nil
+}
+
+// writeSalvaged writes entries to a new outbox file beside path and
+// returns its name.
+func writeSalvaged(path string, entries []*Entry) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".recover-*.tmp")
+	if err != nil {
+		return "", err
+	}
+	tmp := f.Name()
+	_ = f.Close()
+	fail := func(err error) (string, error) {
+		_ = os.Remove(tmp)
+		return "", err
+	}
+	db, err := openBolt(tmp, false, false)
+	if err != nil {
+		return fail(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := initBuckets(tx, false); err != nil {
+			return err
+		}
+		b, err := txBuckets(tx)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			rec, err := encodeEntry(e)
+			if err != nil {
+				return err
+			}
+			if err := b.put(e, rec, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return tmp, nil
+}
+
+// moveAside gives the file at path the name path.corrupt-<now> (with a
+// number added when that is taken) and returns it. It links the new name
+// first, so that path itself stays until the new file replaces it.
+func moveAside(path string, now time.Time) (string, error) {
+	base := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+	name := base
+	for i := 2; ; i++ {
+		err := os.Link(path, name)
+		if err == nil {
+			return name, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+		if i > 100 {
+			return "", err
+		}
+		name = base + "-" + strconv.Itoa(i)
+	}
+	// No hard links here: rename, which leaves path missing until the new
+	// file takes its place.
+	if _, err := os.Lstat(name); err == nil {
+		return "", fmt.Errorf("%s exists", name)
+	}
+	if err := os.Rename(path, name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// syncDir flushes dir, so that names created or renamed in it survive a
+// crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	serr := d.Sync()
+	cerr := d.Close()
+	if serr != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, serr)
+	}
+	if cerr != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, cerr)
+	}
+	return nil
+}
