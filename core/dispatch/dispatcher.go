@@ -1,0 +1,528 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tocsin-dev/tocsin/core/outbox"
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
+)
+
+// Queue is what the dispatcher needs of the outbox.
+type Queue interface {
+	// Due returns up to limit pending entries whose NextAttempt has come,
+	// earliest first, and the NextAttempt of the earliest pending entry not
+	// yet due (the zero time when there is none). The entries are the
+	// caller's: Due returns fresh copies on every call.
+	Due(limit int) ([]*outbox.Entry, time.Time, error)
+	// Save stores entries in one synced write.
+	Save(ctx context.Context, entries ...*outbox.Entry) error
+	// Done removes the entries with these IDs, which were sent, in one
+	// synced write.
+	Done(ctx context.Context, ids ...string) error
+}
+
+// Transports builds and sends messages; the agent implements it over its
+// plugins.
+type Transports interface {
+	// Message builds e's message for transport (the transport sets From).
+	// It returns an error wrapping ErrUnknownTransport for a name it does
+	// not know.
+	Message(transport string, e *outbox.Entry) (*sdk.Message, error)
+	// Send sends msgs through transport, with sdk.Transport.Send
+	// semantics: a non-nil error applies to all; otherwise there is one
+	// Result per message, in order. It returns an error wrapping
+	// ErrUnknownTransport for a name it does not know.
+	Send(ctx context.Context, transport string, msgs []*sdk.Message) ([]sdk.Result, error)
+	// Batch reports whether transport takes several messages per Send.
+	Batch(transport string) bool
+}
+
+// ErrUnknownTransport is wrapped by Transports for a transport name that
+// is not configured (a reload removed it). The dispatcher treats it as a
+// permanent failure on that transport, so the next one of the chain takes
+// over.
+var ErrUnknownTransport = errors.New("unknown transport")
+
+const (
+	// storeRetry is how soon a failed Due, Save or Done is tried again.
+	storeRetry = time.Second
+	// maxIdle bounds a sleep, so a jump of the wall clock is noticed.
+	maxIdle = time.Minute
+	// abortGrace is how long Stop waits, once its deadline has passed and
+	// the sends in flight were cancelled, for them to return.
+	abortGrace = time.Second
+)
+
+// Option configures a Dispatcher.
+type Option func(*Dispatcher)
+
+// WithClock makes the dispatcher read the time from now instead of
+// time.Now. It must be the clock the Queue uses to tell what is due.
+func WithClock(now func() time.Time) Option {
+	return func(d *Dispatcher) {
+		if now != nil {
+			d.now = now
+		}
+	}
+}
+
+// WithRand makes the dispatcher draw the jitter of its backoff from rnd,
+// which returns numbers in [0, 1). Calls are serialized.
+func WithRand(rnd func() float64) Option {
+	return func(d *Dispatcher) {
+		if rnd != nil {
+			d.rnd = rnd
+		}
+	}
+}
+
+// Dispatcher sends the entries of a Queue through Transports. Create it
+// with New, run it with Run, stop it with Stop.
+type Dispatcher struct {
+	q          Queue
+	t          Transports
+	p          Policy
+	obs        Observer
+	log        hclog.Logger
+	now        func() time.Time
+	fetch      int           // entries read per round beyond those held
+	laneCp     int           // entries queued per transport
+	storeRetry time.Duration // how soon a failed store call is tried again
+
+	rndMu sync.Mutex
+	rnd   func() float64
+
+	logMu   sync.Mutex
+	lastErr map[string]string // store call -> the last error logged
+
+	kick     chan struct{}
+	stopping chan struct{}
+	stopOnce sync.Once
+	done     chan struct{} // closed when Run has returned
+	slots    chan struct{} // one per lane sending
+	wg       sync.WaitGroup
+
+	// Set by Run before any lane starts.
+	sendCtx  context.Context // cancelled when Stop's deadline passes
+	abort    context.CancelFunc
+	storeCtx context.Context // never cancelled: results are always recorded
+
+	mu      sync.Mutex
+	started bool
+	// held are the entries the dispatcher is working on: queued in a lane,
+	// being sent, or waiting for a Save or Done to succeed. A round never
+	// picks a held entry, whatever Due says.
+	held map[string]struct{}
+	// released are the entries let go since the current round called Due:
+	// its copy of them may be stale, so the round leaves them to the next.
+	released map[string]struct{}
+	lanes    map[string]*lane
+	paused   map[string]time.Time     // transport -> end of its rate limit
+	unsaved  map[string]*outbox.Entry // changed entries whose Save failed
+	undone   map[string]struct{}      // sent entries whose Done failed
+	skipped  int                      // due entries the last round left because their lane was full
+}
+
+// lane is the work queued for one transport.
+type lane struct {
+	queue   []*outbox.Entry
+	running bool // a goroutine serves the lane
+}
+
+// New returns a Dispatcher that sends q's entries through t under policy p
+// (a zero field takes its default, see Policy). o and logger may be nil.
+// The options inject the clock and the random source, for tests.
+func New(q Queue, t Transports, p Policy, o Observer, logger hclog.Logger, opts ...Option) *Dispatcher {
+	if o == nil {
+		o = NopObserver{}
+	}
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	p = p.withDefaults()
+	d := &Dispatcher{
+		q: q, t: t, p: p, obs: o, log: logger,
+		now:        time.Now,
+		rnd:        rand.Float64,
+		fetch:      p.Concurrency * p.BatchSize,
+		laneCp:     2 * p.BatchSize,
+		storeRetry: storeRetry,
+		kick:       make(chan struct{}, 1),
+		stopping:   make(chan struct{}),
+		done:       make(chan struct{}),
+		slots:      make(chan struct{}, p.Concurrency),
+		held:       map[string]struct{}{},
+		released:   map[string]struct{}{},
+		lanes:      map[string]*lane{},
+		paused:     map[string]time.Time{},
+		unsaved:    map[string]*outbox.Entry{},
+		undone:     map[string]struct{}{},
+		lastErr:    map[string]string{},
+	}
+	for _, opt := range opts {
+		opt(d)
+	}
+	return d
+}
+
+// Kick tells the dispatcher that entries were enqueued, so it looks for
+// due entries now rather than at its next wake-up. It never blocks.
+func (d *Dispatcher) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run dispatches until ctx ends or Stop is called: it sleeps until the
+// next due time or a Kick, picks the due entries, groups them by current
+// transport and sends each group, transports in parallel up to
+// Policy.Concurrency. Then it takes no new work and waits for the sends in
+// flight, bounded by the deadline given to Stop, and returns nil. Store
+// errors are logged and retried, never returned. Run may be called once.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	d.mu.Lock()
+	if d.started {
+		d.mu.Unlock()
+		return errors.New("run dispatcher: already run")
+	}
+	d.started = true
+	d.sendCtx, d.abort = context.WithCancel(context.WithoutCancel(ctx))
+	d.storeCtx = context.WithoutCancel(ctx)
+	d.mu.Unlock()
+	defer close(d.done)
+	defer d.abort()
+
+	d.loop(ctx)
+
+	d.stopOnce.Do(func() { close(d.stopping) })
+	d.mu.Lock()
+	for _, l := range d.lanes {
+		d.dropLocked(l)
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+	d.flush(d.storeCtx)
+	return nil
+}
+
+// Stop makes Run take no new work and waits until the sends in flight
+// have finished and Run has returned, or until ctx ends. Then it cancels
+// the sends still in flight, whose entries stay as they were (pending, to
+// be sent again), waits a moment for them to return, and returns an error
+// wrapping ctx's. Stop before Run makes Run return at once.
+func (d *Dispatcher) Stop(ctx context.Context) error {
+	d.stopOnce.Do(func() { close(d.stopping) })
+	d.mu.Lock()
+	started, abort := d.started, d.abort
+	d.mu.Unlock()
+	if !started {
+		return nil
+	}
+	select {
+	case <-d.done:
+		return nil
+	case <-ctx.Done():
+	}
+	abort()
+	t := time.NewTimer(abortGrace)
+	defer t.Stop()
+	select {
+	case <-d.done:
+	case <-t.C:
+	}
+	return fmt.Errorf("drain sends in flight: %w", ctx.Err())
+}
+
+// isStopping reports whether Stop was called or Run's context ended.
+func (d *Dispatcher) isStopping() bool {
+	select {
+	case <-d.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// loop runs rounds until ctx ends or Stop is called.
+func (d *Dispatcher) loop(ctx context.Context) {
+	timer := time.NewTimer(maxIdle)
+	defer timer.Stop()
+	for {
+		if ctx.Err() != nil || d.isStopping() {
+			return
+		}
+		wake, again := d.round()
+		if again {
+			continue
+		}
+		wait := maxIdle
+		if !wake.IsZero() {
+			wait = min(wait, wake.Sub(d.now()))
+		}
+		if wait <= 0 {
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.stopping:
+			return
+		case <-d.kick:
+		case <-timer.C:
+		}
+	}
+}
+
+// round retries failed store writes, then reads the due entries and queues
+// them in their lanes. It returns when to look again (zero: at the next
+// Kick) and whether to look again at once.
+func (d *Dispatcher) round() (wake time.Time, again bool) {
+	if !d.flush(d.storeCtx) {
+		wake = d.now().Add(d.storeRetry)
+	}
+
+	d.mu.Lock()
+	clear(d.released)
+	limit := len(d.held) + d.skipped + d.fetch
+	d.mu.Unlock()
+
+	entries, next, err := d.q.Due(limit)
+	if err != nil {
+		d.storeError("due", err, "in", d.storeRetry)
+		return d.now().Add(d.storeRetry), false
+	}
+	d.storeError("due", nil)
+	now := d.now()
+	var (
+		write   []*outbox.Entry // deferred or dead entries to save
+		dead    []deadLetter
+		start   []string
+		claimed int
+		skipped int
+		stale   int
+	)
+	d.mu.Lock()
+	for _, e := range entries {
+		if _, ok := d.held[e.ID]; ok {
+			continue
+		}
+		if _, ok := d.released[e.ID]; ok {
+			stale++
+			continue
+		}
+		if e.State != outbox.Pending {
+			continue
+		}
+		t := e.Transport()
+		if t == "" {
+			// A pending entry beyond its chain (or with none): nothing
+			// can send it.
+			de := sdk.PermanentError(errNoTransport, "", "Give the contact a transport (via) and retry the entry with tocsin outbox retry.")
+			d.record(e, "", de, now)
+			e.State = outbox.Dead
+			write = append(write, e)
+			dead = append(dead, deadLetter{e, de})
+			continue
+		}
+		if until := d.paused[t]; until.After(now) {
+			// The transport asked us to wait: not an attempt.
+			e.NextAttempt = until
+			write = append(write, e)
+			continue
+		}
+		l := d.lanes[t]
+		if l == nil {
+			l = &lane{}
+			d.lanes[t] = l
+		}
+		if len(l.queue) >= d.laneCp {
+			skipped++
+			continue
+		}
+		l.queue = append(l.queue, e)
+		d.held[e.ID] = struct{}{}
+		claimed++
+		if !l.running {
+			l.running = true
+			start = append(start, t)
+		}
+	}
+	d.skipped = skipped
+	d.mu.Unlock()
+
+	for _, t := range start {
+		d.wg.Add(1)
+		go d.serve(t)
+	}
+	for _, x := range dead {
+		d.obs.DeadLettered(x.e, x.err)
+	}
+	if len(write) > 0 {
+		d.mu.Lock()
+		for _, e := range write {
+			d.held[e.ID] = struct{}{}
+		}
+		d.mu.Unlock()
+		d.save(d.storeCtx, write)
+	}
+
+	if len(entries) >= limit {
+		// There may be more due entries than we read: read again at once
+		// if this round did anything, else when a lane has room.
+		return wake, claimed+len(write)+stale > 0
+	}
+	for _, e := range write {
+		if e.State == outbox.Pending {
+			wake = earliest(wake, e.NextAttempt)
+		}
+	}
+	return earliest(wake, next), stale > 0
+}
+
+// deadLetter is an entry that failed on its whole chain, and why.
+type deadLetter struct {
+	e   *outbox.Entry
+	err *sdk.DeliveryError
+}
+
+var errNoTransport = errors.New("no transport left in the contact's chain")
+
+// earliest returns the earlier of a and b, ignoring zero times.
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	default:
+		return b
+	}
+}
+
+// dropLocked lets go of the entries queued in l, unsent and unchanged.
+func (d *Dispatcher) dropLocked(l *lane) {
+	for _, e := range l.queue {
+		delete(d.held, e.ID)
+	}
+	l.queue = nil
+}
+
+// releaseLocked lets go of the entries with these IDs, whose new state is
+// in the outbox.
+func (d *Dispatcher) releaseLocked(ids ...string) {
+	for _, id := range ids {
+		delete(d.held, id)
+		d.released[id] = struct{}{}
+	}
+}
+
+// save stores entries the dispatcher holds and lets go of them; when the
+// write fails, it keeps them held and retries at the next round, so no
+// other copy of them is sent meanwhile.
+func (d *Dispatcher) save(ctx context.Context, entries []*outbox.Entry) {
+	if len(entries) == 0 {
+		return
+	}
+	err := d.q.Save(ctx, entries...)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		d.storeError("save", err, "entries", len(entries))
+		for _, e := range entries {
+			d.unsaved[e.ID] = e
+		}
+		return
+	}
+	d.storeError("save", nil)
+	for _, e := range entries {
+		delete(d.unsaved, e.ID)
+		d.releaseLocked(e.ID)
+	}
+}
+
+// finish removes sent entries the dispatcher holds from the outbox and
+// lets go of them; when the write fails, it keeps them held (never sent
+// again) and retries at the next round.
+func (d *Dispatcher) finish(ctx context.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	err := d.q.Done(ctx, ids...)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		d.storeError("done", err, "entries", len(ids))
+		for _, id := range ids {
+			d.undone[id] = struct{}{}
+		}
+		return
+	}
+	d.storeError("done", nil)
+	for _, id := range ids {
+		delete(d.undone, id)
+		d.releaseLocked(id)
+	}
+}
+
+// flush retries the Saves and Dones that failed. It reports whether none
+// is left.
+func (d *Dispatcher) flush(ctx context.Context) bool {
+	d.mu.Lock()
+	entries := make([]*outbox.Entry, 0, len(d.unsaved))
+	for _, e := range d.unsaved {
+		entries = append(entries, e)
+	}
+	ids := make([]string, 0, len(d.undone))
+	for id := range d.undone {
+		ids = append(ids, id)
+	}
+	d.mu.Unlock()
+	d.finish(ctx, ids)
+	d.save(ctx, entries)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.unsaved) == 0 && len(d.undone) == 0
+}
+
+// storeMessages are the log messages of failed store calls.
+var storeMessages = map[string]string{
+	"due":  "cannot read the due entries of the outbox; trying again",
+	"save": "cannot save entries to the outbox; keeping them until it works",
+	"done": "cannot remove sent entries from the outbox; keeping them until it works",
+}
+
+// storeError logs a failed store call (op is "due", "save" or "done") at
+// error level when its error differs from the last one logged for op, at
+// debug level otherwise, so that a broken disk does not flood the log. A
+// nil err (op worked) clears op's memory and logs nothing.
+func (d *Dispatcher) storeError(op string, err error, kv ...any) {
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
+	if err == nil {
+		delete(d.lastErr, op)
+		return
+	}
+	kv = append(kv, "error", err)
+	if text := err.Error(); text != d.lastErr[op] {
+		d.lastErr[op] = text
+		d.log.Error(storeMessages[op], kv...)
+		return
+	}
+	d.log.Debug(storeMessages[op], kv...)
+}
+
+// jitter returns a number in [0, 1) from the random source.
+func (d *Dispatcher) jitter() float64 {
+	d.rndMu.Lock()
+	defer d.rndMu.Unlock()
+	return d.rnd()
+}

@@ -1,0 +1,27 @@
+// Package dispatch sends what the outbox holds.
+//
+// A [Dispatcher] runs one loop that sleeps until the next entry is due (or
+// until [Dispatcher.Kick] says new ones were enqueued), picks the due
+// entries and hands each to a lane: one per transport, served by one
+// goroutine at a time, with up to Policy.Concurrency lanes sending at
+// once. A lane sends a batch (Policy.BatchSize messages) through
+// transports that take several per Send, and one message per Send
+// otherwise, then classifies each result with the SDK's error type:
+//
+//   - success: the entry is done and leaves the outbox (one Done per batch);
+//   - temporary: the entry is tried again after an exponential backoff with
+//     jitter, but not before the provider's Retry-After; a provider that
+//     asks to wait pauses its whole transport until then;
+//   - permanent, or temporary for longer than Policy.MaxAge on the same
+//     transport: the entry moves at once to the next transport of its
+//     contact's chain, and when the chain is exhausted it becomes a dead
+//     letter, kept in the outbox for the operator.
+//
+// The outbox is the only state that matters: an entry is taken from it
+// only after a transport accepted it, and every change of an entry is
+// saved before the entry can be picked again, so a store error delays an
+// entry but never loses it or advances it twice. A graceful stop takes no
+// new work and lets the sends in flight finish, up to a deadline; a send
+// cut short by the deadline leaves its entries as they were, to be sent
+// again on the next start.
+package dispatch

@@ -1,0 +1,98 @@
+package dispatch
+
+import (
+	"math"
+	"time"
+)
+
+// Policy is the retry policy. The agent reads it from its configuration;
+// New gives every zero (or invalid) field its DefaultPolicy value, except
+// Jitter, where zero means no jitter.
+type Policy struct {
+	// Initial is the delay before the first retry on a transport.
+	Initial time.Duration
+	// Max caps the backoff (before jitter).
+	Max time.Duration
+	// Multiplier grows the delay from one retry to the next.
+	Multiplier float64
+	// Jitter spreads each delay by up to this fraction either way (0.2:
+	// from 80% to 120%), so entries that failed together do not retry
+	// together. Zero means no jitter.
+	Jitter float64
+	// MaxAge is how long an entry may keep failing temporarily on one
+	// transport before the next transport of its chain takes over.
+	MaxAge time.Duration
+	// BatchSize is the number of messages per Send for transports that
+	// take several.
+	BatchSize int
+	// Concurrency is the number of transports sending at once.
+	Concurrency int
+}
+
+// DefaultPolicy returns the default policy: retries after 10s, 20s, 40s...
+// up to 10m, with 20% jitter; the next transport after an hour of
+// failures; batches of 50; 4 transports at once.
+func DefaultPolicy() Policy {
+	return Policy{
+		Initial:     10 * time.Second,
+		Max:         10 * time.Minute,
+		Multiplier:  2,
+		Jitter:      0.2,
+		MaxAge:      time.Hour,
+		BatchSize:   50,
+		Concurrency: 4,
+	}
+}
+
+// withDefaults returns p with every zero or invalid field taken from
+// DefaultPolicy, except Jitter, where zero means no jitter; a Jitter
+// outside [0, 1] is clamped.
+func (p Policy) withDefaults() Policy {
+	def := DefaultPolicy()
+	if p.Initial <= 0 {
+		p.Initial = def.Initial
+	}
+	if p.Max <= 0 {
+		p.Max = def.Max
+	}
+	if p.Max < p.Initial {
+		p.Max = p.Initial
+	}
+	if !(p.Multiplier >= 1) { // also catches NaN
+		p.Multiplier = def.Multiplier
+	}
+	if !(p.Jitter >= 0) {
+		p.Jitter = 0
+	}
+	if p.Jitter > 1 {
+		p.Jitter = 1
+	}
+	if p.MaxAge <= 0 {
+		p.MaxAge = def.MaxAge
+	}
+	if p.BatchSize <= 0 {
+		p.BatchSize = def.BatchSize
+	}
+	if p.Concurrency <= 0 {
+		p.Concurrency = def.Concurrency
+	}
+	return p
+}
+
+// backoff returns the delay after the attempt-th failure on a transport
+// (attempt >= 1): Initial * Multiplier^(attempt-1), capped at Max, then
+// spread by Jitter with r, a number in [0, 1) (0.5 leaves it unchanged).
+func (p Policy) backoff(attempt int, r float64) time.Duration {
+	if attempt < 1 {
+		attempt = 1
+	}
+	d := float64(p.Initial) * math.Pow(p.Multiplier, float64(attempt-1))
+	if d > float64(p.Max) || math.IsInf(d, 0) || math.IsNaN(d) {
+		d = float64(p.Max)
+	}
+	d *= 1 + p.Jitter*(2*r-1)
+	if d < 0 {
+		d = 0
+	}
+	return time.Duration(d)
+}
