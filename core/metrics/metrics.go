@@ -1,0 +1,141 @@
+package metrics
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// namespace prefixes every metric of the agent's own.
+const namespace = "tocsin"
+
+// sendBuckets are the upper bounds, in seconds, of the send latency
+// histogram: from a loopback SMTP server (milliseconds) to an HTTP API
+// that answers slowly or a batch of many messages (a minute or two).
+var sendBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
+
+// Metrics holds the agent's collectors in their own registry (not the
+// global one). It is safe for concurrent use. The zero value is not
+// usable: call New. A nil *Metrics records nothing.
+type Metrics struct {
+	reg     *prometheus.Registry
+	handler http.Handler
+
+	enqueued                              *prometheus.CounterVec
+	sent, retried, fellBack, deadLettered *prometheus.CounterVec
+	sendDuration                          *prometheus.HistogramVec
+	ruleEvaluations, ruleErrors           *prometheus.CounterVec
+	tokenRefreshes                        *prometheus.CounterVec
+
+	outbox  *outboxCollector
+	plugins *pluginCollector
+}
+
+// New returns a Metrics with every collector registered, the Go runtime
+// and process collectors included.
+func New() *Metrics { return newMetrics(prometheus.NewRegistry(), time.Now) }
+
+// newMetrics builds a Metrics on reg; now is the clock for the age of the
+// oldest outbox entry. Tests pass a pedantic registry and a fixed clock.
+func newMetrics(reg *prometheus.Registry, now func() time.Time) *Metrics {
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+	}
+	m := &Metrics{
+		reg: reg,
+		enqueued: counter("notifications_enqueued_total",
+			"Notifications written to the outbox, by rule and contact.", "rule", "contact"),
+		sent: counter("notifications_sent_total",
+			"Notifications a transport accepted, by transport and contact.", "transport", "contact"),
+		retried: counter("notifications_retried_total",
+			"Temporary send failures scheduled for another try on the same transport, by transport and contact.", "transport", "contact"),
+		fellBack: counter("notifications_fell_back_total",
+			"Notifications moved to the next transport of the contact's via list, by the transport that failed and contact.", "transport", "contact"),
+		deadLettered: counter("notifications_dead_lettered_total",
+			"Notifications that failed on every transport of the contact and stay in the outbox as dead letters, by the last transport tried and contact.", "transport", "contact"),
+		sendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace,
+			Name:      "send_duration_seconds",
+			Help:      "Time of the successful Send calls to a transport's plugin (a batch's time for each of its messages), by transport.",
+			Buckets:   sendBuckets,
+		}, []string{"transport"}),
+		ruleEvaluations: counter("rule_evaluations_total",
+			"Rule evaluations, by rule.", "rule"),
+		ruleErrors: counter("rule_evaluation_errors_total",
+			"Rule evaluations that failed, by rule.", "rule"),
+		tokenRefreshes: counter("token_refreshes_total",
+			"Rotated OAuth2 refresh tokens the agent stored, by transport.", "transport"),
+		outbox:  newOutboxCollector(now),
+		plugins: newPluginCollector(),
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.enqueued, m.sent, m.retried, m.fellBack, m.deadLettered, m.sendDuration,
+		m.ruleEvaluations, m.ruleErrors, m.tokenRefreshes,
+		m.outbox, m.plugins,
+	)
+	// ContinueOnError: when the outbox cannot be read, the scrape still
+	// gets every other metric; the failure shows as
+	// promhttp_metric_handler_errors_total{cause="gathering"} and as the
+	// absence of the tocsin_outbox_* series.
+	m.handler = promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		Registry:      reg,
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	return m
+}
+
+// Handler serves /metrics: every collector of m's registry, the Go and
+// process collectors and the handler's own promhttp_* metrics, in the
+// format the scraper asks for. A nil m serves 404.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return m.handler
+}
+
+// Enqueued counts a notification of rule to contact written to the
+// outbox: tocsin_notifications_enqueued_total{rule, contact}.
+func (m *Metrics) Enqueued(rule, contact string) {
+	if m == nil {
+		return
+	}
+	m.enqueued.WithLabelValues(label(rule), label(contact)).Inc()
+}
+
+// RuleEvaluated counts an evaluation of rule,
+// tocsin_rule_evaluations_total{rule}, and, when err is true, a failed one,
+// tocsin_rule_evaluation_errors_total{rule}. The error series exists (at
+// 0) from the rule's first evaluation on, so an error ratio or an
+// increase() over it is right from the first failure.
+func (m *Metrics) RuleEvaluated(rule string, err bool) {
+	if m == nil {
+		return
+	}
+	rule = label(rule)
+	m.ruleEvaluations.WithLabelValues(rule).Inc()
+	errs := m.ruleErrors.WithLabelValues(rule)
+	if err {
+		errs.Inc()
+	}
+}
+
+// TokenRefreshed counts a rotated credential of transport that the agent
+// stored: tocsin_token_refreshes_total{transport}. The agent calls it when
+// a plugin hands over a new refresh token and it is saved.
+func (m *Metrics) TokenRefreshed(transport string) {
+	if m == nil {
+		return
+	}
+	m.tokenRefreshes.WithLabelValues(label(transport)).Inc()
+}
+
+// label makes s a valid label value: client_golang panics on invalid
+// UTF-8, and names come from configuration files and plugins.
+func label(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
