@@ -41,6 +41,8 @@ type Config struct {
 	Node Node
 	// Rules holds the rule blocks in file order.
 	Rules []*rules.Rule
+	// Delivery is the delivery block, defaults filled in.
+	Delivery Delivery
 	// Files holds the absolute paths of the files loaded, in load order.
 	Files []string
 	// Sources maps a file name as it appears in hcl.Range.Filename to the

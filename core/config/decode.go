@@ -26,6 +26,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "node"},
 		{Type: "rule", LabelNames: []string{"name"}},
 		{Type: "library", LabelNames: []string{"name"}},
+		{Type: "delivery"},
 	},
 }
 
@@ -84,6 +85,8 @@ func (f *fileDecoder) decode(body hcl.Body) hcl.Diagnostics {
 			diags = append(diags, f.decodeRule(b)...)
 		case "library":
 			diags = append(diags, f.decodeLibrary(b)...)
+		case "delivery":
+			diags = append(diags, f.decodeDelivery(b)...)
 		}
 	}
 	return diags

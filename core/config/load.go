@@ -111,6 +111,7 @@ func (l *loader) load(paths ...string) (*Config, hcl.Diagnostics) {
 		diags = append(diags, l.checkRules()...)
 	}
 	diags = append(diags, l.checkTokenKey()...)
+	diags = append(diags, l.cfg.applyDeliveryDefaults()...)
 	l.cfg.applyDefaults(l.agentSet)
 	sortDiagnostics(diags, l.fileOrder)
 	return l.cfg, diags
