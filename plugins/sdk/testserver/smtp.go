@@ -122,6 +122,11 @@ type Options struct {
 	// Debug, if set, receives a copy of all protocol traffic and go-smtp's
 	// internal error log. It must be safe for concurrent use.
 	Debug io.Writer
+	// Addr is the 127.0.0.1 address to listen on, such as the Addr of a
+	// server that was closed, to bring a mail server "back up" where a
+	// client expects it. Empty means a port the kernel picks. Only
+	// loopback addresses are accepted.
+	Addr string
 }
 
 // Received is one message the server accepted.
@@ -260,7 +265,15 @@ func Start(opts Options) (*Server, error) {
 	}
 	s.srv = srv
 
-	base, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := "127.0.0.1:0"
+	if opts.Addr != "" {
+		host, _, err := net.SplitHostPort(opts.Addr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return nil, fmt.Errorf("testserver: Addr %q is not a loopback host:port", opts.Addr)
+		}
+		addr = opts.Addr
+	}
+	base, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("testserver: listen: %w", err)
 	}
