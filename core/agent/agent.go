@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/mail"
+	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -12,8 +14,11 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/dispatch"
 	"github.com/tocsin-dev/tocsin/core/facts"
+	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/notify"
+	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/pluginhost"
 	"github.com/tocsin-dev/tocsin/core/server"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
@@ -29,29 +34,58 @@ type Agent struct {
 	server     *server.Server
 	started    time.Time
 	now        func() time.Time
+
+	outbox     *outbox.Outbox
+	dispatcher *dispatch.Dispatcher
+	deliveries *deliveryLog
+	dispatched chan struct{} // closed when the dispatcher's Run returns
+	metrics    *metrics.Metrics
 }
 
-// Start configures every transport and starts the status server. On
-// errors it stops whatever it started and returns the diagnostics.
+// Start opens the outbox, configures every transport, starts delivering
+// what the outbox holds (from before a restart too), then the rules and
+// the status server. On errors it stops whatever it started and returns
+// the diagnostics.
 func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Agent, hcl.Diagnostics) {
 	a := &Agent{cfg: cfg, logger: logger, now: time.Now}
 	a.started = a.now()
+	ob, err := outbox.Open(OutboxPath(cfg.Agent.DataDir), outbox.Options{ConfigPath: configPath(cfg)})
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot open the outbox", Detail: err.Error()}}
+	}
+	a.outbox = ob
+	a.metrics = metrics.New()
+	a.metrics.Outbox(ob.Stats)
 	a.host = pluginhost.New(logger, cfg.Agent.PluginDir)
 	var diags hcl.Diagnostics
-	a.transports, diags = PrepareTransports(ctx, cfg, a.host, logger, NewTokenStore(cfg.Agent))
+	a.transports, diags = PrepareTransports(ctx, cfg, a.host, logger, countedCredentials{NewTokenStore(cfg.Agent), a.metrics})
+	a.metrics.PluginStarts(a.pluginStarts)
 	if diags.HasErrors() {
 		a.host.Close()
+		_ = ob.Close()
 		return nil, diags
 	}
+	a.deliveries = &deliveryLog{logger: logger.Named("delivery")}
+	a.dispatcher = dispatch.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.metrics.Observer(a.deliveries), logger.Named("delivery"))
+	a.dispatched = make(chan struct{})
+	go func() {
+		defer close(a.dispatched)
+		if err := a.dispatcher.Run(context.WithoutCancel(ctx)); err != nil {
+			logger.Error("delivery stopped", "error", err)
+		}
+	}()
 	eng, err := newEngine(cfg, logger, a, a.now)
 	if err != nil {
+		a.stopDelivery(ctx)
 		a.host.Close()
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot start the rules", Detail: err.Error() + "."})
 	}
+	eng.onEval = a.metrics.RuleEvaluated
 	a.engine = eng
-	srv, err := server.Listen(logger, cfg.Agent.Listen, server.Handlers{Health: a.health, Status: a.status})
+	srv, err := server.Listen(logger, cfg.Agent.Listen, server.Handlers{Health: a.health, Status: a.status, Routes: a.routes()})
 	if err != nil {
 		eng.close()
+		a.stopDelivery(ctx)
 		a.host.Close()
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot serve the status endpoint", Detail: err.Error() + ". Set listen in the agent block to a free host:port."})
 	}
@@ -62,6 +96,26 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Agent
 	return a, diags
 }
 
+// routes are the agent's endpoints beyond /healthz and /v1/status: the
+// outbox API and /metrics.
+func (a *Agent) routes() map[string]http.Handler {
+	r := OutboxRoutes(a.outbox, a.dispatcher.Kick)
+	r["GET /metrics"] = a.metrics.Handler()
+	return r
+}
+
+// configPath is the -config an operator gave, as near as the loaded
+// files tell: the file, or the directory of several.
+func configPath(cfg *config.Config) string {
+	switch len(cfg.Files) {
+	case 0:
+		return ""
+	case 1:
+		return cfg.Files[0]
+	}
+	return filepath.Dir(cfg.Files[0])
+}
+
 // Status is what /v1/status serves: the node's facts in the shape a
 // peer's peer check reads, then the rules with their state and the checks,
 // never what a check read.
@@ -70,8 +124,10 @@ type Status struct {
 	Rules  []RuleStatus           `json:"rules"`
 	Checks map[string]CheckStatus `json:"checks"`
 	// DeliveryFailures counts evaluations whose notifications could not
-	// be handed to any transport (each is tried again at the next tick).
+	// be stored in the outbox (each is tried again at the next tick).
 	DeliveryFailures int `json:"delivery_failures"`
+	// Delivery is the outbox and what the dispatcher did.
+	Delivery DeliveryStatus `json:"delivery"`
 }
 
 func (a *Agent) status() any {
@@ -81,6 +137,7 @@ func (a *Agent) status() any {
 		Rules:            rs,
 		Checks:           checks,
 		DeliveryFailures: a.engine.deliveryFailures(),
+		Delivery:         a.deliveryStatus(),
 	}
 }
 
@@ -100,16 +157,66 @@ func (a *Agent) health() server.Health {
 	}
 }
 
-// Stop stops the status server and every plugin, waiting until ctx ends
-// for requests in flight.
+// Stop evaluates the rules a last time (agent.stopping), lets the
+// dispatcher finish the sends in flight (and the last evaluation's mail)
+// for up to drain_timeout or until ctx ends, closes the outbox with what is
+// left in it for the next start, and stops the status server and every
+// plugin.
 func (a *Agent) Stop(ctx context.Context) error {
 	err := a.engine.stop(ctx) // a last evaluation, through the still running plugins
+	a.flush(ctx)              // its mail (the shutdown notice) goes out now
+	a.stopDelivery(ctx)
 	if serr := a.server.Shutdown(ctx); serr != nil {
 		err = errors.Join(err, serr)
 	}
 	a.host.Close()
 	a.logger.Info("agent stopped")
 	return err
+}
+
+// flush waits, for up to the delivery block's drain_timeout or until ctx ends, until nothing in
+// the outbox is due: what a stopping agent enqueued goes out before it
+// exits, unless a transport is failing (a retry then waits in the outbox
+// for the next start).
+func (a *Agent) flush(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, a.drainTimeout())
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		a.dispatcher.Kick()
+		due, _, err := a.outbox.Due(1)
+		if err != nil || len(due) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// drainTimeout is the delivery block's drain_timeout.
+func (a *Agent) drainTimeout() time.Duration {
+	if d := a.cfg.Delivery.DrainTimeout; d > 0 {
+		return d
+	}
+	return config.DefaultDelivery().DrainTimeout
+}
+
+// stopDelivery drains the dispatcher, bounded by drain_timeout and ctx,
+// and closes the outbox.
+func (a *Agent) stopDelivery(ctx context.Context) {
+	dctx, cancel := context.WithTimeout(ctx, a.drainTimeout())
+	defer cancel()
+	if err := a.dispatcher.Stop(dctx); err != nil {
+		a.logger.Warn("stopped before every send in flight finished; they stay in the outbox for the next start", "error", err)
+	}
+	<-a.dispatched
+	if err := a.outbox.Close(); err != nil {
+		a.logger.Error("closing the outbox", "error", err)
+	}
 }
 
 // Mail is what the agent wants to tell a contact.

@@ -17,6 +17,8 @@ import (
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/facts"
+	"github.com/tocsin-dev/tocsin/core/notify"
+	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/rules"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -27,20 +29,21 @@ const StateFile = "state.db"
 // maxAttachBytes is how much of the end of an attached file is sent.
 const maxAttachBytes = 256 << 10
 
-// notifier delivers a rendered mail to a contact; the Agent is one.
-type notifier interface {
-	Notify(ctx context.Context, contact string, m Mail) (Receipt, error)
+// enqueuer takes notifications for delivery, durably; the Agent is one,
+// over its outbox.
+type enqueuer interface {
+	enqueue(ctx context.Context, entries []*outbox.Entry) error
 }
 
 // engine evaluates the rules on their schedules over the facts the checks
 // and peers observe, keeps alert state in the store, and hands
-// notifications to the notifier. A rule's state is saved only after its
-// notifications were accepted; a failed delivery leaves the old state, so
-// the next tick tries again (the durable outbox will take this over).
+// notifications to the outbox. A rule's state is saved only after its
+// notifications are stored in the outbox; if that fails, the old state
+// stays and the next tick tries again.
 type engine struct {
 	cfg      *config.Config
 	logger   hclog.Logger
-	notify   notifier
+	notify   enqueuer
 	runner   *facts.Runner
 	sched    *rules.Scheduler
 	store    *rules.Store
@@ -54,7 +57,10 @@ type engine struct {
 	node     map[string]cty.Value
 	nodeErr  string
 	stopping bool
-	failed   int // deliveries that failed, until metrics exist
+	failed   int // evaluations whose notifications could not be enqueued
+
+	// onEval, if set, is told of each evaluation (for metrics).
+	onEval func(rule string, failed bool)
 }
 
 // evalRecord is the last evaluation of a rule, for /v1/status.
@@ -64,7 +70,7 @@ type evalRecord struct {
 	Err    string
 }
 
-func newEngine(cfg *config.Config, logger hclog.Logger, n notifier, now func() time.Time) (*engine, error) {
+func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() time.Time) (*engine, error) {
 	e := &engine{
 		cfg: cfg, logger: logger.Named("rules"), notify: n, now: now, started: now(),
 		peerName: map[string]bool{}, states: map[string]rules.State{}, lastEval: map[string]evalRecord{},
@@ -218,15 +224,21 @@ func (e *engine) evaluate(ctx context.Context, r *rules.Rule) {
 		}
 	}
 
-	delivered := true
+	var entries []*outbox.Entry
 	for _, n := range res.Notifications {
-		if !e.deliver(ctx, n) {
-			delivered = false
-		}
+		entries = append(entries, e.entries(n, now)...)
+	}
+	delivered := true
+	if err := e.notify.enqueue(ctx, entries); err != nil {
+		delivered = false
+		e.logger.Error("notifications not stored; the rule's next evaluation tries again", "rule", r.Name, "error", err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lastEval[r.Name] = rec
+	if e.onEval != nil {
+		e.onEval(r.Name, rec.Err != "")
+	}
 	if !delivered {
 		e.failed++
 		return // keep the old state: the next tick tries again
@@ -239,9 +251,10 @@ func (e *engine) evaluate(ctx context.Context, r *rules.Rule) {
 	}
 }
 
-// deliver sends n to each of its contacts; it reports whether all took it.
-func (e *engine) deliver(ctx context.Context, n rules.Notification) bool {
-	m := Mail{
+// entries turns n into one outbox entry per contact, each with its own
+// Message-ID.
+func (e *engine) entries(n rules.Notification, now time.Time) []*outbox.Entry {
+	m := outbox.Mail{
 		Subject: n.Subject,
 		Text:    n.Text,
 		HTML:    n.HTML,
@@ -259,19 +272,31 @@ func (e *engine) deliver(ctx context.Context, n rules.Notification) bool {
 		}
 		m.Attachments = append(m.Attachments, a)
 	}
-	ok := true
-	for _, c := range n.Contacts {
-		rc, err := e.notify.Notify(ctx, c, m)
-		switch {
-		case errors.Is(err, ErrMuted):
-		case err != nil:
-			ok = false
-			e.logger.Error("notification not delivered; it is tried again at the rule's next evaluation", "rule", n.Rule, "event", n.Event.String(), "contact", c, "error", err)
-		default:
-			e.logger.Debug("notification delivered", "rule", n.Rule, "contact", c, "message_id", rc.MessageID)
+	var out []*outbox.Entry
+	for _, name := range n.Contacts {
+		c := e.cfg.Contact(name)
+		if c == nil {
+			e.logger.Error("rule notifies an unknown contact", "rule", n.Rule, "contact", name)
+			continue
 		}
+		to, err := addresses(c.Email)
+		if err != nil {
+			e.logger.Error("contact has a bad address", "contact", name, "error", err)
+			continue
+		}
+		mail := m
+		mail.To = to
+		out = append(out, &outbox.Entry{
+			ID:         notify.NewMessageID(e.cfg.Agent.Node, now),
+			Rule:       n.Rule,
+			Event:      n.Event.String(),
+			Contact:    name,
+			Via:        append([]string(nil), c.Via...),
+			Mail:       mail,
+			EnqueuedAt: now,
+		})
 	}
-	return ok
+	return out
 }
 
 // attachTail reads up to maxAttachBytes from the end of the file at path.

@@ -13,10 +13,11 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
-// recordingNotifier records what the engine hands over, and fails while
+// recordingNotifier records what the engine enqueues, and fails while
 // fail is set.
 type recordingNotifier struct {
 	mu   sync.Mutex
@@ -24,14 +25,16 @@ type recordingNotifier struct {
 	fail bool
 }
 
-func (n *recordingNotifier) Notify(_ context.Context, contact string, m Mail) (Receipt, error) {
+func (n *recordingNotifier) enqueue(_ context.Context, entries []*outbox.Entry) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.fail {
-		return Receipt{}, errors.New("server down")
+		return errors.New("disk full")
 	}
-	n.got = append(n.got, m)
-	return Receipt{MessageID: "id"}, nil
+	for _, e := range entries {
+		n.got = append(n.got, Mail{Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML, Headers: e.Mail.Headers, Attachments: e.Mail.Attachments})
+	}
+	return nil
 }
 
 func (n *recordingNotifier) subjects() []string {

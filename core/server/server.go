@@ -1,5 +1,7 @@
 // Package server serves the agent's HTTP endpoints for operators and peers:
-// /healthz now; /metrics and /v1/status join it as the agent grows.
+// /healthz and /v1/status, and the routes the agent adds (Handlers.Routes),
+// such as the outbox API. LocalOnly keeps a route to callers on this host
+// when the server listens on the network for the HA peer.
 package server
 
 import (
@@ -9,6 +11,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"sort"
 	"sync"
 	"time"
 
@@ -42,15 +46,16 @@ type Handlers struct {
 	Health func() Health
 	// Status is served as JSON at /v1/status; nil serves 404.
 	Status func() any
+	// Routes are more handlers, keyed by http.ServeMux patterns with a
+	// method, such as "GET /v1/outbox/{id}". A pattern that is not valid,
+	// or that conflicts with another one, makes Listen fail. Wrap a route
+	// in LocalOnly when the network must not reach it.
+	Routes map[string]http.Handler
 }
 
 // Listen binds addr (host:port). Binding happens here, not in Serve, so a
 // taken port is reported before the agent claims to be up.
 func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -63,6 +68,13 @@ func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
 			enc.SetIndent("", "  ")
 			_ = enc.Encode(h.Status())
 		})
+	}
+	if err := handleRoutes(mux, h.Routes); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	s := &Server{
 		logger: logger.Named("server"),
@@ -94,4 +106,89 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("stop server: %w", err)
 	}
 	return nil
+}
+
+// handleRoutes registers routes on mux, in the order of their patterns.
+// ServeMux panics on a bad or conflicting pattern; that becomes an error.
+func handleRoutes(mux *http.ServeMux, routes map[string]http.Handler) error {
+	patterns := make([]string, 0, len(routes))
+	for p := range routes {
+		patterns = append(patterns, p)
+	}
+	sort.Strings(patterns)
+	for _, p := range patterns {
+		if routes[p] == nil {
+			return fmt.Errorf("route %q: no handler", p)
+		}
+		if err := handle(mux, p, routes[p]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handle registers one route, turning ServeMux's panic into an error.
+func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("route %q: %v", pattern, r)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
+}
+
+// LocalOnly wraps h so that it answers only requests made on this host:
+// from a loopback address, or from the very address the request was sent
+// to (the agent listening on one of the host's addresses, and the CLI
+// calling that address). Any other caller gets 403 Forbidden with a JSON
+// {"error": ...} body. The agent may listen on every address for its HA
+// peer; routes that change state are wrapped in LocalOnly so that the
+// network cannot reach them. A reverse proxy on this host in front of the
+// server defeats the check: do not put one there.
+func LocalOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !fromThisHost(r) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.WriteHeader(http.StatusForbidden)
+			_ = json.NewEncoder(w).Encode(map[string]string{
+				"error": "this endpoint answers only requests made on the agent's own host; run the tocsin command there",
+			})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// fromThisHost reports whether r comes from a loopback address or from the
+// local address of its own connection.
+func fromThisHost(r *http.Request) bool {
+	remote, ok := hostAddr(r.RemoteAddr)
+	if !ok {
+		return false
+	}
+	if remote.IsLoopback() {
+		return true
+	}
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok || local == nil {
+		return false
+	}
+	l, ok := hostAddr(local.String())
+	return ok && !l.IsUnspecified() && l == remote
+}
+
+// hostAddr parses the IP of a host:port, without its zone and with an
+// IPv4-mapped IPv6 address made IPv4.
+func hostAddr(hostport string) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.WithZone("").Unmap(), true
 }

@@ -59,6 +59,7 @@ var GenericRemedies = []Remedy{
 	{Code: "538", Text: "The server wants encryption before a login: set security = \"starttls\" or \"tls\"."},
 	{Enhanced: "5.7.60", Text: "The login may not send as the From address: set the transport's from to the mailbox you log in with, or grant it Send As rights."},
 	{Contains: "SendAsDenied", Text: "The login may not send as the From address: set the transport's from to the mailbox you log in with, or grant it Send As rights."},
+	{Contains: "relay", Text: "The server refuses to relay mail from this host: allow the agent's address on the relay, or log in (set auth, username and password)."},
 	{Enhanced: "5.1.", Text: "The server rejected an address: check the contact's email list and the transport's from."},
 	{Code: "552", Text: "The message is larger than the server accepts: attach less (a shorter log tail) or raise the server's size limit."},
 	{Code: "554", Text: "The server refused the message outright: its reply says why; a relay may need this host allowed or a login."},
