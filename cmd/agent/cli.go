@@ -35,16 +35,22 @@ func newCLI(args []string, stdout, stderr io.Writer) *app {
 func (a *app) commands() map[string]cli.CommandFactory {
 	m := a.meta
 	return map[string]cli.CommandFactory{
-		"run":          func() (cli.Command, error) { return &runCommand{meta: m}, nil },
-		"validate":     func() (cli.Command, error) { return &validateCommand{meta: m}, nil },
-		"test-send":    func() (cli.Command, error) { return &testSendCommand{meta: m}, nil },
-		"plugins":      func() (cli.Command, error) { return &pluginsCommand{meta: m}, nil },
-		"version":      func() (cli.Command, error) { return &versionCommand{meta: m}, nil },
-		"rules":        func() (cli.Command, error) { return &rulesCommand{meta: m}, nil },
-		"rules test":   func() (cli.Command, error) { return &rulesTestCommand{meta: m}, nil },
-		"oauth":        func() (cli.Command, error) { return &oauthCommand{meta: m}, nil },
-		"oauth login":  func() (cli.Command, error) { return &oauthLoginCommand{meta: m}, nil },
-		"oauth status": func() (cli.Command, error) { return &oauthStatusCommand{meta: m}, nil },
+		"run":            func() (cli.Command, error) { return &runCommand{meta: m}, nil },
+		"validate":       func() (cli.Command, error) { return &validateCommand{meta: m}, nil },
+		"test-send":      func() (cli.Command, error) { return &testSendCommand{meta: m}, nil },
+		"plugins":        func() (cli.Command, error) { return &pluginsCommand{meta: m}, nil },
+		"version":        func() (cli.Command, error) { return &versionCommand{meta: m}, nil },
+		"rules":          func() (cli.Command, error) { return &rulesCommand{meta: m}, nil },
+		"rules test":     func() (cli.Command, error) { return &rulesTestCommand{meta: m}, nil },
+		"oauth":          func() (cli.Command, error) { return &oauthCommand{meta: m}, nil },
+		"oauth login":    func() (cli.Command, error) { return &oauthLoginCommand{meta: m}, nil },
+		"oauth status":   func() (cli.Command, error) { return &oauthStatusCommand{meta: m}, nil },
+		"outbox":         func() (cli.Command, error) { return &outboxCommand{meta: m}, nil },
+		"outbox list":    func() (cli.Command, error) { return &outboxListCommand{meta: m}, nil },
+		"outbox show":    func() (cli.Command, error) { return &outboxShowCommand{meta: m}, nil },
+		"outbox retry":   func() (cli.Command, error) { return &outboxRetryCommand{meta: m}, nil },
+		"outbox drop":    func() (cli.Command, error) { return &outboxDropCommand{meta: m}, nil },
+		"outbox recover": func() (cli.Command, error) { return &outboxRecoverCommand{meta: m}, nil },
 	}
 }
 

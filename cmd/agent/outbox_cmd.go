@@ -1,0 +1,752 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tocsin-dev/tocsin/core/agent"
+	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/outbox"
+	"github.com/tocsin-dev/tocsin/core/server"
+)
+
+// How long the outbox commands wait for the agent: to tell whether it runs,
+// and for an answer once they know it does.
+const (
+	probeTimeout = 2 * time.Second
+	apiTimeout   = 30 * time.Second
+)
+
+const outboxConfigOption = `
+  -config PATH   Configuration file or directory (default $TOCSIN_CONFIG, else /etc/tocsin).`
+
+// outboxWhere is the paragraph that the help of every outbox command
+// shares.
+const outboxWhere = `
+  While the agent runs, the command goes through its API at the listen
+  address of the configuration (0.0.0.0 and :: mean this host's loopback
+  address); when it does not run, it opens data_dir/outbox.db itself.`
+
+// outboxCommand is the parent of the outbox subcommands; it only explains
+// them.
+type outboxCommand struct{ meta }
+
+func (c *outboxCommand) Synopsis() string {
+	return "List, show, retry or drop the notifications in the outbox"
+}
+
+func (c *outboxCommand) Help() string {
+	return `Usage: tocsin outbox <subcommand> [options] [ID]
+
+  Every notification waits in the outbox (data_dir/outbox.db) until a
+  transport accepts it. One that failed on every transport of its contact
+  stays there as a dead entry until an operator retries or drops it.
+
+    outbox list      List the entries, with the error and remedy of dead ones.
+    outbox show      Show one entry, with the last attempt's reply and remedy.
+    outbox retry     Send an entry again, from the contact's first transport.
+    outbox drop      Delete an entry.
+    outbox recover   Salvage a damaged outbox file (the agent must be stopped).
+` + outboxWhere
+}
+
+func (c *outboxCommand) Run([]string) int {
+	fmt.Fprintln(c.stderr, c.Help())
+	return exitUsage
+}
+
+type outboxListCommand struct{ meta }
+
+func (c *outboxListCommand) Synopsis() string {
+	return "List the entries of the outbox, with the remedy of dead ones"
+}
+
+func (c *outboxListCommand) Help() string {
+	return `Usage: tocsin outbox list [-config PATH] [-state pending|dead] [-json]
+
+  Lists the entries of the outbox, oldest first: pending entries wait for
+  their next attempt, dead ones failed on every transport of their contact.
+  Under the table, each dead entry's last error and what to do about it.
+` + outboxWhere + `
+
+  Exits 0 when the outbox could be read (also when it is empty), 1 when not.
+
+Options:
+` + outboxConfigOption + `
+  -state S       Only the entries in state S: pending or dead.
+  -json          Print the entries as JSON, as the agent's API serves them.`
+}
+
+func (c *outboxListCommand) Run(args []string) int {
+	fs := c.flags("outbox list", c.Help())
+	path := fs.String("config", defaultConfigPath(), "")
+	state := fs.String("state", "", "")
+	asJSON := fs.Bool("json", false, "")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	switch outbox.State(*state) {
+	case "", outbox.Pending, outbox.Dead:
+	default:
+		return c.usageError(fs, "-state must be %s or %s", outbox.Pending, outbox.Dead)
+	}
+	cfg, ok := c.load(*path)
+	if !ok {
+		return exitError
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	st, err := openOutboxStore(ctx, cfg, *path, c.stderr)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	defer c.closeStore(st)
+	entries, err := st.list(ctx, *state)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	if *asJSON {
+		return c.printJSON(agent.OutboxList{Entries: entries})
+	}
+	printOutboxList(c.stdout, entries, *state)
+	return exitOK
+}
+
+type outboxShowCommand struct{ meta }
+
+func (c *outboxShowCommand) Synopsis() string {
+	return "Show one outbox entry, with its last attempt's reply and remedy"
+}
+
+func (c *outboxShowCommand) Help() string {
+	return `Usage: tocsin outbox show [-config PATH] [-json] ID
+
+  Shows the outbox entry ID (its Message-ID, as tocsin outbox list prints
+  it): where it comes from, its recipients and attachments, its transport
+  chain and attempts, and its last failed attempt with the provider's raw
+  reply and the remedy. It never prints the message's body.
+` + outboxWhere + `
+
+  Exits 0 when the entry was shown, 1 when there is none with that ID.
+
+Options:
+` + outboxConfigOption + `
+  -json          Print the entry as JSON, as the agent's API serves it.`
+}
+
+func (c *outboxShowCommand) Run(args []string) int {
+	fs := c.flags("outbox show", c.Help())
+	path := fs.String("config", defaultConfigPath(), "")
+	asJSON := fs.Bool("json", false, "")
+	id, code, ok := c.parseID(fs, args)
+	if !ok {
+		return code
+	}
+	return c.withStore(*path, func(ctx context.Context, st outboxStore) int {
+		e, err := st.get(ctx, id)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "Error: %v\n", err)
+			return exitError
+		}
+		if *asJSON {
+			return c.printJSON(e)
+		}
+		printOutboxEntry(c.stdout, e)
+		return exitOK
+	})
+}
+
+type outboxRetryCommand struct{ meta }
+
+func (c *outboxRetryCommand) Synopsis() string {
+	return "Send an outbox entry again, from its contact's first transport"
+}
+
+func (c *outboxRetryCommand) Help() string {
+	return `Usage: tocsin outbox retry [-config PATH] ID
+
+  Puts the outbox entry ID, dead or pending, back at the start of its
+  contact's transport chain, due now. A running agent sends it at once;
+  a stopped one when it starts. Its attempts so far stay on record.
+` + outboxWhere + `
+
+  Exits 0 when the entry was put back, 1 when there is none with that ID.
+
+Options:
+` + outboxConfigOption
+}
+
+func (c *outboxRetryCommand) Run(args []string) int {
+	fs := c.flags("outbox retry", c.Help())
+	path := fs.String("config", defaultConfigPath(), "")
+	id, code, ok := c.parseID(fs, args)
+	if !ok {
+		return code
+	}
+	return c.withStore(*path, func(ctx context.Context, st outboxStore) int {
+		e, err := st.retry(ctx, id)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "Error: %v\n", err)
+			return exitError
+		}
+		when := "the agent sends it when it starts"
+		if st.running() {
+			when = "the agent sends it now"
+		}
+		fmt.Fprintf(c.stdout, "Retrying %s through %s, the first transport of contact %s: %s (%s).\n",
+			e.ID, dash(e.Transport), e.Contact, when, st.where())
+		return exitOK
+	})
+}
+
+type outboxDropCommand struct{ meta }
+
+func (c *outboxDropCommand) Synopsis() string { return "Delete an entry from the outbox" }
+
+func (c *outboxDropCommand) Help() string {
+	return `Usage: tocsin outbox drop [-config PATH] ID
+
+  Deletes the outbox entry ID, whatever its state: the notification is
+  never sent. Use it for a dead entry that is no longer worth sending.
+` + outboxWhere + `
+
+  Exits 0 when the entry was deleted, 1 when there is none with that ID.
+
+Options:
+` + outboxConfigOption
+}
+
+func (c *outboxDropCommand) Run(args []string) int {
+	fs := c.flags("outbox drop", c.Help())
+	path := fs.String("config", defaultConfigPath(), "")
+	id, code, ok := c.parseID(fs, args)
+	if !ok {
+		return code
+	}
+	return c.withStore(*path, func(ctx context.Context, st outboxStore) int {
+		// Read it first, to say what was dropped.
+		e, err := st.get(ctx, id)
+		if err == nil {
+			err = st.drop(ctx, id)
+		}
+		if err != nil {
+			fmt.Fprintf(c.stderr, "Error: %v\n", err)
+			return exitError
+		}
+		fmt.Fprintf(c.stdout, "Dropped %s (%s, contact %s, subject %q) (%s).\n", e.ID, e.State, e.Contact, e.Subject, st.where())
+		return exitOK
+	})
+}
+
+type outboxRecoverCommand struct{ meta }
+
+func (c *outboxRecoverCommand) Synopsis() string {
+	return "Salvage a damaged outbox file while the agent is stopped"
+}
+
+func (c *outboxRecoverCommand) Help() string {
+	return `Usage: tocsin outbox recover [-config PATH]
+
+  When the agent refuses to start because its outbox file is damaged
+  (truncated, garbage, a record that does not decode), recover moves the
+  file aside to outbox.db.corrupt-<time>, writes every entry that can still
+  be read to a new outbox.db and says what it kept and what it lost. A file
+  that is not damaged is left as it is.
+
+  It works on the file alone: stop the agent first. It refuses while the
+  agent answers at its listen address or holds the file.
+
+  Exits 0 when the file is intact or was recovered, 1 when not.
+
+Options:
+` + outboxConfigOption
+}
+
+func (c *outboxRecoverCommand) Run(args []string) int {
+	fs := c.flags("outbox recover", c.Help())
+	path := fs.String("config", defaultConfigPath(), "")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	cfg, ok := c.load(*path)
+	if !ok {
+		return exitError
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	if p := probeAgent(ctx, newAgentClient(), cfg.Agent.Listen); p.err == nil && p.node == cfg.Agent.Node {
+		fmt.Fprintf(c.stderr, "Error: the agent of node %q is running (it answers at %s): stop it first; recover works on the outbox file alone\n", p.node, p.addr)
+		return exitError
+	}
+	file := agent.OutboxPath(cfg.Agent.DataDir)
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(c.stderr, "Error: there is no outbox file %s: nothing to recover (check data_dir in %s)\n", file, *path)
+		return exitError
+	}
+	rep, err := outbox.Recover(file)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintln(c.stdout, rep.String())
+	return exitOK
+}
+
+// parseID parses args, which hold one entry ID with the flags before or
+// after it. ok is false when the command must return code.
+func (m meta) parseID(fs *flag.FlagSet, args []string) (id string, code int, ok bool) {
+	var ids []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.Usage()
+				return "", exitOK, false
+			}
+			fmt.Fprintf(m.stderr, "Error: %v\n\n", err)
+			fs.Usage()
+			return "", exitUsage, false
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		ids = append(ids, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	switch {
+	case len(ids) == 0 || ids[0] == "":
+		return "", m.usageError(fs, "give the ID of an outbox entry (tocsin outbox list shows them)"), false
+	case len(ids) > 1:
+		return "", m.usageError(fs, "give one entry ID, not %d", len(ids)), false
+	}
+	return ids[0], 0, true
+}
+
+// withStore loads the configuration at path, opens its outbox and runs
+// fn with it.
+func (m meta) withStore(path string, fn func(context.Context, outboxStore) int) int {
+	cfg, ok := m.load(path)
+	if !ok {
+		return exitError
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	st, err := openOutboxStore(ctx, cfg, path, m.stderr)
+	if err != nil {
+		fmt.Fprintf(m.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	defer m.closeStore(st)
+	return fn(ctx, st)
+}
+
+func (m meta) closeStore(st outboxStore) {
+	if err := st.close(); err != nil {
+		fmt.Fprintf(m.stderr, "Error: %v\n", err)
+	}
+}
+
+func (m meta) printJSON(v any) int {
+	enc := json.NewEncoder(m.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(m.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// outboxStore is where the outbox commands find the outbox: the running
+// agent's API, or the file.
+type outboxStore interface {
+	list(ctx context.Context, state string) ([]agent.OutboxEntry, error)
+	get(ctx context.Context, id string) (agent.OutboxEntry, error)
+	retry(ctx context.Context, id string) (agent.OutboxEntry, error)
+	drop(ctx context.Context, id string) error
+	// running reports whether the agent runs (the store is its API).
+	running() bool
+	// where says where the outbox was reached, for the operator.
+	where() string
+	close() error
+}
+
+// openOutboxStore finds the outbox of the agent configured by cfg (loaded
+// from configPath): through the API when the agent answers at its listen
+// address as the configured node, else in its file. When the agent does
+// not answer and another process holds the file, the error says both.
+//
+// A note goes to warn when an agent of another node answers at the
+// listen address.
+func openOutboxStore(ctx context.Context, cfg *config.Config, configPath string, warn io.Writer) (outboxStore, error) {
+	client := newAgentClient()
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	p := probeAgent(pctx, client, cfg.Agent.Listen)
+	cancel()
+	if p.err == nil && p.node == cfg.Agent.Node {
+		return &apiStore{client: client, addr: p.addr}, nil
+	}
+	file := agent.OutboxPath(cfg.Agent.DataDir)
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		// Not created here: a command run as root would leave a file the
+		// agent's user cannot open.
+		return &fileStore{path: file}, nil
+	}
+	ob, err := outbox.Open(file, outbox.Options{ConfigPath: configPath})
+	if err == nil && p.err == nil {
+		fmt.Fprintf(warn, "Note: %s answers as node %q, not %q; this command works on %s instead.\n", p.addr, p.node, cfg.Agent.Node, file)
+	}
+	if errors.Is(err, outbox.ErrLocked) {
+		why := fmt.Sprintf("the agent does not answer at %s (%v)", p.addr, p.err)
+		if p.err == nil {
+			why = fmt.Sprintf("%s answers as node %q, not %q (the agent of another configuration)", p.addr, p.node, cfg.Agent.Node)
+		}
+		return nil, fmt.Errorf("cannot reach the outbox: %s, and %w", why, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &fileStore{path: file, ob: ob}, nil
+}
+
+// newAgentClient is the HTTP client for the agent's API. It never goes
+// through a proxy: the agent is on this host.
+func newAgentClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+}
+
+// agentAddr is the host:port to reach the agent listening on listen: an
+// unspecified host (empty, 0.0.0.0, ::) becomes the loopback address of
+// its family.
+func agentAddr(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	} else if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip.Is6() {
+			host = "::1"
+		}
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// probe is what probeAgent found out.
+type probe struct {
+	addr string // host:port asked
+	node string // the node that answered
+	err  error  // why no agent answered
+}
+
+// probeAgent asks /healthz at the agent's listen address which node
+// answers there.
+func probeAgent(ctx context.Context, client *http.Client, listen string) probe {
+	addr, err := agentAddr(listen)
+	if err != nil {
+		return probe{addr: listen, err: err}
+	}
+	p := probe{addr: addr}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	if err != nil {
+		p.err = err
+		return p
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		p.err = err
+		return p
+	}
+	defer resp.Body.Close()
+	var h server.Health
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		p.err = fmt.Errorf("GET /healthz: %s", resp.Status)
+	case json.NewDecoder(resp.Body).Decode(&h) != nil || h.Node == "":
+		p.err = errors.New("GET /healthz: not a tocsin agent's answer")
+	default:
+		p.node = h.Node
+	}
+	return p
+}
+
+// apiStore is the outbox of the running agent, through its API.
+type apiStore struct {
+	client *http.Client
+	addr   string
+}
+
+func (s *apiStore) list(ctx context.Context, state string) ([]agent.OutboxEntry, error) {
+	path := agent.OutboxAPIPath
+	if state != "" {
+		path += "?state=" + url.QueryEscape(state)
+	}
+	var l agent.OutboxList
+	if err := s.do(ctx, http.MethodGet, path, http.StatusOK, &l); err != nil {
+		return nil, err
+	}
+	return l.Entries, nil
+}
+
+func (s *apiStore) get(ctx context.Context, id string) (agent.OutboxEntry, error) {
+	var e agent.OutboxEntry
+	err := s.do(ctx, http.MethodGet, entryPath(id), http.StatusOK, &e)
+	return e, err
+}
+
+func (s *apiStore) retry(ctx context.Context, id string) (agent.OutboxEntry, error) {
+	var e agent.OutboxEntry
+	err := s.do(ctx, http.MethodPost, entryPath(id)+"/retry", http.StatusOK, &e)
+	return e, err
+}
+
+func (s *apiStore) drop(ctx context.Context, id string) error {
+	return s.do(ctx, http.MethodDelete, entryPath(id), http.StatusNoContent, nil)
+}
+
+func (s *apiStore) running() bool { return true }
+func (s *apiStore) where() string { return "through the running agent at " + s.addr }
+func (s *apiStore) close() error  { return nil }
+
+func entryPath(id string) string { return agent.OutboxAPIPath + "/" + url.PathEscape(id) }
+
+// do sends a request to the agent and decodes its answer into out (if not
+// nil) when the status is want. An error answer becomes its message.
+func (s *apiStore) do(ctx context.Context, method, path string, want int, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.addr+path, nil)
+	if err != nil {
+		return fmt.Errorf("ask the agent: %w", err)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("ask the agent: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var ae agent.APIError
+		if json.Unmarshal(body, &ae) == nil && ae.Message != "" {
+			return &ae
+		}
+		return fmt.Errorf("%s http://%s%s: %s: %s (is the agent older than this tocsin?)", method, s.addr, path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("read the agent's answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// fileStore is the outbox file of a stopped agent; ob is nil when there is
+// no file (the agent never ran with this data_dir).
+type fileStore struct {
+	path string
+	ob   *outbox.Outbox
+}
+
+func (s *fileStore) list(_ context.Context, state string) ([]agent.OutboxEntry, error) {
+	if s.ob == nil {
+		return nil, nil
+	}
+	entries, err := s.ob.List(outbox.State(state))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]agent.OutboxEntry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, agent.NewOutboxEntry(e))
+	}
+	return out, nil
+}
+
+func (s *fileStore) get(_ context.Context, id string) (agent.OutboxEntry, error) {
+	if s.ob == nil {
+		return agent.OutboxEntry{}, s.missing(id)
+	}
+	e, err := s.ob.Get(id)
+	if err != nil {
+		return agent.OutboxEntry{}, err
+	}
+	return agent.NewOutboxEntry(e), nil
+}
+
+func (s *fileStore) retry(ctx context.Context, id string) (agent.OutboxEntry, error) {
+	if s.ob == nil {
+		return agent.OutboxEntry{}, s.missing(id)
+	}
+	if err := s.ob.Retry(ctx, id); err != nil {
+		return agent.OutboxEntry{}, err
+	}
+	return s.get(ctx, id)
+}
+
+func (s *fileStore) drop(ctx context.Context, id string) error {
+	if s.ob == nil {
+		return s.missing(id)
+	}
+	return s.ob.Drop(ctx, id)
+}
+
+func (s *fileStore) missing(id string) error {
+	return fmt.Errorf("get outbox entry %q: %w: there is no outbox file %s (the agent has not run with this data_dir)", id, outbox.ErrNotFound, s.path)
+}
+
+func (s *fileStore) running() bool { return false }
+func (s *fileStore) where() string { return "in " + s.path + "; the agent is not running" }
+
+func (s *fileStore) close() error {
+	if s.ob == nil {
+		return nil
+	}
+	return s.ob.Close()
+}
+
+// printOutboxList prints entries as a table and, under it, the last error
+// and remedy of the dead ones. state is the filter the entries were listed
+// with.
+func printOutboxList(w io.Writer, entries []agent.OutboxEntry, state string) {
+	if len(entries) == 0 {
+		if state == "" {
+			fmt.Fprintln(w, "The outbox is empty.")
+		} else {
+			fmt.Fprintf(w, "The outbox holds no %s entries.\n", state)
+		}
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tCONTACT\tTRANSPORT\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
+	var dead []agent.OutboxEntry
+	for _, e := range entries {
+		next := "-"
+		if e.State != string(outbox.Dead) {
+			next = stamp(e.NextAttempt)
+		} else {
+			dead = append(dead, e)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.ID, e.State, e.Contact, dash(e.Transport), e.TotalAttempts, next, lastErrorCode(e.Last))
+	}
+	_ = tw.Flush()
+	if len(dead) == 0 {
+		return
+	}
+	fmt.Fprint(w, "\nDead entries failed on every transport of their contact. Fix the cause, then\n"+
+		"`tocsin outbox retry ID` sends one again; `tocsin outbox drop ID` deletes it.\n")
+	for _, e := range dead {
+		fmt.Fprintf(w, "\n%s (contact %s, subject %q)\n", e.ID, e.Contact, e.Subject)
+		l := e.Last
+		if l == nil {
+			fmt.Fprintln(w, "  No attempt recorded.")
+			continue
+		}
+		fmt.Fprintf(w, "  Error:  %s\n", indent(lastError(l), "          "))
+		if l.Remedy != "" {
+			fmt.Fprintf(w, "  Remedy: %s\n", indent(l.Remedy, "          "))
+		}
+	}
+}
+
+// lastErrorCode is the LAST ERROR column: the provider's code, else the
+// kind of error, "-" before the first failure.
+func lastErrorCode(l *agent.OutboxAttempt) string {
+	switch {
+	case l == nil:
+		return "-"
+	case l.Code != "":
+		return l.Code
+	case l.Kind != "":
+		return l.Kind
+	default:
+		return "error"
+	}
+}
+
+// lastError is the error of an attempt, with where and when it happened.
+func lastError(l *agent.OutboxAttempt) string {
+	where := stamp(l.At)
+	if l.Transport != "" {
+		where = "transport " + l.Transport + ", " + where
+	}
+	return fmt.Sprintf("%s (%s)", l.Error, where)
+}
+
+// printOutboxEntry prints everything about e.
+func printOutboxEntry(w io.Writer, e agent.OutboxEntry) {
+	const pad = "                 "
+	field := func(name, value string) {
+		fmt.Fprintf(w, "%-17s%s\n", name+":", indent(value, pad))
+	}
+	field("ID", e.ID)
+	field("State", e.State)
+	field("Rule", dash(e.Rule))
+	field("Event", dash(e.Event))
+	field("Contact", e.Contact)
+	field("To", dash(strings.Join(e.To, ", ")))
+	field("Subject", e.Subject)
+	if len(e.Attachments) > 0 {
+		var as []string
+		for _, a := range e.Attachments {
+			as = append(as, fmt.Sprintf("%s (%d bytes)", a.Name, a.Size))
+		}
+		field("Attachments", strings.Join(as, ", "))
+	}
+	via := dash(strings.Join(e.Via, ", "))
+	if e.Transport != "" {
+		via += fmt.Sprintf(" (trying %s, %d of %d)", e.Transport, e.Hop+1, len(e.Via))
+	} else {
+		via += " (every transport failed)"
+	}
+	field("Via", via)
+	field("Enqueued", stamp(e.EnqueuedAt))
+	if e.State != string(outbox.Dead) {
+		field("Next attempt", stamp(e.NextAttempt))
+	}
+	if e.Transport != "" {
+		field("Attempts", fmt.Sprintf("%d on %s, %d in all", e.Attempts, e.Transport, e.TotalAttempts))
+	} else {
+		field("Attempts", fmt.Sprintf("%d in all", e.TotalAttempts))
+	}
+	l := e.Last
+	if l == nil {
+		field("Last attempt", "none failed yet")
+		return
+	}
+	fmt.Fprintln(w, "Last attempt:")
+	sub := func(name, value string) {
+		if value != "" {
+			fmt.Fprintf(w, "  %-15s%s\n", name+":", indent(value, pad))
+		}
+	}
+	sub("At", stamp(l.At))
+	sub("Transport", l.Transport)
+	sub("Kind", l.Kind)
+	sub("Code", l.Code)
+	sub("Error", l.Error)
+	sub("Reply", l.Reply)
+	sub("Remedy", l.Remedy)
+	if l.Wait != "" {
+		sub("Retry after", l.Wait+" (the provider asked to wait)")
+	}
+}
+
+// indent puts pad before every line of s but the first.
+func indent(s, pad string) string {
+	s = strings.TrimRight(s, "\r\n")
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	return strings.ReplaceAll(s, "\n", "\n"+pad)
+}
