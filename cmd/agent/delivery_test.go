@@ -463,3 +463,71 @@ func (p *agentProc) metric(t *testing.T, series string) float64 {
 	t.Fatalf("no %s in /metrics:\n%s", series, body)
 	return 0
 }
+
+func TestRun_SIGHUPReloadsKeepingTheQueue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	withPlugins(t)
+	down := testserver.StartT(t, testserver.Options{})
+	downAddr := down.Addr()
+	down.Close()
+	live := testserver.StartT(t, testserver.Options{})
+	listen := freePort(t)
+
+	// r000 fires at once into a transport whose server is down: its
+	// notification waits in the outbox.
+	path, _ := burstConfig{rules: 1, contacts: 1, transports: map[string]string{"relay": downAddr}, via: []string{"relay"}, extra: fastRetries}.write(t, listen)
+	p := startAgent(t, path, listen)
+	await(t, 30*time.Second, "a notification waiting in the outbox", func() bool { d, ok := p.delivery(); return ok && d.Pending == 1 && d.Retried > 0 })
+
+	// The new configuration points the transport at a live server and
+	// adds a rule.
+	path2, _ := burstConfig{rules: 2, contacts: 1, transports: map[string]string{"relay": live.Addr()}, via: []string{"relay"}, extra: fastRetries}.write(t, listen)
+	copyFile(t, path2, path)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	await(t, 30*time.Second, "both rules' mail at the live server", func() bool { return len(count(t, live.Messages()).pairs) >= 2 })
+	time.Sleep(1500 * time.Millisecond) // a second evaluation of r000 must not fire it again
+	tl := count(t, live.Messages())
+	if len(live.Messages()) != 2 || tl.dups != 0 {
+		t.Errorf("the live server got %d messages (%v); want r000 from the queue and r001, once each", len(live.Messages()), tl.pairs)
+	}
+	if !strings.Contains(p.logText(), "configuration reloaded") {
+		t.Errorf("no reload in the log:\n%s", p.logText())
+	}
+
+	// A broken configuration is refused, with where it is wrong, and the
+	// agent keeps running on the old one.
+	if err := os.WriteFile(path, []byte("agent {\n  node = \n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	await(t, 10*time.Second, "the refused reload in the log", func() bool { return strings.Contains(p.logText(), "reload refused") })
+	if !strings.Contains(p.logText(), "agent.hcl:2") {
+		t.Errorf("the refusal does not point at the file and line:\n%s", p.logText())
+	}
+	if _, ok := p.delivery(); !ok {
+		t.Error("the agent stopped answering after a refused reload")
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Write to a temporary file and rename, as an editor or config
+	// management does, so the agent never reads half a file.
+	tmp := to + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, to); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -141,7 +141,7 @@ func (c *runCommand) runDev(ctx context.Context, dir string) int {
 			return
 		}
 		logger.Info("startup mail accepted", "message_id", rc.MessageID, "server", rc.Receipt)
-	})
+	}, "")
 }
 
 // devFault plays the scripted fault: the simulated primary stops

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -59,13 +60,14 @@ func (c *runCommand) Run(args []string) int {
 	if !ok {
 		return exitError
 	}
-	return c.serve(ctx, cfg, "", nil)
+	return c.serve(ctx, cfg, "", nil, *path)
 }
 
 // serve starts an agent for cfg, calls started once it is up, and runs it
 // until ctx ends; then it stops the agent. hint is printed when the agent
-// cannot start.
-func (c *runCommand) serve(ctx context.Context, cfg *config.Config, hint string, started func(*agent.Agent, hclog.Logger)) int {
+// cannot start. On SIGHUP it loads path again and reloads the agent; a
+// configuration with errors is logged and not applied.
+func (c *runCommand) serve(ctx context.Context, cfg *config.Config, hint string, started func(*agent.Agent, hclog.Logger), path string) int {
 	logger := c.logger(cfg)
 	a, diags := agent.Start(ctx, cfg, logger)
 	if len(diags) > 0 {
@@ -80,7 +82,18 @@ func (c *runCommand) serve(ctx context.Context, cfg *config.Config, hint string,
 	if started != nil {
 		started(a, logger)
 	}
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-hup:
+			c.reload(ctx, a, logger, path)
+		}
+	}
 	logger.Info("stopping", "reason", "signal")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -89,4 +102,28 @@ func (c *runCommand) serve(ctx context.Context, cfg *config.Config, hint string,
 		return exitError
 	}
 	return exitOK
+}
+
+// reload loads path and hands it to the agent; what is wrong is logged,
+// with file:line:col, and the running configuration stays.
+func (c *runCommand) reload(ctx context.Context, a *agent.Agent, logger hclog.Logger, path string) {
+	if path == "" {
+		logger.Warn("SIGHUP: dev mode has no configuration file to reload")
+		return
+	}
+	logger.Info("SIGHUP: reloading the configuration", "config", path)
+	cfg, diags := config.Load(path)
+	if !diags.HasErrors() {
+		diags = append(diags, a.Reload(ctx, cfg)...)
+	}
+	if len(diags) == 0 {
+		return
+	}
+	var b strings.Builder
+	_ = cfg.WriteDiagnostics(&b, diags)
+	if diags.HasErrors() {
+		logger.Error("reload refused; the old configuration keeps running", "diagnostics", b.String())
+		return
+	}
+	logger.Warn("reloaded with warnings", "diagnostics", b.String())
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/mail"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -40,6 +41,29 @@ type Agent struct {
 	deliveries *deliveryLog
 	dispatched chan struct{} // closed when the dispatcher's Run returns
 	metrics    *metrics.Metrics
+
+	// reloading serialises Reload and Stop; stopped is set by Stop.
+	reloading sync.Mutex
+	stopped   bool
+
+	// mu guards what a reload replaces: cfg, host, transports and engine.
+	// Read them through current() once the agent runs.
+	mu sync.RWMutex
+}
+
+// running is what a reload replaces, read together.
+type running struct {
+	cfg        *config.Config
+	transports Transports
+	engine     *engine
+	host       *pluginhost.Host
+}
+
+// current returns the configuration the agent runs now.
+func (a *Agent) current() running {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return running{cfg: a.cfg, transports: a.transports, engine: a.engine, host: a.host}
 }
 
 // Start opens the outbox, configures every transport, starts delivering
@@ -74,13 +98,12 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Agent
 			logger.Error("delivery stopped", "error", err)
 		}
 	}()
-	eng, err := newEngine(cfg, logger, a, a.now)
+	eng, err := a.newEngine(ctx, cfg)
 	if err != nil {
 		a.stopDelivery(ctx)
 		a.host.Close()
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot start the rules", Detail: err.Error() + "."})
 	}
-	eng.onEval = a.metrics.RuleEvaluated
 	a.engine = eng
 	srv, err := server.Listen(logger, cfg.Agent.Listen, server.Handlers{Health: a.health, Status: a.status, Routes: a.routes()})
 	if err != nil {
@@ -131,12 +154,13 @@ type Status struct {
 }
 
 func (a *Agent) status() any {
-	node, rs, checks := a.engine.status()
+	cur := a.current()
+	node, rs, checks := cur.engine.status()
 	return Status{
 		Status:           facts.Status{Node: node, AgentVersion: buildinfo.Version, Time: a.now().UTC()},
 		Rules:            rs,
 		Checks:           checks,
-		DeliveryFailures: a.engine.deliveryFailures(),
+		DeliveryFailures: cur.engine.deliveryFailures(),
 		Delivery:         a.deliveryStatus(),
 	}
 }
@@ -145,14 +169,15 @@ func (a *Agent) status() any {
 func (a *Agent) Addr() string { return a.server.Addr() }
 
 // Transports returns the configured transports.
-func (a *Agent) Transports() Transports { return a.transports }
+func (a *Agent) Transports() Transports { return a.current().transports }
 
 func (a *Agent) health() server.Health {
+	cur := a.current()
 	return server.Health{
 		Status:     "ok",
-		Node:       a.cfg.Agent.Node,
+		Node:       cur.cfg.Agent.Node,
 		Version:    buildinfo.Version,
-		Transports: a.transports.Names(),
+		Transports: cur.transports.Names(),
 		Started:    a.started.UTC().Format(time.RFC3339),
 	}
 }
@@ -163,13 +188,17 @@ func (a *Agent) health() server.Health {
 // left in it for the next start, and stops the status server and every
 // plugin.
 func (a *Agent) Stop(ctx context.Context) error {
-	err := a.engine.stop(ctx) // a last evaluation, through the still running plugins
-	a.flush(ctx)              // its mail (the shutdown notice) goes out now
+	a.reloading.Lock() // no reload from here on
+	a.stopped = true
+	a.reloading.Unlock()
+	cur := a.current()
+	err := cur.engine.stop(ctx) // a last evaluation, through the still running plugins
+	a.flush(ctx)                // its mail (the shutdown notice) goes out now
 	a.stopDelivery(ctx)
 	if serr := a.server.Shutdown(ctx); serr != nil {
 		err = errors.Join(err, serr)
 	}
-	a.host.Close()
+	cur.host.Close()
 	a.logger.Info("agent stopped")
 	return err
 }
@@ -199,7 +228,7 @@ func (a *Agent) flush(ctx context.Context) {
 
 // drainTimeout is the delivery block's drain_timeout.
 func (a *Agent) drainTimeout() time.Duration {
-	if d := a.cfg.Delivery.DrainTimeout; d > 0 {
+	if d := a.current().cfg.Delivery.DrainTimeout; d > 0 {
 		return d
 	}
 	return config.DefaultDelivery().DrainTimeout
@@ -243,11 +272,12 @@ var ErrMuted = errors.New("agent is muted: nothing is delivered")
 // receipt, or the errors of every transport tried. Durable queuing and
 // retries come with the outbox.
 func (a *Agent) Notify(ctx context.Context, contact string, m Mail) (Receipt, error) {
-	c := a.cfg.Contact(contact)
+	cur := a.current()
+	c := cur.cfg.Contact(contact)
 	if c == nil {
 		return Receipt{}, fmt.Errorf("notify: no contact %q", contact)
 	}
-	if a.cfg.Agent.Mute {
+	if cur.cfg.Agent.Mute {
 		a.logger.Info("muted: not delivering", "contact", contact, "subject", m.Subject)
 		return Receipt{}, ErrMuted
 	}
@@ -255,10 +285,10 @@ func (a *Agent) Notify(ctx context.Context, contact string, m Mail) (Receipt, er
 	if err != nil {
 		return Receipt{}, fmt.Errorf("notify %s: %w", contact, err)
 	}
-	id := notify.NewMessageID(a.cfg.Agent.Node, a.now())
+	id := notify.NewMessageID(cur.cfg.Agent.Node, a.now())
 	var errs []error
 	for _, name := range c.Via {
-		t := a.transports[name]
+		t := cur.transports[name]
 		if t == nil {
 			errs = append(errs, fmt.Errorf("transport %s is not configured", name))
 			continue

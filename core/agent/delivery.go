@@ -38,7 +38,7 @@ type dispatchTransports struct{ a *Agent }
 var _ dispatch.Transports = dispatchTransports{}
 
 func (d dispatchTransports) transport(name string) (*Transport, error) {
-	t := d.a.transports[name]
+	t := d.a.current().transports[name]
 	if t == nil {
 		return nil, fmt.Errorf("transport %s: %w", name, dispatch.ErrUnknownTransport)
 	}
@@ -68,7 +68,7 @@ func (d dispatchTransports) Send(ctx context.Context, name string, msgs []*sdk.M
 
 // Batch reports whether transport name takes several messages per Send.
 func (d dispatchTransports) Batch(name string) bool {
-	t := d.a.transports[name]
+	t := d.a.current().transports[name]
 	return t != nil && t.Description != nil && t.Description.Batch
 }
 
@@ -144,7 +144,7 @@ func (a *Agent) enqueue(ctx context.Context, entries []*outbox.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if a.cfg.Agent.Mute {
+	if a.current().cfg.Agent.Mute {
 		for _, e := range entries {
 			a.logger.Info("muted: not delivering", "rule", e.Rule, "contact", e.Contact, "subject", e.Mail.Subject)
 		}
@@ -163,7 +163,7 @@ func (a *Agent) enqueue(ctx context.Context, entries []*outbox.Entry) error {
 // pluginStarts reports how often each transport's plugin process started.
 func (a *Agent) pluginStarts() map[string]int {
 	out := map[string]int{}
-	for name, t := range a.transports {
+	for name, t := range a.current().transports {
 		if in, ok := t.Plugin.(interface{ Starts() int }); ok {
 			out[name] = in.Starts()
 		}

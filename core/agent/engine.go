@@ -61,6 +61,8 @@ type engine struct {
 
 	// onEval, if set, is told of each evaluation (for metrics).
 	onEval func(rule string, failed bool)
+	// moreVars, if set, adds variables rules read (outbox).
+	moreVars func(vars map[string]cty.Value)
 }
 
 // evalRecord is the last evaluation of a rule, for /v1/status.
@@ -205,6 +207,9 @@ func (e *engine) evaluate(ctx context.Context, r *rules.Rule) {
 	now := e.now()
 	ectx := e.facts().EvalContext(e.now)
 	ectx.Variables["agent"] = e.agentVar()
+	if e.moreVars != nil {
+		e.moreVars(ectx.Variables)
+	}
 
 	e.mu.Lock()
 	prev := e.states[r.Name]
