@@ -70,6 +70,10 @@ type Entry struct {
 	TotalAttempts int `json:"total_attempts"`
 	// Last is the last failed attempt, nil before the first failure.
 	Last *Attempt `json:"last,omitempty"`
+	// RetriedAt is when an operator last asked for a retry (tocsin outbox
+	// retry); zero if never. A Save of a copy taken before that retry is
+	// skipped, so the dispatcher cannot undo it.
+	RetriedAt time.Time `json:"retried_at,omitzero"`
 }
 
 // Transport returns the transport being tried, or "" when the chain is

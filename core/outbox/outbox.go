@@ -253,8 +253,9 @@ func (o *Outbox) Due(limit int) ([]*Entry, time.Time, error) {
 
 // Save writes back entries after attempts (new Hop, Attempts, NextAttempt,
 // Last, State...) in one synced transaction, keeping the indexes right.
-// Entries no longer in the outbox (dropped, or sent, meanwhile) are
-// skipped, so that an operator's drop is never undone.
+// Entries no longer in the outbox (dropped, or sent, meanwhile), and
+// copies taken before an operator's Retry, are skipped, so that an
+// operator's drop or retry is never undone.
 func (o *Outbox) Save(ctx context.Context, entries ...*Entry) error {
 	if len(entries) == 0 {
 		return nil
@@ -278,6 +279,13 @@ func (o *Outbox) Save(ctx context.Context, entries ...*Entry) error {
 				return err
 			}
 			if old == nil {
+				continue
+			}
+			cur, err := b.get(e.ID)
+			if err != nil {
+				return err
+			}
+			if cur == nil || !cur.RetriedAt.Equal(e.RetriedAt) {
 				continue
 			}
 			if err := b.put(e, recs[i], old); err != nil {
@@ -382,9 +390,10 @@ func (o *Outbox) List(state State) ([]*Entry, error) {
 
 // Retry puts a Dead or Pending entry back at the start of its chain: State
 // Pending, Hop 0, Attempts 0, HopSince zero, due now. TotalAttempts and
-// Last are kept for the record. The error wraps ErrNotFound when the
-// outbox does not hold id. (An entry the dispatcher has in flight gets
-// the dispatcher's Save or Done afterwards, which win.)
+// Last are kept for the record; RetriedAt is set. The error wraps
+// ErrNotFound when the outbox does not hold id. If the dispatcher has the
+// entry in flight, its Save of the old copy is skipped; its Done (the send
+// succeeded) still removes the entry.
 func (o *Outbox) Retry(ctx context.Context, id string) error {
 	now := o.now()
 	err := o.write(ctx, func(tx *bolt.Tx) error {
@@ -400,7 +409,7 @@ func (o *Outbox) Retry(ctx context.Context, id string) error {
 			return ErrNotFound
 		}
 		old := indexed{State: e.State, EnqueuedAt: e.EnqueuedAt, NextAttempt: e.NextAttempt}
-		e.State, e.Hop, e.Attempts, e.HopSince, e.NextAttempt = Pending, 0, 0, time.Time{}, now
+		e.State, e.Hop, e.Attempts, e.HopSince, e.NextAttempt, e.RetriedAt = Pending, 0, 0, time.Time{}, now, now
 		rec, err := encodeEntry(e)
 		if err != nil {
 			return err

@@ -497,3 +497,38 @@ func TestOutbox_GroupCommit(t *testing.T) {
 		t.Errorf("%d commits for %d concurrent enqueues: no grouping", commits, n-4)
 	}
 }
+
+// TestOutbox_SaveDoesNotUndoRetry: the dispatcher's Save of a copy it took
+// before an operator's Retry leaves the retry in place.
+func TestOutbox_SaveDoesNotUndoRetry(t *testing.T) {
+	o, _, clk := openTest(t)
+	ctx := context.Background()
+	mustEnqueue(t, o, newEntry("a@x"))
+	inFlight, err := o.Get("a@x") // the dispatcher's copy
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(clk.Now().Add(time.Minute))
+	if err := o.Retry(ctx, "a@x"); err != nil {
+		t.Fatal(err)
+	}
+	inFlight.Hop, inFlight.Attempts, inFlight.State = 1, 3, Dead
+	if err := o.Save(ctx, inFlight); err != nil {
+		t.Fatal(err)
+	}
+	got, err := o.Get("a@x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != Pending || got.Hop != 0 || got.Attempts != 0 || got.RetriedAt.IsZero() {
+		t.Errorf("after a stale Save: %+v; want the operator's retry (pending, hop 0)", got)
+	}
+	// A copy taken after the retry saves as usual.
+	got.Attempts = 1
+	if err := o.Save(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := o.Get("a@x"); again.Attempts != 1 {
+		t.Errorf("Save of a fresh copy was skipped: %+v", again)
+	}
+}
