@@ -1,7 +1,6 @@
 package facts
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 )
 
 // runCheck runs spec with Run and checks the fact's shape.
@@ -128,16 +129,11 @@ func attr(t *testing.T, v cty.Value, path ...string) cty.Value {
 	return v
 }
 
-// closedPort returns a local address where nothing listens.
+// closedPort returns a local address where nothing listens, nor will
+// while the test runs.
 func closedPort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return testserver.ClosedAddr(t)
 }
 
 // writeFile writes content to a new file in a temporary directory.

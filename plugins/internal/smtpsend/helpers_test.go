@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -76,18 +77,16 @@ func secret(s string) func(context.Context) (string, error) {
 	return func(context.Context) (string, error) { return s, nil }
 }
 
-// closedPort returns a port on 127.0.0.1 that nothing listens on.
+// closedPort returns a port on 127.0.0.1 where nothing listens, nor
+// will while the test runs.
 func closedPort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(testserver.ClosedAddr(t))
+	n, err := strconv.Atoi(port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return port
+	return n
 }
 
 // message returns a valid message with the given ID.

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -1256,4 +1257,24 @@ func serverGoroutines(match func(stack string) bool) []string {
 		}
 	}
 	return out
+}
+
+// TestClosedAddr: connections to the address are refused, and the port
+// cannot be taken by a listener while the test runs.
+func TestClosedAddr(t *testing.T) {
+	addr := ClosedAddr(t)
+	for range 3 {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err == nil {
+			c.Close()
+			t.Fatalf("dial %s: connected, want refused", addr)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("dial %s: %v, want connection refused", addr, err)
+		}
+	}
+	if ln, err := net.Listen("tcp", addr); err == nil {
+		ln.Close()
+		t.Fatalf("listen on %s succeeded while ClosedAddr holds it", addr)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -55,18 +56,16 @@ func configure(t *testing.T, m map[string]any) (*basic.Transport, sdk.Diagnostic
 	return tr, diags
 }
 
-// closedPort returns a port on 127.0.0.1 that nothing listens on.
+// closedPort returns a port on 127.0.0.1 where nothing listens, nor
+// will while the test runs.
 func closedPort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(testserver.ClosedAddr(t))
+	n, err := strconv.Atoi(port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return port
+	return n
 }
 
 func message(id string) *sdk.Message {
