@@ -29,8 +29,9 @@ var Libraries = []string{"failover"}
 
 // Defaults of the failover library's settings.
 const (
-	DefaultHeartbeat     = "0 8 * * *"
-	DefaultTakeoverAfter = "5m"
+	DefaultHeartbeat          = "0 8 * * *"
+	DefaultTakeoverAfter      = "5m"
+	DefaultDeliveryAlertAfter = "15m"
 )
 
 // The names of the checks and the peer the failover library declares.
@@ -67,6 +68,13 @@ var failoverRuleNeeds = map[string]string{
 	"daily_heartbeat":              "",
 	"startup":                      "",
 	"shutdown":                     "",
+	"delivery_failing":             "delivery_alert_contact",
+}
+
+// failoverRuleNotify maps the rules of the failover library that do not
+// notify the library's notify contacts to the setting that names theirs.
+var failoverRuleNotify = map[string]string{
+	"delivery_failing": "delivery_alert_contact",
 }
 
 var librarySchema = &hcl.BodySchema{
@@ -88,6 +96,8 @@ var librarySchema = &hcl.BodySchema{
 		{Name: "self_check"},
 		{Name: "disable"},
 		{Name: "evaluate_every"},
+		{Name: "delivery_alert_after"},
+		{Name: "delivery_alert_contact"},
 	},
 }
 
@@ -107,18 +117,21 @@ type libraryBlock struct {
 	// library.backup_ops.
 	backupOps hcl.Expression
 
-	peerURL           string
-	primaryHostname   string
-	sharedIPs         []rangedString
-	sharedIPInterface string
-	testIPs           []rangedString
-	syncFile          string
-	takeoverAfter     string
-	evaluateEvery     time.Duration // 0: the rules' own schedules
-	logFile           string
-	heartbeat         string
-	selfCheck         []string
-	disable           []rangedString
+	peerURL            string
+	primaryHostname    string
+	sharedIPs          []rangedString
+	sharedIPInterface  string
+	testIPs            []rangedString
+	syncFile           string
+	takeoverAfter      string
+	deliveryAlertAfter string
+	// deliveryAlert names the contacts delivery_failing notifies.
+	deliveryAlert []rangedString
+	evaluateEvery time.Duration // 0: the rules' own schedules
+	logFile       string
+	heartbeat     string
+	selfCheck     []string
+	disable       []rangedString
 }
 
 // rangedString is a string setting with the range it was written at.
@@ -148,7 +161,8 @@ func (f *fileDecoder) decodeLibrary(block *hcl.Block) hcl.Diagnostics {
 			Context:  block.DefRange.Ptr(),
 		}}
 	}
-	lib := &libraryBlock{defRange: block.DefRange, dir: f.dir, takeoverAfter: DefaultTakeoverAfter, heartbeat: DefaultHeartbeat}
+	lib := &libraryBlock{defRange: block.DefRange, dir: f.dir, takeoverAfter: DefaultTakeoverAfter, heartbeat: DefaultHeartbeat,
+		deliveryAlertAfter: DefaultDeliveryAlertAfter}
 	lib.shownDir = filepath.Dir(block.DefRange.Filename)
 	f.l.library = lib
 	content, diags := block.Body.Content(librarySchema)
@@ -203,12 +217,23 @@ func (f *fileDecoder) decodeLibrary(block *hcl.Block) hcl.Diagnostics {
 	strSetting("log_file", &lib.logFile, true)
 	strSetting("takeover_after", &lib.takeoverAfter, false)
 	strSetting("heartbeat", &lib.heartbeat, false)
+	strSetting("delivery_alert_after", &lib.deliveryAlertAfter, false)
 
-	if attr, ok := a["takeover_after"]; ok && lib.takeoverAfter != "" {
-		if d, err := rules.ParseDuration(lib.takeoverAfter); err != nil || d <= 0 {
-			diags = append(diags, attrError(attr, "Invalid duration",
-				fmt.Sprintf("%q is not a positive duration; write it like \"5m\" or \"1h\".", lib.takeoverAfter)))
+	for _, s := range []struct{ name, value string }{
+		{"takeover_after", lib.takeoverAfter},
+		{"delivery_alert_after", lib.deliveryAlertAfter},
+	} {
+		if attr, ok := a[s.name]; ok && s.value != "" {
+			if d, err := rules.ParseDuration(s.value); err != nil || d <= 0 {
+				diags = append(diags, attrError(attr, "Invalid duration",
+					fmt.Sprintf("%q is not a positive duration; write it like \"5m\" or \"1h\".", s.value)))
+			}
 		}
+	}
+	if attr, ok := a["delivery_alert_contact"]; ok {
+		list, d := f.contactRefs(attr)
+		diags = append(diags, d...)
+		lib.deliveryAlert = list
 	}
 	if attr, ok := a["evaluate_every"]; ok {
 		var every string
@@ -290,6 +315,31 @@ func (f *fileDecoder) decodeLibrary(block *hcl.Block) hcl.Diagnostics {
 	}
 	lib.failed = diags.HasErrors()
 	return diags
+}
+
+// contactRefs decodes a setting that names contacts: one reference
+// (contact.NAME or "NAME") or a list of them. Whether they are declared
+// is checked with the rules' notify lists, once every file is loaded.
+func (f *fileDecoder) contactRefs(attr *hcl.Attribute) ([]rangedString, hcl.Diagnostics) {
+	elems := []hcl.Expression{attr.Expr}
+	if list, d := hcl.ExprList(attr.Expr); !d.HasErrors() {
+		elems = list
+	}
+	bad := attrError(attr, "Invalid "+attr.Name,
+		attr.Name+" names the contact to tell when a transport keeps failing, such as contact.ops_fallback, or a list of contacts.")
+	if len(elems) == 0 {
+		return nil, hcl.Diagnostics{bad}
+	}
+	var out []rangedString
+	var diags hcl.Diagnostics
+	for _, el := range elems {
+		name, d := refName(el, f.ctx, attr.Name, "contact")
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			out = append(out, rangedString{s: name, rng: el.Range()})
+		}
+	}
+	return out, diags
 }
 
 // factSetting decodes a setting that becomes a fact: an expression that
@@ -503,6 +553,7 @@ func (l *loader) libraryRules(lib *libraryBlock) hcl.Diagnostics {
 	for _, d := range lib.disable {
 		disabled[d.s] = true
 	}
+	alerts := false // delivery_failing is added
 	static := lib.staticValue()
 	ctx := evalContext(lib.dir, lib.shownDir, l.lookupEnv)
 	ctx.Variables = map[string]cty.Value{libraryVariable: static}
@@ -572,12 +623,7 @@ func (l *loader) libraryRules(lib *libraryBlock) hcl.Diagnostics {
 				continue
 			}
 			if _, set := block.Body.Attributes["notify"]; !set {
-				block.Body.Attributes["notify"] = &hclsyntax.Attribute{
-					Name:      "notify",
-					Expr:      notify,
-					SrcRange:  lib.attrs["notify"].Range,
-					NameRange: lib.attrs["notify"].NameRange,
-				}
+				block.Body.Attributes["notify"] = lib.notifyAttr(rule, notify)
 			}
 			before := len(l.cfg.Rules)
 			diags = append(diags, dec.decodeRule(block.AsHCLBlock())...)
@@ -587,8 +633,60 @@ func (l *loader) libraryRules(lib *libraryBlock) hcl.Diagnostics {
 					r.Schedule = "@every " + lib.evaluateEvery.String()
 				}
 				wrapLibraryRule(r, static, lib.backupOps)
+				alerts = alerts || r.Name == "delivery_failing"
 			}
 		}
+	}
+	if alerts {
+		diags = append(diags, l.deliveryAlertWarnings(lib)...)
+	}
+	return diags
+}
+
+// notifyAttr is the notify argument of the library's rule: the setting
+// failoverRuleNotify names for it, or the library's notify, whose
+// expression is given.
+func (lib *libraryBlock) notifyAttr(rule string, notify hclsyntax.Expression) *hclsyntax.Attribute {
+	attr := lib.attrs["notify"]
+	if setting := failoverRuleNotify[rule]; setting != "" && lib.attrs[setting] != nil {
+		expr, ok := lib.attrs[setting].Expr.(hclsyntax.Expression)
+		if ok {
+			attr = lib.attrs[setting]
+			if _, isList := expr.(*hclsyntax.TupleConsExpr); !isList {
+				expr = &hclsyntax.TupleConsExpr{Exprs: []hclsyntax.Expression{expr}, SrcRange: expr.Range(), OpenRange: expr.Range()}
+			}
+			notify = expr
+		}
+	}
+	return &hclsyntax.Attribute{Name: "notify", Expr: notify, SrcRange: attr.Range, NameRange: attr.NameRange}
+}
+
+// deliveryAlertWarnings warns when a contact of delivery_alert_contact
+// sends through the transport that the library's notify contacts try
+// first: the alert that this transport keeps failing would wait behind
+// it.
+func (l *loader) deliveryAlertWarnings(lib *libraryBlock) hcl.Diagnostics {
+	first := map[string]bool{}
+	elems, _ := hcl.ExprList(lib.attrs["notify"].Expr)
+	for _, el := range elems {
+		name, d := refName(el, nil, "notify", "contact")
+		if c := l.contacts[name]; !d.HasErrors() && c != nil && len(c.Via) > 0 {
+			first[c.Via[0]] = true
+		}
+	}
+	var diags hcl.Diagnostics
+	for _, ref := range lib.deliveryAlert {
+		c := l.contacts[ref.s]
+		if c == nil || len(c.Via) == 0 || !first[c.Via[0]] {
+			continue
+		}
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Delivery alert through the transport it watches",
+			Detail: fmt.Sprintf("Contact %q sends through transport %q first, as the library's notify contacts do: when %s keeps failing, the alert that says so waits behind it. Name a contact whose via starts with another transport.",
+				ref.s, c.Via[0], c.Via[0]),
+			Subject: ref.rng.Ptr(),
+		})
 	}
 	return diags
 }
@@ -610,18 +708,19 @@ func (lib *libraryBlock) staticValue() cty.Value {
 		return stringListVal(names)
 	}
 	return cty.ObjectVal(map[string]cty.Value{
-		"peer_url":            str(lib.peerURL),
-		"primary_hostname":    str(lib.primaryHostname),
-		"shared_ips":          stringListVal(lib.sharedIPs),
-		"shared_ip_interface": str(lib.sharedIPInterface),
-		"shared_ip_checks":    checkNames(sharedIPCheckPrefix, len(lib.sharedIPs)),
-		"test_ips":            stringListVal(lib.testIPs),
-		"test_ip_checks":      checkNames(testIPCheckPrefix, len(lib.testIPs)),
-		"sync_file":           str(lib.syncFile),
-		"takeover_after":      str(lib.takeoverAfter),
-		"heartbeat":           str(lib.heartbeat),
-		"log_file":            str(lib.logFile),
-		"backup_ops":          cty.UnknownVal(cty.Bool),
+		"peer_url":             str(lib.peerURL),
+		"primary_hostname":     str(lib.primaryHostname),
+		"shared_ips":           stringListVal(lib.sharedIPs),
+		"shared_ip_interface":  str(lib.sharedIPInterface),
+		"shared_ip_checks":     checkNames(sharedIPCheckPrefix, len(lib.sharedIPs)),
+		"test_ips":             stringListVal(lib.testIPs),
+		"test_ip_checks":       checkNames(testIPCheckPrefix, len(lib.testIPs)),
+		"sync_file":            str(lib.syncFile),
+		"takeover_after":       str(lib.takeoverAfter),
+		"delivery_alert_after": str(lib.deliveryAlertAfter),
+		"heartbeat":            str(lib.heartbeat),
+		"log_file":             str(lib.logFile),
+		"backup_ops":           cty.UnknownVal(cty.Bool),
 	})
 }
 

@@ -28,6 +28,14 @@ check "product" {
   file = "/etc/product/state.json"
   json = true
 }
+transport "graph" {
+  plugin = "graph"
+  from   = "a@example.com"
+}
+contact "ops_fallback" {
+  email = ["ops@example.net"]
+  via   = [transport.graph]
+}
 library "failover" {
   role                = "backup"
   version             = check.product.json.version
@@ -43,6 +51,9 @@ library "failover" {
   log_file            = "agent.log"
   heartbeat           = "0 7 * * *"
   notify              = [contact.ops]
+
+  delivery_alert_after   = "20m"
+  delivery_alert_contact = contact.ops_fallback
 }
 `
 
@@ -50,7 +61,7 @@ func TestLoad_Library(t *testing.T) {
 	path := writeConfig(t, ruleBase+fullLibrary)
 	dir := filepath.Dir(path)
 	cfg, diags := loadWith(path, map[string]string{"AUTO": "true"})
-	if diags.HasErrors() {
+	if len(diags) > 0 {
 		t.Fatalf("diagnostics: %v", locations(diags))
 	}
 
@@ -79,14 +90,19 @@ func TestLoad_Library(t *testing.T) {
 	}
 
 	// Every rule of the library is there, in file order, each notifying
-	// the library's contacts and with the library's timings.
+	// the library's contacts (delivery_failing those of
+	// delivery_alert_contact) and with the library's timings.
 	var names []string
 	byName := map[string]*rules.Rule{}
 	for _, r := range cfg.Rules {
 		names = append(names, r.Name)
 		byName[r.Name] = r
-		if strings.Join(r.Notify, ",") != "ops" {
-			t.Errorf("%s notifies %v", r.Name, r.Notify)
+		want := "ops"
+		if r.Name == "delivery_failing" {
+			want = "ops_fallback"
+		}
+		if strings.Join(r.Notify, ",") != want {
+			t.Errorf("%s notifies %v, want %s", r.Name, r.Notify, want)
 		}
 		if r.DeclRange.Filename != "rules/"+r.Name+".hcl" {
 			t.Errorf("%s is declared at %s", r.Name, r.DeclRange)
@@ -102,6 +118,15 @@ func TestLoad_Library(t *testing.T) {
 	for _, name := range []string{"startup", "shutdown"} {
 		if n := len(byName[name].Attach); n != 1 {
 			t.Errorf("%s attaches %d files, want the log", name, n)
+		}
+	}
+	// delivery_failing fires once the longest streak reaches
+	// delivery_alert_after.
+	for secs, want := range map[time.Duration]bool{20*time.Minute - time.Second: false, 20 * time.Minute: true} {
+		f := OutboxFact{Failing: map[string]TransportStreak{"relay": {Failures: 1, FailingFor: secs}}}
+		ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"outbox": f.Value()}, Functions: rules.Functions(nil)}
+		if holds, err := byName["delivery_failing"].Holds(ctx); err != nil || holds != want {
+			t.Errorf("delivery_failing after %v: holds %v, %v; want %v", secs, holds, err, want)
 		}
 	}
 	if _, ok := cfg.Sources["rules/takeover.hcl"]; !ok {
@@ -207,19 +232,25 @@ func TestLoad_LibraryLeavesOut(t *testing.T) {
 		{
 			name:    "only the required settings",
 			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"`,
-			absent:  []string{"version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale"},
+			absent:  []string{"version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "disabled rules",
 			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"` + "\n" + `version = "7"` + "\n" + `disable = ["daily_heartbeat", "version_mismatch"]`,
-			absent:  []string{"daily_heartbeat", "version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale"},
+			absent:  []string{"daily_heartbeat", "version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing"},
+			checks:  []string{"self"},
+		},
+		{
+			name:    "delivery_alert_contact given, delivery_failing disabled",
+			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"` + "\n" + `delivery_alert_contact = contact.ops` + "\n" + `disable = ["delivery_failing"]`,
+			absent:  []string{"version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "a self_check command",
 			library: `role = "backup"` + "\n" + `peer_url = "http://192.0.2.1:9870"` + "\n" + `self_check = ["/usr/bin/product", "selftest"]`,
-			absent:  []string{"version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale"},
+			absent:  []string{"version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing"},
 			checks:  []string{"self command /usr/bin/product selftest"},
 		},
 	}
@@ -339,6 +370,31 @@ func TestLoad_LibraryErrors(t *testing.T) {
 			name: "a rule name the library needs",
 			src:  lib("") + "rule \"takeover\" {\n  when = true\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
 			want: []string{"a.hcl:10:1: error: Duplicate rule"},
+		},
+		{
+			name: "bad delivery alert settings",
+			src:  lib("  delivery_alert_after = \"soon\"\n  delivery_alert_contact = transport.relay\n"),
+			want: []string{"a.hcl:14:26: error: Invalid duration", "a.hcl:15:28: error: Invalid contact reference"},
+		},
+		{
+			name: "delivery_alert_after is not positive",
+			src:  lib("  delivery_alert_after = \"0s\"\n  delivery_alert_contact = contact.ops\n"),
+			want: []string{"a.hcl:14:26: error: Invalid duration"},
+		},
+		{
+			name: "delivery_alert_contact lists nothing",
+			src:  lib("  delivery_alert_contact = []\n"),
+			want: []string{"a.hcl:14:28: error: Invalid delivery_alert_contact"},
+		},
+		{
+			name: "delivery_alert_contact names an unknown contact, reported at the setting",
+			src:  lib("  delivery_alert_contact = contact.pager\n"),
+			want: []string{"a.hcl:14:28: error: Rule names an unknown contact"},
+		},
+		{
+			name: "the delivery alert goes through the transport it watches",
+			src:  lib("  delivery_alert_contact = [contact.ops]\n"),
+			want: []string{"a.hcl:14:29: warning: Delivery alert through the transport it watches"},
 		},
 		{
 			name: "a rule name the library needs, disabled",
@@ -503,5 +559,57 @@ func TestLoad_LibraryEvaluateEvery(t *testing.T) {
 	_, diags = loadWith(path, nil)
 	if got := locations(diags); len(got) != 1 || !strings.Contains(got[0], "Invalid duration") {
 		t.Errorf("evaluate_every = 1ms: %v", got)
+	}
+}
+
+// TestLoad_LibraryDeliveryAlert: delivery_alert_contact names one contact
+// or several, as a reference or a string; delivery_failing notifies them
+// and reads delivery_alert_after (15m unless set).
+func TestLoad_LibraryDeliveryAlert(t *testing.T) {
+	extra := "transport \"graph\" {\n  plugin = \"msgraph\"\n  from = \"a@example.com\"\n}\n" +
+		"contact \"pager\" {\n  email = [\"pager@example.com\"]\n  via = [transport.graph]\n}\n" +
+		"contact \"boss\" {\n  email = [\"boss@example.com\"]\n  via = [transport.graph, transport.relay]\n}\n"
+	tests := []struct {
+		name    string
+		setting string
+		notify  string
+		after   time.Duration
+	}{
+		{name: "a reference", setting: `delivery_alert_contact = contact.pager`, notify: "pager", after: 15 * time.Minute},
+		{name: "a string", setting: `delivery_alert_contact = "pager"`, notify: "pager", after: 15 * time.Minute},
+		{name: "a list, with delivery_alert_after", setting: "delivery_alert_contact = [contact.pager, \"boss\"]\ndelivery_alert_after = \"1h\"", notify: "pager,boss", after: time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, ruleBase+extra+"library \"failover\" {\nrole = \"backup\"\npeer_url = \"http://192.0.2.1:9870\"\nnotify = [contact.ops]\n"+tt.setting+"\n}\n")
+			cfg, diags := loadWith(path, nil)
+			if len(diags) > 0 {
+				t.Fatalf("diagnostics: %v", locations(diags))
+			}
+			var r *rules.Rule
+			for _, rule := range cfg.Rules {
+				if rule.Name == "delivery_failing" {
+					r = rule
+				} else if strings.Join(rule.Notify, ",") != "ops" {
+					t.Errorf("%s notifies %v", rule.Name, rule.Notify)
+				}
+			}
+			if r == nil {
+				t.Fatal("no delivery_failing")
+			}
+			if got := strings.Join(r.Notify, ","); got != tt.notify {
+				t.Errorf("delivery_failing notifies %s, want %s", got, tt.notify)
+			}
+			if r.For != 0 || r.Repeat != time.Hour || r.Severity != "critical" || !r.OnResolve {
+				t.Errorf("delivery_failing: for %v, repeat %v, severity %s, on_resolve %v", r.For, r.Repeat, r.Severity, r.OnResolve)
+			}
+			for d, want := range map[time.Duration]bool{tt.after - time.Second: false, tt.after: true} {
+				f := OutboxFact{Failing: map[string]TransportStreak{"relay": {Failures: 3, FailingFor: d}}}
+				ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"outbox": f.Value()}, Functions: rules.Functions(nil)}
+				if holds, err := r.Holds(ctx); err != nil || holds != want {
+					t.Errorf("failing for %v: holds %v, %v; want %v", d, holds, err, want)
+				}
+			}
+		})
 	}
 }

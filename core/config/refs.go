@@ -13,18 +13,98 @@ import (
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
-// Rule expressions may read these variables. node, check, peer and agent
-// in conditions; rule too in templates.
+// Rule expressions may read these variables. node, check, peer, agent and
+// outbox in conditions; rule too in templates.
 var (
-	conditionRoots = []string{"node", "check", "peer", "agent"}
-	templateRoots  = []string{"node", "check", "peer", "agent", "rule"}
+	conditionRoots = []string{"node", "check", "peer", "agent", "outbox"}
+	templateRoots  = []string{"node", "check", "peer", "agent", "outbox", "rule"}
 	agentFields    = map[string]cty.Type{"node": cty.String, "version": cty.String, "started": cty.String, "stopping": cty.Bool}
 	ruleFields     = map[string]cty.Type{"name": cty.String, "severity": cty.String, "state": cty.String, "since": cty.String}
 )
 
+// OutboxStreakType is the type of each element of outbox.failing: one
+// transport's current failure streak.
+var OutboxStreakType = cty.Object(map[string]cty.Type{
+	"failures":    cty.Number,
+	"failing_for": cty.Number,
+	"last_error":  cty.String,
+})
+
+// OutboxType is the type of the variable outbox that rules read: the
+// agent's outbox and the health of its alerting channel. Durations are
+// whole seconds, the unit of duration() and age().
+var OutboxType = cty.Object(map[string]cty.Type{
+	"pending":     cty.Number,
+	"dead":        cty.Number,
+	"oldest_age":  cty.Number,
+	"failing_for": cty.Number,
+	"failing":     cty.Map(OutboxStreakType),
+})
+
+// OutboxFact is what the variable outbox holds: the agent builds it from
+// its outbox and its dispatcher's outcomes, `tocsin rules test` from a
+// test's timeline. Value turns it into a value of OutboxType.
+type OutboxFact struct {
+	// Pending and Dead count the outbox's entries in each state.
+	Pending, Dead int
+	// OldestAge is how long the oldest pending entry has waited; zero
+	// when none is pending.
+	OldestAge time.Duration
+	// Failing holds the transports whose last attempts failed, by name.
+	Failing map[string]TransportStreak
+}
+
+// TransportStreak is a transport's current run of failed attempts.
+type TransportStreak struct {
+	// Failures counts the failed attempts since the last success.
+	Failures int
+	// FailingFor is how long ago the first of them failed.
+	FailingFor time.Duration
+	// LastError is the last failure's error, as the dispatcher logs it.
+	LastError string
+}
+
+// FailingFor returns the longest current streak of Failing, zero when no
+// transport fails: outbox.failing_for.
+func (f OutboxFact) FailingFor() time.Duration {
+	var longest time.Duration
+	for _, s := range f.Failing {
+		longest = max(longest, s.FailingFor)
+	}
+	return longest
+}
+
+// Value returns f as a value of OutboxType.
+func (f OutboxFact) Value() cty.Value {
+	failing := cty.MapValEmpty(OutboxStreakType)
+	if len(f.Failing) > 0 {
+		m := make(map[string]cty.Value, len(f.Failing))
+		for name, s := range f.Failing {
+			m[name] = cty.ObjectVal(map[string]cty.Value{
+				"failures":    cty.NumberIntVal(int64(max(s.Failures, 0))),
+				"failing_for": seconds(s.FailingFor),
+				"last_error":  cty.StringVal(s.LastError),
+			})
+		}
+		failing = cty.MapVal(m)
+	}
+	return cty.ObjectVal(map[string]cty.Value{
+		"pending":     cty.NumberIntVal(int64(max(f.Pending, 0))),
+		"dead":        cty.NumberIntVal(int64(max(f.Dead, 0))),
+		"oldest_age":  seconds(f.OldestAge),
+		"failing_for": seconds(f.FailingFor()),
+		"failing":     failing,
+	})
+}
+
+// seconds is d in whole seconds, never negative.
+func seconds(d time.Duration) cty.Value {
+	return cty.NumberIntVal(int64(max(d, 0) / time.Second))
+}
+
 // checkRules checks every rule's expressions before anything runs: each
 // reference must name a declared check or peer and a field its kind has, or
-// a node, agent or rule field; the condition must be a bool. Values are not
+// a node, agent, outbox or rule field; the condition must be a bool. Values are not
 // known yet, so the expressions are evaluated over unknown values of the
 // right types, which finds type errors without running a check.
 func (l *loader) checkRules() hcl.Diagnostics {
@@ -82,10 +162,11 @@ func (l *loader) typedContext(kinds map[string]facts.Kind, peers map[string]bool
 	}
 	return &hcl.EvalContext{
 		Variables: map[string]cty.Value{
-			"check": objectOrEmptyVal(checkAttrs),
-			"peer":  objectOrEmptyVal(peerAttrs),
-			"node":  cty.ObjectVal(nodeAttrs),
-			"agent": cty.ObjectVal(agentAttrs),
+			"check":  objectOrEmptyVal(checkAttrs),
+			"peer":   objectOrEmptyVal(peerAttrs),
+			"node":   cty.ObjectVal(nodeAttrs),
+			"agent":  cty.ObjectVal(agentAttrs),
+			"outbox": cty.UnknownVal(OutboxType),
 		},
 		Functions: rules.Functions(time.Now),
 	}
@@ -218,6 +299,48 @@ func checkTraversal(tr hcl.Traversal, roots []string, kinds map[string]facts.Kin
 		}
 		detail += fmt.Sprintf(" Its fields: %s.", strings.Join(fields, ", "))
 		return bad("Unknown fact", detail)
+	case "outbox":
+		return typedTraversal(tr, OutboxType)
+	}
+	return nil
+}
+
+// typedTraversal reports the first step of tr (after its root) that ty has
+// no attribute for: objects have their attributes, maps any key. Steps it
+// cannot judge statically (an index by an expression's value) end the
+// check.
+func typedTraversal(tr hcl.Traversal, ty cty.Type) *hcl.Diagnostic {
+	path := tr.RootName()
+	for _, step := range tr[1:] {
+		var name string
+		switch s := step.(type) {
+		case hcl.TraverseAttr:
+			name = s.Name
+		case hcl.TraverseIndex:
+			if !s.Key.IsKnown() || s.Key.IsNull() || s.Key.Type() != cty.String {
+				return nil
+			}
+			name = s.Key.AsString()
+		default:
+			return nil
+		}
+		switch {
+		case ty.IsMapType():
+			ty = ty.ElementType()
+		case ty.IsObjectType() && ty.HasAttribute(name):
+			ty = ty.AttributeType(name)
+		case ty.IsObjectType():
+			fields := keysOf(ty.AttributeTypes())
+			detail := fmt.Sprintf("%s has no field %q.", path, name)
+			if s := nameSuggestion(name, fields); s != "" {
+				detail += fmt.Sprintf(" Did you mean %q?", s)
+			}
+			detail += fmt.Sprintf(" Its fields: %s.", strings.Join(fields, ", "))
+			return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown fact", Detail: detail, Subject: tr.SourceRange().Ptr()}
+		default:
+			return nil // a primitive: the evaluation reports it
+		}
+		path += "." + name
 	}
 	return nil
 }

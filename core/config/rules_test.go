@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/zclconf/go-cty/cty"
 )
 
 const ruleBase = `
@@ -131,6 +133,36 @@ func TestLoad_RuleErrors(t *testing.T) {
 			want: []string{"a.hcl:11:10: error: Unknown variable", "a.hcl:13:16: error: Unknown fact"},
 		},
 		{
+			name: "unknown outbox field with suggestion",
+			rule: "rule \"r\" {\n  when = outbox.failng_for > 0\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:11:10: error: Unknown fact"},
+		},
+		{
+			name: "unknown field of a failing transport, in a template",
+			rule: "rule \"r\" {\n  when = outbox.dead > 0\n  notify = [contact.ops]\n  subject = \"${outbox.failing.relay.last_eror} ${outbox.failing[\"graph\"].reason}\"\n}\n",
+			want: []string{"a.hcl:13:16: error: Unknown fact", "a.hcl:13:50: error: Unknown fact"},
+		},
+		{
+			name: "a field of a number",
+			rule: "rule \"r\" {\n  when = outbox.pending.count > 0\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:11:24: error: Unsupported attribute"},
+		},
+		{
+			name: "outbox type error in when",
+			rule: "rule \"r\" {\n  when = outbox.failing > 1\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:11:10: error: Invalid operand"},
+		},
+		{
+			name: "outbox is not a bool",
+			rule: "rule \"r\" {\n  when = outbox.failing_for\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:11:10: error: Condition is not a bool"},
+		},
+		{
+			name: "the node block cannot read outbox",
+			rule: "node {\n  role = outbox.pending > 0 ? \"primary\" : \"backup\"\n}\n",
+			want: []string{"a.hcl:11:10: error: Unknown variable"},
+		},
+		{
 			name: "duplicate rule",
 			rule: "rule \"r\" {\n  when = true\n  notify = [contact.ops]\n  subject = \"x\"\n}\nrule \"r\" {\n  when = true\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
 			want: []string{"a.hcl:15:6: error: Duplicate rule"},
@@ -146,5 +178,70 @@ func TestLoad_RuleErrors(t *testing.T) {
 			}
 			sameLines(t, "diagnostics", got, tt.want)
 		})
+	}
+}
+
+// TestLoad_OutboxRefs: rules may read every part of the outbox fact, in
+// conditions and templates.
+func TestLoad_OutboxRefs(t *testing.T) {
+	path := writeConfig(t, ruleBase+`
+rule "channel" {
+  when = (outbox.failing_for >= duration("15m") || outbox.pending > 100 || outbox.dead > 0 ||
+    outbox.oldest_age > duration("1h") || outbox.failing["relay"].failures > 3 ||
+    contains(keys(outbox.failing), "graph") || try(outbox.failing.gmail.failing_for > 60, false))
+  notify  = [contact.ops]
+  subject = "${join(", ", [for name, s in outbox.failing : "${name}: ${s.last_error} (${s.failures}, ${s.failing_for}s)"])}"
+  text    = "${outbox.pending} pending, ${outbox.dead} dead, oldest ${outbox.oldest_age}s, ${outbox.failing.relay.last_error}"
+}
+`)
+	_, diags := loadWith(path, nil)
+	if len(diags) > 0 {
+		t.Fatalf("diagnostics: %v", locations(diags))
+	}
+}
+
+func TestOutboxFact_Value(t *testing.T) {
+	empty := OutboxFact{}.Value()
+	if !empty.Type().Equals(OutboxType) {
+		t.Fatalf("empty: %s", empty.Type().FriendlyName())
+	}
+	want := cty.ObjectVal(map[string]cty.Value{
+		"pending": cty.NumberIntVal(0), "dead": cty.NumberIntVal(0), "oldest_age": cty.NumberIntVal(0), "failing_for": cty.NumberIntVal(0),
+		"failing": cty.MapValEmpty(OutboxStreakType),
+	})
+	if !empty.RawEquals(want) {
+		t.Errorf("empty = %#v", empty)
+	}
+
+	f := OutboxFact{
+		Pending: 4, Dead: 1, OldestAge: 90*time.Second + 900*time.Millisecond,
+		Failing: map[string]TransportStreak{
+			"relay": {Failures: 5, FailingFor: 20 * time.Minute, LastError: "permanent error 535"},
+			"graph": {Failures: 1, FailingFor: 30 * time.Second, LastError: "temporary error 429"},
+			"clock": {Failures: 1, FailingFor: -time.Second, LastError: "x"}, // a clock that went back
+		},
+	}
+	if f.FailingFor() != 20*time.Minute {
+		t.Errorf("FailingFor = %v", f.FailingFor())
+	}
+	v := f.Value()
+	if !v.Type().Equals(OutboxType) {
+		t.Fatalf("type %s", v.Type().FriendlyName())
+	}
+	num := func(v cty.Value) int64 {
+		n, _ := v.AsBigFloat().Int64()
+		return n
+	}
+	for name, want := range map[string]int64{"pending": 4, "dead": 1, "oldest_age": 90, "failing_for": 1200} {
+		if got := num(v.GetAttr(name)); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
+	relay := v.GetAttr("failing").Index(cty.StringVal("relay"))
+	if num(relay.GetAttr("failures")) != 5 || num(relay.GetAttr("failing_for")) != 1200 || relay.GetAttr("last_error").AsString() != "permanent error 535" {
+		t.Errorf("relay = %#v", relay)
+	}
+	if n := num(v.GetAttr("failing").Index(cty.StringVal("clock")).GetAttr("failing_for")); n != 0 {
+		t.Errorf("a negative streak is %d seconds", n)
 	}
 }

@@ -73,6 +73,26 @@
 // agent does (rules.EvalNode); the names that node = {...} gives override
 // them. An expression that fails leaves its name null.
 //
+// outbox = {...} gives the outbox fact (config.OutboxType) and replaces
+// the whole of it: pending and dead (counts), oldest_age and failing_for
+// (durations: "20m", or a number of seconds), and failing, which maps a
+// transport to its failure streak { failures, failing_for, last_error }.
+// What is left out is zero, but a streak's failures (1), last_error
+// ("failed") and failing_for (the outbox's failing_for, else 0); the
+// outbox's failing_for is the longest streak's, and giving a different
+// one is an error, as is an oldest_age without pending. The durations
+// are as at the block's offset and grow with the timeline (oldest_age
+// while something is pending), as in an agent where nothing else
+// happens, until a later block gives outbox again: outbox = {} is a
+// healthy, empty outbox. Until a block gives it the outbox is empty.
+//
+//	facts "0m" {
+//	  outbox = {
+//	    pending = 3
+//	    failing = { relay = { failures = 2, last_error = "permanent error 535" } }
+//	  }
+//	}
+//
 // Test files may call at(OFFSET), which returns the time at OFFSET from
 // start as an RFC 3339 string (at("-25h") is a day and an hour before
 // start).
@@ -91,9 +111,9 @@
 //     agent.stopping true, as the agent does when it stops, and the
 //     timeline ends there. Otherwise it ends at the last expect.
 //
-// Rules see the variables node, check, peer and agent (node: the agent
+// Rules see the variables node, check, peer, agent (node: the agent
 // block's node; version; started: the start time in RFC 3339; stopping)
-// and rules.Functions with a clock at the evaluation time. Rule state
+// and outbox, and rules.Functions with a clock at the evaluation time. Rule state
 // starts empty in every test.
 //
 // # Expectations

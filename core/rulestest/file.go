@@ -73,6 +73,11 @@ type Facts struct {
 	// Checks and Peers hold the facts given, by name.
 	Checks map[string]*FactSpec
 	Peers  map[string]*FactSpec
+	// Outbox is the outbox fact as written, when HasOutbox; OutboxRange
+	// is the range of its value.
+	Outbox      cty.Value
+	HasOutbox   bool
+	OutboxRange hcl.Range
 }
 
 // FactSpec is a check or peer block of a facts block: the attributes of a
@@ -134,7 +139,7 @@ var testSchema = &hcl.BodySchema{
 }
 
 var factsSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "node"}},
+	Attributes: []hcl.AttributeSchema{{Name: "node"}, {Name: "outbox"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "check", LabelNames: []string{"name"}},
 		{Type: "peer", LabelNames: []string{"name"}},
@@ -333,6 +338,14 @@ func decodeFacts(b *hcl.Block, off time.Duration, ctx *hcl.EvalContext) (*Facts,
 					fb.Node = map[string]cty.Value{}
 				}
 			}
+		}
+	}
+	if attr, ok := content.Attributes["outbox"]; ok {
+		fb.OutboxRange = attr.Expr.Range()
+		v, d := attr.Expr.Value(ctx)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			fb.Outbox, fb.HasOutbox = v, true
 		}
 	}
 	for _, blk := range content.Blocks {

@@ -168,6 +168,7 @@ type factState struct {
 	node   map[string]cty.Value
 	checks map[string]*factTemplate
 	peers  map[string]*factTemplate
+	outbox *outboxTemplate // nil: an empty outbox, no transport failing
 }
 
 // factTemplate is a fact as a test gives it; Observed is set at the time
@@ -250,6 +251,12 @@ func bind(f *File, t *Test, cfg *config.Config) (*boundTest, hcl.Diagnostics) {
 			node:   cloneMap(cur.node),
 			checks: cloneMap(cur.checks),
 			peers:  cloneMap(cur.peers),
+			outbox: cur.outbox,
+		}
+		if fb.HasOutbox {
+			ot, d := bindOutbox(fb)
+			diags = append(diags, d...)
+			next.outbox = ot
 		}
 		for name, v := range fb.Node {
 			if !slices.Contains(config.NodeFields, name) {
@@ -517,8 +524,8 @@ func (bt *boundTest) ticks(start, end, stopAt time.Time) ([]tick, hcl.Diagnostic
 
 // evalContext builds the variables rules see at tk, as the agent's run
 // loop does: the facts that hold then, node facts from the
-// configuration's expressions and the test's overrides, and the agent
-// (node, version, started, stopping). The error joins the node
+// configuration's expressions and the test's overrides, the agent
+// (node, version, started, stopping) and the outbox. The error joins the node
 // expressions' errors.
 func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]function.Function) (*hcl.EvalContext, error) {
 	st := bt.stateAt(tk.at.Sub(start))
@@ -535,6 +542,7 @@ func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]functi
 		node[name] = v
 	}
 	vars := rules.Facts{Node: node, Checks: checks, Peers: peers}.Variables()
+	vars["outbox"] = st.outbox.value(tk.at.Sub(start))
 	vars["agent"] = cty.ObjectVal(map[string]cty.Value{
 		"node":     cty.StringVal(bt.cfg.Agent.Node),
 		"version":  cty.StringVal(buildinfo.Version),

@@ -12,9 +12,20 @@ transport "test" {
   from   = "tocsin@example.com"
 }
 
+transport "fallback" {
+  plugin = "none"
+  from   = "tocsin@example.net"
+}
+
 contact "ops" {
   email = ["ops@example.com"]
-  via   = [transport.test]
+  via   = [transport.test, transport.fallback]
+}
+
+# Told when a transport keeps failing, through the other one first.
+contact "ops_fallback" {
+  email = ["ops@example.net"]
+  via   = [transport.fallback]
 }
 
 # What the product says about itself, read by the library's settings.
@@ -37,4 +48,7 @@ library "failover" {
   log_file         = "/var/log/tocsin/agent.log"
   heartbeat        = "0 8 * * *"
   notify           = [contact.ops]
+
+  delivery_alert_contact = contact.ops_fallback
+  delivery_alert_after   = "15m"
 }

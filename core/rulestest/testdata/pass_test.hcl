@@ -16,6 +16,12 @@ test "version mismatch fires 10m after the first tick, repeats daily, resolves" 
     peer "partner" {
       version = "7.1"
     }
+    # No rule here reads the outbox; giving it changes nothing.
+    outbox = {
+      pending    = 1
+      oldest_age = "2m"
+      failing    = { test = { failures = 2, failing_for = "90s", last_error = "temporary error 421" } }
+    }
   }
 
   expect "10m" {}
