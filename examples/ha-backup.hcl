@@ -6,7 +6,9 @@
 #
 # The library block below declares the peer "partner" (the primary's
 # agent), the checks self, primary_hostname, test_ip_0 and test_ip_1, the
-# node facts, and the rules of the catalogue, each notifying contact.ops.
+# node facts, and the rules of the catalogue, each notifying contact.ops,
+# and delivery_failing, which tells contact.ops_fallback through a second
+# relay when the first one keeps failing.
 
 agent {
   node     = "appliance-b"
@@ -27,9 +29,30 @@ transport "relay" {
   }
 }
 
+# A second way out, through another provider: notifications move to it
+# when relay refuses them, and it carries the alert that relay keeps
+# failing.
+transport "second_relay" {
+  plugin = "smtp-basic"
+  from   = "Appliance B <appliance-b@example.net>"
+  config {
+    host     = "smtp.example.net"
+    port     = 465
+    security = "tls"
+    username = "appliance-b@example.net"
+    password = env("TOCSIN_SECOND_RELAY_PASSWORD")
+  }
+}
+
 contact "ops" {
   email = ["ops@example.com"]
-  via   = [transport.relay]
+  via   = [transport.relay, transport.second_relay]
+}
+
+# Told when a transport has failed every attempt for 15 minutes.
+contact "ops_fallback" {
+  email = ["ops-pager@example.net"]
+  via   = [transport.second_relay]
 }
 
 # What the product says about itself: its version, and its failover
@@ -74,4 +97,8 @@ library "failover" {
   heartbeat = "CRON_TZ=Europe/Berlin 0 8 * * *"
 
   notify = [contact.ops]
+
+  # delivery_failing: who hears that the alerting channel itself fails.
+  delivery_alert_contact = contact.ops_fallback
+  delivery_alert_after   = "15m"
 }

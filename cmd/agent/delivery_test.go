@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"mime"
 	"net/http"
 	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -570,4 +573,99 @@ func TestDelivery_SIGTERMDuringBurst(t *testing.T) {
 	if tl.dups != 0 {
 		t.Errorf("%d duplicates after a graceful stop, want 0", tl.dups)
 	}
+}
+
+// TestDelivery_AlertWhenTheChannelFails: the library's delivery_failing
+// rule watches the alerting channel. Transport relay answers 451 to every
+// message, so the startup notification waits in the outbox; once relay
+// has failed for delivery_alert_after, the alert goes to
+// delivery_alert_contact through transport backup. When relay works
+// again, the waiting notification goes through and the alert resolves.
+func TestDelivery_AlertWhenTheChannelFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	withPlugins(t)
+	var down atomic.Bool
+	down.Store(true)
+	relay := testserver.StartT(t, testserver.Options{Fault: func(stage testserver.Stage, _, _ int) *smtp.SMTPError {
+		if stage == testserver.StageMail && down.Load() {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Mail server temporarily rejected message"}
+		}
+		return nil
+	}})
+	backup := testserver.StartT(t, testserver.Options{})
+	listen := freePort(t)
+	path, _ := burstConfig{transports: map[string]string{"relay": relay.Addr(), "backup": backup.Addr()}, extra: `
+contact "ops" {
+  email = ["ops@example.com"]
+  via   = [transport.relay]
+}
+contact "ops_fallback" {
+  email = ["ops@example.net"]
+  via   = [transport.backup]
+}
+delivery {
+  retry_initial = "300ms"
+  retry_max     = "500ms"
+}
+library "failover" {
+  role                   = "backup"
+  peer_url               = "http://` + freePort(t) + `"
+  notify                 = [contact.ops]
+  delivery_alert_contact = contact.ops_fallback
+  delivery_alert_after   = "3s"
+  evaluate_every         = "1s"
+}
+`}.write(t, listen)
+	start := time.Now()
+	p := startAgent(t, path, listen)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	got, err := backup.Wait(ctx, 1)
+	if err != nil {
+		t.Fatalf("no delivery alert through backup: %v\n%s", err, p.logText())
+	}
+	if took := time.Since(start); took < 3*time.Second {
+		t.Errorf("the alert came after %v, before relay had failed for delivery_alert_after (3s)", took)
+	}
+	alert := got[0]
+	if s := subjectOf(t, alert); !strings.HasPrefix(s, "node-a: notifications through relay have failed for") || !strings.Contains(s, "451") {
+		t.Errorf("alert subject %q", s)
+	}
+	if !slices.Equal(alert.To, []string{"ops@example.net"}) {
+		t.Errorf("alert to %v, want delivery_alert_contact's address", alert.To)
+	}
+	if n := len(relay.Messages()); n != 0 {
+		t.Fatalf("relay accepted %d messages while down", n)
+	}
+
+	// relay works again: the startup notification goes through, and
+	// the alert resolves through backup.
+	down.Store(false)
+	if _, err := relay.Wait(ctx, 1); err != nil {
+		t.Fatalf("the waiting notification never went through relay: %v\n%s", err, p.logText())
+	}
+	got, err = backup.Wait(ctx, 2)
+	if err != nil {
+		t.Fatalf("no resolve through backup: %v\n%s", err, p.logText())
+	}
+	if s := subjectOf(t, got[1]); s != "Resolved: node-a: notifications go through again" {
+		t.Errorf("resolve subject %q", s)
+	}
+}
+
+// subjectOf is the decoded Subject of a received message.
+func subjectOf(t *testing.T, r testserver.Received) string {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(r.Data))
+	if err != nil {
+		t.Fatalf("message %d: %v", r.Msg, err)
+	}
+	s, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+	if err != nil {
+		t.Fatalf("message %d: subject: %v", r.Msg, err)
+	}
+	return s
 }

@@ -15,6 +15,7 @@ import (
 func TestValidate_ShippedConfigs(t *testing.T) {
 	pluginDir := withPlugins(t)
 	t.Setenv("TOCSIN_RELAY_PASSWORD", "x")
+	t.Setenv("TOCSIN_SECOND_RELAY_PASSWORD", "x")
 	t.Setenv("TOCSIN_GMAIL_APP_PASSWORD", "x")
 	t.Setenv("TOCSIN_M365_CLIENT_SECRET", "x")
 	t.Setenv("TOCSIN_GRAPH_CLIENT_SECRET", "x")
@@ -49,6 +50,13 @@ func TestValidate_ShippedConfigs(t *testing.T) {
 			r := runCLI(t, "validate", "-config", dir)
 			if r.code != exitOK {
 				t.Errorf("%s does not validate:\n%s", f, r.stderr)
+			}
+			// A delegated transport has no login yet: the one warning a
+			// shipped config may have.
+			for _, line := range strings.Split(r.stderr, "\n") {
+				if strings.HasPrefix(line, "Warning:") && !strings.Contains(line, "No refresh token stored") {
+					t.Errorf("%s validates with a warning:\n%s", f, r.stderr)
+				}
 			}
 		})
 	}

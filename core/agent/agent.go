@@ -39,6 +39,7 @@ type Agent struct {
 	outbox     *outbox.Outbox
 	dispatcher *dispatch.Dispatcher
 	deliveries *deliveryLog
+	watch      *channelWatch // the outbox fact: counts and failure streaks
 	dispatched chan struct{} // closed when the dispatcher's Run returns
 	metrics    *metrics.Metrics
 
@@ -90,7 +91,8 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Agent
 		return nil, diags
 	}
 	a.deliveries = &deliveryLog{logger: logger.Named("delivery")}
-	a.dispatcher = dispatch.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.metrics.Observer(a.deliveries), logger.Named("delivery"))
+	a.watch = newChannelWatch(a.deliveries, ob.Stats, a.now, logger.Named("delivery"))
+	a.dispatcher = dispatch.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.metrics.Observer(a.watch), logger.Named("delivery"))
 	a.dispatched = make(chan struct{})
 	go func() {
 		defer close(a.dispatched)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
@@ -61,8 +62,11 @@ type engine struct {
 
 	// onEval, if set, is told of each evaluation (for metrics).
 	onEval func(rule string, failed bool)
-	// moreVars, if set, adds variables rules read (outbox).
-	moreVars func(vars map[string]cty.Value)
+	// moreVars, if set, adds the variable outbox, for the rules that
+	// read it (readsOutbox): counting the outbox is a scan of its index,
+	// which thousands of other rules need not pay for.
+	moreVars    func(vars map[string]cty.Value)
+	readsOutbox map[string]bool
 }
 
 // evalRecord is the last evaluation of a rule, for /v1/status.
@@ -76,6 +80,7 @@ func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() t
 	e := &engine{
 		cfg: cfg, logger: logger.Named("rules"), notify: n, now: now, started: now(),
 		peerName: map[string]bool{}, states: map[string]rules.State{}, lastEval: map[string]evalRecord{},
+		readsOutbox: map[string]bool{},
 	}
 	var specs []facts.Spec
 	for _, c := range cfg.Checks {
@@ -111,12 +116,30 @@ func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() t
 	for _, r := range cfg.Rules {
 		r.Prepare()
 		r := r
+		e.readsOutbox[r.Name] = reads(r, "outbox")
 		if _, err := e.sched.Add(r.Schedule, func(ctx context.Context) { e.evaluate(ctx, r) }); err != nil {
 			e.close()
 			return nil, fmt.Errorf("rule %s: %w", r.Name, err)
 		}
 	}
 	return e, nil
+}
+
+// reads reports whether any expression of r (condition, templates,
+// attachments) reads the variable root.
+func reads(r *rules.Rule, root string) bool {
+	exprs := append([]hcl.Expression{r.When, r.Subject, r.Text, r.HTML}, r.Attach...)
+	for _, x := range exprs {
+		if x == nil {
+			continue
+		}
+		for _, tr := range x.Variables() {
+			if tr.RootName() == root {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // start starts the checks and, once each has run once (or after a short
@@ -207,7 +230,7 @@ func (e *engine) evaluate(ctx context.Context, r *rules.Rule) {
 	now := e.now()
 	ectx := e.facts().EvalContext(e.now)
 	ectx.Variables["agent"] = e.agentVar()
-	if e.moreVars != nil {
+	if e.moreVars != nil && e.readsOutbox[r.Name] {
 		e.moreVars(ectx.Variables)
 	}
 

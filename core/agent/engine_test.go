@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/outbox"
@@ -252,3 +253,70 @@ rule "broken" {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestEngine_OutboxCountedOnlyForRulesThatReadIt: counting the outbox
+// scans its index, so the engine asks for the variable outbox only when
+// the rule's condition or templates read it.
+func TestEngine_OutboxCountedOnlyForRulesThatReadIt(t *testing.T) {
+	dir := t.TempDir()
+	src := `
+agent {
+  node     = "node-1"
+  data_dir = "` + t.TempDir() + `"
+}
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "a@example.com"
+}
+contact "ops" {
+  email = ["ops@example.com"]
+  via   = [transport.relay]
+}
+rule "plain" {
+  when    = true
+  notify  = [contact.ops]
+  subject = "plain on ${agent.node}"
+}
+rule "in_condition" {
+  when    = outbox.pending > 0
+  notify  = [contact.ops]
+  subject = "queue"
+}
+rule "in_template" {
+  when    = true
+  notify  = [contact.ops]
+  subject = "dead letters: ${outbox.dead}"
+}
+`
+	path := filepath.Join(dir, "a.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(path)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	eng, err := newEngine(cfg, hclog.NewNullLogger(), &recordingNotifier{}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.close)
+	var counted []string
+	var current string
+	eng.moreVars = func(vars map[string]cty.Value) {
+		counted = append(counted, current)
+		vars["outbox"] = config.OutboxFact{Pending: 1, Dead: 2}.Value()
+	}
+	for _, r := range cfg.Rules {
+		current = r.Name
+		eng.evaluate(context.Background(), r)
+	}
+	if got := strings.Join(counted, ","); got != "in_condition,in_template" {
+		t.Errorf("outbox counted for %q, want in_condition,in_template", got)
+	}
+	for _, r := range cfg.Rules {
+		if rec := eng.lastEval[r.Name]; rec.Err != "" {
+			t.Errorf("rule %s: %s", r.Name, rec.Err)
+		}
+	}
+}

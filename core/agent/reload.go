@@ -73,6 +73,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 	a.mu.Lock()
 	a.cfg, a.transports, a.engine, a.host = cfg, ts, eng, host
 	a.mu.Unlock()
+	a.watch.retain(ts.Names())
 	eng.start(ctx)
 	// Sends in flight on the old plugins fail and are retried on the new
 	// ones: at-least-once, as after a plugin crash.
@@ -92,6 +93,7 @@ func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine, error
 	}
 	eng.started = a.started
 	eng.onEval = a.metrics.RuleEvaluated
+	eng.moreVars = a.watch.vars
 	return eng, nil
 }
 

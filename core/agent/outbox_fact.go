@@ -1,0 +1,196 @@
+package agent
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/dispatch"
+	"github.com/tocsin-dev/tocsin/core/outbox"
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
+)
+
+// maxStreakError bounds the last error a streak keeps, in bytes: enough
+// for a provider's reply, short enough for a subject line.
+const maxStreakError = 512
+
+// channelWatch watches the alerting channel: as a dispatcher Observer (in
+// front of next) it keeps, per transport, the current streak of failed
+// attempts, and vars gives rules the variable outbox: the outbox's counts
+// and those streaks (see config.OutboxType). Streaks live in memory: an
+// agent starts with none, and its pending entries' next attempts build
+// them again.
+type channelWatch struct {
+	next   dispatch.Observer
+	stats  func() (outbox.Stats, error)
+	now    func() time.Time
+	logger hclog.Logger
+
+	mu       sync.Mutex
+	streaks  map[string]*streak
+	last     outbox.Stats // the last counts read, kept when a read fails
+	statsErr string       // the last read's error, logged when it changes
+}
+
+// streak is one transport's run of failed attempts since its last
+// success.
+type streak struct {
+	failures  int
+	since     time.Time // the first failure
+	lastError string
+}
+
+var _ dispatch.Observer = (*channelWatch)(nil)
+
+// newChannelWatch returns a watch that forwards every event to next (nil:
+// none), reads the outbox's counts with stats and the time with now.
+func newChannelWatch(next dispatch.Observer, stats func() (outbox.Stats, error), now func() time.Time, logger hclog.Logger) *channelWatch {
+	if next == nil {
+		next = dispatch.NopObserver{}
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &channelWatch{next: next, stats: stats, now: now, logger: logger, streaks: map[string]*streak{}}
+}
+
+// Sent ends transport's streak, then forwards the event.
+func (w *channelWatch) Sent(e *outbox.Entry, transport, receipt string, latency time.Duration) {
+	w.mu.Lock()
+	delete(w.streaks, transport)
+	w.mu.Unlock()
+	w.next.Sent(e, transport, receipt, latency)
+}
+
+// Retried counts a failure of transport, then forwards the event.
+func (w *channelWatch) Retried(e *outbox.Entry, transport string, err *sdk.DeliveryError, next time.Time) {
+	w.failed(transport, err)
+	w.next.Retried(e, transport, err, next)
+}
+
+// FellBack counts a failure of the transport the entry leaves, then
+// forwards the event.
+func (w *channelWatch) FellBack(e *outbox.Entry, from, to string, err *sdk.DeliveryError) {
+	w.failed(from, err)
+	w.next.FellBack(e, from, to, err)
+}
+
+// DeadLettered counts a failure of the last transport the entry tried
+// (none when its chain had no transport), then forwards the event.
+func (w *channelWatch) DeadLettered(e *outbox.Entry, err *sdk.DeliveryError) {
+	if e != nil && e.Last != nil {
+		w.failed(e.Last.Transport, err)
+	}
+	w.next.DeadLettered(e, err)
+}
+
+// failed adds a failed attempt to transport's streak, starting one if
+// the transport had none. A transport the dispatcher does not know (a
+// reload removed it) is not failing but gone: its streak ends.
+func (w *channelWatch) failed(transport string, err *sdk.DeliveryError) {
+	if transport == "" {
+		return
+	}
+	msg := "failed"
+	if err != nil {
+		msg = truncateError(strings.ToValidUTF8(err.Error(), "\uFFFD"), maxStreakError)
+	}
+	now := w.now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil && errors.Is(err, dispatch.ErrUnknownTransport) {
+		delete(w.streaks, transport)
+		return
+	}
+	s := w.streaks[transport]
+	if s == nil {
+		s = &streak{since: now}
+		w.streaks[transport] = s
+	}
+	s.failures++
+	s.lastError = msg
+}
+
+// retain forgets the streaks of transports not among names: after a
+// reload removes a transport, nothing resets its streak any more.
+func (w *channelWatch) retain(names []string) {
+	keep := make(map[string]bool, len(names))
+	for _, n := range names {
+		keep[n] = true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for name := range w.streaks {
+		if !keep[name] {
+			delete(w.streaks, name)
+		}
+	}
+}
+
+// fact returns what the variable outbox holds now. When the outbox
+// cannot be counted it keeps the last counts, and logs the error once.
+func (w *channelWatch) fact() config.OutboxFact {
+	var (
+		st  outbox.Stats
+		err error
+	)
+	if w.stats != nil {
+		st, err = w.stats()
+	}
+	now := w.now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case err != nil:
+		if msg := err.Error(); msg != w.statsErr {
+			w.logger.Warn("cannot count the outbox; rules read its last counts", "error", err)
+			w.statsErr = msg
+		}
+		st = w.last
+	default:
+		if w.statsErr != "" {
+			w.logger.Info("the outbox can be counted again")
+			w.statsErr = ""
+		}
+		w.last = st
+	}
+	f := config.OutboxFact{Pending: st.Pending, Dead: st.Dead}
+	if st.Pending > 0 && !st.OldestPending.IsZero() {
+		f.OldestAge = now.Sub(st.OldestPending)
+	}
+	if len(w.streaks) > 0 {
+		f.Failing = make(map[string]config.TransportStreak, len(w.streaks))
+		for name, s := range w.streaks {
+			f.Failing[name] = config.TransportStreak{Failures: s.failures, FailingFor: now.Sub(s.since), LastError: s.lastError}
+		}
+	}
+	return f
+}
+
+// vars sets the variable outbox in vars: the engine's moreVars.
+func (w *channelWatch) vars(vars map[string]cty.Value) {
+	vars["outbox"] = w.fact().Value()
+}
+
+// truncateError cuts s to at most n bytes on a rune boundary, marking the cut
+// with an ellipsis.
+func truncateError(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ellipsis = "…"
+	cut := n - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}
