@@ -36,6 +36,9 @@ agent {
 transport "graph" {
   plugin = "graph"
   from   = "Appliance A <alerts@contoso.com>"
+  # Exchange Online takes 30 messages a minute from a mailbox: spread a
+  # burst of notifications rather than be throttled.
+  rate_limit = "30/1m"
   config {
     tenant_id     = "contoso.onmicrosoft.com"
     client_id     = "00000000-0000-0000-0000-000000000000"

@@ -44,6 +44,9 @@ transport "m365" {
   # From must be the mailbox (or one it may send as): 5.7.60 SendAsDenied
   # otherwise.
   from = "Appliance A <alerts@contoso.com>"
+  # Exchange Online takes 30 messages a minute from a mailbox: spread a
+  # burst of notifications rather than be throttled.
+  rate_limit = "30/1m"
   config {
     mode          = "app"
     tenant_id     = "contoso.onmicrosoft.com"

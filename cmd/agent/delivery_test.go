@@ -41,6 +41,7 @@ type burstConfig struct {
 	transports      map[string]string // name -> host:port (smtp-basic, no TLS)
 	via             []string          // the chain of every contact
 	extra           string            // more configuration, such as a delivery block
+	rateLimit       string            // every transport's rate_limit, if set
 }
 
 func (b burstConfig) write(t *testing.T, listen string) (path, dataDir string) {
@@ -50,7 +51,11 @@ func (b burstConfig) write(t *testing.T, listen string) (path, dataDir string) {
 	fmt.Fprintf(&sb, "agent {\n  node = \"node-a\"\n  plugin_dir = env(\"TOCSIN_TEST_PLUGIN_DIR\")\n  data_dir = \"data\"\n  listen = %q\n  log_level = \"debug\"\n}\n", listen)
 	for name, addr := range b.transports {
 		host, port, _ := strings.Cut(addr, ":")
-		fmt.Fprintf(&sb, "transport %q {\n  plugin = \"smtp-basic\"\n  from = \"tocsin@example.com\"\n  config {\n    host = %q\n    port = %s\n    security = \"none\"\n    timeout = \"5s\"\n  }\n}\n", name, host, port)
+		fmt.Fprintf(&sb, "transport %q {\n  plugin = \"smtp-basic\"\n  from = \"tocsin@example.com\"\n", name)
+		if b.rateLimit != "" {
+			fmt.Fprintf(&sb, "  rate_limit = %q\n", b.rateLimit)
+		}
+		fmt.Fprintf(&sb, "  config {\n    host = %q\n    port = %s\n    security = \"none\"\n    timeout = \"5s\"\n  }\n}\n", host, port)
 	}
 	var contacts []string
 	for c := range b.contacts {
@@ -668,4 +673,34 @@ func subjectOf(t *testing.T, r testserver.Received) string {
 		t.Fatalf("message %d: subject: %v", r.Msg, err)
 	}
 	return s
+}
+
+// TestDelivery_RateLimit: a transport's rate_limit spaces its sends, even
+// for a plugin that batches: "1/400ms" lets 5 notifications out over at
+// least 1.6s, all of them.
+func TestDelivery_RateLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	withPlugins(t)
+	srv := testserver.StartT(t, testserver.Options{})
+	listen := freePort(t)
+	path, _ := burstConfig{rules: 5, contacts: 1, transports: map[string]string{"relay": srv.Addr()}, via: []string{"relay"}, rateLimit: "1/400ms"}.write(t, listen)
+	p := startAgent(t, path, listen)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var at []time.Time
+	for n := 1; n <= 5; n++ {
+		if _, err := srv.Wait(ctx, n); err != nil {
+			t.Fatalf("message %d never arrived: %v\n%s", n, err, p.logText())
+		}
+		at = append(at, time.Now())
+	}
+	if span := at[4].Sub(at[0]); span < 1500*time.Millisecond {
+		t.Errorf("5 messages within %v; rate_limit 1/400ms spaces them over at least 1.6s", span)
+	}
+	tl := count(t, srv.Messages())
+	if len(tl.ids) != 5 || tl.dups != 0 {
+		t.Errorf("%d unique, %d duplicates; want 5, 0", len(tl.ids), tl.dups)
+	}
 }

@@ -72,6 +72,15 @@ func (d dispatchTransports) Batch(name string) bool {
 	return t != nil && t.Description != nil && t.Description.Batch
 }
 
+// Rate returns transport name's rate_limit.
+func (d dispatchTransports) Rate(name string) dispatch.Rate {
+	t := d.a.current().transports[name]
+	if t == nil || t.Config == nil {
+		return dispatch.Rate{}
+	}
+	return dispatch.Rate{Messages: t.Config.RateLimit.Messages, Per: t.Config.RateLimit.Per}
+}
+
 // deliveryLog is the dispatcher's observer: it logs each outcome and
 // counts them for /v1/status.
 type deliveryLog struct {

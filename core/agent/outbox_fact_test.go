@@ -441,6 +441,8 @@ func (s *scriptedTransports) Send(_ context.Context, transport string, msgs []*s
 
 func (s *scriptedTransports) Batch(string) bool { return false }
 
+func (s *scriptedTransports) Rate(string) dispatch.Rate { return dispatch.Rate{} }
+
 // libraryWithAlert is a configuration whose failover library tells
 // ops_fallback when a transport keeps failing.
 const libraryWithAlert = `

@@ -111,6 +111,9 @@ type Transport struct {
 	// SHA256 is the expected checksum of the plugin binary in lower-case
 	// hex, or empty.
 	SHA256 string
+	// RateLimit bounds how fast the transport sends; the zero Rate does
+	// not.
+	RateLimit Rate
 	// DeclRange is the range of the block's label.
 	DeclRange hcl.Range
 	// PluginRange is the range of the plugin argument's expression (the

@@ -47,6 +47,7 @@ var transportSchema = &hcl.BodySchema{
 		{Name: "from", Required: true},
 		{Name: "path"},
 		{Name: "sha256"},
+		{Name: "rate_limit"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "config"}},
 }
@@ -232,6 +233,18 @@ func (f *fileDecoder) decodeTransport(block *hcl.Block) hcl.Diagnostics {
 					fmt.Sprintf("The sha256 of the plugin binary must be 64 hexadecimal digits, as printed by sha256sum; this value has %d characters.", len(s))))
 			} else {
 				t.SHA256 = s
+			}
+		}
+	}
+	if attr, ok := content.Attributes["rate_limit"]; ok {
+		v, d := requiredString(attr, f.ctx)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			r, err := ParseRate(v)
+			if err != nil {
+				diags = append(diags, attrError(attr, "Invalid rate_limit", err.Error()+"."))
+			} else {
+				t.RateLimit = r
 			}
 		}
 	}

@@ -18,6 +18,7 @@ func dump(t *testing.T, cfg *Config) []byte {
 	t.Helper()
 	type transport struct {
 		Name, Plugin, From, Path, SHA256 string
+		RateLimit                        string
 		DeclRange, PluginRange           string
 		Settings                         json.RawMessage
 	}
@@ -37,6 +38,7 @@ func dump(t *testing.T, cfg *Config) []byte {
 	for _, tr := range cfg.Transports {
 		out.Transports = append(out.Transports, transport{
 			Name: tr.Name, Plugin: tr.Plugin, From: tr.From, Path: tr.Path, SHA256: tr.SHA256,
+			RateLimit: tr.RateLimit.String(),
 			DeclRange: tr.DeclRange.String(), PluginRange: tr.PluginRange.String(),
 			Settings: tr.Settings.JSON(),
 		})
@@ -384,6 +386,11 @@ func TestLoad_Errors(t *testing.T) {
 			name: "bad sha256",
 			path: "testdata/errors/bad_sha256.hcl",
 			want: []string{"testdata/errors/bad_sha256.hcl:4:12: error: Invalid sha256"},
+		},
+		{
+			name: "bad rate_limit",
+			path: "testdata/errors/bad_rate_limit.hcl",
+			want: []string{"testdata/errors/bad_rate_limit.hcl:4:16: error: Invalid rate_limit"},
 		},
 		{
 			name: "bad from",

@@ -42,6 +42,17 @@ type Transports interface {
 	Send(ctx context.Context, transport string, msgs []*sdk.Message) ([]sdk.Result, error)
 	// Batch reports whether transport takes several messages per Send.
 	Batch(transport string) bool
+	// Rate returns transport's send limit; the zero Rate is none.
+	Rate(transport string) Rate
+}
+
+// Rate is a transport's send limit: at most Messages per Per, spread
+// evenly (one every Per/Messages; a transport that batches may send up
+// to a batch at once after waiting as long). The zero Rate is no limit.
+// A provider's Retry-After still wins over it.
+type Rate struct {
+	Messages int
+	Per      time.Duration
 }
 
 // ErrUnknownTransport is wrapped by Transports for a transport name that
@@ -124,10 +135,14 @@ type Dispatcher struct {
 	// its copy of them may be stale, so the round leaves them to the next.
 	released map[string]struct{}
 	lanes    map[string]*lane
-	paused   map[string]time.Time     // transport -> end of its rate limit
-	unsaved  map[string]*outbox.Entry // changed entries whose Save failed
-	undone   map[string]struct{}      // sent entries whose Done failed
-	skipped  int                      // due entries the last round left because their lane was full
+	paused   map[string]time.Time // transport -> end of its Retry-After
+	// throttled holds, per transport, when its Rate lets the next message
+	// go, while it lets none go now; limits are the token buckets.
+	throttled map[string]time.Time
+	limits    map[string]*limiter
+	unsaved   map[string]*outbox.Entry // changed entries whose Save failed
+	undone    map[string]struct{}      // sent entries whose Done failed
+	skipped   int                      // due entries the last round left: their lane was full or throttled
 }
 
 // lane is the work queued for one transport.
@@ -162,6 +177,8 @@ func New(q Queue, t Transports, p Policy, o Observer, logger hclog.Logger, opts 
 		released:   map[string]struct{}{},
 		lanes:      map[string]*lane{},
 		paused:     map[string]time.Time{},
+		throttled:  map[string]time.Time{},
+		limits:     map[string]*limiter{},
 		unsaved:    map[string]*outbox.Entry{},
 		undone:     map[string]struct{}{},
 		lastErr:    map[string]string{},
@@ -337,6 +354,13 @@ func (d *Dispatcher) round() (wake time.Time, again bool) {
 			// The transport asked us to wait: not an attempt.
 			e.NextAttempt = until
 			write = append(write, e)
+			continue
+		}
+		if until := d.throttled[t]; until.After(now) {
+			// The transport's Rate lets nothing go yet: the entries stay
+			// as they are, and the loop wakes when it does.
+			skipped++
+			wake = earliest(wake, until)
 			continue
 		}
 		l := d.lanes[t]

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -909,6 +910,73 @@ func TestDispatcher_Run_pauseDefersWithoutASlot(t *testing.T) {
 
 	close(release)
 	clk.Advance(5 * time.Minute)
+	d.Kick()
+	eventually(t, "the outbox to empty", func() bool { return q.len() == 0 })
+	q.check(t)
+}
+
+// TestDispatcher_Run_rateLimit: a transport's Rate spreads its sends (one
+// every Per/Messages; a batching transport up to a batch at once), the
+// entries that wait for it are neither attempted nor rewritten, and the
+// other transports go on meanwhile.
+func TestDispatcher_Run_rateLimit(t *testing.T) {
+	clk := newClock()
+	var entries []*outbox.Entry
+	for i := range 4 {
+		entries = append(entries, entry(fmt.Sprintf("g%d@tocsin.test", i), "graph"))
+	}
+	for i := range 5 {
+		entries = append(entries, entry(fmt.Sprintf("s%d@tocsin.test", i), "smtp"))
+	}
+	entries = append(entries, entry("f@tocsin.test", "free"))
+	q := newQueue(clk.Now, entries...)
+	ft := newTransports().
+		add("graph", false, nil).limit("graph", Rate{Messages: 2, Per: time.Minute}).
+		add("smtp", true, nil).limit("smtp", Rate{Messages: 3, Per: time.Minute}).
+		add("free", false, nil)
+	d := start(t, q, ft, fixed, nil, WithClock(clk.Now))
+
+	sent := func(transport string) int {
+		n := 0
+		for _, ids := range ft.callsTo(transport) {
+			n += len(ids)
+		}
+		return n
+	}
+	eventually(t, "the first sends", func() bool { return sent("graph") == 1 && sent("smtp") == 3 && sent("free") == 1 })
+	settle(t, d.Dispatcher, ft)
+	if calls := ft.callsTo("smtp"); len(calls) != 1 {
+		t.Errorf("smtp Sends %v, want one batch of 3 (its Rate's burst)", calls)
+	}
+	for _, id := range []string{"g1@tocsin.test", "s3@tocsin.test"} {
+		if e := q.get(id); e == nil || e.Attempts != 0 || e.Last != nil || !e.NextAttempt.Equal(t0) {
+			t.Errorf("%s was changed while it waited for the rate limit: %+v", id, e)
+		}
+	}
+
+	// graph lets one message go every 30s, smtp every 20s.
+	clk.Advance(20 * time.Second)
+	d.Kick()
+	eventually(t, "smtp's next message", func() bool { return sent("smtp") == 4 })
+	settle(t, d.Dispatcher, ft)
+	if got := sent("graph"); got != 1 {
+		t.Errorf("graph sent %d messages within 20s, want 1", got)
+	}
+	clk.Advance(10 * time.Second)
+	d.Kick()
+	eventually(t, "graph's second message at 30s", func() bool { return sent("graph") == 2 })
+	settle(t, d.Dispatcher, ft)
+	if got := sent("smtp"); got != 4 {
+		t.Errorf("smtp sent %d messages within 30s, want 4", got)
+	}
+	clk.Advance(30 * time.Second)
+	d.Kick()
+	eventually(t, "the outbox to hold only graph's last", func() bool { return sent("graph") == 3 && sent("smtp") == 5 })
+	settle(t, d.Dispatcher, ft)
+	if q.len() != 1 {
+		t.Errorf("outbox holds %d entries at 60s, want 1 (graph's fourth)", q.len())
+	}
+	clk.Advance(30 * time.Second)
 	d.Kick()
 	eventually(t, "the outbox to empty", func() bool { return q.len() == 0 })
 	q.check(t)

@@ -17,6 +17,11 @@
 //     contact's chain, and when the chain is exhausted it becomes a dead
 //     letter, kept in the outbox for the operator.
 //
+// A transport may have a [Rate]: a token bucket spaces its sends, and the
+// entries that wait for it stay in the outbox as they are (no attempt is
+// counted, nothing is rewritten) until the loop wakes when the next one
+// may go. A Retry-After pause comes on top of it.
+//
 // The outbox is the only state that matters: an entry is taken from it
 // only after a transport accepted it, and every change of an entry is
 // saved before the entry can be picked again, so a store error delays an

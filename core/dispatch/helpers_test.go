@@ -195,6 +195,7 @@ type fakeTransports struct {
 	mu       sync.Mutex
 	send     map[string]sendFunc
 	batch    map[string]bool
+	rates    map[string]Rate
 	calls    []sendCall
 	inflight int
 	maxIn    int
@@ -206,7 +207,7 @@ type sendCall struct {
 }
 
 func newTransports() *fakeTransports {
-	return &fakeTransports{send: map[string]sendFunc{}, batch: map[string]bool{}}
+	return &fakeTransports{send: map[string]sendFunc{}, batch: map[string]bool{}, rates: map[string]Rate{}}
 }
 
 // add registers a transport; f nil accepts everything.
@@ -264,6 +265,20 @@ func (ft *fakeTransports) Batch(transport string) bool {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
 	return ft.batch[transport]
+}
+
+func (ft *fakeTransports) Rate(transport string) Rate {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return ft.rates[transport]
+}
+
+// limit gives transport a Rate.
+func (ft *fakeTransports) limit(transport string, r Rate) *fakeTransports {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	ft.rates[transport] = r
+	return ft
 }
 
 // callsTo returns the Sends made through transport.

@@ -43,8 +43,9 @@ func (d *Dispatcher) serve(t string) {
 // turn sends one batch from t's lane. It reports whether the lane goes
 // on; when it does not, it has marked the lane as not running.
 func (d *Dispatcher) turn(t string) bool {
+	batches, r := d.t.Batch(t), d.t.Rate(t)
 	size := 1
-	if d.t.Batch(t) {
+	if batches {
 		size = d.p.BatchSize
 	}
 	d.mu.Lock()
@@ -69,6 +70,18 @@ func (d *Dispatcher) turn(t string) bool {
 		return false
 	}
 	n := min(size, len(l.queue))
+	allowed, next := d.allowance(t, n, r, batches)
+	if allowed == 0 {
+		// The transport's Rate: the lane's entries are let go unchanged
+		// until next, when the loop queues them again.
+		d.throttled[t] = next
+		d.dropLocked(l)
+		l.running = false
+		d.mu.Unlock()
+		d.log.Debug("transport at its rate limit; waiting", "transport", t, "until", next)
+		return false
+	}
+	n = allowed
 	batch := make([]*outbox.Entry, n)
 	copy(batch, l.queue)
 	l.queue = l.queue[n:]

@@ -29,6 +29,8 @@ func (t instanceTransports) Send(ctx context.Context, _ string, msgs []*sdk.Mess
 
 func (t instanceTransports) Batch(string) bool { return true }
 
+func (t instanceTransports) Rate(string) dispatch.Rate { return dispatch.Rate{} }
+
 // BenchmarkDrain_OutboxThroughPlugin is (c): the same small messages,
 // durably enqueued in a real outbox first, then drained by the dispatcher
 // through the smtp-basic process to the sink. Compare its msgs/s with

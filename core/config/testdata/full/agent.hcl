@@ -15,6 +15,7 @@ transport "o365" {
   from   = format("Alerts <%s>", env("TOCSIN_TEST_FROM", "alerts@contoso.example"))
   path   = "bin/tocsin-plugin-smtp-oauth-ms"
   sha256 = "ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789"
+  rate_limit = "30/m"
   config {
     host          = "smtp.office365.com"
     client_secret = env("TOCSIN_TEST_SECRET")
