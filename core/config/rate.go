@@ -43,7 +43,7 @@ func ParseRate(s string) (Rate, error) {
 		return Rate{}, fmt.Errorf("%q: %q is not a whole number of messages of at least 1; %s", s, count, how)
 	}
 	period = strings.TrimSpace(period)
-	if period != "" && strings.IndexAny(period[:1], "0123456789.") < 0 {
+	if period != "" && !strings.ContainsAny(period[:1], "0123456789.") {
 		period = "1" + period
 	}
 	per, err := time.ParseDuration(period)
