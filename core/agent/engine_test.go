@@ -48,10 +48,24 @@ func (n *recordingNotifier) subjects() []string {
 	return s
 }
 
+// loadSource loads src as the configuration file a.hcl of a new
+// directory.
+func loadSource(t *testing.T, src string) *config.Config {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "a.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(path)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return cfg
+}
+
 // engineConfig writes a config with a file check and a rule on it.
 func engineConfig(t *testing.T, dataDir, marker string) *config.Config {
 	t.Helper()
-	dir := t.TempDir()
 	src := `
 agent {
   node     = "node-1"
@@ -79,14 +93,7 @@ rule "marker_missing" {
   attach  = ["` + marker + `.log"]
 }
 `
-	if err := os.WriteFile(filepath.Join(dir, "a.hcl"), []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := config.Load(filepath.Join(dir, "a.hcl"))
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	return cfg
+	return loadSource(t, src)
 }
 
 // TestEngine_FiresRepeatsResolvesAndSurvivesRestart drives the engine's
@@ -205,14 +212,7 @@ rule "broken" {
   subject = "x"
 }
 `
-	path := filepath.Join(dir, "a.hcl")
-	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := config.Load(path)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	cfg := loadSource(t, src)
 	var logs strings.Builder
 	var mu sync.Mutex
 	logger := hclog.New(&hclog.LoggerOptions{Output: writerFunc(func(p []byte) (int, error) {
@@ -258,7 +258,6 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // scans its index, so the engine asks for the variable outbox only when
 // the rule's condition or templates read it.
 func TestEngine_OutboxCountedOnlyForRulesThatReadIt(t *testing.T) {
-	dir := t.TempDir()
 	src := `
 agent {
   node     = "node-1"
@@ -288,14 +287,7 @@ rule "in_template" {
   subject = "dead letters: ${outbox.dead}"
 }
 `
-	path := filepath.Join(dir, "a.hcl")
-	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := config.Load(path)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	cfg := loadSource(t, src)
 	eng, err := newEngine(cfg, hclog.NewNullLogger(), &recordingNotifier{}, time.Now)
 	if err != nil {
 		t.Fatal(err)

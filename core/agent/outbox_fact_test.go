@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -501,15 +500,7 @@ func (r *entryRecorder) take() []*outbox.Entry {
 // transport that refuses every message for 15 minutes fires it, to the
 // contact of delivery_alert_contact; its next success resolves it.
 func TestChannelWatch_dispatcherToEngine(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tocsin.hcl")
-	src := strings.ReplaceAll(libraryWithAlert, "%DATA%", t.TempDir())
-	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := config.Load(path)
-	if diags.HasErrors() {
-		t.Fatalf("load: %s", diags.Error())
-	}
+	cfg := loadSource(t, strings.ReplaceAll(libraryWithAlert, "%DATA%", t.TempDir()))
 	var rule *rules.Rule
 	for _, r := range cfg.Rules {
 		if r.Name == "delivery_failing" {
