@@ -95,7 +95,8 @@ func (w *channelWatch) DeadLettered(e *outbox.Entry, err *sdk.DeliveryError) {
 
 // failed adds a failed attempt to transport's streak, starting one if
 // the transport had none. A transport the dispatcher does not know (a
-// reload removed it) is not failing but gone: its streak ends.
+// reload removed it) is not failing but gone: its streak ends. A message
+// that could not be built never reached the transport: no attempt.
 func (w *channelWatch) failed(transport string, err *sdk.DeliveryError) {
 	if transport == "" {
 		return
@@ -110,6 +111,9 @@ func (w *channelWatch) failed(transport string, err *sdk.DeliveryError) {
 	if err != nil && errors.Is(err, dispatch.ErrUnknownTransport) {
 		delete(w.streaks, transport)
 		return
+	}
+	if err != nil && errors.Is(err, dispatch.ErrBuild) {
+		return // the entry's fault: the transport was not tried
 	}
 	s := w.streaks[transport]
 	if s == nil {

@@ -160,6 +160,18 @@ func TestChannelWatch_streaks(t *testing.T) {
 			},
 		},
 		{
+			name: "a message that cannot be built is not the transport's failure",
+			steps: []step{
+				{event: func(w *channelWatch) {
+					w.FellBack(entry, "relay", "graph", sdk.PermanentError(fmt.Errorf("x: %w", dispatch.ErrBuild), "", ""))
+				}},
+				retried("graph", refused()),
+			},
+			want: map[string]config.TransportStreak{
+				"graph": {Failures: 1, LastError: "temporary error: dial tcp 192.0.2.25:587: connection refused"},
+			},
+		},
+		{
 			name:  "a nil error is a failure too",
 			steps: []step{retried("relay", nil)},
 			want:  map[string]config.TransportStreak{"relay": {Failures: 1, LastError: "failed"}},

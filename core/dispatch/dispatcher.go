@@ -61,6 +61,11 @@ type Rate struct {
 // over.
 var ErrUnknownTransport = errors.New("unknown transport")
 
+// ErrBuild is wrapped by the error of an entry whose message Transports
+// could not build (a bad address, say): a fault of the entry, not of the
+// transport, though it fails the entry's hop like a permanent error.
+var ErrBuild = errors.New("cannot build the message")
+
 const (
 	// storeRetry is how soon a failed Due, Save or Done is tried again.
 	storeRetry = time.Second

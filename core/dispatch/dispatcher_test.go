@@ -981,3 +981,20 @@ func TestDispatcher_Run_rateLimit(t *testing.T) {
 	eventually(t, "the outbox to empty", func() bool { return q.len() == 0 })
 	q.check(t)
 }
+
+// TestBuildError: a message that cannot be built is ErrBuild with its
+// cause, so observers can tell it from a transport's failure.
+func TestBuildError(t *testing.T) {
+	cause := errors.New("no recipient")
+	de := buildError("relay", cause)
+	if !errors.Is(de, ErrBuild) || !errors.Is(de, cause) || de.Temporary() {
+		t.Errorf("buildError = %v: want permanent, ErrBuild and its cause", de)
+	}
+	if got := de.Error(); !strings.Contains(got, "build message for transport relay: no recipient") {
+		t.Errorf("text %q", got)
+	}
+	gone := buildError("relay", fmt.Errorf("transport relay: %w", ErrUnknownTransport))
+	if errors.Is(gone, ErrBuild) || !errors.Is(gone, ErrUnknownTransport) {
+		t.Errorf("an unknown transport is not a build error: %v", gone)
+	}
+}

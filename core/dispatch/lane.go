@@ -249,10 +249,23 @@ func classify(err error) *sdk.DeliveryError {
 	return sdk.AsDeliveryError(err)
 }
 
+// buildErr is why a message could not be built: it is ErrBuild and
+// wraps the cause.
+type buildErr struct {
+	transport string
+	err       error
+}
+
+func (e *buildErr) Error() string {
+	return fmt.Sprintf("build message for transport %s: %v", e.transport, e.err)
+}
+
+func (e *buildErr) Unwrap() []error { return []error{ErrBuild, e.err} }
+
 // buildError is the permanent failure of a message that cannot be built.
 func buildError(t string, err error) *sdk.DeliveryError {
 	if errors.Is(err, ErrUnknownTransport) {
 		return sdk.PermanentError(err, "", remedyUnknown)
 	}
-	return sdk.PermanentError(fmt.Errorf("build message for transport %s: %w", t, err), "", remedyBuild)
+	return sdk.PermanentError(&buildErr{transport: t, err: err}, "", remedyBuild)
 }
