@@ -645,6 +645,10 @@ library "failover" {
 	if n := len(relay.Messages()); n != 0 {
 		t.Fatalf("relay accepted %d messages while down", n)
 	}
+	// /v1/status says which transport fails, since when and why.
+	if d, ok := p.delivery(); !ok || d.Transports["relay"].Failing == nil || !strings.Contains(d.Transports["relay"].Failing.LastError, "451") || d.Transports["backup"].Failing != nil {
+		t.Errorf("status while relay fails: %+v", d.Transports)
+	}
 
 	// relay works again: the startup notification goes through, and
 	// the alert resolves through backup.
@@ -658,6 +662,9 @@ library "failover" {
 	}
 	if s := subjectOf(t, got[1]); s != "Resolved: node-a: notifications go through again" {
 		t.Errorf("resolve subject %q", s)
+	}
+	if d, ok := p.delivery(); !ok || d.Transports["relay"].Failing != nil {
+		t.Errorf("status after relay's success: %+v", d.Transports)
 	}
 }
 
@@ -702,5 +709,8 @@ func TestDelivery_RateLimit(t *testing.T) {
 	tl := count(t, srv.Messages())
 	if len(tl.ids) != 5 || tl.dups != 0 {
 		t.Errorf("%d unique, %d duplicates; want 5, 0", len(tl.ids), tl.dups)
+	}
+	if d, ok := p.delivery(); !ok || d.Transports["relay"].RateLimit != "1/400ms" {
+		t.Errorf("status shows relay as %+v, want rate_limit 1/400ms", d.Transports["relay"])
 	}
 }

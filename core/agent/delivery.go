@@ -132,12 +132,46 @@ type DeliveryStatus struct {
 	FellBack      int       `json:"fell_back"`
 	DeadLettered  int       `json:"dead_lettered"`
 	Error         string    `json:"error,omitempty"`
+	// Transports holds every configured transport's state, by name.
+	Transports map[string]TransportDelivery `json:"transports"`
+}
+
+// TransportDelivery is what holds a transport back, if anything.
+type TransportDelivery struct {
+	// RateLimit is its rate_limit, as "30/1m0s"; empty when none.
+	RateLimit string `json:"rate_limit,omitempty"`
+	// Failing is its current run of failed attempts; nil after a success.
+	Failing *TransportFailing `json:"failing,omitempty"`
+	// PausedUntil is the end of a provider's Retry-After.
+	PausedUntil time.Time `json:"paused_until,omitzero"`
+	// ThrottledUntil is when its rate_limit lets the next message go.
+	ThrottledUntil time.Time `json:"throttled_until,omitzero"`
+}
+
+// TransportFailing is a transport's run of failed attempts since its
+// last success, as the outbox fact has it.
+type TransportFailing struct {
+	Failures  int       `json:"failures"`
+	Since     time.Time `json:"since"`
+	LastError string    `json:"last_error"`
 }
 
 func (a *Agent) deliveryStatus() DeliveryStatus {
 	a.deliveries.mu.Lock()
 	s := DeliveryStatus{Sent: a.deliveries.sent, Retried: a.deliveries.retried, FellBack: a.deliveries.fellBack, DeadLettered: a.deliveries.deadLettered}
 	a.deliveries.mu.Unlock()
+	s.Transports = map[string]TransportDelivery{}
+	holds, failing := a.dispatcher.Holds(), a.watch.failing()
+	for name, t := range a.current().transports {
+		td := TransportDelivery{PausedUntil: holds[name].PausedUntil.UTC(), ThrottledUntil: holds[name].ThrottledUntil.UTC()}
+		if t.Config != nil && !t.Config.RateLimit.IsZero() {
+			td.RateLimit = t.Config.RateLimit.String()
+		}
+		if f, ok := failing[name]; ok {
+			td.Failing = &TransportFailing{Failures: f.failures, Since: f.since.UTC(), LastError: f.lastError}
+		}
+		s.Transports[name] = td
+	}
 	st, err := a.outbox.Stats()
 	if err != nil {
 		s.Error = err.Error()

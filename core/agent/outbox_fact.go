@@ -180,6 +180,17 @@ func (w *channelWatch) fact() config.OutboxFact {
 	return f
 }
 
+// failing returns a copy of the current streaks, by transport.
+func (w *channelWatch) failing() map[string]streak {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]streak, len(w.streaks))
+	for name, s := range w.streaks {
+		out[name] = *s
+	}
+	return out
+}
+
 // vars sets the variable outbox in vars: the engine's moreVars.
 func (w *channelWatch) vars(vars map[string]cty.Value) {
 	vars["outbox"] = w.fact().Value()

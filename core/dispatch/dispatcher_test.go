@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -996,5 +997,29 @@ func TestBuildError(t *testing.T) {
 	gone := buildError("relay", fmt.Errorf("transport relay: %w", ErrUnknownTransport))
 	if errors.Is(gone, ErrBuild) || !errors.Is(gone, ErrUnknownTransport) {
 		t.Errorf("an unknown transport is not a build error: %v", gone)
+	}
+}
+
+// TestDispatcher_Holds: a Retry-After pause and a rate limit show, each
+// until it ends.
+func TestDispatcher_Holds(t *testing.T) {
+	clk := newClock()
+	q := newQueue(clk.Now, entry("g1@tocsin.test", "graph"), entry("s1@tocsin.test", "smtp"), entry("s2@tocsin.test", "smtp"))
+	ft := newTransports().
+		add("graph", false, fail(&sdk.DeliveryError{Kind: sdk.Temporary, Code: "429", RetryAfter: 2 * time.Minute, Err: errors.New("throttled")})).
+		add("smtp", false, nil).limit("smtp", Rate{Messages: 1, Per: time.Minute})
+	d := start(t, q, ft, fixed, nil, WithClock(clk.Now))
+	want := map[string]Hold{
+		"graph": {PausedUntil: t0.Add(2 * time.Minute)},
+		"smtp":  {ThrottledUntil: t0.Add(time.Minute)},
+	}
+	eventually(t, "both holds", func() bool { return maps.Equal(d.Holds(), want) })
+	clk.Advance(time.Minute)
+	if got := d.Holds(); !maps.Equal(got, map[string]Hold{"graph": want["graph"]}) {
+		t.Errorf("after 1m: %v, want graph's pause only", got)
+	}
+	clk.Advance(time.Minute)
+	if got := d.Holds(); len(got) != 0 {
+		t.Errorf("after 2m: %v, want none", got)
 	}
 }

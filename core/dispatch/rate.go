@@ -43,3 +43,35 @@ func (d *Dispatcher) allowance(t string, n int, r Rate, batches bool) (int, time
 	delete(d.throttled, t)
 	return n, time.Time{}
 }
+
+// Hold is why a transport sends nothing now, and until when.
+type Hold struct {
+	// PausedUntil is the end of a provider's Retry-After; zero if none.
+	PausedUntil time.Time
+	// ThrottledUntil is when the transport's Rate lets the next message
+	// go; zero if it lets one go now.
+	ThrottledUntil time.Time
+}
+
+// Holds returns the transports that may not send now, by name.
+func (d *Dispatcher) Holds() map[string]Hold {
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]Hold{}
+	for t, until := range d.paused {
+		if until.After(now) {
+			h := out[t]
+			h.PausedUntil = until
+			out[t] = h
+		}
+	}
+	for t, until := range d.throttled {
+		if until.After(now) {
+			h := out[t]
+			h.ThrottledUntil = until
+			out[t] = h
+		}
+	}
+	return out
+}
