@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
@@ -116,30 +115,13 @@ func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() t
 	for _, r := range cfg.Rules {
 		r.Prepare()
 		r := r
-		e.readsOutbox[r.Name] = reads(r, "outbox")
+		e.readsOutbox[r.Name] = r.Reads("outbox")
 		if _, err := e.sched.Add(r.Schedule, func(ctx context.Context) { e.evaluate(ctx, r) }); err != nil {
 			e.close()
 			return nil, fmt.Errorf("rule %s: %w", r.Name, err)
 		}
 	}
 	return e, nil
-}
-
-// reads reports whether any expression of r (condition, templates,
-// attachments) reads the variable root.
-func reads(r *rules.Rule, root string) bool {
-	exprs := append([]hcl.Expression{r.When, r.Subject, r.Text, r.HTML}, r.Attach...)
-	for _, x := range exprs {
-		if x == nil {
-			continue
-		}
-		for _, tr := range x.Variables() {
-			if tr.RootName() == root {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // start starts the checks and, once each has run once (or after a short

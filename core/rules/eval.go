@@ -47,6 +47,23 @@ type Rule struct {
 	cond *condition // compiled When, set by Prepare
 }
 
+// Reads reports whether any of the rule's expressions (condition,
+// templates, attachments) reads the variable root.
+func (r *Rule) Reads(root string) bool {
+	exprs := append([]hcl.Expression{r.When, r.Subject, r.Text, r.HTML}, r.Attach...)
+	for _, x := range exprs {
+		if x == nil {
+			continue
+		}
+		for _, tr := range x.Variables() {
+			if tr.RootName() == root {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Holds evaluates the rule's condition in ctx. The condition must produce a
 // known, non-null bool; anything else, and any diagnostic from the
 // evaluation, is an error whose text names the rule and the position

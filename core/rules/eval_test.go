@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -72,5 +73,29 @@ func TestRule_Holds_NoPanic(t *testing.T) {
 	}
 	if _, err := (&Rule{Name: "x", When: mustExpr(t, "a")}).Holds(nil); err == nil {
 		t.Error("nil context with a variable: want an error")
+	}
+}
+
+func TestRule_Reads(t *testing.T) {
+	tests := []struct {
+		name string
+		rule Rule
+		want bool
+	}{
+		{name: "nothing", rule: Rule{}},
+		{name: "other roots", rule: Rule{When: mustExpr(t, `node.role == "backup"`), Subject: mustTemplate(t, `${agent.node}`)}},
+		{name: "condition", rule: Rule{When: mustExpr(t, `outbox.pending > 0`)}, want: true},
+		{name: "subject", rule: Rule{When: mustExpr(t, `true`), Subject: mustTemplate(t, `${outbox.dead} dead`)}, want: true},
+		{name: "text", rule: Rule{Text: mustTemplate(t, `%{ for n, s in outbox.failing }${n}%{ endfor }`)}, want: true},
+		{name: "html", rule: Rule{HTML: mustTemplate(t, `<p>${outbox.oldest_age}</p>`)}, want: true},
+		{name: "attachment", rule: Rule{Attach: []hcl.Expression{mustExpr(t, `"/var/log/a"`), mustExpr(t, `outbox.failing.relay.last_error`)}}, want: true},
+		{name: "a field named outbox is not the root", rule: Rule{When: mustExpr(t, `node.outbox == "x"`)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.rule.Reads("outbox"); got != tt.want {
+				t.Errorf("Reads(outbox) = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
