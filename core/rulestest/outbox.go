@@ -3,6 +3,7 @@ package rulestest
 import (
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,11 +138,7 @@ func fields(v cty.Value) (map[string]cty.Value, bool) {
 // unknown reports the attributes of attrs that are not among known.
 func unknown(attrs map[string]cty.Value, known []string, where string, bad func(string, ...any)) {
 	for _, name := range sortedKeys(attrs) {
-		found := false
-		for _, k := range known {
-			found = found || k == name
-		}
-		if !found {
+		if !slices.Contains(known, name) {
 			msg := fmt.Sprintf("%s has no value named %q", where, name)
 			if s := suggest(name, known); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
