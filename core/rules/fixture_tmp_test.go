@@ -1,0 +1,5 @@
+package rules
+
+const storeFormat = 1
+
+func (s *Store) format() (int, error) { return 1, nil }
