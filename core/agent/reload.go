@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/pluginhost"
+	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
 // Reload replaces the agent's rules, checks, peers, contacts and
@@ -88,6 +90,9 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 // metrics and outbox variables.
 func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine, error) {
 	eng, err := newEngine(cfg, a.logger, a, a.now)
+	if se := (*rules.StoreError)(nil); errors.As(err, &se) {
+		se.ConfigPath = configPath(cfg) // the recover command names it
+	}
 	if err != nil {
 		return nil, err
 	}
