@@ -2,13 +2,17 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -176,7 +180,7 @@ func TestFixtures(t *testing.T) {
 			}
 			defer o.Close()
 			checkFixtureEntries(t, o)
-			if got, err := fileFormat(o.db); err != nil || got != formatVersion {
+			if got, err := o.format(); err != nil || got != formatVersion {
 				t.Errorf("format after Open = %d, %v; want %d", got, err, formatVersion)
 			}
 			// What a migrated file holds works: the due entries come out,
@@ -228,4 +232,65 @@ func sameEntry(a, b *Entry) bool {
 		return c
 	}
 	return reflect.DeepEqual(norm(a), norm(b))
+}
+
+// A future format's migration runs once, in order, and the version is
+// recorded; a new file gets the current format at once.
+func TestMigrate(t *testing.T) {
+	path := openFixture(t, 1)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ran []int
+	steps := map[int]func(*bolt.Tx) error{
+		1: func(tx *bolt.Tx) error { ran = append(ran, 1); return nil },
+		2: func(tx *bolt.Tx) error {
+			ran = append(ran, 2)
+			_, err := tx.CreateBucket([]byte("idempotency"))
+			return err
+		},
+	}
+	for range 2 {
+		if err := db.Update(func(tx *bolt.Tx) error { return migrate(tx, 3, steps) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ran) != 2 || ran[0] != 1 || ran[1] != 2 {
+		t.Fatalf("steps ran %v; want [1 2] once", ran)
+	}
+	_ = db.View(func(tx *bolt.Tx) error {
+		if v, err := fileFormat(tx); v != 3 || err != nil {
+			t.Errorf("format = %d, %v; want 3", v, err)
+		}
+		if tx.Bucket([]byte("idempotency")) == nil {
+			t.Error("step 2 did not run in the transaction")
+		}
+		return nil
+	})
+	err = db.Update(func(tx *bolt.Tx) error { return migrate(tx, 5, steps) })
+	if err == nil || !strings.Contains(err.Error(), "no migration from format 3 to 4") {
+		t.Fatalf("missing step: %v", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error { return migrate(tx, 2, steps) })
+	if nf := (*newerFormat)(nil); !errors.As(err, &nf) || nf.version != 3 {
+		t.Fatalf("newer file: %v", err)
+	}
+	// A new file: no steps, the current format.
+	nb, err := bolt.Open(filepath.Join(t.TempDir(), "new.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nb.Close()
+	ran = nil
+	_ = nb.Update(func(tx *bolt.Tx) error {
+		if err := migrate(tx, 3, steps); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := fileFormat(tx); v != 3 || len(ran) != 0 {
+			t.Errorf("new file: format %d, steps %v; want 3 and none", v, ran)
+		}
+		return nil
+	})
 }

@@ -83,7 +83,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 		var damage error
 		h, damage, err = diagnose(path, st.Size())
 		if nf := (*newerFormat)(nil); errors.As(err, &nf) {
-			return nil, newerError(path, nf.version)
+			return nil, newerError(path, nf.version, cmd)
 		}
 		if err != nil {
 			return nil, err
@@ -125,6 +125,17 @@ func Open(path string, opts Options) (*Outbox, error) {
 	}
 	go o.commitLoop()
 	return o, nil
+}
+
+// format returns the format version the open outbox records.
+func (o *Outbox) format() (int, error) {
+	var v int
+	err := o.db.View(func(tx *bolt.Tx) error {
+		var err error
+		v, err = fileFormat(tx)
+		return err
+	})
+	return v, err
 }
 
 // Path returns the file the outbox is stored in.
