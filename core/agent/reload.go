@@ -91,7 +91,10 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine, error) {
 	eng, err := newEngine(cfg, a.logger, a, a.now)
 	if se := (*rules.StoreError)(nil); errors.As(err, &se) {
-		se.ConfigPath = configPath(cfg) // the recover command names it
+		// The recover command the error gives names the configuration;
+		// the engine's wrapping has already rendered it without.
+		se.ConfigPath = configPath(cfg)
+		err = fmt.Errorf("rule state: %w", se)
 	}
 	if err != nil {
 		return nil, err
