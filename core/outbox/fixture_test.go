@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -293,4 +296,37 @@ func TestMigrate(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// CommitFault fails writes as a full disk does, and nothing is stored;
+// once it stops, writes succeed again.
+func TestOpen_CommitFault(t *testing.T) {
+	var full atomic.Bool
+	enospc := &fs.PathError{Op: "write", Path: "outbox.db", Err: syscall.ENOSPC}
+	o, err := Open(filepath.Join(t.TempDir(), "outbox.db"), Options{CommitFault: func() error {
+		if full.Load() {
+			return enospc
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	ctx := context.Background()
+	full.Store(true)
+	err = o.Enqueue(ctx, &Entry{ID: "a@x", Via: []string{"smtp"}})
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Enqueue on a full disk = %v; want ENOSPC", err)
+	}
+	if st, _ := o.Stats(); st.Pending != 0 {
+		t.Fatalf("stored %d entries on a full disk", st.Pending)
+	}
+	full.Store(false)
+	if err := o.Enqueue(ctx, &Entry{ID: "a@x", Via: []string{"smtp"}}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := o.Stats(); st.Pending != 1 {
+		t.Fatalf("stored %d entries, want 1", st.Pending)
+	}
 }

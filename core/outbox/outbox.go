@@ -28,14 +28,19 @@ type Options struct {
 	// ConfigPath is the agent's configuration file, named in the recovery
 	// command that Open's errors give (tocsin outbox recover -config PATH).
 	ConfigPath string
+	// CommitFault, when set, is called before every write transaction: an
+	// error it returns fails that transaction's writes, as a full or
+	// failing disk would. A seam for tests; nil in the agent.
+	CommitFault func() error
 }
 
 // Outbox is the durable queue of notifications, one bbolt file. It is safe
 // for concurrent use. Every write is synced to disk before it returns.
 type Outbox struct {
-	db   *bolt.DB
-	path string
-	now  func() time.Time
+	db    *bolt.DB
+	path  string
+	now   func() time.Time
+	fault func() error // Options.CommitFault
 
 	mu     sync.Mutex // guards closed and queue
 	closed bool
@@ -116,6 +121,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 		db:      db,
 		path:    path,
 		now:     opts.Now,
+		fault:   opts.CommitFault,
 		wake:    make(chan struct{}, 1),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
