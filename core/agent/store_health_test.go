@@ -250,3 +250,53 @@ func TestAgent_DiskFull(t *testing.T) {
 		t.Errorf("no log line for the end of the failure:\n%s", logs)
 	}
 }
+
+// When the warning can neither be stored nor sent, the rule keeps its
+// state and tries again at its next evaluation, like any store failure.
+func TestAgent_DiskFullWarningNotSent(t *testing.T) {
+	cfg := loadSource(t, strings.ReplaceAll(libraryWithAlert, "%DATA%", t.TempDir()))
+	var rule *rules.Rule
+	for _, r := range cfg.Rules {
+		if r.Name == "outbox_store_failing" {
+			rule = r
+		}
+	}
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), OutboxFile), outbox.Options{CommitFault: func() error {
+		return &fs.PathError{Op: "write", Path: "outbox.db", Err: syscall.ENOSPC}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ob.Close() })
+	clock := &watchClock{t: time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)}
+	graph := failsEach(sdk.TemporaryError(errors.New("421 try later"), "421", ""))
+	a := &Agent{
+		cfg: cfg, logger: hclog.NewNullLogger(), now: clock.now, outbox: ob, metrics: metrics.New(),
+		transports: Transports{"graph": {Config: cfg.Transport("graph"), Plugin: graph, Description: &sdk.Description{Name: "fake"}}},
+	}
+	a.watch = newChannelWatch(nil, ob.Stats, clock.now, nil)
+	a.dispatcher = dispatch.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.watch, nil)
+	eng, err := newEngine(cfg, hclog.NewNullLogger(), a, clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.close)
+	eng.moreVars = a.watch.vars
+
+	a.storeFailed(1, errors.New("write outbox.db: no space left on device"))
+	eng.evaluate(context.Background(), rule)
+	if len(graph.messages()) != 1 {
+		t.Fatalf("graph was tried %d times, want 1", len(graph.messages()))
+	}
+	if s := eng.states[rule.Name]; s.Phase == rules.Firing {
+		t.Fatal("the rule is firing although its warning went nowhere")
+	}
+	clock.advance(time.Minute)
+	eng.evaluate(context.Background(), rule)
+	if len(graph.messages()) != 2 {
+		t.Fatalf("the next evaluation did not try again: %d attempts", len(graph.messages()))
+	}
+	if eng.deliveryFailures() != 2 {
+		t.Errorf("delivery failures = %d, want 2", eng.deliveryFailures())
+	}
+}
