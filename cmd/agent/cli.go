@@ -51,6 +51,8 @@ func (a *app) commands() map[string]cli.CommandFactory {
 		"outbox retry":   func() (cli.Command, error) { return &outboxRetryCommand{meta: m}, nil },
 		"outbox drop":    func() (cli.Command, error) { return &outboxDropCommand{meta: m}, nil },
 		"outbox recover": func() (cli.Command, error) { return &outboxRecoverCommand{meta: m}, nil },
+		"state":          func() (cli.Command, error) { return &stateCommand{meta: m}, nil },
+		"state recover":  func() (cli.Command, error) { return &stateRecoverCommand{meta: m}, nil },
 	}
 }
 

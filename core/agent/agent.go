@@ -173,15 +173,23 @@ func (a *Agent) Addr() string { return a.server.Addr() }
 // Transports returns the configured transports.
 func (a *Agent) Transports() Transports { return a.current().transports }
 
+// health is /healthz: "ok", or "degraded" with the problems while
+// notifications cannot be stored in the outbox.
 func (a *Agent) health() server.Health {
 	cur := a.current()
-	return server.Health{
-		Status:     "ok",
+	h := server.Health{
+		Status:     server.StatusOK,
 		Node:       cur.cfg.Agent.Node,
 		Version:    buildinfo.Version,
 		Transports: cur.transports.Names(),
 		Started:    a.started.UTC().Format(time.RFC3339),
 	}
+	if s := a.storeStatus(); s != nil {
+		h.Status = server.StatusDegraded
+		h.Problems = append(h.Problems, fmt.Sprintf("notifications cannot be stored in the outbox since %s (%d not stored): %s. %s",
+			s.Since.Format(time.RFC3339), s.Failures, s.LastError, s.Remedy))
+	}
+	return h
 }
 
 // Stop evaluates the rules a last time (agent.stopping), lets the

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -132,6 +133,9 @@ type DeliveryStatus struct {
 	FellBack      int       `json:"fell_back"`
 	DeadLettered  int       `json:"dead_lettered"`
 	Error         string    `json:"error,omitempty"`
+	// StoreFailing is set while notifications cannot be stored in the
+	// outbox (a full disk): the agent is degraded.
+	StoreFailing *StoreFailing `json:"store_failing,omitempty"`
 	// Transports holds every configured transport's state, by name.
 	Transports map[string]TransportDelivery `json:"transports"`
 }
@@ -160,6 +164,7 @@ func (a *Agent) deliveryStatus() DeliveryStatus {
 	a.deliveries.mu.Lock()
 	s := DeliveryStatus{Sent: a.deliveries.sent, Retried: a.deliveries.retried, FellBack: a.deliveries.fellBack, DeadLettered: a.deliveries.deadLettered}
 	a.deliveries.mu.Unlock()
+	s.StoreFailing = a.storeStatus()
 	s.Transports = map[string]TransportDelivery{}
 	holds, failing := a.dispatcher.Holds(), a.watch.failing()
 	for name, t := range a.current().transports {
@@ -182,7 +187,10 @@ func (a *Agent) deliveryStatus() DeliveryStatus {
 }
 
 // enqueue stores entries durably and wakes the dispatcher. A muted agent
-// records nothing.
+// records nothing. A store that fails (a full disk) is counted and makes
+// the agent degraded until one succeeds (storeFailed); the notifications
+// of the rules that watch the alerting channel are then sent without
+// being stored (sendUnstored), so that the warning about it gets out.
 func (a *Agent) enqueue(ctx context.Context, entries []*outbox.Entry) error {
 	if len(entries) == 0 {
 		return nil
@@ -194,13 +202,155 @@ func (a *Agent) enqueue(ctx context.Context, entries []*outbox.Entry) error {
 		return nil
 	}
 	if err := a.outbox.Enqueue(ctx, entries...); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("enqueue %d notification(s): %w", len(entries), err) // stopping, not failing
+		}
+		a.storeFailed(len(entries), err)
+		if a.sendUnstored(ctx, entries) {
+			return nil
+		}
 		return fmt.Errorf("enqueue %d notification(s): %w", len(entries), err)
 	}
+	a.storeOK()
 	for _, e := range entries {
 		a.metrics.Enqueued(e.Rule, e.Contact)
 	}
 	a.dispatcher.Kick()
 	return nil
+}
+
+// storeRemedy is what to do when notifications cannot be stored.
+const storeRemedy = "Free space (or fix the file system) under data_dir; each rule tries again at its next evaluation, and nothing is lost meanwhile"
+
+// storeFailed records that n notifications could not be written to the
+// outbox with err: tocsin_outbox_store_failures_total, the outbox fact
+// (store_error, store_failing_for), and a degraded /healthz and
+// /v1/status until storeOK. Every path that writes notifications to the
+// outbox calls it when the write fails (not when its context ended).
+func (a *Agent) storeFailed(n int, err error) {
+	a.metrics.StoreFailed(n)
+	if a.watch == nil {
+		return
+	}
+	if a.watch.storeFailed(n, err) {
+		a.logger.Error("notifications cannot be stored in the outbox: the agent is degraded until a write succeeds",
+			"outbox", a.outbox.Path(), "error", err, "remedy", storeRemedy)
+	}
+}
+
+// storeOK records that a write of notifications to the outbox succeeded,
+// which ends a degraded state of storeFailed.
+func (a *Agent) storeOK() {
+	if a.watch == nil {
+		return
+	}
+	if s, ended := a.watch.storeOK(); ended {
+		a.logger.Info("notifications are stored in the outbox again", "failed", s.failures, "for", a.now().Sub(s.since).Round(time.Second))
+	}
+}
+
+// unstoredTimeout bounds sendUnstored.
+const unstoredTimeout = time.Minute
+
+// sendUnstored sends entries that could not be stored right away, through
+// each contact's via chain, without the outbox: only when every entry
+// comes from a rule that reads the outbox fact (the library's
+// delivery_failing and outbox_store_failing, or the operator's own): the
+// warning that the disk is full must not wait for the disk. It reports
+// whether every entry was sent; the rule's state then moves on (and is
+// saved if it can be). When one was not, the rule tries again at its next
+// evaluation, as for any store failure; those that went out then go out
+// again, under a new Message-ID. Nothing is retried here: there is no
+// outbox to retry from.
+func (a *Agent) sendUnstored(ctx context.Context, entries []*outbox.Entry) bool {
+	cur := a.current()
+	watches := map[string]bool{}
+	for _, r := range cur.cfg.Rules {
+		watches[r.Name] = r.Reads("outbox")
+	}
+	for _, e := range entries {
+		if !watches[e.Rule] {
+			return false
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, unstoredTimeout)
+	defer cancel()
+	all := true
+	for _, e := range entries {
+		if err := a.sendNow(ctx, cur, e); err != nil {
+			a.logger.Error("notification neither stored nor sent; the rule tries again at its next evaluation", "rule", e.Rule, "contact", e.Contact, "message_id", e.ID, "error", err)
+			all = false
+			continue
+		}
+	}
+	return all
+}
+
+// sendNow sends e through the first transport of its chain that takes it.
+func (a *Agent) sendNow(ctx context.Context, cur running, e *outbox.Entry) error {
+	date := e.EnqueuedAt
+	if date.IsZero() {
+		date = a.now()
+	}
+	var errs []error
+	for _, name := range e.Via {
+		t := cur.transports[name]
+		if t == nil {
+			errs = append(errs, fmt.Errorf("transport %s is not running", name))
+			continue
+		}
+		msg, err := t.Message(e.ID, e.Mail.To, Mail{
+			Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML,
+			Headers: e.Mail.Headers, Attachments: e.Mail.Attachments,
+		}, date)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		res, err := t.Plugin.Send(ctx, []*sdk.Message{msg})
+		if err == nil && len(res) != 1 {
+			err = fmt.Errorf("plugin returned %d results for 1 message", len(res))
+		}
+		if err == nil {
+			err = res[0].Err
+		}
+		if err == nil {
+			a.logger.Warn("notification sent without being stored (the outbox cannot be written)", "rule", e.Rule, "contact", e.Contact, "transport", name, "message_id", e.ID)
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("transport %s: %w", name, err))
+	}
+	if len(errs) == 0 {
+		return errors.New("the contact has no transport")
+	}
+	return errors.Join(errs...)
+}
+
+// StoreFailing is the part of /v1/status that says notifications cannot
+// be stored in the outbox (a full or failing disk).
+type StoreFailing struct {
+	// Failures counts the notifications not stored since the last write
+	// that succeeded.
+	Failures int `json:"failures"`
+	// Since is the first of them, LastAt the last.
+	Since  time.Time `json:"since"`
+	LastAt time.Time `json:"last_at"`
+	// LastError is the last write's error.
+	LastError string `json:"last_error"`
+	// Remedy says what to do.
+	Remedy string `json:"remedy"`
+}
+
+// storeStatus is the store part of /v1/status; nil while storing works.
+func (a *Agent) storeStatus() *StoreFailing {
+	if a.watch == nil {
+		return nil
+	}
+	s, failing := a.watch.storeFailing()
+	if !failing {
+		return nil
+	}
+	return &StoreFailing{Failures: s.failures, Since: s.since.UTC(), LastAt: s.lastAt.UTC(), LastError: s.lastError, Remedy: storeRemedy}
 }
 
 // pluginStarts reports how often each transport's plugin process started.

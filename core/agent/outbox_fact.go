@@ -22,8 +22,9 @@ const maxStreakError = 512
 
 // channelWatch watches the alerting channel: as a dispatcher Observer (in
 // front of next) it keeps, per transport, the current streak of failed
-// attempts, and vars gives rules the variable outbox: the outbox's counts
-// and those streaks (see config.OutboxType). Streaks live in memory: an
+// attempts, and vars gives rules the variable outbox: the outbox's counts,
+// those streaks and the notifications that could not be stored (see
+// config.OutboxType). Streaks live in memory: an
 // agent starts with none, and its pending entries' next attempts build
 // them again.
 type channelWatch struct {
@@ -34,8 +35,19 @@ type channelWatch struct {
 
 	mu       sync.Mutex
 	streaks  map[string]*streak
+	store    storeStreak  // notifications that could not be stored
 	last     outbox.Stats // the last counts read, kept when a read fails
 	statsErr string       // the last read's error, logged when it changes
+}
+
+// storeStreak is the run of notifications that could not be written to
+// the outbox since the last write that succeeded: a full or failing disk.
+// failures is 0 while storing works.
+type storeStreak struct {
+	failures  int
+	since     time.Time // the first failure
+	lastAt    time.Time // the last failure
+	lastError string
 }
 
 // streak is one transport's run of failed attempts since its last
@@ -124,6 +136,42 @@ func (w *channelWatch) failed(transport string, err *sdk.DeliveryError) {
 	s.lastError = msg
 }
 
+// storeFailed adds n notifications that could not be stored, with err,
+// to the store streak; it reports whether the streak starts with them.
+func (w *channelWatch) storeFailed(n int, err error) bool {
+	now := w.now()
+	msg := "failed"
+	if err != nil {
+		msg = truncateError(strings.ToValidUTF8(err.Error(), "\uFFFD"), maxStreakError)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	first := w.store.failures == 0
+	if first {
+		w.store.since = now
+	}
+	w.store.failures += max(n, 1)
+	w.store.lastAt, w.store.lastError = now, msg
+	return first
+}
+
+// storeOK ends the store streak: a write succeeded. It returns the streak
+// that ended, if there was one.
+func (w *channelWatch) storeOK() (storeStreak, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.store
+	w.store = storeStreak{}
+	return s, s.failures > 0
+}
+
+// storeFailing returns the current store streak, if there is one.
+func (w *channelWatch) storeFailing() (storeStreak, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.store, w.store.failures > 0
+}
+
 // retain forgets the streaks of transports not among names: after a
 // reload removes a transport, nothing resets its streak any more.
 func (w *channelWatch) retain(names []string) {
@@ -170,6 +218,9 @@ func (w *channelWatch) fact() config.OutboxFact {
 	f := config.OutboxFact{Pending: st.Pending, Dead: st.Dead}
 	if st.Pending > 0 && !st.OldestPending.IsZero() {
 		f.OldestAge = now.Sub(st.OldestPending)
+	}
+	if w.store.failures > 0 {
+		f.StoreFailures, f.StoreFailingFor, f.StoreError = w.store.failures, now.Sub(w.store.since), w.store.lastError
 	}
 	if len(w.streaks) > 0 {
 		f.Failing = make(map[string]config.TransportStreak, len(w.streaks))

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/pluginhost"
+	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
 // Reload replaces the agent's rules, checks, peers, contacts and
@@ -88,6 +90,12 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 // metrics and outbox variables.
 func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine, error) {
 	eng, err := newEngine(cfg, a.logger, a, a.now)
+	if se := (*rules.StoreError)(nil); errors.As(err, &se) {
+		// The recover command the error gives names the configuration;
+		// the engine's wrapping has already rendered it without.
+		se.ConfigPath = configPath(cfg)
+		err = fmt.Errorf("rule state: %w", se)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -69,12 +69,14 @@ var failoverRuleNeeds = map[string]string{
 	"startup":                      "",
 	"shutdown":                     "",
 	"delivery_failing":             "delivery_alert_contact",
+	"outbox_store_failing":         "delivery_alert_contact",
 }
 
 // failoverRuleNotify maps the rules of the failover library that do not
 // notify the library's notify contacts to the setting that names theirs.
 var failoverRuleNotify = map[string]string{
-	"delivery_failing": "delivery_alert_contact",
+	"delivery_failing":     "delivery_alert_contact",
+	"outbox_store_failing": "delivery_alert_contact",
 }
 
 var librarySchema = &hcl.BodySchema{

@@ -98,7 +98,7 @@ func TestLoad_Library(t *testing.T) {
 		names = append(names, r.Name)
 		byName[r.Name] = r
 		want := "ops"
-		if r.Name == "delivery_failing" {
+		if r.Name == "delivery_failing" || r.Name == "outbox_store_failing" {
 			want = "ops_fallback"
 		}
 		if strings.Join(r.Notify, ",") != want {
@@ -232,25 +232,25 @@ func TestLoad_LibraryLeavesOut(t *testing.T) {
 		{
 			name:    "only the required settings",
 			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"`,
-			absent:  []string{"version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing"},
+			absent:  []string{"version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing", "outbox_store_failing"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "disabled rules",
 			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"` + "\n" + `version = "7"` + "\n" + `disable = ["daily_heartbeat", "version_mismatch"]`,
-			absent:  []string{"daily_heartbeat", "version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing"},
+			absent:  []string{"daily_heartbeat", "version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing", "outbox_store_failing"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "delivery_alert_contact given, delivery_failing disabled",
-			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"` + "\n" + `delivery_alert_contact = contact.ops` + "\n" + `disable = ["delivery_failing"]`,
-			absent:  []string{"version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing"},
+			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"` + "\n" + `delivery_alert_contact = contact.ops` + "\n" + `disable = ["delivery_failing", "outbox_store_failing"]`,
+			absent:  []string{"version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing", "outbox_store_failing"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "a self_check command",
 			library: `role = "backup"` + "\n" + `peer_url = "http://192.0.2.1:9870"` + "\n" + `self_check = ["/usr/bin/product", "selftest"]`,
-			absent:  []string{"version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing"},
+			absent:  []string{"version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing", "outbox_store_failing"},
 			checks:  []string{"self command /usr/bin/product selftest"},
 		},
 	}
@@ -588,9 +588,14 @@ func TestLoad_LibraryDeliveryAlert(t *testing.T) {
 			}
 			var r *rules.Rule
 			for _, rule := range cfg.Rules {
-				if rule.Name == "delivery_failing" {
+				switch {
+				case rule.Name == "delivery_failing":
 					r = rule
-				} else if strings.Join(rule.Notify, ",") != "ops" {
+				case rule.Name == "outbox_store_failing":
+					if got := strings.Join(rule.Notify, ","); got != tt.notify {
+						t.Errorf("outbox_store_failing notifies %v, want %s", rule.Notify, tt.notify)
+					}
+				case strings.Join(rule.Notify, ",") != "ops":
 					t.Errorf("%s notifies %v", rule.Name, rule.Notify)
 				}
 			}

@@ -39,6 +39,10 @@ var OutboxType = cty.Object(map[string]cty.Type{
 	"oldest_age":  cty.Number,
 	"failing_for": cty.Number,
 	"failing":     cty.Map(OutboxStreakType),
+	// The outbox's own health: storing notifications (a full disk).
+	"store_failures":    cty.Number,
+	"store_failing_for": cty.Number,
+	"store_error":       cty.String,
 })
 
 // OutboxFact is what the variable outbox holds: the agent builds it from
@@ -52,6 +56,13 @@ type OutboxFact struct {
 	OldestAge time.Duration
 	// Failing holds the transports whose last attempts failed, by name.
 	Failing map[string]TransportStreak
+	// StoreFailures counts the notifications that could not be written
+	// to the outbox since the last write that succeeded (a full or
+	// failing disk); StoreFailingFor is how long ago the first of them
+	// failed, StoreError the last error. All zero while storing works.
+	StoreFailures   int
+	StoreFailingFor time.Duration
+	StoreError      string
 }
 
 // TransportStreak is a transport's current run of failed attempts.
@@ -94,6 +105,10 @@ func (f OutboxFact) Value() cty.Value {
 		"oldest_age":  seconds(f.OldestAge),
 		"failing_for": seconds(f.FailingFor()),
 		"failing":     failing,
+
+		"store_failures":    cty.NumberIntVal(int64(max(f.StoreFailures, 0))),
+		"store_failing_for": seconds(f.StoreFailingFor),
+		"store_error":       cty.StringVal(f.StoreError),
 	})
 }
 

@@ -207,7 +207,8 @@ func TestOutboxFact_Value(t *testing.T) {
 	}
 	want := cty.ObjectVal(map[string]cty.Value{
 		"pending": cty.NumberIntVal(0), "dead": cty.NumberIntVal(0), "oldest_age": cty.NumberIntVal(0), "failing_for": cty.NumberIntVal(0),
-		"failing": cty.MapValEmpty(OutboxStreakType),
+		"failing":        cty.MapValEmpty(OutboxStreakType),
+		"store_failures": cty.NumberIntVal(0), "store_failing_for": cty.NumberIntVal(0), "store_error": cty.StringVal(""),
 	})
 	if !empty.RawEquals(want) {
 		t.Errorf("empty = %#v", empty)
@@ -220,6 +221,7 @@ func TestOutboxFact_Value(t *testing.T) {
 			"graph": {Failures: 1, FailingFor: 30 * time.Second, LastError: "temporary error 429"},
 			"clock": {Failures: 1, FailingFor: -time.Second, LastError: "x"}, // a clock that went back
 		},
+		StoreFailures: 3, StoreFailingFor: 125 * time.Second, StoreError: "write outbox.db: no space left on device",
 	}
 	if f.FailingFor() != 20*time.Minute {
 		t.Errorf("FailingFor = %v", f.FailingFor())
@@ -232,7 +234,10 @@ func TestOutboxFact_Value(t *testing.T) {
 		n, _ := v.AsBigFloat().Int64()
 		return n
 	}
-	for name, want := range map[string]int64{"pending": 4, "dead": 1, "oldest_age": 90, "failing_for": 1200} {
+	if e := v.GetAttr("store_error").AsString(); e != "write outbox.db: no space left on device" {
+		t.Errorf("store_error = %q", e)
+	}
+	for name, want := range map[string]int64{"pending": 4, "dead": 1, "oldest_age": 90, "failing_for": 1200, "store_failures": 3, "store_failing_for": 125} {
 		if got := num(v.GetAttr(name)); got != want {
 			t.Errorf("%s = %d, want %d", name, got, want)
 		}

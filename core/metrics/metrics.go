@@ -30,6 +30,7 @@ type Metrics struct {
 	sendDuration                          *prometheus.HistogramVec
 	ruleEvaluations, ruleErrors           *prometheus.CounterVec
 	tokenRefreshes                        *prometheus.CounterVec
+	storeFailures                         prometheus.Counter
 
 	outbox  *outboxCollector
 	plugins *pluginCollector
@@ -69,6 +70,8 @@ func newMetrics(reg *prometheus.Registry, now func() time.Time) *Metrics {
 			"Rule evaluations that failed, by rule.", "rule"),
 		tokenRefreshes: counter("token_refreshes_total",
 			"Rotated OAuth2 refresh tokens the agent stored, by transport.", "transport"),
+		storeFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "outbox_store_failures_total",
+			Help: "Notifications that could not be written to the outbox (a full or failing disk under data_dir); the rule tries again at its next evaluation."}),
 		outbox:  newOutboxCollector(now),
 		plugins: newPluginCollector(),
 	}
@@ -76,7 +79,7 @@ func newMetrics(reg *prometheus.Registry, now func() time.Time) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.enqueued, m.sent, m.retried, m.fellBack, m.deadLettered, m.sendDuration,
-		m.ruleEvaluations, m.ruleErrors, m.tokenRefreshes,
+		m.ruleEvaluations, m.ruleErrors, m.tokenRefreshes, m.storeFailures,
 		m.outbox, m.plugins,
 	)
 	// ContinueOnError: when the outbox cannot be read, the scrape still
@@ -107,6 +110,15 @@ func (m *Metrics) Enqueued(rule, contact string) {
 		return
 	}
 	m.enqueued.WithLabelValues(label(rule), label(contact)).Inc()
+}
+
+// StoreFailed counts n notifications that could not be written to the
+// outbox: tocsin_outbox_store_failures_total.
+func (m *Metrics) StoreFailed(n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.storeFailures.Add(float64(n))
 }
 
 // RuleEvaluated counts an evaluation of rule,

@@ -50,6 +50,10 @@ func drive(m *Metrics) {
 	m.TokenRefreshed("graph")
 	m.TokenRefreshed("gmail")
 
+	m.StoreFailed(3)
+	m.StoreFailed(0)
+	m.StoreFailed(2)
+
 	m.Outbox(func() (outbox.Stats, error) {
 		return outbox.Stats{Pending: 7, Dead: 2, OldestPending: t0.Add(-90 * time.Second)}, nil
 	})
@@ -84,6 +88,7 @@ func TestMetrics_Handler(t *testing.T) {
 		{"tocsin_rule_evaluation_errors_total", l("rule", "ping_lost"), 0},
 		{"tocsin_token_refreshes_total", l("transport", "graph"), 2},
 		{"tocsin_token_refreshes_total", l("transport", "gmail"), 1},
+		{"tocsin_outbox_store_failures_total", l(), 5},
 		{"tocsin_outbox_pending", l(), 7},
 		{"tocsin_outbox_dead", l(), 2},
 		{"tocsin_outbox_oldest_pending_age_seconds", l(), 90},
@@ -158,8 +163,8 @@ func TestMetrics_Lint(t *testing.T) {
 			ours = append(ours, f)
 		}
 	}
-	if len(ours) != 13 {
-		t.Errorf("gathered %d tocsin families, want 13", len(ours))
+	if len(ours) != 14 {
+		t.Errorf("gathered %d tocsin families, want 14", len(ours))
 	}
 	problems, err := promlint.NewWithMetricFamilies(ours).Lint()
 	if err != nil {

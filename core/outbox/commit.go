@@ -87,6 +87,14 @@ func (o *Outbox) commitQueued() bool {
 // committed without it and then the failed one alone, so one bad request
 // does not fail the others (as bbolt's DB.Batch does).
 func (o *Outbox) commitBatch(batch []*request) {
+	if o.fault != nil {
+		if err := o.fault(); err != nil {
+			for _, r := range batch {
+				r.done <- err
+			}
+			return
+		}
+	}
 	failed := -1
 	err := guard(func() error {
 		return o.db.Update(func(tx *bolt.Tx) error {

@@ -372,9 +372,20 @@ func TestRecover_IntactAndRefusals(t *testing.T) {
 	}
 	_ = o.Close()
 
+	// A newer release's file is set aside on the operator's word, with
+	// the entries this binary can read.
+	want, _ := Open(d.path, Options{})
+	entries, _ := want.List("")
+	_ = want.Close()
 	putRaw(t, d.path, metaBucket, string(versionKey), []byte("2"))
-	if _, err := Recover(d.path); !errors.Is(err, ErrNewerFormat) {
-		t.Errorf("Recover of a newer file = %v", err)
+	rep, err = Recover(d.path)
+	if err != nil || rep.Intact || rep.Kept != len(entries) || rep.Kept == 0 || !strings.Contains(rep.Problem, "written by a newer Tocsin (format 2; this binary reads up to 1)") {
+		t.Errorf("Recover of a newer file = %+v, %v; want %d entries kept", rep, err, len(entries))
+	}
+	if o, err := Open(d.path, Options{}); err != nil {
+		t.Errorf("Open after recovering a newer file: %v", err)
+	} else {
+		_ = o.Close()
 	}
 }
 
@@ -400,8 +411,14 @@ func TestOpen_NewerFormat(t *testing.T) {
 	d := buildDataset(t, "tiny")
 	putRaw(t, d.path, metaBucket, string(versionKey), []byte("7"))
 	_, err := Open(d.path, Options{})
-	if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "format 7") || errors.Is(err, ErrCorrupt) {
+	if !errors.Is(err, ErrNewerFormat) || errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Open = %v", err)
+	}
+	for _, w := range []string{d.path, "written by a newer Tocsin (format 7; this binary reads up to 1)",
+		"install that version or newer", "tocsin outbox recover -config"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
 	}
 }
 

@@ -114,9 +114,11 @@ func corruptError(path string, cause error, recoverCmd string) error {
 }
 
 // newerError is the error of a file written by a newer tocsin.
-func newerError(path string, version int) error {
-	return fmt.Errorf("open outbox %s: %w: format %d, this tocsin reads up to %d; run the newer tocsin release that wrote it",
-		path, ErrNewerFormat, version, formatVersion)
+func newerError(path string, version int, recoverCmd string) error {
+	return fmt.Errorf("open outbox %s: %w: written by a newer Tocsin (format %d; this binary reads up to %d): "+
+		"install that version or newer, or stop tocsin and move the file aside with `%s`, "+
+		"which keeps the entries this binary can read",
+		path, ErrNewerFormat, version, formatVersion, recoverCmd)
 }
 
 // health is what verify found out about a usable outbox file.
@@ -277,17 +279,62 @@ func sortKeys(keys [][]byte) {
 	sort.Slice(keys, func(i, j int) bool { return string(keys[i]) < string(keys[j]) })
 }
 
-// initBuckets creates the buckets of a new outbox and, when rebuild is
-// set, builds both indexes afresh from the entries.
-func initBuckets(tx *bolt.Tx, rebuild bool) error {
+// migrations[v] turns an outbox of format v into format v+1, inside the
+// transaction in which Open opens it. A new format adds its step here and
+// a fixture (see fixture_test.go).
+var migrations = map[int]func(tx *bolt.Tx) error{}
+
+// fileFormat returns the format version recorded in tx; 0 when the file
+// has none (a new file).
+func fileFormat(tx *bolt.Tx) (int, error) {
+	meta := tx.Bucket(metaBucket)
+	if meta == nil || meta.Get(versionKey) == nil {
+		return 0, nil
+	}
+	raw := meta.Get(versionKey)
+	v, err := strconv.Atoi(string(raw))
+	if err != nil || v < 1 {
+		return 0, fmt.Errorf("the format version %q is not valid", raw)
+	}
+	return v, nil
+}
+
+// migrate brings the outbox of tx from its format to format to, one step
+// of steps at a time, and records the version. A new file gets format to
+// at once.
+func migrate(tx *bolt.Tx, to int, steps map[int]func(*bolt.Tx) error) error {
+	v, err := fileFormat(tx)
+	if err != nil {
+		return err
+	}
+	if v > to {
+		return &newerFormat{version: v}
+	}
+	for ; v > 0 && v < to; v++ {
+		step := steps[v]
+		if step == nil {
+			return fmt.Errorf("no migration from format %d to %d", v, v+1)
+		}
+		if err := step(tx); err != nil {
+			return fmt.Errorf("migrate from format %d to %d: %w", v, v+1, err)
+		}
+	}
 	meta, err := tx.CreateBucketIfNotExists(metaBucket)
 	if err != nil {
 		return err
 	}
-	if meta.Get(versionKey) == nil {
-		if err := meta.Put(versionKey, []byte(strconv.Itoa(formatVersion))); err != nil {
-			return err
-		}
+	if string(meta.Get(versionKey)) == strconv.Itoa(to) {
+		return nil
+	}
+	return meta.Put(versionKey, []byte(strconv.Itoa(to)))
+}
+
+// initBuckets creates the buckets of a new outbox, migrates an older one
+// to the current format and, when rebuild is set, builds both indexes
+// afresh from the entries.
+func initBuckets(tx *bolt.Tx, rebuild bool) error {
+	if err := migrate(tx, formatVersion, migrations); err != nil {
+		return err
 	}
 	if rebuild {
 		for _, name := range [][]byte{dueBucket, statesBucket} {

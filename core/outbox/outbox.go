@@ -28,14 +28,19 @@ type Options struct {
 	// ConfigPath is the agent's configuration file, named in the recovery
 	// command that Open's errors give (tocsin outbox recover -config PATH).
 	ConfigPath string
+	// CommitFault, when set, is called before every write transaction: an
+	// error it returns fails that transaction's writes, as a full or
+	// failing disk would. A seam for tests; nil in the agent.
+	CommitFault func() error
 }
 
 // Outbox is the durable queue of notifications, one bbolt file. It is safe
 // for concurrent use. Every write is synced to disk before it returns.
 type Outbox struct {
-	db   *bolt.DB
-	path string
-	now  func() time.Time
+	db    *bolt.DB
+	path  string
+	now   func() time.Time
+	fault func() error // Options.CommitFault
 
 	mu     sync.Mutex // guards closed and queue
 	closed bool
@@ -83,7 +88,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 		var damage error
 		h, damage, err = diagnose(path, st.Size())
 		if nf := (*newerFormat)(nil); errors.As(err, &nf) {
-			return nil, newerError(path, nf.version)
+			return nil, newerError(path, nf.version, cmd)
 		}
 		if err != nil {
 			return nil, err
@@ -116,6 +121,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 		db:      db,
 		path:    path,
 		now:     opts.Now,
+		fault:   opts.CommitFault,
 		wake:    make(chan struct{}, 1),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -125,6 +131,17 @@ func Open(path string, opts Options) (*Outbox, error) {
 	}
 	go o.commitLoop()
 	return o, nil
+}
+
+// format returns the format version the open outbox records.
+func (o *Outbox) format() (int, error) {
+	var v int
+	err := o.db.View(func(tx *bolt.Tx) error {
+		var err error
+		v, err = fileFormat(tx)
+		return err
+	})
+	return v, err
 }
 
 // Path returns the file the outbox is stored in.

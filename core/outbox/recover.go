@@ -75,7 +75,9 @@ func (r Report) String() string {
 // must not run: a file another process holds is refused with ErrLocked.
 //
 // A file that Open accepts is left as it is (Report.Intact). A file
-// written by a newer tocsin is refused with ErrNewerFormat.
+// written by a newer tocsin, which Open refuses, is set aside the same
+// way, keeping the entries this binary can decode (what the newer release
+// added to them is lost).
 func Recover(path string) (Report, error) {
 	rep := Report{Path: path}
 	st, err := os.Stat(path)
@@ -91,7 +93,9 @@ func Recover(path string) (Report, error) {
 	}
 	_, damage, err := diagnose(path, st.Size())
 	if nf := (*newerFormat)(nil); errors.As(err, &nf) {
-		return rep, newerError(path, nf.version)
+		// The operator chose to set the newer release's file aside.
+		damage = fmt.Errorf("written by a newer Tocsin (format %d; this binary reads up to %d)", nf.version, formatVersion)
+		err = nil
 	}
 	if err != nil {
 		return rep, fmt.Errorf("recover outbox: %w", err)
@@ -117,9 +121,6 @@ func Recover(path string) (Report, error) {
 		return rep, fmt.Errorf("recover outbox %s: read: %w", path, err)
 	}
 	sal := salvage(data)
-	if sal.version > formatVersion {
-		return rep, newerError(path, sal.version)
-	}
 
 	tmp, err := writeSalvaged(path, sal.entries)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -32,6 +33,27 @@ var ErrStoreLocked = errors.New("in use by another tocsin process")
 // not a valid database.
 var ErrStoreCorrupt = errors.New("corrupt")
 
+// ErrStoreNewer is returned (wrapped) by OpenStore when a newer tocsin
+// wrote the state file, in a format this one does not read.
+var ErrStoreNewer = errors.New("written by a newer Tocsin")
+
+// storeFormat is the version of the state file's layout, stored in the
+// meta bucket under formatKey. A file without one is format 1 (releases
+// before the meta bucket); OpenStore migrates older files forward and
+// records the version, and refuses files of a higher one.
+const storeFormat = 1
+
+// Bucket and key of the format version.
+var (
+	metaBucket = []byte("meta")
+	formatKey  = []byte("format")
+)
+
+// storeMigrations[v] turns a file of format v into format v+1, inside the
+// transaction in which OpenStore opens it. A new format adds its step
+// here and a fixture (see fixture_test.go).
+var storeMigrations = map[int]func(tx *bolt.Tx) error{}
+
 // Store persists rule states in a bbolt file, one JSON record per rule name.
 // It is safe for concurrent use. Every write is one transaction that is
 // synced to disk before the call returns.
@@ -44,38 +66,114 @@ type Store struct {
 // created). Only one process may hold the file: when another one does,
 // OpenStore gives up after about a second with an error that wraps
 // ErrStoreLocked. A file that is not a valid state database (garbage,
-// truncated, damaged pages) is refused with an error that wraps
-// ErrStoreCorrupt and says how to recover; it is never emptied or
-// rewritten. An empty (zero-byte) file is initialised as a new store.
+// truncated, damaged pages) is refused with a *StoreError that wraps
+// ErrStoreCorrupt and says how to recover (RecoverStore); it is never
+// emptied or rewritten. A file of a newer format is refused the same way
+// with ErrStoreNewer; an older one is migrated to the current format. An
+// empty (zero-byte) file is initialised as a new store.
 func OpenStore(path string) (*Store, error) {
 	// An existing file is first opened read-only and read through once, so
 	// that damage shows as an error here instead of as a panic or a memory
 	// fault later: bbolt trusts its pages, and in read-write mode it reads
-	// the freelist page inside Open, where a fault would leave the file
-	// mapped and locked.
+	// the freelist page inside Open.
 	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() > 0 {
-		db, err := openBolt(path, true)
-		if err != nil {
+		if err := diagnoseStore(path, st.Size()); err != nil {
 			return nil, err
-		}
-		verr := verify(db, st.Size())
-		_ = db.Close()
-		if verr != nil {
-			return nil, corruptError(path, verr)
 		}
 	}
 	db, err := openBolt(path, false)
 	if err != nil {
 		return nil, err
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(stateBucket)
-		return err
+	if err := guard(func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			if _, err := tx.CreateBucketIfNotExists(stateBucket); err != nil {
+				return err
+			}
+			return migrate(tx, storeFormat, storeMigrations)
+		})
 	}); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("open rule state %s: create bucket: %w", path, err)
+		return nil, fmt.Errorf("open rule state %s: create buckets: %w", path, err)
 	}
 	return &Store{db: db, path: path}, nil
+}
+
+// diagnoseStore opens the existing file at path read-only and verifies
+// it: nil when OpenStore may use it, else a *StoreError or the reason it
+// cannot be opened (the lock, an I/O error).
+func diagnoseStore(path string, size int64) error {
+	db, err := openBolt(path, true)
+	if err != nil {
+		return err
+	}
+	verr := verify(db, size)
+	_ = db.Close()
+	if nf := (*newerFormat)(nil); errors.As(verr, &nf) {
+		return &StoreError{Path: path, Err: ErrStoreNewer, Format: nf.version}
+	}
+	if verr != nil {
+		return corruptError(path, verr)
+	}
+	return nil
+}
+
+// fileFormat returns the format version recorded in tx: 1 when there is
+// none (files written before the meta bucket).
+func fileFormat(tx *bolt.Tx) (int, error) {
+	meta := tx.Bucket(metaBucket)
+	if meta == nil {
+		return 1, nil
+	}
+	raw := meta.Get(formatKey)
+	if raw == nil {
+		return 1, nil
+	}
+	v, err := strconv.Atoi(string(raw))
+	if err != nil || v < 1 {
+		return 0, fmt.Errorf("the format version %q is not valid", raw)
+	}
+	return v, nil
+}
+
+// migrate brings the file of tx to format to, one step of steps at a
+// time, and records the version.
+func migrate(tx *bolt.Tx, to int, steps map[int]func(*bolt.Tx) error) error {
+	v, err := fileFormat(tx)
+	if err != nil {
+		return err
+	}
+	if v > to {
+		return &newerFormat{version: v}
+	}
+	for ; v < to; v++ {
+		step := steps[v]
+		if step == nil {
+			return fmt.Errorf("no migration from format %d to %d", v, v+1)
+		}
+		if err := step(tx); err != nil {
+			return fmt.Errorf("migrate from format %d to %d: %w", v, v+1, err)
+		}
+	}
+	meta, err := tx.CreateBucketIfNotExists(metaBucket)
+	if err != nil {
+		return err
+	}
+	if cur := meta.Get(formatKey); string(cur) == strconv.Itoa(to) {
+		return nil
+	}
+	return meta.Put(formatKey, []byte(strconv.Itoa(to)))
+}
+
+// format returns the format version the open store records.
+func (s *Store) format() (int, error) {
+	var v int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		v, err = fileFormat(tx)
+		return err
+	})
+	return v, err
 }
 
 // openBolt opens path with bbolt, bounded by openTimeout, and classifies
@@ -117,12 +215,61 @@ func openBolt(path string, readOnly bool) (*bolt.DB, error) {
 	return db, nil
 }
 
+// StoreError is OpenStore's error for a state file it cannot use: damaged
+// (Err is ErrStoreCorrupt) or of a newer format (ErrStoreNewer). It says
+// how to recover; set ConfigPath to name the agent's configuration in the
+// command it gives.
+type StoreError struct {
+	// Path is the state file.
+	Path string
+	// Err is ErrStoreCorrupt or ErrStoreNewer.
+	Err error
+	// Cause is what is wrong with a damaged file.
+	Cause error
+	// Format is the newer file's format version.
+	Format int
+	// ConfigPath is the agent's configuration file, for the command.
+	ConfigPath string
+}
+
+// Error implements error.
+func (e *StoreError) Error() string {
+	cmd := RecoverCommand(e.ConfigPath)
+	if errors.Is(e.Err, ErrStoreNewer) {
+		return fmt.Sprintf("open rule state %s: %v (format %d; this binary reads up to %d): "+
+			"install that version or newer, or stop tocsin and move the file aside with `%s`, "+
+			"which keeps the rule states this binary can read",
+			e.Path, ErrStoreNewer, e.Format, storeFormat, cmd)
+	}
+	return fmt.Sprintf("open rule state %s: the file is %v (%v); tocsin will not start without it, "+
+		"since it would notify every firing alert once more. Stop tocsin and run `%s`: "+
+		"it moves the file aside to %s.corrupt-<time> and keeps every rule state that can still be read",
+		e.Path, ErrStoreCorrupt, e.Cause, cmd, e.Path)
+}
+
+// Unwrap returns ErrStoreCorrupt or ErrStoreNewer.
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// RecoverCommand is the command that recovers the state file of the
+// agent configured by configPath.
+func RecoverCommand(configPath string) string {
+	if configPath == "" {
+		configPath = "<config file>"
+	}
+	return "tocsin state recover -config " + configPath
+}
+
 // corruptError is the error of a state file that cannot be used.
 func corruptError(path string, cause error) error {
-	return fmt.Errorf("open rule state %s: the file is %w (%v); "+
-		"move it aside (e.g. mv %s %s.corrupt) and start again: tocsin then starts without rule state, "+
-		"so alerts that were pending or firing are evaluated afresh and may be notified once more",
-		path, ErrStoreCorrupt, cause, path, path)
+	return &StoreError{Path: path, Err: ErrStoreCorrupt, Cause: cause}
+}
+
+// newerFormat is verify's error for a file of a newer format.
+type newerFormat struct{ version int }
+
+// Error implements error.
+func (e *newerFormat) Error() string {
+	return fmt.Sprintf("format %d is newer than %d", e.version, storeFormat)
 }
 
 // verify reads the whole database once: the pages its meta page claims must
@@ -149,6 +296,13 @@ func verify(db *bolt.DB, size int64) error {
 				return b.ForEach(touch)
 			}); err != nil {
 				return err
+			}
+			v, err := fileFormat(tx)
+			if err != nil {
+				return err
+			}
+			if v > storeFormat {
+				return &newerFormat{version: v}
 			}
 			// The B-tree is sound; let bbolt check the rest (freelist,
 			// page accounting). Check runs in a goroutine of its own that

@@ -229,7 +229,7 @@ func TestStore_CorruptFileRefused(t *testing.T) {
 			if !errors.Is(err, ErrStoreCorrupt) {
 				t.Fatalf("error %v does not wrap ErrStoreCorrupt", err)
 			}
-			for _, w := range []string{path, "corrupt", "move it aside"} {
+			for _, w := range []string{path, "corrupt", "tocsin state recover -config", "keeps every rule state"} {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
 				}

@@ -76,9 +76,13 @@
 // outbox = {...} gives the outbox fact (config.OutboxType) and replaces
 // the whole of it: pending and dead (counts), oldest_age and failing_for
 // (durations: "20m", or a number of seconds), and failing, which maps a
-// transport to its failure streak { failures, failing_for, last_error }.
+// transport to its failure streak { failures, failing_for, last_error },
+// and store_error, store_failures and store_failing_for, the notifications
+// that could not be stored (a full disk; store_failing_for grows with the
+// timeline while store_error is given).
 // What is left out is zero, but a streak's failures (1), last_error
-// ("failed") and failing_for (the outbox's failing_for, else 0); the
+// ("failed") and failing_for (the outbox's failing_for, else 0), and
+// store_failures (1 when store_error is given); the
 // outbox's failing_for is the longest streak's, and giving a different
 // one is an error, as is an oldest_age without pending. The durations
 // are as at the block's offset and grow with the timeline (oldest_age

@@ -40,19 +40,23 @@ func (t *outboxTemplate) value(d time.Duration) cty.Value {
 		}
 		f.Failing = failing
 	}
+	if f.StoreError != "" {
+		f.StoreFailingFor += elapsed
+	}
 	return f.Value()
 }
 
 // outboxFields are the attributes of outbox = {...} in a facts block.
 var (
-	outboxFields = []string{"pending", "dead", "oldest_age", "failing_for", "failing"}
+	outboxFields = []string{"pending", "dead", "oldest_age", "failing_for", "failing", "store_failures", "store_failing_for", "store_error"}
 	streakFields = []string{"failures", "failing_for", "last_error"}
 )
 
 // bindOutbox checks the outbox value of facts block fb and returns its
 // template. Left out are zero, but a streak's failures (1), last_error
-// ("failed") and failing_for (the outbox's failing_for, else 0); the
-// outbox's failing_for is the longest streak's.
+// ("failed") and failing_for (the outbox's failing_for, else 0), and
+// store_failures (1 when store_error is given); the outbox's failing_for
+// is the longest streak's.
 func bindOutbox(fb *Facts) (*outboxTemplate, hcl.Diagnostics) {
 	rng := fb.OutboxRange
 	var diags hcl.Diagnostics
@@ -111,6 +115,21 @@ func bindOutbox(fb *Facts) (*outboxTemplate, hcl.Diagnostics) {
 			}
 			f.Failing[name] = s
 		}
+	}
+	if v, ok := attrs["store_error"]; ok && !v.IsNull() {
+		if v.Type() != cty.String || v.AsString() == "" {
+			bad(`outbox: store_error is the error of the last notification that could not be stored, such as "write outbox.db: no space left on device"`)
+		} else {
+			f.StoreError = v.AsString()
+		}
+	}
+	f.StoreFailures = count(attrs, "store_failures", "outbox", 0, bad)
+	f.StoreFailingFor, _ = duration(attrs, "store_failing_for", "outbox", bad)
+	switch {
+	case f.StoreError == "" && (f.StoreFailures > 0 || f.StoreFailingFor > 0):
+		bad("outbox: store_failures and store_failing_for describe notifications that could not be stored; give store_error too")
+	case f.StoreError != "" && f.StoreFailures == 0:
+		f.StoreFailures = 1
 	}
 	if forGiven {
 		switch longest := f.FailingFor(); {

@@ -19,11 +19,26 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// Health is the answer of /healthz.
+// The Status of /healthz.
+const (
+	// StatusOK: the agent works.
+	StatusOK = "ok"
+	// StatusDegraded: the agent runs and answers, but something keeps it
+	// from doing its job in full (Health.Problems says what): a full
+	// disk under data_dir. /healthz still answers 200 OK: the agent is
+	// alive, and restarting it would not help.
+	StatusDegraded = "degraded"
+)
+
+// Health is the answer of /healthz, always with 200 OK while the agent
+// serves: Status is StatusOK or StatusDegraded.
 type Health struct {
-	Status  string `json:"status"`
-	Node    string `json:"node"`
-	Version string `json:"version"`
+	Status string `json:"status"`
+	// Problems says, while Status is StatusDegraded, what is wrong and
+	// what to do; absent when the agent is healthy.
+	Problems []string `json:"problems,omitempty"`
+	Node     string   `json:"node"`
+	Version  string   `json:"version"`
 	// Transports lists the configured transports.
 	Transports []string `json:"transports"`
 	Started    string   `json:"started"`

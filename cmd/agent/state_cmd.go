@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/tocsin-dev/tocsin/core/agent"
+	"github.com/tocsin-dev/tocsin/core/rules"
+)
+
+// stateCommand is the parent of the state subcommands; it only explains
+// them.
+type stateCommand struct{ meta }
+
+func (c *stateCommand) Synopsis() string {
+	return "Recover the rule state file (data_dir/state.db)"
+}
+
+func (c *stateCommand) Help() string {
+	return `Usage: tocsin state <subcommand> [options]
+
+  The agent keeps each rule's alert state in data_dir/state.db: which
+  alerts are pending or firing, and when each was last notified, so that a
+  restart neither repeats nor forgets an alert.
+
+    state recover   Salvage a damaged state file (the agent must be stopped).`
+}
+
+func (c *stateCommand) Run([]string) int {
+	fmt.Fprintln(c.stderr, c.Help())
+	return exitUsage
+}
+
+type stateRecoverCommand struct{ meta }
+
+func (c *stateRecoverCommand) Synopsis() string {
+	return "Salvage a damaged rule state file while the agent is stopped"
+}
+
+func (c *stateRecoverCommand) Help() string {
+	return `Usage: tocsin state recover [-config PATH]
+
+  When the agent refuses to start because its rule state file is damaged
+  (truncated, garbage, a record that does not decode) or was written by a
+  newer Tocsin, recover moves the file aside to state.db.corrupt-<time>,
+  writes every rule state that can still be read to a new state.db and
+  says what it kept and what it lost. Alerts whose state was kept are not
+  notified again; rules whose state was lost start afresh and notify again
+  if their condition holds. Moving the file aside by hand loses every
+  state: every firing alert is then sent again. A file that is not damaged
+  is left as it is.
+
+  It works on the file alone: stop the agent first. It refuses while the
+  agent answers at its listen address or holds the file.
+
+  Exits 0 when the file is intact or was recovered, 1 when not.
+
+Options:
+` + outboxConfigOption
+}
+
+func (c *stateRecoverCommand) Run(args []string) int {
+	fs := c.flags("state recover", c.Help())
+	path := fs.String("config", defaultConfigPath(), "")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	cfg, ok := c.load(*path)
+	if !ok {
+		return exitError
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	if p := probeAgent(ctx, newAgentClient(), cfg.Agent.Listen); p.err == nil && p.node == cfg.Agent.Node {
+		fmt.Fprintf(c.stderr, "Error: the agent of node %q is running (it answers at %s): stop it first; recover works on the state file alone\n", p.node, p.addr)
+		return exitError
+	}
+	file := filepath.Join(cfg.Agent.DataDir, agent.StateFile)
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(c.stderr, "Error: there is no rule state file %s: nothing to recover (check data_dir in %s)\n", file, *path)
+		return exitError
+	}
+	rep, err := rules.RecoverStore(file)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintln(c.stdout, rep.String())
+	return exitOK
+}

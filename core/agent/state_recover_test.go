@@ -1,0 +1,127 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tocsin-dev/tocsin/core/rules"
+)
+
+// scribbleFreelist overwrites the freelist page of the bbolt file at path
+// with junk, damage bbolt refuses at open.
+func scribbleFreelist(t *testing.T, path string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, PreLoadFreelist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, size := -1, db.Info().PageSize
+	_ = db.View(func(tx *bolt.Tx) error {
+		for i := 0; ; i++ {
+			p, err := tx.Page(i)
+			if err != nil || p == nil {
+				return err
+			}
+			if p.Type == "freelist" {
+				id = i
+			}
+		}
+	})
+	_ = db.Close()
+	if id < 0 {
+		t.Fatal("no freelist page")
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte(strings.Repeat("\x42", 64)), int64(id*size)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A damaged state.db stops the agent with the recover command, -config
+// included; after `tocsin state recover`, a firing alert is not sent again.
+// Moving the file aside by hand (what the error advised before) sends it
+// again.
+func TestEngine_StateRecoveredKeepsFiringAlert(t *testing.T) {
+	dataDir := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "marker")
+	if err := os.WriteFile(marker+".log", []byte("log\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	n := &recordingNotifier{}
+	ctx := context.Background()
+	cfg := engineConfig(t, dataDir, marker)
+	a := &Agent{logger: hclog.NewNullLogger(), now: now}
+	start := func() *engine {
+		t.Helper()
+		e, err := newEngine(cfg, hclog.NewNullLogger(), n, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.runner.Start(ctx)
+		if err := e.runner.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	stop := func(e *engine) {
+		e.runner.Stop()
+		e.close()
+	}
+	e := start()
+	e.evaluate(ctx, e.cfg.Rules[0]) // fires
+	stop(e)
+	if got := n.subjects(); len(got) != 1 {
+		t.Fatalf("first evaluation sent %q; want the alert", got)
+	}
+
+	path := filepath.Join(dataDir, StateFile)
+	scribbleFreelist(t, path)
+	_, err := a.newEngine(ctx, cfg)
+	if !errors.Is(err, rules.ErrStoreCorrupt) || !strings.Contains(err.Error(), "tocsin state recover -config "+cfg.Files[0]) {
+		t.Fatalf("start with a damaged state.db: %v; want the recover command with -config", err)
+	}
+	damaged, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := rules.RecoverStore(path)
+	if err != nil || len(rep.Firing) != 1 || rep.Firing[0] != "marker_missing" {
+		t.Fatalf("RecoverStore = %+v, %v", rep, err)
+	}
+	clock = clock.Add(10 * time.Minute)
+	e = start()
+	e.evaluate(ctx, e.cfg.Rules[0])
+	stop(e)
+	if got := n.subjects(); len(got) != 1 {
+		t.Fatalf("after recover, the restart sent the alert again: %q", got)
+	}
+
+	// The same damage, moved aside by hand: the alert goes out again.
+	if err := os.WriteFile(path, damaged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".corrupt"); err != nil {
+		t.Fatal(err)
+	}
+	e = start()
+	e.evaluate(ctx, e.cfg.Rules[0])
+	stop(e)
+	if got := n.subjects(); len(got) != 2 {
+		t.Fatalf("without the state the alert was not sent again (%q): the test proves nothing", got)
+	}
+}
