@@ -46,6 +46,22 @@ type Transports interface {
 	Rate(transport string) Rate
 }
 
+// ByteLimits is implemented by Transports whose transports take a bounded
+// number of bytes per Send; without it, there is no limit.
+type ByteLimits interface {
+	// MaxBatchBytes returns the most bytes of messages transport takes in
+	// one Send (as MessageSize counts them); 0 is no limit.
+	MaxBatchBytes(transport string) int
+}
+
+// SendTimeouts is implemented by Transports whose transports have their
+// own send timeout; without it, every Send has DefaultSendTimeout.
+type SendTimeouts interface {
+	// SendTimeout returns how long one Send through transport may take;
+	// 0 means DefaultSendTimeout.
+	SendTimeout(transport string) time.Duration
+}
+
 // Rate is a transport's send limit: at most Messages per Per, spread
 // evenly (one every Per/Messages; a transport that batches may send up
 // to a batch at once after waiting as long). The zero Rate is no limit.
@@ -99,6 +115,16 @@ func WithRand(rnd func() float64) Option {
 	}
 }
 
+// WithAfter makes the dispatcher time its sends with after instead of
+// time.After; tests pass the fake clock that WithClock reads.
+func WithAfter(after func(time.Duration) <-chan time.Time) Option {
+	return func(d *Dispatcher) {
+		if after != nil {
+			d.after = after
+		}
+	}
+}
+
 // Dispatcher sends the entries of a Queue through Transports. Create it
 // with New, run it with Run, stop it with Stop.
 type Dispatcher struct {
@@ -108,6 +134,7 @@ type Dispatcher struct {
 	obs        Observer
 	log        hclog.Logger
 	now        func() time.Time
+	after      func(time.Duration) <-chan time.Time
 	fetch      int           // entries read per round beyond those held
 	laneCp     int           // entries queued per transport
 	storeRetry time.Duration // how soon a failed store call is tried again
@@ -145,6 +172,7 @@ type Dispatcher struct {
 	// go, while it lets none go now; limits are the token buckets.
 	throttled map[string]time.Time
 	limits    map[string]*limiter
+	stuck     map[string]int           // transport -> Sends left behind, not returned yet
 	unsaved   map[string]*outbox.Entry // changed entries whose Save failed
 	undone    map[string]struct{}      // sent entries whose Done failed
 	skipped   int                      // due entries the last round left: their lane was full or throttled
@@ -170,6 +198,7 @@ func New(q Queue, t Transports, p Policy, o Observer, logger hclog.Logger, opts 
 	d := &Dispatcher{
 		q: q, t: t, p: p, obs: o, log: logger,
 		now:        time.Now,
+		after:      time.After,
 		rnd:        rand.Float64,
 		fetch:      p.Concurrency * p.BatchSize,
 		laneCp:     2 * p.BatchSize,
@@ -184,6 +213,7 @@ func New(q Queue, t Transports, p Policy, o Observer, logger hclog.Logger, opts 
 		paused:     map[string]time.Time{},
 		throttled:  map[string]time.Time{},
 		limits:     map[string]*limiter{},
+		stuck:      map[string]int{},
 		unsaved:    map[string]*outbox.Entry{},
 		undone:     map[string]struct{}{},
 		lastErr:    map[string]string{},

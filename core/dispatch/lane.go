@@ -1,8 +1,10 @@
 package dispatch
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tocsin-dev/tocsin/core/outbox"
@@ -114,7 +116,7 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 	}
 	var latency time.Duration
 	if len(msgs) > 0 {
-		results, err := d.t.Send(d.sendCtx, t, msgs)
+		results, err := d.send(t, msgs)
 		latency = d.now().Sub(start)
 		if err == nil && len(results) != len(msgs) {
 			err = sdk.TemporaryError(fmt.Errorf("transport %s returned %d results for %d messages", t, len(results), len(msgs)), "", "")
@@ -146,7 +148,7 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 				if r.Err != nil {
 					errs[i] = classify(r.Err)
 				} else {
-					receipts[i] = r.Receipt
+					receipts[i] = truncate(r.Receipt, MaxReceiptBytes)
 				}
 			}
 		}
@@ -235,18 +237,18 @@ func (d *Dispatcher) record(e *outbox.Entry, t string, de *sdk.DeliveryError, no
 		Code:      de.Code,
 		Reply:     de.Reply,
 		Remedy:    de.Remedy,
-		Error:     de.Error(),
+		Error:     truncate(de.Error(), MaxErrorBytes+MaxCodeBytes+64),
 		Wait:      de.RetryAfter,
 	}
 }
 
 // classify turns a Send error into a DeliveryError: an unknown transport
-// is permanent, an unclassified error temporary.
+// is permanent, an unclassified error temporary. Its texts are capped.
 func classify(err error) *sdk.DeliveryError {
 	if errors.Is(err, ErrUnknownTransport) {
-		return sdk.PermanentError(err, "", remedyUnknown)
+		return capped(sdk.PermanentError(err, "", remedyUnknown))
 	}
-	return sdk.AsDeliveryError(err)
+	return capped(sdk.AsDeliveryError(err))
 }
 
 // buildErr is why a message could not be built: it is ErrBuild and
@@ -265,7 +267,111 @@ func (e *buildErr) Unwrap() []error { return []error{ErrBuild, e.err} }
 // buildError is the permanent failure of a message that cannot be built.
 func buildError(t string, err error) *sdk.DeliveryError {
 	if errors.Is(err, ErrUnknownTransport) {
-		return sdk.PermanentError(err, "", remedyUnknown)
+		return capped(sdk.PermanentError(err, "", remedyUnknown))
 	}
-	return sdk.PermanentError(&buildErr{transport: t, err: err}, "", remedyBuild)
+	return capped(sdk.PermanentError(&buildErr{transport: t, err: err}, "", remedyBuild))
+}
+
+const (
+	// DefaultSendTimeout bounds a Send through a transport that sets no
+	// timeout of its own: above the 30s per connection, command or
+	// request of the bundled plugins.
+	DefaultSendTimeout = 2 * time.Minute
+	// sendGrace is how long a Send whose context was cancelled may take to
+	// return before it is left behind.
+	sendGrace = 5 * time.Second
+	// maxStuck is how many Sends left behind a transport may have before
+	// it is not called again until one returns.
+	maxStuck = 2
+)
+
+// ErrSendTimeout is wrapped by the error of a Send that did not answer
+// within its transport's send timeout.
+var ErrSendTimeout = errors.New("the plugin did not answer in time")
+
+const remedySendTimeout = "The plugin did not answer within send_timeout; Tocsin retries, and moves to the next transport of the contact's via list after max_age. Check the plugin's log lines and the provider; raise the transport's send_timeout if large batches need longer."
+
+// answer is what a Send returned.
+type answer struct {
+	results []sdk.Result
+	err     error
+}
+
+// send calls Transports.Send through t under t's send timeout. A call that
+// does not answer in time is cancelled; one that ignores the cancellation
+// is left behind after sendGrace (at most maxStuck per transport, after
+// which t is not called until one returns) and the attempt fails,
+// temporarily, with ErrSendTimeout. On Stop's deadline it returns the
+// cancellation, whatever the call does.
+func (d *Dispatcher) send(t string, msgs []*sdk.Message) ([]sdk.Result, error) {
+	var timeout time.Duration
+	if st, ok := d.t.(SendTimeouts); ok {
+		timeout = st.SendTimeout(t)
+	}
+	if timeout <= 0 {
+		timeout = DefaultSendTimeout
+	}
+	d.mu.Lock()
+	stuck := d.stuck[t]
+	d.mu.Unlock()
+	if stuck >= maxStuck {
+		return nil, sdk.TemporaryError(fmt.Errorf("transport %s: %d earlier sends did not return after send_timeout %s: %w", t, stuck, timeout, ErrSendTimeout), "", remedySendTimeout)
+	}
+	ctx, cancel := context.WithTimeout(d.sendCtx, timeout)
+	defer cancel()
+	ch := make(chan answer, 1)
+	var (
+		mu        sync.Mutex
+		abandoned bool
+	)
+	go func() {
+		r, err := d.t.Send(ctx, t, msgs)
+		ch <- answer{r, err}
+		mu.Lock()
+		defer mu.Unlock()
+		if abandoned {
+			d.mu.Lock()
+			d.stuck[t]--
+			d.mu.Unlock()
+			d.log.Info("a send left behind has returned", "transport", t, "error", err)
+		}
+	}()
+	timedOut := func() error {
+		return sdk.TemporaryError(fmt.Errorf("transport %s: no answer within send_timeout %s: %w", t, timeout, ErrSendTimeout), "", remedySendTimeout)
+	}
+	select {
+	case a := <-ch:
+		if a.err != nil && d.sendCtx.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, timedOut()
+		}
+		return a.results, a.err
+	case <-d.after(timeout):
+	case <-d.sendCtx.Done():
+	}
+	cancel()
+	var grace <-chan time.Time
+	if d.sendCtx.Err() != nil {
+		grace = time.After(abortGrace / 2)
+	} else {
+		grace = d.after(sendGrace)
+	}
+	select {
+	case a := <-ch:
+		if a.err == nil && d.sendCtx.Err() == nil {
+			return a.results, nil // it made it after all
+		}
+	case <-grace:
+		mu.Lock()
+		abandoned = true
+		mu.Unlock()
+		d.mu.Lock()
+		d.stuck[t]++
+		n := d.stuck[t]
+		d.mu.Unlock()
+		d.log.Warn("the plugin ignored the cancellation of a send; leaving the call behind", "transport", t, "send_timeout", timeout, "left_behind", n)
+	}
+	if err := d.sendCtx.Err(); err != nil {
+		return nil, err
+	}
+	return nil, timedOut()
 }

@@ -1,0 +1,119 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tocsin-dev/tocsin/core/outbox"
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
+)
+
+// hanging is a Send that ignores its context and returns only when
+// release is closed.
+func hanging(release <-chan struct{}) sendFunc {
+	return func(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
+		<-release
+		return nil, errors.New("released")
+	}
+}
+
+// TestDispatcher_Run_sendTimeout: a plugin that hangs in Send, ignoring
+// its context, costs its entries one temporary failure per send_timeout
+// (with a remedy), and the normal rules apply: past the max age, the next
+// transport of the chain takes them.
+func TestDispatcher_Run_sendTimeout(t *testing.T) {
+	clk := newClock()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	q := newQueue(clk.Now, entry("a@tocsin.test", "hang", "good"))
+	ft := newTransports().add("hang", true, hanging(release)).add("good", true, nil)
+	rec := &recorder{}
+	p := fixed
+	p.MaxAge = 20 * time.Second
+	d := start(t, q, ft, p, rec, WithClock(clk.Now), WithAfter(clk.After))
+
+	eventually(t, "the send to hang", func() bool { return len(ft.callsTo("hang")) == 1 && clk.waiting() == 1 })
+	clk.Advance(DefaultSendTimeout)
+	// The plugin ignores the cancellation: after a grace, the call is
+	// left behind.
+	eventually(t, "the grace timer", func() bool { return clk.waiting() == 1 })
+	clk.Advance(sendGrace)
+	eventually(t, "the good transport to send it", func() bool { return q.len() == 0 })
+	idle(t, d.Dispatcher)
+
+	var fell *event
+	for _, ev := range rec.all() {
+		if ev.kind == "fellback" {
+			fell = &ev
+		}
+	}
+	if fell == nil || fell.transport != "hang" || fell.to != "good" {
+		t.Errorf("events %+v, want a fallback from hang to good", rec.all())
+	}
+	if got := ft.callsTo("good"); len(got) != 1 {
+		t.Errorf("good sent %v, want one send", got)
+	}
+	q.check(t)
+}
+
+// TestDispatcher_Run_sendTimeoutRetries: within the max age, a send that
+// times out is a temporary failure, saved with its remedy and retried
+// after the backoff; a plugin that left too many calls behind is not
+// called again until one returns, and its entries keep failing (and so
+// move on) rather than wait.
+func TestDispatcher_Run_sendTimeoutRetries(t *testing.T) {
+	clk := newClock()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	q := newQueue(clk.Now, entry("a@tocsin.test", "hang"))
+	ft := newTransports().add("hang", true, hanging(release))
+	ft.timeouts["hang"] = 5 * time.Second
+	rec := &recorder{}
+	d := start(t, q, ft, fixed, rec, WithClock(clk.Now), WithAfter(clk.After))
+
+	for i := 1; i <= maxStuck; i++ {
+		eventually(t, "the send to hang", func() bool { return len(ft.callsTo("hang")) == i && clk.waiting() == 1 })
+		clk.Advance(5 * time.Second)
+		eventually(t, "the grace timer", func() bool { return clk.waiting() == 1 })
+		clk.Advance(sendGrace)
+		eventually(t, "the attempt to be saved", func() bool { return q.get("a@tocsin.test").Attempts == i })
+		idle(t, d.Dispatcher)
+		e := q.get("a@tocsin.test")
+		if e.Last == nil || e.Last.Kind != "temporary" || !strings.Contains(e.Last.Error, "send_timeout") || !strings.Contains(e.Last.Remedy, "send_timeout") {
+			t.Fatalf("attempt %d: last %+v, want a temporary failure naming send_timeout", i, e.Last)
+		}
+		if e.State != outbox.Pending || !e.NextAttempt.After(clk.Now()) {
+			t.Fatalf("attempt %d: entry %+v, want pending, retried later", i, e)
+		}
+		clk.Advance(e.NextAttempt.Sub(clk.Now()))
+		d.Kick()
+	}
+	// maxStuck calls are stuck: the next attempt fails at once, without
+	// calling the plugin.
+	eventually(t, "the attempt to be saved", func() bool { return q.get("a@tocsin.test").Attempts == maxStuck+1 })
+	if n := len(ft.callsTo("hang")); n != maxStuck {
+		t.Errorf("%d sends, want %d: no call while %d are stuck", n, maxStuck, maxStuck)
+	}
+	if e := q.get("a@tocsin.test"); !strings.Contains(e.Last.Error, "did not return") {
+		t.Errorf("last error %q, want one saying earlier sends did not return", e.Last.Error)
+	}
+}
+
+// idle waits until every lane of d is idle and it holds no entry; unlike
+// settle, it ignores Sends left behind.
+func idle(t *testing.T, d *Dispatcher) {
+	t.Helper()
+	eventually(t, "the lanes to be idle", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, l := range d.lanes {
+			if l.running {
+				return false
+			}
+		}
+		return len(d.held) == 0
+	})
+}
