@@ -72,6 +72,18 @@ func (d *Dispatcher) turn(t string) bool {
 		return false
 	}
 	n := min(size, len(l.queue))
+	if budget := d.budget(t); budget > 0 && n > 1 {
+		// As many as fit in the budget, and at least one: deliver fails
+		// a message over it on its own.
+		total := entrySize(l.queue[0])
+		for k := 1; k < n; k++ {
+			total += entrySize(l.queue[k])
+			if total > budget {
+				n = k
+				break
+			}
+		}
+	}
 	allowed, next := d.allowance(t, n, r, batches)
 	if allowed == 0 {
 		// The transport's Rate: the lane's entries are let go unchanged
@@ -99,9 +111,12 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 	errs := make([]*sdk.DeliveryError, len(batch))
 	receipts := make([]string, len(batch))
 	var (
-		msgs []*sdk.Message
-		sent []int // indexes in batch of msgs
+		msgs  []*sdk.Message
+		sent  []int // indexes in batch of msgs
+		bytes int   // of msgs
+		later []*outbox.Entry
 	)
+	budget := d.budget(t)
 	for i, e := range batch {
 		m, err := d.t.Message(t, e)
 		if err == nil && m == nil {
@@ -111,8 +126,30 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 			errs[i] = buildError(t, err)
 			continue
 		}
+		if budget > 0 {
+			size := MessageSize(m)
+			if size > budget {
+				errs[i] = tooLarge(t, size, budget)
+				continue
+			}
+			if bytes+size > budget {
+				// Built larger than its entry said: it waits for the
+				// next batch, unchanged.
+				later = append(later, e)
+				batch[i] = nil
+				continue
+			}
+			bytes += size
+		}
 		msgs = append(msgs, m)
 		sent = append(sent, i)
+	}
+	if len(later) > 0 {
+		d.mu.Lock()
+		for _, e := range later {
+			delete(d.held, e.ID)
+		}
+		d.mu.Unlock()
 	}
 	var latency time.Duration
 	if len(msgs) > 0 {
@@ -182,6 +219,14 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 	}
 	d.finish(d.storeCtx, done)
 	d.save(d.storeCtx, failed)
+}
+
+// budget returns t's byte budget per Send; 0 is none.
+func (d *Dispatcher) budget(t string) int {
+	if bl, ok := d.t.(ByteLimits); ok {
+		return max(bl.MaxBatchBytes(t), 0)
+	}
+	return 0
 }
 
 // pause holds every entry for t until until ("Retry-After wins").

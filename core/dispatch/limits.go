@@ -1,9 +1,11 @@
 package dispatch
 
 import (
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
@@ -78,3 +80,65 @@ func capped(de *sdk.DeliveryError) *sdk.DeliveryError {
 	}
 	return &c
 }
+
+// ErrTooLarge is wrapped by the error of a message larger than its
+// transport takes in one Send.
+var ErrTooLarge = errors.New("message too large for the transport")
+
+// MessageSize is what m weighs against a transport's byte budget: the
+// bytes of its texts, addresses, headers and attachments, and fieldBytes
+// more for each of them, for their encoding on the wire.
+func MessageSize(m *sdk.Message) int {
+	if m == nil {
+		return 0
+	}
+	n := fieldBytes + len(m.ID) + len(m.Subject) + len(m.Text) + len(m.HTML)
+	for _, l := range [][]sdk.Address{{m.From}, m.To, m.Cc, m.Bcc, m.ReplyTo} {
+		for _, a := range l {
+			n += fieldBytes + len(a.Name) + len(a.Address)
+		}
+	}
+	for _, h := range m.Headers {
+		n += fieldBytes + len(h.Name) + len(h.Value)
+	}
+	for _, a := range m.Attachments {
+		n += fieldBytes + len(a.Filename) + len(a.ContentType) + len(a.Data)
+	}
+	return n
+}
+
+// fieldBytes is what MessageSize adds for each field: more than protobuf
+// spends on its tag and length.
+const fieldBytes = 16
+
+// entrySize is what e's message will weigh, before a transport builds it
+// (it adds a sender and a date: a few bytes).
+func entrySize(e *outbox.Entry) int {
+	return MessageSize(&sdk.Message{
+		ID: e.ID, To: e.Mail.To, Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML,
+		Attachments: e.Mail.Attachments, Headers: e.Mail.Headers,
+	}) + 256
+}
+
+// tooLargeErr is the failure of a message over its transport's budget: it
+// is ErrTooLarge and ErrBuild (the message's fault, not the transport's).
+type tooLargeErr struct {
+	transport   string
+	size, limit int
+}
+
+func (e *tooLargeErr) Error() string {
+	return fmt.Sprintf("message of %d bytes is larger than transport %s takes in one send (%d bytes)", e.size, e.transport, e.limit)
+}
+
+func (e *tooLargeErr) Unwrap() []error { return []error{ErrTooLarge, ErrBuild} }
+
+// tooLarge is the permanent failure of a message of size bytes on
+// transport t, whose budget is limit bytes.
+func tooLarge(t string, size, limit int) *sdk.DeliveryError {
+	return sdk.PermanentError(&tooLargeErr{transport: t, size: size, limit: limit}, "",
+		fmt.Sprintf("The message is %s, more than the %s transport %s takes in one send: make the rule attach less (a shorter tail), or put a transport that takes larger messages after it in the contact's via list.", mib(size), mib(limit), t))
+}
+
+// mib formats n bytes as "2.5 MiB".
+func mib(n int) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
