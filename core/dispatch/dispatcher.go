@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -26,6 +27,14 @@ type Queue interface {
 	// Done removes the entries with these IDs, which were sent, in one
 	// synced write.
 	Done(ctx context.Context, ids ...string) error
+}
+
+// Getter is implemented by a Queue that can read one entry, pending or
+// not; the outbox does. With it, the dispatcher brings forward the entries
+// waiting on a transport that accepts again.
+type Getter interface {
+	// Get returns a fresh copy of the entry with this ID, or an error.
+	Get(id string) (*outbox.Entry, error)
 }
 
 // Transports builds and sends messages; the agent implements it over its
@@ -157,6 +166,9 @@ type Dispatcher struct {
 	abort    context.CancelFunc
 	storeCtx context.Context // never cancelled: results are always recorded
 
+	// roundsBegun and roundsDone count rounds, for tests to wait on.
+	roundsBegun, roundsDone atomic.Int64
+
 	mu      sync.Mutex
 	started bool
 	// held are the entries the dispatcher is working on: queued in a lane,
@@ -172,7 +184,13 @@ type Dispatcher struct {
 	// go, while it lets none go now; limits are the token buckets.
 	throttled map[string]time.Time
 	limits    map[string]*limiter
-	stuck     map[string]int           // transport -> Sends left behind, not returned yet
+	stuck     map[string]int // transport -> Sends left behind, not returned yet
+	// waiting holds, per transport, the IDs of the entries that failed on
+	// it temporarily and wait for their retry; recovered the transports
+	// that accepted a message since, whose waiting entries the next round
+	// brings forward.
+	waiting   map[string]map[string]struct{}
+	recovered map[string]struct{}
 	unsaved   map[string]*outbox.Entry // changed entries whose Save failed
 	undone    map[string]struct{}      // sent entries whose Done failed
 	skipped   int                      // due entries the last round left: their lane was full or throttled
@@ -215,6 +233,8 @@ func New(q Queue, t Transports, p Policy, o Observer, logger hclog.Logger, opts 
 		limits:     map[string]*limiter{},
 		stuck:      map[string]int{},
 		unsaved:    map[string]*outbox.Entry{},
+		waiting:    map[string]map[string]struct{}{},
+		recovered:  map[string]struct{}{},
 		undone:     map[string]struct{}{},
 		lastErr:    map[string]string{},
 	}
@@ -338,9 +358,12 @@ func (d *Dispatcher) loop(ctx context.Context) {
 // them in their lanes. It returns when to look again (zero: at the next
 // Kick) and whether to look again at once.
 func (d *Dispatcher) round() (wake time.Time, again bool) {
+	d.roundsBegun.Add(1)
+	defer d.roundsDone.Add(1)
 	if !d.flush(d.storeCtx) {
 		wake = d.now().Add(d.storeRetry)
 	}
+	d.hasten()
 
 	d.mu.Lock()
 	clear(d.released)
@@ -445,6 +468,57 @@ func (d *Dispatcher) round() (wake time.Time, again bool) {
 		}
 	}
 	return earliest(wake, next), stale > 0
+}
+
+// hasten makes the entries waiting on a transport that accepted messages
+// again due now: the transport is healthy, so the backoff their failures
+// on it earned no longer applies. Their next try is an ordinary attempt,
+// under the transport's Rate and any Retry-After pause; making them due
+// counts none.
+func (d *Dispatcher) hasten() {
+	g, ok := d.q.(Getter)
+	d.mu.Lock()
+	if len(d.recovered) == 0 {
+		d.mu.Unlock()
+		return
+	}
+	var ids []string
+	for t := range d.recovered {
+		for id := range d.waiting[t] {
+			if _, held := d.held[id]; !held {
+				ids = append(ids, id)
+			}
+		}
+		delete(d.waiting, t)
+	}
+	clear(d.recovered)
+	d.mu.Unlock()
+	if !ok || len(ids) == 0 {
+		return
+	}
+	now := d.now()
+	var due []*outbox.Entry
+	for _, id := range ids {
+		e, err := g.Get(id)
+		if err != nil || e.State != outbox.Pending || !e.NextAttempt.After(now) {
+			continue // gone, dead, or due anyway
+		}
+		e.NextAttempt = now
+		due = append(due, e)
+	}
+	d.mu.Lock()
+	kept := due[:0]
+	for _, e := range due {
+		if _, held := d.held[e.ID]; !held {
+			d.held[e.ID] = struct{}{}
+			kept = append(kept, e)
+		}
+	}
+	d.mu.Unlock()
+	if len(kept) > 0 {
+		d.log.Debug("transport accepts again; its waiting entries are due now", "entries", len(kept))
+		d.save(d.storeCtx, kept)
+	}
 }
 
 // deadLetter is an entry that failed on its whole chain, and why.

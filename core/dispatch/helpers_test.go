@@ -191,6 +191,14 @@ func (q *fakeQueue) add(e *outbox.Entry) {
 	q.entries[e.ID] = clone(e)
 }
 
+// Get is the outbox's Get: a copy, or an error when there is none.
+func (q *fakeQueue) Get(id string) (*outbox.Entry, error) {
+	if e := q.get(id); e != nil {
+		return e, nil
+	}
+	return nil, fmt.Errorf("entry %s: %w", id, outbox.ErrNotFound)
+}
+
 // get returns a copy of the entry with this ID, or nil.
 func (q *fakeQueue) get(id string) *outbox.Entry {
 	q.mu.Lock()

@@ -191,6 +191,12 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 		}
 	}
 
+	sentIDs := map[string]bool{} // entries whose message went to Send
+	for _, i := range sent {
+		if batch[i] != nil {
+			sentIDs[batch[i].ID] = true
+		}
+	}
 	now := d.now()
 	var (
 		done   []string
@@ -214,6 +220,28 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 		events = append(events, d.fail(e, t, de, start, now))
 		failed = append(failed, e)
 	}
+	d.mu.Lock()
+	w := d.waiting[t]
+	for _, id := range done {
+		delete(w, id)
+	}
+	for _, e := range failed {
+		// Only a send that failed as a whole blames the transport: an
+		// entry failing beside messages it accepted has its own fault.
+		if len(done) == 0 && sentIDs[e.ID] && e.State == outbox.Pending && e.Transport() == t {
+			if w == nil {
+				w = map[string]struct{}{}
+				d.waiting[t] = w
+			}
+			w[e.ID] = struct{}{}
+		} else {
+			delete(w, e.ID)
+		}
+	}
+	if len(done) > 0 && len(w) > 0 {
+		d.recovered[t] = struct{}{}
+	}
+	d.mu.Unlock()
 	for _, ev := range events {
 		ev()
 	}
