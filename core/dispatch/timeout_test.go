@@ -117,3 +117,37 @@ func idle(t *testing.T, d *Dispatcher) {
 		return len(d.held) == 0
 	})
 }
+
+// TestDispatcher_Stop_hangingSend: Stop's deadline ends Run even when a
+// Send ignores its context; the entries of that send stay as they were.
+func TestDispatcher_Stop_hangingSend(t *testing.T) {
+	clk := newClock()
+	release := make(chan struct{})
+	defer close(release)
+	q := newQueue(clk.Now, entries("s", 3, "hang")...)
+	ft := newTransports().add("hang", true, hanging(release))
+	d := New(q, ft, fixed, nil, nil, WithClock(clk.Now), WithAfter(clk.After))
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(context.Background()) }()
+	eventually(t, "the send to hang", func() bool { return len(ft.callsTo("hang")) == 1 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := d.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Stop = %v, want the deadline", err)
+	}
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Run did not return after Stop")
+	}
+	for _, e := range entries("s", 3, "hang") {
+		if got := q.get(e.ID); got.Attempts != 0 || got.Last != nil || !got.NextAttempt.Equal(t0) {
+			t.Errorf("%s = %+v, want pending and untouched", e.ID, got)
+		}
+	}
+	q.check(t)
+}
