@@ -394,20 +394,21 @@ func (d *Dispatcher) send(t string, msgs []*sdk.Message) ([]sdk.Result, error) {
 	defer cancel()
 	ch := make(chan answer, 1)
 	var (
-		mu        sync.Mutex
-		abandoned bool
+		mu                  sync.Mutex // orders returned and abandoned
+		returned, abandoned bool
 	)
 	go func() {
 		r, err := d.t.Send(ctx, t, msgs)
-		ch <- answer{r, err}
 		mu.Lock()
-		defer mu.Unlock()
+		returned = true
 		if abandoned {
 			d.mu.Lock()
 			d.stuck[t]--
 			d.mu.Unlock()
 			d.log.Info("a send left behind has returned", "transport", t, "error", err)
 		}
+		mu.Unlock()
+		ch <- answer{r, err}
 	}()
 	timedOut := func() error {
 		return sdk.TemporaryError(fmt.Errorf("transport %s: no answer within send_timeout %s: %w", t, timeout, ErrSendTimeout), "", remedySendTimeout)
@@ -435,12 +436,21 @@ func (d *Dispatcher) send(t string, msgs []*sdk.Message) ([]sdk.Result, error) {
 		}
 	case <-grace:
 		mu.Lock()
+		if returned {
+			// It returned just now: no call is left behind.
+			mu.Unlock()
+			a := <-ch
+			if a.err == nil && d.sendCtx.Err() == nil {
+				return a.results, nil
+			}
+			break
+		}
 		abandoned = true
-		mu.Unlock()
 		d.mu.Lock()
 		d.stuck[t]++
 		n := d.stuck[t]
 		d.mu.Unlock()
+		mu.Unlock()
 		d.log.Warn("the plugin ignored the cancellation of a send; leaving the call behind", "transport", t, "send_timeout", timeout, "left_behind", n)
 	}
 	if err := d.sendCtx.Err(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,7 +68,9 @@ func TestDispatcher_Run_sendTimeout(t *testing.T) {
 func TestDispatcher_Run_sendTimeoutRetries(t *testing.T) {
 	clk := newClock()
 	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
 	q := newQueue(clk.Now, entry("a@tocsin.test", "hang"))
 	ft := newTransports().add("hang", true, hanging(release))
 	ft.timeouts["hang"] = 5 * time.Second
@@ -100,6 +103,18 @@ func TestDispatcher_Run_sendTimeoutRetries(t *testing.T) {
 	if e := q.get("a@tocsin.test"); !strings.Contains(e.Last.Error, "did not return") {
 		t.Errorf("last error %q, want one saying earlier sends did not return", e.Last.Error)
 	}
+
+	// The calls left behind return: the plugin is called again.
+	free()
+	eventually(t, "the calls left behind to return", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.stuck["hang"] == 0
+	})
+	idle(t, d.Dispatcher)
+	clk.Advance(q.get("a@tocsin.test").NextAttempt.Sub(clk.Now()))
+	d.Kick()
+	eventually(t, "a new call", func() bool { return len(ft.callsTo("hang")) == maxStuck+1 })
 }
 
 // idle waits until every lane of d is idle and it holds no entry; unlike
