@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,4 +72,55 @@ func round(t *testing.T, d *Dispatcher) {
 	begun := d.roundsBegun.Load()
 	d.Kick()
 	eventually(t, "a round", func() bool { return d.roundsDone.Load() > begun })
+}
+
+// TestDispatcher_Run_hastenKeepsTheRate: the entries brought forward when
+// their transport accepts again still go at its Rate.
+func TestDispatcher_Run_hastenKeepsTheRate(t *testing.T) {
+	clk := newClock()
+	q := newQueue(clk.Now, entries("r", 6, "graph")...)
+	var down atomic.Bool
+	down.Store(true)
+	var (
+		mu    sync.Mutex
+		times []time.Time // of the sends after the return
+	)
+	ft := newTransports().add("graph", false, func(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
+		if down.Load() {
+			return nil, sdk.TemporaryError(errors.New("503"), "503", "")
+		}
+		mu.Lock()
+		times = append(times, clk.Now())
+		mu.Unlock()
+		return accept(ctx, msgs)
+	}).limit("graph", Rate{Messages: 1, Per: 5 * time.Second})
+	rec := &recorder{}
+	d := start(t, q, ft, fixed, rec, WithClock(clk.Now))
+	step := func() {
+		clk.Advance(time.Second)
+		round(t, d.Dispatcher)
+		settle(t, d.Dispatcher, ft)
+	}
+	round(t, d.Dispatcher)
+	settle(t, d.Dispatcher, ft)
+	for clk.Now().Sub(t0) < 40*time.Second {
+		step()
+	}
+	down.Store(false)
+	for q.len() > 0 && clk.Now().Sub(t0) < 10*time.Minute {
+		step()
+	}
+	if q.len() != 0 {
+		t.Fatalf("%d entries left", q.len())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(times); i++ {
+		if gap := times[i].Sub(times[i-1]); gap < 5*time.Second {
+			t.Errorf("sends %d and %d %v apart, want at least the rate's 5s", i-1, i, gap)
+		}
+	}
+	if took := times[len(times)-1].Sub(times[0]); took > 6*5*time.Second {
+		t.Errorf("the backlog took %v after the first success; the rate allows it in 25s", took)
+	}
 }
