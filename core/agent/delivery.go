@@ -36,7 +36,11 @@ func policy(d config.Delivery) dispatch.Policy {
 // it, and sends through the transport's plugin.
 type dispatchTransports struct{ a *Agent }
 
-var _ dispatch.Transports = dispatchTransports{}
+var (
+	_ dispatch.Transports   = dispatchTransports{}
+	_ dispatch.ByteLimits   = dispatchTransports{}
+	_ dispatch.SendTimeouts = dispatchTransports{}
+)
 
 func (d dispatchTransports) transport(name string) (*Transport, error) {
 	t := d.a.current().transports[name]
@@ -80,6 +84,25 @@ func (d dispatchTransports) Rate(name string) dispatch.Rate {
 		return dispatch.Rate{}
 	}
 	return dispatch.Rate{Messages: t.Config.RateLimit.Messages, Per: t.Config.RateLimit.Per}
+}
+
+// MaxBatchBytes is the most bytes of messages (dispatch.MessageSize) the
+// agent sends to a plugin in one Send: safely under gRPC's default 4 MiB
+// per message, with room for the encoding. A single message over it fails
+// permanently on that transport, so the next one of the contact's via
+// list gets it.
+const MaxBatchBytes = 3 << 20
+
+// MaxBatchBytes returns transport name's byte budget per Send.
+func (d dispatchTransports) MaxBatchBytes(string) int { return MaxBatchBytes }
+
+// SendTimeout returns transport name's send_timeout (0: the default).
+func (d dispatchTransports) SendTimeout(name string) time.Duration {
+	t := d.a.current().transports[name]
+	if t == nil || t.Config == nil {
+		return 0
+	}
+	return t.Config.SendTimeout
 }
 
 // deliveryLog is the dispatcher's observer: it logs each outcome and

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -114,6 +115,10 @@ type Transport struct {
 	// RateLimit bounds how fast the transport sends; the zero Rate does
 	// not.
 	RateLimit Rate
+	// SendTimeout bounds one send through the transport (a batch
+	// included), after which the attempt fails temporarily; zero means
+	// the dispatcher's default (two minutes).
+	SendTimeout time.Duration
 	// DeclRange is the range of the block's label.
 	DeclRange hcl.Range
 	// PluginRange is the range of the plugin argument's expression (the

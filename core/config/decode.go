@@ -48,6 +48,7 @@ var transportSchema = &hcl.BodySchema{
 		{Name: "path"},
 		{Name: "sha256"},
 		{Name: "rate_limit"},
+		{Name: "send_timeout"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "config"}},
 }
@@ -246,6 +247,13 @@ func (f *fileDecoder) decodeTransport(block *hcl.Block) hcl.Diagnostics {
 			} else {
 				t.RateLimit = r
 			}
+		}
+	}
+	if attr, ok := content.Attributes["send_timeout"]; ok {
+		d, ds := f.duration(attr)
+		diags = append(diags, ds...)
+		if !ds.HasErrors() {
+			t.SendTimeout = d
 		}
 	}
 	for i, b := range content.Blocks {

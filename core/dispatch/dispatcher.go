@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -28,6 +29,14 @@ type Queue interface {
 	Done(ctx context.Context, ids ...string) error
 }
 
+// Getter is implemented by a Queue that can read one entry, pending or
+// not; the outbox does. With it, the dispatcher brings forward the entries
+// waiting on a transport that accepts again.
+type Getter interface {
+	// Get returns a fresh copy of the entry with this ID, or an error.
+	Get(id string) (*outbox.Entry, error)
+}
+
 // Transports builds and sends messages; the agent implements it over its
 // plugins.
 type Transports interface {
@@ -44,6 +53,22 @@ type Transports interface {
 	Batch(transport string) bool
 	// Rate returns transport's send limit; the zero Rate is none.
 	Rate(transport string) Rate
+}
+
+// ByteLimits is implemented by Transports whose transports take a bounded
+// number of bytes per Send; without it, there is no limit.
+type ByteLimits interface {
+	// MaxBatchBytes returns the most bytes of messages transport takes in
+	// one Send (as MessageSize counts them); 0 is no limit.
+	MaxBatchBytes(transport string) int
+}
+
+// SendTimeouts is implemented by Transports whose transports have their
+// own send timeout; without it, every Send has DefaultSendTimeout.
+type SendTimeouts interface {
+	// SendTimeout returns how long one Send through transport may take;
+	// 0 means DefaultSendTimeout.
+	SendTimeout(transport string) time.Duration
 }
 
 // Rate is a transport's send limit: at most Messages per Per, spread
@@ -99,6 +124,16 @@ func WithRand(rnd func() float64) Option {
 	}
 }
 
+// WithAfter makes the dispatcher time its sends with after instead of
+// time.After; tests pass the fake clock that WithClock reads.
+func WithAfter(after func(time.Duration) <-chan time.Time) Option {
+	return func(d *Dispatcher) {
+		if after != nil {
+			d.after = after
+		}
+	}
+}
+
 // Dispatcher sends the entries of a Queue through Transports. Create it
 // with New, run it with Run, stop it with Stop.
 type Dispatcher struct {
@@ -108,6 +143,7 @@ type Dispatcher struct {
 	obs        Observer
 	log        hclog.Logger
 	now        func() time.Time
+	after      func(time.Duration) <-chan time.Time
 	fetch      int           // entries read per round beyond those held
 	laneCp     int           // entries queued per transport
 	storeRetry time.Duration // how soon a failed store call is tried again
@@ -130,6 +166,9 @@ type Dispatcher struct {
 	abort    context.CancelFunc
 	storeCtx context.Context // never cancelled: results are always recorded
 
+	// roundsBegun and roundsDone count rounds, for tests to wait on.
+	roundsBegun, roundsDone atomic.Int64
+
 	mu      sync.Mutex
 	started bool
 	// held are the entries the dispatcher is working on: queued in a lane,
@@ -145,6 +184,13 @@ type Dispatcher struct {
 	// go, while it lets none go now; limits are the token buckets.
 	throttled map[string]time.Time
 	limits    map[string]*limiter
+	stuck     map[string]int // transport -> Sends left behind, not returned yet
+	// waiting holds, per transport, the IDs of the entries that failed on
+	// it temporarily and wait for their retry; recovered the transports
+	// that accepted a message since, whose waiting entries the next round
+	// brings forward.
+	waiting   map[string]map[string]struct{}
+	recovered map[string]struct{}
 	unsaved   map[string]*outbox.Entry // changed entries whose Save failed
 	undone    map[string]struct{}      // sent entries whose Done failed
 	skipped   int                      // due entries the last round left: their lane was full or throttled
@@ -170,6 +216,7 @@ func New(q Queue, t Transports, p Policy, o Observer, logger hclog.Logger, opts 
 	d := &Dispatcher{
 		q: q, t: t, p: p, obs: o, log: logger,
 		now:        time.Now,
+		after:      time.After,
 		rnd:        rand.Float64,
 		fetch:      p.Concurrency * p.BatchSize,
 		laneCp:     2 * p.BatchSize,
@@ -184,7 +231,10 @@ func New(q Queue, t Transports, p Policy, o Observer, logger hclog.Logger, opts 
 		paused:     map[string]time.Time{},
 		throttled:  map[string]time.Time{},
 		limits:     map[string]*limiter{},
+		stuck:      map[string]int{},
 		unsaved:    map[string]*outbox.Entry{},
+		waiting:    map[string]map[string]struct{}{},
+		recovered:  map[string]struct{}{},
 		undone:     map[string]struct{}{},
 		lastErr:    map[string]string{},
 	}
@@ -308,9 +358,12 @@ func (d *Dispatcher) loop(ctx context.Context) {
 // them in their lanes. It returns when to look again (zero: at the next
 // Kick) and whether to look again at once.
 func (d *Dispatcher) round() (wake time.Time, again bool) {
+	d.roundsBegun.Add(1)
+	defer d.roundsDone.Add(1)
 	if !d.flush(d.storeCtx) {
 		wake = d.now().Add(d.storeRetry)
 	}
+	d.hasten()
 
 	d.mu.Lock()
 	clear(d.released)
@@ -415,6 +468,57 @@ func (d *Dispatcher) round() (wake time.Time, again bool) {
 		}
 	}
 	return earliest(wake, next), stale > 0
+}
+
+// hasten makes the entries waiting on a transport that accepted messages
+// again due now: the transport is healthy, so the backoff their failures
+// on it earned no longer applies. Their next try is an ordinary attempt,
+// under the transport's Rate and any Retry-After pause; making them due
+// counts none.
+func (d *Dispatcher) hasten() {
+	g, ok := d.q.(Getter)
+	d.mu.Lock()
+	if len(d.recovered) == 0 {
+		d.mu.Unlock()
+		return
+	}
+	var ids []string
+	for t := range d.recovered {
+		for id := range d.waiting[t] {
+			if _, held := d.held[id]; !held {
+				ids = append(ids, id)
+			}
+		}
+		delete(d.waiting, t)
+	}
+	clear(d.recovered)
+	d.mu.Unlock()
+	if !ok || len(ids) == 0 {
+		return
+	}
+	now := d.now()
+	var due []*outbox.Entry
+	for _, id := range ids {
+		e, err := g.Get(id)
+		if err != nil || e.State != outbox.Pending || !e.NextAttempt.After(now) {
+			continue // gone, dead, or due anyway
+		}
+		e.NextAttempt = now
+		due = append(due, e)
+	}
+	d.mu.Lock()
+	kept := due[:0]
+	for _, e := range due {
+		if _, held := d.held[e.ID]; !held {
+			d.held[e.ID] = struct{}{}
+			kept = append(kept, e)
+		}
+	}
+	d.mu.Unlock()
+	if len(kept) > 0 {
+		d.log.Debug("transport accepts again; its waiting entries are due now", "entries", len(kept))
+		d.save(d.storeCtx, kept)
+	}
 }
 
 // deadLetter is an entry that failed on its whole chain, and why.

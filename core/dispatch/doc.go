@@ -17,6 +17,31 @@
 //     contact's chain, and when the chain is exhausted it becomes a dead
 //     letter, kept in the outbox for the operator.
 //
+// A batch is bounded by bytes as well as by count, when Transports says
+// how many a transport takes per Send ([ByteLimits]): a lane never sends
+// more (always at least one message), and a single message over the
+// budget fails permanently on that transport, with a remedy that names its
+// size and the limit, so the next transport of the chain may take it.
+//
+// Every Send has a deadline ([SendTimeouts], DefaultSendTimeout by
+// default). A Send that has not answered by then is cancelled and counts
+// as a temporary failure (ErrSendTimeout), under the usual retry and
+// fallback rules. A Send that ignores the cancellation is left behind
+// after a short grace, so the lane goes on; a transport with too many
+// calls left behind is not called again until one returns, and its
+// attempts fail at once meanwhile.
+//
+// An entry that failed because the whole Send failed waits on its
+// transport; when that transport accepts a message again, the entries
+// waiting on it are made due at once ([Getter]): the transport is healthy,
+// and their backoff no longer applies. This counts no attempt and skips
+// neither the Rate nor a Retry-After pause.
+//
+// What is kept of a failed attempt (code, reply, error, remedy), in the
+// outbox and in what the Observer is given, is cut to MaxCodeBytes,
+// MaxReplyBytes, MaxErrorBytes and MaxRemedyBytes, with a marker saying
+// so, whatever a plugin sends back.
+//
 // A transport may have a [Rate]: a token bucket spaces its sends, and the
 // entries that wait for it stay in the outbox as they are (no attempt is
 // counted, nothing is rewritten) until the loop wakes when the next one

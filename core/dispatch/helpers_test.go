@@ -21,10 +21,37 @@ import (
 // t0 is the fake clock's start.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeClock is a clock tests move by hand.
+// fakeClock is a clock tests move by hand, with timers that fire when it
+// passes them.
 type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu     sync.Mutex
+	t      time.Time
+	timers []fakeTimer
+}
+
+type fakeTimer struct {
+	at time.Time
+	c  chan time.Time
+}
+
+// After is time.After on the fake clock.
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.t
+		return ch
+	}
+	c.timers = append(c.timers, fakeTimer{at: c.t.Add(d), c: ch})
+	return ch
+}
+
+// waiting returns the number of timers not yet fired.
+func (c *fakeClock) waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
 }
 
 func newClock() *fakeClock { return &fakeClock{t: t0} }
@@ -38,6 +65,15 @@ func (c *fakeClock) Now() time.Time {
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
+	kept := c.timers[:0]
+	for _, tm := range c.timers {
+		if tm.at.After(c.t) {
+			kept = append(kept, tm)
+			continue
+		}
+		tm.c <- c.t
+	}
+	c.timers = kept
 	c.mu.Unlock()
 }
 
@@ -155,6 +191,14 @@ func (q *fakeQueue) add(e *outbox.Entry) {
 	q.entries[e.ID] = clone(e)
 }
 
+// Get is the outbox's Get: a copy, or an error when there is none.
+func (q *fakeQueue) Get(id string) (*outbox.Entry, error) {
+	if e := q.get(id); e != nil {
+		return e, nil
+	}
+	return nil, fmt.Errorf("entry %s: %w", id, outbox.ErrNotFound)
+}
+
 // get returns a copy of the entry with this ID, or nil.
 func (q *fakeQueue) get(id string) *outbox.Entry {
 	q.mu.Lock()
@@ -196,6 +240,8 @@ type fakeTransports struct {
 	send     map[string]sendFunc
 	batch    map[string]bool
 	rates    map[string]Rate
+	maxBytes map[string]int
+	timeouts map[string]time.Duration
 	calls    []sendCall
 	inflight int
 	maxIn    int
@@ -207,7 +253,7 @@ type sendCall struct {
 }
 
 func newTransports() *fakeTransports {
-	return &fakeTransports{send: map[string]sendFunc{}, batch: map[string]bool{}, rates: map[string]Rate{}}
+	return &fakeTransports{send: map[string]sendFunc{}, batch: map[string]bool{}, rates: map[string]Rate{}, maxBytes: map[string]int{}, timeouts: map[string]time.Duration{}}
 }
 
 // add registers a transport; f nil accepts everything.
@@ -236,6 +282,7 @@ func (ft *fakeTransports) Message(transport string, e *outbox.Entry) (*sdk.Messa
 		ID: e.ID, Date: e.EnqueuedAt,
 		From: sdk.Address{Address: transport + "@tocsin.test"},
 		To:   e.Mail.To, Subject: e.Mail.Subject, Text: e.Mail.Text,
+		Attachments: e.Mail.Attachments,
 	}, nil
 }
 
@@ -271,6 +318,18 @@ func (ft *fakeTransports) Rate(transport string) Rate {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
 	return ft.rates[transport]
+}
+
+func (ft *fakeTransports) MaxBatchBytes(transport string) int {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return ft.maxBytes[transport]
+}
+
+func (ft *fakeTransports) SendTimeout(transport string) time.Duration {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return ft.timeouts[transport]
 }
 
 // limit gives transport a Rate.

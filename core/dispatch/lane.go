@@ -1,8 +1,10 @@
 package dispatch
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tocsin-dev/tocsin/core/outbox"
@@ -70,6 +72,18 @@ func (d *Dispatcher) turn(t string) bool {
 		return false
 	}
 	n := min(size, len(l.queue))
+	if budget := d.budget(t); budget > 0 && n > 1 {
+		// As many as fit in the budget, and at least one: deliver fails
+		// a message over it on its own.
+		total := entrySize(l.queue[0])
+		for k := 1; k < n; k++ {
+			total += entrySize(l.queue[k])
+			if total > budget {
+				n = k
+				break
+			}
+		}
+	}
 	allowed, next := d.allowance(t, n, r, batches)
 	if allowed == 0 {
 		// The transport's Rate: the lane's entries are let go unchanged
@@ -97,9 +111,12 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 	errs := make([]*sdk.DeliveryError, len(batch))
 	receipts := make([]string, len(batch))
 	var (
-		msgs []*sdk.Message
-		sent []int // indexes in batch of msgs
+		msgs  []*sdk.Message
+		sent  []int // indexes in batch of msgs
+		bytes int   // of msgs
+		later []*outbox.Entry
 	)
+	budget := d.budget(t)
 	for i, e := range batch {
 		m, err := d.t.Message(t, e)
 		if err == nil && m == nil {
@@ -109,12 +126,34 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 			errs[i] = buildError(t, err)
 			continue
 		}
+		if budget > 0 {
+			size := MessageSize(m)
+			if size > budget {
+				errs[i] = tooLarge(t, size, budget)
+				continue
+			}
+			if bytes+size > budget {
+				// Built larger than its entry said: it waits for the
+				// next batch, unchanged.
+				later = append(later, e)
+				batch[i] = nil
+				continue
+			}
+			bytes += size
+		}
 		msgs = append(msgs, m)
 		sent = append(sent, i)
 	}
+	if len(later) > 0 {
+		d.mu.Lock()
+		for _, e := range later {
+			delete(d.held, e.ID)
+		}
+		d.mu.Unlock()
+	}
 	var latency time.Duration
 	if len(msgs) > 0 {
-		results, err := d.t.Send(d.sendCtx, t, msgs)
+		results, err := d.send(t, msgs)
 		latency = d.now().Sub(start)
 		if err == nil && len(results) != len(msgs) {
 			err = sdk.TemporaryError(fmt.Errorf("transport %s returned %d results for %d messages", t, len(results), len(msgs)), "", "")
@@ -146,12 +185,18 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 				if r.Err != nil {
 					errs[i] = classify(r.Err)
 				} else {
-					receipts[i] = r.Receipt
+					receipts[i] = truncate(r.Receipt, MaxReceiptBytes)
 				}
 			}
 		}
 	}
 
+	sentIDs := map[string]bool{} // entries whose message went to Send
+	for _, i := range sent {
+		if batch[i] != nil {
+			sentIDs[batch[i].ID] = true
+		}
+	}
 	now := d.now()
 	var (
 		done   []string
@@ -175,11 +220,41 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 		events = append(events, d.fail(e, t, de, start, now))
 		failed = append(failed, e)
 	}
+	d.mu.Lock()
+	w := d.waiting[t]
+	for _, id := range done {
+		delete(w, id)
+	}
+	for _, e := range failed {
+		// Only a send that failed as a whole blames the transport: an
+		// entry failing beside messages it accepted has its own fault.
+		if len(done) == 0 && sentIDs[e.ID] && e.State == outbox.Pending && e.Transport() == t {
+			if w == nil {
+				w = map[string]struct{}{}
+				d.waiting[t] = w
+			}
+			w[e.ID] = struct{}{}
+		} else {
+			delete(w, e.ID)
+		}
+	}
+	if len(done) > 0 && len(w) > 0 {
+		d.recovered[t] = struct{}{}
+	}
+	d.mu.Unlock()
 	for _, ev := range events {
 		ev()
 	}
 	d.finish(d.storeCtx, done)
 	d.save(d.storeCtx, failed)
+}
+
+// budget returns t's byte budget per Send; 0 is none.
+func (d *Dispatcher) budget(t string) int {
+	if bl, ok := d.t.(ByteLimits); ok {
+		return max(bl.MaxBatchBytes(t), 0)
+	}
+	return 0
 }
 
 // pause holds every entry for t until until ("Retry-After wins").
@@ -235,18 +310,18 @@ func (d *Dispatcher) record(e *outbox.Entry, t string, de *sdk.DeliveryError, no
 		Code:      de.Code,
 		Reply:     de.Reply,
 		Remedy:    de.Remedy,
-		Error:     de.Error(),
+		Error:     truncate(de.Error(), MaxErrorBytes+MaxCodeBytes+64),
 		Wait:      de.RetryAfter,
 	}
 }
 
 // classify turns a Send error into a DeliveryError: an unknown transport
-// is permanent, an unclassified error temporary.
+// is permanent, an unclassified error temporary. Its texts are capped.
 func classify(err error) *sdk.DeliveryError {
 	if errors.Is(err, ErrUnknownTransport) {
-		return sdk.PermanentError(err, "", remedyUnknown)
+		return capped(sdk.PermanentError(err, "", remedyUnknown))
 	}
-	return sdk.AsDeliveryError(err)
+	return capped(sdk.AsDeliveryError(err))
 }
 
 // buildErr is why a message could not be built: it is ErrBuild and
@@ -265,7 +340,121 @@ func (e *buildErr) Unwrap() []error { return []error{ErrBuild, e.err} }
 // buildError is the permanent failure of a message that cannot be built.
 func buildError(t string, err error) *sdk.DeliveryError {
 	if errors.Is(err, ErrUnknownTransport) {
-		return sdk.PermanentError(err, "", remedyUnknown)
+		return capped(sdk.PermanentError(err, "", remedyUnknown))
 	}
-	return sdk.PermanentError(&buildErr{transport: t, err: err}, "", remedyBuild)
+	return capped(sdk.PermanentError(&buildErr{transport: t, err: err}, "", remedyBuild))
+}
+
+const (
+	// DefaultSendTimeout bounds a Send through a transport that sets no
+	// timeout of its own: above the 30s per connection, command or
+	// request of the bundled plugins.
+	DefaultSendTimeout = 2 * time.Minute
+	// sendGrace is how long a Send whose context was cancelled may take to
+	// return before it is left behind.
+	sendGrace = 5 * time.Second
+	// maxStuck is how many Sends left behind a transport may have before
+	// it is not called again until one returns.
+	maxStuck = 2
+)
+
+// ErrSendTimeout is wrapped by the error of a Send that did not answer
+// within its transport's send timeout.
+var ErrSendTimeout = errors.New("the plugin did not answer in time")
+
+const remedySendTimeout = "The plugin did not answer within send_timeout; Tocsin retries, and moves to the next transport of the contact's via list after max_age. Check the plugin's log lines and the provider; raise the transport's send_timeout if large batches need longer."
+
+// answer is what a Send returned.
+type answer struct {
+	results []sdk.Result
+	err     error
+}
+
+// send calls Transports.Send through t under t's send timeout. A call that
+// does not answer in time is cancelled; one that ignores the cancellation
+// is left behind after sendGrace (at most maxStuck per transport, after
+// which t is not called until one returns) and the attempt fails,
+// temporarily, with ErrSendTimeout. On Stop's deadline it returns the
+// cancellation, whatever the call does.
+func (d *Dispatcher) send(t string, msgs []*sdk.Message) ([]sdk.Result, error) {
+	var timeout time.Duration
+	if st, ok := d.t.(SendTimeouts); ok {
+		timeout = st.SendTimeout(t)
+	}
+	if timeout <= 0 {
+		timeout = DefaultSendTimeout
+	}
+	d.mu.Lock()
+	stuck := d.stuck[t]
+	d.mu.Unlock()
+	if stuck >= maxStuck {
+		return nil, sdk.TemporaryError(fmt.Errorf("transport %s: %d earlier sends did not return after send_timeout %s: %w", t, stuck, timeout, ErrSendTimeout), "", remedySendTimeout)
+	}
+	ctx, cancel := context.WithTimeout(d.sendCtx, timeout)
+	defer cancel()
+	ch := make(chan answer, 1)
+	var (
+		mu                  sync.Mutex // orders returned and abandoned
+		returned, abandoned bool
+	)
+	go func() {
+		r, err := d.t.Send(ctx, t, msgs)
+		mu.Lock()
+		returned = true
+		if abandoned {
+			d.mu.Lock()
+			d.stuck[t]--
+			d.mu.Unlock()
+			d.log.Info("a send left behind has returned", "transport", t, "error", err)
+		}
+		mu.Unlock()
+		ch <- answer{r, err}
+	}()
+	timedOut := func() error {
+		return sdk.TemporaryError(fmt.Errorf("transport %s: no answer within send_timeout %s: %w", t, timeout, ErrSendTimeout), "", remedySendTimeout)
+	}
+	select {
+	case a := <-ch:
+		if a.err != nil && d.sendCtx.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, timedOut()
+		}
+		return a.results, a.err
+	case <-d.after(timeout):
+	case <-d.sendCtx.Done():
+	}
+	cancel()
+	var grace <-chan time.Time
+	if d.sendCtx.Err() != nil {
+		grace = time.After(abortGrace / 2)
+	} else {
+		grace = d.after(sendGrace)
+	}
+	select {
+	case a := <-ch:
+		if a.err == nil && d.sendCtx.Err() == nil {
+			return a.results, nil // it made it after all
+		}
+	case <-grace:
+		mu.Lock()
+		if returned {
+			// It returned just now: no call is left behind.
+			mu.Unlock()
+			a := <-ch
+			if a.err == nil && d.sendCtx.Err() == nil {
+				return a.results, nil
+			}
+			break
+		}
+		abandoned = true
+		d.mu.Lock()
+		d.stuck[t]++
+		n := d.stuck[t]
+		d.mu.Unlock()
+		mu.Unlock()
+		d.log.Warn("the plugin ignored the cancellation of a send; leaving the call behind", "transport", t, "send_timeout", timeout, "left_behind", n)
+	}
+	if err := d.sendCtx.Err(); err != nil {
+		return nil, err
+	}
+	return nil, timedOut()
 }

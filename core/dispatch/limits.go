@@ -1,0 +1,144 @@
+package dispatch
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/tocsin-dev/tocsin/core/outbox"
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
+)
+
+// What the dispatcher keeps of a failed attempt, whatever a plugin sends
+// back: in the outbox (outbox.Attempt, and so tocsin outbox show and GET
+// /v1/outbox) and in what it gives its Observer (the log lines, the
+// outbox fact). A longer text is cut to its first bytes, on a character
+// boundary, and ends with a marker that says it was cut and how long it
+// was: " …[cut by tocsin: N bytes, the first M kept]".
+const (
+	// MaxReplyBytes bounds the provider's raw reply.
+	MaxReplyBytes = 4 << 10
+	// MaxErrorBytes bounds the error's text (the cause after the kind and
+	// code).
+	MaxErrorBytes = 4 << 10
+	// MaxRemedyBytes bounds the remedy.
+	MaxRemedyBytes = 1 << 10
+	// MaxCodeBytes bounds the provider's code.
+	MaxCodeBytes = 128
+	// MaxReceiptBytes bounds the provider's receipt of a sent message.
+	MaxReceiptBytes = 1 << 10
+)
+
+// cutMarker ends a text cut from total bytes to its first kept.
+func cutMarker(total, kept int) string {
+	return fmt.Sprintf(" …[cut by tocsin: %d bytes, the first %d kept]", total, kept)
+}
+
+// truncate returns s when it has at most max bytes, else its first max
+// bytes or fewer (never half a character) and the cut marker.
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + cutMarker(len(s), n)
+}
+
+// cutError is an error whose text was cut; it still unwraps to the
+// original, for errors.Is.
+type cutError struct {
+	text string
+	err  error
+}
+
+func (e *cutError) Error() string { return e.text }
+func (e *cutError) Unwrap() error { return e.err }
+
+// capped returns de with its code, reply, remedy and cause cut to the
+// sizes above (de itself when they fit), so that no part of the agent
+// stores or logs more of it.
+func capped(de *sdk.DeliveryError) *sdk.DeliveryError {
+	if de == nil {
+		return nil
+	}
+	var cause string
+	if de.Err != nil {
+		cause = de.Err.Error()
+	}
+	if len(de.Code) <= MaxCodeBytes && len(de.Reply) <= MaxReplyBytes && len(de.Remedy) <= MaxRemedyBytes && len(cause) <= MaxErrorBytes {
+		return de
+	}
+	c := *de
+	c.Code = truncate(de.Code, MaxCodeBytes)
+	c.Reply = truncate(de.Reply, MaxReplyBytes)
+	c.Remedy = truncate(de.Remedy, MaxRemedyBytes)
+	if len(cause) > MaxErrorBytes {
+		c.Err = &cutError{text: truncate(cause, MaxErrorBytes), err: de.Err}
+	}
+	return &c
+}
+
+// ErrTooLarge is wrapped by the error of a message larger than its
+// transport takes in one Send.
+var ErrTooLarge = errors.New("message too large for the transport")
+
+// MessageSize is what m weighs against a transport's byte budget: the
+// bytes of its texts, addresses, headers and attachments, and fieldBytes
+// more for each of them, for their encoding on the wire.
+func MessageSize(m *sdk.Message) int {
+	if m == nil {
+		return 0
+	}
+	n := fieldBytes + len(m.ID) + len(m.Subject) + len(m.Text) + len(m.HTML)
+	for _, l := range [][]sdk.Address{{m.From}, m.To, m.Cc, m.Bcc, m.ReplyTo} {
+		for _, a := range l {
+			n += fieldBytes + len(a.Name) + len(a.Address)
+		}
+	}
+	for _, h := range m.Headers {
+		n += fieldBytes + len(h.Name) + len(h.Value)
+	}
+	for _, a := range m.Attachments {
+		n += fieldBytes + len(a.Filename) + len(a.ContentType) + len(a.Data)
+	}
+	return n
+}
+
+// fieldBytes is what MessageSize adds for each field: more than protobuf
+// spends on its tag and length.
+const fieldBytes = 16
+
+// entrySize is what e's message will weigh, before a transport builds it
+// (it adds a sender and a date: a few bytes).
+func entrySize(e *outbox.Entry) int {
+	return MessageSize(&sdk.Message{
+		ID: e.ID, To: e.Mail.To, Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML,
+		Attachments: e.Mail.Attachments, Headers: e.Mail.Headers,
+	}) + 256
+}
+
+// tooLargeErr is the failure of a message over its transport's budget: it
+// is ErrTooLarge and ErrBuild (the message's fault, not the transport's).
+type tooLargeErr struct {
+	transport   string
+	size, limit int
+}
+
+func (e *tooLargeErr) Error() string {
+	return fmt.Sprintf("message of %d bytes is larger than transport %s takes in one send (%d bytes)", e.size, e.transport, e.limit)
+}
+
+func (e *tooLargeErr) Unwrap() []error { return []error{ErrTooLarge, ErrBuild} }
+
+// tooLarge is the permanent failure of a message of size bytes on
+// transport t, whose budget is limit bytes.
+func tooLarge(t string, size, limit int) *sdk.DeliveryError {
+	return sdk.PermanentError(&tooLargeErr{transport: t, size: size, limit: limit}, "",
+		fmt.Sprintf("The message is %s, more than the %s transport %s takes in one send: make the rule attach less (a shorter tail), or put a transport that takes larger messages after it in the contact's via list.", mib(size), mib(limit), t))
+}
+
+// mib formats n bytes as "2.5 MiB".
+func mib(n int) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
