@@ -311,7 +311,7 @@ func (c *outboxRecoverCommand) Run(args []string) int {
 func (m meta) parseID(fs *flag.FlagSet, args []string) (id string, code int, ok bool) {
 	var ids []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseQuiet(fs, args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fs.Usage()
 				return "", exitOK, false
