@@ -367,7 +367,7 @@ func TestOutbox_throughAPI(t *testing.T) {
 
 	r := runCLI(t, "outbox", "list", "-config", cfg)
 	wantOutput(t, r, exitOK, nil, nil)
-	golden(t, "outbox-list.txt", r.stdout) // the same as from the file
+	golden(t, "outbox-list.txt", strings.ReplaceAll(r.stdout, cfg, "CONFIG")) // the same as from the file
 
 	r = runCLI(t, "outbox", "show", deadID, "-config", cfg)
 	wantOutput(t, r, exitOK, nil, nil)
