@@ -54,7 +54,7 @@ func TestRulesTest(t *testing.T) {
 				"Error: Unknown rule\n\n  on " + rulestestData + "malformed_test.hcl:17:13:",
 				`Did you mean "version_mismatch"?`,
 			},
-			stdout: []string{"FAIL " + rulestestData + "malformed_test.hcl: not run: 6 error(s)\n"},
+			stdout: []string{"FAIL " + rulestestData + "malformed_test.hcl: not run: 6 errors\n"},
 		},
 		{
 			name:   "missing file",
@@ -67,7 +67,7 @@ func TestRulesTest(t *testing.T) {
 			name:   "-run selects tests, flags after the files",
 			args:   []string{"rules", "test", rulestestData + "fail_test.hcl", "-run", "^passes$", "-v"},
 			code:   exitOK,
-			stdout: []string{"=== RUN   passes\n--- PASS: passes\n", "PASS " + rulestestData + "fail_test.hcl: 1 tests\n"},
+			stdout: []string{"=== RUN   passes\n--- PASS: passes\n", "PASS " + rulestestData + "fail_test.hcl: 1 test\n"},
 		},
 		{
 			name:   "-v prints the events",
