@@ -110,6 +110,14 @@ var remedyTooLarge = fmt.Sprintf("The server's reply was too large (over %d KiB)
 // at MaxReplyBytes, that is the cause, whatever error go-mail made of it.
 func (s *Sender) classifyOn(st *connState, err error) *sdk.DeliveryError {
 	if st.tooLarge() {
+		// go-mail lists the cut once per command it tried after it;
+		// say it once, with the command it happened in.
+		var se *gomail.SendError
+		if errors.As(err, &se) {
+			err = fmt.Errorf("%s: %w", se.Reason, errReplyTooLarge)
+		} else if !errors.Is(err, errReplyTooLarge) {
+			err = fmt.Errorf("%w (%w)", errReplyTooLarge, err)
+		}
 		return sdk.TemporaryError(err, "", remedyTooLarge)
 	}
 	return s.classify(err)

@@ -145,9 +145,13 @@ func TestSender_Send_hugeReply(t *testing.T) {
 			if len(text) > 4096 {
 				t.Errorf("the error, reply and remedy take %d bytes, want at most 4096; error starts %.200q", len(text), de.Error())
 			}
+			if !errors.Is(err, errReplyTooLarge) {
+				t.Errorf("error %.300q does not wrap errReplyTooLarge", err)
+			}
 			if !strings.Contains(de.Error(), "cut") || !strings.Contains(de.Remedy, "cut") {
 				t.Errorf("error %.300q, remedy %q: want both to say that the reply was cut", de.Error(), de.Remedy)
 			}
+			t.Logf("Send allocated %d KiB; error %q; remedy %q", (after.TotalAlloc-before.TotalAlloc)>>10, de.Error(), de.Remedy)
 			if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
 				t.Errorf("Send allocated %d MiB for a %d MiB reply, want under 4 MiB", got>>20, size>>20)
 			}
