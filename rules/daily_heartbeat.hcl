@@ -1,4 +1,5 @@
-# daily_heartbeat: every day (the library's heartbeat schedule), a notice
+# daily_heartbeat: at every tick of the library's heartbeat schedule (every
+# day by default), a notice
 # that proves that mail still flows, with a summary of the node's status.
 # It fires at the first tick and repeats at every later one. It does not
 # hold in the agent's last evaluation when it stops, so that it resolves
@@ -13,7 +14,7 @@ rule "daily_heartbeat" {
   subject    = "${node.name}: daily notice: Tocsin is running"
   text       = <<-EOT
     Tocsin ${agent.version} is running on ${node.name} and can send mail.
-    This notice comes every day; if it stops coming, mail from this node
+    This notice comes ${library.heartbeat_every}; if it stops coming, mail from this node
     does not get through.
 
       node:     ${node.name}, ${coalesce(node.role, "no role")}, version ${coalesce(node.version, "unknown")}

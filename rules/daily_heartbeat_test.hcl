@@ -56,3 +56,16 @@ test "the summary says when the partner is down" {
     text = { daily_heartbeat = "partner:  http://192.0.2.1:9870: NOT REACHABLE: connection refused" }
   }
 }
+
+test "the notice says how often it comes" {
+  start = "2026-11-23T07:00:00Z"
+  facts "0m" {
+    peer "partner" {
+      role = "primary"
+    }
+  }
+  expect "1h" {
+    fire = ["daily_heartbeat"]
+    text = { daily_heartbeat = "This notice comes every day at 08:00; if it stops coming" }
+  }
+}

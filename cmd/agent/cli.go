@@ -63,6 +63,20 @@ func (a *app) run() int {
 	c.HelpWriter = a.stderr
 	c.ErrorWriter = a.stderr
 	c.HelpFunc = helpFunc
+	// hashicorp/cli answers an unknown command with the usage alone; say
+	// what was wrong first.
+	if sub := c.Subcommand(); sub != "" {
+		if _, ok := c.Commands[sub]; !ok {
+			fmt.Fprintf(a.stderr, "Error: unknown command %q\n\n", sub)
+		}
+	} else if !c.IsHelp() && !c.IsVersion() {
+		for _, arg := range a.args {
+			if strings.HasPrefix(arg, "-") {
+				fmt.Fprintf(a.stderr, "Error: unknown option %q\n\n", arg)
+				break
+			}
+		}
+	}
 	code, err := c.Run()
 	if err != nil {
 		fmt.Fprintf(a.stderr, "Error: %v\n", err)
@@ -113,7 +127,7 @@ func (m meta) flags(name, help string) *flag.FlagSet {
 // parse parses args, printing the error and the help on failure. ok is
 // false when the command must return code.
 func (m meta) parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	if err := fs.Parse(args); err != nil {
+	if err := parseQuiet(fs, args); err != nil {
 		if err == flag.ErrHelp {
 			fs.Usage()
 			return exitOK, false
@@ -128,6 +142,16 @@ func (m meta) parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
 		return exitUsage, false
 	}
 	return 0, true
+}
+
+// parseQuiet is fs.Parse without the usage the flag package prints on an
+// error (before the error): the callers print the error, then the usage,
+// once.
+func parseQuiet(fs *flag.FlagSet, args []string) error {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = usage }()
+	return fs.Parse(args)
 }
 
 // usageError prints msg and the help and returns exitUsage.

@@ -69,10 +69,16 @@ func TestUsage(t *testing.T) {
 		args []string
 		code int
 		want string
+		// also are further texts the output must hold.
+		also []string
 	}{
 		{name: "no command", args: nil, code: exitOK, want: "Usage: tocsin <command>"},
-		{name: "unknown command", args: []string{"frobnicate"}, code: exitUsage, want: "Usage: tocsin <command>"},
-		{name: "unknown flag", args: []string{"validate", "-nope"}, code: exitUsage, want: "Usage: tocsin validate"},
+		{name: "unknown command", args: []string{"frobnicate"}, code: exitUsage, want: "Usage: tocsin <command>", also: []string{`Error: unknown command "frobnicate"`}},
+		{name: "unknown top-level flag", args: []string{"-frobnicate"}, code: exitUsage, want: "Usage: tocsin <command>", also: []string{`Error: unknown option "-frobnicate"`}},
+		{name: "unknown flag", args: []string{"validate", "-nope"}, code: exitUsage, want: "Usage: tocsin validate", also: []string{"Error: flag provided but not defined: -nope"}},
+		{name: "unknown flag with an ID", args: []string{"outbox", "retry", "-nope", "x"}, code: exitUsage, want: "Usage: tocsin outbox retry", also: []string{"Error: flag provided but not defined: -nope"}},
+		{name: "unknown flag of rules test", args: []string{"rules", "test", "-nope"}, code: exitUsage, want: "Usage: tocsin rules test", also: []string{"Error: flag provided but not defined: -nope"}},
+		{name: "unknown flag of a nested command", args: []string{"outbox", "list", "-nope"}, code: exitUsage, want: "Usage: tocsin outbox list", also: []string{"Error: flag provided but not defined: -nope"}},
 		{name: "stray argument", args: []string{"version", "extra"}, code: exitUsage, want: "unexpected argument"},
 		{name: "command help", args: []string{"run", "-h"}, code: exitOK, want: "Usage: tocsin run"},
 		{name: "test-send without transport", args: []string{"test-send", "-config", "testdata/valid", "-to", "a@example.com"}, code: exitUsage, want: "-transport is required"},
@@ -84,8 +90,17 @@ func TestUsage(t *testing.T) {
 			if r.code != tt.code {
 				t.Errorf("exit code = %d, want %d\nstderr: %s", r.code, tt.code, r.stderr)
 			}
-			if !strings.Contains(r.stdout+r.stderr, tt.want) {
-				t.Errorf("output does not contain %q:\n%s%s", tt.want, r.stdout, r.stderr)
+			out := r.stdout + r.stderr
+			if !strings.Contains(out, tt.want) {
+				t.Errorf("output does not contain %q:\n%s", tt.want, out)
+			}
+			for _, s := range tt.also {
+				if !strings.Contains(out, s) {
+					t.Errorf("output does not contain %q:\n%s", s, out)
+				}
+			}
+			if n := strings.Count(out, "Usage: "); n > 1 {
+				t.Errorf("the usage is printed %d times:\n%s", n, out)
 			}
 		})
 	}

@@ -122,7 +122,7 @@ func (c *outboxListCommand) Run(args []string) int {
 	if *asJSON {
 		return c.printJSON(agent.OutboxList{Entries: entries})
 	}
-	printOutboxList(c.stdout, entries, *state)
+	printOutboxList(c.stdout, entries, *state, *path)
 	return exitOK
 }
 
@@ -311,7 +311,7 @@ func (c *outboxRecoverCommand) Run(args []string) int {
 func (m meta) parseID(fs *flag.FlagSet, args []string) (id string, code int, ok bool) {
 	var ids []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseQuiet(fs, args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fs.Usage()
 				return "", exitOK, false
@@ -328,7 +328,11 @@ func (m meta) parseID(fs *flag.FlagSet, args []string) (id string, code int, ok 
 	}
 	switch {
 	case len(ids) == 0 || ids[0] == "":
-		return "", m.usageError(fs, "give the ID of an outbox entry (tocsin outbox list shows them)"), false
+		list := "tocsin outbox list"
+		if f := fs.Lookup("config"); f != nil {
+			list += " -config " + shellQuote(f.Value.String())
+		}
+		return "", m.usageError(fs, "give the ID of an outbox entry (`%s` shows them)", list), false
 	case len(ids) > 1:
 		return "", m.usageError(fs, "give one entry ID, not %d", len(ids)), false
 	}
@@ -619,8 +623,8 @@ func (s *fileStore) close() error {
 
 // printOutboxList prints entries as a table and, under it, the last error
 // and remedy of the dead ones. state is the filter the entries were listed
-// with.
-func printOutboxList(w io.Writer, entries []agent.OutboxEntry, state string) {
+// with, configPath the configuration they came from (the hints name it).
+func printOutboxList(w io.Writer, entries []agent.OutboxEntry, state, configPath string) {
 	if len(entries) == 0 {
 		if state == "" {
 			fmt.Fprintln(w, "The outbox is empty.")
@@ -645,8 +649,9 @@ func printOutboxList(w io.Writer, entries []agent.OutboxEntry, state string) {
 	if len(dead) == 0 {
 		return
 	}
-	fmt.Fprint(w, "\nDead entries failed on every transport of their contact. Fix the cause, then\n"+
-		"`tocsin outbox retry ID` sends one again; `tocsin outbox drop ID` deletes it.\n")
+	cf := "-config " + shellQuote(configPath)
+	fmt.Fprintf(w, "\nDead entries failed on every transport of their contact. Fix the cause, then\n"+
+		"`tocsin outbox retry %s ID` sends one again;\n`tocsin outbox drop %s ID` deletes it.\n", cf, cf)
 	for _, e := range dead {
 		fmt.Fprintf(w, "\n%s (contact %s, subject %q)\n", e.ID, e.Contact, e.Subject)
 		l := e.Last
@@ -749,4 +754,15 @@ func indent(s, pad string) string {
 	s = strings.TrimRight(s, "\r\n")
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	return strings.ReplaceAll(s, "\n", "\n"+pad)
+}
+
+// shellQuote returns s as a shell word: as it is when it holds only
+// characters a shell leaves alone, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-./:@%+=,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -148,7 +150,7 @@ func TestOutboxList_file(t *testing.T) {
 
 	r := runCLI(t, "outbox", "list", "-config", cfg)
 	wantOutput(t, r, exitOK, nil, nil)
-	golden(t, "outbox-list.txt", r.stdout)
+	golden(t, "outbox-list.txt", strings.ReplaceAll(r.stdout, cfg, "CONFIG"))
 
 	r = runCLI(t, "outbox", "list", "-config", cfg, "-state", "dead")
 	wantOutput(t, r, exitOK, []string{deadID, "Remedy: The server rejected the login"}, nil)
@@ -164,6 +166,34 @@ func TestOutboxList_file(t *testing.T) {
 	}
 	if len(l.Entries) != 2 || l.Entries[0].ID != pendingID || l.Entries[1].ID != retryID || l.Entries[1].Last.Wait != "1m30s" {
 		t.Errorf("-json entries = %+v", l.Entries)
+	}
+}
+
+// TestOutbox_hintsRunAsPrinted: every command the outbox commands print as
+// a hint names the configuration they used, so that run as printed it
+// works where the default configuration (/etc/tocsin) is another one.
+func TestOutbox_hintsRunAsPrinted(t *testing.T) {
+	cfg, ob := outboxConfig(t, deadListen(t))
+	seedOutboxFile(t, ob)
+	t.Setenv("TOCSIN_CONFIG", filepath.Join(t.TempDir(), "not-this-one"))
+
+	r := runCLI(t, "outbox", "list", "-config", cfg)
+	wantOutput(t, r, exitOK, nil, nil)
+	r2 := runCLI(t, "outbox", "show", "-config", cfg)
+	wantOutput(t, r2, exitUsage, nil, nil)
+	hints := regexp.MustCompile("`(tocsin [^`]*)`").FindAllStringSubmatch(r.stdout+r2.stderr, -1)
+	if len(hints) < 3 {
+		t.Fatalf("found %d hints, want the retry, drop and list ones:\n%s%s", len(hints), r.stdout, r2.stderr)
+	}
+	for _, h := range hints {
+		args := strings.Fields(strings.ReplaceAll(h[1], "ID", deadID))[1:]
+		if !slices.Contains(args, "-config") {
+			t.Errorf("hint %q does not name the configuration", h[1])
+			continue
+		}
+		if got := runCLI(t, args...); got.code != exitOK {
+			t.Errorf("hint %q run as printed: exit %d\n%s", h[1], got.code, got.stderr)
+		}
 	}
 }
 
@@ -337,7 +367,7 @@ func TestOutbox_throughAPI(t *testing.T) {
 
 	r := runCLI(t, "outbox", "list", "-config", cfg)
 	wantOutput(t, r, exitOK, nil, nil)
-	golden(t, "outbox-list.txt", r.stdout) // the same as from the file
+	golden(t, "outbox-list.txt", strings.ReplaceAll(r.stdout, cfg, "CONFIG")) // the same as from the file
 
 	r = runCLI(t, "outbox", "show", deadID, "-config", cfg)
 	wantOutput(t, r, exitOK, nil, nil)

@@ -91,7 +91,7 @@ func (c *rulesTestCommand) Run(args []string) int {
 	// Flags may come before or after the files.
 	var paths []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseQuiet(fs, args); err != nil {
 			if err == flag.ErrHelp {
 				fs.Usage()
 				return exitOK

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,7 +54,7 @@ func TestRulesTest(t *testing.T) {
 				"Error: Unknown rule\n\n  on " + rulestestData + "malformed_test.hcl:17:13:",
 				`Did you mean "version_mismatch"?`,
 			},
-			stdout: []string{"FAIL " + rulestestData + "malformed_test.hcl: not run: 6 error(s)\n"},
+			stdout: []string{"FAIL " + rulestestData + "malformed_test.hcl: not run: 6 errors\n"},
 		},
 		{
 			name:   "missing file",
@@ -66,7 +67,7 @@ func TestRulesTest(t *testing.T) {
 			name:   "-run selects tests, flags after the files",
 			args:   []string{"rules", "test", rulestestData + "fail_test.hcl", "-run", "^passes$", "-v"},
 			code:   exitOK,
-			stdout: []string{"=== RUN   passes\n--- PASS: passes\n", "PASS " + rulestestData + "fail_test.hcl: 1 tests\n"},
+			stdout: []string{"=== RUN   passes\n--- PASS: passes\n", "PASS " + rulestestData + "fail_test.hcl: 1 test\n"},
 		},
 		{
 			name:   "-v prints the events",
@@ -161,5 +162,48 @@ func TestRulesTest_Directory(t *testing.T) {
 	r = runCLI(t, "rules", "test", empty)
 	if r.code != exitUsage || !strings.Contains(r.stderr, "holds no *_test.hcl file") {
 		t.Errorf("empty directory: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestRunDev_heartbeatSaysHowOften: dev mode's heartbeat comes every
+// minute, and its text says so (not "every day", as for a real agent).
+// The rule is tested with dev mode's own configuration.
+func TestRunDev_heartbeatSaysHowOften(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(devConfig, "127.0.0.1:1", 2525, devFaultAfter, "http://127.0.0.1:2")
+	if err := os.WriteFile(filepath.Join(dir, "agent.hcl"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	test := `config = ["agent.hcl"]
+rules  = ["daily_heartbeat"]
+
+test "dev heartbeat" {
+  start = "2026-11-23T07:00:00Z"
+  stop  = "1m20s"
+  facts "0m" {
+    peer "partner" {
+      role    = "primary"
+      version = "1.0"
+    }
+  }
+  expect "10s" {
+    fire = ["daily_heartbeat"]
+    text = { daily_heartbeat = "This notice comes every minute; if it stops coming" }
+  }
+  expect "1m10s" {
+    repeat = ["daily_heartbeat"]
+  }
+  expect "1m20s" {
+    resolve = ["daily_heartbeat"]
+  }
+}
+`
+	path := filepath.Join(dir, "heartbeat_test.hcl")
+	if err := os.WriteFile(path, []byte(test), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "rules", "test", path)
+	if r.code != exitOK {
+		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -48,7 +48,7 @@ func (r *FileResult) WriteReport(w io.Writer, verbose bool) error {
 				n++
 			}
 		}
-		fmt.Fprintf(bw, "FAIL %s: not run: %d error(s)\n", r.Path, n)
+		fmt.Fprintf(bw, "FAIL %s: not run: %s\n", r.Path, plural(n, "error"))
 		return bw.Flush()
 	}
 	failed := 0
@@ -82,9 +82,17 @@ func (r *FileResult) WriteReport(w io.Writer, verbose bool) error {
 		}
 	}
 	if failed > 0 {
-		fmt.Fprintf(bw, "FAIL %s: %d of %d tests failed\n", r.Path, failed, len(r.Tests))
+		fmt.Fprintf(bw, "FAIL %s: %d of %s failed\n", r.Path, failed, plural(len(r.Tests), "test"))
 	} else {
-		fmt.Fprintf(bw, "PASS %s: %d tests\n", r.Path, len(r.Tests))
+		fmt.Fprintf(bw, "PASS %s: %s\n", r.Path, plural(len(r.Tests), "test"))
 	}
 	return bw.Flush()
+}
+
+// plural is "1 test", "2 tests", "0 tests".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tocsin-dev/tocsin/plugins/internal/oauth"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
@@ -27,6 +28,9 @@ type apiError struct {
 	reason  string
 	// retryAfter is the wait the Retry-After header asked for.
 	retryAfter time.Duration
+	// cut: the reply was longer than oauth.MaxReplyBytes; the rest was
+	// not read.
+	cut bool
 }
 
 // Error reads "gmail api: 403 PERMISSION_DENIED: Request had ...".
@@ -44,6 +48,9 @@ func (e *apiError) reply() string {
 	}
 	if e.message != "" {
 		s += ": " + e.message
+	}
+	if e.cut {
+		s += " " + oauth.CutNote
 	}
 	return s
 }

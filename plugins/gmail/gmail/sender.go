@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -18,9 +17,6 @@ import (
 
 // uploadPath is users.messages.send's media upload, for the token's user.
 const uploadPath = "/upload/gmail/v1/users/me/messages/send?uploadType=media"
-
-// maxReply bounds how much of a Gmail API reply is read.
-const maxReply = 1 << 20
 
 // sender delivers messages through the Gmail API. It is safe for
 // concurrent use.
@@ -136,7 +132,7 @@ func (s *sender) upload(ctx context.Context, tok *oauth2.Token, raw []byte) (str
 		return "", fmt.Errorf("post message: %w", err)
 	}
 	defer resp.Body.Close()
-	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+	body, cut, readErr := oauth.ReadReply(resp.Body)
 	if resp.StatusCode/100 == 2 {
 		// Accepted: a reply that does not parse must not make the agent
 		// send the message again.
@@ -151,5 +147,7 @@ func (s *sender) upload(ctx context.Context, tok *oauth2.Token, raw []byte) (str
 	if readErr != nil {
 		return "", fmt.Errorf("read gmail api reply (HTTP %d): %w", resp.StatusCode, readErr)
 	}
-	return "", parseAPIError(resp, body, time.Now())
+	ae := parseAPIError(resp, body, time.Now())
+	ae.cut = cut
+	return "", ae
 }

@@ -21,9 +21,6 @@ import (
 // means accepted for delivery, not delivered.
 const Receipt = "202 Accepted"
 
-// maxReplyBytes bounds how much of an error reply is read.
-const maxReplyBytes = 64 << 10
-
 // sender is a configured transport: where to send, as whom, with which
 // tokens. It is safe for concurrent use.
 type sender struct {
@@ -68,7 +65,7 @@ func (s *sender) check(ctx context.Context) error {
 	if err != nil {
 		return classifyLocal(fmt.Errorf("check graph_endpoint: %w", err), req.URL.Host)
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxReplyBytes))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, oauth.MaxReplyBytes))
 	_ = resp.Body.Close()
 	return nil
 }
@@ -157,7 +154,7 @@ func (s *sender) post(ctx context.Context, id string, body []byte, token string)
 		return 0, classifyLocal(fmt.Errorf("send message %s: %w", id, err), req.URL.Host)
 	}
 	defer resp.Body.Close()
-	reply, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+	reply, cut, err := oauth.ReadReply(resp.Body)
 	if resp.StatusCode == http.StatusAccepted {
 		return resp.StatusCode, nil // accepted; an unreadable empty body changes nothing
 	}
@@ -165,6 +162,10 @@ func (s *sender) post(ctx context.Context, id string, body []byte, token string)
 		s.logger.Debug("cannot read Graph's error reply", "message", id, "error", err)
 	}
 	de := classifyReply(resp.StatusCode, resp.Header, reply, s.now())
+	if cut {
+		de.Reply += " " + oauth.CutNote
+		de.Err = fmt.Errorf("graph replied %s", de.Reply)
+	}
 	de.Err = fmt.Errorf("send message %s as %s: %w", id, s.mailbox, de.Err)
 	return resp.StatusCode, de
 }

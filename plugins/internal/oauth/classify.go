@@ -123,6 +123,9 @@ func Classify(err error) *sdk.DeliveryError {
 	if errors.As(err, &de) {
 		return de
 	}
+	if errors.Is(err, ErrReplyTooLarge) {
+		return sdk.TemporaryError(err, "", RemedyTooLarge)
+	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		return classifyRetrieve(err, re)
@@ -278,6 +281,9 @@ const maxErrorText = 600
 type fetchError struct {
 	op  string
 	err error
+	// cut: the reply was cut at MaxReplyBytes. x/oauth2 formats the read
+	// error with %v, so errors.Is cannot see it in err.
+	cut bool
 }
 
 func (e *fetchError) Error() string {
@@ -288,9 +294,14 @@ func (e *fetchError) Error() string {
 	return e.op + ": " + s
 }
 
-func (e *fetchError) Unwrap() error { return e.err }
+func (e *fetchError) Unwrap() []error {
+	if e.cut {
+		return []error{e.err, ErrReplyTooLarge}
+	}
+	return []error{e.err}
+}
 
 // wrapFetch returns err as a fetchError for op ("get token for ...").
 func wrapFetch(op string, err error) error {
-	return &fetchError{op: op, err: err}
+	return &fetchError{op: op, err: err, cut: errors.Is(err, ErrReplyTooLarge) || strings.Contains(err.Error(), ErrReplyTooLarge.Error())}
 }

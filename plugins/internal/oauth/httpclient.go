@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,7 +34,72 @@ func HTTPClient(caFile string, timeout time.Duration) (*http.Client, error) {
 		pool.AppendCertsFromPEM(extra)
 		tr.TLSClientConfig.RootCAs = pool
 	}
-	return &http.Client{Transport: tr, Timeout: timeout}, nil
+	return &http.Client{Transport: capTransport{base: tr}, Timeout: timeout}, nil
+}
+
+// MaxReplyBytes bounds the body of every answer read through a client from
+// HTTPClient (token endpoints, Graph, the Gmail API): reading past it
+// fails with ErrReplyTooLarge. The replies these plugins expect take a few
+// kilobytes.
+const MaxReplyBytes = 64 << 10
+
+// ErrReplyTooLarge is what reading a reply body longer than MaxReplyBytes
+// returns: the rest is not read.
+var ErrReplyTooLarge = fmt.Errorf("the server's reply is longer than %d KiB: it was cut there and not read further", MaxReplyBytes>>10)
+
+// RemedyTooLarge is the remedy of a reply cut at MaxReplyBytes.
+var RemedyTooLarge = fmt.Sprintf("The server's reply was too large (over %d KiB) and was cut: the service, or a proxy answering in its place, is misbehaving; check the endpoint settings and any HTTPS_PROXY. Tocsin retries.", MaxReplyBytes>>10)
+
+// CutNote follows a reply that was cut at MaxReplyBytes.
+var CutNote = fmt.Sprintf("(the reply was over %d KiB and was cut there)", MaxReplyBytes>>10)
+
+// ReadReply reads body up to MaxReplyBytes. cut says that there was more,
+// which was not read; err is any other read error.
+func ReadReply(body io.Reader) (b []byte, cut bool, err error) {
+	b, err = io.ReadAll(io.LimitReader(body, MaxReplyBytes+1))
+	if errors.Is(err, ErrReplyTooLarge) {
+		return b, true, nil
+	}
+	if len(b) > MaxReplyBytes {
+		return b[:MaxReplyBytes], true, err
+	}
+	return b, false, err
+}
+
+// capTransport bounds the body of every response at MaxReplyBytes.
+type capTransport struct{ base http.RoundTripper }
+
+func (t capTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &capBody{ReadCloser: resp.Body, left: MaxReplyBytes}
+	return resp, nil
+}
+
+// capBody reads up to left more bytes, then fails with ErrReplyTooLarge
+// if the body has more.
+type capBody struct {
+	io.ReadCloser
+	left int
+}
+
+func (b *capBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var one [1]byte
+		n, err := b.ReadCloser.Read(one[:])
+		if n == 0 && err != nil {
+			return 0, err // io.EOF: the body ended right at the bound
+		}
+		return 0, ErrReplyTooLarge
+	}
+	if len(p) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= n
+	return n, err
 }
 
 // CACertsPEM reads caFile ("" -> nil, nil) and checks that it holds at

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/textproto"
 	"regexp"
@@ -102,6 +103,26 @@ func (s *Sender) classify(err error) *sdk.DeliveryError {
 	return s.classifyLocal(err)
 }
 
+// remedyTooLarge is the remedy of a reply cut at MaxReplyBytes.
+var remedyTooLarge = fmt.Sprintf("The server's reply was too large (over %d KiB) and was cut: the server, or whatever answers on this port, is misbehaving; check its logs. Tocsin retries.", MaxReplyBytes>>10)
+
+// classifyOn classifies err from the connection st: when a reply was cut
+// at MaxReplyBytes, that is the cause, whatever error go-mail made of it.
+func (s *Sender) classifyOn(st *connState, err error) *sdk.DeliveryError {
+	if st.tooLarge() {
+		// go-mail lists the cut once per command it tried after it;
+		// say it once, with the command it happened in.
+		var se *gomail.SendError
+		if errors.As(err, &se) {
+			err = fmt.Errorf("%s: %w", se.Reason, errReplyTooLarge)
+		} else if !errors.Is(err, errReplyTooLarge) {
+			err = fmt.Errorf("%w (%w)", errReplyTooLarge, err)
+		}
+		return sdk.TemporaryError(err, "", remedyTooLarge)
+	}
+	return s.classify(err)
+}
+
 // classifyLocal handles failures that are not a server reply.
 func (s *Sender) classifyLocal(err error) *sdk.DeliveryError {
 	addr := net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port))
@@ -114,6 +135,12 @@ func (s *Sender) classifyLocal(err error) *sdk.DeliveryError {
 	)
 	msg := err.Error()
 	switch {
+	case errors.Is(err, errReplyTooLarge):
+		return sdk.TemporaryError(err, "", remedyTooLarge)
+	case errors.Is(err, errImplicitTLS):
+		return sdk.PermanentError(err, "", "The server on "+addr+" speaks TLS from the first byte (as on port 465): set security = \"tls\", or use the server's STARTTLS port (usually 587) with security = \"starttls\".")
+	case errors.Is(err, errNoGreeting):
+		return sdk.TemporaryError(err, "", "Something on "+addr+" accepts connections but says nothing, as no mail server does: check host and port; Tocsin retries meanwhile.")
 	case errors.As(err, &unknownCA), strings.Contains(msg, "certificate signed by unknown authority"):
 		return sdk.PermanentError(err, "", "The server's certificate is not signed by a CA this host trusts: set ca_file to the PEM file of the CA that signed it.")
 	case errors.As(err, &hostname):

@@ -212,6 +212,20 @@ func TestSender_classify_real(t *testing.T) {
 			as:     func(err error) bool { var e tls.RecordHeaderError; return errors.As(err, &e) },
 		},
 		{
+			name:   "STARTTLS against an implicit-TLS port",
+			server: testserver.Options{TLS: serverTLS(t, ca), Implicit: true},
+			opts:   Options{Security: SecuritySTARTTLS, CAFile: caFile},
+			kind:   sdk.Permanent,
+			remedy: `set security = "tls"`,
+		},
+		{
+			name:   "no TLS at all against an implicit-TLS port",
+			server: testserver.Options{TLS: serverTLS(t, ca), Implicit: true},
+			opts:   Options{Security: SecurityNone},
+			kind:   sdk.Permanent,
+			remedy: `set security = "tls"`,
+		},
+		{
 			name:   "STARTTLS required but not offered",
 			server: testserver.Options{},
 			opts:   Options{Security: SecuritySTARTTLS},

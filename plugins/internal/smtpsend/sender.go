@@ -48,6 +48,12 @@ type Options struct {
 	HELO string
 	// Timeout bounds the connection and each SMTP command.
 	Timeout time.Duration
+	// GreetingTimeout is how long to wait for the server's greeting
+	// before checking, on a second connection, whether the port speaks
+	// TLS from the first byte (port 465 with security = "starttls"); a
+	// server that does not goes on being waited for, up to Timeout.
+	// 0 means DefaultGreetingTimeout.
+	GreetingTimeout time.Duration
 
 	// Auth is the SASL mechanism; gomail.SMTPAuthNoAuth for none.
 	Auth gomail.SMTPAuthType
@@ -82,6 +88,9 @@ func New(opts Options) (*Sender, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
 	}
+	if opts.GreetingTimeout <= 0 {
+		opts.GreetingTimeout = DefaultGreetingTimeout
+	}
 	tc, err := TLSConfig(opts.Host, opts.CAFile, opts.TLSSkipVerify)
 	if err != nil {
 		return nil, err
@@ -111,13 +120,14 @@ func TLSConfig(host, caFile string, skipVerify bool) (*tls.Config, error) {
 	return tc, nil
 }
 
-// client builds a go-mail client for one connection.
-func (s *Sender) client(ctx context.Context) (*gomail.Client, error) {
+// client builds a go-mail client for one connection, which st keeps.
+func (s *Sender) client(ctx context.Context, st *connState) (*gomail.Client, error) {
 	o := s.opts
 	opts := []gomail.Option{
 		gomail.WithPort(o.Port),
 		gomail.WithTimeout(o.Timeout),
 		gomail.WithTLSConfig(s.tlsConfig),
+		gomail.WithDialContextFunc(s.dialer(st)),
 	}
 	switch o.Security {
 	case SecurityNone:
@@ -168,13 +178,15 @@ func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, e
 		return results, nil
 	}
 
-	gc, err := s.client(ctx)
+	st := &connState{}
+	defer st.close()
+	gc, err := s.client(ctx, st)
 	if err != nil {
 		return nil, s.classify(err)
 	}
 	conn, err := gc.DialToSMTPClientWithContext(ctx)
 	if err != nil {
-		return nil, s.classify(err)
+		return nil, s.classifyOn(st, err)
 	}
 	// go-mail bounds each command by Timeout but does not watch ctx after
 	// the dial: closing the connection when ctx ends aborts the batch.
@@ -190,13 +202,17 @@ func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, e
 		case b.IsDelivered():
 			results[i].Receipt = receipt(b.ServerResponse())
 		case b.HasSendError():
-			results[i].Err = s.classify(b.SendError())
+			results[i].Err = s.classifyOn(st, b.SendError())
 		case ctx.Err() != nil:
 			results[i].Err = sdk.TemporaryError(ctx.Err(), "", "")
 		default:
 			cause := batchErr
 			if cause == nil {
 				cause = errors.New("message not sent")
+			}
+			if st.tooLarge() {
+				results[i].Err = s.classifyOn(st, cause)
+				continue
 			}
 			results[i].Err = sdk.TemporaryError(cause, "", "The connection ended before this message was sent; Tocsin retries.")
 		}
@@ -206,16 +222,18 @@ func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, e
 
 // Check connects, starts TLS, logs in and quits, sending nothing.
 func (s *Sender) Check(ctx context.Context) error {
-	gc, err := s.client(ctx)
+	st := &connState{}
+	defer st.close()
+	gc, err := s.client(ctx, st)
 	if err != nil {
 		return s.classify(err)
 	}
 	conn, err := gc.DialToSMTPClientWithContext(ctx)
 	if err != nil {
-		return s.classify(err)
+		return s.classifyOn(st, err)
 	}
 	if err := gc.CloseWithSMTPClient(conn); err != nil {
-		return s.classify(err)
+		return s.classifyOn(st, err)
 	}
 	return nil
 }

@@ -438,6 +438,14 @@ func TestTransport_Send(t *testing.T) {
 			wantTLS:  true, wantUser: "alice", wantMech: testserver.MechLogin,
 		},
 		{
+			// PLAIN refuses a connection it does not see as TLS: the
+			// connection Tocsin dials itself must still look like one.
+			name:     "implicit TLS with plain",
+			server:   testserver.Options{TLS: tlsConfig, Implicit: true, Users: users},
+			settings: map[string]any{"security": "tls", "ca_file": caFile, "auth": "plain", "username": "alice", "password": password},
+			wantTLS:  true, wantUser: "alice", wantMech: testserver.MechPlain,
+		},
+		{
 			name:     "plain SMTP with allow_insecure_auth",
 			server:   testserver.Options{Users: users, AllowInsecureAuth: true},
 			settings: map[string]any{"security": "none", "username": "alice", "password": password, "allow_insecure_auth": true},
