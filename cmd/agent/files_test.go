@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -135,6 +136,46 @@ func TestTokenStore_FIFOIsRefused(t *testing.T) {
 		r := runBounded(t, args...)
 		if out := r.stdout + r.stderr; !strings.Contains(out, "FIFO") {
 			t.Errorf("%s does not refuse the FIFO:\n%s", args[0], out)
+		}
+	}
+}
+
+// Issue 11, 21: tocsin oauth login run as root against a data_dir of the
+// agent's user leaves the key, the tokens directory and the token to that
+// user.
+func TestOAuthLogin_RootLeavesFilesToDataDirOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	s := newDelegatedSetup(t)
+	if err := os.Mkdir(s.dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(s.dataDir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	codeLine := regexp.MustCompile(`enter the code (\S+)$`)
+	r := s.login(t, func(line string) {
+		if m := codeLine.FindStringSubmatch(line); m != nil {
+			if err := s.id.Approve(m[1]); err != nil {
+				t.Errorf("approve %s: %v", m[1], err)
+			}
+		}
+	}, "-device")
+	if r.code != exitOK {
+		t.Fatalf("oauth login: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, p := range []string{
+		filepath.Join(s.dataDir, "token.key"),
+		filepath.Join(s.dataDir, "tokens"),
+		filepath.Join(s.dataDir, "tokens", "m365.token"),
+	} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 || st.Gid != 65534 {
+			t.Errorf("%s belongs to %d:%d, want 65534:65534", p, st.Uid, st.Gid)
 		}
 	}
 }
