@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/core/tokenstore"
+	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 )
 
 // basicTransport is a transport whose plugin takes no login.
@@ -177,5 +178,38 @@ func TestOAuthLogin_RootLeavesFilesToDataDirOwner(t *testing.T) {
 		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 || st.Gid != 65534 {
 			t.Errorf("%s belongs to %d:%d, want 65534:65534", p, st.Uid, st.Gid)
 		}
+	}
+}
+
+// Issue 11, 18: the agent refuses a data_dir that others may write, and a
+// link planted there, saying what to do, and creates nothing elsewhere.
+func TestRun_UnsafeDataDirRefused(t *testing.T) {
+	withPlugins(t)
+	srv := testserver.StartT(t, testserver.Options{})
+	path, dataDir := burstConfig{rules: 1, contacts: 1, transports: map[string]string{"relay": srv.Addr()}, via: []string{"relay"}}.write(t, freePort(t))
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dataDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	r := runBounded(t, "run", "-config", path)
+	if r.code != exitError || !strings.Contains(r.stderr, "chmod go-w "+dataDir) {
+		t.Fatalf("run with a world-writable data_dir: exit %d\n%s", r.code, r.stderr)
+	}
+
+	if err := os.Chmod(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := filepath.Join(t.TempDir(), "planted")
+	if err := os.Symlink(elsewhere, filepath.Join(dataDir, "state.db")); err != nil {
+		t.Fatal(err)
+	}
+	r = runBounded(t, "run", "-config", path)
+	if r.code != exitError || !strings.Contains(r.stderr, "symbolic link") {
+		t.Fatalf("run with a link at state.db: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Lstat(elsewhere); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the agent created the link's target: %v", err)
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 // ErrUnsafe is wrapped by every error that refuses a file or directory for
 // its owner, mode or type.
-var ErrUnsafe = errors.New("unsafe file")
+var ErrUnsafe = errors.New("refused as unsafe")
 
 // Kind says which rules a file is held to.
 type Kind int
