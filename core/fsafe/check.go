@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"os/user"
 	"strconv"
+	"strings"
 )
 
 // ErrUnsafe is wrapped by every error that refuses a file or directory for
@@ -29,6 +31,23 @@ type Info struct {
 	Mode     fs.FileMode
 	UID, GID uint32
 	Nlink    uint64
+	// PrivateGroup is set (for directories) when the group is its
+	// owner's private group: the owner's primary group, of the owner's
+	// name, as distributions with user private groups create (umask 002
+	// makes new directories group-writable there, which is harmless).
+	PrivateGroup bool
+}
+
+// groupWritable reports whether st lets a group write, other than its
+// owner's private group.
+func groupWritable(st Info) bool {
+	return st.Mode.Perm()&0o020 != 0 && !st.PrivateGroup
+}
+
+// othersWrite reports whether st lets others, or a group other than its
+// owner's private one, write.
+func othersWrite(st Info) bool {
+	return st.Mode.Perm()&0o002 != 0 || groupWritable(st)
 }
 
 // trust says whose files are trusted: root, the process's effective uid
@@ -64,7 +83,7 @@ func checkDataDir(path string, st Info, euid uint32) error {
 		return fmt.Errorf("data_dir %s belongs to %s, not to %s that tocsin runs as: %w; that user could plant or change tocsin's files there. "+
 			"Run chown -R %s %s, or run tocsin as its owner", path, userName(st.UID), userName(euid), ErrUnsafe, ownerArg(euid), path)
 	}
-	if perm := st.Mode.Perm(); perm&0o022 != 0 {
+	if perm := st.Mode.Perm(); othersWrite(st) {
 		return fmt.Errorf("data_dir %s has mode %#o, which lets group or others create, replace or delete tocsin's files in it: %w. Run chmod go-w %s (tocsin creates it with mode 0700)",
 			path, perm, ErrUnsafe, path)
 	}
@@ -78,7 +97,7 @@ func checkParent(dir, dataDir string, st Info, euid, dataOwner uint32) error {
 		return fmt.Errorf("%s, a parent of data_dir %s, belongs to %s: %w; that user could replace data_dir. Run chown root %s, or move data_dir",
 			dir, dataDir, userName(st.UID), ErrUnsafe, dir)
 	}
-	if perm := st.Mode.Perm(); perm&0o022 != 0 && !(st.Mode&fs.ModeSticky != 0 && st.UID == 0) {
+	if perm := st.Mode.Perm(); othersWrite(st) && !(st.Mode&fs.ModeSticky != 0 && st.UID == 0) {
 		return fmt.Errorf("%s, a parent of data_dir %s, has mode %#o, which lets group or others replace data_dir: %w. Run chmod go-w %s (or make it a root-owned sticky directory like /tmp), or move data_dir",
 			dir, dataDir, perm, ErrUnsafe, dir)
 	}
@@ -167,4 +186,38 @@ func lookupName(uid uint32) string {
 		return ""
 	}
 	return u.Username
+}
+
+// groupFile is where privateGroup reads the members of groups.
+var groupFile = "/etc/group"
+
+// privateGroup reports whether gid is the private group of the user uid:
+// the user's primary group, named like the user, with no other member
+// listed in /etc/group (a group that is not there is not taken as
+// private).
+func privateGroup(uid, gid uint32) bool {
+	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
+	if err != nil || u.Gid != strconv.FormatUint(uint64(gid), 10) {
+		return false
+	}
+	data, err := os.ReadFile(groupFile)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) != 4 || f[2] != u.Gid {
+			continue
+		}
+		if f[0] != u.Username {
+			return false
+		}
+		for _, m := range strings.Split(f[3], ",") {
+			if m = strings.TrimSpace(m); m != "" && m != u.Username {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

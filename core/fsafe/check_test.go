@@ -3,6 +3,9 @@ package fsafe
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
 	"testing"
 )
 
@@ -20,6 +23,8 @@ func TestCheckDataDir(t *testing.T) {
 		{"root, dir of the agent's user", Info{Mode: fs.ModeDir | 0o700, UID: other}, 0, true},
 		{"foreign owner", Info{Mode: fs.ModeDir | 0o700, UID: other}, me, false},
 		{"group-writable", Info{Mode: fs.ModeDir | 0o770, UID: me}, me, false},
+		{"group-writable, owner's private group", Info{Mode: fs.ModeDir | 0o775, UID: me, PrivateGroup: true}, me, true},
+		{"world-writable, owner's private group", Info{Mode: fs.ModeDir | 0o777, UID: me, PrivateGroup: true}, me, false},
 		{"world-writable", Info{Mode: fs.ModeDir | 0o777, UID: me}, me, false},
 		{"world-writable sticky", Info{Mode: fs.ModeDir | fs.ModeSticky | 0o777, UID: 0}, 0, false},
 		{"root, world-writable", Info{Mode: fs.ModeDir | 0o757, UID: 0}, 0, false},
@@ -53,6 +58,7 @@ func TestCheckParent(t *testing.T) {
 		{"foreign owner", Info{Mode: fs.ModeDir | 0o755, UID: other}, me, me, false},
 		{"world-writable, not sticky", Info{Mode: fs.ModeDir | 0o777, UID: 0}, me, me, false},
 		{"group-writable", Info{Mode: fs.ModeDir | 0o775, UID: 0}, me, me, false},
+		{"group-writable, owner's private group", Info{Mode: fs.ModeDir | 0o775, UID: me, PrivateGroup: true}, me, me, true},
 		{"sticky but not root's", Info{Mode: fs.ModeDir | fs.ModeSticky | 0o777, UID: me}, me, me, false},
 	}
 	for _, tt := range tests {
@@ -105,6 +111,37 @@ func TestCheckFile(t *testing.T) {
 			}
 			if err != nil && !errors.Is(err, ErrUnsafe) {
 				t.Errorf("error %v does not wrap ErrUnsafe", err)
+			}
+		})
+	}
+}
+
+func TestPrivateGroup(t *testing.T) {
+	// Root's group is root, named like root: private unless it has other
+	// members.
+	if u, err := user.LookupId("0"); err != nil || u.Username != "root" || u.Gid != "0" {
+		t.Skip("no root:0:0 in the user database")
+	}
+	for _, tt := range []struct {
+		name, group string
+		want        bool
+	}{
+		{"no members", "root:x:0:\n", true},
+		{"root alone", "root:x:0:root\n", true},
+		{"another member", "root:x:0:alice\n", false},
+		{"not listed", "wheel:x:10:\n", false},
+		{"another name", "wheel:x:0:\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "group")
+			if err := os.WriteFile(f, []byte(tt.group), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			old := groupFile
+			groupFile = f
+			defer func() { groupFile = old }()
+			if got := privateGroup(0, 0); got != tt.want {
+				t.Errorf("privateGroup(0, 0) with %q = %v, want %v", tt.group, got, tt.want)
 			}
 		})
 	}

@@ -25,7 +25,7 @@ func CheckDataDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	st, _ := infoOf(fi)
+	st := dirInfo(fi)
 	euid := geteuid()
 	if err := checkDataDir(dir, st, euid); err != nil {
 		return err
@@ -41,7 +41,7 @@ func CheckDataDir(dir string) error {
 		if err != nil {
 			return fmt.Errorf("data_dir %s: %w", dir, err)
 		}
-		pst, _ := infoOf(pfi)
+		pst := dirInfo(pfi)
 		if err := checkParent(p, dir, pst, euid, st.UID); err != nil {
 			return err
 		}
@@ -101,7 +101,7 @@ func CheckDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	st, _ := infoOf(fi)
+	st := dirInfo(fi)
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory (%s): %w; remove it", dir, typeName(fi.Mode()), ErrUnsafe)
 	}
@@ -114,7 +114,7 @@ func CheckDir(dir string) error {
 	if !t.trusts(st.UID) {
 		return fmt.Errorf("%s belongs to %s, not to %s: %w; check what is in it, then chown -R it", dir, userName(st.UID), t.whom(), ErrUnsafe)
 	}
-	if perm := st.Mode.Perm(); perm&0o022 != 0 {
+	if perm := st.Mode.Perm(); othersWrite(st) {
 		return fmt.Errorf("%s has mode %#o, which lets group or others change its files: %w. Run chmod go-w %s", dir, perm, ErrUnsafe, dir)
 	}
 	return nil
@@ -231,4 +231,14 @@ func adoptPath(path, dir string) error {
 		return fmt.Errorf("give %s to the owner of %s (%s): %w", path, dir, userName(dst.UID), err)
 	}
 	return nil
+}
+
+// dirInfo is infoOf for a directory, with PrivateGroup looked up when the
+// group may write.
+func dirInfo(fi fs.FileInfo) Info {
+	st, _ := infoOf(fi)
+	if st.Mode.Perm()&0o020 != 0 {
+		st.PrivateGroup = privateGroup(st.UID, st.GID)
+	}
+	return st
 }
