@@ -30,19 +30,31 @@ func CheckDataDir(dir string) error {
 	if err := checkDataDir(dir, st, euid); err != nil {
 		return err
 	}
-	// The parents of the directory itself, links resolved: a link to
-	// data_dir is the operator's choice, what it leads to must be safe.
+	// The parents of the path as written (where a link to data_dir
+	// lives), then those of the directory it leads to: a link is the
+	// operator's choice, but nobody else may replace it or its target.
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return fmt.Errorf("data_dir %s: %w", dir, err)
 	}
-	for p := filepath.Dir(real); ; p = filepath.Dir(p) {
+	if err := checkParents(abs, dir, euid, st.UID); err != nil {
+		return err
+	}
+	if real != abs {
+		return checkParents(real, dir, euid, st.UID)
+	}
+	return nil
+}
+
+// checkParents checks every parent of path up to / for data_dir dir,
+// owned by dataOwner.
+func checkParents(path, dir string, euid, dataOwner uint32) error {
+	for p := filepath.Dir(path); ; p = filepath.Dir(p) {
 		pfi, err := os.Stat(p)
 		if err != nil {
 			return fmt.Errorf("data_dir %s: %w", dir, err)
 		}
-		pst := dirInfo(pfi)
-		if err := checkParent(p, dir, pst, euid, st.UID); err != nil {
+		if err := checkParent(p, dir, dirInfo(pfi), euid, dataOwner); err != nil {
 			return err
 		}
 		if filepath.Dir(p) == p {

@@ -177,3 +177,30 @@ func TestOpenFile_HardLinkOfRootFileRefused(t *testing.T) {
 		t.Errorf("the linked file was given to uid %d", st.Uid)
 	}
 }
+
+// data_dir reached through a link: the parents of the link and of its
+// target are both checked.
+func TestCheckDataDir_Link(t *testing.T) {
+	base := t.TempDir()
+	target := filepath.Join(base, "target")
+	if err := os.Mkdir(target, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	open := filepath.Join(base, "open")
+	if err := os.Mkdir(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(open, "data")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckDataDir(link); err != nil {
+		t.Fatalf("data_dir through a link in a safe directory: %v", err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckDataDir(link); !errors.Is(err, ErrUnsafe) {
+		t.Errorf("data_dir through a link in a world-writable directory: %v, want ErrUnsafe", err)
+	}
+}
