@@ -17,11 +17,12 @@
 // writable by group or others, unless it is a sticky directory owned by
 // root (such as /tmp), where others may create names but not replace
 // ours. data_dir may itself be a link (the operator's choice): the parents
-// of the link and those of its target are checked. A directory that fails
-// is refused with an error that says which chmod or chown fixes it. A directory's group write bit is accepted
-// when the group is its owner's private group (named like the owner, the
-// owner's primary group), as distributions with user private groups and
-// umask 002 create directories; sshd on Debian does the same.
+// of the link and those of its target are checked. A directory's group
+// write bit is accepted when the group is its owner's private group (named
+// like the owner, the owner's primary group, no other member in
+// /etc/group), as distributions with user private groups and umask 002
+// create directories; Debian's sshd does the same. A directory that fails
+// is refused with an error that says which chmod or chown fixes it.
 //
 // A file is opened with O_NOFOLLOW (a symbolic link is refused, never
 // followed) and O_NONBLOCK (a FIFO cannot hang the open), then checked on
