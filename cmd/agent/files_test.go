@@ -213,3 +213,28 @@ func TestRun_UnsafeDataDirRefused(t *testing.T) {
 		t.Errorf("the agent created the link's target: %v", err)
 	}
 }
+
+// Issue 11, 21: tocsin outbox retry run as root on the outbox file leaves
+// it to data_dir's owner, even one that an earlier root command left to
+// root.
+func TestOutboxRetry_RootLeavesFileToDataDirOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	cfg, ob := outboxConfig(t, deadListen(t))
+	seedOutboxFile(t, ob)
+	if err := os.Chown(filepath.Dir(ob), 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "outbox", "retry", deadID, "-config", cfg)
+	if r.code != exitOK {
+		t.Fatalf("outbox retry: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	fi, err := os.Stat(ob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 || st.Gid != 65534 {
+		t.Errorf("outbox.db belongs to %d:%d, want 65534:65534", st.Uid, st.Gid)
+	}
+}
