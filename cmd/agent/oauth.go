@@ -52,7 +52,10 @@ func (c *oauthLoginCommand) Help() string {
   Runs the provider's sign-in for the transport and stores the refresh token
   encrypted under data_dir/tokens (mode 0600), with the key that the agent
   block's token_key_file or token_key_env names (default data_dir/token.key,
-  generated on first use). Then it checks the transport with the new token.
+  which this command creates when it does not exist; nothing else creates
+  it). Run as root, it leaves the files it writes to data_dir's owner, so
+  that the agent running as that user can read them. Then it checks the
+  transport with the new token.
 
   The browser flow (default) prints a URL to open; the browser comes back to
   http://localhost:PORT on this machine, with PKCE and a state check. On a

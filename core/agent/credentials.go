@@ -3,8 +3,12 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/tokenstore"
@@ -22,8 +26,11 @@ type Credentials interface {
 
 // TokenStore is the agent's Credentials: the encrypted token store under
 // data_dir, with the key the agent block names. The store and its key are
-// touched only when a token is there to read or to write, so an agent
-// without OAuth logins never creates a key.
+// touched only when a token file is there to read, or a login to store:
+// an agent without OAuth logins never reads or creates a key, and a
+// problem with the key or the store is reported only against the
+// transports that have a token file. Only Put (tocsin oauth login)
+// creates a missing key file.
 type TokenStore struct {
 	dir string
 	src tokenstore.KeySource
@@ -50,14 +57,23 @@ func (s *TokenStore) Dir() string { return s.dir }
 // KeySource says where the store's key lives.
 func (s *TokenStore) KeySource() tokenstore.KeySource { return s.src }
 
-// Open opens the store, loading (or, on first use, generating) its key.
-func (s *TokenStore) Open() (*tokenstore.Store, error) {
+// Open opens the store with its key. It never creates the key: a missing
+// key file is an error wrapping tokenstore.ErrNoKey.
+func (s *TokenStore) Open() (*tokenstore.Store, error) { return s.open(false) }
+
+// open opens the store, creating the key file when create is set and it
+// does not exist.
+func (s *TokenStore) open(create bool) (*tokenstore.Store, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.store != nil {
 		return s.store, nil
 	}
-	st, err := tokenstore.OpenKeySource(s.dir, s.src)
+	openStore := tokenstore.OpenKeySource
+	if create {
+		openStore = tokenstore.OpenForLogin
+	}
+	st, err := openStore(s.dir, s.src)
 	if err != nil {
 		return nil, err
 	}
@@ -65,22 +81,40 @@ func (s *TokenStore) Open() (*tokenstore.Store, error) {
 	return st, nil
 }
 
-// exists reports whether the store's directory exists: before the first
-// login it does not, and there is nothing to read.
-func (s *TokenStore) exists() (bool, error) {
-	_, err := os.Stat(s.dir)
+// hasToken reports whether transport has a token file (of whatever type:
+// the store refuses one that is not a regular file). Nothing is read.
+func (s *TokenStore) hasToken(transport string) (bool, error) {
+	_, err := os.Lstat(filepath.Join(s.dir, transport+".token"))
 	switch {
 	case err == nil:
 		return true, nil
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 		return false, nil
 	}
 	return false, fmt.Errorf("token store: %w", err)
 }
 
-// Credential returns the refresh token stored for transport, or "".
+// hasTokens reports whether the store's directory holds any token file.
+func (s *TokenStore) hasTokens() (bool, error) {
+	des, err := os.ReadDir(s.dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("token store: %w", err)
+	}
+	for _, de := range des {
+		if strings.HasSuffix(de.Name(), ".token") && !strings.HasPrefix(de.Name(), ".") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Credential returns the refresh token stored for transport, or "" when
+// it has no token file. Errors concern this transport's token.
 func (s *TokenStore) Credential(transport string) (string, error) {
-	if ok, err := s.exists(); !ok || err != nil {
+	if ok, err := s.hasToken(transport); !ok || err != nil {
 		return "", err
 	}
 	st, err := s.Open()
@@ -103,8 +137,11 @@ func (s *TokenStore) remember(transport, token string) {
 
 // Put stores a new login's entry; rotations are compared with its token
 // from now on.
+//
+// Put is what tocsin oauth login calls: it creates the key file when it
+// does not exist.
 func (s *TokenStore) Put(e tokenstore.Entry) error {
-	st, err := s.Open()
+	st, err := s.open(true)
 	if err != nil {
 		return err
 	}
@@ -152,7 +189,7 @@ func (s *TokenStore) SaveCredential(transport, value string) error {
 // login has happened yet. With an error it still returns the entries it
 // could read.
 func (s *TokenStore) List() ([]tokenstore.Status, error) {
-	if ok, err := s.exists(); !ok || err != nil {
+	if ok, err := s.hasTokens(); !ok || err != nil {
 		return nil, err
 	}
 	st, err := s.Open()

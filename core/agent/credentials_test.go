@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/fsafe"
 	"github.com/tocsin-dev/tocsin/core/tokenstore"
 )
 
@@ -79,5 +80,54 @@ func TestTokenStore_KeyFromEnvironment(t *testing.T) {
 	t.Setenv("TOCSIN_TEST_TOKEN_KEY", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=")
 	if _, err := NewTokenStore(config.Agent{DataDir: dir, TokenKeyEnv: "TOCSIN_TEST_TOKEN_KEY"}).Credential("g"); !errors.Is(err, tokenstore.ErrWrongKey) {
 		t.Errorf("another key: err = %v, want ErrWrongKey", err)
+	}
+}
+
+// A missing key is reported, not generated, by everything but a login,
+// and only against the transports that have a token (issue 11, 19 and 22).
+func TestTokenStore_MissingKeyNotGenerated(t *testing.T) {
+	dir := t.TempDir()
+	a := config.Agent{DataDir: dir}
+	if err := NewTokenStore(a).Put(tokenstore.Entry{Transport: "m365", RefreshToken: "rt-1"}); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "token.key")
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	s := NewTokenStore(a)
+	// A transport without a login is not concerned.
+	if cred, err := s.Credential("basic"); err != nil || cred != "" {
+		t.Errorf("Credential(basic) = %q, %v; want empty, nil", cred, err)
+	}
+	_, err := s.Credential("m365")
+	if !errors.Is(err, tokenstore.ErrNoKey) {
+		t.Errorf("Credential(m365) = %v, want ErrNoKey", err)
+	}
+	if _, err := s.List(); !errors.Is(err, tokenstore.ErrNoKey) {
+		t.Errorf("List = %v, want ErrNoKey", err)
+	}
+	if _, err := os.Lstat(keyFile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a read generated the key file: %v", err)
+	}
+}
+
+// A store problem (here a key file that others may read) is reported only
+// against the transports that have a token file.
+func TestTokenStore_ProblemOnlyForTransportsWithToken(t *testing.T) {
+	dir := t.TempDir()
+	a := config.Agent{DataDir: dir}
+	if err := NewTokenStore(a).Put(tokenstore.Entry{Transport: "m365", RefreshToken: "rt-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "token.key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := NewTokenStore(a)
+	if _, err := s.Credential("m365"); !errors.Is(err, fsafe.ErrUnsafe) {
+		t.Errorf("Credential(m365) = %v, want fsafe.ErrUnsafe", err)
+	}
+	if cred, err := s.Credential("basic"); err != nil || cred != "" {
+		t.Errorf("Credential(basic) = %q, %v; want empty, nil", cred, err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/facts"
+	"github.com/tocsin-dev/tocsin/core/fsafe"
 	"github.com/tocsin-dev/tocsin/core/notify"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/rules"
@@ -95,8 +96,8 @@ func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() t
 	}
 	e.runner = runner
 	if len(cfg.Rules) > 0 {
-		if err := os.MkdirAll(cfg.Agent.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("data_dir: %w", err)
+		if err := fsafe.PrepareDataDir(cfg.Agent.DataDir); err != nil {
+			return nil, err
 		}
 		store, err := rules.OpenStore(filepath.Join(cfg.Agent.DataDir, StateFile))
 		if err != nil {

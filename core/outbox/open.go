@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tocsin-dev/tocsin/core/fsafe"
 	berrors "go.etcd.io/bbolt/errors"
 )
 
@@ -56,7 +58,9 @@ func openBolt(path string, readOnly, noSync bool) (*bolt.DB, error) {
 		PageSize:     pageSize,
 		FreelistType: bolt.FreelistMapType,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			f, err := os.OpenFile(name, flag, perm)
+			// No link followed, no FIFO blocking, owner and mode
+			// checked; a file root writes goes to data_dir's owner.
+			f, err := fsafe.OpenFile(name, flag, perm, fsafe.State)
 			file = f
 			return f, err
 		},
@@ -370,13 +374,11 @@ func initBuckets(tx *bolt.Tx, rebuild bool) error {
 	})
 }
 
-// prepareDir creates the directory of path (0700) when it is missing.
+// prepareDir creates the directory of path, data_dir (0700), when it is
+// missing, and refuses it when its owner or mode, or a parent's, would let
+// another user change the outbox (see package fsafe).
 func prepareDir(path string) error {
-	dir := filepath.Dir(path)
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	return os.MkdirAll(dir, 0o700)
+	return fsafe.PrepareDataDir(filepath.Dir(path))
 }
 
 // panicError is a panic (or memory fault) turned into an error by guard.

@@ -74,7 +74,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 		return nil, errors.New("open outbox: empty path")
 	}
 	if err := prepareDir(path); err != nil {
-		return nil, fmt.Errorf("open outbox %s: create directory: %w", path, err)
+		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
 	cmd := recoverCommand(opts.ConfigPath)
 	var h health

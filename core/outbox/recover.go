@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tocsin-dev/tocsin/core/fsafe"
 )
 
 // Report says what Recover found and did.
@@ -80,7 +82,10 @@ func (r Report) String() string {
 // added to them is lost).
 func Recover(path string) (Report, error) {
 	rep := Report{Path: path}
-	st, err := os.Stat(path)
+	if err := fsafe.CheckDataDir(filepath.Dir(path)); err != nil {
+		return rep, fmt.Errorf("recover outbox %s: %w", path, err)
+	}
+	st, err := os.Lstat(path)
 	if err != nil {
 		return rep, fmt.Errorf("recover outbox %s: %w", path, err)
 	}
@@ -106,7 +111,7 @@ func Recover(path string) (Report, error) {
 	}
 	rep.Problem = damage.Error()
 
-	f, err := os.Open(path)
+	f, err := fsafe.OpenFile(path, os.O_RDONLY, 0, fsafe.State)
 	if err != nil {
 		return rep, fmt.Errorf("recover outbox %s: %w", path, err)
 	}

@@ -12,6 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/tocsin-dev/tocsin/core/fsafe"
 )
 
 // stateVersion is the version of the JSON encoding of a State. Load refuses
@@ -184,7 +186,9 @@ func openBolt(path string, readOnly bool) (*bolt.DB, error) {
 		Timeout:  openTimeout,
 		ReadOnly: readOnly,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			f, err := os.OpenFile(name, flag, perm)
+			// No link followed, no FIFO blocking, owner and mode
+			// checked; a file root writes goes to data_dir's owner.
+			f, err := fsafe.OpenFile(name, flag, perm, fsafe.State)
 			file = f
 			return f, err
 		},

@@ -2,7 +2,7 @@
 // obtains, encrypted, under the agent's data_dir.
 //
 // A [Store] is a directory holding one file per transport, NAME.token, mode
-// 0600, in a directory of mode 0700. Each file is a small JSON envelope
+// 0600, in a directory of mode 0700 that the first write creates. Each file is a small JSON envelope
 //
 //	{"version":1,"nonce":"<base64>","ciphertext":"<base64>"}
 //
@@ -13,9 +13,16 @@
 // refuses versions it does not know.
 //
 // The 256-bit [Key] lives in a file or in an environment variable that the
-// agent block names ([KeySource], [LoadKey]). A key file that does not exist
-// yet is generated on first use, so `tocsin oauth login` and the agent end
-// up with the same key whichever runs first.
+// agent block names ([KeySource], [LoadKey]). Only a command that stores a
+// login creates a missing key file ([LoadOrCreateKey], [OpenForLogin]);
+// everything else reports it missing ([ErrNoKey]), since a new key cannot
+// decrypt the tokens stored before.
+//
+// Files are opened without following links and without blocking, and
+// checked for their type, owner and mode (package fsafe): a FIFO or a link
+// planted at NAME.token is refused, not read. Run as root in a directory
+// of another user (the agent's data_dir), the store gives the files it
+// writes to that user.
 //
 // The login command calls [Store.Put]; the agent reads the token with
 // [Store.Get] when it configures a transport and stores the replacement a

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/tocsin-dev/tocsin/core/fsafe"
 )
 
 // writeSynced writes data to f, sets its mode to 0600, flushes it to disk
@@ -42,6 +44,11 @@ func writeFileAtomic(dir, name string, data []byte) error {
 			_ = os.Remove(tmp.Name())
 		}
 	}()
+	// Root writing in the agent's directory gives the file to its owner.
+	if err := fsafe.Adopt(tmp, dir); err != nil {
+		_ = tmp.Close()
+		return err
+	}
 	if err := writeSynced(tmp, data); err != nil {
 		return err
 	}

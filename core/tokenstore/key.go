@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/tocsin-dev/tocsin/core/fsafe"
 )
 
 // KeySize is the size of a [Key] in bytes.
@@ -41,7 +43,7 @@ func (Key) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 type KeySource struct {
 	// File is the path of a file holding the key: its base64 (standard or
 	// URL alphabet, padded or not, surrounding white space ignored) or the
-	// 32 raw bytes. LoadKey creates it when it does not exist.
+	// 32 raw bytes. LoadOrCreateKey creates it when it does not exist.
 	File string
 	// Env is the name of an environment variable holding the key as base64
 	// (standard or URL alphabet, padded or not) of 32 bytes.
@@ -65,14 +67,33 @@ func (src KeySource) String() string {
 // both a file and an environment variable, or neither.
 var ErrKeySource = errors.New("set exactly one of a key file or a key environment variable")
 
-// LoadKey reads the key from src.
+// ErrNoKey is returned (wrapped) by LoadKey when the key file does not
+// exist. The error also matches fs.ErrNotExist.
+var ErrNoKey = errors.New("the token key file does not exist")
+
+// noKeyError is LoadKey's error for a missing key file: it matches both
+// ErrNoKey and fs.ErrNotExist.
+type noKeyError struct{ path string }
+
+// Error implements error.
+func (e *noKeyError) Error() string {
+	return fmt.Sprintf("load token key: key file %s does not exist: "+
+		"tocsin oauth login creates it when it stores the first login, and the tokens stored with it cannot be decrypted without it. "+
+		"Restore it from a backup, or run tocsin oauth login again for each transport that needs a login", e.path)
+}
+
+// Is matches ErrNoKey and fs.ErrNotExist.
+func (e *noKeyError) Is(target error) bool { return target == ErrNoKey || target == fs.ErrNotExist }
+
+// LoadKey reads the key from src. It never creates a key: a key file that
+// does not exist is an error wrapping ErrNoKey and fs.ErrNotExist, which
+// says that tokens stored before cannot be decrypted without it (a new key
+// would only make them fail later). [LoadOrCreateKey] creates it.
 //
-// A File that does not exist is created with a fresh random key (written as
-// base64 and a newline), mode 0600, its parent directories created with
-// mode 0700. The file appears atomically and is never overwritten: when
-// several processes or goroutines race to create it, one wins and all of
-// them return its key. A File that group or others may access is refused
-// with an error telling the operator to chmod 600 it.
+// The key file is opened without following a link and without blocking
+// (a FIFO is refused), and must be a regular file of a trusted owner that
+// others cannot read and group and others cannot write; its group may read
+// it only when root owns it (root:tocsin 0640). See package fsafe.
 //
 // An Env variable that is unset, empty or not the base64 of 32 bytes is an
 // error naming the variable and saying how to generate a key.
@@ -81,12 +102,36 @@ var ErrKeySource = errors.New("set exactly one of a key file or a key environmen
 func LoadKey(src KeySource) (Key, error) {
 	switch {
 	case src.File != "" && src.Env == "":
-		return loadKeyFile(src.File)
+		return readKeyFile(src.File)
 	case src.Env != "" && src.File == "":
 		return loadKeyEnv(src.Env)
 	default:
 		return Key{}, fmt.Errorf("load token key: %w", ErrKeySource)
 	}
+}
+
+// LoadOrCreateKey is LoadKey, except that a File that does not exist is
+// created with a fresh random key (written as base64 and a newline), mode
+// 0600, its missing parent directories created with mode 0700; when root
+// creates them in a directory of another user, they are given to that
+// user (fsafe.Adopt). The file appears atomically and is never
+// overwritten: when several processes or goroutines race to create it,
+// one wins and all of them return its key. Only the commands that store a
+// login call it.
+func LoadOrCreateKey(src KeySource) (Key, error) {
+	if src.File == "" || src.Env != "" {
+		return LoadKey(src)
+	}
+	k, err := readKeyFile(src.File)
+	if !errors.Is(err, ErrNoKey) {
+		return k, err
+	}
+	if err := createKeyFile(src.File); err != nil {
+		return Key{}, err
+	}
+	// Read what is there now: our key, or the one of a process that
+	// created the file first.
+	return readKeyFile(src.File)
 }
 
 // loadKeyEnv reads the key from the environment variable name.
@@ -106,42 +151,15 @@ func loadKeyEnv(name string) (Key, error) {
 	return k, nil
 }
 
-// loadKeyFile reads the key file at path, generating it first when it does
-// not exist.
-func loadKeyFile(path string) (Key, error) {
-	k, err := readKeyFile(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return k, err
-	}
-	if err := createKeyFile(path); err != nil {
-		return Key{}, err
-	}
-	// Read what is there now: our key, or the one of a process that
-	// created the file first.
-	return readKeyFile(path)
-}
-
 // readKeyFile reads and checks an existing key file. The error wraps
-// fs.ErrNotExist when there is no file.
+// ErrNoKey and fs.ErrNotExist when there is no file.
 func readKeyFile(path string) (Key, error) {
-	f, err := os.Open(path)
-	if err != nil {
+	data, err := fsafe.ReadFile(path, 16*maxKeyFileSize, fsafe.Secret)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Key{}, &noKeyError{path: path}
+	case err != nil:
 		return Key{}, fmt.Errorf("load token key: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	st, err := f.Stat()
-	if err != nil {
-		return Key{}, fmt.Errorf("load token key: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return Key{}, fmt.Errorf("load token key: key file %s is not a regular file", path)
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return Key{}, fmt.Errorf("load token key: key file %s has mode %#o, which lets group or others read or change it: run chmod 600 %s", path, perm, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
-	if err != nil {
-		return Key{}, fmt.Errorf("load token key: read %s: %w", path, err)
 	}
 	defer clear(data)
 	if len(data) == KeySize {
@@ -153,7 +171,7 @@ func readKeyFile(path string) (Key, error) {
 		}
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return Key{}, fmt.Errorf("load token key: key file %s is empty: %s > %s (or remove it and tocsin creates one)", path, generateHint, path)
+		return Key{}, fmt.Errorf("load token key: key file %s is empty: %s > %s (or remove it and run tocsin oauth login, which creates one)", path, generateHint, path)
 	}
 	return Key{}, fmt.Errorf("load token key: key file %s holds neither 32 bytes nor their base64 (%s > %s)", path, generateHint, path)
 }
@@ -164,7 +182,7 @@ func readKeyFile(path string) (Key, error) {
 // all and an existing one is never replaced. Losing a race is not an error.
 func createKeyFile(path string) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := fsafe.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create token key: %w", err)
 	}
 	var k Key
@@ -178,6 +196,10 @@ func createKeyFile(path string) error {
 		return fmt.Errorf("create token key: %w", err)
 	}
 	defer func() { _ = os.Remove(tmp.Name()) }()
+	if err := fsafe.Adopt(tmp, dir); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("create token key %s: %w", path, err)
+	}
 	if err := writeSynced(tmp, text); err != nil {
 		return fmt.Errorf("create token key %s: %w", path, err)
 	}
@@ -208,6 +230,10 @@ func createExclusive(path string, data []byte) error {
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if err := fsafe.Adopt(f, filepath.Dir(path)); err != nil {
+		_ = f.Close()
 		return err
 	}
 	return writeSynced(f, data)

@@ -13,10 +13,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tocsin-dev/tocsin/core/fsafe"
 )
 
 // fileSuffix ends the name of every token file: DIR/<transport>.token.
 const fileSuffix = ".token"
+
+// maxTokenFileSize bounds what is read of a token file: an envelope holds
+// a refresh token of a few KiB.
+const maxTokenFileSize = 1 << 20
 
 // ErrNotFound is returned (wrapped) by Rotate and CompareAndRotate when no
 // token is stored for the transport.
@@ -64,9 +70,11 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// Open returns the Store in dir, creating dir (and its missing parents)
-// with mode 0700 when it does not exist. An existing directory keeps its
-// mode. Open reads no token file: a wrong key shows in Get and List.
+// Open returns the Store in dir. The directory is created (mode 0700,
+// with its missing parents) by the first write, not here; an existing one
+// keeps its mode, and is refused when it is a link, or its owner or mode
+// would let another user change the tokens (see package fsafe). Open
+// reads no token file: a wrong key shows in Get and List.
 func Open(dir string, key Key, opts ...Option) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("open token store: no directory")
@@ -81,17 +89,27 @@ func Open(dir string, key Key, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("open token store %s: %w", dir, err)
 		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := fsafe.CheckDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open token store: %w", err)
 	}
 	return s, nil
 }
 
-// OpenKeySource loads the key from src with LoadKey (creating a key file
-// on first use) and opens the Store in dir with it, WithKeySource(src)
-// first among opts.
+// OpenKeySource loads the key from src with LoadKey, which never creates
+// one, and opens the Store in dir with it, WithKeySource(src) first among
+// opts. Everything that only reads tokens uses it.
 func OpenKeySource(dir string, src KeySource, opts ...Option) (*Store, error) {
 	key, err := LoadKey(src)
+	if err != nil {
+		return nil, err
+	}
+	return Open(dir, key, append([]Option{WithKeySource(src)}, opts...)...)
+}
+
+// OpenForLogin is OpenKeySource for a command that stores a login: it
+// creates the key file when it does not exist (LoadOrCreateKey).
+func OpenForLogin(dir string, src KeySource, opts ...Option) (*Store, error) {
+	key, err := LoadOrCreateKey(src)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +136,9 @@ func (s *Store) Get(transport string) (Entry, bool, error) {
 // read reads and decrypts the file of the valid transport name.
 func (s *Store) read(transport string) (Entry, bool, error) {
 	path := s.path(transport)
-	data, err := os.ReadFile(path)
+	// No link followed, no FIFO blocking, only a regular file of a
+	// trusted owner that others cannot read.
+	data, err := fsafe.ReadFile(path, maxTokenFileSize, fsafe.Secret)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Entry{}, false, nil
 	}
@@ -175,6 +195,12 @@ func (s *Store) write(e Entry) error {
 	data, err := seal(s.aead, plain, []byte(e.Transport))
 	clear(plain)
 	if err != nil {
+		return fmt.Errorf("store token of transport %q: %w", e.Transport, err)
+	}
+	if err := fsafe.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("store token of transport %q: %w", e.Transport, err)
+	}
+	if err := fsafe.CheckDir(s.dir); err != nil {
 		return fmt.Errorf("store token of transport %q: %w", e.Transport, err)
 	}
 	if err := writeFileAtomic(s.dir, e.Transport+fileSuffix, data); err != nil {
@@ -262,6 +288,9 @@ func (s *Store) Delete(transport string) error {
 // are returned with it.
 func (s *Store) List() ([]Status, error) {
 	des, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no login yet
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
