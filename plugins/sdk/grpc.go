@@ -26,6 +26,10 @@ type GRPCPlugin struct {
 	// Logger is handed to Impl in Configure; nil means a JSON logger on
 	// stderr, which go-plugin relays to the agent's log.
 	Logger hclog.Logger
+
+	// maxRecv is the receive limit Serve gives the gRPC server, reported
+	// in Describe; 0 (a server made elsewhere) reports gRPC's default.
+	maxRecv int
 }
 
 var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
@@ -39,7 +43,7 @@ func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	if logger == nil {
 		logger = NewLogger()
 	}
-	pb.RegisterTransportServer(s, &grpcServer{impl: p.Impl, logger: logger})
+	pb.RegisterTransportServer(s, &grpcServer{impl: p.Impl, logger: logger, maxRecv: p.maxRecv})
 	return nil
 }
 
@@ -168,8 +172,9 @@ func (c *grpcClient) LoginConfig(ctx context.Context) (*LoginConfig, error) {
 // code and remedy survive.
 type grpcServer struct {
 	pb.UnimplementedTransportServer
-	impl   Transport
-	logger hclog.Logger
+	impl    Transport
+	logger  hclog.Logger
+	maxRecv int
 
 	// pending is a credential the transport saved that has not yet
 	// travelled to the agent in a Check or Send response.
@@ -223,6 +228,7 @@ func (s *grpcServer) Describe(ctx context.Context, _ *pb.DescribeRequest) (_ *pb
 	}
 	d.SDKVersion = SDKVersion
 	d.ProtocolVersion = ProtocolVersion
+	d.MaxMessageBytes = s.maxRecv
 	return descriptionToProto(d), nil
 }
 
@@ -296,7 +302,7 @@ func (s *grpcServer) Send(ctx context.Context, req *pb.SendRequest) (resp *pb.Se
 	}
 	resp = &pb.SendResponse{Results: make([]*pb.Result, len(results)), Credential: s.takeCredential()}
 	for i, r := range results {
-		resp.Results[i] = &pb.Result{MessageId: r.MessageID, Receipt: r.Receipt, Error: errorToProto(r.Err)}
+		resp.Results[i] = &pb.Result{MessageId: r.MessageID, Receipt: TruncateText(r.Receipt), Error: errorToProto(r.Err)}
 	}
 	return resp, nil
 }
