@@ -37,7 +37,7 @@ func killGroup(pgid int) {
 // waitExited blocks until process pid has exited, without collecting it
 // (WNOWAIT), so its pid, which is also its group's id, stays reserved.
 func waitExited(pid int) error {
-	const pPID = 1 // P_PID
+	const pPID = 1     // P_PID
 	var info [128]byte // siginfo_t, not read
 	for {
 		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info)), syscall.WEXITED|syscall.WNOWAIT, 0, 0)

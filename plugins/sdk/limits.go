@@ -119,4 +119,3 @@ func serverOptions() []grpc.ServerOption {
 		grpc.MaxSendMsgSize(MaxResponseBytes),
 	}
 }
-
