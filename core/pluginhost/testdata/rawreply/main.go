@@ -1,11 +1,14 @@
 // Command rawreply is a transport plugin that speaks the wire protocol
-// without the SDK's limits, as an old or foreign plugin would: it takes
-// requests of any size, reports no message limit in Describe, and answers
-// Send with a 50 MB error reply, to test what the agent accepts.
+// without the SDK, as an old or foreign plugin would: it reports no
+// message limit in Describe (so the agent assumes gRPC's 4 MiB), accepts
+// whatever comes, and answers Send with a receipt that says how many
+// messages the call carried, or, when a message's subject is "big-reply",
+// with a 50 MB error reply, to test what the agent accepts.
 package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	plugin "github.com/hashicorp/go-plugin"
@@ -31,8 +34,15 @@ func (server) Check(context.Context, *pb.CheckRequest) (*pb.CheckResponse, error
 	return &pb.CheckResponse{}, nil
 }
 
-func (server) Send(context.Context, *pb.SendRequest) (*pb.SendResponse, error) {
-	return &pb.SendResponse{Error: &pb.Error{Kind: pb.Error_KIND_TEMPORARY, Reply: strings.Repeat("x", 50<<20)}}, nil
+func (server) Send(_ context.Context, req *pb.SendRequest) (*pb.SendResponse, error) {
+	resp := &pb.SendResponse{}
+	for _, m := range req.GetMessages() {
+		if m.GetSubject() == "big-reply" {
+			return &pb.SendResponse{Error: &pb.Error{Kind: pb.Error_KIND_TEMPORARY, Reply: strings.Repeat("x", 50<<20)}}, nil
+		}
+		resp.Results = append(resp.Results, &pb.Result{MessageId: m.GetId(), Receipt: fmt.Sprintf("in a call of %d", len(req.GetMessages()))})
+	}
+	return resp, nil
 }
 
 type raw struct{ plugin.NetRPCUnsupportedPlugin }
