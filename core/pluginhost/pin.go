@@ -26,11 +26,14 @@ import (
 //     executes: pin the program a wrapper script runs by other means, or
 //     point the transport at that program directly.
 //
-// In both cases the file's change time is read before the hash and again
-// once the process runs; a file written in place in between is refused,
-// so the pin also holds against a writer racing the start. It does not
-// hold against a writer after the start: keep plugin files and their
-// directories writable only by root.
+// The pin is about the path: no swap of a symlink, directory or file
+// under it can make the host run a file other than the one it hashed. It
+// is not a defence against someone who can write to the plugin file
+// itself. The file's size, modification and change times are read before
+// the hash and again once the process runs, and a file written in place
+// in between is refused, but the kernel's file clock is coarse (a few
+// milliseconds), and a write after the start is not seen at all: keep
+// plugin files and their directories writable only by root.
 type pinned struct {
 	path string
 	f    *os.File

@@ -136,6 +136,58 @@ func TestHost_StopDoesNotWaitForInheritedPipes(t *testing.T) {
 	waitGroupGone(t, pid)
 }
 
+// children returns the live processes whose parent is pid.
+func children(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) >= 2 && f[0] != "Z" {
+			if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
+				out = append(out, child)
+			}
+		}
+	}
+	return out
+}
+
+// TestHost_StopDoesNotWaitForAnEscapedChild: a plugin's child that left
+// the plugin's process group (setsid) and holds its stdout and stderr is
+// out of reach of the group kill; stopping the plugin must still return,
+// and in time.
+func TestHost_StopDoesNotWaitForAnEscapedChild(t *testing.T) {
+	dir := sdktest.PluginDir(t, map[string]string{"escaper": testdataPkg + "escaper"})
+	h := pluginhost.New(hclog.NewNullLogger(), dir)
+	in := h.Instance(pluginhost.Spec{Name: "e", Plugin: "escaper"})
+	if _, err := in.Describe(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	escaped := children(t, in.PID())
+	if len(escaped) == 0 {
+		t.Fatal("the plugin's child is not there")
+	}
+	t.Cleanup(func() {
+		for _, pid := range escaped {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	if err := h.Shutdown(stopCtx(t)); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
 // copyFile copies src to dst with mode 0755 and extra bytes appended (an
 // ELF binary runs the same with bytes after its end, but hashes apart).
 func copyFile(t *testing.T, src, dst string, extra string) {
