@@ -24,7 +24,11 @@ type Spec struct {
 	Plugin string
 	// Path is an explicit executable; empty means the plugin directory.
 	Path string
-	// SHA256 is the pinned hex checksum; empty means no pin.
+	// SHA256 is the pinned hex checksum; empty means no pin. The host
+	// hashes the open file and executes that same file. For a binary the
+	// pin covers what the kernel loads from it; for a "#!" script, the
+	// script's own bytes, not its interpreter nor anything it reads,
+	// imports or runs.
 	SHA256 string
 }
 
