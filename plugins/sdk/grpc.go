@@ -92,7 +92,7 @@ func (c *grpcClient) Describe(ctx context.Context) (*Description, error) {
 	}
 	d := descriptionFromProto(resp)
 	c.mu.Lock()
-	c.limit = min(d.MessageLimit(), MaxRequestBytes)
+	c.limit = d.MessageLimit()
 	c.mu.Unlock()
 	return d, nil
 }
@@ -223,7 +223,9 @@ func (c *grpcClient) Send(ctx context.Context, msgs []*Message) ([]Result, error
 	var (
 		chunk    []int // indexes into msgs
 		bytes    int
-		batchErr error // the first call's error, which then stands for all
+		batchErr error // the first failed call's error, which then stands for all
+		accepted bool  // a call went through
+		refused  bool  // a message was too large to send
 	)
 	flush := func() {
 		if len(chunk) == 0 {
@@ -237,6 +239,7 @@ func (c *grpcClient) Send(ctx context.Context, msgs []*Message) ([]Result, error
 		err := batchErr
 		if err == nil {
 			res, err = c.send(ctx, part)
+			accepted = accepted || err == nil
 		}
 		for j, i := range chunk {
 			if err != nil {
@@ -251,6 +254,7 @@ func (c *grpcClient) Send(ctx context.Context, msgs []*Message) ([]Result, error
 	for i, m := range msgs {
 		if sizes[i] > limit {
 			out[i] = Result{MessageID: m.ID, Err: tooLarge(m, sizes[i], limit)}
+			refused = true
 			continue
 		}
 		if bytes+sizes[i] > limit {
@@ -260,6 +264,9 @@ func (c *grpcClient) Send(ctx context.Context, msgs []*Message) ([]Result, error
 		bytes += sizes[i]
 	}
 	flush()
+	if batchErr != nil && !accepted && !refused {
+		return nil, batchErr // no message went out, all for the same reason
+	}
 	return out, nil
 }
 

@@ -63,14 +63,16 @@ func TruncateText(s string) string {
 	return strings.ToValidUTF8(s[:keep], "") + marker
 }
 
-// MessageLimit returns the largest request the plugin accepts, in bytes
-// as encoded on the wire: MaxMessageBytes, or gRPC's default for a
-// plugin that does not say.
+// MessageLimit returns the largest Send request the agent sends the
+// plugin, in bytes as encoded on the wire: MaxMessageBytes (gRPC's 4 MiB
+// default for a plugin that does not say), and never more than
+// MaxRequestBytes. Bound a batch so that its [RequestSize] is at most
+// this.
 func (d *Description) MessageLimit() int {
 	if d == nil || d.MaxMessageBytes <= 0 {
 		return DefaultMessageBytes
 	}
-	return d.MaxMessageBytes
+	return min(d.MaxMessageBytes, MaxRequestBytes)
 }
 
 // MessageSize returns how many bytes m adds to a Send request on the wire.
