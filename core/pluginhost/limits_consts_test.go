@@ -7,3 +7,6 @@ const (
 	maxText    = sdk.MaxTextBytes
 	maxRequest = sdk.MaxRequestBytes
 )
+
+// testdataPkg is the import path of the test plugins under testdata/.
+const testdataPkg = "github.com/tocsin-dev/tocsin/core/pluginhost/testdata/"

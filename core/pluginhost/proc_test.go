@@ -23,8 +23,6 @@ import (
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
 )
 
-const testdataPkg = "github.com/tocsin-dev/tocsin/core/pluginhost/testdata/"
-
 // groupMembers returns the live (not zombie) processes in process group
 // pgid, read from /proc.
 func groupMembers(t *testing.T, pgid int) []int {

@@ -47,7 +47,7 @@ type procRunner struct {
 	err    error         // the exit, valid after reaped
 
 	mu   sync.Mutex
-	gone bool // reaped: the pid may belong to another process now
+	gone bool // exited and about to be collected: the group is not signalled again
 }
 
 var _ runner.Runner = (*procRunner)(nil)
@@ -96,18 +96,18 @@ func (r *procRunner) Start(context.Context) error {
 }
 
 // reap waits for the plugin to exit, kills what is left of its process
-// group while its pid still names the group, collects the exit, and
-// closes the pipes after pipeGrace in case a process outside the group
-// holds them.
+// group while the plugin's pid still names the group (it is not yet
+// collected), collects the exit, and closes the pipes after pipeGrace in
+// case a process outside the group holds them.
 func (r *procRunner) reap() {
 	if err := waitExited(r.pid); err != nil {
 		r.logger.Debug("waiting for the plugin's exit", "error", err)
 	}
 	r.mu.Lock()
 	killGroup(r.pid)
-	r.err = r.cmd.Wait()
 	r.gone = true
 	r.mu.Unlock()
+	r.err = r.cmd.Wait()
 	close(r.reaped)
 	time.AfterFunc(pipeGrace, r.closeReaders)
 }
@@ -137,10 +137,14 @@ func (r *procRunner) Wait(ctx context.Context) error {
 // Kill sends SIGKILL to the plugin's whole process group.
 func (r *procRunner) Kill(context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.pid != 0 && !r.gone {
 		killGroup(r.pid)
-		_ = r.cmd.Process.Kill() // the leader, where groups are not used
+	}
+	r.mu.Unlock()
+	if r.cmd.Process != nil {
+		// The leader, where groups are not used; os.Process knows
+		// when it was collected, so this never signals another process.
+		_ = r.cmd.Process.Kill()
 	}
 	return nil
 }
