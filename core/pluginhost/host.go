@@ -1,6 +1,7 @@
 package pluginhost
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -112,23 +113,6 @@ func (e *ChecksumError) Error() string {
 	return fmt.Sprintf("plugin %s has sha256 %s, but the transport pins sha256 %s: the file changed since it was pinned; if the new file is trusted, put its sha256 in the transport block", e.Path, e.Computed, e.Pinned)
 }
 
-// verify checks path against a pinned hex SHA-256 and returns the pin as
-// bytes for go-plugin's SecureConfig.
-func verify(path, pinned string) ([]byte, error) {
-	want, err := hex.DecodeString(strings.TrimSpace(pinned))
-	if err != nil || len(want) != sha256.Size {
-		return nil, fmt.Errorf("sha256 pin %q is not 64 hex digits", pinned)
-	}
-	got, err := Checksum(path)
-	if err != nil {
-		return nil, err
-	}
-	if !strings.EqualFold(got, hex.EncodeToString(want)) {
-		return nil, &ChecksumError{Path: path, Pinned: strings.ToLower(strings.TrimSpace(pinned)), Computed: got}
-	}
-	return want, nil
-}
-
 // Instance returns a new, not yet started, plugin instance for spec. It
 // starts on first use and stops with Close.
 func (h *Host) Instance(spec Spec) *Instance {
@@ -139,16 +123,36 @@ func (h *Host) Instance(spec Spec) *Instance {
 	return in
 }
 
-// Close stops every plugin process the host started.
+// Close stops every plugin process the host started, waiting at most
+// StopTimeout.
 func (h *Host) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), StopTimeout)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		h.logger.Warn("plugins did not stop in time; killed them", "error", err)
+	}
+}
+
+// Shutdown stops every plugin process the host started, and every process
+// they started, all at once. A plugin that has not exited when ctx is done
+// is killed with its process group, and the error says which.
+func (h *Host) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
 	instances := h.instances
 	h.instances = nil
 	h.mu.Unlock()
-	for _, in := range instances {
-		in.Kill()
+	errs := make([]error, len(instances))
+	var wg sync.WaitGroup
+	for i, in := range instances {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = in.Stop(ctx)
+		}()
 	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (h *Host) isClosed() bool {

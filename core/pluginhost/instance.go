@@ -2,10 +2,8 @@ package pluginhost
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -26,12 +24,21 @@ type Spec struct {
 	Plugin string
 	// Path is an explicit executable; empty means the plugin directory.
 	Path string
-	// SHA256 is the pinned hex checksum; empty means no pin.
+	// SHA256 is the pinned hex checksum; empty means no pin. The host
+	// hashes the open file and executes that same file. For a binary the
+	// pin covers what the kernel loads from it; for a "#!" script, the
+	// script's own bytes, not its interpreter nor anything it reads,
+	// imports or runs.
 	SHA256 string
 }
 
 // startTimeout bounds how long a plugin may take to answer the handshake.
 const startTimeout = 20 * time.Second
+
+// StopTimeout bounds how long Kill and Host.Close wait for a plugin to
+// stop. A plugin asked to stop exits at once; one that does not is killed
+// with its whole process group when the time is up.
+const StopTimeout = 10 * time.Second
 
 // Instance is one plugin process serving one transport. It implements
 // sdk.Transport and is safe for concurrent use.
@@ -42,6 +49,7 @@ type Instance struct {
 
 	mu         sync.Mutex
 	client     *plugin.Client
+	run        *procRunner
 	transport  sdk.Transport
 	path       string
 	configured *sdk.Config // the last good configuration, replayed after a restart
@@ -63,17 +71,15 @@ func (in *Instance) Path() string {
 	return in.path
 }
 
-// PID returns the plugin's process id, or 0 when it is not running.
+// PID returns the plugin's process id, or 0 when it is not running. The
+// plugin leads its own process group, whose id is the same number.
 func (in *Instance) PID() int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.client == nil || in.client.Exited() {
+	if in.client == nil || in.client.Exited() || in.run == nil {
 		return 0
 	}
-	if rc := in.client.ReattachConfig(); rc != nil {
-		return rc.Pid
-	}
-	return 0
+	return in.run.pid
 }
 
 // Starts returns how often the plugin process was started.
@@ -83,14 +89,51 @@ func (in *Instance) Starts() int {
 	return in.starts
 }
 
-// Kill stops the plugin process. The next call starts it again.
+// Kill stops the plugin process and every process it started, waiting at
+// most StopTimeout. The next call starts it again.
 func (in *Instance) Kill() {
+	ctx, cancel := context.WithTimeout(context.Background(), StopTimeout)
+	defer cancel()
+	if err := in.Stop(ctx); err != nil {
+		in.logger.Warn("plugin did not stop in time; killed it", "error", err)
+	}
+}
+
+// Stop stops the plugin process and every process it started. It asks
+// the plugin to exit, and kills its process group when it has not by the
+// time ctx is done; the error then says so. The next call starts it again.
+func (in *Instance) Stop(ctx context.Context) error {
 	in.mu.Lock()
-	c := in.client
-	in.client, in.transport = nil, nil
+	c, r := in.client, in.run
+	in.client, in.run, in.transport = nil, nil, nil
 	in.mu.Unlock()
-	if c != nil {
+	if err := stopClient(ctx, c, r); err != nil {
+		return fmt.Errorf("stop plugin %s: %w", in.spec.Plugin, err)
+	}
+	return nil
+}
+
+// stopClient runs go-plugin's Kill (a graceful request, then SIGKILL to
+// the process group, then waiting for the output to be read) and, when ctx
+// is done first, kills the group and closes the output pipes, on which
+// Kill then returns by itself.
+func stopClient(ctx context.Context, c *plugin.Client, r *procRunner) error {
+	if c == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
 		c.Kill()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		if r != nil {
+			r.forceStop()
+		}
+		return fmt.Errorf("it did not stop in time, so its process group was killed: %w", ctx.Err())
 	}
 }
 
@@ -106,8 +149,10 @@ func (in *Instance) ensure(ctx context.Context) (sdk.Transport, error) {
 	}
 	if in.client != nil {
 		in.logger.Warn("plugin process exited; starting it again")
-		in.client.Kill()
-		in.client, in.transport = nil, nil
+		if err := stopClient(ctx, in.client, in.run); err != nil {
+			in.logger.Warn("cleaning up after the exited plugin", "error", err)
+		}
+		in.client, in.run, in.transport = nil, nil, nil
 	}
 	if err := in.startLocked(ctx); err != nil {
 		return nil, err
@@ -133,31 +178,37 @@ func (in *Instance) startLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var secure *plugin.SecureConfig
-	if in.spec.SHA256 != "" {
-		sum, err := verify(path, in.spec.SHA256)
-		if err != nil {
-			return err
-		}
-		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	// The file is opened once, checked, and that open file is executed;
+	// go-plugin's SecureConfig would check a path again, and the runner
+	// does not execute a path.
+	exe, err := openPinned(path, in.spec.SHA256)
+	if err != nil {
+		return err
 	}
-	cmd := exec.Command(path)
-	isolate(cmd)
+	defer exe.Close()
+	var run *procRunner
 	tail := newStderrTail(4096)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.ClientPlugins(),
-		Cmd:              cmd,
-		SecureConfig:     secure,
+		RunnerFunc:       newRunner(exe, func(r *procRunner) { run = r }),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     startTimeout,
 		Logger:           in.logger,
 		Stderr:           tail,
+		GRPCDialOptions:  sdk.HostDialOptions(),
 	})
+	fail := func(err error) error {
+		// Stopping waits for the stderr copy, so the tail is complete.
+		if serr := stopClient(ctx, client, run); serr != nil {
+			in.logger.Warn("stopping a plugin that failed to start", "error", serr)
+		}
+		return err
+	}
 	rpc, err := client.Client()
 	if err != nil {
-		client.Kill() // waits for the stderr copy, so the tail is complete
+		err = fail(err)
 		if strings.Contains(strings.ToLower(err.Error()), "incompatible api version") {
 			err = fmt.Errorf("%w; this agent speaks plugin protocol %d: install a plugin built with an SDK for it, or an agent that speaks the plugin's", err, sdk.ProtocolVersion)
 		}
@@ -168,15 +219,13 @@ func (in *Instance) startLocked(ctx context.Context) error {
 	}
 	raw, err := rpc.Dispense(sdk.PluginName)
 	if err != nil {
-		client.Kill()
-		return fmt.Errorf("start plugin %s: %w", in.spec.Plugin, err)
+		return fail(fmt.Errorf("start plugin %s: %w", in.spec.Plugin, err))
 	}
 	t, ok := raw.(sdk.Transport)
 	if !ok {
-		client.Kill()
-		return fmt.Errorf("start plugin %s: it does not serve a transport", in.spec.Plugin)
+		return fail(fmt.Errorf("start plugin %s: it does not serve a transport", in.spec.Plugin))
 	}
-	in.client, in.transport, in.path = client, t, path
+	in.client, in.run, in.transport, in.path = client, run, t, path
 	in.starts++
 	in.logger.Debug("plugin started", "path", path, "protocol", client.NegotiatedVersion())
 	return nil

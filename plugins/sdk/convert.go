@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"math"
 	"time"
 
 	pb "github.com/tocsin-dev/tocsin/plugins/sdk/proto/transportv1"
@@ -51,6 +52,7 @@ func descriptionToProto(d *Description) *pb.DescribeResponse {
 		ProtocolVersion: uint32(d.ProtocolVersion),
 		Summary:         d.Summary,
 		Batch:           d.Batch,
+		MaxMessageBytes: uint64(max(d.MaxMessageBytes, 0)),
 	}
 	for _, a := range d.Schema {
 		out.Schema = append(out.Schema, &pb.Attribute{
@@ -74,6 +76,7 @@ func descriptionFromProto(r *pb.DescribeResponse) *Description {
 		ProtocolVersion: int(r.GetProtocolVersion()),
 		Summary:         r.GetSummary(),
 		Batch:           r.GetBatch(),
+		MaxMessageBytes: int(min(r.GetMaxMessageBytes(), math.MaxInt32)),
 	}
 	for _, a := range r.GetSchema() {
 		d.Schema = append(d.Schema, Attribute{
@@ -96,7 +99,7 @@ func diagnosticsToProto(diags Diagnostics) []*pb.Diagnostic {
 		if d.Severity == SeverityWarning {
 			sev = pb.Diagnostic_SEVERITY_WARNING
 		}
-		out = append(out, &pb.Diagnostic{Severity: sev, Attribute: d.Attribute, Summary: d.Summary, Detail: d.Detail})
+		out = append(out, &pb.Diagnostic{Severity: sev, Attribute: TruncateText(d.Attribute), Summary: TruncateText(d.Summary), Detail: TruncateText(d.Detail)})
 	}
 	return out
 }
@@ -108,7 +111,7 @@ func diagnosticsFromProto(l []*pb.Diagnostic) Diagnostics {
 		if d.GetSeverity() == pb.Diagnostic_SEVERITY_WARNING {
 			sev = SeverityWarning
 		}
-		out = append(out, Diagnostic{Severity: sev, Attribute: d.GetAttribute(), Summary: d.GetSummary(), Detail: d.GetDetail()})
+		out = append(out, Diagnostic{Severity: sev, Attribute: TruncateText(d.GetAttribute()), Summary: TruncateText(d.GetSummary()), Detail: TruncateText(d.GetDetail())})
 	}
 	return out
 }
@@ -128,10 +131,10 @@ func errorToProto(err error) *pb.Error {
 	}
 	return &pb.Error{
 		Kind:         kind,
-		Code:         de.Code,
-		Reply:        de.Reply,
-		Remedy:       de.Remedy,
-		Message:      msg,
+		Code:         TruncateText(de.Code),
+		Reply:        TruncateText(de.Reply),
+		Remedy:       TruncateText(de.Remedy),
+		Message:      TruncateText(msg),
 		RetryAfterMs: de.RetryAfter.Milliseconds(),
 	}
 }
@@ -146,11 +149,11 @@ func errorFromProto(e *pb.Error) error {
 	}
 	return &DeliveryError{
 		Kind:       kind,
-		Code:       e.GetCode(),
-		Reply:      e.GetReply(),
-		Remedy:     e.GetRemedy(),
+		Code:       TruncateText(e.GetCode()),
+		Reply:      TruncateText(e.GetReply()),
+		Remedy:     TruncateText(e.GetRemedy()),
 		RetryAfter: time.Duration(e.GetRetryAfterMs()) * time.Millisecond,
-		Err:        newErrorText(e.GetMessage()),
+		Err:        newErrorText(TruncateText(e.GetMessage())),
 	}
 }
 

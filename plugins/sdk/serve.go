@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 )
 
 // NewLogger returns the logger a plugin should use: JSON on stderr, which
@@ -39,10 +40,12 @@ func Serve(t Transport) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{
-			1: {PluginName: &GRPCPlugin{Impl: t, Logger: logger}},
+			1: {PluginName: &GRPCPlugin{Impl: t, Logger: logger, maxRecv: MaxRequestBytes}},
 		},
-		GRPCServer: plugin.DefaultGRPCServer,
-		Logger:     logger,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, serverOptions()...)...)
+		},
+		Logger: logger,
 	})
 }
 
@@ -53,6 +56,7 @@ func printDescription(w *os.File, t Transport) error {
 	}
 	d.SDKVersion = SDKVersion
 	d.ProtocolVersion = ProtocolVersion
+	d.MaxMessageBytes = MaxRequestBytes
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(d); err != nil {

@@ -48,6 +48,11 @@ type Description struct {
 	Schema Schema `json:"schema"`
 	// Batch is true when a batch of messages shares one connection.
 	Batch bool `json:"batch"`
+	// MaxMessageBytes is the largest Send request the plugin accepts, in
+	// bytes as encoded on the wire; the SDK fills it in. 0, from a plugin
+	// built before it was reported, means gRPC's default of 4 MiB; use
+	// [Description.MessageLimit], which knows that.
+	MaxMessageBytes int `json:"max_message_bytes,omitempty"`
 }
 
 // Config is what Configure receives.

@@ -229,9 +229,13 @@ type DescribeResponse struct {
 	Summary         string                 `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
 	Schema          []*Attribute           `protobuf:"bytes,6,rep,name=schema,proto3" json:"schema,omitempty"`
 	// batch is true when a batch of messages travels over one connection.
-	Batch         bool `protobuf:"varint,7,opt,name=batch,proto3" json:"batch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Batch bool `protobuf:"varint,7,opt,name=batch,proto3" json:"batch,omitempty"`
+	// max_message_bytes is the largest request the plugin accepts, as
+	// encoded on the wire (its gRPC server's receive limit). 0, from a
+	// plugin that does not say, means gRPC's default of 4 MiB.
+	MaxMessageBytes uint64 `protobuf:"varint,8,opt,name=max_message_bytes,json=maxMessageBytes,proto3" json:"max_message_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DescribeResponse) Reset() {
@@ -311,6 +315,13 @@ func (x *DescribeResponse) GetBatch() bool {
 		return x.Batch
 	}
 	return false
+}
+
+func (x *DescribeResponse) GetMaxMessageBytes() uint64 {
+	if x != nil {
+		return x.MaxMessageBytes
+	}
+	return 0
 }
 
 type Attribute struct {
@@ -1404,7 +1415,7 @@ var File_transport_proto protoreflect.FileDescriptor
 const file_transport_proto_rawDesc = "" +
 	"\n" +
 	"\x0ftransport.proto\x12\x13tocsin.transport.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\xf4\x01\n" +
+	"\x0fDescribeRequest\"\xa0\x02\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1f\n" +
@@ -1413,7 +1424,8 @@ const file_transport_proto_rawDesc = "" +
 	"\x10protocol_version\x18\x04 \x01(\rR\x0fprotocolVersion\x12\x18\n" +
 	"\asummary\x18\x05 \x01(\tR\asummary\x126\n" +
 	"\x06schema\x18\x06 \x03(\v2\x1e.tocsin.transport.v1.AttributeR\x06schema\x12\x14\n" +
-	"\x05batch\x18\a \x01(\bR\x05batch\"\xdb\x01\n" +
+	"\x05batch\x18\a \x01(\bR\x05batch\x12*\n" +
+	"\x11max_message_bytes\x18\b \x01(\x04R\x0fmaxMessageBytes\"\xdb\x01\n" +
 	"\tAttribute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x19.tocsin.transport.v1.TypeR\x04type\x12\x1a\n" +
