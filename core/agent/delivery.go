@@ -86,15 +86,18 @@ func (d dispatchTransports) Rate(name string) dispatch.Rate {
 	return dispatch.Rate{Messages: t.Config.RateLimit.Messages, Per: t.Config.RateLimit.Per}
 }
 
-// MaxBatchBytes is the most bytes of messages (dispatch.MessageSize) the
-// agent sends to a plugin in one Send: safely under gRPC's default 4 MiB
-// per message, with room for the encoding. A single message over it fails
+// MaxBatchBytes returns transport name's byte budget per Send: what its
+// plugin says it takes (sdk.Description.MessageLimit; gRPC's 4 MiB for a
+// plugin built with an older SDK). A single message over it fails
 // permanently on that transport, so the next one of the contact's via
 // list gets it.
-const MaxBatchBytes = 3 << 20
-
-// MaxBatchBytes returns transport name's byte budget per Send.
-func (d dispatchTransports) MaxBatchBytes(string) int { return MaxBatchBytes }
+func (d dispatchTransports) MaxBatchBytes(name string) int {
+	t := d.a.current().transports[name]
+	if t == nil {
+		return sdk.DefaultMessageBytes
+	}
+	return t.Description.MessageLimit()
+}
 
 // SendTimeout returns transport name's send_timeout (0: the default).
 func (d dispatchTransports) SendTimeout(name string) time.Duration {

@@ -59,7 +59,7 @@ type Transports interface {
 // number of bytes per Send; without it, there is no limit.
 type ByteLimits interface {
 	// MaxBatchBytes returns the most bytes of messages transport takes in
-	// one Send (as MessageSize counts them); 0 is no limit.
+	// one Send (as sdk.MessageSize counts them); 0 is no limit.
 	MaxBatchBytes(transport string) int
 }
 

@@ -127,7 +127,7 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 			continue
 		}
 		if budget > 0 {
-			size := MessageSize(m)
+			size := sdk.MessageSize(m)
 			if size > budget {
 				errs[i] = tooLarge(t, size, budget)
 				continue
@@ -185,7 +185,7 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 				if r.Err != nil {
 					errs[i] = classify(r.Err)
 				} else {
-					receipts[i] = truncate(r.Receipt, MaxReceiptBytes)
+					receipts[i] = sdk.Truncate(r.Receipt, MaxReceiptBytes)
 				}
 			}
 		}
@@ -310,7 +310,7 @@ func (d *Dispatcher) record(e *outbox.Entry, t string, de *sdk.DeliveryError, no
 		Code:      de.Code,
 		Reply:     de.Reply,
 		Remedy:    de.Remedy,
-		Error:     truncate(de.Error(), MaxErrorBytes+MaxCodeBytes+64),
+		Error:     sdk.Truncate(de.Error(), MaxErrorBytes+MaxCodeBytes+64),
 		Wait:      de.RetryAfter,
 	}
 }

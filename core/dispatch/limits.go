@@ -3,7 +3,6 @@ package dispatch
 import (
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
@@ -12,9 +11,9 @@ import (
 // What the dispatcher keeps of a failed attempt, whatever a plugin sends
 // back: in the outbox (outbox.Attempt, and so tocsin outbox show and GET
 // /v1/outbox) and in what it gives its Observer (the log lines, the
-// outbox fact). A longer text is cut to its first bytes, on a character
-// boundary, and ends with a marker that says it was cut and how long it
-// was: " …[cut by tocsin: N bytes, the first M kept]".
+// outbox fact). A longer text is cut by sdk.Truncate: its first bytes, on
+// a character boundary, and a marker that says it was cut and how long it
+// was, " … [cut by tocsin: N bytes in all]", within the size.
 const (
 	// MaxReplyBytes bounds the provider's raw reply.
 	MaxReplyBytes = 4 << 10
@@ -28,24 +27,6 @@ const (
 	// MaxReceiptBytes bounds the provider's receipt of a sent message.
 	MaxReceiptBytes = 1 << 10
 )
-
-// cutMarker ends a text cut from total bytes to its first kept.
-func cutMarker(total, kept int) string {
-	return fmt.Sprintf(" …[cut by tocsin: %d bytes, the first %d kept]", total, kept)
-}
-
-// truncate returns s when it has at most max bytes, else its first max
-// bytes or fewer (never half a character) and the cut marker.
-func truncate(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	n := max
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + cutMarker(len(s), n)
-}
 
 // cutError is an error whose text was cut; it still unwraps to the
 // original, for errors.Is.
@@ -72,11 +53,11 @@ func capped(de *sdk.DeliveryError) *sdk.DeliveryError {
 		return de
 	}
 	c := *de
-	c.Code = truncate(de.Code, MaxCodeBytes)
-	c.Reply = truncate(de.Reply, MaxReplyBytes)
-	c.Remedy = truncate(de.Remedy, MaxRemedyBytes)
+	c.Code = sdk.Truncate(de.Code, MaxCodeBytes)
+	c.Reply = sdk.Truncate(de.Reply, MaxReplyBytes)
+	c.Remedy = sdk.Truncate(de.Remedy, MaxRemedyBytes)
 	if len(cause) > MaxErrorBytes {
-		c.Err = &cutError{text: truncate(cause, MaxErrorBytes), err: de.Err}
+		c.Err = &cutError{text: sdk.Truncate(cause, MaxErrorBytes), err: de.Err}
 	}
 	return &c
 }
@@ -85,36 +66,10 @@ func capped(de *sdk.DeliveryError) *sdk.DeliveryError {
 // transport takes in one Send.
 var ErrTooLarge = errors.New("message too large for the transport")
 
-// MessageSize is what m weighs against a transport's byte budget: the
-// bytes of its texts, addresses, headers and attachments, and fieldBytes
-// more for each of them, for their encoding on the wire.
-func MessageSize(m *sdk.Message) int {
-	if m == nil {
-		return 0
-	}
-	n := fieldBytes + len(m.ID) + len(m.Subject) + len(m.Text) + len(m.HTML)
-	for _, l := range [][]sdk.Address{{m.From}, m.To, m.Cc, m.Bcc, m.ReplyTo} {
-		for _, a := range l {
-			n += fieldBytes + len(a.Name) + len(a.Address)
-		}
-	}
-	for _, h := range m.Headers {
-		n += fieldBytes + len(h.Name) + len(h.Value)
-	}
-	for _, a := range m.Attachments {
-		n += fieldBytes + len(a.Filename) + len(a.ContentType) + len(a.Data)
-	}
-	return n
-}
-
-// fieldBytes is what MessageSize adds for each field: more than protobuf
-// spends on its tag and length.
-const fieldBytes = 16
-
 // entrySize is what e's message will weigh, before a transport builds it
 // (it adds a sender and a date: a few bytes).
 func entrySize(e *outbox.Entry) int {
-	return MessageSize(&sdk.Message{
+	return sdk.MessageSize(&sdk.Message{
 		ID: e.ID, To: e.Mail.To, Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML,
 		Attachments: e.Mail.Attachments, Headers: e.Mail.Headers,
 	}) + 256

@@ -34,7 +34,7 @@ func TestDispatcher_Run_batchBytes(t *testing.T) {
 	ft.send["smtp"] = func(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
 		n := 0
 		for _, m := range msgs {
-			n += MessageSize(m)
+			n += sdk.MessageSize(m)
 		}
 		ft.mu.Lock()
 		sizes = append(sizes, n)

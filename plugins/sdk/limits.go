@@ -51,12 +51,19 @@ const cutMarker = " … [cut by tocsin: %d bytes in all]"
 // TruncateText returns s when it is at most MaxTextBytes long, and
 // otherwise its start, cut on a UTF-8 boundary, followed by a marker that
 // says it was cut and how long it was, all in at most MaxTextBytes.
-func TruncateText(s string) string {
-	if len(s) <= MaxTextBytes {
+func TruncateText(s string) string { return Truncate(s, MaxTextBytes) }
+
+// Truncate returns s when it is at most limit bytes long, and otherwise its
+// start, cut on a UTF-8 boundary, followed by a marker that says it was
+// cut and how long it was (" … [cut by tocsin: N bytes in all]"), all in
+// at most limit bytes (a limit too small for the marker keeps the
+// marker alone).
+func Truncate(s string, limit int) string {
+	if len(s) <= limit {
 		return s
 	}
 	marker := fmt.Sprintf(cutMarker, len(s))
-	keep := MaxTextBytes - len(marker)
+	keep := max(0, limit-len(marker))
 	for keep > 0 && !utf8.RuneStart(s[keep]) {
 		keep--
 	}

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -62,5 +63,32 @@ func TestMessageLimit(t *testing.T) {
 	d := descriptionFromProto(descriptionToProto(&Description{Name: "x", MaxMessageBytes: MaxRequestBytes}))
 	if d.MaxMessageBytes != MaxRequestBytes {
 		t.Errorf("MaxMessageBytes did not cross the wire: %d", d.MaxMessageBytes)
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	marker := func(n int) string { return fmt.Sprintf(cutMarker, n) }
+	long := strings.Repeat("a", 100)
+	tests := []struct {
+		name, in string
+		limit    int
+		want     string
+	}{
+		{name: "short", in: "abc", limit: 4, want: "abc"},
+		{name: "exact", in: "abcd", limit: 4, want: "abcd"},
+		{name: "long", in: long, limit: 50, want: long[:50-len(marker(100))] + marker(100)},
+		{name: "keeps runes whole", in: "a" + strings.Repeat("é", 40), limit: 2 + len(marker(81)), want: "a" + marker(81)},
+		{name: "limit under the marker", in: long, limit: 3, want: marker(100)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Truncate(tt.in, tt.limit)
+			if got != tt.want {
+				t.Errorf("Truncate(%q, %d) = %q, want %q", tt.in, tt.limit, got, tt.want)
+			}
+			if !utf8.ValidString(got) {
+				t.Errorf("Truncate cut a character: %q", got)
+			}
+		})
 	}
 }
