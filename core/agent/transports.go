@@ -292,11 +292,18 @@ func (s transportSet) failed() bool {
 func (lt *liveTransport) current() (*Transport, *startFailure) {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
-	if lt.t == nil {
-		f := *lt.fail
-		return nil, &f
+	return lt.currentLocked()
+}
+
+func (lt *liveTransport) currentLocked() (*Transport, *startFailure) {
+	switch {
+	case lt.t != nil:
+		return lt.t, nil
+	case lt.fail == nil:
+		return nil, &startFailure{err: "not started yet"}
 	}
-	return lt.t, nil
+	f := *lt.fail
+	return nil, &f
 }
 
 // config returns the transport's block.
@@ -316,7 +323,8 @@ func (lt *liveTransport) acquire() (*Transport, func(), error) {
 	case lt.retired:
 		return nil, nil, errReplaced
 	case lt.t == nil:
-		return nil, nil, lt.fail.deliveryError(lt.name)
+		_, f := lt.currentLocked()
+		return nil, nil, f.deliveryError(lt.name)
 	}
 	lt.inflight++
 	var once sync.Once
