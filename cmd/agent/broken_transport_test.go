@@ -152,6 +152,8 @@ func TestRun_BrokenTransport(t *testing.T) {
 			}
 			good, bad := testserver.StartT(t, testserver.Options{}), testserver.StartT(t, testserver.Options{})
 			listen := freePort(t)
+			tocsinBinary(t) // built before the clock starts
+			began := time.Now()
 			p := startAgent(t, brokenConfig(t, listen, good, bad, extra), listen)
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
@@ -159,6 +161,7 @@ func TestRun_BrokenTransport(t *testing.T) {
 			if _, err := good.Wait(ctx, 1); err != nil {
 				t.Fatalf("nothing through the good transport: %v\n%s", err, p.logText())
 			}
+			t.Logf("the good transport delivered %v after the start", time.Since(began).Round(time.Millisecond))
 			if code, status, ok := p.health(); !ok || code != http.StatusOK || status != "degraded" {
 				t.Errorf("/healthz = %d %q (answered: %v), want 200 degraded", code, status, ok)
 			}
@@ -193,7 +196,9 @@ func TestRun_BrokenTransport(t *testing.T) {
 			if err := os.Remove(marker); err != nil {
 				t.Fatal(err)
 			}
+			fixed := time.Now()
 			got, err := bad.Wait(ctx, 1)
+			t.Logf("the plugin behaved %v after the start; its waiting mail went out %v later", fixed.Sub(began).Round(time.Millisecond), time.Since(fixed).Round(time.Millisecond))
 			if err != nil {
 				t.Fatalf("the waiting mail never went through the broken transport once it worked: %v\n%s", err, p.logText())
 			}
