@@ -246,3 +246,44 @@ func TestValidate_BrokenTransportFails(t *testing.T) {
 		t.Errorf("test-send: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestRun_BrokenTransportFallsBack: the notifications of a transport
+// that does not start are not lost: after max_age they go to the next
+// transport of the contact's via list, as any failing transport's do.
+func TestRun_BrokenTransportFallsBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	withMisbehave(t)
+	marker := filepath.Join(t.TempDir(), "broken")
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good, bad := testserver.StartT(t, testserver.Options{}), testserver.StartT(t, testserver.Options{})
+	listen := freePort(t)
+	path := brokenConfig(t, listen, good, bad, fmt.Sprintf("refuse_while = %q", marker))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "via   = [transport.broken]", "via   = [transport.broken, transport.good]", 1)
+	cfg = strings.Replace(cfg, `retry_max     = "1s"`, "retry_max     = \"1s\"\n  max_age       = \"2s\"", 1)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startAgent(t, path, listen)
+	await(t, 30*time.Second, "the broken transport's mail through the next one of via", func() bool {
+		for _, m := range good.Messages() {
+			if subjectOf(t, m) == "alert" && len(m.To) == 1 && m.To[0] == "bad@example.com" {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(bad.Messages()); n != 0 {
+		t.Errorf("the broken transport's server got %d messages", n)
+	}
+	if d, ok := p.delivery(); !ok || d.FellBack < 1 || d.Dead != 0 {
+		t.Errorf("delivery status %+v", d)
+	}
+}
