@@ -456,3 +456,16 @@ func isClosed(c <-chan struct{}) bool {
 		return false
 	}
 }
+
+// TestWithRemedies: every error a send returns carries a remedy; a
+// plugin's own remedy is kept.
+func TestWithRemedies(t *testing.T) {
+	own := sdk.PermanentError(errors.New("535 auth"), "535", "Fix the password.")
+	res, err := withRemedies([]sdk.Result{{MessageID: "a", Err: errors.New("bare")}, {MessageID: "b", Err: own}, {MessageID: "c"}}, nil, false)
+	if err != nil || sdk.AsDeliveryError(res[0].Err).Remedy != remedyPlugin || sdk.AsDeliveryError(res[1].Err).Remedy != "Fix the password." || res[2].Err != nil {
+		t.Errorf("results %+v, %v", res, err)
+	}
+	if _, err := withRemedies(nil, sdk.TemporaryError(errors.New("plugin host is closed"), "", ""), false); sdk.AsDeliveryError(err).Remedy != remedyPlugin || !sdk.IsTemporary(err) {
+		t.Errorf("batch error %v", err)
+	}
+}
