@@ -20,7 +20,6 @@ import (
 	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/notify"
 	"github.com/tocsin-dev/tocsin/core/outbox"
-	"github.com/tocsin-dev/tocsin/core/pluginhost"
 	"github.com/tocsin-dev/tocsin/core/server"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -29,8 +28,7 @@ import (
 type Agent struct {
 	cfg        *config.Config
 	logger     hclog.Logger
-	host       *pluginhost.Host
-	transports Transports
+	transports transportSet
 	engine     *engine
 	server     *server.Server
 	started    time.Time
@@ -46,8 +44,17 @@ type Agent struct {
 	// reloading serialises Reload and Stop; stopped is set by Stop.
 	reloading sync.Mutex
 	stopped   bool
+	// retiring counts the transports a reload replaced whose sends in
+	// flight are still finishing; Stop waits for them.
+	retiring sync.WaitGroup
 
-	// mu guards what a reload replaces: cfg, host, transports and engine.
+	// Tests replace how a transport starts, the timer of the restarts and
+	// the start timeout; nil and zero mean the real ones.
+	starter    starter
+	afterFunc  func(time.Duration) <-chan time.Time
+	startLimit time.Duration
+
+	// mu guards what a reload replaces: cfg, transports and engine.
 	// Read them through current() once the agent runs.
 	mu sync.RWMutex
 }
@@ -55,24 +62,34 @@ type Agent struct {
 // running is what a reload replaces, read together.
 type running struct {
 	cfg        *config.Config
-	transports Transports
+	transports transportSet
 	engine     *engine
-	host       *pluginhost.Host
 }
 
 // current returns the configuration the agent runs now.
 func (a *Agent) current() running {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return running{cfg: a.cfg, transports: a.transports, engine: a.engine, host: a.host}
+	return running{cfg: a.cfg, transports: a.transports, engine: a.engine}
 }
 
-// Start opens the outbox, configures every transport, starts delivering
-// what the outbox holds (from before a restart too), then the rules and
-// the status server. On errors it stops whatever it started and returns
-// the diagnostics.
+// Start opens the outbox, starts and configures every transport (all at
+// once, each within StartTimeout), starts delivering what the outbox
+// holds (from before a restart too), then the rules and the status server.
+//
+// A transport that does not start (its plugin fails, hangs or refuses its
+// settings) does not stop the agent: it runs with the others, reports the
+// transport failed (log, /healthz, /v1/status, /metrics and the outbox
+// fact), keeps trying to start it with backoff, and its notifications wait
+// in the outbox. Only when no transport at all starts does Start give up.
+// On errors it stops whatever it started and returns the diagnostics.
 func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Agent, hcl.Diagnostics) {
-	a := &Agent{cfg: cfg, logger: logger, now: time.Now}
+	return start(ctx, &Agent{cfg: cfg, logger: logger, now: time.Now})
+}
+
+// start is Start for an agent whose test hooks are set.
+func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
+	cfg, logger := a.cfg, a.logger
 	a.started = a.now()
 	ob, err := outbox.Open(OutboxPath(cfg.Agent.DataDir), outbox.Options{ConfigPath: configPath(cfg)})
 	if err != nil {
@@ -81,17 +98,26 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Agent
 	a.outbox = ob
 	a.metrics = metrics.New()
 	a.metrics.Outbox(ob.Stats)
-	a.host = pluginhost.New(logger, cfg.Agent.PluginDir)
-	var diags hcl.Diagnostics
-	a.transports, diags = PrepareTransports(ctx, cfg, a.host, logger, countedCredentials{NewTokenStore(cfg.Agent), a.metrics})
-	a.metrics.PluginStarts(a.pluginStarts)
-	if diags.HasErrors() {
-		a.host.Close()
-		_ = ob.Close()
-		return nil, diags
-	}
 	a.deliveries = &deliveryLog{logger: logger.Named("delivery")}
 	a.watch = newChannelWatch(a.deliveries, ob.Stats, a.now, logger.Named("delivery"))
+	var (
+		diags  hcl.Diagnostics
+		byName map[string]hcl.Diagnostics
+	)
+	a.transports, byName = a.startTransports(ctx, cfg, cfg.Transports)
+	for _, tc := range cfg.Transports {
+		diags = append(diags, byName[tc.Name]...)
+	}
+	a.metrics.PluginStarts(a.pluginStarts)
+	a.metrics.TransportsUp(a.transportsUp)
+	if len(a.transports) > 0 && len(a.transports.up()) == 0 {
+		a.stopTransports(a.transports)
+		_ = ob.Close()
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No transport started", Detail: "Not one transport's plugin started and took its settings, so the agent could send nothing: fix what is said above (tocsin validate shows it too), then start the agent again."})
+	}
+	// The agent runs with the transports that started; the others' errors
+	// are warnings now, and each failed transport is logged and retried.
+	diags = asWarnings(diags)
 	a.dispatcher = dispatch.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.metrics.Observer(a.watch), logger.Named("delivery"))
 	a.dispatched = make(chan struct{})
 	go func() {
@@ -100,10 +126,11 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Agent
 			logger.Error("delivery stopped", "error", err)
 		}
 	}()
+	a.superviseFailed(a.transports, cfg)
 	eng, err := a.newEngine(ctx, cfg)
 	if err != nil {
 		a.stopDelivery(ctx)
-		a.host.Close()
+		a.stopTransports(a.transports)
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot start the rules", Detail: err.Error() + "."})
 	}
 	a.engine = eng
@@ -111,14 +138,48 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Agent
 	if err != nil {
 		eng.close()
 		a.stopDelivery(ctx)
-		a.host.Close()
+		a.stopTransports(a.transports)
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot serve the status endpoint", Detail: err.Error() + ". Set listen in the agent block to a free host:port."})
 	}
 	a.server = srv
 	eng.start(ctx)
 	logger.Info("agent started", "node", cfg.Agent.Node, "version", buildinfo.Version, "listen", srv.Addr(),
-		"transports", a.transports.Names(), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules), "mute", cfg.Agent.Mute)
+		"transports", a.transports.up().Names(), "failed_transports", failedNames(a.transports), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules), "mute", cfg.Agent.Mute)
 	return a, diags
+}
+
+// superviseFailed logs each failed transport of set and starts its
+// restart loop.
+func (a *Agent) superviseFailed(set transportSet, cfg *config.Config) {
+	for _, name := range set.names() {
+		lt := set[name]
+		if _, f := lt.current(); f != nil {
+			a.announceFailed(lt, f)
+			a.superviseStart(lt, cfg)
+		}
+	}
+}
+
+// failedNames returns the names of the transports of set that are not up.
+func failedNames(set transportSet) []string {
+	var out []string
+	for _, name := range set.names() {
+		if t, _ := set[name].current(); t == nil {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// stopTransports retires every transport of set, waits for their restart
+// loops and stops their plugins. Sends must be over (the dispatcher
+// stopped).
+func (a *Agent) stopTransports(set transportSet) {
+	for _, lt := range set {
+		_, loopDone := lt.retire()
+		<-loopDone
+		lt.stop()
+	}
 }
 
 // routes are the agent's endpoints beyond /healthz and /v1/status: the
@@ -170,19 +231,25 @@ func (a *Agent) status() any {
 // Addr returns the address of the status server.
 func (a *Agent) Addr() string { return a.server.Addr() }
 
-// Transports returns the configured transports.
-func (a *Agent) Transports() Transports { return a.current().transports }
+// Transports returns the configured transports that are up.
+func (a *Agent) Transports() Transports { return a.current().transports.up() }
 
-// health is /healthz: "ok", or "degraded" with the problems while
-// notifications cannot be stored in the outbox.
+// health is /healthz: "ok", or "degraded" with the problems while a
+// transport is not up or notifications cannot be stored in the outbox.
 func (a *Agent) health() server.Health {
 	cur := a.current()
 	h := server.Health{
 		Status:     server.StatusOK,
 		Node:       cur.cfg.Agent.Node,
 		Version:    buildinfo.Version,
-		Transports: cur.transports.Names(),
+		Transports: cur.transports.names(),
 		Started:    a.started.UTC().Format(time.RFC3339),
+	}
+	for _, name := range cur.transports.names() {
+		if _, f := cur.transports[name].current(); f != nil {
+			h.Status = server.StatusDegraded
+			h.Problems = append(h.Problems, fmt.Sprintf("transport %s failed to start (next try %s): %s. %s", name, f.next.UTC().Format(time.RFC3339), f.err, f.remedy))
+		}
 	}
 	if s := a.storeStatus(); s != nil {
 		h.Status = server.StatusDegraded
@@ -208,7 +275,8 @@ func (a *Agent) Stop(ctx context.Context) error {
 	if serr := a.server.Shutdown(ctx); serr != nil {
 		err = errors.Join(err, serr)
 	}
-	cur.host.Close()
+	a.stopTransports(cur.transports)
+	a.retiring.Wait() // bounded by drain_timeout, and no send is left
 	a.logger.Info("agent stopped")
 	return err
 }
@@ -298,17 +366,24 @@ func (a *Agent) Notify(ctx context.Context, contact string, m Mail) (Receipt, er
 	id := notify.NewMessageID(cur.cfg.Agent.Node, a.now())
 	var errs []error
 	for _, name := range c.Via {
-		t := cur.transports[name]
-		if t == nil {
+		lt := cur.transports[name]
+		if lt == nil {
 			errs = append(errs, fmt.Errorf("transport %s is not configured", name))
+			continue
+		}
+		t, release, err := lt.acquire()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("transport %s: %w", name, err))
 			continue
 		}
 		msg, err := t.Message(id, to, m, a.now())
 		if err != nil {
+			release()
 			errs = append(errs, err)
 			continue
 		}
 		res, err := t.Plugin.Send(ctx, []*sdk.Message{msg})
+		release()
 		if err == nil && len(res) != 1 {
 			err = fmt.Errorf("plugin returned %d results for 1 message", len(res))
 		}

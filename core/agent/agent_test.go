@@ -137,7 +137,7 @@ func newAgent(t *testing.T, mute bool, plugins map[string]*fakeTransport) *Agent
 	return &Agent{
 		cfg:        cfg,
 		logger:     hclog.NewNullLogger(),
-		transports: ts,
+		transports: upTransports(ts),
 		started:    testNow,
 		now:        func() time.Time { return testNow },
 	}

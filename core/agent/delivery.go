@@ -42,48 +42,106 @@ var (
 	_ dispatch.SendTimeouts = dispatchTransports{}
 )
 
-func (d dispatchTransports) transport(name string) (*Transport, error) {
-	t := d.a.current().transports[name]
-	if t == nil {
+func (d dispatchTransports) transport(name string) (*liveTransport, error) {
+	lt := d.a.current().transports[name]
+	if lt == nil {
 		return nil, fmt.Errorf("transport %s: %w", name, dispatch.ErrUnknownTransport)
 	}
-	return t, nil
+	return lt, nil
 }
 
-// Message builds e's message for transport name.
+// Message builds e's message for transport name, with the sender of its
+// block (a transport that failed to start has one too).
 func (d dispatchTransports) Message(name string, e *outbox.Entry) (*sdk.Message, error) {
-	t, err := d.transport(name)
+	lt, err := d.transport(name)
 	if err != nil {
 		return nil, err
 	}
+	t := &Transport{Config: lt.config()}
 	return t.Message(e.ID, e.Mail.To, Mail{
 		Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML,
 		Headers: e.Mail.Headers, Attachments: e.Mail.Attachments,
 	}, e.EnqueuedAt)
 }
 
-// Send sends msgs through transport name's plugin.
+// Send sends msgs through transport name's plugin. A transport a reload
+// just replaced hands the send to its successor; one that failed to start
+// fails it temporarily, with its start error and remedy. Sends in flight
+// hold the transport: a reload that replaces it stops its plugin only once
+// they are over (or after drain_timeout).
 func (d dispatchTransports) Send(ctx context.Context, name string, msgs []*sdk.Message) ([]sdk.Result, error) {
-	t, err := d.transport(name)
-	if err != nil {
-		return nil, err
+	var prev *liveTransport
+	for {
+		lt, err := d.transport(name)
+		if err != nil {
+			return nil, err
+		}
+		t, release, err := lt.acquire()
+		if errors.Is(err, errReplaced) && lt != prev {
+			prev = lt
+			continue // a reload installs the successor before it retires lt
+		}
+		if errors.Is(err, errReplaced) {
+			return nil, sdk.TemporaryError(fmt.Errorf("transport %s: %w; the agent is stopping", name, err), "", "The notification stays in the outbox and is sent at the next start.")
+		}
+		if err != nil {
+			return nil, err
+		}
+		res, err := t.Plugin.Send(ctx, msgs)
+		release()
+		return withRemedies(res, err, lt.isRetired())
 	}
-	return t.Plugin.Send(ctx, msgs)
+}
+
+// withRemedies gives a plugin's errors that came without a remedy one:
+// that of a send cut short by a reload when replaced, else a general one.
+func withRemedies(res []sdk.Result, err error, replaced bool) ([]sdk.Result, error) {
+	remedy := remedyPlugin
+	if replaced {
+		remedy = remedyReplaced
+	}
+	fill := func(err error) error {
+		if err == nil {
+			return nil
+		}
+		de := sdk.AsDeliveryError(err)
+		if de.Remedy != "" {
+			return err
+		}
+		c := *de
+		c.Remedy = remedy
+		return &c
+	}
+	if err != nil {
+		return nil, fill(err)
+	}
+	for i := range res {
+		res[i].Err = fill(res[i].Err)
+	}
+	return res, nil
 }
 
 // Batch reports whether transport name takes several messages per Send.
 func (d dispatchTransports) Batch(name string) bool {
-	t := d.a.current().transports[name]
+	lt := d.a.current().transports[name]
+	if lt == nil {
+		return false
+	}
+	t, _ := lt.current()
 	return t != nil && t.Description != nil && t.Description.Batch
 }
 
 // Rate returns transport name's rate_limit.
 func (d dispatchTransports) Rate(name string) dispatch.Rate {
-	t := d.a.current().transports[name]
-	if t == nil || t.Config == nil {
+	lt := d.a.current().transports[name]
+	if lt == nil {
 		return dispatch.Rate{}
 	}
-	return dispatch.Rate{Messages: t.Config.RateLimit.Messages, Per: t.Config.RateLimit.Per}
+	tc := lt.config()
+	if tc == nil {
+		return dispatch.Rate{}
+	}
+	return dispatch.Rate{Messages: tc.RateLimit.Messages, Per: tc.RateLimit.Per}
 }
 
 // MaxBatchBytes returns transport name's byte budget per Send: what its
@@ -92,7 +150,11 @@ func (d dispatchTransports) Rate(name string) dispatch.Rate {
 // permanently on that transport, so the next one of the contact's via
 // list gets it.
 func (d dispatchTransports) MaxBatchBytes(name string) int {
-	t := d.a.current().transports[name]
+	lt := d.a.current().transports[name]
+	if lt == nil {
+		return sdk.DefaultMessageBytes
+	}
+	t, _ := lt.current()
 	if t == nil {
 		return sdk.DefaultMessageBytes
 	}
@@ -101,11 +163,14 @@ func (d dispatchTransports) MaxBatchBytes(name string) int {
 
 // SendTimeout returns transport name's send_timeout (0: the default).
 func (d dispatchTransports) SendTimeout(name string) time.Duration {
-	t := d.a.current().transports[name]
-	if t == nil || t.Config == nil {
+	lt := d.a.current().transports[name]
+	if lt == nil {
 		return 0
 	}
-	return t.Config.SendTimeout
+	if tc := lt.config(); tc != nil {
+		return tc.SendTimeout
+	}
+	return 0
 }
 
 // deliveryLog is the dispatcher's observer: it logs each outcome and
@@ -166,8 +231,26 @@ type DeliveryStatus struct {
 	Transports map[string]TransportDelivery `json:"transports"`
 }
 
+// Transport states in /v1/status.
+const (
+	// TransportUp is a transport whose plugin started and took its
+	// settings.
+	TransportUp = "up"
+	// TransportFailed is a transport whose plugin did not start or
+	// refused its settings; the agent keeps trying to start it, and its
+	// entries wait (or fall back along via after max_age).
+	TransportFailed = "failed"
+)
+
 // TransportDelivery is what holds a transport back, if anything.
 type TransportDelivery struct {
+	// State is TransportUp or TransportFailed.
+	State string `json:"state"`
+	// Error is why a failed transport did not start, and Remedy what to
+	// do about it; NextStart is its next attempt.
+	Error     string    `json:"error,omitempty"`
+	Remedy    string    `json:"remedy,omitempty"`
+	NextStart time.Time `json:"next_start,omitzero"`
 	// RateLimit is its rate_limit, as "30/1m0s"; empty when none.
 	RateLimit string `json:"rate_limit,omitempty"`
 	// Failing is its current run of failed attempts; nil after a success.
@@ -193,10 +276,13 @@ func (a *Agent) deliveryStatus() DeliveryStatus {
 	s.StoreFailing = a.storeStatus()
 	s.Transports = map[string]TransportDelivery{}
 	holds, failing := a.dispatcher.Holds(), a.watch.failing()
-	for name, t := range a.current().transports {
-		td := TransportDelivery{PausedUntil: holds[name].PausedUntil.UTC(), ThrottledUntil: holds[name].ThrottledUntil.UTC()}
-		if t.Config != nil && !t.Config.RateLimit.IsZero() {
-			td.RateLimit = t.Config.RateLimit.String()
+	for name, lt := range a.current().transports {
+		td := TransportDelivery{State: TransportUp, PausedUntil: holds[name].PausedUntil.UTC(), ThrottledUntil: holds[name].ThrottledUntil.UTC()}
+		if tc := lt.config(); tc != nil && !tc.RateLimit.IsZero() {
+			td.RateLimit = tc.RateLimit.String()
+		}
+		if _, f := lt.current(); f != nil {
+			td.State, td.Error, td.Remedy, td.NextStart = TransportFailed, f.err, f.remedy, f.next.UTC()
 		}
 		if f, ok := failing[name]; ok {
 			td.Failing = &TransportFailing{Failures: f.failures, Since: f.since.UTC(), LastError: f.lastError}
@@ -320,9 +406,14 @@ func (a *Agent) sendNow(ctx context.Context, cur running, e *outbox.Entry) error
 	}
 	var errs []error
 	for _, name := range e.Via {
-		t := cur.transports[name]
-		if t == nil {
-			errs = append(errs, fmt.Errorf("transport %s is not running", name))
+		lt := cur.transports[name]
+		if lt == nil {
+			errs = append(errs, fmt.Errorf("transport %s is not configured", name))
+			continue
+		}
+		t, release, err := lt.acquire()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("transport %s: %w", name, err))
 			continue
 		}
 		msg, err := t.Message(e.ID, e.Mail.To, Mail{
@@ -330,10 +421,12 @@ func (a *Agent) sendNow(ctx context.Context, cur running, e *outbox.Entry) error
 			Headers: e.Mail.Headers, Attachments: e.Mail.Attachments,
 		}, date)
 		if err != nil {
+			release()
 			errs = append(errs, err)
 			continue
 		}
 		res, err := t.Plugin.Send(ctx, []*sdk.Message{msg})
+		release()
 		if err == nil && len(res) != 1 {
 			err = fmt.Errorf("plugin returned %d results for 1 message", len(res))
 		}
@@ -382,10 +475,20 @@ func (a *Agent) storeStatus() *StoreFailing {
 // pluginStarts reports how often each transport's plugin process started.
 func (a *Agent) pluginStarts() map[string]int {
 	out := map[string]int{}
-	for name, t := range a.current().transports {
+	for name, t := range a.current().transports.up() {
 		if in, ok := t.Plugin.(interface{ Starts() int }); ok {
 			out[name] = in.Starts()
 		}
+	}
+	return out
+}
+
+// transportsUp reports, by transport, whether it is up.
+func (a *Agent) transportsUp() map[string]bool {
+	out := map[string]bool{}
+	for name, lt := range a.current().transports {
+		t, _ := lt.current()
+		out[name] = t != nil
 	}
 	return out
 }

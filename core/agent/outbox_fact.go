@@ -260,3 +260,10 @@ func truncateError(s string, n int) string {
 	}
 	return s[:cut] + ellipsis
 }
+
+// ended ends transport's streak: it started again after failing to.
+func (w *channelWatch) ended(transport string) {
+	w.mu.Lock()
+	delete(w.streaks, transport)
+	w.mu.Unlock()
+}

@@ -1,15 +1,17 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tocsin-dev/tocsin/core/config"
-	"github.com/tocsin-dev/tocsin/core/pluginhost"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
@@ -19,11 +21,20 @@ import (
 // transport that is gone counts as failed for them, and the next one of
 // the chain takes over). Rule state carries over by rule name.
 //
-// Nothing changes when cfg has errors, or its plugins refuse their
-// settings: the diagnostics come back and the old configuration keeps
-// running. data_dir cannot change without a restart; listen, token key and
-// the delivery block changes are reported as taking effect at the next
-// start.
+// A transport whose settings did not change (plugin, path, sha256,
+// plugin_dir, from, config block and stored login) keeps its plugin
+// process; a new rate_limit applies at once. One that changed gets a new
+// process, and the sends in flight on the old one finish there before it
+// stops (for up to drain_timeout; a send cut short then is sent again,
+// with the same Message-ID).
+//
+// Nothing changes when cfg has errors, or a new or changed transport's
+// plugin does not start or refuses its settings: the diagnostics come
+// back and the old configuration keeps running. The exception is a
+// transport that is failed already: its new settings replace the old,
+// failed or not, and the agent goes on trying to start it. data_dir
+// cannot change without a restart; listen, token key and the delivery
+// block changes are reported as taking effect at the next start.
 func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics {
 	a.reloading.Lock()
 	defer a.reloading.Unlock()
@@ -44,11 +55,36 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 	restartOnly("delivery block", !reflect.DeepEqual(deliveryValues(cfg.Delivery), deliveryValues(old.cfg.Delivery)))
 	restartOnly("token key", cfg.Agent.TokenKeyFile != old.cfg.Agent.TokenKeyFile || cfg.Agent.TokenKeyEnv != old.cfg.Agent.TokenKeyEnv)
 
-	host := pluginhost.New(a.logger, cfg.Agent.PluginDir)
-	ts, d := PrepareTransports(ctx, cfg, host, a.logger, countedCredentials{NewTokenStore(cfg.Agent), a.metrics})
-	diags = append(diags, d...)
+	// Keep the transports that did not change; start the others.
+	next := transportSet{}
+	kept := map[string]*config.Transport{}
+	var changed []*config.Transport
+	creds := NewTokenStore(cfg.Agent)
+	for _, tc := range cfg.Transports {
+		if lt := old.transports[tc.Name]; lt != nil && a.unchanged(lt, old.cfg, cfg, tc, creds) {
+			next[tc.Name] = lt
+			kept[tc.Name] = tc
+			continue
+		}
+		changed = append(changed, tc)
+	}
+	started, byName := a.startTransports(ctx, cfg, changed)
+	for _, tc := range changed {
+		lt, d := started[tc.Name], byName[tc.Name]
+		next[tc.Name] = lt
+		if _, f := lt.current(); f != nil {
+			if prev := old.transports[tc.Name]; prev != nil {
+				if t, _ := prev.current(); t == nil {
+					// Failed before, failed now: the new settings replace
+					// the old, and the agent goes on trying them.
+					d = asWarnings(d)
+				}
+			}
+		}
+		diags = append(diags, d...)
+	}
 	if diags.HasErrors() {
-		host.Close()
+		a.stopTransports(started)
 		return diags
 	}
 	// The rule state file has one owner at a time: the old rules stop
@@ -59,7 +95,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 	}
 	eng, err := a.newEngine(ctx, cfg)
 	if err != nil {
-		host.Close()
+		a.stopTransports(started)
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot start the new rules", Detail: err.Error() + "; the old configuration keeps running."})
 		back, berr := a.newEngine(ctx, old.cfg)
 		if berr != nil {
@@ -72,17 +108,87 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 		back.start(ctx)
 		return diags
 	}
+	for name, tc := range kept {
+		next[name].keep(tc)
+	}
 	a.mu.Lock()
-	a.cfg, a.transports, a.engine, a.host = cfg, ts, eng, host
+	a.cfg, a.transports, a.engine = cfg, next, eng
 	a.mu.Unlock()
-	a.watch.retain(ts.Names())
+	a.watch.retain(next.names())
 	eng.start(ctx)
-	// Sends in flight on the old plugins fail and are retried on the new
-	// ones: at-least-once, as after a plugin crash.
-	old.host.Close()
+	drain := old.cfg.Delivery.DrainTimeout
+	if drain <= 0 {
+		drain = config.DefaultDelivery().DrainTimeout
+	}
+	for name, lt := range old.transports {
+		if next[name] != lt {
+			a.retire(lt, drain)
+		}
+	}
+	a.superviseFailed(started, cfg)
 	a.dispatcher.Kick()
-	a.logger.Info("configuration reloaded", "transports", ts.Names(), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules))
+	a.logger.Info("configuration reloaded", "transports", next.names(), "kept", sortedKeys(kept), "restarted", len(changed), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules))
 	return diags
+}
+
+// unchanged reports whether transport lt, running with oldCfg, would run
+// the same with tc of cfg: same plugin file and pin, same plugin_dir,
+// same sender, same settings and the same stored login. Only a
+// transport that is up can be kept.
+func (a *Agent) unchanged(lt *liveTransport, oldCfg, cfg *config.Config, tc *config.Transport, creds Credentials) bool {
+	t, _ := lt.current()
+	if t == nil || t.Description == nil {
+		return false
+	}
+	was := t.Config
+	if was.Plugin != tc.Plugin || was.Path != tc.Path || was.SHA256 != tc.SHA256 || was.From != tc.From || oldCfg.Agent.PluginDir != cfg.Agent.PluginDir {
+		return false
+	}
+	if d := tc.DecodeSettings(t.Description.Schema); d.HasErrors() || !bytes.Equal(was.Settings.JSON(), tc.Settings.JSON()) {
+		return false
+	}
+	if t.credential != nil {
+		cred, err := creds.Credential(tc.Name)
+		if err == nil && t.credential.Load() != nil && cred != *t.credential.Load() {
+			return false // a new login was stored: the plugin takes it
+		}
+	}
+	return true
+}
+
+// retire takes a transport a reload replaced out of service: it gets no
+// new sends, its restart loop ends, and its plugin stops once the sends
+// in flight on it are over, or after bound (they then fail, and are
+// retried with the same Message-ID).
+func (a *Agent) retire(lt *liveTransport, bound time.Duration) {
+	idle, loopDone := lt.retire()
+	a.retiring.Add(1)
+	go func() {
+		defer a.retiring.Done()
+		<-loopDone
+		select {
+		case <-idle:
+			lt.stop()
+			return
+		default:
+		}
+		select {
+		case <-idle:
+		case <-a.after(bound):
+			a.logger.Warn("sends in flight on a transport the reload replaced did not finish in time; stopping its plugin, and they are sent again with the same Message-ID", "transport", lt.name, "waited", bound)
+		}
+		lt.stop()
+	}()
+}
+
+// sortedKeys returns m's keys, sorted.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // newEngine makes the rules of cfg, wired to the agent as Start wires

@@ -130,10 +130,10 @@ func TestAgent_DiskFull(t *testing.T) {
 	a := &Agent{
 		cfg: cfg, logger: logger, now: clock.now, started: clock.now(),
 		outbox: ob, metrics: metrics.New(), deliveries: &deliveryLog{logger: logger},
-		transports: Transports{
+		transports: upTransports(Transports{
 			"relay": {Config: cfg.Transport("relay"), Plugin: relay, Description: &sdk.Description{Name: "fake"}},
 			"graph": {Config: cfg.Transport("graph"), Plugin: graph, Description: &sdk.Description{Name: "fake"}},
-		},
+		}),
 	}
 	a.watch = newChannelWatch(a.deliveries, ob.Stats, clock.now, logger)
 	a.dispatcher = dispatch.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.watch, logger)
@@ -272,7 +272,7 @@ func TestAgent_DiskFullWarningNotSent(t *testing.T) {
 	graph := failsEach(sdk.TemporaryError(errors.New("421 try later"), "421", ""))
 	a := &Agent{
 		cfg: cfg, logger: hclog.NewNullLogger(), now: clock.now, outbox: ob, metrics: metrics.New(),
-		transports: Transports{"graph": {Config: cfg.Transport("graph"), Plugin: graph, Description: &sdk.Description{Name: "fake"}}},
+		transports: upTransports(Transports{"graph": {Config: cfg.Transport("graph"), Plugin: graph, Description: &sdk.Description{Name: "fake"}}}),
 	}
 	a.watch = newChannelWatch(nil, ob.Stats, clock.now, nil)
 	a.dispatcher = dispatch.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.watch, nil)

@@ -3,6 +3,7 @@ package metrics
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,9 @@ type Metrics struct {
 
 	outbox  *outboxCollector
 	plugins *pluginCollector
+
+	upOnce sync.Once
+	up     *upCollector // registered by TransportsUp
 }
 
 // New returns a Metrics with every collector registered, the Go runtime

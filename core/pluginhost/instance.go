@@ -40,6 +40,10 @@ const startTimeout = 20 * time.Second
 // with its whole process group when the time is up.
 const StopTimeout = 10 * time.Second
 
+// configureTimeout bounds the Configure replayed on a restarted plugin
+// (a variable for tests).
+var configureTimeout = 30 * time.Second
+
 // Instance is one plugin process serving one transport. It implements
 // sdk.Transport and is safe for concurrent use.
 type Instance struct {
@@ -158,11 +162,16 @@ func (in *Instance) ensure(ctx context.Context) (sdk.Transport, error) {
 		return nil, err
 	}
 	if in.configured != nil {
-		diags, err := in.transport.Configure(ctx, *in.configured)
+		cctx, cancel := context.WithTimeout(ctx, configureTimeout)
+		diags, err := in.transport.Configure(cctx, *in.configured)
+		cancel()
 		if err == nil {
 			err = diags.Err()
 		}
 		if err != nil {
+			// Not configured, it must not send: the next call starts it again.
+			_ = stopClient(ctx, in.client, in.run)
+			in.client, in.run, in.transport = nil, nil, nil
 			return nil, fmt.Errorf("configure restarted plugin %s: %w", in.spec.Plugin, err)
 		}
 	}
