@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -106,19 +107,20 @@ func fileFunc(dir, shownDir string, read func(string)) function.Function {
 // readTextFile reads a regular UTF-8 file of at most maxFileSize bytes. Its
 // errors do not repeat the path.
 func readTextFile(path string) ([]byte, error) {
-	// Stat before opening: opening a FIFO would block.
-	st, err := os.Stat(path)
+	// Open without blocking (a FIFO would block an ordinary open) and
+	// check what was opened, not the path, which may change in between.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
 	if err != nil {
 		return nil, unwrapPathError(err)
 	}
 	if !st.Mode().IsRegular() {
 		return nil, errors.New("not a regular file")
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, unwrapPathError(err)
-	}
-	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, unwrapPathError(err)

@@ -209,6 +209,9 @@ func (l *loader) loadFile(name string) hcl.Diagnostics {
 		l.markBroken(name)
 		return diags
 	}
+	if body, ok := file.Body.(*hclsyntax.Body); ok {
+		diags = append(diags, literalSecretWarnings(body)...)
+	}
 	f := &fileDecoder{
 		l:   l,
 		dir: filepath.Dir(abs),

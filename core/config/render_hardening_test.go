@@ -193,3 +193,57 @@ func benchRender(b *testing.B, src string) {
 		b.ReportMetric(float64(out.Len()), "out-bytes")
 	}
 }
+
+// TestLoad_LiteralSecretWarns: a secret written as a plain string gets a
+// warning at its file:line:col that suggests env() or file(); read from
+// the environment or a file, or templated, it does not.
+func TestLoad_LiteralSecretWarns(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte("from-a-file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "a.hcl")
+	src := `transport "relay" {
+  plugin = "smtp-basic"
+  from   = "a@example.com"
+  config {
+    host      = "smtp.example.com"
+    password  = "hunter2-PLANTED"
+    assertion = "PLANTED-assertion"
+  }
+}
+transport "other" {
+  plugin = "smtp-basic"
+  from   = "a@example.com"
+  config {
+    host      = "smtp.example.com"
+    password  = env("SMTP_PASSWORD")
+    assertion = file("pw")
+  }
+}
+check "api" {
+  http    = "https://127.0.0.1/"
+  headers = { "X-Api-Key" = "PLANTED-key", Accept = "text/plain", "X-Auth-Token" = "${env("TOKEN")}" }
+}
+`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := loadWith(path, map[string]string{"SMTP_PASSWORD": "x", "TOKEN": "y"})
+	for _, tr := range cfg.Transports {
+		diags = append(diags, tr.DecodeSettings(fakeSchema)...)
+	}
+	sameLines(t, "diagnostics", locations(diags), []string{
+		path + ":6:17: warning: Secret written in the configuration",
+		path + ":21:29: warning: Secret written in the configuration",
+		path + ":7:17: warning: Secret written in the configuration", // from the schema
+
+	})
+	out := render(t, cfg, diags)
+	if !strings.Contains(out, `password = env("TOCSIN_PASSWORD")`) || !strings.Contains(out, "file(") {
+		t.Errorf("the warning does not suggest env() and file():\n%s", out)
+	}
+	if strings.Contains(out, "PLANTED") {
+		t.Errorf("the warning prints the secret:\n%s", out)
+	}
+}
