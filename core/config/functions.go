@@ -144,6 +144,10 @@ func unwrapPathError(err error) error {
 	return err
 }
 
+// maxFileReadParts is how many lines or parts of a file() read are kept
+// for scrubbing, besides the whole content.
+const maxFileReadParts = 256
+
 // fileReadSecrets returns the forms in which content read by file() could
 // appear in a diagnostic: whole, and each of its lines and NUL-separated
 // parts (as /proc/self/environ has them), raw and as %q writes them.
@@ -160,7 +164,10 @@ func fileReadSecrets(content string) []string {
 	}
 	add(content)
 	add(strings.TrimSpace(content))
-	for _, part := range strings.FieldsFunc(content, func(r rune) bool { return r == '\n' || r == 0 || r == '\r' }) {
+	// Secrets, keys and environments are short: the first parts are
+	// enough, and a big file would make every message slow to scrub.
+	parts := strings.FieldsFunc(content, func(r rune) bool { return r == '\n' || r == 0 || r == '\r' })
+	for _, part := range parts[:min(len(parts), maxFileReadParts)] {
 		if part != content {
 			add(strings.TrimSpace(part))
 		}

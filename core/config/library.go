@@ -579,6 +579,10 @@ func (l *loader) libraryRules(lib *libraryBlock) hcl.Diagnostics {
 		if _, seen := l.fileOrder[name]; !seen {
 			l.fileOrder[name] = len(l.fileOrder)
 		}
+		if d := CheckSource(name, file.Src); d.HasErrors() {
+			diags = append(diags, d...)
+			continue
+		}
 		hf, d := parser.ParseHCL(file.Src, name)
 		diags = append(diags, d...)
 		if d.HasErrors() {

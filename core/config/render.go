@@ -299,14 +299,13 @@ func (f *renderFile) literalOn(start, n int) []span {
 // looks secret (or like a misspelt secret name) followed by its value, and
 // returns the span from the value to the end of the line.
 func afterSecretName(text []byte, hidden []span) (span, bool) {
-	inHidden := func(i int) bool {
-		for _, sp := range hidden {
-			if i >= sp.lo && i < sp.hi {
-				return true
-			}
+	mask := make([]bool, len(text))
+	for _, sp := range hidden {
+		for i := max(sp.lo, 0); i < min(sp.hi, len(text)); i++ {
+			mask[i] = true
 		}
-		return false
 	}
+	inHidden := func(i int) bool { return mask[i] }
 	for i := 0; i < len(text); {
 		if !identByte(text[i], true) || inHidden(i) {
 			i++
