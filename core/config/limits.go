@@ -125,6 +125,9 @@ type nestLevel struct {
 	ops    int    // operators and closed groups since the last separator
 	marker []byte // a heredoc's closing marker
 	trim   bool   // the heredoc is <<-
+	// forExpr is set for a brace that holds a for expression, in which
+	// line ends do not separate items.
+	forExpr bool
 }
 
 // checkNesting scans src the way HCL's scanner reads it (code, quoted and
@@ -323,7 +326,7 @@ func (s *nestScanner) code() {
 	case '[':
 		s.push(nestLevel{kind: nestBrack})
 	case '{':
-		s.push(nestLevel{kind: nestBrace})
+		s.push(nestLevel{kind: nestBrace, forExpr: s.forAhead(s.i + 1)})
 	case ')':
 		if s.top().kind == nestParen {
 			s.pop()
@@ -344,13 +347,22 @@ func (s *nestScanner) code() {
 	case ',':
 		s.separate()
 	case '\n':
-		if k := s.top().kind; k == nestRoot || k == nestBrace {
+		if t := s.top(); t.kind == nestRoot || t.kind == nestBrace && !t.forExpr {
 			s.separate()
 		}
 	case '+', '-', '*', '%', '!', '>', '=', '&', '|', '?', ':', '.':
 		s.op()
 	}
 	s.advance(1)
+}
+
+// forAhead reports whether the code at i, after blanks and line ends,
+// starts with the keyword for.
+func (s *nestScanner) forAhead(i int) bool {
+	for i < len(s.src) && (s.src[i] == ' ' || s.src[i] == '\t' || s.src[i] == '\n' || s.src[i] == '\r') {
+		i++
+	}
+	return bytes.HasPrefix(s.src[i:], []byte("for")) && (i+3 == len(s.src) || !identByte(s.src[i+3], false))
 }
 
 // skipLine skips a line comment, up to its line end.

@@ -74,6 +74,9 @@ func TestLoad_Limits(t *testing.T) {
 		{"index chain", "x = a" + strings.Repeat("[b]", 70000) + "\n", "a.hcl:1:"},
 		{"directives", "x = <<EOT\n" + strings.Repeat("%{if true}\n", 70000) + "EOT\n", "a.hcl:"},
 		{"ternaries", "x = " + strings.Repeat("a ? b : ", 70000) + "c\n", "a.hcl:1:"},
+		{"object for", "x = {for k, v in y : k => 1" + strings.Repeat("\n+ 1", 70000) + "}\n", "a.hcl:"},
+		{"comments", "x = (" + strings.Repeat("/* ) */ (", 70000) + "\n", "a.hcl:1:"},
+		{"strings", "x = (" + strings.Repeat("\")\" + (", 70000) + "\n", "a.hcl:1:"},
 		{"long line", "x = \"" + strings.Repeat("a", MaxLineLength) + "\"\n", "a.hcl:1:32769"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
