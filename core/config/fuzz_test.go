@@ -4,7 +4,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
@@ -23,22 +22,7 @@ func FuzzLoad(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	for _, line := range []string{
-		`http = env("NOPE_UNSET")` + "\n  method = \"GET\"",
-		"http = NaN\n  expect_status = [200]",
-		"ping = [\"10.0.0.1\"]\n  count = 3",
-		"command = \"/bin/true\"\n  json = true",
-		"dns = {}\n  dns_type = \"A\"",
-		"interface = 1 + \"x\"\n  interface_name = \"eth0\"",
-	} {
-		f.Add([]byte("check \"c\" {\n  " + line + "\n}\n"))
-	}
-	f.Add([]byte("rule \"r\" {\n  when = " + strings.Repeat("(", 300) + "1" + strings.Repeat(")", 300) + "\n}\n"))
-	f.Add([]byte(interpRepro()))
-	f.Add([]byte("agent {\n  node = " + strings.Repeat("\u00a0", 300) + "\n}\n"))
-	for _, line := range []string{"password\u00a0= \"PLANTED\"", "password \"PLANTED\"", "password =\u200b \"PLANTED\"", "pasword = \"PLANTED\""} {
-		f.Add([]byte("transport \"t\" {\n  plugin = \"smtp-basic\"\n  from = \"a@b.c\"\n  config {\n    " + line + "\n  }\n}\n"))
-	}
+	// The reproductions of issue 11 are in testdata/fuzz/FuzzLoad.
 	f.Fuzz(func(t *testing.T, src []byte) {
 		path := filepath.Join(t.TempDir(), "fuzz.hcl")
 		if err := os.WriteFile(path, src, 0o644); err != nil {
