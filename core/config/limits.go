@@ -380,8 +380,10 @@ func (s *nestScanner) heredocStart() bool {
 	if trim {
 		j++
 	}
+	// Only ASCII markers: for any other, reading on as code counts at
+	// least as deep as HCL could nest.
 	k := j
-	for k < len(s.src) && identByte(s.src[k], k == j) {
+	for k < len(s.src) && s.src[k] < 0x80 && identByte(s.src[k], k == j) {
 		k++
 	}
 	if k == j {

@@ -77,6 +77,7 @@ func TestLoad_Limits(t *testing.T) {
 		{"object for", "x = {for k, v in y : k => 1" + strings.Repeat("\n+ 1", 70000) + "}\n", "a.hcl:"},
 		{"comments", "x = (" + strings.Repeat("/* ) */ (", 70000) + "\n", "a.hcl:1:"},
 		{"strings", "x = (" + strings.Repeat("\")\" + (", 70000) + "\n", "a.hcl:1:"},
+		{"not a heredoc", "x = <<\u00a0\n" + strings.Repeat("(", 70000) + "\n", "a.hcl:2:"},
 		{"long line", "x = \"" + strings.Repeat("a", MaxLineLength) + "\"\n", "a.hcl:1:32769"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
