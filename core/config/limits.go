@@ -320,6 +320,9 @@ func (s *nestScanner) code() {
 		if s.peek(1) == '<' && s.heredocStart() {
 			return
 		}
+		if s.peek(1) == '=' {
+			s.advance(1) // <=
+		}
 		s.op()
 	case '(':
 		s.push(nestLevel{kind: nestParen})
@@ -350,8 +353,15 @@ func (s *nestScanner) code() {
 		if t := s.top(); t.kind == nestRoot || t.kind == nestBrace && !t.forExpr {
 			s.separate()
 		}
-	case '+', '-', '*', '%', '!', '>', '=', '&', '|', '?', ':', '.':
+	case '&', '|', '=', '!', '>':
+		// &&, ||, ==, !=, <=, >= and => are one operator each.
+		if n := s.peek(1); (c == '&' || c == '|') && n == c || n == '=' && c != '=' || c == '=' && (n == '=' || n == '>') {
+			s.advance(1)
+		}
 		s.op()
+	case '+', '-', '*', '%', '?', ':':
+		s.op()
+		// A dot (a.b.c) is a step of a flat traversal, not a level.
 	}
 	s.advance(1)
 }
