@@ -80,3 +80,29 @@ func TestValidate_MangledPasswordNotPrinted(t *testing.T) {
 		}
 	}
 }
+
+// TestValidate_HostileInputIsBounded runs `tocsin validate` on the inputs
+// of issue 11 findings 2 and 3: each fails with a diagnostic at its
+// file:line:col and a short output.
+func TestValidate_HostileInputIsBounded(t *testing.T) {
+	for name, src := range map[string]string{
+		"70,000 deep":          "rule \"r\" {\n  when = " + strings.Repeat("(", 70000) + "1" + strings.Repeat(")", 70000) + "\n}\n",
+		"8,000 interpolations": "agent {\n  node = \"" + strings.Repeat("${", 8000) + "\"\n}\n",
+		"8,000 bad characters": "agent {\n  node = " + strings.Repeat("\u00a0", 8000) + "\n}\n",
+	} {
+		path := filepath.Join(t.TempDir(), "agent.hcl")
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := runCLI(t, "validate", "-config", path)
+		if r.code != 1 {
+			t.Errorf("%s: exit %d, want 1", name, r.code)
+		}
+		if !strings.Contains(r.stderr, path+":2:") {
+			t.Errorf("%s: no diagnostic at %s:2:\n%.3000s", name, path, r.stderr)
+		}
+		if n := len(r.stdout) + len(r.stderr); n > 8<<10 {
+			t.Errorf("%s: validate printed %d bytes", name, n)
+		}
+	}
+}
