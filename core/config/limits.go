@@ -124,7 +124,6 @@ type nestLevel struct {
 	kind   int
 	ops    int    // operators and closed groups since the last separator
 	marker []byte // a heredoc's closing marker
-	trim   bool   // the heredoc is <<-
 	// forExpr is set for a brace that holds a for expression, in which
 	// line ends do not separate items.
 	forExpr bool
@@ -386,8 +385,7 @@ func (s *nestScanner) skipLine() {
 // enters the heredoc; it reports false when the text is not one.
 func (s *nestScanner) heredocStart() bool {
 	j := s.i + 2
-	trim := j < len(s.src) && s.src[j] == '-'
-	if trim {
+	if j < len(s.src) && s.src[j] == '-' { // <<-EOT
 		j++
 	}
 	// Only ASCII markers: for any other, reading on as code counts at
@@ -407,7 +405,7 @@ func (s *nestScanner) heredocStart() bool {
 		return false
 	}
 	marker := s.src[j:k]
-	s.push(nestLevel{kind: nestHeredoc, marker: marker, trim: trim})
+	s.push(nestLevel{kind: nestHeredoc, marker: marker})
 	s.advance(end + 1 - s.i)
 	s.lineStart = true
 	return true
