@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/tocsin-dev/tocsin/core/buildinfo.Version=$(VERSION)
 # Every directory under plugins/ with a main.go is a bundled plugin.
 PLUGINS   := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/main.go))
-FUZZTIME  ?= 20s
+FUZZTIME  ?= 12s
 STATICCHECK_VERSION := v0.8.2
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
@@ -45,8 +45,13 @@ test-unit:
 test-rules: build
 	./$(BIN)/tocsin rules test rules/*_test.hcl
 
+# Each fuzz target for $(FUZZTIME) (go test fuzzes one target at a time);
+# the crashers found so far are in each package's testdata/fuzz.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./core/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzReload$$' -fuzztime $(FUZZTIME) ./core/agent/
+	$(GO) test -run '^$$' -fuzz '^FuzzRunFile$$' -fuzztime $(FUZZTIME) ./core/rulestest/
+	$(GO) test -run '^$$' -fuzz '^FuzzSalvage$$' -fuzztime $(FUZZTIME) ./core/outbox/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run gofmt -w on the files above'; exit 1; }

@@ -112,7 +112,7 @@ func (c *runCommand) reload(ctx context.Context, a *agent.Agent, logger hclog.Lo
 		return
 	}
 	logger.Info("SIGHUP: reloading the configuration", "config", path)
-	cfg, diags := config.Load(path)
+	cfg, diags := loadForReload(path, logger)
 	if !diags.HasErrors() {
 		diags = append(diags, a.Reload(ctx, cfg)...)
 	}

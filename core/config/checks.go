@@ -119,7 +119,12 @@ func (f *fileDecoder) decodeCheck(block *hcl.Block) hcl.Diagnostics {
 	kindArg := kindArgs[0]
 	kind := kindOf(kindArg.Name)
 	c.Spec.Kind = kind
-	diags = append(diags, f.decodeKind(&c.Spec, kindArg)...)
+	kindDiags := f.decodeKind(&c.Spec, kindArg)
+	diags = append(diags, kindDiags...)
+	// An option refines what the kind argument says; when that did not
+	// evaluate there is nothing to refine. The options are still
+	// evaluated, so that their own mistakes are reported at once.
+	kindOK := !kindDiags.HasErrors() && kindDecoded(&c.Spec)
 	diags = append(diags, f.decodeTiming(&c.Spec, content.Attributes)...)
 
 	names := make([]string, 0, len(content.Attributes))
@@ -140,7 +145,7 @@ func (f *fileDecoder) decodeCheck(block *hcl.Block) hcl.Diagnostics {
 		}
 		v, d := attrValue(attr, f.ctx, opt.ty)
 		diags = append(diags, d...)
-		if d.HasErrors() || v.IsNull() {
+		if d.HasErrors() || v.IsNull() || !kindOK {
 			continue
 		}
 		diags = append(diags, f.applyOption(&c.Spec, attr, v)...)
@@ -279,6 +284,30 @@ func (f *fileDecoder) duration(attr *hcl.Attribute) (time.Duration, hcl.Diagnost
 	return d, nil
 }
 
+// kindDecoded reports whether the part of s that its kind needs is set,
+// which applyOption relies on.
+func kindDecoded(s *facts.Spec) bool {
+	switch s.Kind {
+	case facts.KindTCP:
+		return s.TCP != nil
+	case facts.KindDNS:
+		return s.DNS != nil
+	case facts.KindHTTP:
+		return s.HTTP != nil
+	case facts.KindPing:
+		return s.Ping != nil
+	case facts.KindInterface:
+		return s.Interface != nil
+	case facts.KindFile:
+		return s.File != nil
+	case facts.KindCommand:
+		return s.Command != nil
+	}
+	return false
+}
+
+// applyOption sets the option attr to v in s, whose kind argument was
+// decoded (kindDecoded) and to which the option applies.
 func (f *fileDecoder) applyOption(s *facts.Spec, attr *hcl.Attribute, v cty.Value) hcl.Diagnostics {
 	switch attr.Name {
 	case "json":

@@ -54,6 +54,12 @@ type Config struct {
 	// name heuristic marks secret; schema-sensitive ranges live on the
 	// transports.
 	sensitive map[string][]hcl.Range
+	// broken holds the files that did not parse (or were over the
+	// limits): no range in them is trusted when rendering.
+	broken map[string]bool
+	// fileReads holds what file() read, in whole and line by line: it is
+	// never echoed in diagnostics, whatever setting it went to.
+	fileReads []string
 }
 
 // Agent holds the settings of the agent block.

@@ -73,12 +73,34 @@
 // [WriteDiagnostics] render them with the offending source line. In the
 // printed lines, the value of every setting the plugin schema marks
 // sensitive, and of every argument whose name contains "password",
-// "secret", "token" or "key", is replaced by "(sensitive)"; so is the rest
-// of a line that no parsed value covers but that looks like such an
-// assignment (the broken line of a file that does not parse). Which settings
-// a schema marks sensitive is known only after DecodeSettings, so render
-// diagnostics about a transport's config block after calling it. Decoded
-// values of sensitive settings are also removed from summaries and details.
+// "secret", "token" or "key" (or looks like a misspelling of one), is
+// replaced by "(sensitive)". Which settings a schema marks sensitive is
+// known only after DecodeSettings, so render diagnostics about a
+// transport's config block after calling it. Decoded values of sensitive
+// settings, and whatever file() read, are also removed from summaries and
+// details. A line of a file that does not parse, and the line of an
+// argument name that is not expected, print no string text at all ("…");
+// on a broken line, what follows a secret-looking name is "(sensitive)".
+//
+// A rendering is bounded: of the diagnostics with the same summary in one
+// file, the first 5 are shown and the rest counted in one line, and a
+// source line wider than 160 characters is shown as a window around the
+// column, cut with "…".
+//
+// A secret written as a plain string (a setting the schema marks
+// sensitive, or whose name looks secret) is valid but gets a warning that
+// suggests env() or file().
+//
+// # Limits
+//
+// Before a file is parsed, [CheckSource] checks it against
+// [MaxSourceSize] (4 MiB), [MaxLineLength] (32 KiB) and [MaxNesting]
+// (200 levels of brackets, strings, interpolations and chained operators).
+// Each is an error at its file:line:col, and the file is not parsed: the
+// parser recurses once per level, and a stack overflow kills the process
+// whatever recover does. Configuration files, the rule library and rules
+// test files all go through these limits; FuzzLoad and FuzzReload check
+// that nothing gets past them.
 //
 // Addresses (a transport's from, a contact's email) are checked with
 // net/mail and kept as written.

@@ -7,6 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -22,11 +25,12 @@ const maxFileSize = 4 << 20
 // evalContext returns the evaluation context of one config file. dir is the
 // file's directory (absolute), shownDir the same directory as the operator
 // reaches it, for messages; lookupEnv reads the environment.
-func evalContext(dir, shownDir string, lookupEnv func(string) (string, bool)) *hcl.EvalContext {
+// read, when not nil, is told what each file() call read.
+func evalContext(dir, shownDir string, lookupEnv func(string) (string, bool), read func(string)) *hcl.EvalContext {
 	return &hcl.EvalContext{
 		Functions: map[string]function.Function{
 			"env":       envFunc(lookupEnv),
-			"file":      fileFunc(dir, shownDir),
+			"file":      fileFunc(dir, shownDir, read),
 			"upper":     stdlib.UpperFunc,
 			"lower":     stdlib.LowerFunc,
 			"trimspace": stdlib.TrimSpaceFunc,
@@ -69,8 +73,9 @@ func envFunc(lookupEnv func(string) (string, bool)) function.Function {
 }
 
 // fileFunc is file(path): the content of a text file. A relative path is
-// relative to dir, the directory of the config file.
-func fileFunc(dir, shownDir string) function.Function {
+// relative to dir, the directory of the config file. read, when not nil,
+// is told what was read, so that diagnostics never echo it.
+func fileFunc(dir, shownDir string, read func(string)) function.Function {
 	return function.New(&function.Spec{
 		Description: "Returns the content of a text file; a relative path is relative to the config file's directory.",
 		Params: []function.Parameter{
@@ -91,6 +96,9 @@ func fileFunc(dir, shownDir string) function.Function {
 			if err != nil {
 				return cty.NilVal, function.NewArgError(0, fmt.Errorf("read file %q: %w", shown, err))
 			}
+			if read != nil {
+				read(string(b))
+			}
 			return cty.StringVal(string(b)), nil
 		},
 	})
@@ -99,19 +107,20 @@ func fileFunc(dir, shownDir string) function.Function {
 // readTextFile reads a regular UTF-8 file of at most maxFileSize bytes. Its
 // errors do not repeat the path.
 func readTextFile(path string) ([]byte, error) {
-	// Stat before opening: opening a FIFO would block.
-	st, err := os.Stat(path)
+	// Open without blocking (a FIFO would block an ordinary open) and
+	// check what was opened, not the path, which may change in between.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
 	if err != nil {
 		return nil, unwrapPathError(err)
 	}
 	if !st.Mode().IsRegular() {
 		return nil, errors.New("not a regular file")
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, unwrapPathError(err)
-	}
-	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, unwrapPathError(err)
@@ -133,4 +142,35 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// maxFileReadParts is how many lines or parts of a file() read are kept
+// for scrubbing, besides the whole content.
+const maxFileReadParts = 256
+
+// fileReadSecrets returns the forms in which content read by file() could
+// appear in a diagnostic: whole, and each of its lines and NUL-separated
+// parts (as /proc/self/environ has them), raw and as %q writes them.
+func fileReadSecrets(content string) []string {
+	var out []string
+	add := func(s string) {
+		if len(s) < minSecretLen {
+			return
+		}
+		out = append(out, s)
+		if q := strconv.Quote(s); q[1:len(q)-1] != s {
+			out = append(out, q[1:len(q)-1])
+		}
+	}
+	add(content)
+	add(strings.TrimSpace(content))
+	// Secrets, keys and environments are short: the first parts are
+	// enough, and a big file would make every message slow to scrub.
+	parts := strings.FieldsFunc(content, func(r rune) bool { return r == '\n' || r == 0 || r == '\r' })
+	for _, part := range parts[:min(len(parts), maxFileReadParts)] {
+		if part != content {
+			add(strings.TrimSpace(part))
+		}
+	}
+	return out
 }

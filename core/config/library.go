@@ -558,7 +558,7 @@ func (l *loader) libraryRules(lib *libraryBlock) hcl.Diagnostics {
 	}
 	alerts := false // delivery_failing is added
 	static := lib.staticValue()
-	ctx := evalContext(lib.dir, lib.shownDir, l.lookupEnv)
+	ctx := evalContext(lib.dir, lib.shownDir, l.lookupEnv, l.noteFileRead)
 	ctx.Variables = map[string]cty.Value{libraryVariable: static}
 	dec := &fileDecoder{l: l, dir: lib.dir, ctx: ctx}
 	parser := hclparse.NewParser()
@@ -581,6 +581,10 @@ func (l *loader) libraryRules(lib *libraryBlock) hcl.Diagnostics {
 		l.cfg.Sources[name] = file.Src
 		if _, seen := l.fileOrder[name]; !seen {
 			l.fileOrder[name] = len(l.fileOrder)
+		}
+		if d := CheckSource(name, file.Src); d.HasErrors() {
+			diags = append(diags, d...)
+			continue
 		}
 		hf, d := parser.ParseHCL(file.Src, name)
 		diags = append(diags, d...)

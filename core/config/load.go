@@ -184,12 +184,20 @@ func (l *loader) loadFile(name string) hcl.Diagnostics {
 		abs = name
 	}
 	l.cfg.Files = append(l.cfg.Files, abs)
-	src, err := os.ReadFile(name)
-	if err != nil {
+	src, diags := ReadSource(name)
+	if diags.HasErrors() {
 		l.parseFailed = true
-		return hcl.Diagnostics{fileDiag(name, "Cannot read a configuration file", fmt.Sprintf("Reading %s failed: %s.", name, unwrapPathError(err)))}
+		return diags
 	}
 	l.cfg.Sources[name] = src
+	// The parser and every walk over its tree recurse per level of
+	// nesting, and a stack overflow cannot be recovered from: what is
+	// over the limits is not parsed at all.
+	if diags := CheckSource(name, src); diags.HasErrors() {
+		l.parseFailed = true
+		l.markBroken(name)
+		return diags
+	}
 	file, diags := l.parser.ParseHCL(src, name)
 	if file != nil {
 		if body, ok := file.Body.(*hclsyntax.Body); ok {
@@ -198,14 +206,32 @@ func (l *loader) loadFile(name string) hcl.Diagnostics {
 	}
 	if diags.HasErrors() || file == nil {
 		l.parseFailed = true
+		l.markBroken(name)
 		return diags
+	}
+	if body, ok := file.Body.(*hclsyntax.Body); ok {
+		diags = append(diags, literalSecretWarnings(body)...)
 	}
 	f := &fileDecoder{
 		l:   l,
 		dir: filepath.Dir(abs),
-		ctx: evalContext(filepath.Dir(abs), filepath.Dir(name), l.lookupEnv),
+		ctx: evalContext(filepath.Dir(abs), filepath.Dir(name), l.lookupEnv, l.noteFileRead),
 	}
 	return append(diags, f.decode(file.Body)...)
+}
+
+// markBroken notes that the file name did not parse.
+func (l *loader) markBroken(name string) {
+	if l.cfg.broken == nil {
+		l.cfg.broken = map[string]bool{}
+	}
+	l.cfg.broken[name] = true
+}
+
+// noteFileRead keeps what a file() call read, so that diagnostics never
+// echo it.
+func (l *loader) noteFileRead(content string) {
+	l.cfg.fileReads = append(l.cfg.fileReads, fileReadSecrets(content)...)
 }
 
 // checkVia reports the via elements that name no declared transport.

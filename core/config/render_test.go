@@ -28,7 +28,8 @@ func TestWriteDiagnostics_Format(t *testing.T) {
 			}},
 			want: "Error: Unsupported argument\n\n" +
 				"  on testdata/x.hcl:4:5:\n" +
-				"     4:     hots = \"smtp.example.com\"\n\n" +
+				"     4:     hots = \"…\"\n\n" + // an unknown name's value is not shown
+
 				"An argument named \"hots\" is not expected here. Did you mean \"host\"?\n\n",
 		},
 		{
@@ -94,12 +95,18 @@ func TestWriteDiagnostics_Redaction(t *testing.T) {
 	all = append(all, heredoc...)
 
 	sameLines(t, "diagnostics", locations(all), []string{
+		"testdata/redact/a-secrets.hcl:6:17: warning: Secret written in the configuration",
+		"testdata/redact/a-secrets.hcl:7:17: warning: Secret written in the configuration",
+		"testdata/redact/a-secrets.hcl:9:17: warning: Secret written in the configuration",
+		"testdata/redact/a-secrets.hcl:12:35: warning: Secret written in the configuration",
+		"testdata/redact/a-secrets.hcl:12:75: warning: Secret written in the configuration",
 		"testdata/redact/b-broken.hcl:3:26: error: Invalid multi-line string",
 		"testdata/redact/b-broken.hcl:3:26: error: Unterminated template string",
 		"testdata/redact/b-broken.hcl:4:2: error: Invalid multi-line string",
 		file + ":5:17: error: Incorrect attribute value type",
 		file + ":6:17: error: Incorrect attribute value type",
 		file + ":7:5: error: Unsupported argument",
+		file + ":8:17: warning: Secret written in the configuration",
 		file + ":8:17: error: Value not allowed",
 		file + ":9:5: error: Unsupported argument",
 		file + ":12:5: error: Unsupported argument",
@@ -120,7 +127,7 @@ func TestWriteDiagnostics_Redaction(t *testing.T) {
 		`     8:     assertion = (sensitive)`,
 		`     9:     key_pem   = (sensitive)`,
 		`    10: (sensitive)`,
-		`    12:     extra     = { client_secret = (sensitive), "private_key" = (sensitive) }`,
+		`    12:     extra     = { client_secret = (sensitive), "…" = (sensitive) }`,
 		`Error: Bad assertion (sensitive)`,
 		`The assertion (sensitive) has expired.`,
 	} {

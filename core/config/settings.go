@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
@@ -87,6 +88,11 @@ func (t *Transport) DecodeSettings(schema sdk.Schema) hcl.Diagnostics {
 		}
 		if a.Sensitive {
 			t.remember(v)
+			// A name that looks secret was warned about when the file
+			// was loaded; the schema knows more secrets than names do.
+			if expr, ok := t.attrExpr(a.Name); ok && !secretName(a.Name) && isLiteralString(expr) {
+				diags = append(diags, literalSecretWarning(a.Name, rng))
+			}
 		}
 		if d := checkValue(a, v, rng, plugin); d != nil {
 			diags = append(diags, d)
@@ -320,4 +326,17 @@ func quoteList(names []string, conj string) string {
 		return strings.Join(q, "")
 	}
 	return strings.Join(q[:len(q)-1], ", ") + " " + conj + " " + q[len(q)-1]
+}
+
+// attrExpr returns the expression of the config argument name.
+func (t *Transport) attrExpr(name string) (hclsyntax.Expression, bool) {
+	body, ok := t.body.(*hclsyntax.Body)
+	if !ok {
+		return nil, false
+	}
+	attr, ok := body.Attributes[name]
+	if !ok {
+		return nil, false
+	}
+	return attr.Expr, true
 }

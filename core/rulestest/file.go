@@ -12,6 +12,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 
+	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/hcldecode"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
@@ -161,12 +162,19 @@ var expectSchema = func() *hcl.BodySchema {
 // finds as diagnostics; the File is usable only when they hold no error.
 // sources maps file names to their bytes, for rendering the diagnostics.
 func ParseFile(path string) (f *File, sources map[string][]byte, diags hcl.Diagnostics) {
-	p := hclparse.NewParser()
-	hf, diags := p.ParseHCLFile(path)
 	sources = map[string][]byte{}
-	for name, file := range p.Files() {
-		sources[name] = file.Bytes
+	// The same limits as a configuration: the parser recurses per level
+	// of nesting, and a stack overflow cannot be recovered from.
+	src, diags := config.ReadSource(path)
+	if diags.HasErrors() {
+		return nil, sources, withSubjects(diags, path)
 	}
+	sources[path] = src
+	if diags := config.CheckSource(path, src); diags.HasErrors() {
+		return nil, sources, diags
+	}
+	p := hclparse.NewParser()
+	hf, diags := p.ParseHCL(src, path)
 	if hf == nil || diags.HasErrors() {
 		if !diags.HasErrors() {
 			diags = append(diags, fileError(path, "Cannot read the test file", "The file could not be parsed."))
