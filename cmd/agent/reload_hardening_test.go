@@ -99,4 +99,3 @@ func (p *agentProc) exited() bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || strings.HasPrefix(strings.TrimSpace(s[i+1:]), "Z")
 }
-
