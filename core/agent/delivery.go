@@ -181,9 +181,10 @@ func (a *Agent) deliveryStatus() DeliveryStatus {
 	return s
 }
 
-// enqueue stores entries durably and wakes the dispatcher. A muted agent
-// records nothing.
-func (a *Agent) enqueue(ctx context.Context, entries []*outbox.Entry) error {
+// enqueue stores entries durably, with the engine's hand-off marks in the
+// same transaction, and wakes the dispatcher. A muted agent records
+// nothing.
+func (a *Agent) enqueue(ctx context.Context, marks []outbox.Mark, entries []*outbox.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -193,7 +194,7 @@ func (a *Agent) enqueue(ctx context.Context, entries []*outbox.Entry) error {
 		}
 		return nil
 	}
-	if err := a.outbox.Enqueue(ctx, entries...); err != nil {
+	if err := a.outbox.EnqueueWithMarks(ctx, marks, entries...); err != nil {
 		return fmt.Errorf("enqueue %d notification(s): %w", len(entries), err)
 	}
 	for _, e := range entries {
@@ -202,6 +203,9 @@ func (a *Agent) enqueue(ctx context.Context, entries []*outbox.Entry) error {
 	a.dispatcher.Kick()
 	return nil
 }
+
+// marks returns the engine's hand-off marks stored in the outbox.
+func (a *Agent) marks() (map[string]outbox.Mark, error) { return a.outbox.Marks() }
 
 // pluginStarts reports how often each transport's plugin process started.
 func (a *Agent) pluginStarts() map[string]int {

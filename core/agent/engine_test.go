@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -18,15 +19,16 @@ import (
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
-// recordingNotifier records what the engine enqueues, and fails while
-// fail is set.
+// recordingNotifier records what the engine enqueues, and its hand-off
+// marks, as the outbox would; it fails while fail is set.
 type recordingNotifier struct {
-	mu   sync.Mutex
-	got  []Mail
-	fail bool
+	mu    sync.Mutex
+	got   []Mail
+	fail  bool
+	stock map[string]outbox.Mark
 }
 
-func (n *recordingNotifier) enqueue(_ context.Context, entries []*outbox.Entry) error {
+func (n *recordingNotifier) enqueue(_ context.Context, marks []outbox.Mark, entries []*outbox.Entry) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.fail {
@@ -35,7 +37,28 @@ func (n *recordingNotifier) enqueue(_ context.Context, entries []*outbox.Entry) 
 	for _, e := range entries {
 		n.got = append(n.got, Mail{Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML, Headers: e.Mail.Headers, Attachments: e.Mail.Attachments})
 	}
+	if n.stock == nil {
+		n.stock = map[string]outbox.Mark{}
+	}
+	for _, m := range marks {
+		n.stock[m.Name] = m
+	}
 	return nil
+}
+
+func (n *recordingNotifier) marks() (map[string]outbox.Mark, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := map[string]outbox.Mark{}
+	for k, v := range n.stock {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// evaluate runs one tick of the rule r alone.
+func (e *engine) evaluate(ctx context.Context, r *rules.Rule) {
+	e.tick(ctx, []*rules.Rule{r}, r.Reads("outbox"))
 }
 
 func (n *recordingNotifier) subjects() []string {
@@ -310,5 +333,31 @@ rule "in_template" {
 		if rec := eng.lastEval[r.Name]; rec.Err != "" {
 			t.Errorf("rule %s: %s", r.Name, rec.Err)
 		}
+	}
+}
+
+// TestNodeStatus_ListsAreNeverNull: /v1/status serves shared_ips and
+// test_ips as [] when the node block leaves them out, as the rule
+// library's README promises, never as null.
+func TestNodeStatus_ListsAreNeverNull(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		node map[string]cty.Value
+		want string
+	}{
+		{"absent", map[string]cty.Value{"role": cty.StringVal("backup")}, `"shared_ips":[],"test_ips":[]`},
+		{"null", map[string]cty.Value{"shared_ips": cty.NullVal(cty.List(cty.String)), "test_ips": cty.NullVal(cty.DynamicPseudoType)}, `"shared_ips":[],"test_ips":[]`},
+		{"empty tuple", map[string]cty.Value{"shared_ips": cty.EmptyTupleVal, "test_ips": cty.ListValEmpty(cty.String)}, `"shared_ips":[],"test_ips":[]`},
+		{"given", map[string]cty.Value{"shared_ips": cty.TupleVal([]cty.Value{cty.StringVal("10.0.0.5")}), "test_ips": cty.ListVal([]cty.Value{cty.StringVal("192.0.2.254")})}, `"shared_ips":["10.0.0.5"],"test_ips":["192.0.2.254"]`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := json.Marshal(nodeStatus("node-1", tt.node))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), tt.want) {
+				t.Errorf("%s, want %s in it", b, tt.want)
+			}
+		})
 	}
 }

@@ -93,6 +93,7 @@ func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine, error
 	}
 	eng.started = a.started
 	eng.onEval = a.metrics.RuleEvaluated
+	eng.onTick = a.metrics.RuleTick
 	eng.moreVars = a.watch.vars
 	return eng, nil
 }
