@@ -26,6 +26,7 @@ type recordingNotifier struct {
 	got   []Mail
 	fail  bool
 	stock map[string]outbox.Mark
+	calls int // enqueue calls that stored something
 }
 
 func (n *recordingNotifier) enqueue(_ context.Context, marks []outbox.Mark, entries []*outbox.Entry) error {
@@ -37,6 +38,7 @@ func (n *recordingNotifier) enqueue(_ context.Context, marks []outbox.Mark, entr
 	for _, e := range entries {
 		n.got = append(n.got, Mail{Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML, Headers: e.Mail.Headers, Attachments: e.Mail.Attachments})
 	}
+	n.calls++
 	if n.stock == nil {
 		n.stock = map[string]outbox.Mark{}
 	}
@@ -359,5 +361,86 @@ func TestNodeStatus_ListsAreNeverNull(t *testing.T) {
 				t.Errorf("%s, want %s in it", b, tt.want)
 			}
 		})
+	}
+}
+
+// TestEngine_RulesSharingAScheduleShareATick: one tick per schedule
+// evaluates all its rules over one snapshot, counts the outbox once for
+// them, and hands their notifications over in one call with a mark per
+// notifying rule.
+func TestEngine_RulesSharingAScheduleShareATick(t *testing.T) {
+	src := `
+agent {
+  node     = "node-1"
+  data_dir = "` + t.TempDir() + `"
+}
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "a@example.com"
+}
+contact "ops" {
+  email = ["ops@example.com"]
+  via   = [transport.relay]
+}
+rule "a" {
+  schedule = "@every 10s"
+  when     = true
+  notify   = [contact.ops]
+  subject  = "x"
+}
+rule "b" {
+  schedule = "@every 10s"
+  when     = outbox.pending > 0
+  notify   = [contact.ops]
+  subject  = "x"
+}
+rule "quiet" {
+  schedule = "@every 10s"
+  when     = false
+  notify   = [contact.ops]
+  subject  = "x"
+}
+rule "c" {
+  schedule = "@every 1m"
+  when     = true
+  notify   = [contact.ops]
+  subject  = "x"
+}
+`
+	cfg := loadSource(t, src)
+	n := &recordingNotifier{}
+	eng, err := newEngine(cfg, hclog.NewNullLogger(), n, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.close)
+	if len(eng.groups) != 2 || len(eng.groups[0].rules) != 3 || !eng.groups[0].readsOutbox || len(eng.groups[1].rules) != 1 || eng.groups[1].readsOutbox {
+		t.Fatalf("groups: %+v %+v", eng.groups[0], eng.groups[len(eng.groups)-1])
+	}
+	counted := 0
+	eng.moreVars = func(vars map[string]cty.Value) {
+		counted++
+		vars["outbox"] = config.OutboxFact{Pending: 1}.Value()
+	}
+	var ticks []time.Duration
+	eng.onTick = func(d time.Duration) { ticks = append(ticks, d) }
+	eng.since = func(time.Time) time.Duration { return 7 * time.Millisecond }
+	g := eng.groups[0]
+	eng.tick(context.Background(), g.rules, g.readsOutbox)
+	if counted != 1 {
+		t.Errorf("the outbox was counted %d times in one tick, want once", counted)
+	}
+	if n.calls != 1 || len(n.got) != 2 {
+		t.Errorf("%d enqueue calls with %d mails, want 1 with 2 (a and b)", n.calls, len(n.got))
+	}
+	marks, _ := n.marks()
+	if len(marks) != 2 || marks["a"].Seq != 1 || marks["b"].Seq != 1 {
+		t.Errorf("marks = %+v, want a and b at Seq 1", marks)
+	}
+	if len(ticks) != 1 || ticks[0] != 7*time.Millisecond {
+		t.Errorf("ticks reported: %v, want one of 7ms", ticks)
+	}
+	if _, ok := eng.lastEval["c"]; ok {
+		t.Error("rule c of the other schedule was evaluated")
 	}
 }
