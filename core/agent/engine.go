@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
@@ -66,6 +68,7 @@ type engine struct {
 	started  time.Time
 	peerName map[string]bool
 	groups   []*tickGroup
+	objects  factObjects // the facts' objects, reused between ticks
 
 	mu       sync.Mutex
 	states   map[string]rules.State
@@ -274,18 +277,16 @@ func (e *engine) close() {
 	}
 }
 
-// facts returns what rules read now.
-func (e *engine) facts() rules.Facts {
-	snap := e.runner.Snapshot()
-	f := rules.Facts{Checks: make(map[string]facts.Fact, len(snap)), Peers: map[string]facts.Fact{}}
-	for name, fact := range snap {
-		if e.peerName[name] {
-			f.Peers[name] = fact
-		} else {
-			f.Checks[name] = fact
-		}
+// facts returns the variables node, check and peer that rules read now,
+// over one snapshot of the checks' latest facts, and the node facts.
+func (e *engine) facts() (map[string]cty.Value, map[string]cty.Value) {
+	checks, peers := e.objects.variables(e.runner.Snapshot(), e.peerName)
+	vars := map[string]cty.Value{"check": checks, "peer": peers}
+	node := map[string]cty.Value{}
+	var err error
+	if len(e.cfg.Node.Fields) > 0 {
+		node, err = rules.EvalNodeVars(e.cfg.Node.Fields, vars, rules.Functions(e.now))
 	}
-	node, err := rules.EvalNode(e.cfg.Node.Fields, f.Checks, f.Peers, rules.Functions(e.now))
 	msg := ""
 	if err != nil {
 		msg = err.Error()
@@ -301,8 +302,11 @@ func (e *engine) facts() rules.Facts {
 	}
 	e.node = node
 	e.mu.Unlock()
-	f.Node = node
-	return f
+	vars["node"] = cty.EmptyObjectVal
+	if len(node) > 0 {
+		vars["node"] = cty.ObjectVal(node)
+	}
+	return vars, node
 }
 
 // agentVar is the agent variable rules and templates read.
@@ -335,7 +339,8 @@ func (e *engine) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 	}
 
 	now := e.now()
-	ectx := e.facts().EvalContext(e.now)
+	vars, _ := e.facts()
+	ectx := &hcl.EvalContext{Variables: vars, Functions: rules.Functions(e.now)}
 	ectx.Variables["agent"] = e.agentVar()
 	if e.moreVars != nil && readsOutbox {
 		e.moreVars(ectx.Variables)
@@ -348,10 +353,7 @@ func (e *engine) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 	}
 	e.mu.Unlock()
 
-	results := make([]rules.Result, len(rs))
-	for i, r := range rs {
-		results[i] = rules.Evaluate(r, prev[i], ectx, now)
-	}
+	results := evaluateAll(rs, prev, ectx, now)
 
 	var (
 		entries []*outbox.Entry
@@ -437,6 +439,38 @@ func (e *engine) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 	if e.onTick != nil {
 		e.onTick(e.since(began))
 	}
+}
+
+// parallelMin is the number of rules from which a tick spreads their
+// evaluation over the processors.
+const parallelMin = 256
+
+// evaluateAll evaluates rs from their states prev in ectx, spread over
+// GOMAXPROCS goroutines when there are many: rules.Evaluate is safe for
+// concurrent use with one context, and each rule's result is its own.
+func evaluateAll(rs []*rules.Rule, prev []rules.State, ectx *hcl.EvalContext, now time.Time) []rules.Result {
+	results := make([]rules.Result, len(rs))
+	workers := min(runtime.GOMAXPROCS(0), len(rs)/parallelMin)
+	if workers <= 1 {
+		for i, r := range rs {
+			results[i] = rules.Evaluate(r, prev[i], ectx, now)
+		}
+		return results
+	}
+	var wg sync.WaitGroup
+	chunk := (len(rs) + workers - 1) / workers
+	for lo := 0; lo < len(rs); lo += chunk {
+		hi := min(lo+chunk, len(rs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				results[i] = rules.Evaluate(rs[i], prev[i], ectx, now)
+			}
+		}()
+	}
+	wg.Wait()
+	return results
 }
 
 // sameState reports whether a and b are the same state but for LastEval,
@@ -553,7 +587,7 @@ func (e *engine) deliveryFailures() int {
 
 // status returns the rules, checks and node for /v1/status.
 func (e *engine) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatus) {
-	node := e.facts().Node // fresh node facts, also where no rule reads them
+	_, node := e.facts() // fresh node facts, also where no rule reads them
 	checks := map[string]CheckStatus{}
 	for name, f := range e.runner.Snapshot() {
 		checks[name] = CheckStatus{Kind: string(f.Kind), OK: f.OK, Error: f.Error, Latency: f.Latency.Seconds(), Observed: f.Observed}
