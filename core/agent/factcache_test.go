@@ -53,8 +53,8 @@ func TestFactObjects_SameAsBuiltAfresh(t *testing.T) {
 		{"a": fact("a", 1, true), "b": fact("b", 2, true), "primary": fact("primary", 0, true)},
 		{"a": fact("a", 1, true), "b": fact("b", 2, true), "primary": fact("primary", 0, true)}, // unchanged
 		{"a": fact("a", 5, true), "b": fact("b", 2, true), "primary": fact("primary", 0, true)}, // a value
-		{"a": fact("a", 5, false), "b": fact("b", 2, true)},                                    // a field; the peer gone
-		{"a": fact("a", 5, false), "c": fact("c", 3, true)},                                    // b gone, c new
+		{"a": fact("a", 5, false), "b": fact("b", 2, true)},                                     // a field; the peer gone
+		{"a": fact("a", 5, false), "c": fact("c", 3, true)},                                     // b gone, c new
 		{},
 		{"a": fact("a", 5, false)},
 	}
