@@ -146,6 +146,10 @@ func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() t
 			e.states[k] = v
 		}
 		e.reconcile(cfg.Rules)
+		// And once more at the first tick: after a reload whose old
+		// rules did not stop in time, their last hand-off may commit
+		// after the reconcile above.
+		e.unsure = true
 	}
 	e.sched = rules.NewScheduler(e.logger, time.Local)
 	bySpec := map[string]*tickGroup{}
