@@ -402,12 +402,15 @@ func (e *engine) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 		if err := e.notify.enqueue(ctx, marks, entries); err != nil {
 			delivered = false
 			var names []string
+			n := 0
 			for i, r := range rs {
-				if handed[i] && len(names) < 10 {
-					names = append(names, r.Name)
+				if handed[i] {
+					if n++; n <= 10 {
+						names = append(names, r.Name)
+					}
 				}
 			}
-			e.logger.Error("notifications not stored; the rules' next evaluation tries again", "rules", len(marks), "first", names, "error", err)
+			e.logger.Error("notifications not stored; the rules' next evaluation tries again", "rules", n, "first", names, "error", err)
 		}
 	}
 
@@ -420,9 +423,6 @@ func (e *engine) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 			rec.Events = append(rec.Events, ev.String())
 		}
 		e.lastEval[r.Name] = rec
-		if e.onEval != nil {
-			e.onEval(r.Name, rec.Err != "")
-		}
 		if handed[i] && !delivered {
 			e.failed++
 			continue // keep the old state: the next tick tries again
@@ -439,6 +439,11 @@ func (e *engine) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 		e.unsure = true
 	}
 	e.mu.Unlock()
+	if e.onEval != nil {
+		for i, r := range rs {
+			e.onEval(r.Name, results[i].State.Err != "")
+		}
+	}
 	e.save(changed)
 	if e.onTick != nil {
 		e.onTick(e.since(began))
