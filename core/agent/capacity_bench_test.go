@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,6 +142,18 @@ func BenchmarkEngineTick(b *testing.B) {
 	b.StopTimer()
 	cpu := cpuTime(b) - cpu0
 	runtime.ReadMemStats(&after)
+	var live runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&live)
+	b.ReportMetric(float64(live.HeapAlloc)/(1<<20), "live-heap-MB")
+	if path := os.Getenv("TOCSIN_BENCH_HEAP"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = pprof.WriteHeapProfile(f)
+		_ = f.Close()
+	}
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/tick")
 	b.ReportMetric(float64(first.Microseconds())/1000, "first-tick-ms")
 	b.ReportMetric(float64(st.Pending), "first-tick-notifications")

@@ -95,6 +95,7 @@ func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine, error
 	eng.onEval = a.metrics.RuleEvaluated
 	eng.onTick = a.metrics.RuleTick
 	eng.moreVars = a.watch.vars
+	releaseMemory()
 	return eng, nil
 }
 
