@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"errors"
 	"os"
 	"path/filepath"
@@ -442,5 +443,57 @@ rule "c" {
 	}
 	if _, ok := eng.lastEval["c"]; ok {
 		t.Error("rule c of the other schedule was evaluated")
+	}
+}
+
+// TestEngine_ManyRulesEvaluatedInParallel: a tick of more rules than
+// parallelMin spreads them over the processors (run with -race); every
+// rule gets its own result, in order.
+func TestEngine_ManyRulesEvaluatedInParallel(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString(`
+agent {
+  node     = "node-1"
+  data_dir = "` + t.TempDir() + `"
+}
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "a@example.com"
+}
+contact "ops" {
+  email = ["ops@example.com"]
+  via   = [transport.relay]
+}
+`)
+	const n = 3*parallelMin + 7
+	for i := range n {
+		fmt.Fprintf(&sb, "rule \"r%04d\" {\n  when = %v\n  notify = [contact.ops]\n  subject = \"${rule.name}\"\n}\n", i, i%3 == 0)
+	}
+	cfg := loadSource(t, sb.String())
+	rec := &recordingNotifier{}
+	eng, err := newEngine(cfg, hclog.NewNullLogger(), rec, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.close)
+	g := eng.groups[0]
+	eng.tick(context.Background(), g.rules, g.readsOutbox)
+	want := map[string]bool{}
+	for i := 0; i < n; i += 3 {
+		want[fmt.Sprintf("r%04d", i)] = true
+	}
+	got := rec.subjects()
+	if len(got) != len(want) {
+		t.Fatalf("%d notifications, want %d", len(got), len(want))
+	}
+	for _, s := range got {
+		if !want[s] {
+			t.Errorf("rule %s notified; it does not hold", s)
+		}
+	}
+	for i, r := range g.rules {
+		if st := eng.states[r.Name]; (st.Phase == rules.Firing) != (i%3 == 0) {
+			t.Errorf("rule %s: phase %s", r.Name, st.Phase)
+		}
 	}
 }
