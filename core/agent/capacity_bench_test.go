@@ -17,6 +17,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 )
 
@@ -107,6 +108,8 @@ func BenchmarkEngineTick(b *testing.B) {
 		b.Fatal(err)
 	}
 	pending := 0
+	m := metrics.New() // wired as the agent wires it
+	e.onEval, e.onTick = m.RuleEvaluated, m.RuleTick
 	e.moreVars = func(vars map[string]cty.Value) { vars["outbox"] = config.OutboxFact{Pending: pending}.Value() }
 	ctx := context.Background()
 	e.runner.Start(ctx)
