@@ -298,12 +298,13 @@ func (a *Agent) deliveryStatus() DeliveryStatus {
 	return s
 }
 
-// enqueue stores entries durably and wakes the dispatcher. A muted agent
-// records nothing. A store that fails (a full disk) is counted and makes
-// the agent degraded until one succeeds (storeFailed); the notifications
-// of the rules that watch the alerting channel are then sent without
-// being stored (sendUnstored), so that the warning about it gets out.
-func (a *Agent) enqueue(ctx context.Context, entries []*outbox.Entry) error {
+// enqueue stores entries durably, with the engine's hand-off marks in the
+// same transaction, and wakes the dispatcher. A muted agent records
+// nothing. A store that fails (a full disk) is counted and makes the agent
+// degraded until one succeeds (storeFailed); the notifications of the
+// rules that watch the alerting channel are then sent without being
+// stored (sendUnstored), so that the warning about it gets out.
+func (a *Agent) enqueue(ctx context.Context, marks []outbox.Mark, entries []*outbox.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -313,7 +314,7 @@ func (a *Agent) enqueue(ctx context.Context, entries []*outbox.Entry) error {
 		}
 		return nil
 	}
-	if err := a.outbox.Enqueue(ctx, entries...); err != nil {
+	if err := a.outbox.EnqueueWithMarks(ctx, marks, entries...); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("enqueue %d notification(s): %w", len(entries), err) // stopping, not failing
 		}
@@ -471,6 +472,9 @@ func (a *Agent) storeStatus() *StoreFailing {
 	}
 	return &StoreFailing{Failures: s.failures, Since: s.since.UTC(), LastAt: s.lastAt.UTC(), LastError: s.lastError, Remedy: storeRemedy}
 }
+
+// marks returns the engine's hand-off marks stored in the outbox.
+func (a *Agent) marks() (map[string]outbox.Mark, error) { return a.outbox.Marks() }
 
 // pluginStarts reports how often each transport's plugin process started.
 func (a *Agent) pluginStarts() map[string]int {

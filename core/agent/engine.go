@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
@@ -33,14 +35,29 @@ const maxAttachBytes = 256 << 10
 // enqueuer takes notifications for delivery, durably; the Agent is one,
 // over its outbox.
 type enqueuer interface {
-	enqueue(ctx context.Context, entries []*outbox.Entry) error
+	// enqueue stores entries and marks in one transaction (see
+	// outbox.EnqueueWithMarks): both or neither.
+	enqueue(ctx context.Context, marks []outbox.Mark, entries []*outbox.Entry) error
+	// marks returns the hand-off marks stored with earlier enqueues.
+	marks() (map[string]outbox.Mark, error)
 }
 
 // engine evaluates the rules on their schedules over the facts the checks
 // and peers observe, keeps alert state in the store, and hands
-// notifications to the outbox. A rule's state is saved only after its
-// notifications are stored in the outbox; if that fails, the old state
-// stays and the next tick tries again.
+// notifications to the outbox.
+//
+// Rules that share a schedule share a tick: one facts snapshot, one
+// evaluation context, one outbox transaction for all their notifications
+// and one state file transaction for the states that changed.
+//
+// The hand-off is atomic: a rule whose evaluation has notifications gets
+// its state's Seq incremented, and its new state is written into the
+// outbox as a hand-off mark in the same transaction as the notifications.
+// The state file is written after that. After a crash between the two,
+// the engine takes the mark's state where its Seq is newer than the state
+// file's (reconcile), so a restart neither repeats nor forgets the
+// notifications. If the outbox refuses the hand-off, the old state stays
+// and the next tick tries again.
 type engine struct {
 	cfg      *config.Config
 	logger   hclog.Logger
@@ -51,6 +68,8 @@ type engine struct {
 	now      func() time.Time
 	started  time.Time
 	peerName map[string]bool
+	groups   []*tickGroup
+	objects  factObjects // the facts' objects, reused between ticks
 
 	mu       sync.Mutex
 	states   map[string]rules.State
@@ -59,14 +78,30 @@ type engine struct {
 	nodeErr  string
 	stopping bool
 	failed   int // evaluations whose notifications could not be enqueued
+	// unsure is set when a hand-off failed in a way that may have stored
+	// it after all (its context ended); the next tick reconciles first.
+	unsure bool
+	// unsaved are states the state file refused; the next tick's save
+	// tries them again.
+	unsaved map[string]rules.State
 
 	// onEval, if set, is told of each evaluation (for metrics).
 	onEval func(rule string, failed bool)
-	// moreVars, if set, adds the variable outbox, for the rules that
-	// read it (readsOutbox): counting the outbox is a scan of its index,
-	// which thousands of other rules need not pay for.
-	moreVars    func(vars map[string]cty.Value)
-	readsOutbox map[string]bool
+	// onTick, if set, is told how long each tick took (for metrics).
+	onTick func(d time.Duration)
+	// moreVars, if set, adds the variable outbox, once per tick whose
+	// rules read it: counting the outbox is a scan of its index, which a
+	// tick of rules that do not read it need not pay for.
+	moreVars func(vars map[string]cty.Value)
+	// since measures a tick's duration (time.Since; tests may fake it).
+	since func(time.Time) time.Duration
+}
+
+// tickGroup is the rules of one schedule, evaluated together.
+type tickGroup struct {
+	spec        string
+	rules       []*rules.Rule
+	readsOutbox bool
 }
 
 // evalRecord is the last evaluation of a rule, for /v1/status.
@@ -80,7 +115,7 @@ func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() t
 	e := &engine{
 		cfg: cfg, logger: logger.Named("rules"), notify: n, now: now, started: now(),
 		peerName: map[string]bool{}, states: map[string]rules.State{}, lastEval: map[string]evalRecord{},
-		readsOutbox: map[string]bool{},
+		unsaved: map[string]rules.State{}, since: time.Since,
 	}
 	var specs []facts.Spec
 	for _, c := range cfg.Checks {
@@ -111,18 +146,100 @@ func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() t
 		for k, v := range states {
 			e.states[k] = v
 		}
+		e.reconcile(cfg.Rules)
+		// And once more at the first tick: after a reload whose old
+		// rules did not stop in time, their last hand-off may commit
+		// after the reconcile above.
+		e.unsure = true
 	}
 	e.sched = rules.NewScheduler(e.logger, time.Local)
+	bySpec := map[string]*tickGroup{}
 	for _, r := range cfg.Rules {
 		r.Prepare()
-		r := r
-		e.readsOutbox[r.Name] = r.Reads("outbox")
-		if _, err := e.sched.Add(r.Schedule, func(ctx context.Context) { e.evaluate(ctx, r) }); err != nil {
+		g := bySpec[r.Schedule]
+		if g == nil {
+			g = &tickGroup{spec: r.Schedule}
+			bySpec[r.Schedule] = g
+			e.groups = append(e.groups, g)
+		}
+		g.rules = append(g.rules, r)
+		g.readsOutbox = g.readsOutbox || r.Reads("outbox")
+	}
+	for _, g := range e.groups {
+		g := g
+		if _, err := e.sched.Add(g.spec, func(ctx context.Context) { e.tick(ctx, g.rules, g.readsOutbox) }); err != nil {
 			e.close()
-			return nil, fmt.Errorf("rule %s: %w", r.Name, err)
+			return nil, fmt.Errorf("rule %s: %w", g.rules[0].Name, err)
 		}
 	}
 	return e, nil
+}
+
+// reconcile takes, for each of rs, the state of its hand-off mark in the
+// outbox where the mark is newer (a higher Seq) than the state the engine
+// holds, and saves it: the outbox then holds that hand-off's
+// notifications, but the state file was not written (a crash came
+// between the two, or the hand-off's outcome was unknown). Marks with a
+// Seq not above the state's are stale and ignored.
+func (e *engine) reconcile(rs []*rules.Rule) {
+	marks, err := e.notify.marks()
+	if err != nil {
+		e.logger.Warn("some hand-off marks in the outbox could not be read; a rule whose state file lags behind its last notification may notify again", "error", err)
+	}
+	if len(marks) == 0 {
+		return
+	}
+	taken := map[string]rules.State{}
+	e.mu.Lock()
+	for _, r := range rs {
+		m, ok := marks[r.Name]
+		if !ok || m.Seq <= e.states[r.Name].Seq {
+			continue
+		}
+		st, err := rules.DecodeState(m.Data)
+		if err != nil {
+			e.logger.Warn("the hand-off mark of a rule cannot be read; the rule may notify again", "rule", r.Name, "error", err)
+			continue
+		}
+		st.Seq = m.Seq
+		e.states[r.Name] = st
+		taken[r.Name] = st
+	}
+	e.mu.Unlock()
+	if len(taken) == 0 {
+		return
+	}
+	e.logger.Info("rule states taken from the outbox, where the last notifications were stored after the state file was written", "rules", len(taken))
+	e.save(taken)
+}
+
+// save writes states to the state file in one transaction, together with
+// those an earlier save could not write.
+func (e *engine) save(states map[string]rules.State) {
+	if e.store == nil {
+		return
+	}
+	e.mu.Lock()
+	for name, st := range e.unsaved {
+		if _, ok := states[name]; !ok {
+			states[name] = st
+		}
+	}
+	e.unsaved = map[string]rules.State{}
+	e.mu.Unlock()
+	if len(states) == 0 {
+		return
+	}
+	if err := e.store.SaveMany(states); err != nil {
+		e.logger.Error("saving rule states failed; the next tick tries again (their notifications are safe in the outbox)", "rules", len(states), "error", err)
+		e.mu.Lock()
+		for name, st := range states {
+			if _, newer := e.unsaved[name]; !newer {
+				e.unsaved[name] = st
+			}
+		}
+		e.mu.Unlock()
+	}
 }
 
 // start starts the checks and, once each has run once (or after a short
@@ -144,11 +261,12 @@ func (e *engine) stop(ctx context.Context) error {
 	e.stopping = true
 	e.mu.Unlock()
 	err := e.sched.Stop(ctx)
-	for _, r := range e.cfg.Rules {
-		if ctx.Err() != nil {
-			break
+	if ctx.Err() == nil && len(e.cfg.Rules) > 0 {
+		readsOutbox := false
+		for _, g := range e.groups {
+			readsOutbox = readsOutbox || g.readsOutbox
 		}
-		e.evaluate(ctx, r)
+		e.tick(ctx, e.cfg.Rules, readsOutbox)
 	}
 	e.runner.Stop()
 	e.close()
@@ -164,18 +282,16 @@ func (e *engine) close() {
 	}
 }
 
-// facts returns what rules read now.
-func (e *engine) facts() rules.Facts {
-	snap := e.runner.Snapshot()
-	f := rules.Facts{Checks: map[string]facts.Fact{}, Peers: map[string]facts.Fact{}}
-	for name, fact := range snap {
-		if e.peerName[name] {
-			f.Peers[name] = fact
-		} else {
-			f.Checks[name] = fact
-		}
+// facts returns the variables node, check and peer that rules read now,
+// over one snapshot of the checks' latest facts, and the node facts.
+func (e *engine) facts() (map[string]cty.Value, map[string]cty.Value) {
+	checks, peers := e.objects.variables(e.runner.Snapshot(), e.peerName)
+	vars := map[string]cty.Value{"check": checks, "peer": peers}
+	node := map[string]cty.Value{}
+	var err error
+	if len(e.cfg.Node.Fields) > 0 {
+		node, err = rules.EvalNodeVars(e.cfg.Node.Fields, vars, rules.Functions(e.now))
 	}
-	node, err := rules.EvalNode(e.cfg.Node.Fields, f.Checks, f.Peers, rules.Functions(e.now))
 	msg := ""
 	if err != nil {
 		msg = err.Error()
@@ -191,8 +307,11 @@ func (e *engine) facts() rules.Facts {
 	}
 	e.node = node
 	e.mu.Unlock()
-	f.Node = node
-	return f
+	vars["node"] = cty.EmptyObjectVal
+	if len(node) > 0 {
+		vars["node"] = cty.ObjectVal(node)
+	}
+	return vars, node
 }
 
 // agentVar is the agent variable rules and templates read.
@@ -208,58 +327,168 @@ func (e *engine) agentVar() cty.Value {
 	})
 }
 
-// evaluate runs one rule once and delivers what it has to say.
-func (e *engine) evaluate(ctx context.Context, r *rules.Rule) {
+// tick evaluates rs once over one facts snapshot, hands all their
+// notifications (with a hand-off mark per notifying rule) to the outbox in
+// one transaction, and saves the states that changed in one state file
+// transaction. e.mu is held only to read and write the maps, never while
+// rules are evaluated or files written, so /v1/status does not wait
+// behind a tick.
+func (e *engine) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
+	began := time.Now()
+	e.mu.Lock()
+	unsure := e.unsure
+	e.unsure = false
+	e.mu.Unlock()
+	if unsure {
+		e.reconcile(rs)
+	}
+
 	now := e.now()
-	ectx := e.facts().EvalContext(e.now)
+	vars, _ := e.facts()
+	ectx := &hcl.EvalContext{Variables: vars, Functions: rules.Functions(e.now)}
 	ectx.Variables["agent"] = e.agentVar()
-	if e.moreVars != nil && e.readsOutbox[r.Name] {
+	if e.moreVars != nil && readsOutbox {
 		e.moreVars(ectx.Variables)
 	}
 
+	prev := make([]rules.State, len(rs))
 	e.mu.Lock()
-	prev := e.states[r.Name]
+	for i, r := range rs {
+		prev[i] = e.states[r.Name]
+	}
 	e.mu.Unlock()
-	res := rules.Evaluate(r, prev, ectx, now)
 
-	rec := evalRecord{At: now, Err: res.State.Err}
-	for _, ev := range res.Events {
-		rec.Events = append(rec.Events, ev.String())
-		switch ev {
-		case rules.EventErrorStarted:
-			e.logger.Warn("rule cannot be evaluated; it neither fires nor resolves until it can", "rule", r.Name, "error", res.State.Err)
-		case rules.EventErrorCleared:
-			e.logger.Info("rule evaluates again", "rule", r.Name)
-		case rules.EventFire, rules.EventRepeat, rules.EventResolve:
-			e.logger.Info("rule "+ev.String(), "rule", r.Name, "severity", r.Severity)
+	results := evaluateAll(rs, prev, ectx, now)
+
+	var (
+		entries []*outbox.Entry
+		marks   []outbox.Mark
+		handed  = make([]bool, len(rs))
+	)
+	for i, r := range rs {
+		res := &results[i]
+		for _, ev := range res.Events {
+			switch ev {
+			case rules.EventErrorStarted:
+				e.logger.Warn("rule cannot be evaluated; it neither fires nor resolves until it can", "rule", r.Name, "error", res.State.Err)
+			case rules.EventErrorCleared:
+				e.logger.Info("rule evaluates again", "rule", r.Name)
+			case rules.EventFire, rules.EventRepeat, rules.EventResolve:
+				e.logger.Info("rule "+ev.String(), "rule", r.Name, "severity", r.Severity)
+			}
+		}
+		var es []*outbox.Entry
+		for _, n := range res.Notifications {
+			es = append(es, e.entries(n, now)...)
+		}
+		if len(es) == 0 {
+			continue
+		}
+		res.State.Seq = prev[i].Seq + 1
+		data, err := rules.EncodeState(res.State)
+		if err != nil {
+			// Step only makes valid states; without a mark the
+			// notifications still go out, and a crash before the state
+			// file is written repeats them.
+			e.logger.Error("rule state cannot be encoded for the outbox", "rule", r.Name, "error", err)
+		} else {
+			marks = append(marks, outbox.Mark{Name: r.Name, Seq: res.State.Seq, Data: data})
+		}
+		entries = append(entries, es...)
+		handed[i] = true
+	}
+
+	delivered := true
+	if len(entries) > 0 {
+		if err := e.notify.enqueue(ctx, marks, entries); err != nil {
+			delivered = false
+			var names []string
+			n := 0
+			for i, r := range rs {
+				if handed[i] {
+					if n++; n <= 10 {
+						names = append(names, r.Name)
+					}
+				}
+			}
+			e.logger.Error("notifications not stored; the rules' next evaluation tries again", "rules", n, "first", names, "error", err)
 		}
 	}
 
-	var entries []*outbox.Entry
-	for _, n := range res.Notifications {
-		entries = append(entries, e.entries(n, now)...)
-	}
-	delivered := true
-	if err := e.notify.enqueue(ctx, entries); err != nil {
-		delivered = false
-		e.logger.Error("notifications not stored; the rule's next evaluation tries again", "rule", r.Name, "error", err)
-	}
+	changed := map[string]rules.State{}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.lastEval[r.Name] = rec
-	if e.onEval != nil {
-		e.onEval(r.Name, rec.Err != "")
+	for i, r := range rs {
+		res := results[i]
+		rec := evalRecord{At: now, Err: res.State.Err}
+		for _, ev := range res.Events {
+			rec.Events = append(rec.Events, ev.String())
+		}
+		e.lastEval[r.Name] = rec
+		if handed[i] && !delivered {
+			e.failed++
+			continue // keep the old state: the next tick tries again
+		}
+		if cur, ok := e.states[r.Name]; !ok || !sameState(cur, res.State) {
+			changed[r.Name] = res.State
+		}
+		e.states[r.Name] = res.State
 	}
 	if !delivered {
-		e.failed++
-		return // keep the old state: the next tick tries again
+		// The hand-off may have been stored after all (its context
+		// ended while it was being committed): check the marks before
+		// the next evaluation of these rules.
+		e.unsure = true
 	}
-	e.states[r.Name] = res.State
-	if e.store != nil {
-		if err := e.store.Save(r.Name, res.State); err != nil {
-			e.logger.Error("saving rule state failed; a restart may repeat this alert", "rule", r.Name, "error", err)
+	e.mu.Unlock()
+	if e.onEval != nil {
+		for i, r := range rs {
+			e.onEval(r.Name, results[i].State.Err != "")
 		}
 	}
+	e.save(changed)
+	if e.onTick != nil {
+		e.onTick(e.since(began))
+	}
+}
+
+// parallelMin is the number of rules from which a tick spreads their
+// evaluation over the processors.
+const parallelMin = 256
+
+// evaluateAll evaluates rs from their states prev in ectx, spread over
+// GOMAXPROCS goroutines when there are many: rules.Evaluate is safe for
+// concurrent use with one context, and each rule's result is its own.
+func evaluateAll(rs []*rules.Rule, prev []rules.State, ectx *hcl.EvalContext, now time.Time) []rules.Result {
+	results := make([]rules.Result, len(rs))
+	workers := min(runtime.GOMAXPROCS(0), len(rs)/parallelMin)
+	if workers <= 1 {
+		for i, r := range rs {
+			results[i] = rules.Evaluate(r, prev[i], ectx, now)
+		}
+		return results
+	}
+	var wg sync.WaitGroup
+	chunk := (len(rs) + workers - 1) / workers
+	for lo := 0; lo < len(rs); lo += chunk {
+		hi := min(lo+chunk, len(rs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				results[i] = rules.Evaluate(rs[i], prev[i], ectx, now)
+			}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// sameState reports whether a and b are the same state but for LastEval,
+// which changes with every evaluation and is not worth a write.
+func sameState(a, b rules.State) bool {
+	return a.Phase == b.Phase && a.ActiveSince.Equal(b.ActiveSince) && a.FiredAt.Equal(b.FiredAt) &&
+		a.LastNotified.Equal(b.LastNotified) && a.ResolvedAt.Equal(b.ResolvedAt) &&
+		a.Repeats == b.Repeats && a.Err == b.Err && a.Seq == b.Seq
 }
 
 // entries turns n into one outbox entry per contact, each with its own
@@ -368,7 +597,7 @@ func (e *engine) deliveryFailures() int {
 
 // status returns the rules, checks and node for /v1/status.
 func (e *engine) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatus) {
-	node := e.facts().Node // fresh node facts, also where no rule reads them
+	_, node := e.facts() // fresh node facts, also where no rule reads them
 	checks := map[string]CheckStatus{}
 	for name, f := range e.runner.Snapshot() {
 		checks[name] = CheckStatus{Kind: string(f.Kind), OK: f.OK, Error: f.Error, Latency: f.Latency.Seconds(), Observed: f.Observed}
@@ -399,12 +628,14 @@ func nodeStatus(name string, node map[string]cty.Value) facts.NodeStatus {
 		}
 		return v.AsString()
 	}
+	// Lists are never null in the JSON: an absent or unusable field is
+	// the empty list, as the rule library's README promises.
 	list := func(k string) []string {
+		out := []string{}
 		v, ok := node[k]
 		if !ok || v.IsNull() || !v.IsWhollyKnown() || !(v.Type().IsListType() || v.Type().IsTupleType() || v.Type().IsSetType()) {
-			return nil
+			return out
 		}
-		var out []string
 		for it := v.ElementIterator(); it.Next(); {
 			_, e := it.Element()
 			if !e.IsNull() && e.Type() == cty.String {

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,15 +20,17 @@ import (
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
-// recordingNotifier records what the engine enqueues, and fails while
-// fail is set.
+// recordingNotifier records what the engine enqueues, and its hand-off
+// marks, as the outbox would; it fails while fail is set.
 type recordingNotifier struct {
-	mu   sync.Mutex
-	got  []Mail
-	fail bool
+	mu    sync.Mutex
+	got   []Mail
+	fail  bool
+	stock map[string]outbox.Mark
+	calls int // enqueue calls that stored something
 }
 
-func (n *recordingNotifier) enqueue(_ context.Context, entries []*outbox.Entry) error {
+func (n *recordingNotifier) enqueue(_ context.Context, marks []outbox.Mark, entries []*outbox.Entry) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.fail {
@@ -35,7 +39,29 @@ func (n *recordingNotifier) enqueue(_ context.Context, entries []*outbox.Entry) 
 	for _, e := range entries {
 		n.got = append(n.got, Mail{Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML, Headers: e.Mail.Headers, Attachments: e.Mail.Attachments})
 	}
+	n.calls++
+	if n.stock == nil {
+		n.stock = map[string]outbox.Mark{}
+	}
+	for _, m := range marks {
+		n.stock[m.Name] = m
+	}
 	return nil
+}
+
+func (n *recordingNotifier) marks() (map[string]outbox.Mark, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := map[string]outbox.Mark{}
+	for k, v := range n.stock {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// evaluate runs one tick of the rule r alone.
+func (e *engine) evaluate(ctx context.Context, r *rules.Rule) {
+	e.tick(ctx, []*rules.Rule{r}, r.Reads("outbox"))
 }
 
 func (n *recordingNotifier) subjects() []string {
@@ -309,6 +335,165 @@ rule "in_template" {
 	for _, r := range cfg.Rules {
 		if rec := eng.lastEval[r.Name]; rec.Err != "" {
 			t.Errorf("rule %s: %s", r.Name, rec.Err)
+		}
+	}
+}
+
+// TestNodeStatus_ListsAreNeverNull: /v1/status serves shared_ips and
+// test_ips as [] when the node block leaves them out, as the rule
+// library's README promises, never as null.
+func TestNodeStatus_ListsAreNeverNull(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		node map[string]cty.Value
+		want string
+	}{
+		{"absent", map[string]cty.Value{"role": cty.StringVal("backup")}, `"shared_ips":[],"test_ips":[]`},
+		{"null", map[string]cty.Value{"shared_ips": cty.NullVal(cty.List(cty.String)), "test_ips": cty.NullVal(cty.DynamicPseudoType)}, `"shared_ips":[],"test_ips":[]`},
+		{"empty tuple", map[string]cty.Value{"shared_ips": cty.EmptyTupleVal, "test_ips": cty.ListValEmpty(cty.String)}, `"shared_ips":[],"test_ips":[]`},
+		{"given", map[string]cty.Value{"shared_ips": cty.TupleVal([]cty.Value{cty.StringVal("10.0.0.5")}), "test_ips": cty.ListVal([]cty.Value{cty.StringVal("192.0.2.254")})}, `"shared_ips":["10.0.0.5"],"test_ips":["192.0.2.254"]`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := json.Marshal(nodeStatus("node-1", tt.node))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), tt.want) {
+				t.Errorf("%s, want %s in it", b, tt.want)
+			}
+		})
+	}
+}
+
+// TestEngine_RulesSharingAScheduleShareATick: one tick per schedule
+// evaluates all its rules over one snapshot, counts the outbox once for
+// them, and hands their notifications over in one call with a mark per
+// notifying rule.
+func TestEngine_RulesSharingAScheduleShareATick(t *testing.T) {
+	src := `
+agent {
+  node     = "node-1"
+  data_dir = "` + t.TempDir() + `"
+}
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "a@example.com"
+}
+contact "ops" {
+  email = ["ops@example.com"]
+  via   = [transport.relay]
+}
+rule "a" {
+  schedule = "@every 10s"
+  when     = true
+  notify   = [contact.ops]
+  subject  = "x"
+}
+rule "b" {
+  schedule = "@every 10s"
+  when     = outbox.pending > 0
+  notify   = [contact.ops]
+  subject  = "x"
+}
+rule "quiet" {
+  schedule = "@every 10s"
+  when     = false
+  notify   = [contact.ops]
+  subject  = "x"
+}
+rule "c" {
+  schedule = "@every 1m"
+  when     = true
+  notify   = [contact.ops]
+  subject  = "x"
+}
+`
+	cfg := loadSource(t, src)
+	n := &recordingNotifier{}
+	eng, err := newEngine(cfg, hclog.NewNullLogger(), n, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.close)
+	if len(eng.groups) != 2 || len(eng.groups[0].rules) != 3 || !eng.groups[0].readsOutbox || len(eng.groups[1].rules) != 1 || eng.groups[1].readsOutbox {
+		t.Fatalf("groups: %+v %+v", eng.groups[0], eng.groups[len(eng.groups)-1])
+	}
+	counted := 0
+	eng.moreVars = func(vars map[string]cty.Value) {
+		counted++
+		vars["outbox"] = config.OutboxFact{Pending: 1}.Value()
+	}
+	var ticks []time.Duration
+	eng.onTick = func(d time.Duration) { ticks = append(ticks, d) }
+	eng.since = func(time.Time) time.Duration { return 7 * time.Millisecond }
+	g := eng.groups[0]
+	eng.tick(context.Background(), g.rules, g.readsOutbox)
+	if counted != 1 {
+		t.Errorf("the outbox was counted %d times in one tick, want once", counted)
+	}
+	if n.calls != 1 || len(n.got) != 2 {
+		t.Errorf("%d enqueue calls with %d mails, want 1 with 2 (a and b)", n.calls, len(n.got))
+	}
+	marks, _ := n.marks()
+	if len(marks) != 2 || marks["a"].Seq != 1 || marks["b"].Seq != 1 {
+		t.Errorf("marks = %+v, want a and b at Seq 1", marks)
+	}
+	if len(ticks) != 1 || ticks[0] != 7*time.Millisecond {
+		t.Errorf("ticks reported: %v, want one of 7ms", ticks)
+	}
+	if _, ok := eng.lastEval["c"]; ok {
+		t.Error("rule c of the other schedule was evaluated")
+	}
+}
+
+// TestEngine_ManyRulesEvaluatedInParallel: a tick of more rules than
+// parallelMin spreads them over the processors (run with -race); every
+// rule gets its own result, in order.
+func TestEngine_ManyRulesEvaluatedInParallel(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString(`
+agent {
+  node     = "node-1"
+  data_dir = "` + t.TempDir() + `"
+}
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "a@example.com"
+}
+contact "ops" {
+  email = ["ops@example.com"]
+  via   = [transport.relay]
+}
+`)
+	const n = 3*parallelMin + 7
+	for i := range n {
+		fmt.Fprintf(&sb, "rule \"r%04d\" {\n  when = %v\n  notify = [contact.ops]\n  subject = \"${rule.name}\"\n}\n", i, i%3 == 0)
+	}
+	cfg := loadSource(t, sb.String())
+	rec := &recordingNotifier{}
+	eng, err := newEngine(cfg, hclog.NewNullLogger(), rec, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.close)
+	g := eng.groups[0]
+	eng.tick(context.Background(), g.rules, g.readsOutbox)
+	want := map[string]bool{}
+	for i := 0; i < n; i += 3 {
+		want[fmt.Sprintf("r%04d", i)] = true
+	}
+	got := rec.subjects()
+	if len(got) != len(want) {
+		t.Fatalf("%d notifications, want %d", len(got), len(want))
+	}
+	for _, s := range got {
+		if !want[s] {
+			t.Errorf("rule %s notified; it does not hold", s)
+		}
+	}
+	for i, r := range g.rules {
+		if st := eng.states[r.Name]; (st.Phase == rules.Firing) != (i%3 == 0) {
+			t.Errorf("rule %s: phase %s", r.Name, st.Phase)
 		}
 	}
 }

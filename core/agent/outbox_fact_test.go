@@ -491,12 +491,14 @@ type entryRecorder struct {
 	entries []*outbox.Entry
 }
 
-func (r *entryRecorder) enqueue(_ context.Context, entries []*outbox.Entry) error {
+func (r *entryRecorder) enqueue(_ context.Context, _ []outbox.Mark, entries []*outbox.Entry) error {
 	r.mu.Lock()
 	r.entries = append(r.entries, entries...)
 	r.mu.Unlock()
 	return nil
 }
+
+func (r *entryRecorder) marks() (map[string]outbox.Mark, error) { return nil, nil }
 
 func (r *entryRecorder) take() []*outbox.Entry {
 	r.mu.Lock()

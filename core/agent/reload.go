@@ -207,7 +207,9 @@ func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine, error
 	}
 	eng.started = a.started
 	eng.onEval = a.metrics.RuleEvaluated
+	eng.onTick = a.metrics.RuleTick
 	eng.moreVars = a.watch.vars
+	releaseMemory()
 	return eng, nil
 }
 

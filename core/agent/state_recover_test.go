@@ -51,8 +51,9 @@ func scribbleFreelist(t *testing.T, path string) {
 
 // A damaged state.db stops the agent with the recover command, -config
 // included; after `tocsin state recover`, a firing alert is not sent again.
-// Moving the file aside by hand (what the error advised before) sends it
-// again.
+// Moving the file aside by hand (what the error advised before) does not
+// either, while the outbox keeps the hand-off marks; with both gone, it is
+// sent again.
 func TestEngine_StateRecoveredKeepsFiringAlert(t *testing.T) {
 	dataDir := t.TempDir()
 	marker := filepath.Join(t.TempDir(), "marker")
@@ -111,13 +112,29 @@ func TestEngine_StateRecoveredKeepsFiringAlert(t *testing.T) {
 		t.Fatalf("after recover, the restart sent the alert again: %q", got)
 	}
 
-	// The same damage, moved aside by hand: the alert goes out again.
+	// The same damage, moved aside by hand: the outbox's hand-off marks
+	// still hold the firing alert, so it is not sent again.
 	if err := os.WriteFile(path, damaged, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(path, path+".corrupt"); err != nil {
 		t.Fatal(err)
 	}
+	e = start()
+	e.evaluate(ctx, e.cfg.Rules[0])
+	stop(e)
+	if got := n.subjects(); len(got) != 1 {
+		t.Fatalf("state.db moved aside, the outbox's marks kept: the alert was sent again: %q", got)
+	}
+
+	// Without the state and without the marks (a lost outbox too), the
+	// alert goes out again: the test can tell the difference.
+	if err := os.Rename(path, path+".corrupt2"); err != nil {
+		t.Fatal(err)
+	}
+	n.mu.Lock()
+	n.stock = nil
+	n.mu.Unlock()
 	e = start()
 	e.evaluate(ctx, e.cfg.Rules[0])
 	stop(e)

@@ -165,7 +165,7 @@ func TestAgent_DiskFull(t *testing.T) {
 
 	// The disk fills: two notifications of another rule cannot be stored.
 	full.Store(true)
-	err = a.enqueue(ctx, []*outbox.Entry{heartbeat("1@appliance-b"), heartbeat("2@appliance-b")})
+	err = a.enqueue(ctx, nil, []*outbox.Entry{heartbeat("1@appliance-b"), heartbeat("2@appliance-b")})
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("enqueue on a full disk = %v; want ENOSPC", err)
 	}
@@ -219,7 +219,7 @@ func TestAgent_DiskFull(t *testing.T) {
 	// Space is freed: the next write clears everything, the rule
 	// resolves through the outbox.
 	full.Store(false)
-	if err := a.enqueue(ctx, []*outbox.Entry{heartbeat("1@appliance-b")}); err != nil {
+	if err := a.enqueue(ctx, nil, []*outbox.Entry{heartbeat("1@appliance-b")}); err != nil {
 		t.Fatal(err)
 	}
 	h = server.Health{}

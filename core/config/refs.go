@@ -251,21 +251,27 @@ func checkTraversal(tr hcl.Traversal, roots []string, kinds map[string]facts.Kin
 	}
 	switch root {
 	case "check", "peer":
-		var known []string
 		var kind facts.Kind
 		found := false
 		if root == "check" {
-			for n := range kinds {
-				known = append(known, n)
-			}
 			kind, found = kinds[name]
 		} else {
-			for n := range peers {
-				known = append(known, n)
-			}
 			kind, found = facts.KindPeer, peers[name]
 		}
 		if !found {
+			// The names are listed only here: building the list for
+			// every reference costs a config of thousands of rules over
+			// a thousand checks hundreds of MB.
+			var known []string
+			if root == "check" {
+				for n := range kinds {
+					known = append(known, n)
+				}
+			} else {
+				for n := range peers {
+					known = append(known, n)
+				}
+			}
 			sort.Strings(known)
 			detail := fmt.Sprintf("No %s block is named %q.", root, name)
 			if s := nameSuggestion(name, known); s != "" {

@@ -19,6 +19,11 @@ const namespace = "tocsin"
 // that answers slowly or a batch of many messages (a minute or two).
 var sendBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
 
+// tickBuckets are the upper bounds, in seconds, of the rule tick
+// histogram: from a few rules (well under a millisecond) to thousands of
+// rules on a slow machine, and ticks that overrun a 10 s schedule.
+var tickBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
 // Metrics holds the agent's collectors in their own registry (not the
 // global one). It is safe for concurrent use. The zero value is not
 // usable: call New. A nil *Metrics records nothing.
@@ -30,6 +35,7 @@ type Metrics struct {
 	sent, retried, fellBack, deadLettered *prometheus.CounterVec
 	sendDuration                          *prometheus.HistogramVec
 	ruleEvaluations, ruleErrors           *prometheus.CounterVec
+	tickDuration                          prometheus.Histogram
 	tokenRefreshes                        *prometheus.CounterVec
 	storeFailures                         prometheus.Counter
 
@@ -72,6 +78,12 @@ func newMetrics(reg *prometheus.Registry, now func() time.Time) *Metrics {
 			"Rule evaluations, by rule.", "rule"),
 		ruleErrors: counter("rule_evaluation_errors_total",
 			"Rule evaluations that failed, by rule.", "rule"),
+		tickDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace,
+			Name:      "rule_tick_duration_seconds",
+			Help:      "Time of each rule tick: one facts snapshot, the evaluation of every rule due at that moment, the hand-off of their notifications to the outbox and the save of their changed states.",
+			Buckets:   tickBuckets,
+		}),
 		tokenRefreshes: counter("token_refreshes_total",
 			"Rotated OAuth2 refresh tokens the agent stored, by transport.", "transport"),
 		storeFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "outbox_store_failures_total",
@@ -83,7 +95,7 @@ func newMetrics(reg *prometheus.Registry, now func() time.Time) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.enqueued, m.sent, m.retried, m.fellBack, m.deadLettered, m.sendDuration,
-		m.ruleEvaluations, m.ruleErrors, m.tokenRefreshes, m.storeFailures,
+		m.ruleEvaluations, m.ruleErrors, m.tickDuration, m.tokenRefreshes, m.storeFailures,
 		m.outbox, m.plugins,
 	)
 	// ContinueOnError: when the outbox cannot be read, the scrape still
@@ -140,6 +152,16 @@ func (m *Metrics) RuleEvaluated(rule string, err bool) {
 	if err {
 		errs.Inc()
 	}
+}
+
+// RuleTick records the time d of one rule tick (see the engine: the
+// evaluation of every rule due at one moment over one facts snapshot):
+// tocsin_rule_tick_duration_seconds.
+func (m *Metrics) RuleTick(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.tickDuration.Observe(d.Seconds())
 }
 
 // TokenRefreshed counts a rotated credential of transport that the agent

@@ -163,8 +163,8 @@ func TestMetrics_Lint(t *testing.T) {
 			ours = append(ours, f)
 		}
 	}
-	if len(ours) != 14 {
-		t.Errorf("gathered %d tocsin families, want 14", len(ours))
+	if len(ours) != 15 {
+		t.Errorf("gathered %d tocsin families, want 15", len(ours))
 	}
 	problems, err := promlint.NewWithMetricFamilies(ours).Lint()
 	if err != nil {
@@ -271,4 +271,27 @@ func TestMetrics_Nil(t *testing.T) {
 	if rec.Code != http.StatusNotFound {
 		t.Errorf("nil.Handler() answered %d, want 404", rec.Code)
 	}
+}
+
+func TestMetrics_RuleTick(t *testing.T) {
+	m, url := newTest(t)
+	for _, d := range []time.Duration{3 * time.Millisecond, 40 * time.Millisecond, 2 * time.Second} {
+		m.RuleTick(d)
+	}
+	f := scrape(t, url)
+	h := f.find("tocsin_rule_tick_duration_seconds", l())
+	if h == nil || f["tocsin_rule_tick_duration_seconds"].GetType() != dto.MetricType_HISTOGRAM {
+		t.Fatalf("no histogram tocsin_rule_tick_duration_seconds: %s", f.series("tocsin_rule_tick_duration_seconds"))
+	}
+	if got := h.GetHistogram().GetSampleCount(); got != 3 {
+		t.Errorf("ticks = %d, want 3", got)
+	}
+	cumulative := map[float64]uint64{0.001: 0, 0.005: 1, 0.05: 2, 1: 2, 2.5: 3}
+	for _, b := range h.GetHistogram().GetBucket() {
+		if want, ok := cumulative[b.GetUpperBound()]; ok && b.GetCumulativeCount() != want {
+			t.Errorf("bucket le=%v: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), want)
+		}
+	}
+	var nilM *Metrics
+	nilM.RuleTick(time.Second) // records nothing, does not panic
 }

@@ -177,17 +177,31 @@ func (o *Outbox) Enqueue(ctx context.Context, entries ...*Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	recs, err := o.prepare(entries)
+	if err != nil {
+		return err
+	}
+	err = o.write(ctx, func(tx *bolt.Tx) error { return putEntries(tx, entries, recs) })
+	if err != nil {
+		return fmt.Errorf("enqueue %d entries: %w", len(entries), err)
+	}
+	return nil
+}
+
+// prepare checks entries and sets them up for Enqueue, and returns their
+// records.
+func (o *Outbox) prepare(entries []*Entry) ([][]byte, error) {
 	now := o.now()
 	recs := make([][]byte, len(entries))
 	for i, e := range entries {
 		if e == nil {
-			return errors.New("enqueue: nil entry")
+			return nil, errors.New("enqueue: nil entry")
 		}
 		if e.State == "" {
 			e.State = Pending
 		}
 		if e.State != Pending {
-			return fmt.Errorf("enqueue entry %q: state %q (new entries are %q)", e.ID, e.State, Pending)
+			return nil, fmt.Errorf("enqueue entry %q: state %q (new entries are %q)", e.ID, e.State, Pending)
 		}
 		if e.EnqueuedAt.IsZero() {
 			e.EnqueuedAt = now
@@ -197,27 +211,27 @@ func (o *Outbox) Enqueue(ctx context.Context, entries ...*Entry) error {
 		}
 		rec, err := encodeEntry(e)
 		if err != nil {
-			return fmt.Errorf("enqueue: %w", err)
+			return nil, fmt.Errorf("enqueue: %w", err)
 		}
 		recs[i] = rec
 	}
-	err := o.write(ctx, func(tx *bolt.Tx) error {
-		b, err := txBuckets(tx)
-		if err != nil {
+	return recs, nil
+}
+
+// putEntries stores new entries in tx; an ID already present is left as
+// it is.
+func putEntries(tx *bolt.Tx, entries []*Entry, recs [][]byte) error {
+	b, err := txBuckets(tx)
+	if err != nil {
+		return err
+	}
+	for i, e := range entries {
+		if b.entries.Get([]byte(e.ID)) != nil {
+			continue
+		}
+		if err := b.put(e, recs[i], nil); err != nil {
 			return err
 		}
-		for i, e := range entries {
-			if b.entries.Get([]byte(e.ID)) != nil {
-				continue
-			}
-			if err := b.put(e, recs[i], nil); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("enqueue %d entries: %w", len(entries), err)
 	}
 	return nil
 }
@@ -494,19 +508,22 @@ func (o *Outbox) Stats() (Stats, error) {
 
 // view runs fn in a read transaction.
 func (o *Outbox) view(fn func(buckets) error) error {
+	return o.viewTx(func(tx *bolt.Tx) error {
+		b, err := txBuckets(tx)
+		if err != nil {
+			return err
+		}
+		return fn(b)
+	})
+}
+
+// viewTx runs fn in a read transaction of the open outbox.
+func (o *Outbox) viewTx(fn func(*bolt.Tx) error) error {
 	o.mu.Lock()
 	closed := o.closed
 	o.mu.Unlock()
 	if closed {
 		return fmt.Errorf("%w: %s", ErrClosed, o.path)
 	}
-	return guard(func() error {
-		return o.db.View(func(tx *bolt.Tx) error {
-			b, err := txBuckets(tx)
-			if err != nil {
-				return err
-			}
-			return fn(b)
-		})
-	})
+	return guard(func() error { return o.db.View(fn) })
 }

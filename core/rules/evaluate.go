@@ -55,8 +55,17 @@ func (f Facts) EvalContext(now func() time.Time) *hcl.EvalContext {
 // and peers) into node facts. A field that fails to evaluate is null and
 // its error is returned, joined with the others; the other fields are kept.
 func EvalNode(fields map[string]hcl.Expression, checks, peers map[string]facts.Fact, fns map[string]function.Function) (map[string]cty.Value, error) {
+	if len(fields) == 0 {
+		return map[string]cty.Value{}, nil
+	}
+	return EvalNodeVars(fields, map[string]cty.Value{"check": factsObject(checks), "peer": factsObject(peers)}, fns)
+}
+
+// EvalNodeVars is EvalNode over the variables check and peer already
+// built (as Facts.Variables builds them), for a caller that has them.
+func EvalNodeVars(fields map[string]hcl.Expression, vars map[string]cty.Value, fns map[string]function.Function) (map[string]cty.Value, error) {
 	ctx := &hcl.EvalContext{
-		Variables: map[string]cty.Value{"check": factsObject(checks), "peer": factsObject(peers)},
+		Variables: map[string]cty.Value{"check": vars["check"], "peer": vars["peer"]},
 		Functions: fns,
 	}
 	names := make([]string, 0, len(fields))

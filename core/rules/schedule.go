@@ -189,7 +189,10 @@ func cronArgs(kv []any) []any {
 // comes is skipped for that tick, not queued and not run in parallel. The
 // first skipped tick of an overrun is logged at Warn, and when the overrun
 // run ends the number of skipped ticks is logged at Info: one overrun gives
-// two lines however many ticks it spans. Skipping (rather than delaying)
+// two lines however many ticks it spans. A schedule that overruns again
+// and again warns at most once a minute: the overruns in between are not
+// logged but counted, and the next warning reports them
+// (unreported_overruns, their_skipped_ticks). Skipping (rather than delaying)
 // keeps evaluations on their schedule and never lets a backlog build up:
 // the next run after an overrun sees the newest facts anyway.
 type Scheduler struct {
@@ -236,7 +239,7 @@ func (s *Scheduler) Add(spec string, job func(ctx context.Context)) (cron.EntryI
 	if err != nil {
 		return 0, fmt.Errorf("add job: %w", err)
 	}
-	n := &noOverlap{log: s.log.With("schedule", spec), job: job, ctx: s.ctx}
+	n := &noOverlap{log: s.log.With("schedule", spec), job: job, ctx: s.ctx, now: time.Now}
 	return s.cron.Schedule(sched, n), nil
 }
 
@@ -263,17 +266,29 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 	}
 }
 
+// overrunWarnEvery is how often at most a schedule warns of an overrun.
+// The overruns in between are counted and reported with the next warning.
+const overrunWarnEvery = time.Minute
+
 // noOverlap is a cron.Job that runs job unless its previous run is still
-// going, and logs overruns once (see Scheduler).
+// going, and logs overruns (see Scheduler).
 type noOverlap struct {
 	log hclog.Logger
 	job func(context.Context)
 	ctx context.Context
+	now func() time.Time
 
 	mu      sync.Mutex
 	running bool
-	skipped int
+	skipped int // ticks skipped by the current overrun; reset when it ends
 	started time.Time
+	// warned is set when the current overrun was warned about; lastWarn
+	// is when the last warning was logged, and quietRuns and quietTicks
+	// count the overruns since then that were not (and their skipped
+	// ticks).
+	warned                bool
+	lastWarn              time.Time
+	quietRuns, quietTicks int
 }
 
 // Run implements cron.Job.
@@ -281,11 +296,19 @@ func (n *noOverlap) Run() {
 	n.mu.Lock()
 	if n.running {
 		n.skipped++
-		first := n.skipped == 1
-		since := time.Since(n.started)
+		now := n.now()
+		var args []any
+		if n.skipped == 1 && (n.lastWarn.IsZero() || now.Sub(n.lastWarn) >= overrunWarnEvery) {
+			n.warned, n.lastWarn = true, now
+			args = []any{"running_for", now.Sub(n.started).Round(time.Millisecond)}
+			if n.quietRuns > 0 {
+				args = append(args, "unreported_overruns", n.quietRuns, "their_skipped_ticks", n.quietTicks)
+				n.quietRuns, n.quietTicks = 0, 0
+			}
+		}
 		n.mu.Unlock()
-		if first {
-			n.log.Warn("previous run still going at the next tick; skipping ticks until it ends", "running_for", since.Round(time.Millisecond))
+		if args != nil {
+			n.log.Warn("previous run still going at the next tick; skipping ticks until it ends (warned at most once a minute per schedule)", args...)
 		}
 		return
 	}
@@ -294,14 +317,18 @@ func (n *noOverlap) Run() {
 		return
 	}
 	n.running = true
-	n.started = time.Now()
+	n.started = n.now()
 	n.mu.Unlock()
 	defer func() {
 		n.mu.Lock()
-		skipped, took := n.skipped, time.Since(n.started)
-		n.running, n.skipped = false, 0
+		skipped, took, warned := n.skipped, n.now().Sub(n.started), n.warned
+		n.running, n.skipped, n.warned = false, 0, false
+		if skipped > 0 && !warned {
+			n.quietRuns++
+			n.quietTicks += skipped
+		}
 		n.mu.Unlock()
-		if skipped > 0 {
+		if skipped > 0 && warned {
 			n.log.Info("overrunning run ended", "skipped_ticks", skipped, "took", took.Round(time.Millisecond))
 		}
 	}()

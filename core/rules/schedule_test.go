@@ -352,3 +352,57 @@ func TestCronLogger(t *testing.T) {
 	}
 	var _ cron.Logger = CronLogger(nil)
 }
+
+// TestNoOverlap_OverrunWarningsRateLimited drives a job by hand on a fake
+// clock: every overrun is counted, the first one warns, the next ones
+// within a minute are reported with the next warning, never dropped.
+func TestNoOverlap_OverrunWarningsRateLimited(t *testing.T) {
+	log, buf := testLogger()
+	clock := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	started, release := make(chan struct{}), make(chan struct{})
+	n := &noOverlap{log: log, ctx: context.Background(), now: now, job: func(context.Context) {
+		started <- struct{}{}
+		<-release
+	}}
+	// overrun runs the job, lets skipped ticks come while it runs, then
+	// ends it.
+	overrun := func(skipped int) {
+		done := make(chan struct{})
+		go func() { n.Run(); close(done) }()
+		<-started
+		for range skipped {
+			advance(10 * time.Second)
+			n.Run() // skipped: returns at once
+		}
+		release <- struct{}{}
+		<-done
+	}
+	warnings := func() int { return strings.Count(buf.String(), "previous run still going") }
+
+	overrun(3)
+	if warnings() != 1 || !strings.Contains(buf.String(), "skipped_ticks=3") {
+		t.Fatalf("first overrun: %d warnings, want 1 and its end:\n%s", warnings(), buf.String())
+	}
+	overrun(2) // 30 s after the first warning: counted, not logged
+	overrun(1) // 50 s after: counted, not logged
+	if warnings() != 1 {
+		t.Fatalf("%d warnings within a minute, want 1:\n%s", warnings(), buf.String())
+	}
+	advance(20 * time.Second)
+	overrun(1) // 80 s after the first warning: warns, with the two quiet ones
+	if warnings() != 2 || !strings.Contains(buf.String(), "unreported_overruns=2") || !strings.Contains(buf.String(), "their_skipped_ticks=3") {
+		t.Fatalf("the second warning does not report the quiet overruns:\n%s", buf.String())
+	}
+	if c := strings.Count(buf.String(), "overrunning run ended"); c != 2 {
+		t.Fatalf("%d end lines, want 2 (one per warned overrun):\n%s", c, buf.String())
+	}
+	// A run that does not overrun logs nothing.
+	before := buf.String()
+	overrun(0)
+	if buf.String() != before {
+		t.Fatalf("a run on time logged:\n%s", strings.TrimPrefix(buf.String(), before))
+	}
+}

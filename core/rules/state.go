@@ -66,6 +66,13 @@ type State struct {
 	// Err is the text of the evaluation error, "" when the last evaluation
 	// succeeded. A non-empty Err marks the rule as erroring.
 	Err string
+	// Seq counts the evaluations whose notifications were handed to the
+	// outbox. Step does not touch it: the engine increments it with each
+	// hand-off and stores it with the hand-off, so that after a crash it
+	// can tell whether the outbox holds a newer state than the state file
+	// (see the agent's engine). Records written before Seq existed decode
+	// as 0.
+	Seq uint64
 }
 
 // Event is a transition that the caller must act on.

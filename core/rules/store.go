@@ -357,6 +357,7 @@ type storedState struct {
 	LastEval     time.Time `json:"last_eval,omitzero"`
 	Repeats      int       `json:"repeats,omitempty"`
 	Err          string    `json:"error,omitempty"`
+	Seq          uint64    `json:"seq,omitempty"`
 }
 
 // encodeState returns the JSON record of s.
@@ -374,6 +375,7 @@ func encodeState(s State) ([]byte, error) {
 		LastEval:     s.LastEval,
 		Repeats:      s.Repeats,
 		Err:          s.Err,
+		Seq:          s.Seq,
 	})
 }
 
@@ -402,8 +404,18 @@ func decodeState(b []byte) (State, error) {
 		LastEval:     st.LastEval,
 		Repeats:      st.Repeats,
 		Err:          st.Err,
+		Seq:          st.Seq,
 	}, nil
 }
+
+// EncodeState returns the record of s as the store writes it, for keeping
+// a state elsewhere (the agent keeps one beside each hand-off to the
+// outbox); DecodeState reads it back.
+func EncodeState(s State) ([]byte, error) { return encodeState(s) }
+
+// DecodeState parses a record written by EncodeState or the store, with
+// the store's checks (version, phase).
+func DecodeState(b []byte) (State, error) { return decodeState(b) }
 
 // Load returns the state of the rule name and whether one was stored. A
 // record that cannot be decoded is an error, not an absent state.

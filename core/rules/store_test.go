@@ -35,6 +35,7 @@ func sampleState() State {
 		LastEval:     t0,
 		Repeats:      3,
 		Err:          `rule "x": when: rules.hcl:1:1: boom`,
+		Seq:          12,
 	}
 }
 
@@ -42,7 +43,7 @@ func sampleState() State {
 func sameState(a, b State) bool {
 	return a.Phase == b.Phase && a.ActiveSince.Equal(b.ActiveSince) && a.FiredAt.Equal(b.FiredAt) &&
 		a.LastNotified.Equal(b.LastNotified) && a.ResolvedAt.Equal(b.ResolvedAt) &&
-		a.LastEval.Equal(b.LastEval) && a.Repeats == b.Repeats && a.Err == b.Err
+		a.LastEval.Equal(b.LastEval) && a.Repeats == b.Repeats && a.Err == b.Err && a.Seq == b.Seq
 }
 
 func TestStore_RoundTrip(t *testing.T) {
@@ -114,13 +115,22 @@ func TestStore_RecordEncoding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{`"v":1`, `"phase":"firing"`, `"repeats":3`} {
+	for _, w := range []string{`"v":1`, `"phase":"firing"`, `"repeats":3`, `"seq":12`} {
 		if !strings.Contains(string(b), w) {
 			t.Errorf("record %s lacks %s", b, w)
 		}
 	}
 	if strings.Contains(string(b), "resolved_at") {
 		t.Errorf("record %s has a zero resolved_at", b)
+	}
+	// A record written before Seq existed decodes with Seq 0.
+	old, err := DecodeState([]byte(`{"v":1,"phase":"firing","fired_at":"2026-11-23T10:00:00Z"}`))
+	if err != nil || old.Seq != 0 || old.Phase != Firing {
+		t.Errorf("old record: %+v, %v; want firing with Seq 0", old, err)
+	}
+	rt, err := DecodeState(b)
+	if err != nil || !sameState(rt, sampleState()) {
+		t.Errorf("EncodeState/DecodeState round trip: %+v, %v", rt, err)
 	}
 	for _, tt := range []struct{ rec, want string }{
 		{`{"v":2,"phase":"firing"}`, "newer"},
