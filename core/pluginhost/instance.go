@@ -236,7 +236,11 @@ func (in *Instance) startLocked(ctx context.Context) error {
 	}
 	in.client, in.run, in.transport, in.path = client, run, t, path
 	in.starts++
-	in.logger.Debug("plugin started", "path", path, "protocol", client.NegotiatedVersion())
+	pid := ""
+	if run != nil {
+		pid = run.ID()
+	}
+	in.logger.Debug("plugin started", "path", path, "pid", pid, "protocol", client.NegotiatedVersion())
 	return nil
 }
 
