@@ -364,8 +364,24 @@ func (a *Agent) Notify(ctx context.Context, contact string, m Mail) (Receipt, er
 		return Receipt{}, fmt.Errorf("notify %s: %w", contact, err)
 	}
 	id := notify.NewMessageID(cur.cfg.Agent.Node, a.now())
+	name, receipt, err := a.sendVia(ctx, cur, c.Via, id, to, m, a.now(), func(name string, err error) {
+		a.logger.Warn("transport failed", "contact", contact, "transport", name, "message_id", id, "error", err)
+	})
+	if err != nil {
+		return Receipt{MessageID: id}, err
+	}
+	a.logger.Info("notification sent", "contact", contact, "transport", name, "message_id", id)
+	return Receipt{MessageID: id, Transport: name, Receipt: receipt}, nil
+}
+
+// sendVia sends one message, m to to under Message-ID id, through the
+// first transport of via that takes it, without the outbox: for Notify
+// (test-send) and for what cannot be stored. failed, if set, is told of
+// each transport that failed. It returns the transport that took it and
+// its receipt, or the errors of every transport tried.
+func (a *Agent) sendVia(ctx context.Context, cur running, via []string, id string, to []sdk.Address, m Mail, date time.Time, failed func(transport string, err error)) (string, string, error) {
 	var errs []error
-	for _, name := range c.Via {
+	for _, name := range via {
 		lt := cur.transports[name]
 		if lt == nil {
 			errs = append(errs, fmt.Errorf("transport %s is not configured", name))
@@ -376,7 +392,7 @@ func (a *Agent) Notify(ctx context.Context, contact string, m Mail) (Receipt, er
 			errs = append(errs, fmt.Errorf("transport %s: %w", name, err))
 			continue
 		}
-		msg, err := t.Message(id, to, m, a.now())
+		msg, err := t.Message(id, to, m, date)
 		if err != nil {
 			release()
 			errs = append(errs, err)
@@ -391,13 +407,17 @@ func (a *Agent) Notify(ctx context.Context, contact string, m Mail) (Receipt, er
 			err = res[0].Err
 		}
 		if err == nil {
-			a.logger.Info("notification sent", "contact", contact, "transport", name, "message_id", id)
-			return Receipt{MessageID: id, Transport: name, Receipt: res[0].Receipt}, nil
+			return name, res[0].Receipt, nil
 		}
-		a.logger.Warn("transport failed", "contact", contact, "transport", name, "message_id", id, "error", err)
+		if failed != nil {
+			failed(name, err)
+		}
 		errs = append(errs, fmt.Errorf("transport %s: %w", name, err))
 	}
-	return Receipt{MessageID: id}, errors.Join(errs...)
+	if len(errs) == 0 {
+		return "", "", errors.New("the contact has no transport")
+	}
+	return "", "", errors.Join(errs...)
 }
 
 // Message builds a message from this transport's sender to to.

@@ -405,45 +405,16 @@ func (a *Agent) sendNow(ctx context.Context, cur running, e *outbox.Entry) error
 	if date.IsZero() {
 		date = a.now()
 	}
-	var errs []error
-	for _, name := range e.Via {
-		lt := cur.transports[name]
-		if lt == nil {
-			errs = append(errs, fmt.Errorf("transport %s is not configured", name))
-			continue
-		}
-		t, release, err := lt.acquire()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("transport %s: %w", name, err))
-			continue
-		}
-		msg, err := t.Message(e.ID, e.Mail.To, Mail{
-			Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML,
-			Headers: e.Mail.Headers, Attachments: e.Mail.Attachments,
-		}, date)
-		if err != nil {
-			release()
-			errs = append(errs, err)
-			continue
-		}
-		res, err := t.Plugin.Send(ctx, []*sdk.Message{msg})
-		release()
-		if err == nil && len(res) != 1 {
-			err = fmt.Errorf("plugin returned %d results for 1 message", len(res))
-		}
-		if err == nil {
-			err = res[0].Err
-		}
-		if err == nil {
-			a.logger.Warn("notification sent without being stored (the outbox cannot be written)", "rule", e.Rule, "contact", e.Contact, "transport", name, "message_id", e.ID)
-			return nil
-		}
-		errs = append(errs, fmt.Errorf("transport %s: %w", name, err))
+	m := Mail{
+		Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML,
+		Headers: e.Mail.Headers, Attachments: e.Mail.Attachments,
 	}
-	if len(errs) == 0 {
-		return errors.New("the contact has no transport")
+	name, _, err := a.sendVia(ctx, cur, e.Via, e.ID, e.Mail.To, m, date, nil)
+	if err != nil {
+		return err
 	}
-	return errors.Join(errs...)
+	a.logger.Warn("notification sent without being stored (the outbox cannot be written)", "rule", e.Rule, "contact", e.Contact, "transport", name, "message_id", e.ID)
+	return nil
 }
 
 // StoreFailing is the part of /v1/status that says notifications cannot
