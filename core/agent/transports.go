@@ -278,16 +278,6 @@ func (s transportSet) names() []string {
 	return names
 }
 
-// failed reports whether any transport is not up.
-func (s transportSet) failed() bool {
-	for _, lt := range s {
-		if t, _ := lt.current(); t == nil {
-			return true
-		}
-	}
-	return false
-}
-
 // current returns the transport when it is up, else why it is not.
 func (lt *liveTransport) current() (*Transport, *startFailure) {
 	lt.mu.Lock()
