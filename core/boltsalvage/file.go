@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/tocsin-dev/tocsin/core/fsafe"
 )
 
 // Replace puts the salvaged file tmp in the place of the damaged file at
@@ -26,7 +28,7 @@ func Replace(path, tmp string, now time.Time) (string, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return moved, fmt.Errorf("the damaged file is now %s; put the salvaged %s in its place by hand: %w", moved, tmp, err)
 	}
-	if err := SyncDir(filepath.Dir(path)); err != nil {
+	if err := fsafe.SyncDir(filepath.Dir(path)); err != nil {
 		return moved, err
 	}
 	return moved, nil
@@ -60,22 +62,4 @@ func moveAside(path string, now time.Time) (string, error) {
 		return "", err
 	}
 	return name, nil
-}
-
-// SyncDir flushes dir, so that names created or renamed in it survive a
-// crash.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	serr := d.Sync()
-	cerr := d.Close()
-	if serr != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, serr)
-	}
-	if cerr != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, cerr)
-	}
-	return nil
 }
