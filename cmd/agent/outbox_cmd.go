@@ -277,33 +277,13 @@ Options:
 }
 
 func (c *outboxRecoverCommand) Run(args []string) int {
-	fs := c.flags("outbox recover", c.Help())
-	path := fs.String("config", defaultConfigPath(), "")
-	if code, ok := c.parse(fs, args); !ok {
-		return code
-	}
-	cfg, ok := c.load(*path)
-	if !ok {
-		return exitError
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-	defer cancel()
-	if p := probeAgent(ctx, newAgentClient(), cfg.Agent.Listen); p.err == nil && p.node == cfg.Agent.Node {
-		fmt.Fprintf(c.stderr, "Error: the agent of node %q is running (it answers at %s): stop it first; recover works on the outbox file alone\n", p.node, p.addr)
-		return exitError
-	}
-	file := agent.OutboxPath(cfg.Agent.DataDir)
-	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(c.stderr, "Error: there is no outbox file %s: nothing to recover (check data_dir in %s)\n", file, *path)
-		return exitError
-	}
-	rep, err := outbox.Recover(file)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "Error: %v\n", err)
-		return exitError
-	}
-	fmt.Fprintln(c.stdout, rep.String())
-	return exitOK
+	return c.runRecover(args, c.Help(), recoverTarget{
+		command: "outbox recover",
+		noun:    "outbox file",
+		alone:   "outbox file",
+		path:    agent.OutboxPath,
+		recover: func(path string) (fmt.Stringer, error) { return outbox.Recover(path) },
+	})
 }
 
 // parseID parses args, which hold one entry ID with the flags before or

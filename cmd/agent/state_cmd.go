@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/tocsin-dev/tocsin/core/agent"
@@ -63,31 +60,11 @@ Options:
 }
 
 func (c *stateRecoverCommand) Run(args []string) int {
-	fs := c.flags("state recover", c.Help())
-	path := fs.String("config", defaultConfigPath(), "")
-	if code, ok := c.parse(fs, args); !ok {
-		return code
-	}
-	cfg, ok := c.load(*path)
-	if !ok {
-		return exitError
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-	defer cancel()
-	if p := probeAgent(ctx, newAgentClient(), cfg.Agent.Listen); p.err == nil && p.node == cfg.Agent.Node {
-		fmt.Fprintf(c.stderr, "Error: the agent of node %q is running (it answers at %s): stop it first; recover works on the state file alone\n", p.node, p.addr)
-		return exitError
-	}
-	file := filepath.Join(cfg.Agent.DataDir, agent.StateFile)
-	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(c.stderr, "Error: there is no rule state file %s: nothing to recover (check data_dir in %s)\n", file, *path)
-		return exitError
-	}
-	rep, err := rules.RecoverStore(file)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "Error: %v\n", err)
-		return exitError
-	}
-	fmt.Fprintln(c.stdout, rep.String())
-	return exitOK
+	return c.runRecover(args, c.Help(), recoverTarget{
+		command: "state recover",
+		noun:    "rule state file",
+		alone:   "state file",
+		path:    func(dataDir string) string { return filepath.Join(dataDir, agent.StateFile) },
+		recover: func(path string) (fmt.Stringer, error) { return rules.RecoverStore(path) },
+	})
 }

@@ -6,10 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tocsin-dev/tocsin/core/boltsalvage"
 )
 
 // formatVersion is the version of the file's layout and record encoding,
@@ -127,12 +128,7 @@ func decodeEntry(key, v []byte) (*Entry, error) {
 }
 
 // quoteKey quotes a key for messages, shortened if long.
-func quoteKey(k []byte) string {
-	if len(k) > 200 {
-		return strconv.Quote(string(k[:200])) + "..."
-	}
-	return strconv.Quote(string(k))
-}
+func quoteKey(k []byte) string { return boltsalvage.QuoteKey(k) }
 
 // indexed is what the indexes know of an entry.
 type indexed struct {

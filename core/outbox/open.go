@@ -13,6 +13,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/tocsin-dev/tocsin/core/boltformat"
 	"github.com/tocsin-dev/tocsin/core/fsafe"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -288,49 +289,25 @@ func sortKeys(keys [][]byte) {
 // a fixture (see fixture_test.go).
 var migrations = map[int]func(tx *bolt.Tx) error{}
 
+// versioning is where an outbox records its format version; a file without
+// one is new.
+func versioning(steps map[int]func(*bolt.Tx) error) boltformat.Format {
+	return boltformat.Format{Bucket: metaBucket, Key: versionKey, Missing: 0, Steps: steps}
+}
+
 // fileFormat returns the format version recorded in tx; 0 when the file
 // has none (a new file).
-func fileFormat(tx *bolt.Tx) (int, error) {
-	meta := tx.Bucket(metaBucket)
-	if meta == nil || meta.Get(versionKey) == nil {
-		return 0, nil
-	}
-	raw := meta.Get(versionKey)
-	v, err := strconv.Atoi(string(raw))
-	if err != nil || v < 1 {
-		return 0, fmt.Errorf("the format version %q is not valid", raw)
-	}
-	return v, nil
-}
+func fileFormat(tx *bolt.Tx) (int, error) { return versioning(nil).Version(tx) }
 
 // migrate brings the outbox of tx from its format to format to, one step
 // of steps at a time, and records the version. A new file gets format to
-// at once.
+// at once. A newer file is refused with a *newerFormat.
 func migrate(tx *bolt.Tx, to int, steps map[int]func(*bolt.Tx) error) error {
-	v, err := fileFormat(tx)
-	if err != nil {
-		return err
+	err := versioning(steps).Migrate(tx, to)
+	if n := (*boltformat.NewerError)(nil); errors.As(err, &n) {
+		return &newerFormat{version: n.Version}
 	}
-	if v > to {
-		return &newerFormat{version: v}
-	}
-	for ; v > 0 && v < to; v++ {
-		step := steps[v]
-		if step == nil {
-			return fmt.Errorf("no migration from format %d to %d", v, v+1)
-		}
-		if err := step(tx); err != nil {
-			return fmt.Errorf("migrate from format %d to %d: %w", v, v+1, err)
-		}
-	}
-	meta, err := tx.CreateBucketIfNotExists(metaBucket)
-	if err != nil {
-		return err
-	}
-	if string(meta.Get(versionKey)) == strconv.Itoa(to) {
-		return nil
-	}
-	return meta.Put(versionKey, []byte(strconv.Itoa(to)))
+	return err
 }
 
 // initBuckets creates the buckets of a new outbox, migrates an older one

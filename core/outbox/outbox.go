@@ -13,6 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tocsin-dev/tocsin/core/fsafe"
 )
 
 // ErrNotFound is returned (wrapped) for an entry ID the outbox does not
@@ -112,7 +114,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 	}
 	if created {
 		// The new file's name must survive a crash too.
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := fsafe.SyncDir(filepath.Dir(path)); err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("open outbox %s: %w", path, err)
 		}

@@ -4,15 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/tocsin-dev/tocsin/core/boltsalvage"
 	"github.com/tocsin-dev/tocsin/core/fsafe"
 )
 
@@ -116,7 +115,7 @@ func Recover(path string) (Report, error) {
 		return rep, fmt.Errorf("recover outbox %s: %w", path, err)
 	}
 	defer f.Close() // releases the lock
-	if err := lockFile(f); errors.Is(err, errWouldBlock) {
+	if err := boltsalvage.LockFile(f); errors.Is(err, boltsalvage.ErrWouldBlock) {
 		return rep, fmt.Errorf("recover outbox: %w", lockedError(path))
 	} else if err != nil {
 		return rep, fmt.Errorf("recover outbox %s: lock: %w", path, err)
@@ -131,16 +130,8 @@ func Recover(path string) (Report, error) {
 	if err != nil {
 		return rep, fmt.Errorf("recover outbox %s: write the new file: %w", path, err)
 	}
-	moved, err := moveAside(path, time.Now())
+	rep.MovedTo, err = boltsalvage.Replace(path, tmp, time.Now())
 	if err != nil {
-		_ = os.Remove(tmp)
-		return rep, fmt.Errorf("recover outbox %s: move it aside: %w", path, err)
-	}
-	rep.MovedTo = moved
-	if err := os.Rename(tmp, path); err != nil {
-		return rep, fmt.Errorf("recover outbox %s: the damaged file is now %s; put the salvaged %s in its place by hand: %w", path, moved, tmp, err)
-	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
 		return rep, fmt.Errorf("recover outbox %s: %w", path, err)
 	}
 	rep.Kept = len(sal.entries)
@@ -152,10 +143,7 @@ func Recover(path string) (Report, error) {
 		}
 	}
 	rep.Lost, rep.Scanned, rep.MaybeStale = sal.lost, sal.scanned, sal.maybeStale
-	rep.Damage = sal.problems
-	if sal.dropped > 0 {
-		rep.Damage = append(rep.Damage, "and "+strconv.Itoa(sal.dropped)+" more problems")
-	}
+	rep.Damage = sal.damage
 	return rep, nil
 }
 
@@ -202,52 +190,4 @@ func writeSalvaged(path string, entries []*Entry) (string, error) {
 		return fail(err)
 	}
 	return tmp, nil
-}
-
-// moveAside gives the file at path the name path.corrupt-<now> (with a
-// number added when that is taken) and returns it. It links the new name
-// first, so that path itself stays until the new file replaces it.
-func moveAside(path string, now time.Time) (string, error) {
-	base := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
-	name := base
-	for i := 2; ; i++ {
-		err := os.Link(path, name)
-		if err == nil {
-			return name, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			break
-		}
-		if i > 100 {
-			return "", err
-		}
-		name = base + "-" + strconv.Itoa(i)
-	}
-	// No hard links here: rename, which leaves path missing until the new
-	// file takes its place.
-	if _, err := os.Lstat(name); err == nil {
-		return "", fmt.Errorf("%s exists", name)
-	}
-	if err := os.Rename(path, name); err != nil {
-		return "", err
-	}
-	return name, nil
-}
-
-// syncDir flushes dir, so that names created or renamed in it survive a
-// crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	serr := d.Sync()
-	cerr := d.Close()
-	if serr != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, serr)
-	}
-	if cerr != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, cerr)
-	}
-	return nil
 }

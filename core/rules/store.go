@@ -7,12 +7,12 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
-	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/tocsin-dev/tocsin/core/boltformat"
 	"github.com/tocsin-dev/tocsin/core/fsafe"
 )
 
@@ -122,49 +122,23 @@ func diagnoseStore(path string, size int64) error {
 
 // fileFormat returns the format version recorded in tx: 1 when there is
 // none (files written before the meta bucket).
-func fileFormat(tx *bolt.Tx) (int, error) {
-	meta := tx.Bucket(metaBucket)
-	if meta == nil {
-		return 1, nil
-	}
-	raw := meta.Get(formatKey)
-	if raw == nil {
-		return 1, nil
-	}
-	v, err := strconv.Atoi(string(raw))
-	if err != nil || v < 1 {
-		return 0, fmt.Errorf("the format version %q is not valid", raw)
-	}
-	return v, nil
+func fileFormat(tx *bolt.Tx) (int, error) { return versioning(nil).Version(tx) }
+
+// versioning is where a state file records its format version; a file
+// without one is format 1.
+func versioning(steps map[int]func(*bolt.Tx) error) boltformat.Format {
+	return boltformat.Format{Bucket: metaBucket, Key: formatKey, Missing: 1, Steps: steps}
 }
 
 // migrate brings the file of tx to format to, one step of steps at a
-// time, and records the version.
+// time, and records the version. A newer file is refused with a
+// *newerFormat.
 func migrate(tx *bolt.Tx, to int, steps map[int]func(*bolt.Tx) error) error {
-	v, err := fileFormat(tx)
-	if err != nil {
-		return err
+	err := versioning(steps).Migrate(tx, to)
+	if n := (*boltformat.NewerError)(nil); errors.As(err, &n) {
+		return &newerFormat{version: n.Version}
 	}
-	if v > to {
-		return &newerFormat{version: v}
-	}
-	for ; v < to; v++ {
-		step := steps[v]
-		if step == nil {
-			return fmt.Errorf("no migration from format %d to %d", v, v+1)
-		}
-		if err := step(tx); err != nil {
-			return fmt.Errorf("migrate from format %d to %d: %w", v, v+1, err)
-		}
-	}
-	meta, err := tx.CreateBucketIfNotExists(metaBucket)
-	if err != nil {
-		return err
-	}
-	if cur := meta.Get(formatKey); string(cur) == strconv.Itoa(to) {
-		return nil
-	}
-	return meta.Put(formatKey, []byte(strconv.Itoa(to)))
+	return err
 }
 
 // format returns the format version the open store records.

@@ -56,23 +56,5 @@ func writeFileAtomic(dir, name string, data []byte) error {
 		return err
 	}
 	renamed = true
-	return syncDir(dir)
-}
-
-// syncDir flushes dir, so that a file created or renamed in it survives a
-// crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	serr := d.Sync()
-	cerr := d.Close()
-	if serr != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, serr)
-	}
-	if cerr != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, cerr)
-	}
-	return nil
+	return fsafe.SyncDir(dir)
 }

@@ -216,7 +216,7 @@ func createKeyFile(path string) error {
 			return fmt.Errorf("create token key %s: %w", path, err)
 		}
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsafe.SyncDir(dir); err != nil {
 		return fmt.Errorf("create token key %s: %w", path, err)
 	}
 	return nil

@@ -275,7 +275,7 @@ func (s *Store) Delete(transport string) error {
 	if err != nil {
 		return fmt.Errorf("delete token: %w", err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := fsafe.SyncDir(s.dir); err != nil {
 		return fmt.Errorf("delete token: %w", err)
 	}
 	return nil
