@@ -8,7 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -604,7 +605,7 @@ func (e *engine) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatu
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []RuleStatus
+	out := make([]RuleStatus, 0, len(e.cfg.Rules))
 	for _, r := range e.cfg.Rules {
 		st := e.states[r.Name]
 		rec := e.lastEval[r.Name]
@@ -614,7 +615,7 @@ func (e *engine) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatu
 			Error: st.Err, LastEval: rec.At, LastEvents: rec.Events,
 		})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	slices.SortFunc(out, func(a, b RuleStatus) int { return strings.Compare(a.Name, b.Name) })
 	return nodeStatus(e.cfg.Agent.Node, node), out, checks
 }
 

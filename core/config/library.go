@@ -558,7 +558,7 @@ func (l *loader) libraryRules(lib *libraryBlock) hcl.Diagnostics {
 	}
 	alerts := false // delivery_failing is added
 	static := lib.staticValue()
-	ctx := evalContext(lib.dir, lib.shownDir, l.lookupEnv, l.noteFileRead)
+	ctx := evalContext(lib.dir, lib.shownDir, l.lookupEnv, l.cfg.noteFileRead)
 	ctx.Variables = map[string]cty.Value{libraryVariable: static}
 	dec := &fileDecoder{l: l, dir: lib.dir, ctx: ctx}
 	parser := hclparse.NewParser()

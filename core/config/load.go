@@ -9,7 +9,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/tocsin-dev/tocsin/core/hcldecode"
 )
@@ -37,7 +36,6 @@ func LoadPaths(paths ...string) (*Config, hcl.Diagnostics) {
 // merge rules.
 type loader struct {
 	lookupEnv func(string) (string, bool)
-	parser    *hclparse.Parser
 	cfg       *Config
 
 	agentSet   map[string]hcl.Range // agent argument -> where it was set
@@ -67,7 +65,6 @@ type viaRef struct {
 func newLoader(lookupEnv func(string) (string, bool)) *loader {
 	return &loader{
 		lookupEnv:  lookupEnv,
-		parser:     hclparse.NewParser(),
 		cfg:        &Config{Sources: map[string][]byte{}, sensitive: map[string][]hcl.Range{}},
 		agentSet:   map[string]hcl.Range{},
 		transports: map[string]*Transport{},
@@ -198,7 +195,9 @@ func (l *loader) loadFile(name string) hcl.Diagnostics {
 		l.markBroken(name)
 		return diags
 	}
-	file, diags := l.parser.ParseHCL(src, name)
+	// Parsed on its own, not through an hclparse.Parser, which would keep
+	// every file's tree and source for as long as anything reaches it.
+	file, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	if file != nil {
 		if body, ok := file.Body.(*hclsyntax.Body); ok {
 			l.cfg.sensitive[name] = heuristicRanges(body)
@@ -215,7 +214,7 @@ func (l *loader) loadFile(name string) hcl.Diagnostics {
 	f := &fileDecoder{
 		l:   l,
 		dir: filepath.Dir(abs),
-		ctx: evalContext(filepath.Dir(abs), filepath.Dir(name), l.lookupEnv, l.noteFileRead),
+		ctx: evalContext(filepath.Dir(abs), filepath.Dir(name), l.lookupEnv, l.cfg.noteFileRead),
 	}
 	return append(diags, f.decode(file.Body)...)
 }
@@ -229,9 +228,11 @@ func (l *loader) markBroken(name string) {
 }
 
 // noteFileRead keeps what a file() call read, so that diagnostics never
-// echo it.
-func (l *loader) noteFileRead(content string) {
-	l.cfg.fileReads = append(l.cfg.fileReads, fileReadSecrets(content)...)
+// echo it. It is a method of the Config, not of the loader: the evaluation
+// contexts that call it outlive the load (a transport keeps its file's),
+// and must not keep the loader and what it parsed reachable.
+func (c *Config) noteFileRead(content string) {
+	c.fileReads = append(c.fileReads, fileReadSecrets(content)...)
 }
 
 // checkVia reports the via elements that name no declared transport.

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,6 +69,23 @@ type Handlers struct {
 	Routes map[string]http.Handler
 }
 
+// statusEncoder writes /v1/status. With 10,000 rules the status is a few
+// MB of JSON: a fresh encoder per request would grow its buffers from
+// nothing each time, several times the answer's size in garbage, which
+// is most of what a polled agent allocates. The encoders and their
+// buffers are reused instead.
+type statusEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var statusEncoders = sync.Pool{New: func() any {
+	e := &statusEncoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetIndent("", "  ")
+	return e
+}}
+
 // Listen binds addr (host:port). Binding happens here, not in Serve, so a
 // taken port is reported before the agent claims to be up.
 func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
@@ -79,9 +97,14 @@ func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
 	if h.Status != nil {
 		mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			_ = enc.Encode(h.Status())
+			enc := statusEncoders.Get().(*statusEncoder)
+			defer statusEncoders.Put(enc)
+			enc.buf.Reset()
+			if err := enc.enc.Encode(h.Status()); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			_, _ = w.Write(enc.buf.Bytes())
 		})
 	}
 	if err := handleRoutes(mux, h.Routes); err != nil {
