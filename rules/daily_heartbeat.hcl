@@ -18,7 +18,7 @@ rule "daily_heartbeat" {
     does not get through.
 
       node:     ${node.name}, ${coalesce(node.role, "no role")}, version ${coalesce(node.version, "unknown")}
-      partner:  ${library.peer_url}: ${peer.partner.ok ? "${coalesce(peer.partner.role, "?")}, version ${coalesce(peer.partner.version, "unknown")}" : "NOT REACHABLE: ${peer.partner.error}"}
+      partner:  ${library.peer_url}: ${try(peer.partner.ok, false) ? "${coalesce(peer.partner.role, "?")}, version ${coalesce(peer.partner.version, "unknown")}" : "NOT REACHABLE: ${try(peer.partner.error, "not observed yet")}"}
       last sync: ${coalesce(node.last_sync, "unknown")}
       running since: ${agent.started}
 

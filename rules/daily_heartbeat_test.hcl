@@ -69,3 +69,18 @@ test "the notice says how often it comes" {
     text = { daily_heartbeat = "This notice comes every day at 08:00; if it stops coming" }
   }
 }
+
+# Right after a start, the partner may not have been observed yet (its
+# first check still running): the notice still renders in full.
+test "the summary renders before the partner was ever observed" {
+  start = "2026-11-23T07:00:00Z"
+  facts "0m" {
+    check "product" {
+      json = { version = "7.1", backup_ops = true }
+    }
+  }
+  expect "1h" {
+    fire = ["daily_heartbeat"]
+    text = { daily_heartbeat = "partner:  http://192.0.2.1:9870: NOT REACHABLE: not observed yet" }
+  }
+}
