@@ -169,6 +169,10 @@ func TestScan_Damaged(t *testing.T) {
 		// round is the round of writes the kept records must be from; 0
 		// when the latest.
 		round int
+		// maybeNone is set where the pages left may hold no record at
+		// all (and then nothing to call stale): which pages bbolt
+		// allocated first is not fixed.
+		maybeNone bool
 	}{{
 		name: "meta pages zeroed", data: overwrite(f.data, 0, make([]byte, 2*testPageSize)),
 		opt:     Options{PageSizes: testSizes, What: "things"},
@@ -224,7 +228,7 @@ func TestScan_Damaged(t *testing.T) {
 		name: "truncated to three pages", data: f.data[:3*testPageSize],
 		opt:     Options{PageSizes: testSizes},
 		problem: "beyond the end of the file",
-		inTree:  -1, scanned: -1, maybeStale: true,
+		inTree:  -1, scanned: -1, maybeStale: true, maybeNone: true,
 	}, {
 		name: "data pages scribbled", data: overwrite(f.data, 2*testPageSize, bytes.Repeat([]byte("\xff\x13\x37"), len(f.data)/3)[:len(f.data)-2*testPageSize]),
 		opt:     Options{PageSizes: testSizes},
@@ -250,10 +254,10 @@ func TestScan_Damaged(t *testing.T) {
 			switch {
 			case tc.inTree >= 0 && gotTree != tc.inTree,
 				tc.scanned >= 0 && found.Scanned != tc.scanned,
-				len(found.Records) == 0 && (tc.inTree < 0 || tc.scanned < 0):
+				len(found.Records) == 0 && (tc.inTree < 0 || tc.scanned < 0) && !tc.maybeNone:
 				t.Fatalf("%d records from the walk, %d from the scan; want %d and %d", gotTree, found.Scanned, tc.inTree, tc.scanned)
 			}
-			if found.MaybeStale != tc.maybeStale {
+			if found.MaybeStale != tc.maybeStale && !(tc.maybeNone && len(found.Records) == 0) {
 				t.Fatalf("maybe stale %v, want %v", found.MaybeStale, tc.maybeStale)
 			}
 			for k, v := range found.Records {
