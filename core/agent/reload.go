@@ -5,8 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -127,7 +128,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 	}
 	a.superviseFailed(started, cfg)
 	a.dispatcher.Kick()
-	a.logger.Info("configuration reloaded", "transports", next.names(), "kept", sortedKeys(kept), "restarted", len(changed), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules))
+	a.logger.Info("configuration reloaded", "transports", next.names(), "kept", slices.Sorted(maps.Keys(kept)), "restarted", len(changed), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules))
 	return diags
 }
 
@@ -179,16 +180,6 @@ func (a *Agent) retire(lt *liveTransport, bound time.Duration) {
 		}
 		lt.stop()
 	}()
-}
-
-// sortedKeys returns m's keys, sorted.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // newEngine makes the rules of cfg, wired to the agent as Start wires
