@@ -43,11 +43,23 @@ func (r *Rule) Prepare() {
 	if r == nil || r.When == nil {
 		return
 	}
+	if se, ok := r.When.(*sourceExpr); ok {
+		// Compile a tree of its own and keep none of it: the parts HCL
+		// must evaluate are kept as their text too.
+		tree, diags := se.parse()
+		if diags.HasErrors() {
+			r.cond = nil
+			return
+		}
+		keep := func(x hcl.Expression) hcl.Expression { return fromSource(x, se.src, true) }
+		r.cond = &condition{expr: r.When, eval: compile(tree, keep)}
+		return
+	}
 	if _, ok := r.When.(hclsyntax.Expression); !ok {
 		r.cond = nil
 		return
 	}
-	r.cond = &condition{expr: r.When, eval: compile(r.When)}
+	r.cond = &condition{expr: r.When, eval: compile(r.When, func(x hcl.Expression) hcl.Expression { return x })}
 }
 
 // fast evaluates the compiled condition; ok is false when Holds must use
@@ -82,13 +94,14 @@ func comparable(v cty.Value) bool {
 	return v.IsWhollyKnown() && !v.ContainsMarked()
 }
 
-// compile returns the node for expr.
-func compile(expr hcl.Expression) node {
+// compile returns the node for expr. keep gives what a node holds on to
+// of a part of expr that HCL evaluates.
+func compile(expr hcl.Expression, keep func(hcl.Expression) hcl.Expression) node {
 	switch e := expr.(type) {
 	case *hclsyntax.LiteralValueExpr:
 		return constant(e.Val)
 	case *hclsyntax.ParenthesesExpr:
-		return compile(e.Expression)
+		return compile(e.Expression, keep)
 	case *hclsyntax.TemplateExpr:
 		if e.IsStringLiteral() {
 			if v, diags := e.Value(nil); !diags.HasErrors() && plain(v) {
@@ -101,7 +114,7 @@ func compile(expr hcl.Expression) node {
 		}
 	case *hclsyntax.UnaryOpExpr:
 		if e.Op == hclsyntax.OpLogicalNot {
-			operand := compile(e.Val)
+			operand := compile(e.Val, keep)
 			return func(ctx *hcl.EvalContext) (cty.Value, bool) {
 				v, ok := operand(ctx)
 				if !ok || !plain(v) || v.Type() != cty.Bool {
@@ -111,15 +124,15 @@ func compile(expr hcl.Expression) node {
 			}
 		}
 	case *hclsyntax.BinaryOpExpr:
-		if n := compileBinary(e); n != nil {
+		if n := compileBinary(e, keep); n != nil {
 			return n
 		}
 	case *hclsyntax.FunctionCallExpr:
 		if !e.ExpandFinal {
-			return compileCall(e)
+			return compileCall(e, keep)
 		}
 	}
-	return delegate(expr)
+	return delegate(keep(expr))
 }
 
 // constant is a node that always returns v.
@@ -195,7 +208,7 @@ func lookupVar(ctx *hcl.EvalContext, name string) (cty.Value, bool) {
 
 // compileBinary compiles logical, equality and comparison operators;
 // others (arithmetic) return nil and are left to HCL.
-func compileBinary(e *hclsyntax.BinaryOpExpr) node {
+func compileBinary(e *hclsyntax.BinaryOpExpr, keep func(hcl.Expression) hcl.Expression) node {
 	var op func(l, r cty.Value) (cty.Value, bool)
 	switch e.Op {
 	case hclsyntax.OpLogicalAnd, hclsyntax.OpLogicalOr:
@@ -243,7 +256,7 @@ func compileBinary(e *hclsyntax.BinaryOpExpr) node {
 	default:
 		return nil
 	}
-	lhs, rhs := compile(e.LHS), compile(e.RHS)
+	lhs, rhs := compile(e.LHS, keep), compile(e.RHS, keep)
 	equality := e.Op == hclsyntax.OpEqual || e.Op == hclsyntax.OpNotEqual
 	return func(ctx *hcl.EvalContext) (cty.Value, bool) {
 		l, ok := lhs(ctx)
@@ -272,11 +285,12 @@ type callInfo struct {
 }
 
 // compileCall compiles a function call without a final "...".
-func compileCall(e *hclsyntax.FunctionCallExpr) node {
+func compileCall(e *hclsyntax.FunctionCallExpr, keep func(hcl.Expression) hcl.Expression) node {
 	args := make([]node, len(e.Args))
 	for i, a := range e.Args {
-		args[i] = compile(a)
+		args[i] = compile(a, keep)
 	}
+	name := e.Name
 	// duration("literal") is a constant: compute it once, and use it when
 	// the context's duration is this package's.
 	var folded cty.Value
@@ -289,10 +303,10 @@ func compileCall(e *hclsyntax.FunctionCallExpr) node {
 			}
 		}
 	}
-	slow := delegate(e)
+	slow := delegate(keep(e))
 	var cache atomic.Pointer[callInfo]
 	return func(ctx *hcl.EvalContext) (cty.Value, bool) {
-		f, found := lookupFunc(ctx, e.Name)
+		f, found := lookupFunc(ctx, name)
 		if !found {
 			return cty.NilVal, false
 		}

@@ -65,7 +65,7 @@ func sameAsHCL(t *testing.T, src string, ctx *hcl.EvalContext) (fastAnswered boo
 	t.Helper()
 	expr := mustExpr(t, src)
 	want, diags := expr.Value(ctx)
-	got, ok := compile(expr)(ctx)
+	got, ok := compile(expr, func(x hcl.Expression) hcl.Expression { return x })(ctx)
 	if ok {
 		if diags.HasErrors() {
 			t.Fatalf("%s: fast path answered %#v where HCL fails: %s", src, got, diags.Error())
@@ -82,7 +82,36 @@ func sameAsHCL(t *testing.T, src string, ctx *hcl.EvalContext) (fastAnswered boo
 	if h1 != h2 || fmt.Sprint(err1) != fmt.Sprint(err2) {
 		t.Fatalf("%s: Holds %v, %v unprepared; %v, %v prepared", src, h1, err1, h2, err2)
 	}
+	sameCompacted(t, src, ctx)
 	return ok
+}
+
+// sameCompacted checks that a rule whose condition src sits in a file
+// holds the same, with the same error (file:line:col included), before
+// and after Compact, prepared or not, at its first evaluation and later
+// ones (when the kept tree is reused).
+func sameCompacted(t *testing.T, src string, ctx *hcl.EvalContext) {
+	t.Helper()
+	file := []byte("# a rule\nrule_when = " + src + "\n")
+	when := mustAttr(t, file, "rule_when")
+	orig := &Rule{Name: "r", When: when, DeclRange: when.Range()}
+	h1, err1 := orig.Holds(ctx)
+	for _, prepare := range []bool{false, true} {
+		c := &Rule{Name: "r", When: mustAttr(t, file, "rule_when"), DeclRange: when.Range()}
+		c.Compact(file)
+		if _, ok := c.When.(*sourceExpr); !ok {
+			t.Fatalf("%s: Compact kept the tree (%T)", src, c.When)
+		}
+		if prepare {
+			c.Prepare()
+		}
+		for range 2 {
+			h2, err2 := c.Holds(ctx)
+			if h1 != h2 || fmt.Sprint(err1) != fmt.Sprint(err2) {
+				t.Fatalf("%s: Holds %v, %v before Compact; %v, %v after (prepared %v)", src, h1, err1, h2, err2, prepare)
+			}
+		}
+	}
 }
 
 func TestPrepare_SameAsHCL(t *testing.T) {

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,12 +45,16 @@ type Rule struct {
 	// DeclRange is the range of the block header, for messages.
 	DeclRange hcl.Range
 
-	cond *condition // compiled When, set by Prepare
+	cond  *condition // compiled When, set by Prepare
+	roots []string   // the variables the expressions read, set by Compact
 }
 
 // Reads reports whether any of the rule's expressions (condition,
 // templates, attachments) reads the variable root.
 func (r *Rule) Reads(root string) bool {
+	if r.roots != nil {
+		return slices.Contains(r.roots, root)
+	}
 	exprs := append([]hcl.Expression{r.When, r.Subject, r.Text, r.HTML}, r.Attach...)
 	for _, x := range exprs {
 		if x == nil {

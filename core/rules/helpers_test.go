@@ -25,6 +25,21 @@ func mustExpr(t testing.TB, src string) hcl.Expression {
 	return expr
 }
 
+// mustAttr parses src as a configuration body in file "rules.hcl" and
+// returns the expression of its attribute name.
+func mustAttr(t testing.TB, src []byte, name string) hcl.Expression {
+	t.Helper()
+	f, diags := hclsyntax.ParseConfig(src, "rules.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatalf("parse %q: %s", src, diags.Error())
+	}
+	attr, ok := f.Body.(*hclsyntax.Body).Attributes[name]
+	if !ok {
+		t.Fatalf("%q has no attribute %s", src, name)
+	}
+	return attr.Expr
+}
+
 // mustTemplate parses src as a template in file "rules.hcl" at line 1.
 func mustTemplate(t testing.TB, src string) hcl.Expression {
 	t.Helper()
