@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,5 +135,65 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for transport, n := range starts() {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), label(transport))
+	}
+}
+
+// ruleCollector serves tocsin_rule_evaluations_total{rule} and
+// tocsin_rule_evaluation_errors_total{rule} from two integers per rule.
+// A CounterVec keeps, for each series, its label pairs, hash and metric:
+// about 1 KB for a rule's two series, 10 MB that stay in memory for a
+// configuration of 10,000 rules, for numbers read once per scrape.
+type ruleCollector struct {
+	evals, errs *prometheus.Desc
+
+	mu    sync.RWMutex
+	rules map[string]*ruleCounts
+}
+
+// ruleCounts are one rule's evaluations and failed evaluations.
+type ruleCounts struct{ evals, errs atomic.Uint64 }
+
+func newRuleCollector() *ruleCollector {
+	return &ruleCollector{
+		evals: prometheus.NewDesc(prometheus.BuildFQName(namespace, "rule", "evaluations_total"),
+			"Rule evaluations, by rule.", []string{"rule"}, nil),
+		errs: prometheus.NewDesc(prometheus.BuildFQName(namespace, "rule", "evaluation_errors_total"),
+			"Rule evaluations that failed, by rule.", []string{"rule"}, nil),
+		rules: map[string]*ruleCounts{},
+	}
+}
+
+// evaluated counts an evaluation of rule, failed when err is true.
+func (c *ruleCollector) evaluated(rule string, err bool) {
+	c.mu.RLock()
+	rc := c.rules[rule]
+	c.mu.RUnlock()
+	if rc == nil {
+		c.mu.Lock()
+		if rc = c.rules[rule]; rc == nil {
+			rc = &ruleCounts{}
+			c.rules[rule] = rc
+		}
+		c.mu.Unlock()
+	}
+	rc.evals.Add(1)
+	if err {
+		rc.errs.Add(1)
+	}
+}
+
+// Describe sends the two counters' descriptions.
+func (c *ruleCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.evals
+	ch <- c.errs
+}
+
+// Collect sends both counters of every rule evaluated so far.
+func (c *ruleCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for rule, rc := range c.rules {
+		ch <- prometheus.MustNewConstMetric(c.evals, prometheus.CounterValue, float64(rc.evals.Load()), rule)
+		ch <- prometheus.MustNewConstMetric(c.errs, prometheus.CounterValue, float64(rc.errs.Load()), rule)
 	}
 }

@@ -34,7 +34,7 @@ type Metrics struct {
 	enqueued                              *prometheus.CounterVec
 	sent, retried, fellBack, deadLettered *prometheus.CounterVec
 	sendDuration                          *prometheus.HistogramVec
-	ruleEvaluations, ruleErrors           *prometheus.CounterVec
+	rules                                 *ruleCollector
 	tickDuration                          prometheus.Histogram
 	tokenRefreshes                        *prometheus.CounterVec
 	storeFailures                         prometheus.Counter
@@ -74,10 +74,7 @@ func newMetrics(reg *prometheus.Registry, now func() time.Time) *Metrics {
 			Help:      "Time of the successful Send calls to a transport's plugin (a batch's time for each of its messages), by transport.",
 			Buckets:   sendBuckets,
 		}, []string{"transport"}),
-		ruleEvaluations: counter("rule_evaluations_total",
-			"Rule evaluations, by rule.", "rule"),
-		ruleErrors: counter("rule_evaluation_errors_total",
-			"Rule evaluations that failed, by rule.", "rule"),
+		rules: newRuleCollector(),
 		tickDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace,
 			Name:      "rule_tick_duration_seconds",
@@ -95,7 +92,7 @@ func newMetrics(reg *prometheus.Registry, now func() time.Time) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.enqueued, m.sent, m.retried, m.fellBack, m.deadLettered, m.sendDuration,
-		m.ruleEvaluations, m.ruleErrors, m.tickDuration, m.tokenRefreshes, m.storeFailures,
+		m.rules, m.tickDuration, m.tokenRefreshes, m.storeFailures,
 		m.outbox, m.plugins,
 	)
 	// ContinueOnError: when the outbox cannot be read, the scrape still
@@ -146,12 +143,7 @@ func (m *Metrics) RuleEvaluated(rule string, err bool) {
 	if m == nil {
 		return
 	}
-	rule = label(rule)
-	m.ruleEvaluations.WithLabelValues(rule).Inc()
-	errs := m.ruleErrors.WithLabelValues(rule)
-	if err {
-		errs.Inc()
-	}
+	m.rules.evaluated(label(rule), err)
 }
 
 // RuleTick records the time d of one rule tick (see the engine: the
