@@ -1,10 +1,11 @@
 package facts
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -15,7 +16,9 @@ import (
 // StatusPath is where an agent serves its Status, below its base URL.
 const StatusPath = "/v1/status"
 
-// maxStatusSize caps how much of a peer's status is read.
+// maxStatusSize caps how much of a peer's status is read. An agent
+// writes the node first, so the cap holds whatever else its status
+// carries (an agent with 10,000 rules serves a few MB).
 const maxStatusSize = 1 << 20
 
 // Status is what an agent serves at StatusPath, as JSON, for operators and
@@ -81,18 +84,11 @@ func checkPeer(ctx context.Context, s Spec, _ *env, v map[string]cty.Value) erro
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: status %s, want 200", target, resp.Status)
 	}
-	body, truncated, err := readCapped(ctx, resp.Body, maxStatusSize)
-	if err != nil {
+	st, err := decodeStatus(resp.Body, maxStatusSize)
+	switch {
+	case errors.Is(err, errTruncated):
 		return fmt.Errorf("read status from %s: %w", target, err)
-	}
-	if truncated {
-		return fmt.Errorf("read status from %s: %w (%d bytes)", target, errTruncated, maxStatusSize)
-	}
-	var st Status
-	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
-		return fmt.Errorf("decode status from %s: not a JSON object", target)
-	}
-	if err := json.Unmarshal(body, &st); err != nil {
+	case err != nil:
 		return fmt.Errorf("decode status from %s: %w", target, err)
 	}
 	n := st.Node
@@ -107,4 +103,71 @@ func checkPeer(ctx context.Context, s Spec, _ *env, v map[string]cty.Value) erro
 	}
 	v["agent_version"] = stringVal(st.AgentVersion)
 	return nil
+}
+
+// decodeStatus reads the members node, agent_version and time of the
+// status object in r, reading no more than limit bytes, and stops once it
+// has them: what follows (rules, checks) is not read. A status cut short,
+// or not valid JSON, after its node still gives the node; one whose node
+// does not come within limit bytes is an error.
+func decodeStatus(r io.Reader, limit int64) (Status, error) {
+	var st Status
+	cr := &countingReader{r: io.LimitReader(r, limit+1)}
+	dec := json.NewDecoder(cr)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return st, errors.New("not a JSON object")
+	}
+	var node, version, clock bool
+	for !(node && version && clock) && dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return st, statusEnd(node, cr.n > limit, limit, err)
+		}
+		key, _ := tok.(string)
+		switch key {
+		case "node":
+			err = dec.Decode(&st.Node)
+			node = err == nil
+		case "agent_version":
+			err = dec.Decode(&st.AgentVersion)
+			version = err == nil
+		case "time":
+			err = dec.Decode(&st.Time)
+			clock = err == nil
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return st, statusEnd(node, cr.n > limit, limit, err)
+		}
+	}
+	if !node {
+		return st, errors.New("no node in it")
+	}
+	return st, nil
+}
+
+// statusEnd is what decodeStatus returns when the status ends early or
+// stops being JSON: nothing once the node was read, else the error.
+func statusEnd(node, capped bool, limit int64, err error) error {
+	switch {
+	case node:
+		return nil
+	case capped:
+		return fmt.Errorf("%w (%d bytes) before the node", errTruncated, limit)
+	}
+	return err
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

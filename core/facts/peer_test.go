@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,6 +46,11 @@ func TestCheckPeer(t *testing.T) {
 	mux.Handle("GET /null/v1/status", serve(200, `null`))
 	mux.Handle("GET /wrongtype/v1/status", serve(200, `{"node": {"name": 7}}`))
 	mux.Handle("GET /v1/status", serve(200, string(fullJSON)))
+	// An agent with 10,000 rules serves a few MB: its node comes first.
+	rules := `[` + strings.Repeat(`{"name": "r00000", "phase": "inactive", "last_eval": "2026-12-05T07:00:00Z"},`, 40000) + `{}]`
+	mux.Handle("GET /large/v1/status", serve(200, strings.TrimSuffix(string(fullJSON), "}")+`, "rules": `+rules+`, "checks": {}}`))
+	mux.Handle("GET /late/v1/status", serve(200, `{"rules": `+rules+`, `+strings.TrimPrefix(string(fullJSON), "{")))
+	mux.Handle("GET /cut/v1/status", serve(200, `{"node": {"name": "b", "role": "backup"}, "rules": `+rules))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	tlsSrv := newTLSServer(t, mux)
@@ -91,6 +97,25 @@ func TestCheckPeer(t *testing.T) {
 				}
 				if got := strs(t, f, "shared_ips"); len(got) != 0 {
 					t.Errorf("shared_ips = %q, want empty", got)
+				}
+			},
+		},
+		{
+			name: "large status, node first", peer: PeerSpec{URL: srv.URL + "/large"}, ok: true, reachable: true,
+			check: func(t *testing.T, f Fact) {
+				if str(t, f, "role") != "primary" || str(t, f, "agent_version") != "1.2.3" {
+					t.Errorf("values = %v", f.Values)
+				}
+			},
+		},
+		{name: "node after more than the cap", peer: PeerSpec{URL: srv.URL + "/late"}, errPart: "content cut at its size cap", reachable: true},
+		{
+			// What comes after the node is not read: a status cut short
+			// there still gives the node.
+			name: "cut after the node", peer: PeerSpec{URL: srv.URL + "/cut"}, ok: true, reachable: true,
+			check: func(t *testing.T, f Fact) {
+				if str(t, f, "role") != "backup" || str(t, f, "agent_version") != "" {
+					t.Errorf("values = %v", f.Values)
 				}
 			},
 		},
