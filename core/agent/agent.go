@@ -214,14 +214,18 @@ type Status struct {
 	DeliveryFailures int `json:"delivery_failures"`
 	// Delivery is the outbox and what the dispatcher did.
 	Delivery DeliveryStatus `json:"delivery"`
+
+	// rulesJSON, when set, is Rules already encoded (encodeRules), which
+	// WriteJSON writes in Rules' place.
+	rulesJSON []byte
 }
 
 func (a *Agent) status() any {
 	cur := a.current()
-	node, rs, checks := cur.engine.status()
+	node, checks := cur.engine.nodeAndChecks()
 	return Status{
 		Status:           facts.Status{Node: node, AgentVersion: buildinfo.Version, Time: a.now().UTC()},
-		Rules:            rs,
+		rulesJSON:        cur.engine.rulesStatusJSON(),
 		Checks:           checks,
 		DeliveryFailures: cur.engine.deliveryFailures(),
 		Delivery:         a.deliveryStatus(),

@@ -71,6 +71,9 @@ type engine struct {
 	peerName map[string]bool
 	groups   []*tickGroup
 	objects  factObjects // the facts' objects, reused between ticks
+	// nodeReadsFacts is set when a node field reads a variable (check,
+	// peer): only then do the node facts need the checks' objects.
+	nodeReadsFacts bool
 
 	mu       sync.Mutex
 	states   map[string]rules.State
@@ -85,6 +88,12 @@ type engine struct {
 	// unsaved are states the state file refused; the next tick's save
 	// tries them again.
 	unsaved map[string]rules.State
+	// gen counts the changes of states and lastEval; rulesJSON holds the
+	// rules' lines of /v1/status as of generation rulesGen, so that a
+	// polled status encodes 10,000 rules once per tick, not per request.
+	gen       uint64
+	rulesJSON []byte
+	rulesGen  uint64
 
 	// onEval, if set, is told of each evaluation (for metrics).
 	onEval func(rule string, failed bool)
@@ -117,6 +126,9 @@ func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() t
 		cfg: cfg, logger: logger.Named("rules"), notify: n, now: now, started: now(),
 		peerName: map[string]bool{}, states: map[string]rules.State{}, lastEval: map[string]evalRecord{},
 		unsaved: map[string]rules.State{}, since: time.Since,
+	}
+	for _, x := range cfg.Node.Fields {
+		e.nodeReadsFacts = e.nodeReadsFacts || len(x.Variables()) > 0
 	}
 	var specs []facts.Spec
 	for _, c := range cfg.Checks {
@@ -156,6 +168,9 @@ func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() t
 	e.sched = rules.NewScheduler(e.logger, time.Local)
 	bySpec := map[string]*tickGroup{}
 	for _, r := range cfg.Rules {
+		// Keep the expressions as their text, not their trees: with
+		// many rules most of the agent's memory (see rules.Rule.Compact).
+		r.Compact(cfg.Sources[r.DeclRange.Filename])
 		r.Prepare()
 		g := bySpec[r.Schedule]
 		if g == nil {
@@ -206,6 +221,7 @@ func (e *engine) reconcile(rs []*rules.Rule) {
 		e.states[r.Name] = st
 		taken[r.Name] = st
 	}
+	e.gen++
 	e.mu.Unlock()
 	if len(taken) == 0 {
 		return
@@ -286,8 +302,17 @@ func (e *engine) close() {
 // facts returns the variables node, check and peer that rules read now,
 // over one snapshot of the checks' latest facts, and the node facts.
 func (e *engine) facts() (map[string]cty.Value, map[string]cty.Value) {
-	checks, peers := e.objects.variables(e.runner.Snapshot(), e.peerName)
-	vars := map[string]cty.Value{"check": checks, "peer": peers}
+	return e.factsOf(e.runner.Snapshot(), true)
+}
+
+// factsOf is facts over snap. Without withChecks, the variables check and
+// peer are empty objects unless a node field reads them: for the node
+// facts alone, which /v1/status serves at every request.
+func (e *engine) factsOf(snap map[string]facts.Fact, withChecks bool) (map[string]cty.Value, map[string]cty.Value) {
+	vars := map[string]cty.Value{"check": cty.EmptyObjectVal, "peer": cty.EmptyObjectVal}
+	if withChecks || e.nodeReadsFacts {
+		vars["check"], vars["peer"] = e.objects.variables(snap, e.peerName)
+	}
 	node := map[string]cty.Value{}
 	var err error
 	if len(e.cfg.Node.Fields) > 0 {
@@ -434,6 +459,7 @@ func (e *engine) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 		}
 		e.states[r.Name] = res.State
 	}
+	e.gen++
 	if !delivered {
 		// The hand-off may have been stored after all (its context
 		// ended while it was being committed): check the marks before
@@ -598,13 +624,26 @@ func (e *engine) deliveryFailures() int {
 
 // status returns the rules, checks and node for /v1/status.
 func (e *engine) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatus) {
-	_, node := e.facts() // fresh node facts, also where no rule reads them
-	checks := map[string]CheckStatus{}
-	for name, f := range e.runner.Snapshot() {
-		checks[name] = CheckStatus{Kind: string(f.Kind), OK: f.OK, Error: f.Error, Latency: f.Latency.Seconds(), Observed: f.Observed}
-	}
+	node, checks := e.nodeAndChecks()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return node, e.ruleStatusesLocked(), checks
+}
+
+// nodeAndChecks returns the node and the checks for /v1/status.
+func (e *engine) nodeAndChecks() (facts.NodeStatus, map[string]CheckStatus) {
+	snap := e.runner.Snapshot()
+	_, node := e.factsOf(snap, false) // fresh node facts, also where no rule reads them
+	checks := make(map[string]CheckStatus, len(snap))
+	for name, f := range snap {
+		checks[name] = CheckStatus{Kind: string(f.Kind), OK: f.OK, Error: f.Error, Latency: f.Latency.Seconds(), Observed: f.Observed}
+	}
+	return nodeStatus(e.cfg.Agent.Node, node), checks
+}
+
+// ruleStatusesLocked returns the rules' lines of /v1/status, by name.
+// e.mu must be held.
+func (e *engine) ruleStatusesLocked() []RuleStatus {
 	out := make([]RuleStatus, 0, len(e.cfg.Rules))
 	for _, r := range e.cfg.Rules {
 		st := e.states[r.Name]
@@ -616,7 +655,29 @@ func (e *engine) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatu
 		})
 	}
 	slices.SortFunc(out, func(a, b RuleStatus) int { return strings.Compare(a.Name, b.Name) })
-	return nodeStatus(e.cfg.Agent.Node, node), out, checks
+	return out
+}
+
+// rulesStatusJSON returns the rules' lines of /v1/status encoded for
+// Status.WriteJSON, encoding them again only when a tick or a reconcile
+// changed them since the last request.
+func (e *engine) rulesStatusJSON() []byte {
+	e.mu.Lock()
+	if e.rulesJSON != nil && e.rulesGen == e.gen {
+		b := e.rulesJSON
+		e.mu.Unlock()
+		return b
+	}
+	gen := e.gen
+	rs := e.ruleStatusesLocked()
+	e.mu.Unlock()
+	b := encodeRules(rs)
+	e.mu.Lock()
+	if e.gen == gen {
+		e.rulesJSON, e.rulesGen = b, gen
+	}
+	e.mu.Unlock()
+	return b
 }
 
 // nodeStatus converts node facts to the shape peers read.

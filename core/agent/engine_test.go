@@ -497,3 +497,113 @@ contact "ops" {
 		}
 	}
 }
+
+// TestEngine_StatusRulesFollowTicks: the rules' lines of /v1/status are
+// encoded once per change, and every tick's result shows at the next
+// request.
+func TestEngine_StatusRulesFollowTicks(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "marker")
+	src := `
+agent {
+  data_dir = "` + filepath.Join(dir, "data") + `"
+}
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "a@example.com"
+}
+contact "ops" {
+  email = ["ops@example.com"]
+  via   = [transport.relay]
+}
+check "marker" {
+  file = "` + marker + `"
+}
+rule "present" {
+  when    = !check.marker.exists
+  notify  = [contact.ops]
+  subject = "x"
+}
+`
+	cfg := loadSource(t, src)
+	e, err := newEngine(cfg, hclog.NewNullLogger(), &recordingNotifier{}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e.runner.Start(ctx)
+	defer func() { e.runner.Stop(); e.close() }()
+	if err := e.runner.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	phase := func() (string, []byte) {
+		t.Helper()
+		b := e.rulesStatusJSON()
+		var rs []RuleStatus
+		if err := json.Unmarshal(b, &rs); err != nil || len(rs) != 1 {
+			t.Fatalf("rules %s: %v", b, err)
+		}
+		return rs[0].Phase, b
+	}
+	if p, b := phase(); p != rules.Inactive.String() || strings.Contains(string(b), "last_eval") {
+		t.Fatalf("before any tick: %s", b)
+	}
+	e.evaluate(ctx, cfg.Rules[0])
+	p1, b1 := phase()
+	if p1 != rules.Firing.String() || !strings.Contains(string(b1), `"fire"`) {
+		t.Fatalf("after the tick that fired: %s", b1)
+	}
+	if _, b := phase(); &b[0] != &b1[0] {
+		t.Error("the rules were encoded again without a change")
+	}
+	e.evaluate(ctx, cfg.Rules[0])
+	if p, b := phase(); p != rules.Firing.String() || strings.Contains(string(b), `"fire"`) {
+		t.Fatalf("the next tick does not show: %s", b)
+	}
+}
+
+// TestEngine_StatusNodeFromChecks: node facts that read checks are
+// served fresh by /v1/status, and static ones without the checks.
+func TestEngine_StatusNodeFromChecks(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "marker")
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		role, want string
+		reads      bool
+	}{
+		{`check.marker.exists ? "primary" : "backup"`, "primary", true},
+		{`"backup"`, "backup", false},
+	} {
+		src := `
+agent {
+  node     = "n1"
+  data_dir = "` + filepath.Join(t.TempDir(), "data") + `"
+}
+node {
+  role = ` + tt.role + `
+}
+check "marker" {
+  file = "` + marker + `"
+}
+`
+		cfg := loadSource(t, src)
+		e, err := newEngine(cfg, hclog.NewNullLogger(), &recordingNotifier{}, time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		e.runner.Start(ctx)
+		if err := e.runner.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+		node, checks := e.nodeAndChecks()
+		if node.Role != tt.want || !checks["marker"].OK || e.nodeReadsFacts != tt.reads {
+			t.Errorf("role = %s: node %+v, checks %+v, reads facts %v", tt.role, node, checks, e.nodeReadsFacts)
+		}
+		e.runner.Stop()
+		e.close()
+	}
+}

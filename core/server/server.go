@@ -5,11 +5,12 @@
 package server
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -69,22 +70,13 @@ type Handlers struct {
 	Routes map[string]http.Handler
 }
 
-// statusEncoder writes /v1/status. With 10,000 rules the status is a few
-// MB of JSON: a fresh encoder per request would grow its buffers from
-// nothing each time, several times the answer's size in garbage, which
-// is most of what a polled agent allocates. The encoders and their
-// buffers are reused instead.
-type statusEncoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
+// JSONWriter is a status that writes its own JSON, in the format
+// json.Encoder with an indent of two spaces gives, straight to the
+// answer. With 10,000 rules the status is a few MB of JSON; encoding it
+// whole first costs several times its size in buffers at each request.
+type JSONWriter interface {
+	WriteJSON(w io.Writer) error
 }
-
-var statusEncoders = sync.Pool{New: func() any {
-	e := &statusEncoder{}
-	e.enc = json.NewEncoder(&e.buf)
-	e.enc.SetIndent("", "  ")
-	return e
-}}
 
 // Listen binds addr (host:port). Binding happens here, not in Serve, so a
 // taken port is reported before the agent claims to be up.
@@ -97,14 +89,22 @@ func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
 	if h.Status != nil {
 		mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
-			enc := statusEncoders.Get().(*statusEncoder)
-			defer statusEncoders.Put(enc)
-			enc.buf.Reset()
-			if err := enc.enc.Encode(h.Status()); err != nil {
+			st := h.Status()
+			if jw, ok := st.(JSONWriter); ok {
+				// An error here is the client's connection: the answer
+				// has begun and cannot turn into another.
+				bw := bufio.NewWriterSize(w, 64<<10)
+				if err := jw.WriteJSON(bw); err == nil {
+					_ = bw.Flush()
+				}
+				return
+			}
+			b, err := json.MarshalIndent(st, "", "  ")
+			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
-			_, _ = w.Write(enc.buf.Bytes())
+			_, _ = w.Write(append(b, '\n'))
 		})
 	}
 	if err := handleRoutes(mux, h.Routes); err != nil {
