@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
 // This file holds the fast path of Rule.Holds. HCL's evaluator is general
@@ -313,6 +314,9 @@ func compileCall(e *hclsyntax.FunctionCallExpr, keep func(hcl.Expression) hcl.Ex
 		if folded != cty.NilVal && f == durationFunc {
 			return folded, true
 		}
+		if f == stdlib.CoalesceFunc {
+			return coalesce(ctx, args)
+		}
 		info := cache.Load()
 		if info == nil || info.f != f {
 			info = &callInfo{f: f, params: f.Params(), varParam: f.VarParam()}
@@ -353,6 +357,36 @@ func compileCall(e *hclsyntax.FunctionCallExpr, keep func(hcl.Expression) hcl.Ex
 		}
 		return res, true
 	}
+}
+
+// coalesce computes coalesce(args...) where every argument is a known,
+// unmarked value of one primitive type, nulls included: the first that
+// is not null, which is what cty's coalesce returns for such arguments.
+// Facts that may be missing are read that way (coalesce(check.x.size,
+// 0)), and their nulls would otherwise send the whole condition to HCL.
+// Every argument is evaluated, as HCL does, so that an error in any of
+// them leaves the answer to HCL.
+func coalesce(ctx *hcl.EvalContext, args []node) (cty.Value, bool) {
+	if len(args) == 0 {
+		return cty.NilVal, false
+	}
+	var ty cty.Type
+	res := cty.NilVal
+	for i, a := range args {
+		v, ok := a(ctx)
+		if !ok || v == cty.NilVal || !v.IsKnown() || v.IsMarked() || !v.Type().IsPrimitiveType() {
+			return cty.NilVal, false
+		}
+		if i == 0 {
+			ty = v.Type()
+		} else if !v.Type().Equals(ty) {
+			return cty.NilVal, false
+		}
+		if res == cty.NilVal && !v.IsNull() {
+			res = v
+		}
+	}
+	return res, res != cty.NilVal
 }
 
 // lookupFunc finds a function the way hclsyntax.FunctionCallExpr does.

@@ -152,6 +152,13 @@ func TestPrepare_SameAsHCL(t *testing.T) {
 		`format("%s", check.a.status) == "200"`, `max(check.a.latency, 1) == 1`, `concat(list, list) == list`,
 		`upper("${check.b.error}x") == "REFUSEDX"`, `tostring(check.a.status) == "200"`,
 		`length([for k, v in check : k if v.ok == true]) > 0`,
+		// coalesce, computed without HCL for one primitive type
+		`coalesce(check.n.latency, 0) > 0.5`, `coalesce(check.a.latency, 0) > 0.5`, `coalesce(check.n.ok, check.n.ok, false)`,
+		`coalesce(check.n.error, "x") == "x"`, `coalesce(check.n.ok)`, `coalesce(check.n.latency, check.n.latency) > 0`,
+		`coalesce(check.u.latency, 1) > 0`, `coalesce(check.m.latency, 1) > 0`, `coalesce(check.n.latency, "1") == 1`,
+		`coalesce(check.n.latency, null) == null`, `coalesce(check.s.status, 200) == 200`, `coalesce(chek.x, 1) == 1`,
+		`coalesce(check.n.latency, 1, chek.x) == 1`, `coalesce() == 1`, `coalesce(list, ["a"]) == list`,
+		`coalesce(check.n.status, check.a.status) == 200`, `coalesce(mapfacts.z, "y") == "y"`,
 	} {
 		t.Run(src, func(t *testing.T) { sameAsHCL(t, src, ctx) })
 	}
@@ -164,6 +171,7 @@ func TestPrepare_FastPathIsTaken(t *testing.T) {
 		`check.a.status >= 500 && check.b.error != ""`,
 		`peer.primary.version != node.version && check.a.ok`,
 		`check.n.error == null`,
+		`coalesce(check.n.latency, 0) > 0.5 || coalesce(check.n.error, "") != ""`,
 	} {
 		if !sameAsHCL(t, src, ctx) {
 			t.Errorf("%s: the fast path did not answer", src)
@@ -199,6 +207,9 @@ func TestPrepare_Random(t *testing.T) {
 		case 3:
 			return fmt.Sprintf("length(%s)", gen(depth-1))
 		case 4:
+			if rng.IntN(2) == 0 {
+				return fmt.Sprintf("coalesce(%s, %s)", gen(depth-1), gen(depth-1))
+			}
 			return fmt.Sprintf("try(%s, %s)", gen(depth-1), gen(depth-1))
 		case 5:
 			return fmt.Sprintf("%s ? %s : %s", gen(depth-1), gen(depth-1), gen(depth-1))
