@@ -198,6 +198,11 @@ func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine, error
 	}
 	eng.started = a.started
 	eng.onEval = a.metrics.RuleEvaluated
+	names := make([]string, len(cfg.Rules))
+	for i, r := range cfg.Rules {
+		names[i] = r.Name
+	}
+	a.metrics.RulesConfigured(names)
 	eng.onTick = a.metrics.RuleTick
 	eng.moreVars = a.watch.vars
 	releaseMemory()

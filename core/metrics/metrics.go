@@ -135,15 +135,27 @@ func (m *Metrics) StoreFailed(n int) {
 }
 
 // RuleEvaluated counts an evaluation of rule,
-// tocsin_rule_evaluations_total{rule}, and, when err is true, a failed one,
-// tocsin_rule_evaluation_errors_total{rule}. The error series exists (at
-// 0) from the rule's first evaluation on, so an error ratio or an
-// increase() over it is right from the first failure.
+// tocsin_rule_evaluations_total, and, when err is true, a failed one,
+// tocsin_rule_evaluation_errors_total; tocsin_rule_failing{rule} is 1
+// from a failed evaluation until one succeeds.
 func (m *Metrics) RuleEvaluated(rule string, err bool) {
 	if m == nil {
 		return
 	}
 	m.rules.evaluated(label(rule), err)
+}
+
+// RulesConfigured says which rules the configuration has (at start and
+// at each reload): tocsin_rule_failing drops the series of any other.
+func (m *Metrics) RulesConfigured(names []string) {
+	if m == nil {
+		return
+	}
+	valid := make([]string, len(names))
+	for i, n := range names {
+		valid[i] = label(n)
+	}
+	m.rules.configured(valid)
 }
 
 // RuleTick records the time d of one rule tick (see the engine: the

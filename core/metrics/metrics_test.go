@@ -82,10 +82,8 @@ func TestMetrics_Handler(t *testing.T) {
 		{"tocsin_notifications_fell_back_total", l("transport", "smtp-backup", "contact", "dba"), 0},
 		{"tocsin_notifications_dead_lettered_total", l("transport", "graph", "contact", "ops"), 1},
 		{"tocsin_notifications_dead_lettered_total", l("transport", "graph", "contact", "dba"), 0},
-		{"tocsin_rule_evaluations_total", l("rule", "disk_full"), 3},
-		{"tocsin_rule_evaluations_total", l("rule", "ping_lost"), 1},
-		{"tocsin_rule_evaluation_errors_total", l("rule", "disk_full"), 1},
-		{"tocsin_rule_evaluation_errors_total", l("rule", "ping_lost"), 0},
+		{"tocsin_rule_evaluations_total", l(), 4},
+		{"tocsin_rule_evaluation_errors_total", l(), 1},
 		{"tocsin_token_refreshes_total", l("transport", "graph"), 2},
 		{"tocsin_token_refreshes_total", l("transport", "gmail"), 1},
 		{"tocsin_outbox_store_failures_total", l(), 5},
@@ -108,8 +106,9 @@ func TestMetrics_Handler(t *testing.T) {
 		"tocsin_notifications_retried_total":       3,
 		"tocsin_notifications_fell_back_total":     3,
 		"tocsin_notifications_dead_lettered_total": 3,
-		"tocsin_rule_evaluations_total":            2,
-		"tocsin_rule_evaluation_errors_total":      2,
+		"tocsin_rule_evaluations_total":            1,
+		"tocsin_rule_evaluation_errors_total":      1,
+		"tocsin_rule_failing":                      0, // disk_full evaluated again after its failure
 		"tocsin_token_refreshes_total":             2,
 		"tocsin_plugin_starts_total":               2,
 		"tocsin_send_duration_seconds":             2,
@@ -181,10 +180,12 @@ func TestMetrics_RuleEvaluated(t *testing.T) {
 		errs      []bool
 		wantEvals float64
 		wantErrs  float64
+		failing   bool
 	}{
-		{"one success", []bool{false}, 1, 0},
-		{"one failure", []bool{true}, 1, 1},
-		{"mixed", []bool{false, true, true, false, false}, 5, 2},
+		{"one success", []bool{false}, 1, 0, false},
+		{"one failure", []bool{true}, 1, 1, true},
+		{"fails, then evaluates", []bool{false, true, true, false}, 4, 2, false},
+		{"evaluates, then fails", []bool{false, true, false, false, true}, 5, 2, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,15 +193,41 @@ func TestMetrics_RuleEvaluated(t *testing.T) {
 			for _, e := range tt.errs {
 				m.RuleEvaluated("cert_expiry", e)
 			}
+			m.RuleEvaluated("other", false)
 			f := scrape(t, url)
-			if got := f.value(t, "tocsin_rule_evaluations_total", l("rule", "cert_expiry")); got != tt.wantEvals {
-				t.Errorf("evaluations = %v, want %v", got, tt.wantEvals)
+			if got := f.value(t, "tocsin_rule_evaluations_total", l()); got != tt.wantEvals+1 {
+				t.Errorf("evaluations = %v, want %v", got, tt.wantEvals+1)
 			}
-			if got := f.value(t, "tocsin_rule_evaluation_errors_total", l("rule", "cert_expiry")); got != tt.wantErrs {
+			if got := f.value(t, "tocsin_rule_evaluation_errors_total", l()); got != tt.wantErrs {
 				t.Errorf("errors = %v, want %v", got, tt.wantErrs)
+			}
+			want := 0
+			if tt.failing {
+				want = 1
+				if got := f.value(t, "tocsin_rule_failing", l("rule", "cert_expiry")); got != 1 {
+					t.Errorf("failing = %v, want 1", got)
+				}
+			}
+			if got := len(f["tocsin_rule_failing"].GetMetric()); got != want {
+				t.Errorf("tocsin_rule_failing has %d series, want %d: %s", got, want, f.series("tocsin_rule_failing"))
 			}
 		})
 	}
+}
+
+// TestMetrics_RulesConfigured: a failing rule that a reload removed has
+// no series any more; one that stays keeps it.
+func TestMetrics_RulesConfigured(t *testing.T) {
+	m, url := newTest(t)
+	m.RuleEvaluated("removed", true)
+	m.RuleEvaluated("kept", true)
+	m.RulesConfigured([]string{"kept", "new"})
+	f := scrape(t, url)
+	if got := f.series("tocsin_rule_failing"); len(f["tocsin_rule_failing"].GetMetric()) != 1 || f.value(t, "tocsin_rule_failing", l("rule", "kept")) != 1 {
+		t.Errorf("tocsin_rule_failing after the reload: %s, want kept alone", got)
+	}
+	var nilMetrics *Metrics
+	nilMetrics.RulesConfigured([]string{"x"})
 }
 
 // TestNew_OwnRegistry checks that each Metrics counts on its own and
