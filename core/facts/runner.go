@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -138,11 +139,18 @@ func (r *Runner) runLogged(ctx context.Context, s Spec, now func() time.Time) Fa
 	return run(ctx, s, e, lookupChecker, stopGrace)
 }
 
-// loop runs one check until ctx ends.
+// loop runs one check until ctx ends: at once, then after Every less
+// the check's spread (see spread), then every Every.
 func (r *Runner) loop(ctx context.Context, s Spec) {
 	defer r.wg.Done()
-	ticker := time.NewTicker(s.Every)
-	defer ticker.Stop()
+	var ticker *time.Ticker
+	first := time.NewTimer(s.Every - spread(s.Name, s.Every))
+	defer first.Stop()
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}()
 	var last *Fact
 	for {
 		f := r.run(ctx, s, r.now)
@@ -154,12 +162,37 @@ func (r *Runner) loop(ctx context.Context, s Spec) {
 		r.record(f)
 		r.logChange(last, f)
 		last = &f
+		if ticker == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-first.C:
+			}
+			ticker = time.NewTicker(s.Every)
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
 		}
 	}
+}
+
+// spread is how much sooner than Every a check runs the second time:
+// from 0 to half of every, the same for the same name. Checks that
+// start together would otherwise all run at the same moments, a
+// thousand file reads or command starts at once, every interval, and
+// the rule ticks that fall on those moments wait behind them.
+// Shortening the first interval, never lengthening it, keeps every fact
+// younger than its check's interval.
+func spread(name string, every time.Duration) time.Duration {
+	if every <= 1 {
+		return 0
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name))
+	return time.Duration(h.Sum64() % uint64(every/2))
 }
 
 // record keeps f as its check's latest fact and hands it to subscribers.

@@ -459,3 +459,80 @@ func TestRunner_LogsChanges(t *testing.T) {
 		t.Errorf("log:\n%s", out)
 	}
 }
+
+func TestSpread(t *testing.T) {
+	t.Parallel()
+	const every = 30 * time.Second
+	buckets := make([]int, 10)
+	for i := range 1000 {
+		name := fmt.Sprintf("c%04d", i)
+		d := spread(name, every)
+		if d < 0 || d >= every/2 {
+			t.Fatalf("spread(%s) = %v, want in [0, %v)", name, d, every/2)
+		}
+		if d != spread(name, every) {
+			t.Fatalf("spread(%s) differs between calls", name)
+		}
+		buckets[int(d*10/(every/2))]++
+	}
+	for i, n := range buckets {
+		if n < 50 {
+			t.Errorf("bucket %d of the half interval holds %d of 1000 checks: %v", i, n, buckets)
+		}
+	}
+	for _, every := range []time.Duration{0, 1, 2} {
+		if d := spread("x", every); d < 0 || (every > 0 && d >= every) {
+			t.Errorf("spread(x, %v) = %v", every, d)
+		}
+	}
+}
+
+// TestRunner_ChecksStartedTogetherRunApart: after their first run, checks
+// started together run again at their own moments, none later than one
+// interval after the first run.
+func TestRunner_ChecksStartedTogetherRunApart(t *testing.T) {
+	t.Parallel()
+	const every = 400 * time.Millisecond
+	var mu sync.Mutex
+	second := map[string]time.Time{}
+	count := map[string]int{}
+	run := func(_ context.Context, s Spec, now func() time.Time) Fact {
+		mu.Lock()
+		count[s.Name]++
+		if count[s.Name] == 2 {
+			second[s.Name] = time.Now()
+		}
+		mu.Unlock()
+		return okFact(s, now)
+	}
+	var specs []Spec
+	for i := range 20 {
+		specs = append(specs, quickSpec(fmt.Sprintf("c%02d", i), every))
+	}
+	t0 := time.Now()
+	r := startRunner(t, specs, withRunFunc(run))
+	ready(t, r)
+	time.Sleep(every + every/4)
+	r.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	var first, last time.Time
+	for _, s := range specs {
+		at, ok := second[s.Name]
+		if !ok {
+			t.Fatalf("%s did not run a second time within its interval", s.Name)
+		}
+		if want := every - spread(s.Name, every); at.Sub(t0) < want {
+			t.Errorf("%s ran again after %v, before its %v", s.Name, at.Sub(t0), want)
+		}
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	if last.Sub(first) < every/8 {
+		t.Errorf("the second runs all fell within %v of each other", last.Sub(first))
+	}
+}
