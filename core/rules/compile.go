@@ -169,7 +169,9 @@ func compileTraversal(t hcl.Traversal) node {
 		if !ok {
 			return nil
 		}
-		attrs = append(attrs, a.Name)
+		// cty normalizes attribute names (NFC) at every lookup;
+		// normalized once here, the check below needs no more.
+		attrs = append(attrs, cty.NormalizeString(a.Name))
 	}
 	name := root.Name
 	return func(ctx *hcl.EvalContext) (cty.Value, bool) {
@@ -184,7 +186,10 @@ func compileTraversal(t hcl.Traversal) node {
 				return cty.NilVal, false
 			}
 			ty := v.Type()
-			if !ty.IsObjectType() || !ty.HasAttribute(a) {
+			if !ty.IsObjectType() {
+				return cty.NilVal, false
+			}
+			if _, ok := ty.AttributeTypes()[a]; !ok {
 				return cty.NilVal, false
 			}
 			v = v.GetAttr(a)
