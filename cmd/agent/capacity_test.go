@@ -138,9 +138,19 @@ func TestCapacity_RealAgent(t *testing.T) {
 		poll = d
 	}
 	var scraped time.Time
+	// Each tick's time, from the histogram's sum where its count grew by
+	// one between two scrapes (ticks are 3 s apart, scrapes 1 s).
+	var each []string
+	lastN, lastSum := firstTicks, firstSum
 	for {
 		if time.Since(scraped) >= time.Second {
-			n, _, _ := tickStats()
+			n, sum, _ := tickStats()
+			if n == lastN+1 {
+				each = append(each, fmt.Sprintf("%.1f", (sum-lastSum)*1000))
+			} else if n > lastN {
+				each = append(each, fmt.Sprintf("%v ticks: %.1f", n-lastN, (sum-lastSum)*1000))
+			}
+			lastN, lastSum = n, sum
 			if n >= ticks+1 || time.Now().After(deadline) {
 				break
 			}
@@ -193,6 +203,7 @@ func TestCapacity_RealAgent(t *testing.T) {
 		return lat[min(len(lat)-1, int(q*float64(len(lat))))]
 	}
 	t.Logf("%v ticks, mean %.1f ms, %v of them at or under 50 ms (the first, with ~1,000 fires, included)", n, sum/n*1000, under50)
+	t.Logf("ticks %v to %v, each (ms): %s", firstTicks+1, n, strings.Join(each, ", "))
 	t.Logf("/v1/status: %d requests, p50 %v, p99 %v, max %v", len(lat), pct(.5), pct(.99), pct(1))
 	maxRSS, sumRSS := 0, 0
 	for _, v := range rss {
