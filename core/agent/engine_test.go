@@ -93,19 +93,7 @@ func loadSource(t *testing.T, src string) *config.Config {
 func engineConfig(t *testing.T, dataDir, marker string) *config.Config {
 	t.Helper()
 	src := `
-agent {
-  node     = "node-1"
-  data_dir = "` + dataDir + `"
-}
-transport "relay" {
-  plugin = "smtp-basic"
-  from   = "a@example.com"
-}
-contact "ops" {
-  email = ["ops@example.com"]
-  via   = [transport.relay]
-}
-check "marker" {
+` + opsPreamble(dataDir) + `check "marker" {
   file = "` + marker + `"
 }
 node {
@@ -217,18 +205,7 @@ func TestEngine_RuntimeErrorReportedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := `
-agent {
-  data_dir = "` + filepath.Join(dir, "data") + `"
-}
-transport "relay" {
-  plugin = "smtp-basic"
-  from   = "a@example.com"
-}
-contact "ops" {
-  email = ["ops@example.com"]
-  via   = [transport.relay]
-}
-check "marker" {
+` + opsPreamble(filepath.Join(dir, "data")) + `check "marker" {
   file = "` + marker + `"
   json = true
 }
@@ -285,19 +262,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // the rule's condition or templates read it.
 func TestEngine_OutboxCountedOnlyForRulesThatReadIt(t *testing.T) {
 	src := `
-agent {
-  node     = "node-1"
-  data_dir = "` + t.TempDir() + `"
-}
-transport "relay" {
-  plugin = "smtp-basic"
-  from   = "a@example.com"
-}
-contact "ops" {
-  email = ["ops@example.com"]
-  via   = [transport.relay]
-}
-rule "plain" {
+` + opsPreamble(t.TempDir()) + `rule "plain" {
   when    = true
   notify  = [contact.ops]
   subject = "plain on ${agent.node}"
@@ -371,19 +336,7 @@ func TestNodeStatus_ListsAreNeverNull(t *testing.T) {
 // notifying rule.
 func TestEngine_RulesSharingAScheduleShareATick(t *testing.T) {
 	src := `
-agent {
-  node     = "node-1"
-  data_dir = "` + t.TempDir() + `"
-}
-transport "relay" {
-  plugin = "smtp-basic"
-  from   = "a@example.com"
-}
-contact "ops" {
-  email = ["ops@example.com"]
-  via   = [transport.relay]
-}
-rule "a" {
+` + opsPreamble(t.TempDir()) + `rule "a" {
   schedule = "@every 10s"
   when     = true
   notify   = [contact.ops]
@@ -452,19 +405,7 @@ rule "c" {
 func TestEngine_ManyRulesEvaluatedInParallel(t *testing.T) {
 	var sb strings.Builder
 	sb.WriteString(`
-agent {
-  node     = "node-1"
-  data_dir = "` + t.TempDir() + `"
-}
-transport "relay" {
-  plugin = "smtp-basic"
-  from   = "a@example.com"
-}
-contact "ops" {
-  email = ["ops@example.com"]
-  via   = [transport.relay]
-}
-`)
+` + opsPreamble(t.TempDir()) + ``)
 	const n = 3*parallelMin + 7
 	for i := range n {
 		fmt.Fprintf(&sb, "rule \"r%04d\" {\n  when = %v\n  notify = [contact.ops]\n  subject = \"${rule.name}\"\n}\n", i, i%3 == 0)
@@ -505,18 +446,7 @@ func TestEngine_StatusRulesFollowTicks(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "marker")
 	src := `
-agent {
-  data_dir = "` + filepath.Join(dir, "data") + `"
-}
-transport "relay" {
-  plugin = "smtp-basic"
-  from   = "a@example.com"
-}
-contact "ops" {
-  email = ["ops@example.com"]
-  via   = [transport.relay]
-}
-check "marker" {
+` + opsPreamble(filepath.Join(dir, "data")) + `check "marker" {
   file = "` + marker + `"
 }
 rule "present" {
@@ -606,4 +536,24 @@ check "marker" {
 		e.runner.Stop()
 		e.close()
 	}
+}
+
+// opsPreamble is the agent block (node-1, data_dir) and the relay
+// transport and ops contact that the engine tests' configurations start
+// with.
+func opsPreamble(dataDir string) string {
+	return `
+agent {
+  node     = "node-1"
+  data_dir = "` + dataDir + `"
+}
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "a@example.com"
+}
+contact "ops" {
+  email = ["ops@example.com"]
+  via   = [transport.relay]
+}
+`
 }
