@@ -404,8 +404,7 @@ rule "c" {
 // rule gets its own result, in order.
 func TestEngine_ManyRulesEvaluatedInParallel(t *testing.T) {
 	var sb strings.Builder
-	sb.WriteString(`
-` + opsPreamble(t.TempDir()) + ``)
+	sb.WriteString(opsPreamble(t.TempDir()))
 	const n = 3*parallelMin + 7
 	for i := range n {
 		fmt.Fprintf(&sb, "rule \"r%04d\" {\n  when = %v\n  notify = [contact.ops]\n  subject = \"${rule.name}\"\n}\n", i, i%3 == 0)
