@@ -78,6 +78,18 @@ type JSONWriter interface {
 	WriteJSON(w io.Writer) error
 }
 
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // Listen binds addr (host:port). Binding happens here, not in Serve, so a
 // taken port is reported before the agent claims to be up.
 func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
@@ -91,12 +103,19 @@ func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
 			w.Header().Set("Content-Type", "application/json")
 			st := h.Status()
 			if jw, ok := st.(JSONWriter); ok {
-				// An error here is the client's connection: the answer
-				// has begun and cannot turn into another.
-				bw := bufio.NewWriterSize(w, 64<<10)
-				if err := jw.WriteJSON(bw); err == nil {
+				cw := &countWriter{w: w}
+				bw := bufio.NewWriterSize(cw, 64<<10)
+				err := jw.WriteJSON(bw)
+				switch {
+				case err == nil:
 					_ = bw.Flush()
+				case cw.n == 0:
+					// Nothing has gone out yet: the answer can still
+					// be an error.
+					http.Error(w, err.Error(), http.StatusInternalServerError)
 				}
+				// Otherwise the answer has begun (and the error is most
+				// likely the client's connection): it ends short.
 				return
 			}
 			b, err := json.MarshalIndent(st, "", "  ")

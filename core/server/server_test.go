@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -321,5 +322,70 @@ func TestServer_status(t *testing.T) {
 	var got map[string]string
 	if err := json.Unmarshal(body, &got); err != nil || got["node"] != "n1" {
 		t.Errorf("body %s (%v)", body, err)
+	}
+}
+
+// jsonWriter is a status that writes its own JSON: size bytes of it,
+// then fails with err when err is set.
+type jsonWriter struct {
+	size int
+	err  error
+}
+
+func (j jsonWriter) WriteJSON(w io.Writer) error {
+	if _, err := w.Write(bytes.Repeat([]byte(" "), j.size)); err != nil {
+		return err
+	}
+	if j.err != nil {
+		return j.err
+	}
+	_, err := io.WriteString(w, `{"node": "n1"}`+"\n")
+	return err
+}
+
+// TestStatus_JSONWriter: a status that writes its own JSON is served as
+// it writes it; one that fails before anything went out is a 500 with
+// the error; one that fails later ends the answer short.
+func TestStatus_JSONWriter(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		w        jsonWriter
+		code     int
+		wantBody string
+	}{
+		{"written", jsonWriter{size: 3}, 200, `   {"node": "n1"}` + "\n"},
+		{"large", jsonWriter{size: 200 << 10}, 200, strings.Repeat(" ", 200<<10) + `{"node": "n1"}` + "\n"},
+		{"fails at once", jsonWriter{err: errors.New("encode: unsupported value")}, 500, "encode: unsupported value\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := server.Listen(hclog.NewNullLogger(), "127.0.0.1:0", server.Handlers{
+				Health: func() server.Health { return server.Health{Status: "ok"} },
+				Status: func() any { return tt.w },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Shutdown(context.Background())
+			resp, body, err := get(context.Background(), http.MethodGet, "http://"+s.Addr()+"/v1/status")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.code || string(body) != tt.wantBody {
+				t.Errorf("status %d, %d bytes %.40q; want %d, %d bytes %.40q", resp.StatusCode, len(body), body, tt.code, len(tt.wantBody), tt.wantBody)
+			}
+		})
+	}
+	// Failing after 100 kB went out: the answer ends short, never valid.
+	s, err := server.Listen(hclog.NewNullLogger(), "127.0.0.1:0", server.Handlers{
+		Health: func() server.Health { return server.Health{Status: "ok"} },
+		Status: func() any { return jsonWriter{size: 100 << 10, err: errors.New("broken")} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	resp, body, err := get(context.Background(), http.MethodGet, "http://"+s.Addr()+"/v1/status")
+	if err == nil && (resp.StatusCode != 200 || strings.Contains(string(body), "node")) {
+		t.Errorf("a status that failed midway: %d, %d bytes", resp.StatusCode, len(body))
 	}
 }
