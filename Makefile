@@ -52,6 +52,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReload$$' -fuzztime $(FUZZTIME) ./core/agent/
 	$(GO) test -run '^$$' -fuzz '^FuzzRunFile$$' -fuzztime $(FUZZTIME) ./core/rulestest/
 	$(GO) test -run '^$$' -fuzz '^FuzzSalvage$$' -fuzztime $(FUZZTIME) ./core/outbox/
+	$(GO) test -run '^$$' -fuzz '^FuzzStatusRules$$' -fuzztime $(FUZZTIME) ./core/agent/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run gofmt -w on the files above'; exit 1; }
@@ -68,7 +69,7 @@ bench: build
 # package's evaluation alone as the baseline), then the real agent for 10
 # ticks (tick times, /v1/status latency, peak RSS).
 capacity: build
-	$(GO) test -run '^$$' -bench 'EngineTick|EvaluateTick' -benchtime 20x -count 1 ./core/agent ./core/rules
+	$(GO) test -run '^$$' -bench 'EngineTick|EvaluateTick|Status$$' -benchtime 20x -count 1 ./core/agent ./core/rules
 	TOCSIN_CAPACITY=1 TOCSIN_BIN_DIR=$(abspath $(BIN)) $(GO) test -count=1 -run TestCapacity_RealAgent -v ./cmd/agent
 
 # Regenerate the committed protobuf code (needs protoc; apt-get install protobuf-compiler).

@@ -3,7 +3,9 @@ package agent
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,8 +19,10 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/outbox"
+	"github.com/tocsin-dev/tocsin/core/server"
 )
 
 // capacityConditions are the shapes of the generated rule conditions over
@@ -84,43 +88,10 @@ func capacityFiles(tb testing.TB, dir string, checks int) {
 // is reported as first-tick-ms; the timed ticks are steady state, 10 s
 // apart on the engine's clock. Target: under 50 ms per tick.
 func BenchmarkEngineTick(b *testing.B) {
-	const checks, rules = 1000, 10000
-	dir, dataDir := b.TempDir(), b.TempDir()
-	capacityFiles(b, dir, checks)
-	path := filepath.Join(b.TempDir(), "agent.hcl")
-	if err := os.WriteFile(path, []byte(capacitySource(dataDir, dir, "", checks, rules, "@every 10s", "1h")), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	cfg, diags := config.Load(path)
-	if diags.HasErrors() {
-		b.Fatal(diags)
-	}
-	clock := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	now := func() time.Time { return clock }
-	ob, err := outbox.Open(filepath.Join(dataDir, "outbox.db"), outbox.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ob.Close()
-	q := &outboxEnqueuer{ob: ob}
-	e, err := newEngine(cfg, hclog.NewNullLogger(), q, now)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pending := 0
-	m := metrics.New() // wired as the agent wires it
-	e.onEval, e.onTick = m.RuleEvaluated, m.RuleTick
-	e.moreVars = func(vars map[string]cty.Value) { vars["outbox"] = config.OutboxFact{Pending: pending}.Value() }
-	ctx := context.Background()
-	e.runner.Start(ctx)
-	defer func() { e.runner.Stop(); e.close() }()
-	if err := e.runner.Ready(ctx); err != nil {
-		b.Fatal(err)
-	}
-	g := e.groups[0]
-	if len(e.groups) != 1 || len(g.rules) != rules {
-		b.Fatalf("%d groups", len(e.groups))
-	}
+	const rules = 10000
+	c := newCapacityEngine(b)
+	defer c.close()
+	e, g, ctx, ob := c.e, c.g, c.ctx, c.ob
 	t0 := time.Now()
 	e.tick(ctx, g.rules, g.readsOutbox)
 	first := time.Since(t0)
@@ -133,13 +104,14 @@ func BenchmarkEngineTick(b *testing.B) {
 			b.Fatalf("a rule fails: %s", rec.Err)
 		}
 	}
+	clock := &c.clock
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	cpu0 := cpuTime(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		clock = clock.Add(10 * time.Second)
+		*clock = clock.Add(10 * time.Second)
 		e.tick(ctx, g.rules, g.readsOutbox)
 	}
 	b.StopTimer()
@@ -162,6 +134,115 @@ func BenchmarkEngineTick(b *testing.B) {
 	b.ReportMetric(float64(st.Pending), "first-tick-notifications")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rules), "ns/rule")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*rules), "allocs/rule")
+}
+
+// capacityEngine is the engine of BenchmarkEngineTick: 1,000 file checks
+// (one in ten missing) and 10,000 rules on one schedule over a real
+// outbox, wired to metrics as the agent wires it, its checks run once.
+type capacityEngine struct {
+	e     *engine
+	g     *tickGroup
+	ob    *outbox.Outbox
+	ctx   context.Context
+	clock time.Time
+}
+
+func newCapacityEngine(b *testing.B) *capacityEngine {
+	b.Helper()
+	const checks, rules = 1000, 10000
+	dir, dataDir := b.TempDir(), b.TempDir()
+	capacityFiles(b, dir, checks)
+	path := filepath.Join(b.TempDir(), "agent.hcl")
+	if err := os.WriteFile(path, []byte(capacitySource(dataDir, dir, "", checks, rules, "@every 10s", "1h")), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cfg, diags := config.Load(path)
+	if diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	c := &capacityEngine{ctx: context.Background(), clock: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
+	ob, err := outbox.Open(filepath.Join(dataDir, "outbox.db"), outbox.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.ob = ob
+	e, err := newEngine(cfg, hclog.NewNullLogger(), &outboxEnqueuer{ob: ob}, func() time.Time { return c.clock })
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.e = e
+	m := metrics.New() // wired as the agent wires it
+	e.onEval, e.onTick = m.RuleEvaluated, m.RuleTick
+	e.moreVars = func(vars map[string]cty.Value) { vars["outbox"] = config.OutboxFact{}.Value() }
+	e.runner.Start(c.ctx)
+	if err := e.runner.Ready(c.ctx); err != nil {
+		b.Fatal(err)
+	}
+	c.g = e.groups[0]
+	if len(e.groups) != 1 || len(c.g.rules) != rules {
+		b.Fatalf("%d groups", len(e.groups))
+	}
+	return c
+}
+
+func (c *capacityEngine) close() {
+	c.e.runner.Stop()
+	c.e.close()
+	_ = c.ob.Close()
+}
+
+// BenchmarkStatus serves /v1/status of the agent of BenchmarkEngineTick
+// (2 MB of JSON) through the agent's server on loopback, as an operator's
+// poller reads it: between ticks, when the rules' lines are encoded
+// already, and right after a tick, when they are encoded again. Target:
+// under 100 ms.
+func BenchmarkStatus(b *testing.B) {
+	c := newCapacityEngine(b)
+	defer c.close()
+	c.e.tick(c.ctx, c.g.rules, c.g.readsOutbox)
+	srv, err := server.Listen(hclog.NewNullLogger(), "127.0.0.1:0", server.Handlers{
+		Health: func() server.Health { return server.Health{Status: server.StatusOK} },
+		Status: func() any {
+			node, checks := c.e.nodeAndChecks()
+			return Status{Status: facts.Status{Node: node, Time: c.clock}, rulesJSON: c.e.rulesStatusJSON(), Checks: checks}
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown(c.ctx)
+	url := "http://" + srv.Addr() + "/v1/status"
+	get := func() int {
+		resp, err := http.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d, %v", resp.StatusCode, err)
+		}
+		return int(n)
+	}
+	for _, afterTick := range []bool{false, true} {
+		name := "between-ticks"
+		if afterTick {
+			name = "after-a-tick"
+		}
+		b.Run(name, func(b *testing.B) {
+			size := 0
+			for b.Loop() {
+				if afterTick {
+					b.StopTimer()
+					c.clock = c.clock.Add(10 * time.Second)
+					c.e.tick(c.ctx, c.g.rules, c.g.readsOutbox)
+					b.StartTimer()
+				}
+				size = get()
+			}
+			b.ReportMetric(float64(size)/(1<<20), "MB")
+		})
+	}
 }
 
 // cpuTime is the CPU time (user and system) the process has used, on all

@@ -71,6 +71,9 @@ type engine struct {
 	peerName map[string]bool
 	groups   []*tickGroup
 	objects  factObjects // the facts' objects, reused between ticks
+	// byName are the rules in the order of their names, as /v1/status
+	// lists them.
+	byName []*rules.Rule
 	// nodeReadsFacts is set when a node field reads a variable (check,
 	// peer): only then do the node facts need the checks' objects.
 	nodeReadsFacts bool
@@ -130,6 +133,7 @@ func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() t
 	for _, x := range cfg.Node.Fields {
 		e.nodeReadsFacts = e.nodeReadsFacts || len(x.Variables()) > 0
 	}
+	e.byName = slices.SortedFunc(slices.Values(cfg.Rules), func(a, b *rules.Rule) int { return strings.Compare(a.Name, b.Name) })
 	var specs []facts.Spec
 	for _, c := range cfg.Checks {
 		specs = append(specs, c.Spec)
@@ -644,8 +648,8 @@ func (e *engine) nodeAndChecks() (facts.NodeStatus, map[string]CheckStatus) {
 // ruleStatusesLocked returns the rules' lines of /v1/status, by name.
 // e.mu must be held.
 func (e *engine) ruleStatusesLocked() []RuleStatus {
-	out := make([]RuleStatus, 0, len(e.cfg.Rules))
-	for _, r := range e.cfg.Rules {
+	out := make([]RuleStatus, 0, len(e.byName))
+	for _, r := range e.byName {
 		st := e.states[r.Name]
 		rec := e.lastEval[r.Name]
 		out = append(out, RuleStatus{
@@ -654,7 +658,6 @@ func (e *engine) ruleStatusesLocked() []RuleStatus {
 			Error: st.Err, LastEval: rec.At, LastEvents: rec.Events,
 		})
 	}
-	slices.SortFunc(out, func(a, b RuleStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -407,7 +408,8 @@ func TestEngine_ManyRulesEvaluatedInParallel(t *testing.T) {
 	sb.WriteString(opsPreamble(t.TempDir()))
 	const n = 3*parallelMin + 7
 	for i := range n {
-		fmt.Fprintf(&sb, "rule \"r%04d\" {\n  when = %v\n  notify = [contact.ops]\n  subject = \"${rule.name}\"\n}\n", i, i%3 == 0)
+		// Declared in the reverse order of their names.
+		fmt.Fprintf(&sb, "rule \"r%04d\" {\n  when = %v\n  notify = [contact.ops]\n  subject = \"${rule.name}\"\n}\n", n-1-i, i%3 == 0)
 	}
 	cfg := loadSource(t, sb.String())
 	rec := &recordingNotifier{}
@@ -420,7 +422,7 @@ func TestEngine_ManyRulesEvaluatedInParallel(t *testing.T) {
 	eng.tick(context.Background(), g.rules, g.readsOutbox)
 	want := map[string]bool{}
 	for i := 0; i < n; i += 3 {
-		want[fmt.Sprintf("r%04d", i)] = true
+		want[fmt.Sprintf("r%04d", n-1-i)] = true
 	}
 	got := rec.subjects()
 	if len(got) != len(want) {
@@ -435,6 +437,12 @@ func TestEngine_ManyRulesEvaluatedInParallel(t *testing.T) {
 		if st := eng.states[r.Name]; (st.Phase == rules.Firing) != (i%3 == 0) {
 			t.Errorf("rule %s: phase %s", r.Name, st.Phase)
 		}
+	}
+	// /v1/status lists every rule once, by name, whatever the order of
+	// the configuration.
+	_, rs, _ := eng.status()
+	if len(rs) != n || !slices.IsSortedFunc(rs, func(a, b RuleStatus) int { return strings.Compare(a.Name, b.Name) }) {
+		t.Errorf("status lists %d rules, sorted %v", len(rs), slices.IsSortedFunc(rs, func(a, b RuleStatus) int { return strings.Compare(a.Name, b.Name) }))
 	}
 }
 

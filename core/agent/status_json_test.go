@@ -74,3 +74,32 @@ func TestStatus_WriteJSONReportsTheWriter(t *testing.T) {
 		t.Fatalf("WriteJSON = %v, want the writer's error", err)
 	}
 }
+
+// FuzzStatusRules: the rules' lines written by hand are, byte for byte,
+// what encoding/json gives, whatever their strings and times.
+func FuzzStatusRules(f *testing.F) {
+	f.Add("r00001", "warning", "@every 3s", "rule \"x\": a.hcl:1:2: <b>&</b>\u2028\xff\n\t", "fire", int64(1796500000), int64(123456789), 3600)
+	f.Add("", "", "", "", "", int64(0), int64(0), 0)
+	f.Fuzz(func(t *testing.T, name, severity, schedule, errText, event string, sec, nsec int64, offset int) {
+		at := time.Unix(sec, nsec).In(time.FixedZone("z", offset%(24*3600)))
+		if y := at.Year(); y < 0 || y > 9999 {
+			t.Skip("a year encoding/json refuses")
+		}
+		rs := []RuleStatus{
+			{Name: name, Severity: severity, Schedule: schedule, Phase: "firing", Since: at, FiredAt: at, LastNotified: at, Error: errText, LastEval: at, LastEvents: []string{event, "resolve"}},
+			{Name: name + "2", Phase: "inactive"},
+		}
+		s := Status{Rules: rs}
+		want, err := json.MarshalIndent(s, "", "  ")
+		if err != nil {
+			t.Skip(err)
+		}
+		var got bytes.Buffer
+		if err := s.WriteJSON(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), append(want, '\n')) {
+			t.Fatalf("WriteJSON:\n%s\nwant:\n%s", got.Bytes(), want)
+		}
+	})
+}
