@@ -266,6 +266,68 @@ func TestDispatcher_Run_maxAge(t *testing.T) {
 	q.check(t)
 }
 
+// TestDispatcher_Run_maxAgePerHop: each transport of a via list gets its
+// own max_age. Once the first has failed for max_age, the fallback's
+// first temporary failure is retried on the fallback, not dead-lettered:
+// the alert must not be lost exactly when the fallback is needed.
+func TestDispatcher_Run_maxAgePerHop(t *testing.T) {
+	clk := newClock()
+	q := newQueue(clk.Now, entry("a@tocsin.test", "primary", "fallback"))
+	busy := sdk.TemporaryError(errors.New("421 try later"), "421", "")
+	var mu sync.Mutex
+	fallbackCalls := 0
+	ft := newTransports().
+		add("primary", true, fail(sdk.TemporaryError(errors.New("connection refused"), "", ""))).
+		add("fallback", true, func(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
+			mu.Lock()
+			fallbackCalls++
+			first := fallbackCalls == 1
+			mu.Unlock()
+			if first {
+				return fail(busy)(ctx, msgs)
+			}
+			return accept(ctx, msgs)
+		})
+	rec := &recorder{}
+	p := fixed
+	p.MaxAge = 30 * time.Second
+	d := start(t, q, ft, p, rec, WithClock(clk.Now))
+
+	eventually(t, "attempt 1 on primary", func() bool { return q.get("a@tocsin.test").Attempts == 1 })
+	settle(t, d.Dispatcher, ft)
+	// Attempt 2 on primary at +30s: failing for max_age, so the fallback
+	// takes over at once and fails temporarily on its first attempt.
+	clk.Advance(30 * time.Second)
+	d.Kick()
+	eventually(t, "the first attempt on fallback", func() bool {
+		e := q.get("a@tocsin.test")
+		return (e.Hop == 1 && e.Attempts == 1) || e.State != outbox.Pending
+	})
+	settle(t, d.Dispatcher, ft)
+	e := q.get("a@tocsin.test")
+	hopStart := t0.Add(30 * time.Second)
+	if e.State != outbox.Pending || e.Hop != 1 || !e.HopSince.Equal(hopStart) || !e.NextAttempt.Equal(hopStart.Add(10*time.Second)) {
+		t.Fatalf("after fallback's first temporary failure: state %v, hop %d, hop since %v, next attempt %v; want pending on hop 1 since +30s, retried at +40s",
+			e.State, e.Hop, e.HopSince.Sub(t0), e.NextAttempt.Sub(t0))
+	}
+	clk.Advance(10 * time.Second)
+	d.Kick()
+	eventually(t, "the fallback to send", func() bool { return q.len() == 0 })
+	want := []string{"retried primary", "fellback primary>fallback", "retried fallback", "sent fallback"}
+	var got []string
+	for _, ev := range rec.all() {
+		s := ev.kind + " " + ev.transport
+		if ev.kind == "fellback" {
+			s += ">" + ev.to
+		}
+		got = append(got, s)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+	q.check(t)
+}
+
 func TestDispatcher_Run_permanent(t *testing.T) {
 	perm535 := &sdk.DeliveryError{Kind: sdk.Permanent, Code: "535 5.7.3", Reply: "535 5.7.3 Authentication unsuccessful", Remedy: "Check the password.", Err: errors.New("auth failed")}
 	perm550 := &sdk.DeliveryError{Kind: sdk.Permanent, Code: "550 5.7.1", Reply: "550 5.7.1 Sender not allowed", Remedy: "Let the account send as the From address.", Err: errors.New("rejected")}
