@@ -226,6 +226,75 @@ func TestDispatcher_Run_retryAfter(t *testing.T) {
 	q.check(t)
 }
 
+// TestDispatcher_Run_retryAfterLongestWins: when the messages of one
+// batch come back with different Retry-After waits, the transport pauses
+// for the longest, whatever their order: a shorter wait never shortens a
+// longer pause, so nothing is sent while the provider asked to wait.
+func TestDispatcher_Run_retryAfterLongestWins(t *testing.T) {
+	tests := []struct {
+		name   string
+		waits  []time.Duration // per message of the batch, in order
+		early  string          // the entry due first, during the pause
+		longer time.Duration
+	}{
+		{name: "longer first", waits: []time.Duration{10 * time.Minute, time.Minute}, early: "g2@tocsin.test", longer: 10 * time.Minute},
+		{name: "longer last", waits: []time.Duration{time.Minute, 10 * time.Minute}, early: "g1@tocsin.test", longer: 10 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newClock()
+			q := newQueue(clk.Now, entry("g1@tocsin.test", "graph"), entry("g2@tocsin.test", "graph"))
+			var once sync.Once
+			ft := newTransports().add("graph", true, func(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
+				first := false
+				once.Do(func() { first = true })
+				if !first {
+					return accept(ctx, msgs)
+				}
+				if len(msgs) != len(tt.waits) {
+					return nil, fmt.Errorf("a first batch of %d messages, want %d", len(msgs), len(tt.waits))
+				}
+				out := make([]sdk.Result, len(msgs))
+				for i, m := range msgs {
+					out[i] = sdk.Result{MessageID: m.ID, Err: &sdk.DeliveryError{Kind: sdk.Temporary, Code: "429", RetryAfter: tt.waits[i], Err: errors.New("throttled")}}
+				}
+				return out, nil
+			})
+			d := start(t, q, ft, fixed, nil, WithClock(clk.Now))
+			pauseEnd := t0.Add(tt.longer)
+
+			eventually(t, "the throttled batch", func() bool {
+				return q.get("g1@tocsin.test").Attempts == 1 && q.get("g2@tocsin.test").Attempts == 1
+			})
+			settle(t, d.Dispatcher, ft)
+			if got := d.Holds()["graph"].PausedUntil; !got.Equal(pauseEnd) {
+				t.Errorf("graph paused until %v, want %v", got.Sub(t0), tt.longer)
+			}
+
+			// The entry with the shorter wait falls due during the pause: it
+			// is deferred to the pause's end, not sent.
+			clk.Advance(time.Minute)
+			d.Kick()
+			eventually(t, tt.early+" to be deferred or sent", func() bool {
+				e := q.get(tt.early)
+				return e == nil || e.NextAttempt.Equal(pauseEnd)
+			})
+			settle(t, d.Dispatcher, ft)
+			if got := len(ft.callsTo("graph")); got != 1 {
+				t.Fatalf("%d Sends to graph 1m into a %v Retry-After, want 1; Sends %v", got, tt.longer, ft.callsTo("graph"))
+			}
+
+			clk.Advance(tt.longer - time.Minute)
+			d.Kick()
+			eventually(t, "the outbox to empty after the pause", func() bool { return q.len() == 0 })
+			if got := ft.callsTo("graph"); len(got) != 2 || len(got[1]) != 2 {
+				t.Errorf("Sends to graph %v, want the throttled batch, then both again in one", got)
+			}
+			q.check(t)
+		})
+	}
+}
+
 func TestDispatcher_Run_maxAge(t *testing.T) {
 	clk := newClock()
 	q := newQueue(clk.Now, entry("a@tocsin.test", "primary", "fallback"))
