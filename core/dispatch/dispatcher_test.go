@@ -439,6 +439,20 @@ func TestDispatcher_Run_permanent(t *testing.T) {
 			wantEvents: []string{"fellback gone>graph ", "sent graph"},
 		},
 		{
+			// Message built it, then a reload removed the transport before
+			// Send: retrying there for max_age would only delay the alert.
+			name: "unknown transport at Send (removed by a reload) is permanent for its hop",
+			via:  []string{"gone", "graph"},
+			transports: func(ft *fakeTransports) {
+				ft.add("gone", true, func(context.Context, []*sdk.Message) ([]sdk.Result, error) {
+					return nil, fmt.Errorf("transport %q: %w", "gone", ErrUnknownTransport)
+				}).add("graph", false, nil)
+			},
+			wantDone:   true,
+			wantCalls:  map[string]int{"gone": 1, "graph": 1},
+			wantEvents: []string{"fellback gone>graph ", "sent graph"},
+		},
+		{
 			name:       "a message that cannot be built is permanent for its hop",
 			via:        []string{"smtp", "graph"},
 			subject:    "unbuildable",
