@@ -55,6 +55,19 @@ func (c *fakeClock) waiting() int {
 	return len(c.timers)
 }
 
+// next returns when the earliest timer not yet fired fires; zero if none.
+func (c *fakeClock) next() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var at time.Time
+	for _, tm := range c.timers {
+		if at.IsZero() || tm.at.Before(at) {
+			at = tm.at
+		}
+	}
+	return at
+}
+
 func newClock() *fakeClock { return &fakeClock{t: t0} }
 
 func (c *fakeClock) Now() time.Time {
