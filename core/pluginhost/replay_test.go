@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -134,5 +135,36 @@ func TestInstance_RestartReplaysNewestCredential(t *testing.T) {
 	defer mu.Unlock()
 	if want := []string{"rt-2", "rt-3", "rt-4"}; !slices.Equal(saved, want) {
 		t.Errorf("saved %v, want %v", saved, want)
+	}
+}
+
+// TestInstance_CrashDuringSend: a plugin process that dies in the middle
+// of a Send is started again, configured as before, and the Send is made
+// once more on the fresh process, which takes it: the caller sees the
+// messages accepted, not the broken call.
+func TestInstance_CrashDuringSend(t *testing.T) {
+	dir := sdktest.PluginDir(t, map[string]string{"crashonce": testdataPkg + "crashonce"})
+	h := pluginhost.New(nil, dir)
+	t.Cleanup(h.Close)
+	in := h.Instance(pluginhost.Spec{Name: "flaky", Plugin: "crashonce"})
+	c := ctx(t)
+	marker := filepath.Join(t.TempDir(), "crash")
+	settings, _ := sdk.SettingsFromMap(map[string]any{"crash_once": marker})
+	if d, err := in.Configure(c, sdk.Config{Transport: "flaky", From: "a@example.com", Settings: settings}); err != nil || d.HasErrors() {
+		t.Fatalf("configure: %v %v", d, err)
+	}
+	first := in.PID()
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := in.Send(c, []*sdk.Message{message("1@x", "b@example.com")})
+	if _, serr := os.Stat(marker); !os.IsNotExist(serr) {
+		t.Fatalf("the plugin did not crash (marker: %v); the test shows nothing", serr)
+	}
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("send through a plugin that died during it: %v %+v; want it sent by the fresh process", err, res)
+	}
+	if res[0].Receipt == "pid "+strconv.Itoa(first) || in.Starts() != 2 {
+		t.Errorf("receipt %q, %d starts; want the second process (the first was pid %d)", res[0].Receipt, in.Starts(), first)
 	}
 }
