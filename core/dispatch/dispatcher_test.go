@@ -231,14 +231,14 @@ func TestDispatcher_Run_retryAfter(t *testing.T) {
 // for the longest, whatever their order: a shorter wait never shortens a
 // longer pause, so nothing is sent while the provider asked to wait.
 func TestDispatcher_Run_retryAfterLongestWins(t *testing.T) {
+	const longer = 10 * time.Minute
 	tests := []struct {
-		name   string
-		waits  []time.Duration // per message of the batch, in order
-		early  string          // the entry due first, during the pause
-		longer time.Duration
+		name  string
+		waits []time.Duration // per message of the batch, in order
+		early string          // the entry due first, during the pause
 	}{
-		{name: "longer first", waits: []time.Duration{10 * time.Minute, time.Minute}, early: "g2@tocsin.test", longer: 10 * time.Minute},
-		{name: "longer last", waits: []time.Duration{time.Minute, 10 * time.Minute}, early: "g1@tocsin.test", longer: 10 * time.Minute},
+		{name: "longer first", waits: []time.Duration{longer, time.Minute}, early: "g2@tocsin.test"},
+		{name: "longer last", waits: []time.Duration{time.Minute, longer}, early: "g1@tocsin.test"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,14 +261,14 @@ func TestDispatcher_Run_retryAfterLongestWins(t *testing.T) {
 				return out, nil
 			})
 			d := start(t, q, ft, fixed, nil, WithClock(clk.Now))
-			pauseEnd := t0.Add(tt.longer)
+			pauseEnd := t0.Add(longer)
 
 			eventually(t, "the throttled batch", func() bool {
 				return q.get("g1@tocsin.test").Attempts == 1 && q.get("g2@tocsin.test").Attempts == 1
 			})
 			settle(t, d.Dispatcher, ft)
 			if got := d.Holds()["graph"].PausedUntil; !got.Equal(pauseEnd) {
-				t.Errorf("graph paused until %v, want %v", got.Sub(t0), tt.longer)
+				t.Errorf("graph paused until %v, want %v", got.Sub(t0), longer)
 			}
 
 			// The entry with the shorter wait falls due during the pause: it
@@ -281,10 +281,10 @@ func TestDispatcher_Run_retryAfterLongestWins(t *testing.T) {
 			})
 			settle(t, d.Dispatcher, ft)
 			if got := len(ft.callsTo("graph")); got != 1 {
-				t.Fatalf("%d Sends to graph 1m into a %v Retry-After, want 1; Sends %v", got, tt.longer, ft.callsTo("graph"))
+				t.Fatalf("%d Sends to graph 1m into a %v Retry-After, want 1; Sends %v", got, longer, ft.callsTo("graph"))
 			}
 
-			clk.Advance(tt.longer - time.Minute)
+			clk.Advance(longer - time.Minute)
 			d.Kick()
 			eventually(t, "the outbox to empty after the pause", func() bool { return q.len() == 0 })
 			if got := ft.callsTo("graph"); len(got) != 2 || len(got[1]) != 2 {
