@@ -226,6 +226,75 @@ func TestDispatcher_Run_retryAfter(t *testing.T) {
 	q.check(t)
 }
 
+// TestDispatcher_Run_retryAfterLongestWins: when the messages of one
+// batch come back with different Retry-After waits, the transport pauses
+// for the longest, whatever their order: a shorter wait never shortens a
+// longer pause, so nothing is sent while the provider asked to wait.
+func TestDispatcher_Run_retryAfterLongestWins(t *testing.T) {
+	const longer = 10 * time.Minute
+	tests := []struct {
+		name  string
+		waits []time.Duration // per message of the batch, in order
+		early string          // the entry due first, during the pause
+	}{
+		{name: "longer first", waits: []time.Duration{longer, time.Minute}, early: "g2@tocsin.test"},
+		{name: "longer last", waits: []time.Duration{time.Minute, longer}, early: "g1@tocsin.test"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newClock()
+			q := newQueue(clk.Now, entry("g1@tocsin.test", "graph"), entry("g2@tocsin.test", "graph"))
+			var once sync.Once
+			ft := newTransports().add("graph", true, func(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
+				first := false
+				once.Do(func() { first = true })
+				if !first {
+					return accept(ctx, msgs)
+				}
+				if len(msgs) != len(tt.waits) {
+					return nil, fmt.Errorf("a first batch of %d messages, want %d", len(msgs), len(tt.waits))
+				}
+				out := make([]sdk.Result, len(msgs))
+				for i, m := range msgs {
+					out[i] = sdk.Result{MessageID: m.ID, Err: &sdk.DeliveryError{Kind: sdk.Temporary, Code: "429", RetryAfter: tt.waits[i], Err: errors.New("throttled")}}
+				}
+				return out, nil
+			})
+			d := start(t, q, ft, fixed, nil, WithClock(clk.Now))
+			pauseEnd := t0.Add(longer)
+
+			eventually(t, "the throttled batch", func() bool {
+				return q.get("g1@tocsin.test").Attempts == 1 && q.get("g2@tocsin.test").Attempts == 1
+			})
+			settle(t, d.Dispatcher, ft)
+			if got := d.Holds()["graph"].PausedUntil; !got.Equal(pauseEnd) {
+				t.Errorf("graph paused until %v, want %v", got.Sub(t0), longer)
+			}
+
+			// The entry with the shorter wait falls due during the pause: it
+			// is deferred to the pause's end, not sent.
+			clk.Advance(time.Minute)
+			d.Kick()
+			eventually(t, tt.early+" to be deferred or sent", func() bool {
+				e := q.get(tt.early)
+				return e == nil || e.NextAttempt.Equal(pauseEnd)
+			})
+			settle(t, d.Dispatcher, ft)
+			if got := len(ft.callsTo("graph")); got != 1 {
+				t.Fatalf("%d Sends to graph 1m into a %v Retry-After, want 1; Sends %v", got, longer, ft.callsTo("graph"))
+			}
+
+			clk.Advance(longer - time.Minute)
+			d.Kick()
+			eventually(t, "the outbox to empty after the pause", func() bool { return q.len() == 0 })
+			if got := ft.callsTo("graph"); len(got) != 2 || len(got[1]) != 2 {
+				t.Errorf("Sends to graph %v, want the throttled batch, then both again in one", got)
+			}
+			q.check(t)
+		})
+	}
+}
+
 func TestDispatcher_Run_maxAge(t *testing.T) {
 	clk := newClock()
 	q := newQueue(clk.Now, entry("a@tocsin.test", "primary", "fallback"))
@@ -259,6 +328,68 @@ func TestDispatcher_Run_maxAge(t *testing.T) {
 	var got []string
 	for _, ev := range rec.all() {
 		got = append(got, ev.kind)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+	q.check(t)
+}
+
+// TestDispatcher_Run_maxAgePerHop: each transport of a via list gets its
+// own max_age. Once the first has failed for max_age, the fallback's
+// first temporary failure is retried on the fallback, not dead-lettered:
+// the alert must not be lost exactly when the fallback is needed.
+func TestDispatcher_Run_maxAgePerHop(t *testing.T) {
+	clk := newClock()
+	q := newQueue(clk.Now, entry("a@tocsin.test", "primary", "fallback"))
+	busy := sdk.TemporaryError(errors.New("421 try later"), "421", "")
+	var mu sync.Mutex
+	fallbackCalls := 0
+	ft := newTransports().
+		add("primary", true, fail(sdk.TemporaryError(errors.New("connection refused"), "", ""))).
+		add("fallback", true, func(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
+			mu.Lock()
+			fallbackCalls++
+			first := fallbackCalls == 1
+			mu.Unlock()
+			if first {
+				return fail(busy)(ctx, msgs)
+			}
+			return accept(ctx, msgs)
+		})
+	rec := &recorder{}
+	p := fixed
+	p.MaxAge = 30 * time.Second
+	d := start(t, q, ft, p, rec, WithClock(clk.Now))
+
+	eventually(t, "attempt 1 on primary", func() bool { return q.get("a@tocsin.test").Attempts == 1 })
+	settle(t, d.Dispatcher, ft)
+	// Attempt 2 on primary at +30s: failing for max_age, so the fallback
+	// takes over at once and fails temporarily on its first attempt.
+	clk.Advance(30 * time.Second)
+	d.Kick()
+	eventually(t, "the first attempt on fallback", func() bool {
+		e := q.get("a@tocsin.test")
+		return (e.Hop == 1 && e.Attempts == 1) || e.State != outbox.Pending
+	})
+	settle(t, d.Dispatcher, ft)
+	e := q.get("a@tocsin.test")
+	hopStart := t0.Add(30 * time.Second)
+	if e.State != outbox.Pending || e.Hop != 1 || !e.HopSince.Equal(hopStart) || !e.NextAttempt.Equal(hopStart.Add(10*time.Second)) {
+		t.Fatalf("after fallback's first temporary failure: state %v, hop %d, hop since %v, next attempt %v; want pending on hop 1 since +30s, retried at +40s",
+			e.State, e.Hop, e.HopSince.Sub(t0), e.NextAttempt.Sub(t0))
+	}
+	clk.Advance(10 * time.Second)
+	d.Kick()
+	eventually(t, "the fallback to send", func() bool { return q.len() == 0 })
+	want := []string{"retried primary", "fellback primary>fallback", "retried fallback", "sent fallback"}
+	var got []string
+	for _, ev := range rec.all() {
+		s := ev.kind + " " + ev.transport
+		if ev.kind == "fellback" {
+			s += ">" + ev.to
+		}
+		got = append(got, s)
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("events %v, want %v", got, want)
@@ -305,6 +436,20 @@ func TestDispatcher_Run_permanent(t *testing.T) {
 			transports: func(ft *fakeTransports) { ft.add("graph", false, nil) },
 			wantDone:   true,
 			wantCalls:  map[string]int{"gone": 0, "graph": 1},
+			wantEvents: []string{"fellback gone>graph ", "sent graph"},
+		},
+		{
+			// Message built it, then a reload removed the transport before
+			// Send: retrying there for max_age would only delay the alert.
+			name: "unknown transport at Send (removed by a reload) is permanent for its hop",
+			via:  []string{"gone", "graph"},
+			transports: func(ft *fakeTransports) {
+				ft.add("gone", true, func(context.Context, []*sdk.Message) ([]sdk.Result, error) {
+					return nil, fmt.Errorf("transport %q: %w", "gone", ErrUnknownTransport)
+				}).add("graph", false, nil)
+			},
+			wantDone:   true,
+			wantCalls:  map[string]int{"gone": 1, "graph": 1},
 			wantEvents: []string{"fellback gone>graph ", "sent graph"},
 		},
 		{

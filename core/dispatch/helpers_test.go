@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,6 +53,19 @@ func (c *fakeClock) waiting() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.timers)
+}
+
+// next returns when the earliest timer not yet fired fires; zero if none.
+func (c *fakeClock) next() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var at time.Time
+	for _, tm := range c.timers {
+		if at.IsZero() || tm.at.Before(at) {
+			at = tm.at
+		}
+	}
+	return at
 }
 
 func newClock() *fakeClock { return &fakeClock{t: t0} }
@@ -242,6 +256,9 @@ type fakeTransports struct {
 	rates    map[string]Rate
 	maxBytes map[string]int
 	timeouts map[string]time.Duration
+	// pad adds so many bytes to the text of every message the transport
+	// builds, as a transport adding a footer or a signature does.
+	pad      map[string]int
 	calls    []sendCall
 	inflight int
 	maxIn    int
@@ -253,7 +270,7 @@ type sendCall struct {
 }
 
 func newTransports() *fakeTransports {
-	return &fakeTransports{send: map[string]sendFunc{}, batch: map[string]bool{}, rates: map[string]Rate{}, maxBytes: map[string]int{}, timeouts: map[string]time.Duration{}}
+	return &fakeTransports{send: map[string]sendFunc{}, batch: map[string]bool{}, rates: map[string]Rate{}, maxBytes: map[string]int{}, timeouts: map[string]time.Duration{}, pad: map[string]int{}}
 }
 
 // add registers a transport; f nil accepts everything.
@@ -271,6 +288,7 @@ func (ft *fakeTransports) add(name string, batch bool, f sendFunc) *fakeTranspor
 func (ft *fakeTransports) Message(transport string, e *outbox.Entry) (*sdk.Message, error) {
 	ft.mu.Lock()
 	_, ok := ft.send[transport]
+	pad := ft.pad[transport]
 	ft.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("transport %q: %w", transport, ErrUnknownTransport)
@@ -281,7 +299,7 @@ func (ft *fakeTransports) Message(transport string, e *outbox.Entry) (*sdk.Messa
 	return &sdk.Message{
 		ID: e.ID, Date: e.EnqueuedAt,
 		From: sdk.Address{Address: transport + "@tocsin.test"},
-		To:   e.Mail.To, Subject: e.Mail.Subject, Text: e.Mail.Text,
+		To:   e.Mail.To, Subject: e.Mail.Subject, Text: e.Mail.Text + strings.Repeat("-", pad),
 		Attachments: e.Mail.Attachments,
 	}, nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tocsin-dev/tocsin/core/outbox"
@@ -93,6 +95,53 @@ func TestDispatcher_Run_tooLarge(t *testing.T) {
 	}
 	if len(fell) != 1 || fell[0].id != "huge@tocsin.test" || fell[0].to != "large" {
 		t.Errorf("fallbacks %+v, want huge from small to large", fell)
+	}
+	q.check(t)
+}
+
+// TestDispatcher_Run_builtLargerWaits: a message its transport built
+// larger than its entry said (a footer, a signature), which no longer fits
+// in the batch's byte budget beside the others, waits for the next batch,
+// unchanged: it is sent then, neither dropped nor counted as sent nor as
+// a failed attempt.
+func TestDispatcher_Run_builtLargerWaits(t *testing.T) {
+	const budget = 1 << 20
+	clk := newClock()
+	q := newQueue(clk.Now,
+		withAttachment(entry("a@tocsin.test", "smtp"), 400<<10),
+		withAttachment(entry("b@tocsin.test", "smtp"), 400<<10),
+	)
+	var mu sync.Mutex
+	var sizes []int
+	ft := newTransports().add("smtp", true, func(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
+		n := 0
+		for _, m := range msgs {
+			n += sdk.MessageSize(m)
+		}
+		mu.Lock()
+		sizes = append(sizes, n)
+		mu.Unlock()
+		return accept(ctx, msgs)
+	})
+	ft.maxBytes["smtp"] = budget
+	ft.pad["smtp"] = 200 << 10 // 600 KiB each as built: one per Send
+	rec := &recorder{}
+	d := start(t, q, ft, fixed, rec, WithClock(clk.Now))
+
+	eventually(t, "both entries to leave the outbox", func() bool { return q.len() == 0 })
+	settle(t, d.Dispatcher, ft)
+	if got := ft.callsTo("smtp"); !slices.Equal(slices.Concat(got...), []string{"a@tocsin.test", "b@tocsin.test"}) || len(got) != 2 {
+		t.Errorf("Sends %v, want a, then b in a Send of its own", got)
+	}
+	mu.Lock()
+	for _, n := range sizes {
+		if n > budget {
+			t.Errorf("a Send of %d bytes, over the budget of %d", n, budget)
+		}
+	}
+	mu.Unlock()
+	if n := rec.count("sent"); n != 2 || len(rec.all()) != 2 {
+		t.Errorf("events %+v, want two sent and nothing else", rec.all())
 	}
 	q.check(t)
 }

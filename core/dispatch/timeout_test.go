@@ -117,6 +117,87 @@ func TestDispatcher_Run_sendTimeoutRetries(t *testing.T) {
 	eventually(t, "a new call", func() bool { return len(ft.callsTo("hang")) == maxStuck+1 })
 }
 
+// TestDispatcher_Run_sendDeadline: a Send through a transport without a
+// send_timeout of its own has the documented default of two minutes; one
+// with its own has that. The plugin is cut off then, not before: the
+// attempt fails at that moment, temporarily, naming send_timeout.
+func TestDispatcher_Run_sendDeadline(t *testing.T) {
+	tests := []struct {
+		name    string
+		timeout time.Duration // the transport's own; 0 is none
+		want    time.Duration
+	}{
+		{name: "default", timeout: 0, want: 2 * time.Minute},
+		{name: "the transport's own", timeout: 5 * time.Second, want: 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newClock()
+			q := newQueue(clk.Now, entry("a@tocsin.test", "slow"))
+			// A plugin that honours its context: it answers when cut off.
+			ft := newTransports().add("slow", true, func(ctx context.Context, _ []*sdk.Message) ([]sdk.Result, error) {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			})
+			ft.timeouts["slow"] = tt.timeout
+			d := start(t, q, ft, fixed, nil, WithClock(clk.Now), WithAfter(clk.After))
+
+			eventually(t, "the send to start", func() bool { return len(ft.callsTo("slow")) == 1 && clk.waiting() == 1 })
+			if got := clk.next(); !got.Equal(t0.Add(tt.want)) {
+				t.Fatalf("the send is cut off at %v, want %v", got.Sub(t0), tt.want)
+			}
+			clk.Advance(tt.want)
+			eventually(t, "the attempt to be saved", func() bool { return q.get("a@tocsin.test").Attempts == 1 })
+			idle(t, d.Dispatcher)
+			e := q.get("a@tocsin.test")
+			if e.Last == nil || e.Last.Kind != "temporary" || !e.Last.At.Equal(t0.Add(tt.want)) || !strings.Contains(e.Last.Error, "send_timeout "+tt.want.String()) {
+				t.Errorf("last attempt %+v, want a temporary failure at %v naming send_timeout %v", e.Last, tt.want, tt.want)
+			}
+		})
+	}
+}
+
+// TestDispatcher_Run_sendAnswersInGrace: a Send that answers after its
+// send_timeout, within the grace, with the messages accepted, counts as
+// sent: the provider has them, and sending them again would duplicate the
+// alert.
+func TestDispatcher_Run_sendAnswersInGrace(t *testing.T) {
+	clk := newClock()
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	q := newQueue(clk.Now, entry("a@tocsin.test", "late"))
+	// A plugin that ignores the cancellation, then accepts.
+	ft := newTransports().add("late", true, func(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
+		<-release
+		return accept(ctx, msgs)
+	})
+	ft.timeouts["late"] = 5 * time.Second
+	rec := &recorder{}
+	d := start(t, q, ft, fixed, rec, WithClock(clk.Now), WithAfter(clk.After))
+	t.Cleanup(free) // before Stop, which waits for the send
+
+	eventually(t, "the send to start", func() bool { return len(ft.callsTo("late")) == 1 && clk.waiting() == 1 })
+	clk.Advance(5 * time.Second)
+	eventually(t, "the grace timer", func() bool { return clk.waiting() == 1 })
+	free() // the answer comes within the grace
+	eventually(t, "the entry to be done or failed", func() bool {
+		e := q.get("a@tocsin.test")
+		return e == nil || e.Attempts > 0
+	})
+	idle(t, d.Dispatcher)
+	if e := q.get("a@tocsin.test"); e != nil {
+		t.Fatalf("entry still in the outbox, last attempt %+v; want it sent", e.Last)
+	}
+	if evs := rec.all(); len(evs) != 1 || evs[0].kind != "sent" {
+		t.Errorf("events %+v, want one sent", evs)
+	}
+	if n := len(ft.callsTo("late")); n != 1 {
+		t.Errorf("%d Sends, want 1", n)
+	}
+	q.check(t)
+}
+
 // idle waits until every lane of d is idle and it holds no entry; unlike
 // settle, it ignores Sends left behind.
 func idle(t *testing.T, d *Dispatcher) {

@@ -179,3 +179,34 @@ func TestHost_NoSecretInLogsOrErrors(t *testing.T) {
 		t.Error("tls_skip_verify was not warned about in the log (the log under test may be missing plugin output)")
 	}
 }
+
+// TestInstance_SendWithoutPluginIsPermanent: a Send through a transport
+// whose plugin is not installed (none in the plugin directory, or no file
+// at its path) fails permanently, with a remedy saying to install it: the
+// next transport of the contact's chain takes over at once, rather than
+// after max_age of retries that cannot work.
+func TestInstance_SendWithoutPluginIsPermanent(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		spec pluginhost.Spec
+	}{
+		{name: "not in the plugin directory", spec: pluginhost.Spec{Name: "relay", Plugin: "no-such"}},
+		{name: "no file at its path", spec: pluginhost.Spec{Name: "relay", Plugin: "smtp-basic", Path: filepath.Join(dir, "gone")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := pluginhost.New(hclog.NewNullLogger(), dir)
+			t.Cleanup(h.Close)
+			in := h.Instance(tt.spec)
+			_, err := in.Send(ctx(t), []*sdk.Message{message("x@t", "a@example.com")})
+			if err == nil {
+				t.Fatal("send through a plugin that is not installed succeeded")
+			}
+			de := sdk.AsDeliveryError(err)
+			if !errors.Is(err, pluginhost.ErrNotFound) || de.Kind != sdk.Permanent || !strings.Contains(de.Remedy, "Install the plugin") {
+				t.Errorf("send = %v (remedy %q), want a permanent ErrNotFound saying to install the plugin", err, de.Remedy)
+			}
+		})
+	}
+}
