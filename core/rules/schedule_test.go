@@ -87,6 +87,7 @@ func TestParseSchedule_Bad(t *testing.T) {
 		{"@every 0s", "at least 100ms"},
 		{"@every -5m", "at least 100ms"},
 		{"@every 1ms", "at least 100ms"},
+		{"@every 99ms", "at least 100ms"}, // MinEvery is the bound; 100ms is accepted (TestParseSchedule_Good)
 		{"@every 5 m", "one duration without spaces"},
 		{"@every five", "expected a number"},
 		{"@everyday", "unknown descriptor"},
@@ -484,6 +485,10 @@ func TestNoOverlap_EveryOverrunWarned(t *testing.T) {
 			t.Fatalf("%s: logged %v, want a warning and the end of the overrun", st.name, lines)
 		}
 		warn, end := lines[0], lines[1]
+		// The first skipped tick comes 10 s after the run started.
+		if got := warn["running_for"]; got != float64(10*time.Second) {
+			t.Errorf("%s: running_for=%v, want 10s", st.name, got)
+		}
 		if got := end["skipped_ticks"]; got != float64(st.skipped) {
 			t.Errorf("%s: skipped_ticks=%v, want %d", st.name, got, st.skipped)
 		}
@@ -504,5 +509,19 @@ func TestNoOverlap_EveryOverrunWarned(t *testing.T) {
 	}
 	if accounted != total {
 		t.Fatalf("the logs account for %d skipped ticks of %d", accounted, total)
+	}
+}
+
+// TestNoOverlap_NoRunOnceStopping: once the jobs' context has ended (Stop
+// gave up waiting), a tick that still comes does not start the job.
+func TestNoOverlap_NoRunOnceStopping(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	runs := 0
+	n := &noOverlap{log: hclog.NewNullLogger(), ctx: ctx, now: time.Now, job: func(context.Context) { runs++ }}
+	n.Run()
+	cancel()
+	n.Run()
+	if runs != 1 {
+		t.Fatalf("%d runs, want 1: the job ran after its context ended", runs)
 	}
 }
