@@ -3,6 +3,8 @@ package outbox
 import (
 	"context"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestEnqueueWithMarks_StoresEntriesAndMarksTogether(t *testing.T) {
@@ -56,5 +58,24 @@ func TestEnqueueWithMarks_NothingStoredOnError(t *testing.T) {
 	}
 	if got, _ := o.List(""); len(got) != 0 {
 		t.Errorf("%d entries after failed enqueues, want 0", len(got))
+	}
+}
+
+// TestEnqueueWithMarks_NoMarkWhenEntriesFail: when storing the entries
+// fails inside the transaction, the marks are not stored either, so that
+// after a crash the agent never takes a hand-off for done whose alerts the
+// outbox does not hold.
+func TestEnqueueWithMarks_NoMarkWhenEntriesFail(t *testing.T) {
+	o, _, _ := openTest(t)
+	// Remove an index bucket: storing an entry now fails in the
+	// transaction, after the checks EnqueueWithMarks makes up front.
+	if err := o.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(dueBucket) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.EnqueueWithMarks(context.Background(), []Mark{{Name: "r1", Seq: 1}}, newEntry("a")); err == nil {
+		t.Fatal("EnqueueWithMarks succeeded although the entries could not be stored")
+	}
+	if m, err := o.Marks(); err != nil || len(m) != 0 {
+		t.Fatalf("marks %v, %v after the entries failed, want none", m, err)
 	}
 }

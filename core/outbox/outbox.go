@@ -57,6 +57,10 @@ type Outbox struct {
 	commits atomic.Int64 // write transactions committed, for benchmarks
 }
 
+// syncDir flushes a directory (fsafe.SyncDir); a variable so that tests
+// can see Open sync the new file's name.
+var syncDir = fsafe.SyncDir
+
 // Open opens the outbox file at path (the agent uses data_dir/outbox.db),
 // creating it (mode 0600, its directory 0700) when it is missing.
 //
@@ -114,7 +118,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 	}
 	if created {
 		// The new file's name must survive a crash too.
-		if err := fsafe.SyncDir(filepath.Dir(path)); err != nil {
+		if err := syncDir(filepath.Dir(path)); err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("open outbox %s: %w", path, err)
 		}

@@ -330,6 +330,7 @@ func TestOutbox_ListRetryStats(t *testing.T) {
 	for _, id := range []string{"c@x", "b@x"} {
 		e, _ := o.Get(id)
 		e.State, e.Hop, e.Attempts, e.TotalAttempts = Dead, 1, 4, 9
+		e.HopSince = t0 // Retry gives the first hop its whole max_age again
 		e.Last = &Attempt{At: t0, Transport: "smtp-backup", Kind: "permanent", Code: "535", Remedy: "check the password", Error: "auth failed"}
 		if err := o.Save(ctx, e); err != nil {
 			t.Fatal(err)

@@ -129,3 +129,53 @@ func TestEvalNode(t *testing.T) {
 		t.Errorf("node = %#v", node)
 	}
 }
+
+// TestEvaluate_PendingClearedHasNoSince: a rule whose condition stops
+// holding before For is inactive with no "since", and when it holds again
+// its "since" is the new start, not the old one.
+func TestEvaluate_PendingClearedHasNoSince(t *testing.T) {
+	r := &Rule{Name: "r", When: expr(t, `check.web.ok == false`), For: 5 * time.Minute, Notify: []string{"ops"}, Text: expr(t, `"since ${rule.since}"`)}
+	r.Prepare()
+	down := Facts{Checks: map[string]facts.Fact{"web": {Kind: facts.KindTCP, OK: false, Error: "refused"}}}
+	up := Facts{Checks: map[string]facts.Fact{"web": {Kind: facts.KindTCP, OK: true}}}
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	steps := []struct {
+		at    time.Duration
+		facts Facts
+		phase Phase
+		since time.Duration // -1: zero
+		text  string        // of the notification, if any
+	}{
+		{at: 0, facts: down, phase: Pending, since: 0},
+		{at: 3 * time.Minute, facts: up, phase: Inactive, since: -1},
+		{at: 4 * time.Minute, facts: up, phase: Inactive, since: -1},
+		{at: 20 * time.Minute, facts: down, phase: Pending, since: 20 * time.Minute},
+		{at: 25 * time.Minute, facts: down, phase: Firing, since: 20 * time.Minute, text: "since 2026-11-23T10:20:00Z"},
+	}
+	var st State
+	for _, s := range steps {
+		now := t0.Add(s.at)
+		res := Evaluate(r, st, s.facts.EvalContext(func() time.Time { return now }), now)
+		if res.Err != nil {
+			t.Fatalf("at %v: %v", s.at, res.Err)
+		}
+		st = res.State
+		if st.Phase != s.phase {
+			t.Fatalf("at %v: phase %s, want %s", s.at, st.Phase, s.phase)
+		}
+		want := time.Time{}
+		if s.since >= 0 {
+			want = t0.Add(s.since)
+		}
+		if !st.ActiveSince.Equal(want) {
+			t.Fatalf("at %v (%s): ActiveSince %v, want %v", s.at, st.Phase, st.ActiveSince, want)
+		}
+		var text string
+		if len(res.Notifications) > 0 {
+			text = res.Notifications[0].Text
+		}
+		if text != s.text {
+			t.Fatalf("at %v: notification text %q, want %q", s.at, text, s.text)
+		}
+	}
+}

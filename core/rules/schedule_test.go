@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -15,9 +16,9 @@ import (
 )
 
 func TestParseSchedule_Good(t *testing.T) {
-	berlin, err := time.LoadLocation("Europe/Berlin")
+	berlin, err := time.LoadLocation("Europe/Berlin") // tzdata is embedded (tzdata_test.go)
 	if err != nil {
-		t.Skipf("no tzdata: %v", err)
+		t.Fatal(err)
 	}
 	from := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC) // a Sunday
 	tests := []struct {
@@ -86,6 +87,7 @@ func TestParseSchedule_Bad(t *testing.T) {
 		{"@every 0s", "at least 100ms"},
 		{"@every -5m", "at least 100ms"},
 		{"@every 1ms", "at least 100ms"},
+		{"@every 99ms", "at least 100ms"}, // MinEvery is the bound; 100ms is accepted (TestParseSchedule_Good)
 		{"@every 5 m", "one duration without spaces"},
 		{"@every five", "expected a number"},
 		{"@everyday", "unknown descriptor"},
@@ -404,5 +406,122 @@ func TestNoOverlap_OverrunWarningsRateLimited(t *testing.T) {
 	overrun(0)
 	if buf.String() != before {
 		t.Fatalf("a run on time logged:\n%s", strings.TrimPrefix(buf.String(), before))
+	}
+}
+
+// TestNoOverlap_EveryOverrunWarned drives a job by hand on a fake clock
+// over several minutes of overruns: the first overrun of each minute warns,
+// each warning reports the overruns since the previous one (and only
+// those), and every skipped tick is accounted for in some log line.
+func TestNoOverlap_EveryOverrunWarned(t *testing.T) {
+	var buf syncBuffer
+	log := hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info, JSONFormat: true})
+	clock := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	started, release := make(chan struct{}), make(chan struct{})
+	n := &noOverlap{log: log, ctx: context.Background(), now: now, job: func(context.Context) {
+		started <- struct{}{}
+		<-release
+	}}
+	// overrun runs the job; each skipped tick comes 10 s after the last.
+	overrun := func(skipped int) {
+		done := make(chan struct{})
+		go func() { n.Run(); close(done) }()
+		<-started
+		for range skipped {
+			advance(10 * time.Second)
+			n.Run() // skipped: returns at once
+		}
+		release <- struct{}{}
+		<-done
+	}
+
+	// Times are of the first skipped tick, from the start (T).
+	steps := []struct {
+		name       string
+		wait       time.Duration // before the run
+		skipped    int
+		warn       bool
+		quietRuns  int // reported by the warning
+		quietTicks int
+	}{
+		{name: "first overrun, T+10s", skipped: 2, warn: true},
+		{name: "T+40s, quiet", wait: 10 * time.Second, skipped: 1},
+		{name: "T+50s, quiet", skipped: 3},
+		{name: "T+80s, minute 2 warns with the quiet ones", skipped: 1, warn: true, quietRuns: 2, quietTicks: 4},
+		{name: "T+90s, quiet", skipped: 2},
+		{name: "T+110s, quiet", skipped: 1},
+		{name: "on time, between overruns", skipped: 0},
+		{name: "T+150s, minute 3 warns with only its own quiet ones", wait: 30 * time.Second, skipped: 1, warn: true, quietRuns: 2, quietTicks: 3},
+		{name: "T+210s, a minute to the second after the last warning, warns, nothing quiet", wait: 50 * time.Second, skipped: 4, warn: true},
+		{name: "an hour later, warns again", wait: time.Hour, skipped: 1, warn: true},
+	}
+	total, accounted := 0, 0
+	for _, st := range steps {
+		before := len(buf.String())
+		advance(st.wait)
+		overrun(st.skipped)
+		total += st.skipped
+		var lines []map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(buf.String()[before:]), "\n") {
+			if l == "" {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("%s: log line %q: %v", st.name, l, err)
+			}
+			lines = append(lines, m)
+		}
+		if !st.warn {
+			if len(lines) != 0 {
+				t.Fatalf("%s: logged %v, want nothing (counted for the next warning)", st.name, lines)
+			}
+			continue
+		}
+		if len(lines) != 2 || lines[0]["@level"] != "warn" || lines[1]["@message"] != "overrunning run ended" {
+			t.Fatalf("%s: logged %v, want a warning and the end of the overrun", st.name, lines)
+		}
+		warn, end := lines[0], lines[1]
+		// The first skipped tick comes 10 s after the run started.
+		if got := warn["running_for"]; got != float64(10*time.Second) {
+			t.Errorf("%s: running_for=%v, want 10s", st.name, got)
+		}
+		if got := end["skipped_ticks"]; got != float64(st.skipped) {
+			t.Errorf("%s: skipped_ticks=%v, want %d", st.name, got, st.skipped)
+		}
+		accounted += st.skipped
+		if st.quietRuns == 0 {
+			if _, ok := warn["unreported_overruns"]; ok {
+				t.Errorf("%s: warning reports unreported overruns, want none: %v", st.name, warn)
+			}
+			continue
+		}
+		if got := warn["unreported_overruns"]; got != float64(st.quietRuns) {
+			t.Errorf("%s: unreported_overruns=%v, want %d", st.name, got, st.quietRuns)
+		}
+		if got := warn["their_skipped_ticks"]; got != float64(st.quietTicks) {
+			t.Errorf("%s: their_skipped_ticks=%v, want %d", st.name, got, st.quietTicks)
+		}
+		accounted += st.quietTicks
+	}
+	if accounted != total {
+		t.Fatalf("the logs account for %d skipped ticks of %d", accounted, total)
+	}
+}
+
+// TestNoOverlap_NoRunOnceStopping: once the jobs' context has ended (Stop
+// gave up waiting), a tick that still comes does not start the job.
+func TestNoOverlap_NoRunOnceStopping(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	runs := 0
+	n := &noOverlap{log: hclog.NewNullLogger(), ctx: ctx, now: time.Now, job: func(context.Context) { runs++ }}
+	n.Run()
+	cancel()
+	n.Run()
+	if runs != 1 {
+		t.Fatalf("%d runs, want 1: the job ran after its context ended", runs)
 	}
 }

@@ -169,3 +169,32 @@ func TestPhaseAndEvent_String(t *testing.T) {
 		}
 	}
 }
+
+// TestStep_InactiveHasNoSince checks every way into Inactive: an inactive
+// rule has no ActiveSince, so a status page shows no stale "since".
+func TestStep_InactiveHasNoSince(t *testing.T) {
+	r := &Rule{Name: "r", For: 10 * time.Minute, Repeat: time.Hour}
+	earlier := t0.Add(-3 * time.Minute)
+	tests := []struct {
+		name   string
+		from   State
+		events []Event
+	}{
+		{name: "pending stops holding", from: State{Phase: Pending, ActiveSince: earlier}},
+		{name: "firing resolves", from: State{Phase: Firing, ActiveSince: earlier, FiredAt: earlier, LastNotified: earlier}, events: []Event{EventResolve}},
+		{name: "pending stops holding as its error clears", from: State{Phase: Pending, ActiveSince: earlier, Err: "boom"}, events: []Event{EventErrorCleared}},
+		{name: "inactive with a since from an older record", from: State{Phase: Inactive, ActiveSince: earlier}},
+		{name: "unknown phase stops holding", from: State{Phase: 7, ActiveSince: earlier}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ev := Step(r, tt.from, false, nil, t0)
+			if s.Phase != Inactive || !slices.Equal(ev, tt.events) {
+				t.Fatalf("got %s %v, want inactive %v", s.Phase, ev, tt.events)
+			}
+			if !s.ActiveSince.IsZero() {
+				t.Fatalf("inactive rule has ActiveSince %v, want zero", s.ActiveSince)
+			}
+		})
+	}
+}

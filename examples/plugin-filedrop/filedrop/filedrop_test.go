@@ -84,19 +84,12 @@ func attrs(diags sdk.Diagnostics, sev sdk.Severity) []string {
 	return out
 }
 
-func skipIfRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores file permissions")
-	}
-}
-
 func TestTransport_Configure(t *testing.T) {
 	tests := []struct {
 		name string
 		// mutate changes the settings, which start as {directory: dir}.
 		mutate   func(t *testing.T, dir string, s map[string]any)
-		root     bool // the test needs file permissions to apply
+		root     bool // the test needs file permissions to apply: run as root too, unprivileged in a child
 		wantErr  []string
 		wantWarn []string
 		// check runs after Configure, when set.
@@ -176,8 +169,8 @@ func TestTransport_Configure(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.root {
-				skipIfRoot(t)
+			if tt.root && runUnprivileged(t) {
+				return
 			}
 			dir := t.TempDir()
 			s := map[string]any{"directory": dir}
@@ -338,7 +331,9 @@ func TestTransport_Send_MissingDirectory(t *testing.T) {
 }
 
 func TestTransport_Send_PermissionDenied(t *testing.T) {
-	skipIfRoot(t)
+	if runUnprivileged(t) {
+		return
+	}
 	dir := t.TempDir()
 	tr := filedrop.New("test")
 	configure(t, tr, map[string]any{"directory": dir})
