@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,6 +179,34 @@ func TestLoad_RuleErrors(t *testing.T) {
 			}
 			sameLines(t, "diagnostics", got, tt.want)
 		})
+	}
+}
+
+// TestLoad_AttachReferencesChecked: an attach expression's references are
+// checked at load like the other templates', so a misspelt check is an
+// error at its file:line:col and not an attachment that silently
+// disappears when the rule fires.
+func TestLoad_AttachReferencesChecked(t *testing.T) {
+	path := writeConfig(t, ruleBase+`rule "r" {
+  when    = true
+  notify  = [contact.ops]
+  subject = "x"
+  attach  = ["/var/log/${check.nope.path}", "/var/log/${check.web.stauts}", "/var/log/${check.web.status}"]
+}
+check "web" {
+  http = "http://127.0.0.1/"
+}
+`)
+	_, diags := loadWith(path, nil)
+	got := locations(diags)
+	sameLines(t, "diagnostics", got, []string{
+		path + ":14:26: error: Unknown check",
+		path + ":14:57: error: Unknown fact",
+	})
+	for i, want := range []string{`No check block is named "nope".`, `Did you mean "status"?`} {
+		if i < len(diags) && !strings.Contains(diags[i].Detail, want) {
+			t.Errorf("%s: detail %q does not say %q", got[i], diags[i].Detail, want)
+		}
 	}
 }
 
