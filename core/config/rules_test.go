@@ -164,6 +164,36 @@ func TestLoad_RuleErrors(t *testing.T) {
 			want: []string{"a.hcl:11:10: error: Unknown variable"},
 		},
 		{
+			name: "unknown check in text",
+			rule: "rule \"r\" {\n  when = true\n  notify = [contact.ops]\n  subject = \"x\"\n  text = \"${check.nope.ok}\"\n}\n",
+			want: []string{"a.hcl:14:13: error: Unknown check"},
+		},
+		{
+			name: "unknown fact in html",
+			rule: "rule \"r\" {\n  when = true\n  notify = [contact.ops]\n  subject = \"x\"\n  html = \"<p>${rule.nam}</p>\"\n}\n",
+			want: []string{"a.hcl:14:16: error: Unknown fact"},
+		},
+		{
+			name: "rule is read in templates only",
+			rule: "rule \"r\" {\n  when = rule.state == \"firing\"\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:11:10: error: Unknown variable"},
+		},
+		{
+			name: "unknown peer",
+			rule: "rule \"r\" {\n  when = peer.nope.reachable\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:11:10: error: Unknown peer"},
+		},
+		{
+			name: "type error on a peer field",
+			rule: "rule \"r\" {\n  when = peer.primary.reachable + 1 > 2\n  notify = [contact.ops]\n  subject = \"x\"\n}\npeer \"primary\" {\n  url = \"http://127.0.0.1:9870\"\n}\n",
+			want: []string{"a.hcl:11:10: error: Invalid operand"},
+		},
+		{
+			name: "type error on an agent field",
+			rule: "rule \"r\" {\n  when = agent.stopping + 1 > 2\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:11:10: error: Invalid operand"},
+		},
+		{
 			name: "duplicate rule",
 			rule: "rule \"r\" {\n  when = true\n  notify = [contact.ops]\n  subject = \"x\"\n}\nrule \"r\" {\n  when = true\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
 			want: []string{"a.hcl:15:6: error: Duplicate rule"},
@@ -179,6 +209,28 @@ func TestLoad_RuleErrors(t *testing.T) {
 			}
 			sameLines(t, "diagnostics", got, tt.want)
 		})
+	}
+}
+
+// TestLoad_RuleRefsAccepted: what the reference check must let through:
+// a check read by index, and node fields of any type (each is an
+// expression, here a bool and a list).
+func TestLoad_RuleRefsAccepted(t *testing.T) {
+	path := writeConfig(t, ruleBase+`check "web" {
+  http = "http://127.0.0.1/"
+}
+node {
+  auto_failover = check.web.ok
+  shared_ips    = ["192.0.2.1"]
+}
+rule "r" {
+  when    = node.auto_failover && node.shared_ips[0] == "192.0.2.1" && check["web"].ok && check.web["status"] == 200
+  notify  = [contact.ops]
+  subject = "${check["web"].error} ${agent.node}"
+}
+`)
+	if _, diags := loadWith(path, nil); len(diags) > 0 {
+		t.Errorf("diagnostics: %v", locations(diags))
 	}
 }
 
