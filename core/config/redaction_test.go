@@ -207,3 +207,20 @@ func TestTransport_PluginDiagnosticsScrubbed(t *testing.T) {
 		t.Errorf("diagnostic = %q / %q", d.Summary, d.Detail)
 	}
 }
+
+// TestLoad_LiteralSecretWarning: an empty secret is not one to warn
+// about, and the warning names an environment variable a shell can set.
+func TestLoad_LiteralSecretWarning(t *testing.T) {
+	path := writeConfig(t, `check "api" {
+  http    = "https://127.0.0.1/"
+  headers = { "X-Api-Key" = "PLANTED-key", password = "" }
+}
+`)
+	_, diags := loadWith(path, nil)
+	sameLines(t, "diagnostics", locations(diags), []string{path + ":3:29: warning: Secret written in the configuration"})
+	if len(diags) == 1 {
+		if want := `X-Api-Key = env("TOCSIN_X_API_KEY")`; !strings.Contains(diags[0].Detail, want) {
+			t.Errorf("detail %q does not suggest %s", diags[0].Detail, want)
+		}
+	}
+}
