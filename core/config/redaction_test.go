@@ -224,3 +224,25 @@ func TestLoad_LiteralSecretWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteDiagnostics_WindowAfterSecret: on a wide line, a secret left
+// of the window printed around the column is neither shown nor widens
+// the window.
+func TestWriteDiagnostics_WindowAfterSecret(t *testing.T) {
+	wide := strings.Repeat("a", 600)
+	path := writeConfig(t, `check "api" {
+  http    = "https://127.0.0.1/"
+  headers = { password = "PLANTED-wide", Accept = "`+wide+`", X = "end" }
+}
+`)
+	cfg, _ := loadWith(path, nil)
+	col := len(`  headers = { password = "PLANTED-wide", Accept = "`) + len(wide) + 3
+	out := render(t, cfg, hcl.Diagnostics{lineDiag(path, 3, col, "Something at the end")})
+	lines := sourceLines(out)
+	if len(lines) != 1 || strings.Contains(out, "PLANTED") || !strings.Contains(lines[0], `X = "end"`) {
+		t.Fatalf("output:\n%s", out)
+	}
+	if n := len([]rune(lines[0])); n > maxShownWidth+20 {
+		t.Errorf("the line is printed %d characters wide: %q", n, lines[0])
+	}
+}
