@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -374,31 +375,87 @@ func TestChannelWatch_retain(t *testing.T) {
 	}
 }
 
+// TestChannelWatch_concurrent: events from many deliveries at once and
+// rules reading the variable at the same time lose nothing: every event
+// is forwarded, every failure counted, and each reader sees a streak only
+// grow.
 func TestChannelWatch_concurrent(t *testing.T) {
-	stats := &fakeStats{}
-	w := newChannelWatch(&recordingObserver{}, stats.stats, nil, nil)
+	const (
+		rounds  = 200
+		writers = 4 // half on relay, half on graph
+		readers = 4
+	)
+	stats := &fakeStats{st: outbox.Stats{Pending: 5, Dead: 1}}
+	clock := &watchClock{t: testNow}
+	next := &recordingObserver{}
+	w := newChannelWatch(next, stats.stats, clock.now, nil)
+	failures := func(v cty.Value, tr string) int64 {
+		f, key := v.GetAttr("failing"), cty.StringVal(tr)
+		if !f.HasIndex(key).True() {
+			return 0
+		}
+		n, _ := f.Index(key).GetAttr("failures").AsBigFloat().Int64()
+		return n
+	}
 	var wg sync.WaitGroup
-	for i := range 4 {
-		wg.Add(2)
+	for i := range writers {
 		tr := []string{"relay", "graph"}[i%2]
-		go func() {
-			defer wg.Done()
-			for range 200 {
+		wg.Go(func() {
+			for range rounds {
 				e := &outbox.Entry{ID: "a@x", Last: &outbox.Attempt{Transport: tr}}
 				w.Retried(e, tr, refused(), time.Time{})
 				w.FellBack(e, tr, "x", authFailed())
 				w.DeadLettered(e, authFailed())
-				w.Sent(e, tr, "", 0)
 			}
-		}()
-		go func() {
-			defer wg.Done()
-			for range 200 {
-				w.vars(map[string]cty.Value{})
+		})
+	}
+	// gmail fails and recovers in turn: its streak ends with its last send.
+	wg.Go(func() {
+		for range rounds {
+			e := &outbox.Entry{ID: "g@x", Last: &outbox.Attempt{Transport: "gmail"}}
+			w.Retried(e, "gmail", refused(), time.Time{})
+			w.Sent(e, "gmail", "250 ok", 0)
+		}
+	})
+	for range readers {
+		wg.Go(func() {
+			var last map[string]int64
+			for range rounds {
+				vars := map[string]cty.Value{}
+				w.vars(vars)
+				v := vars["outbox"]
+				if n, _ := v.GetAttr("pending").AsBigFloat().Int64(); n != 5 {
+					t.Errorf("a reader saw %d pending, want 5", n)
+					return
+				}
+				seen := map[string]int64{"relay": failures(v, "relay"), "graph": failures(v, "graph")}
+				for tr, n := range seen {
+					if n < last[tr] || n > writers/2*rounds*3 {
+						t.Errorf("a reader saw %s's failures go from %d to %d", tr, last[tr], n)
+						return
+					}
+				}
+				last = seen
 			}
-		}()
+		})
 	}
 	wg.Wait()
+
+	want := map[string]config.TransportStreak{
+		"relay": {Failures: writers / 2 * rounds * 3, LastError: "permanent error 535: 5.7.8 authentication failed"},
+		"graph": {Failures: writers / 2 * rounds * 3, LastError: "permanent error 535: 5.7.8 authentication failed"},
+	}
+	if got := w.fact().Failing; !reflect.DeepEqual(got, want) {
+		t.Errorf("streaks = %+v, want %+v", got, want)
+	}
+	kinds := map[string]int{}
+	for _, ev := range next.list() {
+		kinds[strings.SplitN(ev, " ", 2)[0]]++
+	}
+	wantKinds := map[string]int{"retried": (writers + 1) * rounds, "fell": writers * rounds, "dead": writers * rounds, "sent": rounds}
+	if !reflect.DeepEqual(kinds, wantKinds) {
+		t.Errorf("forwarded %v, want %v", kinds, wantKinds)
+	}
 }
 
 func TestTruncateError(t *testing.T) {

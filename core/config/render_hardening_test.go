@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
 // interpRepro is finding 3 of issue 11: "${" 8,000 times in one string.
@@ -245,5 +249,107 @@ check "api" {
 	}
 	if strings.Contains(out, "PLANTED") {
 		t.Errorf("the warning prints the secret:\n%s", out)
+	}
+}
+
+// TestWriteDiagnostics_DecodedSecretsScrubbed: the value of a sensitive
+// setting read from the environment is nowhere in the source, so only
+// the decoded value can find it in a message. A diagnostic that quotes it
+// (a plugin's error text, as the agent wraps it on start and reload) is
+// printed with "(sensitive)" in its place: in the summary, the detail and
+// the "more like this" line, for every transport's secrets.
+func TestWriteDiagnostics_DecodedSecretsScrubbed(t *testing.T) {
+	const (
+		password = "PLANTED-env-password"
+		listed   = "PLANTED-listed-token"
+		other    = "PLANTED-other-assertion"
+	)
+	path := writeConfig(t, `transport "relay" {
+  plugin = "smtp-basic"
+  from   = "a@example.com"
+  config {
+    host     = "smtp.example.com"
+    password = env("SMTP_PASSWORD")
+    tokens   = ["t1-not-secret-here", env("TOKEN")]
+  }
+}
+transport "graph" {
+  plugin = "smtp-basic"
+  from   = "a@example.com"
+  config {
+    host      = "smtp.example.com"
+    assertion = env("ASSERTION")
+  }
+}
+`)
+	cfg, diags := loadWith(path, map[string]string{"SMTP_PASSWORD": password, "TOKEN": listed, "ASSERTION": other})
+	if len(diags) > 0 {
+		t.Fatalf("Load: %v", locations(diags))
+	}
+	schema := sdk.Schema{
+		{Name: "host", Type: sdk.TypeString},
+		{Name: "password", Type: sdk.TypeString, Sensitive: true},
+		{Name: "assertion", Type: sdk.TypeString, Sensitive: true},
+		{Name: "tokens", Type: sdk.TypeListOfString, Sensitive: true},
+	}
+	for _, tr := range cfg.Transports {
+		if d := tr.DecodeSettings(schema); len(d) > 0 {
+			t.Fatalf("DecodeSettings(%s): %v", tr.Name, locations(d))
+		}
+	}
+	relay := cfg.Transport("relay").PluginRange
+	quoting := func(summary, detail string) *hcl.Diagnostic {
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: relay.Ptr()}
+	}
+	tests := []struct {
+		name  string
+		diags hcl.Diagnostics
+		want  []string // lines the output has
+	}{
+		{
+			name:  "in the summary",
+			diags: hcl.Diagnostics{quoting("Login refused for "+password, "")},
+			want:  []string{"Error: Login refused for (sensitive)"},
+		},
+		{
+			name: "in the detail, as a configure error",
+			diags: hcl.Diagnostics{quoting("Plugin failed to configure",
+				`The smtp-basic plugin of transport "relay" failed: rpc error: code = Unknown desc = 535 bad password "`+password+`"`)},
+			want: []string{`failed: rpc error: code = Unknown desc = 535 bad password "(sensitive)"`},
+		},
+		{
+			name:  "an element of a sensitive list",
+			diags: hcl.Diagnostics{quoting("Token "+listed+" expired", "The token "+listed+" expired.")},
+			want:  []string{"Error: Token (sensitive) expired", "The token (sensitive) expired."},
+		},
+		{
+			name:  "another transport's secret",
+			diags: hcl.Diagnostics{quoting("Assertion "+other+" refused", "Assertion "+other+" refused.")},
+			want:  []string{"Error: Assertion (sensitive) refused", "Assertion (sensitive) refused."},
+		},
+		{
+			name: "beyond the cap on like diagnostics",
+			diags: func() hcl.Diagnostics {
+				var ds hcl.Diagnostics
+				for range maxSameDiagnostics + 2 {
+					ds = append(ds, quoting("Login refused for "+password, "Again."))
+				}
+				return ds
+			}(),
+			want: []string{"Error: Login refused for (sensitive): and 2 more like this in " + path + ", not shown."},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := render(t, cfg, tt.diags)
+			if strings.Contains(out, "PLANTED") {
+				t.Errorf("a decoded secret is printed:\n%s", out)
+			}
+			for _, line := range tt.want {
+				if !strings.Contains(out, line+"\n") {
+					t.Errorf("output lacks the line %q:\n%s", line, out)
+				}
+			}
+		})
 	}
 }

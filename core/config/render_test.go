@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -160,5 +161,21 @@ func TestWriteDiagnostics_Redaction(t *testing.T) {
 	var nb bytes.Buffer
 	if err := (*Config)(nil).WriteDiagnostics(&nb, named); err != nil {
 		t.Fatal(err)
+	}
+	var nobody bytes.Buffer
+	if err := WriteDiagnostics(&nobody, nil, named); err != nil {
+		t.Fatal(err)
+	}
+	if nb.Len() == 0 || nb.String() != nobody.String() {
+		t.Errorf("a nil Config renders:\n%s\nwant, as WriteDiagnostics without sources:\n%s", nb.String(), nobody.String())
+	}
+	// Without sources: every diagnostic at its place, no source line.
+	for _, d := range named {
+		if at := fmt.Sprintf("  on %s:%d:%d:\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column); !strings.Contains(nb.String(), at) {
+			t.Errorf("a nil Config's output lacks %q", at)
+		}
+	}
+	if lines := sourceLines(nb.String()); len(lines) > 0 {
+		t.Errorf("a nil Config printed source lines: %q", lines)
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,6 +164,36 @@ func TestLoad_RuleErrors(t *testing.T) {
 			want: []string{"a.hcl:11:10: error: Unknown variable"},
 		},
 		{
+			name: "unknown check in text",
+			rule: "rule \"r\" {\n  when = true\n  notify = [contact.ops]\n  subject = \"x\"\n  text = \"${check.nope.ok}\"\n}\n",
+			want: []string{"a.hcl:14:13: error: Unknown check"},
+		},
+		{
+			name: "unknown fact in html",
+			rule: "rule \"r\" {\n  when = true\n  notify = [contact.ops]\n  subject = \"x\"\n  html = \"<p>${rule.nam}</p>\"\n}\n",
+			want: []string{"a.hcl:14:16: error: Unknown fact"},
+		},
+		{
+			name: "rule is read in templates only",
+			rule: "rule \"r\" {\n  when = rule.state == \"firing\"\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:11:10: error: Unknown variable"},
+		},
+		{
+			name: "unknown peer",
+			rule: "rule \"r\" {\n  when = peer.nope.reachable\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:11:10: error: Unknown peer"},
+		},
+		{
+			name: "type error on a peer field",
+			rule: "rule \"r\" {\n  when = peer.primary.reachable + 1 > 2\n  notify = [contact.ops]\n  subject = \"x\"\n}\npeer \"primary\" {\n  url = \"http://127.0.0.1:9870\"\n}\n",
+			want: []string{"a.hcl:11:10: error: Invalid operand"},
+		},
+		{
+			name: "type error on an agent field",
+			rule: "rule \"r\" {\n  when = agent.stopping + 1 > 2\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
+			want: []string{"a.hcl:11:10: error: Invalid operand"},
+		},
+		{
 			name: "duplicate rule",
 			rule: "rule \"r\" {\n  when = true\n  notify = [contact.ops]\n  subject = \"x\"\n}\nrule \"r\" {\n  when = true\n  notify = [contact.ops]\n  subject = \"x\"\n}\n",
 			want: []string{"a.hcl:15:6: error: Duplicate rule"},
@@ -178,6 +209,56 @@ func TestLoad_RuleErrors(t *testing.T) {
 			}
 			sameLines(t, "diagnostics", got, tt.want)
 		})
+	}
+}
+
+// TestLoad_RuleRefsAccepted: what the reference check must let through:
+// a check read by index, and node fields of any type (each is an
+// expression, here a bool and a list).
+func TestLoad_RuleRefsAccepted(t *testing.T) {
+	path := writeConfig(t, ruleBase+`check "web" {
+  http = "http://127.0.0.1/"
+}
+node {
+  auto_failover = check.web.ok
+  shared_ips    = ["192.0.2.1"]
+}
+rule "r" {
+  when    = node.auto_failover && node.shared_ips[0] == "192.0.2.1" && check["web"].ok && check.web["status"] == 200
+  notify  = [contact.ops]
+  subject = "${check["web"].error} ${agent.node}"
+}
+`)
+	if _, diags := loadWith(path, nil); len(diags) > 0 {
+		t.Errorf("diagnostics: %v", locations(diags))
+	}
+}
+
+// TestLoad_AttachReferencesChecked: an attach expression's references are
+// checked at load like the other templates', so a misspelt check is an
+// error at its file:line:col and not an attachment that silently
+// disappears when the rule fires.
+func TestLoad_AttachReferencesChecked(t *testing.T) {
+	path := writeConfig(t, ruleBase+`rule "r" {
+  when    = true
+  notify  = [contact.ops]
+  subject = "x"
+  attach  = ["/var/log/${check.nope.path}", "/var/log/${check.web.stauts}", "/var/log/${check.web.status}"]
+}
+check "web" {
+  http = "http://127.0.0.1/"
+}
+`)
+	_, diags := loadWith(path, nil)
+	got := locations(diags)
+	sameLines(t, "diagnostics", got, []string{
+		path + ":14:26: error: Unknown check",
+		path + ":14:57: error: Unknown fact",
+	})
+	for i, want := range []string{`No check block is named "nope".`, `Did you mean "status"?`} {
+		if i < len(diags) && !strings.Contains(diags[i].Detail, want) {
+			t.Errorf("%s: detail %q does not say %q", got[i], diags[i].Detail, want)
+		}
 	}
 }
 
