@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-smtp"
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
@@ -324,6 +325,89 @@ func TestEnhancedMatches(t *testing.T) {
 	for _, tt := range tests {
 		if got := enhancedMatches(tt.got, tt.want); got != tt.match {
 			t.Errorf("enhancedMatches(%q, %q) = %v, want %v", tt.got, tt.want, got, tt.match)
+		}
+	}
+}
+
+// replyKinds are SMTP replies a server gives to refuse a message: each 5xx
+// is permanent (the fallback is tried at once) and each 4xx temporary
+// (retried until max_age). Remedy is the remedy classify must give; a 5xx
+// without one of its own must not get the "retries later" remedy of a 4xx.
+var replyKinds = []struct {
+	code     int
+	enhanced smtp.EnhancedCode
+	message  string
+	kind     sdk.Kind
+	remedy   func(t *testing.T) string
+}{
+	{500, smtp.EnhancedCode{5, 5, 2}, "Syntax error, command unrecognised", sdk.Permanent, noRemedy},
+	{550, smtp.EnhancedCode{5, 7, 1}, "Message refused by policy", sdk.Permanent, noRemedy},
+	{552, smtp.EnhancedCode{5, 3, 4}, "Message size exceeds fixed limit", sdk.Permanent, func(t *testing.T) string { return genericRemedy(t, "552", "", "") }},
+	{554, smtp.EnhancedCode{5, 7, 1}, "Transaction failed", sdk.Permanent, func(t *testing.T) string { return genericRemedy(t, "554", "", "") }},
+	{400, smtp.EnhancedCode{4, 5, 2}, "Temporary syntax trouble", sdk.Temporary, busy},
+	{450, smtp.EnhancedCode{4, 7, 1}, "Policy says later", sdk.Temporary, busy},
+	{452, smtp.EnhancedCode{4, 3, 4}, "Insufficient system storage", sdk.Temporary, busy},
+	{454, smtp.EnhancedCode{4, 7, 0}, "Transaction failed for now", sdk.Temporary, busy},
+}
+
+func noRemedy(*testing.T) string { return "" }
+func busy(*testing.T) string     { return busyRemedy }
+
+// TestSender_classify_replyKind: the reply code alone decides whether a
+// failure is permanent or temporary, with or without an enhanced code.
+func TestSender_classify_replyKind(t *testing.T) {
+	t.Parallel()
+	for _, rk := range replyKinds {
+		enhanced := fmt.Sprintf("%d.%d.%d", rk.enhanced[0], rk.enhanced[1], rk.enhanced[2])
+		for _, msg := range []string{enhanced + " " + rk.message, rk.message} {
+			t.Run(strconv.Itoa(rk.code)+" "+msg, func(t *testing.T) {
+				s := &Sender{opts: Options{Host: "smtp.example.test", Port: 587}}
+				err := &textproto.Error{Code: rk.code, Msg: msg}
+				wantCode := strconv.Itoa(rk.code)
+				if strings.HasPrefix(msg, enhanced) {
+					wantCode += " " + enhanced
+				}
+				checkDeliveryError(t, s.classify(err), &sdk.DeliveryError{
+					Kind: rk.kind, Code: wantCode, Reply: strconv.Itoa(rk.code) + " " + msg, Remedy: rk.remedy(t),
+				})
+				if got := sdk.IsTemporary(s.classify(err)); got != (rk.kind == sdk.Temporary) {
+					t.Errorf("sdk.IsTemporary = %v for a %d reply", got, rk.code)
+				}
+			})
+		}
+	}
+}
+
+// TestSender_Send_replyKind sends to a real server that refuses the message
+// with each reply, at MAIL, at RCPT and at the end of DATA.
+func TestSender_Send_replyKind(t *testing.T) {
+	t.Parallel()
+	for _, rk := range replyKinds {
+		for _, stage := range []testserver.Stage{testserver.StageMail, testserver.StageRcpt, testserver.StageData} {
+			t.Run(fmt.Sprintf("%d at %v", rk.code, stage), func(t *testing.T) {
+				t.Parallel()
+				srv := testserver.StartT(t, testserver.Options{Fault: func(st testserver.Stage, _, _ int) *smtp.SMTPError {
+					if st == stage {
+						return &smtp.SMTPError{Code: rk.code, EnhancedCode: rk.enhanced, Message: rk.message}
+					}
+					return nil
+				}})
+				s := newSender(t, Options{Host: srv.Host(), Port: srv.Port(), Security: SecurityNone})
+				results, err := s.Send(t.Context(), []*sdk.Message{message("one@node")})
+				if err != nil {
+					t.Fatalf("Send: %v", err)
+				}
+				enhanced := fmt.Sprintf("%d.%d.%d", rk.enhanced[0], rk.enhanced[1], rk.enhanced[2])
+				checkDeliveryError(t, results[0].Err, &sdk.DeliveryError{
+					Kind:   rk.kind,
+					Code:   fmt.Sprintf("%d %s", rk.code, enhanced),
+					Reply:  fmt.Sprintf("%d %s %s", rk.code, enhanced, rk.message),
+					Remedy: rk.remedy(t),
+				})
+				if n := len(srv.Messages()); n != 0 {
+					t.Errorf("server kept %d messages", n)
+				}
+			})
 		}
 	}
 }
