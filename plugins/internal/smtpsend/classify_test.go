@@ -1,11 +1,14 @@
 package smtpsend
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -409,5 +412,66 @@ func TestSender_Send_replyKind(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestSender_classify_EOF: a connection the server ends mid-conversation
+// (io.EOF is not a net.Error) points the operator at host, port and
+// firewall, and is retried.
+func TestSender_classify_EOF(t *testing.T) {
+	t.Parallel()
+	const remedy = "Cannot talk to smtp.example.test:587: check host, port and firewall; Tocsin retries meanwhile."
+	for _, err := range []error{
+		io.EOF,
+		io.ErrUnexpectedEOF,
+		fmt.Errorf("failed to send EHLO: %w", io.EOF),
+	} {
+		t.Run(err.Error(), func(t *testing.T) {
+			s := &Sender{opts: Options{Host: "smtp.example.test", Port: 587}}
+			got := checkDeliveryError(t, s.classify(err), &sdk.DeliveryError{Kind: sdk.Temporary, Remedy: remedy})
+			if !errors.Is(got, err) {
+				t.Errorf("the delivery error does not wrap the cause %v", err)
+			}
+		})
+	}
+}
+
+// TestSender_Check_hangup: a server that ends the connection before its
+// greeting, or after it at EHLO, gets the "cannot talk to host" remedy.
+func TestSender_Check_hangup(t *testing.T) {
+	t.Parallel()
+	for _, greet := range []bool{false, true} {
+		name := "before the greeting"
+		if greet {
+			name = "at EHLO"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			port := listenT(t, func(ln net.Listener) {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					if greet {
+						_, _ = c.Write([]byte("220 hangup.example.test ESMTP\r\n"))
+						_, _ = bufio.NewReader(c).ReadString('\n') // EHLO
+					}
+					_ = c.Close()
+				}
+			})
+			err := newSender(t, Options{Host: "127.0.0.1", Port: port, Security: SecurityNone}).Check(t.Context())
+			var de *sdk.DeliveryError
+			if !errors.As(err, &de) {
+				t.Fatalf("Check = %v, want a *sdk.DeliveryError", err)
+			}
+			want := "Cannot talk to 127.0.0.1:" + strconv.Itoa(port) + ": check host, port and firewall; Tocsin retries meanwhile."
+			if de.Kind != sdk.Temporary || de.Remedy != want {
+				t.Errorf("Check = %v (kind %v, remedy %q), want temporary with remedy %q", err, de.Kind, de.Remedy, want)
+			}
+			if !errors.Is(err, io.EOF) {
+				t.Errorf("Check = %v, want it to wrap io.EOF", err)
+			}
+		})
 	}
 }
