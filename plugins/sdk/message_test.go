@@ -172,3 +172,54 @@ func TestMessage_Validate(t *testing.T) {
 		})
 	}
 }
+
+// TestMessage_Validate_ID: the Message-ID goes into a header between angle
+// brackets, so an ID with a bracket, white space or CR/LF is refused (it
+// would break the header or add one) and nothing is written; any other ID
+// is kept as it is.
+func TestMessage_Validate_ID(t *testing.T) {
+	tests := []struct {
+		name string
+		id   string
+		ok   bool
+	}{
+		{name: "plain", id: "1700000000.42.disk_full@host.example", ok: true},
+		{name: "dashes and plus", id: "a-b+c=d@node-1", ok: true},
+		{name: "space", id: "disk full@host"},
+		{name: "tab", id: "disk\tfull@host"},
+		{name: "leading space", id: " x@host"},
+		{name: "trailing space", id: "x@host "},
+		{name: "CR", id: "x@host\r"},
+		{name: "LF", id: "x@host\nBcc: evil@example.net"},
+		{name: "CRLF header injection", id: "x@host>\r\nBcc: <evil@example.net"},
+		{name: "CRLF alone", id: "x@host\r\nX-Injected: 1"},
+		{name: "opening bracket", id: "<x@host"},
+		{name: "closing bracket", id: "x@host>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := testMessage("ops@example.com")
+			m.ID = tt.id
+			err := m.Validate()
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				if got := parse(t, m).Header.Get("Message-Id"); got != "<"+tt.id+">" {
+					t.Errorf("Message-ID = %q, want <%s>", got, tt.id)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "message ID") {
+				t.Fatalf("Validate() = %v, want an error about the message ID", err)
+			}
+			if _, err := m.Build(""); err == nil {
+				t.Error("Build succeeded")
+			}
+			var buf bytes.Buffer
+			if _, err := m.WriteTo(&buf); err == nil || buf.Len() != 0 {
+				t.Errorf("WriteTo = %v and wrote %d bytes, want an error and nothing written", err, buf.Len())
+			}
+		})
+	}
+}
