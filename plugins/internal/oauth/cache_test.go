@@ -127,6 +127,51 @@ func TestCache_Token_neverHandsOutExpiredTokens(t *testing.T) {
 	}
 }
 
+// waitCtx is a context a test ends by hand, with the error it chooses,
+// and which reports when a caller first asks for its Done channel. Token
+// asks for it only in the select that waits for another caller's fetch,
+// and a select evaluates its channels on entry, just before it blocks: so
+// once asked is closed, the caller is waiting for the fetch, whatever the
+// machine's load, and ending the context then tests that wait.
+type waitCtx struct {
+	context.Context
+
+	asked     chan struct{}
+	askedOnce sync.Once
+	done      chan struct{}
+
+	mu  sync.Mutex
+	err error
+}
+
+func newWaitCtx() *waitCtx {
+	return &waitCtx{Context: context.Background(), asked: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (c *waitCtx) Done() <-chan struct{} {
+	c.askedOnce.Do(func() { close(c.asked) })
+	return c.done
+}
+
+func (c *waitCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// end ends the context with err (context.Canceled or
+// context.DeadlineExceeded).
+func (c *waitCtx) end(err error) {
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+	close(c.done)
+}
+
+// failAfter bounds how long the test waits for something that is bound to
+// happen on working code; it is a failure deadline, not a synchronisation.
+const failAfter = 10 * time.Second
+
 func TestCache_Token_waiterHonoursContext(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	c := NewCache(func(ctx context.Context) (*oauth2.Token, error) {
@@ -141,27 +186,31 @@ func TestCache_Token_waiterHonoursContext(t *testing.T) {
 	}()
 	<-started
 
-	ctx, cancel := context.WithCancel(t.Context())
-	waiter := make(chan error, 1)
-	go func() {
-		_, err := c.Token(ctx)
-		waiter <- err
-	}()
-	time.Sleep(20 * time.Millisecond) // let the waiter block on the fetch
-	cancel()
-	select {
-	case err := <-waiter:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("waiter got %v, want context.Canceled", err)
+	// A waiter whose context is cancelled, then one whose deadline passes,
+	// while the fetch runs: each returns its context's error.
+	for _, end := range []error{context.Canceled, context.DeadlineExceeded} {
+		ctx := newWaitCtx()
+		waiter := make(chan error, 1)
+		go func() {
+			_, err := c.Token(ctx)
+			waiter <- err
+		}()
+		select {
+		case <-ctx.asked:
+		case err := <-waiter:
+			t.Fatalf("waiter returned %v while the fetch runs, before its context ended", err)
+		case <-time.After(failAfter):
+			t.Fatal("the waiter never asked for its context's Done channel while the fetch ran: it cannot return when the context ends")
 		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("waiter did not return when its context was cancelled")
-	}
-
-	ctx, cancel = context.WithTimeout(t.Context(), 30*time.Millisecond)
-	defer cancel()
-	if _, err := c.Token(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("waiter with deadline got %v, want context.DeadlineExceeded", err)
+		ctx.end(end)
+		select {
+		case err := <-waiter:
+			if !errors.Is(err, end) {
+				t.Errorf("waiter got %v, want %v", err, end)
+			}
+		case <-time.After(failAfter):
+			t.Fatalf("waiter did not return when its context ended with %v", end)
+		}
 	}
 
 	close(release)
