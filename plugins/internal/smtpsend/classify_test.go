@@ -77,6 +77,26 @@ func TestSender_classify(t *testing.T) {
 			want: &sdk.DeliveryError{Kind: sdk.Permanent, Code: "530 5.7.0", Reply: "530 5.7.0 Authentication required", Remedy: genericRemedy(t, "530", "", "")},
 		},
 		{
+			name: "538 asks for encryption before the login",
+			err:  &textproto.Error{Code: 538, Msg: "5.7.11 Encryption required for requested authentication mechanism"},
+			want: &sdk.DeliveryError{Kind: sdk.Permanent, Code: "538 5.7.11", Reply: "538 5.7.11 Encryption required for requested authentication mechanism", Remedy: genericRemedy(t, "538", "", "")},
+		},
+		{
+			name: "relay denied wins over the 554 remedy",
+			err:  &textproto.Error{Code: 554, Msg: "5.7.1 <ops@example.net>: Relay access denied"},
+			want: &sdk.DeliveryError{Kind: sdk.Permanent, Code: "554 5.7.1", Reply: "554 5.7.1 <ops@example.net>: Relay access denied", Remedy: genericRemedy(t, "", "", "relay")},
+		},
+		{
+			name: "relay denied wins over the address remedy",
+			err:  &textproto.Error{Code: 550, Msg: "5.1.0 Relaying denied"},
+			want: &sdk.DeliveryError{Kind: sdk.Permanent, Code: "550 5.1.0", Reply: "550 5.1.0 Relaying denied", Remedy: genericRemedy(t, "", "", "relay")},
+		},
+		{
+			name: "553 5.1.8 rejects the sender address",
+			err:  &textproto.Error{Code: 553, Msg: "5.1.8 Sender address rejected: Domain not found"},
+			want: &sdk.DeliveryError{Kind: sdk.Permanent, Code: "553 5.1.8", Reply: "553 5.1.8 Sender address rejected: Domain not found", Remedy: genericRemedy(t, "", "5.1.", "")},
+		},
+		{
 			name: "5.7.60 send-as denied",
 			err:  &textproto.Error{Code: 550, Msg: "5.7.60 SMTP; Client does not have permissions to send as this sender"},
 			want: &sdk.DeliveryError{Kind: sdk.Permanent, Code: "550 5.7.60", Reply: "550 5.7.60 SMTP; Client does not have permissions to send as this sender", Remedy: genericRemedy(t, "", "5.7.60", "")},
@@ -170,6 +190,7 @@ func TestSender_classify_real(t *testing.T) {
 	t.Parallel()
 	ca, caFile := newCA(t)
 	refused := closedPort(t)
+	expired, expiredCA := expiredTLS(t)
 
 	tests := []struct {
 		name string
@@ -235,6 +256,17 @@ func TestSender_classify_real(t *testing.T) {
 			opts:   Options{Security: SecuritySTARTTLS},
 			kind:   sdk.Permanent,
 			remedy: "offers no STARTTLS",
+		},
+		{
+			name:   "expired certificate",
+			server: testserver.Options{TLS: expired},
+			opts:   Options{Security: SecuritySTARTTLS, CAFile: expiredCA},
+			kind:   sdk.Permanent,
+			remedy: "The server's certificate is expired, not yet valid or not for a server: renew it, and check this host's clock.",
+			as: func(err error) bool {
+				var e x509.CertificateInvalidError
+				return errors.As(err, &e) && e.Reason == x509.Expired
+			},
 		},
 		{
 			name:   "connection refused",
