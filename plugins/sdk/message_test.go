@@ -155,8 +155,14 @@ func TestMessage_Validate(t *testing.T) {
 		{name: "no from", mutate: func(m *sdk.Message) { m.From = sdk.Address{} }},
 		{name: "no recipient", mutate: func(m *sdk.Message) { m.To, m.Cc, m.Bcc = nil, nil, nil }},
 		{name: "bcc only", mutate: func(m *sdk.Message) { m.To, m.Cc = nil, nil }, ok: true},
+		{name: "cc only", mutate: func(m *sdk.Message) { m.To, m.Bcc = nil, nil }, ok: true},
+		{name: "to only", mutate: func(m *sdk.Message) { m.Cc, m.Bcc = nil, nil }, ok: true},
 		{name: "bad header name", mutate: func(m *sdk.Message) { m.Headers = []sdk.Header{{Name: "X Bad: y", Value: "v"}} }},
 		{name: "reserved header", mutate: func(m *sdk.Message) { m.Headers = []sdk.Header{{Name: "Bcc", Value: "evil@x"}} }},
+		{name: "reserved header in another case", mutate: func(m *sdk.Message) { m.Headers = []sdk.Header{{Name: "MESSAGE-ID", Value: "<other@x>"}} }},
+		{name: "bad name after a good one", mutate: func(m *sdk.Message) {
+			m.Headers = []sdk.Header{{Name: "X-Good", Value: "v"}, {Name: "X-Bad:", Value: "v"}}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,6 +226,50 @@ func TestMessage_Validate_ID(t *testing.T) {
 			var buf bytes.Buffer
 			if _, err := m.WriteTo(&buf); err == nil || buf.Len() != 0 {
 				t.Errorf("WriteTo = %v and wrote %d bytes, want an error and nothing written", err, buf.Len())
+			}
+		})
+	}
+}
+
+// TestMessage_Validate_headerName: an extra header's name is printable
+// US-ASCII without colon or space (RFC 5322), so it cannot end the header
+// early or start another.
+func TestMessage_Validate_headerName(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{name: "X-Tocsin-Rule", ok: true},
+		{name: "X-All!#$%&'*+-.^_`|~09", ok: true},
+		{name: "!", ok: true},
+		{name: "~", ok: true},
+		{name: ""},
+		{name: "X Bad"},
+		{name: "X-Bad:"},
+		{name: ":"},
+		{name: "X-Tab\t"},
+		{name: "X-Bad\r\nBcc"},
+		{name: "X-Bad\n"},
+		{name: "X-\x00"},
+		{name: "X-\x7f"},
+		{name: "X-Bäd"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := testMessage("ops@example.com")
+			m.Headers = []sdk.Header{{Name: tt.name, Value: "v"}}
+			err := m.Validate()
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				if got := parse(t, m).Header.Get(tt.name); got != "v" {
+					t.Errorf("header %s = %q, want \"v\"", tt.name, got)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "not a valid field name") {
+				t.Errorf("Validate() = %v, want an error about the field name", err)
 			}
 		})
 	}
