@@ -54,6 +54,22 @@ func TestRequestSize(t *testing.T) {
 }
 
 func TestMessageLimit(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		d    *Description
+		want int
+	}{
+		{name: "no description", d: nil, want: DefaultMessageBytes},
+		{name: "no limit said", d: &Description{}, want: DefaultMessageBytes},
+		{name: "a negative limit", d: &Description{MaxMessageBytes: -1}, want: DefaultMessageBytes},
+		{name: "a smaller limit", d: &Description{MaxMessageBytes: 1 << 20}, want: 1 << 20},
+		{name: "one byte", d: &Description{MaxMessageBytes: 1}, want: 1},
+		{name: "more than the agent sends", d: &Description{MaxMessageBytes: 2 * MaxRequestBytes}, want: MaxRequestBytes},
+	} {
+		if got := tt.d.MessageLimit(); got != tt.want {
+			t.Errorf("%s: MessageLimit() = %d, want %d", tt.name, got, tt.want)
+		}
+	}
 	if got := (&Description{}).MessageLimit(); got != DefaultMessageBytes {
 		t.Errorf("an old plugin's limit = %d, want gRPC's default %d", got, DefaultMessageBytes)
 	}

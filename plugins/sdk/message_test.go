@@ -155,8 +155,14 @@ func TestMessage_Validate(t *testing.T) {
 		{name: "no from", mutate: func(m *sdk.Message) { m.From = sdk.Address{} }},
 		{name: "no recipient", mutate: func(m *sdk.Message) { m.To, m.Cc, m.Bcc = nil, nil, nil }},
 		{name: "bcc only", mutate: func(m *sdk.Message) { m.To, m.Cc = nil, nil }, ok: true},
+		{name: "cc only", mutate: func(m *sdk.Message) { m.To, m.Bcc = nil, nil }, ok: true},
+		{name: "to only", mutate: func(m *sdk.Message) { m.Cc, m.Bcc = nil, nil }, ok: true},
 		{name: "bad header name", mutate: func(m *sdk.Message) { m.Headers = []sdk.Header{{Name: "X Bad: y", Value: "v"}} }},
 		{name: "reserved header", mutate: func(m *sdk.Message) { m.Headers = []sdk.Header{{Name: "Bcc", Value: "evil@x"}} }},
+		{name: "reserved header in another case", mutate: func(m *sdk.Message) { m.Headers = []sdk.Header{{Name: "MESSAGE-ID", Value: "<other@x>"}} }},
+		{name: "bad name after a good one", mutate: func(m *sdk.Message) {
+			m.Headers = []sdk.Header{{Name: "X-Good", Value: "v"}, {Name: "X-Bad:", Value: "v"}}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,6 +174,102 @@ func TestMessage_Validate(t *testing.T) {
 			}
 			if _, berr := m.Build(""); (berr == nil) != tt.ok {
 				t.Errorf("Build() = %v, want ok=%v", berr, tt.ok)
+			}
+		})
+	}
+}
+
+// TestMessage_Validate_ID: the Message-ID goes into a header between angle
+// brackets, so an ID with a bracket, white space or CR/LF is refused (it
+// would break the header or add one) and nothing is written; any other ID
+// is kept as it is.
+func TestMessage_Validate_ID(t *testing.T) {
+	tests := []struct {
+		name string
+		id   string
+		ok   bool
+	}{
+		{name: "plain", id: "1700000000.42.disk_full@host.example", ok: true},
+		{name: "dashes and plus", id: "a-b+c=d@node-1", ok: true},
+		{name: "space", id: "disk full@host"},
+		{name: "tab", id: "disk\tfull@host"},
+		{name: "leading space", id: " x@host"},
+		{name: "trailing space", id: "x@host "},
+		{name: "CR", id: "x@host\r"},
+		{name: "LF", id: "x@host\n"},
+		{name: "LF header injection", id: "x@host\nBcc: evil@example.net"},
+		{name: "CRLF header injection", id: "x@host>\r\nBcc: <evil@example.net"},
+		{name: "CRLF alone", id: "x@host\r\nX-Injected: 1"},
+		{name: "opening bracket", id: "<x@host"},
+		{name: "closing bracket", id: "x@host>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := testMessage("ops@example.com")
+			m.ID = tt.id
+			err := m.Validate()
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				if got := parse(t, m).Header.Get("Message-Id"); got != "<"+tt.id+">" {
+					t.Errorf("Message-ID = %q, want <%s>", got, tt.id)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "message ID") {
+				t.Fatalf("Validate() = %v, want an error about the message ID", err)
+			}
+			if _, err := m.Build(""); err == nil {
+				t.Error("Build succeeded")
+			}
+			var buf bytes.Buffer
+			if _, err := m.WriteTo(&buf); err == nil || buf.Len() != 0 {
+				t.Errorf("WriteTo = %v and wrote %d bytes, want an error and nothing written", err, buf.Len())
+			}
+		})
+	}
+}
+
+// TestMessage_Validate_headerName: an extra header's name is printable
+// US-ASCII without colon or space (RFC 5322), so it cannot end the header
+// early or start another.
+func TestMessage_Validate_headerName(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{name: "X-Tocsin-Rule", ok: true},
+		{name: "X-All!#$%&'*+-.^_`|~09", ok: true},
+		{name: "!", ok: true},
+		{name: "~", ok: true},
+		{name: ""},
+		{name: "X Bad"},
+		{name: "X-Bad:"},
+		{name: ":"},
+		{name: "X-Tab\t"},
+		{name: "X-Bad\r\nBcc"},
+		{name: "X-Bad\n"},
+		{name: "X-\x00"},
+		{name: "X-\x7f"},
+		{name: "X-Bäd"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := testMessage("ops@example.com")
+			m.Headers = []sdk.Header{{Name: tt.name, Value: "v"}}
+			err := m.Validate()
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				if got := parse(t, m).Header.Get(tt.name); got != "v" {
+					t.Errorf("header %s = %q, want \"v\"", tt.name, got)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "not a valid field name") {
+				t.Errorf("Validate() = %v, want an error about the field name", err)
 			}
 		})
 	}

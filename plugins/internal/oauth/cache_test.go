@@ -3,7 +3,9 @@ package oauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,6 +129,51 @@ func TestCache_Token_neverHandsOutExpiredTokens(t *testing.T) {
 	}
 }
 
+// waitCtx is a context a test ends by hand, with the error it chooses,
+// and which reports when a caller first asks for its Done channel. Token
+// asks for it only in the select that waits for another caller's fetch,
+// and a select evaluates its channels on entry, just before it blocks: so
+// once asked is closed, the caller is waiting for the fetch, whatever the
+// machine's load, and ending the context then tests that wait.
+type waitCtx struct {
+	context.Context
+
+	asked     chan struct{}
+	askedOnce sync.Once
+	done      chan struct{}
+
+	mu  sync.Mutex
+	err error
+}
+
+func newWaitCtx() *waitCtx {
+	return &waitCtx{Context: context.Background(), asked: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (c *waitCtx) Done() <-chan struct{} {
+	c.askedOnce.Do(func() { close(c.asked) })
+	return c.done
+}
+
+func (c *waitCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// end ends the context with err (context.Canceled or
+// context.DeadlineExceeded).
+func (c *waitCtx) end(err error) {
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+	close(c.done)
+}
+
+// failAfter bounds how long the test waits for something that is bound to
+// happen on working code; it is a failure deadline, not a synchronisation.
+const failAfter = 10 * time.Second
+
 func TestCache_Token_waiterHonoursContext(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	c := NewCache(func(ctx context.Context) (*oauth2.Token, error) {
@@ -141,27 +188,31 @@ func TestCache_Token_waiterHonoursContext(t *testing.T) {
 	}()
 	<-started
 
-	ctx, cancel := context.WithCancel(t.Context())
-	waiter := make(chan error, 1)
-	go func() {
-		_, err := c.Token(ctx)
-		waiter <- err
-	}()
-	time.Sleep(20 * time.Millisecond) // let the waiter block on the fetch
-	cancel()
-	select {
-	case err := <-waiter:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("waiter got %v, want context.Canceled", err)
+	// A waiter whose context is cancelled, then one whose deadline passes,
+	// while the fetch runs: each returns its context's error.
+	for _, end := range []error{context.Canceled, context.DeadlineExceeded} {
+		ctx := newWaitCtx()
+		waiter := make(chan error, 1)
+		go func() {
+			_, err := c.Token(ctx)
+			waiter <- err
+		}()
+		select {
+		case <-ctx.asked:
+		case err := <-waiter:
+			t.Fatalf("waiter returned %v while the fetch runs, before its context ended", err)
+		case <-time.After(failAfter):
+			t.Fatal("the waiter never asked for its context's Done channel while the fetch ran: it cannot return when the context ends")
 		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("waiter did not return when its context was cancelled")
-	}
-
-	ctx, cancel = context.WithTimeout(t.Context(), 30*time.Millisecond)
-	defer cancel()
-	if _, err := c.Token(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("waiter with deadline got %v, want context.DeadlineExceeded", err)
+		ctx.end(end)
+		select {
+		case err := <-waiter:
+			if !errors.Is(err, end) {
+				t.Errorf("waiter got %v, want %v", err, end)
+			}
+		case <-time.After(failAfter):
+			t.Fatalf("waiter did not return when its context ended with %v", end)
+		}
 	}
 
 	close(release)
@@ -170,6 +221,101 @@ func TestCache_Token_waiterHonoursContext(t *testing.T) {
 	}
 	if tok, err := c.Token(t.Context()); err != nil || tok.AccessToken != "a" || c.Fetches() != 1 {
 		t.Errorf("after the fetch: %v, %v, %d fetches", tok, err, c.Fetches())
+	}
+}
+
+// TestCache_Token_waitersShareTheFetch: callers that wait for another
+// caller's fetch get its token; they do not fetch again.
+func TestCache_Token_waitersShareTheFetch(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	c := NewCache(func(ctx context.Context) (*oauth2.Token, error) {
+		if calls.Add(1) > 1 {
+			return &oauth2.Token{AccessToken: "fetched again", Expiry: time.Now().Add(time.Hour)}, nil
+		}
+		close(started)
+		<-release
+		return &oauth2.Token{AccessToken: "shared", Expiry: time.Now().Add(time.Hour)}, nil
+	}, time.Minute)
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Token(context.Background())
+		first <- err
+	}()
+	<-started
+
+	ctx := newWaitCtx()
+	waiter := make(chan *oauth2.Token, 1)
+	go func() {
+		tok, err := c.Token(ctx)
+		if err != nil {
+			t.Errorf("waiter: %v", err)
+		}
+		waiter <- tok
+	}()
+	select {
+	case <-ctx.asked:
+	case <-time.After(failAfter):
+		t.Fatal("the waiter never waited for the fetch")
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if tok := <-waiter; tok == nil || tok.AccessToken != "shared" {
+		t.Errorf("waiter got %v, want the token of the fetch it waited for", tok)
+	}
+	if n := c.Fetches(); n != 1 {
+		t.Errorf("Fetches() = %d, want 1", n)
+	}
+}
+
+// TestCache_Token_grace: a token is replaced once it expires within grace,
+// the boundary included; a negative grace counts as 0, so an expired token
+// is never handed out.
+func TestCache_Token_grace(t *testing.T) {
+	tests := []struct {
+		name  string
+		grace time.Duration
+		// advance is how far the clock moves after the first fetch; the
+		// token lives for a minute.
+		advance   time.Duration
+		refetched bool
+	}{
+		{name: "outside the grace", grace: 10 * time.Second, advance: 49 * time.Second, refetched: false},
+		{name: "at the start of the grace", grace: 10 * time.Second, advance: 50 * time.Second, refetched: true},
+		{name: "inside the grace", grace: 10 * time.Second, advance: 55 * time.Second, refetched: true},
+		{name: "zero grace, before expiry", grace: 0, advance: 59 * time.Second, refetched: false},
+		{name: "zero grace, at expiry", grace: 0, advance: time.Minute, refetched: true},
+		{name: "negative grace, before expiry", grace: -time.Hour, advance: 59 * time.Second, refetched: false},
+		{name: "negative grace, at expiry", grace: -time.Hour, advance: time.Minute, refetched: true},
+		{name: "negative grace, after expiry", grace: -time.Hour, advance: 2 * time.Minute, refetched: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newClock()
+			n := 0
+			c := NewCache(func(context.Context) (*oauth2.Token, error) {
+				n++
+				return &oauth2.Token{AccessToken: fmt.Sprint("token ", n), Expiry: clk.Now().Add(time.Minute)}, nil
+			}, tt.grace)
+			c.now = clk.Now
+			if _, err := c.Token(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(tt.advance)
+			tok, err := c.Token(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "token 1"
+			if tt.refetched {
+				want = "token 2"
+			}
+			if tok.AccessToken != want || c.Fetches() != n {
+				t.Errorf("after %v with grace %v: got %q (%d fetches), want %q", tt.advance, tt.grace, tok.AccessToken, c.Fetches(), want)
+			}
+		})
 	}
 }
 

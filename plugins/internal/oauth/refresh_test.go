@@ -1,11 +1,16 @@
 package oauth
 
 import (
+	"context"
+	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -154,5 +159,56 @@ func TestRefresher_noToken(t *testing.T) {
 	_, err := Refresher(&oauth2.Config{}, nil, "", nil)(t.Context())
 	if err == nil {
 		t.Fatal("no error without a refresh token")
+	}
+}
+
+// TestRefresher_waiterHonoursContext: a fetch that waits for another
+// fetch of the same Refresher (a rotated refresh token works once) returns
+// when its context ends, instead of waiting for a slow token endpoint.
+func TestRefresher_waiterHonoursContext(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	var startOnce, releaseOnce sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		startOnce.Do(func() { close(started) })
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"access_token":"a","token_type":"Bearer","expires_in":3600}`)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // runs before srv.Close
+	fetch := Refresher(&oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{TokenURL: srv.URL}}, srv.Client(), "r1", nil)
+
+	first := make(chan error, 1)
+	go func() {
+		_, err := fetch(context.Background())
+		first <- err
+	}()
+	<-started
+
+	ctx := newWaitCtx()
+	waiter := make(chan error, 1)
+	go func() {
+		_, err := fetch(ctx)
+		waiter <- err
+	}()
+	select {
+	case <-ctx.asked:
+	case err := <-waiter:
+		t.Fatalf("waiter returned %v while the first fetch runs", err)
+	case <-time.After(failAfter):
+		t.Fatal("the waiter never asked for its context's Done channel while the first fetch ran: it cannot return when the context ends")
+	}
+	ctx.end(context.Canceled)
+	select {
+	case err := <-waiter:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("waiter got %v, want context.Canceled", err)
+		}
+	case <-time.After(failAfter):
+		t.Fatal("waiter did not return when its context ended")
+	}
+	releaseOnce.Do(func() { close(release) })
+	if err := <-first; err != nil {
+		t.Errorf("first fetch: %v", err)
 	}
 }

@@ -1,16 +1,20 @@
 package smtpsend
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/textproto"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-smtp"
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
@@ -71,6 +75,26 @@ func TestSender_classify(t *testing.T) {
 			name: "530 asks for a login",
 			err:  &textproto.Error{Code: 530, Msg: "5.7.0 Authentication required"},
 			want: &sdk.DeliveryError{Kind: sdk.Permanent, Code: "530 5.7.0", Reply: "530 5.7.0 Authentication required", Remedy: genericRemedy(t, "530", "", "")},
+		},
+		{
+			name: "538 asks for encryption before the login",
+			err:  &textproto.Error{Code: 538, Msg: "5.7.11 Encryption required for requested authentication mechanism"},
+			want: &sdk.DeliveryError{Kind: sdk.Permanent, Code: "538 5.7.11", Reply: "538 5.7.11 Encryption required for requested authentication mechanism", Remedy: genericRemedy(t, "538", "", "")},
+		},
+		{
+			name: "relay denied wins over the 554 remedy",
+			err:  &textproto.Error{Code: 554, Msg: "5.7.1 <ops@example.net>: Relay access denied"},
+			want: &sdk.DeliveryError{Kind: sdk.Permanent, Code: "554 5.7.1", Reply: "554 5.7.1 <ops@example.net>: Relay access denied", Remedy: genericRemedy(t, "", "", "relay")},
+		},
+		{
+			name: "relay denied wins over the address remedy",
+			err:  &textproto.Error{Code: 550, Msg: "5.1.0 Relaying denied"},
+			want: &sdk.DeliveryError{Kind: sdk.Permanent, Code: "550 5.1.0", Reply: "550 5.1.0 Relaying denied", Remedy: genericRemedy(t, "", "", "relay")},
+		},
+		{
+			name: "553 5.1.8 rejects the sender address",
+			err:  &textproto.Error{Code: 553, Msg: "5.1.8 Sender address rejected: Domain not found"},
+			want: &sdk.DeliveryError{Kind: sdk.Permanent, Code: "553 5.1.8", Reply: "553 5.1.8 Sender address rejected: Domain not found", Remedy: genericRemedy(t, "", "5.1.", "")},
 		},
 		{
 			name: "5.7.60 send-as denied",
@@ -166,6 +190,7 @@ func TestSender_classify_real(t *testing.T) {
 	t.Parallel()
 	ca, caFile := newCA(t)
 	refused := closedPort(t)
+	expired, expiredCA := expiredTLS(t)
 
 	tests := []struct {
 		name string
@@ -231,6 +256,17 @@ func TestSender_classify_real(t *testing.T) {
 			opts:   Options{Security: SecuritySTARTTLS},
 			kind:   sdk.Permanent,
 			remedy: "offers no STARTTLS",
+		},
+		{
+			name:   "expired certificate",
+			server: testserver.Options{TLS: expired},
+			opts:   Options{Security: SecuritySTARTTLS, CAFile: expiredCA},
+			kind:   sdk.Permanent,
+			remedy: "The server's certificate is expired, not yet valid or not for a server: renew it, and check this host's clock.",
+			as: func(err error) bool {
+				var e x509.CertificateInvalidError
+				return errors.As(err, &e) && e.Reason == x509.Expired
+			},
 		},
 		{
 			name:   "connection refused",
@@ -325,5 +361,149 @@ func TestEnhancedMatches(t *testing.T) {
 		if got := enhancedMatches(tt.got, tt.want); got != tt.match {
 			t.Errorf("enhancedMatches(%q, %q) = %v, want %v", tt.got, tt.want, got, tt.match)
 		}
+	}
+}
+
+// replyKinds are SMTP replies a server gives to refuse a message: each 5xx
+// is permanent (the fallback is tried at once) and each 4xx temporary
+// (retried until max_age). Remedy is the remedy classify must give; a 5xx
+// without one of its own must not get the "retries later" remedy of a 4xx.
+var replyKinds = []struct {
+	code     int
+	enhanced smtp.EnhancedCode
+	message  string
+	kind     sdk.Kind
+	remedy   func(t *testing.T) string
+}{
+	{500, smtp.EnhancedCode{5, 5, 2}, "Syntax error, command unrecognised", sdk.Permanent, noRemedy},
+	{550, smtp.EnhancedCode{5, 7, 1}, "Message refused by policy", sdk.Permanent, noRemedy},
+	{552, smtp.EnhancedCode{5, 3, 4}, "Message size exceeds fixed limit", sdk.Permanent, func(t *testing.T) string { return genericRemedy(t, "552", "", "") }},
+	{554, smtp.EnhancedCode{5, 7, 1}, "Transaction failed", sdk.Permanent, func(t *testing.T) string { return genericRemedy(t, "554", "", "") }},
+	{400, smtp.EnhancedCode{4, 5, 2}, "Temporary syntax trouble", sdk.Temporary, busy},
+	{450, smtp.EnhancedCode{4, 7, 1}, "Policy says later", sdk.Temporary, busy},
+	{452, smtp.EnhancedCode{4, 3, 4}, "Insufficient system storage", sdk.Temporary, busy},
+	{454, smtp.EnhancedCode{4, 7, 0}, "Transaction failed for now", sdk.Temporary, busy},
+}
+
+func noRemedy(*testing.T) string { return "" }
+func busy(*testing.T) string     { return busyRemedy }
+
+// TestSender_classify_replyKind: the reply code alone decides whether a
+// failure is permanent or temporary, with or without an enhanced code.
+func TestSender_classify_replyKind(t *testing.T) {
+	t.Parallel()
+	for _, rk := range replyKinds {
+		enhanced := fmt.Sprintf("%d.%d.%d", rk.enhanced[0], rk.enhanced[1], rk.enhanced[2])
+		for _, msg := range []string{enhanced + " " + rk.message, rk.message} {
+			t.Run(strconv.Itoa(rk.code)+" "+msg, func(t *testing.T) {
+				s := &Sender{opts: Options{Host: "smtp.example.test", Port: 587}}
+				err := &textproto.Error{Code: rk.code, Msg: msg}
+				wantCode := strconv.Itoa(rk.code)
+				if strings.HasPrefix(msg, enhanced) {
+					wantCode += " " + enhanced
+				}
+				checkDeliveryError(t, s.classify(err), &sdk.DeliveryError{
+					Kind: rk.kind, Code: wantCode, Reply: strconv.Itoa(rk.code) + " " + msg, Remedy: rk.remedy(t),
+				})
+				if got := sdk.IsTemporary(s.classify(err)); got != (rk.kind == sdk.Temporary) {
+					t.Errorf("sdk.IsTemporary = %v for a %d reply", got, rk.code)
+				}
+			})
+		}
+	}
+}
+
+// TestSender_Send_replyKind sends to a real server that refuses the message
+// with each reply, at MAIL, at RCPT and at the end of DATA.
+func TestSender_Send_replyKind(t *testing.T) {
+	t.Parallel()
+	for _, rk := range replyKinds {
+		for _, stage := range []testserver.Stage{testserver.StageMail, testserver.StageRcpt, testserver.StageData} {
+			t.Run(fmt.Sprintf("%d at %v", rk.code, stage), func(t *testing.T) {
+				t.Parallel()
+				srv := testserver.StartT(t, testserver.Options{Fault: func(st testserver.Stage, _, _ int) *smtp.SMTPError {
+					if st == stage {
+						return &smtp.SMTPError{Code: rk.code, EnhancedCode: rk.enhanced, Message: rk.message}
+					}
+					return nil
+				}})
+				s := newSender(t, Options{Host: srv.Host(), Port: srv.Port(), Security: SecurityNone})
+				results, err := s.Send(t.Context(), []*sdk.Message{message("one@node")})
+				if err != nil {
+					t.Fatalf("Send: %v", err)
+				}
+				enhanced := fmt.Sprintf("%d.%d.%d", rk.enhanced[0], rk.enhanced[1], rk.enhanced[2])
+				checkDeliveryError(t, results[0].Err, &sdk.DeliveryError{
+					Kind:   rk.kind,
+					Code:   fmt.Sprintf("%d %s", rk.code, enhanced),
+					Reply:  fmt.Sprintf("%d %s %s", rk.code, enhanced, rk.message),
+					Remedy: rk.remedy(t),
+				})
+				if n := len(srv.Messages()); n != 0 {
+					t.Errorf("server kept %d messages", n)
+				}
+			})
+		}
+	}
+}
+
+// TestSender_classify_EOF: a connection the server ends mid-conversation
+// (io.EOF is not a net.Error) points the operator at host, port and
+// firewall, and is retried.
+func TestSender_classify_EOF(t *testing.T) {
+	t.Parallel()
+	const remedy = "Cannot talk to smtp.example.test:587: check host, port and firewall; Tocsin retries meanwhile."
+	for _, err := range []error{
+		io.EOF,
+		io.ErrUnexpectedEOF,
+		fmt.Errorf("failed to send EHLO: %w", io.EOF),
+	} {
+		t.Run(err.Error(), func(t *testing.T) {
+			s := &Sender{opts: Options{Host: "smtp.example.test", Port: 587}}
+			got := checkDeliveryError(t, s.classify(err), &sdk.DeliveryError{Kind: sdk.Temporary, Remedy: remedy})
+			if !errors.Is(got, err) {
+				t.Errorf("the delivery error does not wrap the cause %v", err)
+			}
+		})
+	}
+}
+
+// TestSender_Check_hangup: a server that ends the connection before its
+// greeting, or after it at EHLO, gets the "cannot talk to host" remedy.
+func TestSender_Check_hangup(t *testing.T) {
+	t.Parallel()
+	for _, greet := range []bool{false, true} {
+		name := "before the greeting"
+		if greet {
+			name = "at EHLO"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			port := listenT(t, func(ln net.Listener) {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					if greet {
+						_, _ = c.Write([]byte("220 hangup.example.test ESMTP\r\n"))
+						_, _ = bufio.NewReader(c).ReadString('\n') // EHLO
+					}
+					_ = c.Close()
+				}
+			})
+			err := newSender(t, Options{Host: "127.0.0.1", Port: port, Security: SecurityNone}).Check(t.Context())
+			var de *sdk.DeliveryError
+			if !errors.As(err, &de) {
+				t.Fatalf("Check = %v, want a *sdk.DeliveryError", err)
+			}
+			want := "Cannot talk to 127.0.0.1:" + strconv.Itoa(port) + ": check host, port and firewall; Tocsin retries meanwhile."
+			if de.Kind != sdk.Temporary || de.Remedy != want {
+				t.Errorf("Check = %v (kind %v, remedy %q), want temporary with remedy %q", err, de.Kind, de.Remedy, want)
+			}
+			if !errors.Is(err, io.EOF) {
+				t.Errorf("Check = %v, want it to wrap io.EOF", err)
+			}
+		})
 	}
 }

@@ -521,3 +521,31 @@ func TestSender_Send_connectionLost(t *testing.T) {
 		})
 	}
 }
+
+// TestSender_Send_contextEnds: when the send's context ends after the
+// login (the agent's attempt timeout, or shutdown), the messages not yet
+// sent are retried: their errors are temporary and say why.
+func TestSender_Send_contextEnds(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	srv := startRawServer(t, func(cmd string) (string, bool) {
+		// go-mail checks the connection with NOOP before the batch: the
+		// context ends there, and the server goes away with it.
+		if cmd == "NOOP" {
+			cancel()
+			return "421 4.3.0 Shutting down", true
+		}
+		return "250 2.0.0 OK", false
+	})
+	s := newSender(t, Options{Host: "127.0.0.1", Port: srv.port(), Security: SecurityNone})
+	results, err := s.Send(ctx, []*sdk.Message{message("one@node"), message("two@node")})
+	if err != nil {
+		t.Fatalf("Send: %v, want a result per message", err)
+	}
+	for i, r := range results {
+		if r.Receipt != "" || !sdk.IsTemporary(r.Err) || !errors.Is(r.Err, context.Canceled) {
+			t.Errorf("message %d: receipt %q, error %v; want a temporary error for the ended context", i, r.Receipt, r.Err)
+		}
+	}
+}
