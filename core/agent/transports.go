@@ -152,7 +152,7 @@ func prepare(ctx context.Context, tc *config.Transport, host *pluginhost.Host, l
 		return nil, append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Plugin failed to configure",
-			Detail:   fmt.Sprintf("The %s plugin of transport %q failed: %v", tc.Plugin, tc.Name, err),
+			Detail:   tc.Scrub(fmt.Sprintf("The %s plugin of transport %q failed: %v", tc.Plugin, tc.Name, err)),
 			Subject:  tc.PluginRange.Ptr(),
 		})
 	}
@@ -169,9 +169,9 @@ func timeoutDiagnostic(tc *config.Transport, what string, timeout time.Duration,
 	return &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  "Plugin did not answer",
-		Detail: fmt.Sprintf("The %s plugin of transport %q did not %s within %s (%v), so it was stopped. "+
+		Detail: tc.Scrub(fmt.Sprintf("The %s plugin of transport %q did not %s within %s (%v), so it was stopped. "+
 			"It hangs, or waits for something it cannot reach: look at what it logged, try it alone with tocsin test-send -transport %s, and update or replace the plugin.",
-			tc.Plugin, tc.Name, what, timeout, err, tc.Name),
+			tc.Plugin, tc.Name, what, timeout, err, tc.Name)),
 		Subject: tc.PluginRange.Ptr(),
 	}
 }
@@ -189,7 +189,7 @@ func pluginDiagnostic(tc *config.Transport, err error) *hcl.Diagnostic {
 		d.Detail = fmt.Sprintf("Transport %q: %v. The plugin was not started.", tc.Name, err)
 	default:
 		d.Summary = "Plugin did not start"
-		d.Detail = fmt.Sprintf("Transport %q: %v", tc.Name, err)
+		d.Detail = tc.Scrub(fmt.Sprintf("Transport %q: %v", tc.Name, err))
 	}
 	return d
 }
@@ -481,7 +481,9 @@ func (a *Agent) failure(cfg *config.Config, tc *config.Transport, diags hcl.Diag
 		if d.Subject != nil {
 			m = fmt.Sprintf("%s:%d: %s", d.Subject.Filename, d.Subject.Start.Line, m)
 		}
-		msgs = append(msgs, strings.Join(strings.Fields(m), " "))
+		// Scrubbed again: a diagnostic made elsewhere may quote what
+		// the plugin wrote.
+		msgs = append(msgs, strings.Join(strings.Fields(tc.Scrub(m)), " "))
 	}
 	if len(msgs) == 0 {
 		msgs = append(msgs, "the plugin did not start")

@@ -247,6 +247,17 @@ func (t *Transport) scrub(s string) string {
 	return scrubSecrets(s, t.secrets)
 }
 
+// Scrub returns s with the decoded values of the transport's sensitive
+// settings replaced by "(sensitive)": for text a plugin wrote, such as an
+// error that quotes the password the server refused, before it goes into
+// a diagnostic, a log line or /v1/status.
+func (t *Transport) Scrub(s string) string {
+	if t == nil {
+		return s
+	}
+	return t.scrub(s)
+}
+
 // checkValue applies the checks HCL types cannot express: durations, OneOf
 // and null list elements. v is known and not null.
 func checkValue(a sdk.Attribute, v cty.Value, rng hcl.Range, plugin string) *hcl.Diagnostic {
