@@ -74,3 +74,36 @@ func TestWriteFileAtomic_Replaces(t *testing.T) {
 		t.Errorf("directory holds %d entries, want only f", len(ents))
 	}
 }
+
+// writeFileAtomic flushes the new data before the rename makes it the
+// file, and flushes the directory after it, so that a crash leaves the old
+// file or the whole new one.
+func TestWriteFileAtomic_FlushesBeforeAndAfterRename(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "f")
+	if err := os.WriteFile(target, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	state := func() string {
+		b, _ := os.ReadFile(target)
+		return string(b)
+	}
+	origFile, origDir := syncFile, syncDir
+	t.Cleanup(func() { syncFile, syncDir = origFile, origDir })
+	syncFile = func(f *os.File) error {
+		events = append(events, "sync file, target holds "+state())
+		return origFile(f)
+	}
+	syncDir = func(d string) error {
+		events = append(events, "sync dir, target holds "+state())
+		return origDir(d)
+	}
+	if err := writeFileAtomic(dir, "f", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"sync file, target holds old", "sync dir, target holds new"}
+	if strings.Join(events, "; ") != strings.Join(want, "; ") {
+		t.Errorf("events %q, want %q", events, want)
+	}
+}
