@@ -186,7 +186,7 @@ func selectScopes(o options, base map[string]row) ([]scope, error) {
 		}
 		delete(unknown, sc.dir)
 		if o.changed {
-			h, err := hashScope(sc)
+			h, err := hashScope(".", sc)
 			if err != nil {
 				return nil, err
 			}
@@ -207,15 +207,15 @@ func selectScopes(o options, base map[string]row) ([]scope, error) {
 // hashScope hashes the package's non-test .go files (names and contents,
 // subdirectories excluded) and the scope's file list, so that narrowing or
 // widening a scope also counts as a change.
-func hashScope(sc scope) (string, error) {
-	names, err := goFiles(sc.dir)
+func hashScope(root string, sc scope) (string, error) {
+	names, err := goFiles(filepath.Join(root, sc.dir))
 	if err != nil {
 		return "", err
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "scope %s\n", strings.Join(sc.files, " "))
 	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(sc.dir, n))
+		b, err := os.ReadFile(filepath.Join(root, sc.dir, n))
 		if err != nil {
 			return "", fmt.Errorf("hash %s: %w", sc.dir, err)
 		}
@@ -293,7 +293,8 @@ type mutant struct {
 }
 
 func mutatePackage(o options, sc scope, stage, work string, eqs []equivalent, used map[int]bool) (row, []mutant, error) {
-	h, err := hashScope(sc)
+	// The hash of the sources gremlins mutates: the staged copy.
+	h, err := hashScope(stage, sc)
 	if err != nil {
 		return row{}, nil, err
 	}
