@@ -2,7 +2,7 @@
 // packages whose behaviour operators rely on, prints each package's kill
 // rate and its survivors, and compares the sources with a committed baseline
 // so that CI re-runs only what changed. `make mutate` runs it; see the
-// Makefile and README "Mutation testing".
+// Makefile target and README "Development".
 //
 // The kill rate is (killed + timed out) / (killed + timed out + lived),
 // leaving out mutants that do not compile and survivors recorded as
