@@ -378,8 +378,9 @@ func mutatePackage(o options, sc scope, stage, work string, eqs []equivalent, us
 		for _, m := range f.Mutations {
 			mu := mutant{key: src.key(sc.dir+"/"+f.Name, m.Type, m.Line, m.Column), line: m.Line, status: m.Status}
 			// gremlins counts a mutant that does not compile as killed
-			// (go test exits 1 on build failures too).
-			if m.Status == "KILLED" && !tc.compiles(f.Name, m.Type, m.Line, m.Column) {
+			// (go test exits 1 on build failures too), or as not covered
+			// when it is outside every coverage block (a constant).
+			if (m.Status == "KILLED" || m.Status == "NOT COVERED") && !tc.compiles(f.Name, m.Type, m.Line, m.Column) {
 				mu.status = "NOT VIABLE"
 			}
 			switch mu.status {
