@@ -63,6 +63,7 @@ type options struct {
 	workers     int
 	coefficient int
 	keep        string
+	rescore     string
 }
 
 func main() {
@@ -76,6 +77,7 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 2, "gremlins workers (each runs one go test)")
 	flag.IntVar(&o.coefficient, "timeout-coefficient", 5, "a mutant's test run times out after this many times the clean run")
 	flag.StringVar(&o.keep, "keep", "", "keep gremlins' JSON and logs in this directory")
+	flag.StringVar(&o.rescore, "rescore", "", "score the JSON a -keep run left in this directory again (after editing the equivalents) instead of running gremlins; valid only while the sources are those of that run")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "mutate:", err)
@@ -337,21 +339,11 @@ func mutatePackage(o options, sc scope, stage, work string, eqs []equivalent, us
 	args = append(args, "-o", jsonPath, sc.dir)
 
 	fmt.Printf("== %s (%s): mutating %s\n", sc.dir, sc.what, strings.Join(mutated, " "))
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return row{}, nil, fmt.Errorf("log: %w", err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(o.gremlins, args...)
-	cmd.Dir = stage
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// -count=1: a cached clean run would time gremlins' baseline at ~0 s
-	// and time out every mutant. -vet=off: a mutant is killed by a test,
-	// not by go vet noticing a suspicious expression.
-	cmd.Env = append(os.Environ(), "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -count=1 -vet=off"))
 	began := time.Now()
-	if err := cmd.Run(); err != nil {
-		return row{}, nil, fmt.Errorf("gremlins: %w\n%s", err, tail(logPath, 30))
+	if o.rescore != "" {
+		jsonPath = filepath.Join(o.rescore, slug+".json")
+	} else if err := runGremlins(o.gremlins, args, stage, logPath); err != nil {
+		return row{}, nil, err
 	}
 	took := time.Since(began).Round(time.Second)
 
@@ -416,6 +408,25 @@ func mutatePackage(o options, sc scope, stage, work string, eqs []equivalent, us
 		return survivors[i].line < survivors[j].line
 	})
 	return r, survivors, nil
+}
+
+func runGremlins(bin string, args []string, stage, logPath string) error {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = stage
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// -count=1: a cached clean run would time gremlins' baseline at ~0 s
+	// and time out every mutant. -vet=off: a mutant is killed by a test,
+	// not by go vet noticing a suspicious expression.
+	cmd.Env = append(os.Environ(), "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -count=1 -vet=off"))
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("gremlins: %w\n%s", err, tail(logPath, 30))
+	}
+	return nil
 }
 
 func printSurvivors(dir string, ms []mutant) {
