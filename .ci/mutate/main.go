@@ -192,11 +192,16 @@ func selectScopes(o options, base map[string]row) ([]scope, error) {
 			if err != nil {
 				return nil, err
 			}
-			if b, ok := base[sc.dir]; ok && b.hash == h {
+			b, ok := base[sc.dir]
+			switch {
+			case !ok:
+				fmt.Printf("%s: not in the baseline\n", sc.dir)
+			case b.hash == h:
 				fmt.Printf("%s: unchanged since the baseline (%s)\n", sc.dir, b.date)
 				continue
+			default:
+				fmt.Printf("%s: sources differ from the baseline\n", sc.dir)
 			}
-			fmt.Printf("%s: sources differ from the baseline\n", sc.dir)
 		}
 		out = append(out, sc)
 	}
