@@ -8,6 +8,13 @@ import (
 	"github.com/tocsin-dev/tocsin/core/fsafe"
 )
 
+// syncFile and syncDir flush a file and a directory; tests replace them to
+// see when a write is made durable, which nothing else can observe.
+var (
+	syncFile = (*os.File).Sync
+	syncDir  = fsafe.SyncDir
+)
+
 // writeSynced writes data to f, sets its mode to 0600, flushes it to disk
 // and closes it.
 func writeSynced(f *os.File, data []byte) error {
@@ -16,7 +23,7 @@ func writeSynced(f *os.File, data []byte) error {
 		werr = f.Chmod(0o600)
 	}
 	if werr == nil {
-		werr = f.Sync()
+		werr = syncFile(f)
 	}
 	cerr := f.Close()
 	if werr != nil {
@@ -56,5 +63,5 @@ func writeFileAtomic(dir, name string, data []byte) error {
 		return err
 	}
 	renamed = true
-	return fsafe.SyncDir(dir)
+	return syncDir(dir)
 }

@@ -321,3 +321,40 @@ func groupReadable() []string {
 	}
 	return []string{"mode 0640", "lets its group read it", "chmod 600"}
 }
+
+// A source naming both a file and a variable is refused by LoadOrCreateKey
+// as by LoadKey, and no key file is created.
+func TestLoadOrCreateKey_BothSources(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token.key")
+	t.Setenv("TOCSIN_TEST_TOKEN_KEY", base64.StdEncoding.EncodeToString(testKey[:]))
+	_, err := LoadOrCreateKey(KeySource{File: path, Env: "TOCSIN_TEST_TOKEN_KEY"})
+	if !errors.Is(err, ErrKeySource) {
+		t.Errorf("LoadOrCreateKey(file and env) = %v, want ErrKeySource", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("key file created (stat: %v)", err)
+	}
+}
+
+// A key file of up to 4096 bytes (base64 and white space) is read; a longer
+// one is refused.
+func TestLoadKey_FileSizeBound(t *testing.T) {
+	text := base64.StdEncoding.EncodeToString(testKey[:])
+	for _, tt := range []struct {
+		size int
+		ok   bool
+	}{{maxKeyFileSize, true}, {maxKeyFileSize + 1, false}} {
+		path := filepath.Join(t.TempDir(), "token.key")
+		data := text + "\n" + strings.Repeat(" ", tt.size-len(text)-1)
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		k, err := LoadKey(KeySource{File: path})
+		if tt.ok && (err != nil || k != testKey) {
+			t.Errorf("%d-byte key file: LoadKey = %v, want the key", tt.size, err)
+		}
+		if !tt.ok && err == nil {
+			t.Errorf("%d-byte key file: LoadKey = nil error, want it refused", tt.size)
+		}
+	}
+}
