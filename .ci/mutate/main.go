@@ -71,7 +71,7 @@ func main() {
 	flag.StringVar(&o.gremlins, "gremlins", "gremlins", "the gremlins binary")
 	flag.StringVar(&o.baseline, "baseline", ".ci/mutation-baseline.tsv", "the committed baseline (source hash and last result per package)")
 	flag.StringVar(&o.equivalents, "equivalents", ".ci/mutation-equivalents.txt", "the committed list of equivalent mutants")
-	flag.BoolVar(&o.changed, "changed", false, "run only the packages whose source hash differs from the baseline; do not write the baseline")
+	flag.BoolVar(&o.changed, "changed", false, "run only the packages whose source hash differs from the baseline (packages not in it are left to a full run); fail when one's rate falls below its baseline rate; do not write the baseline")
 	flag.StringVar(&o.pkgs, "pkgs", "", "run only these package directories (space or comma separated); their baseline rows are refreshed")
 	flag.Float64Var(&o.min, "min", 90, "fail when the overall kill rate (percent) is below this")
 	flag.IntVar(&o.workers, "workers", 2, "gremlins workers (each runs one go test)")
@@ -164,6 +164,23 @@ func run(o options) error {
 	if !ok {
 		return errors.New("no results")
 	}
+	if o.changed {
+		// CI holds each package it ran to its last measured rate: a
+		// change that lets more mutants live is a regression, whatever
+		// the overall rate of a full run.
+		var worse []string
+		for _, sc := range selected {
+			now, okNow := results[sc.dir].rate()
+			was, okWas := base[sc.dir].rate()
+			if okNow && okWas && now < was-0.05 {
+				worse = append(worse, fmt.Sprintf("%s %.1f%% (baseline %.1f%%)", sc.dir, now, was))
+			}
+		}
+		if len(worse) > 0 {
+			return fmt.Errorf("kill rate fell below the baseline: %s; add the tests that kill the new survivors, then refresh the baseline with make mutate PKGS=...", strings.Join(worse, ", "))
+		}
+		return nil
+	}
 	if rate < o.min {
 		return fmt.Errorf("overall kill rate %.1f%% is below %.0f%%", rate, o.min)
 	}
@@ -195,7 +212,11 @@ func selectScopes(o options, base map[string]row) ([]scope, error) {
 			b, ok := base[sc.dir]
 			switch {
 			case !ok:
-				fmt.Printf("%s: not in the baseline\n", sc.dir)
+				// A package's first measurement can take an hour on two
+				// cores (core/outbox, core/pluginhost): it belongs to a
+				// full run, not to CI's budget.
+				fmt.Printf("%s: not measured yet; CI does not start it: run make mutate PKGS=%s and commit the baseline\n", sc.dir, sc.dir)
+				continue
 			case b.hash == h:
 				fmt.Printf("%s: unchanged since the baseline (%s)\n", sc.dir, b.date)
 				continue
