@@ -57,9 +57,9 @@ fuzz:
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run gofmt -w on the files above'; exit 1; }
-	$(GO) vet ./...
+	$(GO) vet ./... ./.ci/mutate
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	$$($(GO) env GOPATH)/bin/staticcheck ./...
+	$$($(GO) env GOPATH)/bin/staticcheck ./... ./.ci/mutate
 
 # Mutation testing (gremlins) of the packages operators rely on: per
 # package the killed / lived / not covered / timed out mutants and the kill

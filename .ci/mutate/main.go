@@ -177,7 +177,7 @@ func run(o options) error {
 			}
 		}
 		if len(worse) > 0 {
-			return fmt.Errorf("kill rate fell below the baseline: %s; add the tests that kill the new survivors, then refresh the baseline with make mutate PKGS=...", strings.Join(worse, ", "))
+			return fmt.Errorf("kill rate fell below the baseline: %s; add the tests that kill the new survivors, then refresh the baseline with make mutate PKGS=<dir>", strings.Join(worse, ", "))
 		}
 		return nil
 	}
