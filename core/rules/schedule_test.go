@@ -355,23 +355,21 @@ func TestCronLogger(t *testing.T) {
 	var _ cron.Logger = CronLogger(nil)
 }
 
-// TestNoOverlap_OverrunWarningsRateLimited drives a job by hand on a fake
-// clock: every overrun is counted, the first one warns, the next ones
-// within a minute are reported with the next warning, never dropped.
-func TestNoOverlap_OverrunWarningsRateLimited(t *testing.T) {
-	log, buf := testLogger()
+// overrunDriver drives a noOverlap job by hand on a fake clock that
+// starts at 2026-12-05 10:00 UTC: advance moves the clock; overrun(k)
+// runs the job, lets k skipped ticks come while it runs, each 10 s after
+// the last, then ends it.
+func overrunDriver(log hclog.Logger) (advance func(time.Duration), overrun func(skipped int)) {
 	clock := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	advance = func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
 	started, release := make(chan struct{}), make(chan struct{})
 	n := &noOverlap{log: log, ctx: context.Background(), now: now, job: func(context.Context) {
 		started <- struct{}{}
 		<-release
 	}}
-	// overrun runs the job, lets skipped ticks come while it runs, then
-	// ends it.
-	overrun := func(skipped int) {
+	overrun = func(skipped int) {
 		done := make(chan struct{})
 		go func() { n.Run(); close(done) }()
 		<-started
@@ -382,6 +380,15 @@ func TestNoOverlap_OverrunWarningsRateLimited(t *testing.T) {
 		release <- struct{}{}
 		<-done
 	}
+	return advance, overrun
+}
+
+// TestNoOverlap_OverrunWarningsRateLimited drives a job by hand on a fake
+// clock: every overrun is counted, the first one warns, the next ones
+// within a minute are reported with the next warning, never dropped.
+func TestNoOverlap_OverrunWarningsRateLimited(t *testing.T) {
+	log, buf := testLogger()
+	advance, overrun := overrunDriver(log)
 	warnings := func() int { return strings.Count(buf.String(), "previous run still going") }
 
 	overrun(3)
@@ -416,27 +423,7 @@ func TestNoOverlap_OverrunWarningsRateLimited(t *testing.T) {
 func TestNoOverlap_EveryOverrunWarned(t *testing.T) {
 	var buf syncBuffer
 	log := hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info, JSONFormat: true})
-	clock := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
-	started, release := make(chan struct{}), make(chan struct{})
-	n := &noOverlap{log: log, ctx: context.Background(), now: now, job: func(context.Context) {
-		started <- struct{}{}
-		<-release
-	}}
-	// overrun runs the job; each skipped tick comes 10 s after the last.
-	overrun := func(skipped int) {
-		done := make(chan struct{})
-		go func() { n.Run(); close(done) }()
-		<-started
-		for range skipped {
-			advance(10 * time.Second)
-			n.Run() // skipped: returns at once
-		}
-		release <- struct{}{}
-		<-done
-	}
+	advance, overrun := overrunDriver(log)
 
 	// Times are of the first skipped tick, from the start (T).
 	steps := []struct {
