@@ -626,14 +626,6 @@ func (e *engine) deliveryFailures() int {
 	return e.failed
 }
 
-// status returns the rules, checks and node for /v1/status.
-func (e *engine) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatus) {
-	node, checks := e.nodeAndChecks()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return node, e.ruleStatusesLocked(), checks
-}
-
 // nodeAndChecks returns the node and the checks for /v1/status.
 func (e *engine) nodeAndChecks() (facts.NodeStatus, map[string]CheckStatus) {
 	snap := e.runner.Snapshot()

@@ -17,6 +17,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
@@ -563,4 +564,14 @@ contact "ops" {
   via   = [transport.relay]
 }
 `
+}
+
+// status returns the node, the rules' lines and the checks of /v1/status,
+// as the engine gives them to the agent (which serves the rules' lines
+// encoded once per tick, rulesStatusJSON).
+func (e *engine) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatus) {
+	node, checks := e.nodeAndChecks()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return node, e.ruleStatusesLocked(), checks
 }
