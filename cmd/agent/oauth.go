@@ -148,7 +148,7 @@ func (c *oauthLoginCommand) Run(args []string) int {
 		fmt.Fprintf(c.stderr, "Error: configure transport %q with the new token: %v\n", *name, err)
 		return exitError
 	}
-	if err := t.Plugin.Check(ctx); err != nil {
+	if err := t.Check(ctx); err != nil {
 		printDeliveryError(c.stderr, err)
 		return exitError
 	}

@@ -95,7 +95,7 @@ func (c *testSendCommand) Run(args []string) int {
 		fmt.Fprintf(c.stderr, "Error: %v\n", err)
 		return exitError
 	}
-	res, err := t.Plugin.Send(ctx, []*sdk.Message{msg})
+	res, err := t.Send(ctx, []*sdk.Message{msg})
 	if err == nil {
 		err = res[0].Err
 	}

@@ -402,7 +402,7 @@ func (a *Agent) sendVia(ctx context.Context, cur running, via []string, id strin
 			errs = append(errs, err)
 			continue
 		}
-		res, err := t.Plugin.Send(ctx, []*sdk.Message{msg})
+		res, err := t.Send(ctx, []*sdk.Message{msg})
 		release()
 		if err == nil && len(res) != 1 {
 			err = fmt.Errorf("plugin returned %d results for 1 message", len(res))

@@ -87,7 +87,7 @@ func (d dispatchTransports) Send(ctx context.Context, name string, msgs []*sdk.M
 		if err != nil {
 			return nil, err
 		}
-		res, err := t.Plugin.Send(ctx, msgs)
+		res, err := t.Send(ctx, msgs)
 		release()
 		return withRemedies(res, err, lt.isRetired())
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/tokenstore"
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
 )
 
@@ -64,6 +66,30 @@ func loadLeaky(t *testing.T, path, plugins string, leaky bool) *config.Config {
 	return cfg
 }
 
+// newLeakyAgent starts an agent on cfg: "good" is a fake, the leaky
+// plugin starts as the agent starts plugins.
+func newLeakyAgent(t *testing.T, cfg *config.Config) (*Agent, hcl.Diagnostics) {
+	t.Helper()
+	fs, ft := newFakeStarter(), newFakeTimers()
+	a := &Agent{cfg: cfg, logger: hclog.NewNullLogger(), now: func() time.Time { return testNow }, afterFunc: ft.after}
+	a.starter = func(ctx context.Context, cfg *config.Config, tc *config.Transport) (*startedTransport, hcl.Diagnostics) {
+		if tc.Plugin == "leaky" {
+			return a.startPlugin(ctx, cfg, tc)
+		}
+		return fs.start(ctx, cfg, tc)
+	}
+	a, diags := start(context.Background(), a)
+	if a == nil {
+		t.Fatalf("the agent did not start: %s", diags.Error())
+	}
+	t.Cleanup(func() {
+		if err := a.Stop(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return a, diags
+}
+
 // TestAgent_PluginErrorQuotingSecretIsScrubbed: a plugin's error text goes
 // into the diagnostics of a start and a reload; when it quotes a
 // sensitive setting's decoded value, the diagnostics as the agent renders
@@ -72,30 +98,6 @@ func loadLeaky(t *testing.T, path, plugins string, leaky bool) *config.Config {
 func TestAgent_PluginErrorQuotingSecretIsScrubbed(t *testing.T) {
 	plugins := sdktest.PluginDir(t, map[string]string{"leaky": "github.com/tocsin-dev/tocsin/core/agent/testdata/leaky"})
 	t.Setenv("LEAKY_PASSWORD", leakyPassword)
-
-	// newLeakyAgent starts an agent on cfg: "good" is a fake, the leaky
-	// plugin starts as the agent starts plugins.
-	newLeakyAgent := func(t *testing.T, cfg *config.Config) (*Agent, hcl.Diagnostics) {
-		t.Helper()
-		fs, ft := newFakeStarter(), newFakeTimers()
-		a := &Agent{cfg: cfg, logger: hclog.NewNullLogger(), now: func() time.Time { return testNow }, afterFunc: ft.after}
-		a.starter = func(ctx context.Context, cfg *config.Config, tc *config.Transport) (*startedTransport, hcl.Diagnostics) {
-			if tc.Plugin == "leaky" {
-				return a.startPlugin(ctx, cfg, tc)
-			}
-			return fs.start(ctx, cfg, tc)
-		}
-		a, diags := start(context.Background(), a)
-		if a == nil {
-			t.Fatalf("the agent did not start: %s", diags.Error())
-		}
-		t.Cleanup(func() {
-			if err := a.Stop(context.Background()); err != nil {
-				t.Errorf("stop: %v", err)
-			}
-		})
-		return a, diags
-	}
 
 	tests := []struct {
 		name string
@@ -152,4 +154,76 @@ func TestAgent_PluginErrorQuotingSecretIsScrubbed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// leakyLogin is the login stored for the leaky transport, as tocsin oauth
+// login stores a refresh token.
+const leakyLogin = "PLANTED-stored-login"
+
+// TestAgent_PluginSendErrorsAreScrubbed: a plugin whose Send and Check
+// errors quote its password and its stored login in every field (the
+// error, the code, the reply, the remedy, a receipt) reaches the
+// dispatcher, which writes them into the outbox, /v1/status, the outbox
+// fact and the log, and tocsin test-send and oauth login, which print
+// them, with both replaced by "(sensitive)", and with the kind and
+// Retry-After the plugin gave.
+func TestAgent_PluginSendErrorsAreScrubbed(t *testing.T) {
+	plugins := sdktest.PluginDir(t, map[string]string{"leaky": "github.com/tocsin-dev/tocsin/core/agent/testdata/leaky"})
+	t.Setenv("LEAKY_PASSWORD", leakyPassword)
+	path := filepath.Join(t.TempDir(), "agent.hcl")
+	src := strings.ReplaceAll(leakyConfig, "%PLUGINS%", plugins)
+	src = strings.ReplaceAll(src, "%LEAKY%", strings.Replace(leakyTransport, "password =", "configure = \"ok\"\n    password =", 1))
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(path)
+	if diags.HasErrors() {
+		t.Fatalf("load: %s", diags.Error())
+	}
+	if err := NewTokenStore(cfg.Agent).Put(tokenstore.Entry{Transport: "leaky", RefreshToken: leakyLogin, ObtainedAt: testNow}); err != nil {
+		t.Fatal(err)
+	}
+	a, diags := newLeakyAgent(t, cfg)
+	if diags.HasErrors() {
+		t.Fatalf("start: %s", diags.Error())
+	}
+
+	clean := func(what, s string) {
+		t.Helper()
+		if strings.Contains(s, "PLANTED") {
+			t.Errorf("%s carries a secret: %s", what, s)
+		}
+		if !strings.Contains(s, "(sensitive)") {
+			t.Errorf("%s lacks the scrubbed secret: %q", what, s)
+		}
+	}
+	res, err := dispatchTransports{a}.Send(context.Background(), "leaky", []*sdk.Message{{ID: "m1"}, {ID: "m2"}})
+	if err != nil || len(res) != 2 {
+		t.Fatalf("send = %v, %v", res, err)
+	}
+	for _, r := range res {
+		de := sdk.AsDeliveryError(r.Err)
+		if de == nil || !de.Temporary() || de.RetryAfter != time.Minute {
+			t.Errorf("result %s: %#v, want the temporary error with the Retry-After the plugin gave", r.MessageID, r.Err)
+			continue
+		}
+		clean("the error", de.Error())
+		clean("the code", de.Code)
+		clean("the reply", de.Reply)
+		clean("the remedy", de.Remedy)
+		clean("the receipt", r.Receipt)
+	}
+
+	lt := a.current().transports["leaky"]
+	tr, release, err := lt.acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	err = tr.Check(context.Background())
+	if de := sdk.AsDeliveryError(err); de == nil || de.Temporary() || de.Code != "535 5.7.8" {
+		t.Fatalf("check = %#v, want the permanent error the plugin gave", err)
+	}
+	clean("the check's error", err.Error())
+	clean("the check's remedy", sdk.AsDeliveryError(err).Remedy)
 }

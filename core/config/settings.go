@@ -258,6 +258,14 @@ func (t *Transport) Scrub(s string) string {
 	return t.scrub(s)
 }
 
+// ScrubValues returns s with each of values that is long enough to be a
+// secret (not a word that happens to occur in text) replaced by
+// "(sensitive)", as Scrub does with a transport's settings: for secrets
+// that live outside the configuration, such as a stored login.
+func ScrubValues(s string, values ...string) string {
+	return scrubSecrets(s, values)
+}
+
 // checkValue applies the checks HCL types cannot express: durations, OneOf
 // and null list elements. v is known and not null.
 func checkValue(a sdk.Attribute, v cty.Value, rng hcl.Range, plugin string) *hcl.Diagnostic {
