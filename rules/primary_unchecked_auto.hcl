@@ -1,8 +1,8 @@
-# primary_unchecked_auto: automatic failover is on and the backup cannot
-# check the primary; it will take over if this lasts (takeover). Not while
+# primary_unchecked_auto: automatic failover and backup operations are on
+# and the backup cannot check the primary; it will take over if this lasts (takeover). Not while
 # the backup is isolated.
 rule "primary_unchecked_auto" {
-  when = (node.role == "backup" && node.auto_failover && !peer.partner.ok &&
+  when = (node.role == "backup" && node.auto_failover && try(library.backup_ops, true) && !peer.partner.ok &&
     !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))
   for      = "1m"
   repeat   = "4h"

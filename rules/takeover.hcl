@@ -1,9 +1,9 @@
-# takeover: automatic failover is on and the primary stayed silent for
-# takeover_after: the backup becomes the primary. Not while the backup is
-# isolated (it would not take over). Resolves when the old primary
+# takeover: automatic failover and backup operations are on and the
+# primary stayed silent for takeover_after: the backup becomes the
+# primary. Not while the backup is isolated (it would not take over). Resolves when the old primary
 # answers again.
 rule "takeover" {
-  when = (node.role == "backup" && node.auto_failover && !peer.partner.ok &&
+  when = (node.role == "backup" && node.auto_failover && try(library.backup_ops, true) && !peer.partner.ok &&
     !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))
   for      = library.takeover_after
   repeat   = "24h"

@@ -88,3 +88,34 @@ test "without automatic failover nothing takes over" {
   }
   expect "1h" {}
 }
+
+# Issue 13, finding 1: a backup whose operations are disabled does not
+# take over. It says so (backup_ops_disabled) and that nothing will take
+# over (primary_unchecked_manual), never that it will or does.
+test "backup operations off: no takeover, and no warning that one comes" {
+  rules = ["takeover", "primary_unchecked_auto", "primary_unchecked_manual", "backup_ops_disabled"]
+  facts "0m" {
+    node = { auto_failover = true }
+    check "product" {
+      json = { version = "7.1", backup_ops = false }
+    }
+    peer "partner" {
+      error = "connection refused"
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  expect "1m" {}
+  expect "2m" {
+    fire    = ["primary_unchecked_manual"]
+    subject = { primary_unchecked_manual = "appliance-b: the backup cannot check the primary (backup operations are disabled)" }
+    text    = { primary_unchecked_manual = "Backup operations are disabled: if the primary is down, nothing takes over" }
+  }
+  expect "6m" {
+    fire = ["backup_ops_disabled"]
+  }
+  expect "4h1m" {}
+  expect "4h2m" {
+    repeat = ["primary_unchecked_manual"]
+  }
+}

@@ -789,35 +789,54 @@ func (e *libraryExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 		ctx = &hcl.EvalContext{}
 	}
 	lib := e.static
+	var opsDiags hcl.Diagnostics
 	if e.backupOps != nil {
-		v, diags := e.backupOps.Value(ctx)
-		if diags.HasErrors() {
-			return cty.DynamicVal, diags
-		}
-		v, _ = v.Unmark()
-		if cv, err := convert.Convert(v, cty.Bool); err == nil {
-			v = cv
-		}
-		// An unknown value (when the configuration is checked, before
-		// any fact exists) makes the expression unknown, not wrong.
-		if v.IsKnown() && (v.IsNull() || v.Type() != cty.Bool) {
-			return cty.DynamicVal, hcl.Diagnostics{{
-				Severity: hcl.DiagError,
-				Summary:  "Invalid backup_ops",
-				Detail:   fmt.Sprintf("The library's backup_ops must be true or false, not %s.", friendly(v)),
-				Subject:  e.backupOps.Range().Ptr(),
-			}}
-		}
-		if !v.IsKnown() {
-			v = cty.UnknownVal(cty.Bool)
-		}
+		var v cty.Value
+		v, opsDiags = e.backupOpsValue(ctx)
 		attrs := lib.AsValueMap()
 		attrs["backup_ops"] = v
+		if opsDiags.HasErrors() {
+			// Left out: an expression that guards the read, such as
+			// try(library.backup_ops, true), still has a value; one that
+			// does not fails with backup_ops' own error below.
+			delete(attrs, "backup_ops")
+		}
 		lib = cty.ObjectVal(attrs)
 	}
 	child := ctx.NewChild()
 	child.Variables = map[string]cty.Value{libraryVariable: lib}
-	return e.Expression.Value(child)
+	v, diags := e.Expression.Value(child)
+	if diags.HasErrors() && opsDiags.HasErrors() {
+		return cty.DynamicVal, opsDiags
+	}
+	return v, diags
+}
+
+// backupOpsValue evaluates the library's backup_ops in ctx: a bool, or
+// unknown when the configuration is checked before any fact exists.
+func (e *libraryExpr) backupOpsValue(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	v, diags := e.backupOps.Value(ctx)
+	if diags.HasErrors() {
+		return cty.DynamicVal, diags
+	}
+	v, _ = v.Unmark()
+	if cv, err := convert.Convert(v, cty.Bool); err == nil {
+		v = cv
+	}
+	// An unknown value (when the configuration is checked, before any
+	// fact exists) makes the expression unknown, not wrong.
+	if v.IsKnown() && (v.IsNull() || v.Type() != cty.Bool) {
+		return cty.DynamicVal, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid backup_ops",
+			Detail:   fmt.Sprintf("The library's backup_ops must be true or false, not %s.", friendly(v)),
+			Subject:  e.backupOps.Range().Ptr(),
+		}}
+	}
+	if !v.IsKnown() {
+		v = cty.UnknownVal(cty.Bool)
+	}
+	return v, nil
 }
 
 // Variables implements hcl.Expression: the variables the expression reads
