@@ -616,7 +616,7 @@ func (l *loader) libraryRules(lib *libraryBlock) hcl.Diagnostics {
 			if disabled[rule] {
 				continue
 			}
-			if _, given := lib.attrs[need]; need != "" && !given {
+			if need != "" && !lib.given(need) {
 				continue
 			}
 			if prev, dup := l.rules[rule]; dup {
@@ -755,6 +755,22 @@ func wrapLibraryRule(r *rules.Rule, static cty.Value, backupOps hcl.Expression) 
 		attach = append(attach, wrap(a))
 	}
 	r.Attach = attach
+}
+
+// given reports whether the library block gives setting: an empty list
+// of shared or test IPs is the same as none, so that test_ips = [] does
+// not leave the backup "isolated" for want of a test IP that answers.
+func (lib *libraryBlock) given(setting string) bool {
+	if _, ok := lib.attrs[setting]; !ok {
+		return false
+	}
+	switch setting {
+	case "shared_ips":
+		return len(lib.sharedIPs) > 0
+	case "test_ips":
+		return len(lib.testIPs) > 0
+	}
+	return true
 }
 
 // libraryExpr is an expression of a library rule: it is evaluated with
