@@ -55,6 +55,7 @@ const (
 // (a test checks it).
 var failoverRuleNeeds = map[string]string{
 	"version_mismatch":             "version",
+	"version_unknown":              "version",
 	"shared_ip_nic_down":           "shared_ips",
 	"shared_ip_not_assigned":       "shared_ips",
 	"backup_isolated":              "test_ips",
@@ -722,6 +723,7 @@ func (lib *libraryBlock) staticValue() cty.Value {
 		"shared_ip_checks":     checkNames(sharedIPCheckPrefix, len(lib.sharedIPs)),
 		"test_ips":             stringListVal(lib.testIPs),
 		"test_ip_checks":       checkNames(testIPCheckPrefix, len(lib.testIPs)),
+		"version_checks":       readChecks(lib.version),
 		"sync_file":            str(lib.syncFile),
 		"takeover_after":       str(lib.takeoverAfter),
 		"delivery_alert_after": str(lib.deliveryAlertAfter),
@@ -730,6 +732,37 @@ func (lib *libraryBlock) staticValue() cty.Value {
 		"log_file":             str(lib.logFile),
 		"backup_ops":           cty.UnknownVal(cty.Bool),
 	})
+}
+
+// readChecks lists the checks expr reads (check.NAME...), sorted, so
+// that a rule can say why a setting read from them is unknown: an empty
+// list when expr is nil or reads none.
+func readChecks(expr hcl.Expression) cty.Value {
+	if expr == nil {
+		return cty.ListValEmpty(cty.String)
+	}
+	seen := map[string]bool{}
+	var names []rangedString
+	for _, tr := range expr.Variables() {
+		if tr.RootName() != "check" || len(tr) < 2 {
+			continue
+		}
+		var name string
+		switch step := tr[1].(type) {
+		case hcl.TraverseAttr:
+			name = step.Name
+		case hcl.TraverseIndex:
+			if step.Key.Type() == cty.String && step.Key.IsKnown() && !step.Key.IsNull() {
+				name = step.Key.AsString()
+			}
+		}
+		if name != "" && !seen[name] {
+			seen[name] = true
+			names = append(names, rangedString{s: name})
+		}
+	}
+	sort.Slice(names, func(i, j int) bool { return names[i].s < names[j].s })
+	return stringListVal(names)
 }
 
 // wrapLibraryRule makes the library variable visible to the rule's
