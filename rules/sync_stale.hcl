@@ -1,8 +1,9 @@
 # sync_stale: the primary has not synchronised with the backup for 24
 # hours. Reads the check sync: the library's sync_file, whose modification
-# time is the last sync. A missing file counts as no sync.
+# time is the last sync. A missing file counts as no sync; a file whose
+# time cannot be read (a permission error) is sync_unreadable's.
 rule "sync_stale" {
-  when     = try(age(check.sync.mtime) > duration("24h"), true)
+  when     = check.sync.exists == false || try(age(check.sync.mtime) > duration("24h"), false)
   for      = "5m"
   repeat   = "24h"
   severity = "warning"

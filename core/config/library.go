@@ -67,6 +67,7 @@ var failoverRuleNeeds = map[string]string{
 	"primary_unchecked_auto":       "",
 	"takeover":                     "",
 	"sync_stale":                   "sync_file",
+	"sync_unreadable":              "sync_file",
 	"daily_heartbeat":              "",
 	"startup":                      "",
 	"shutdown":                     "",

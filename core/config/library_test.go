@@ -232,25 +232,25 @@ func TestLoad_LibraryLeavesOut(t *testing.T) {
 		{
 			name:    "only the required settings",
 			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"`,
-			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing", "outbox_store_failing"},
+			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "disabled rules",
 			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"` + "\n" + `version = "7"` + "\n" + `disable = ["daily_heartbeat", "version_mismatch"]`,
-			absent:  []string{"daily_heartbeat", "version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing", "outbox_store_failing"},
+			absent:  []string{"daily_heartbeat", "version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "delivery_alert_contact given, delivery_failing disabled",
 			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"` + "\n" + `delivery_alert_contact = contact.ops` + "\n" + `disable = ["delivery_failing", "outbox_store_failing"]`,
-			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing", "outbox_store_failing"},
+			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "a self_check command",
 			library: `role = "backup"` + "\n" + `peer_url = "http://192.0.2.1:9870"` + "\n" + `self_check = ["/usr/bin/product", "selftest"]`,
-			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "delivery_failing", "outbox_store_failing"},
+			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing"},
 			checks:  []string{"self command /usr/bin/product selftest"},
 		},
 	}
