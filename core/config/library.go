@@ -32,6 +32,7 @@ var Libraries = []string{"failover"}
 const (
 	DefaultHeartbeat          = "0 8 * * *"
 	DefaultTakeoverAfter      = "5m"
+	DefaultBackupLostAfter    = "10m"
 	DefaultDeliveryAlertAfter = "15m"
 )
 
@@ -61,6 +62,7 @@ var failoverRuleNeeds = map[string]string{
 	"backup_isolated":              "test_ips",
 	"backup_no_test_ips":           "test_ips",
 	"backup_ops_disabled":          "",
+	"backup_lost":                  "",
 	"backup_self_check_failed":     "",
 	"primary_hostname_unreachable": "primary_hostname",
 	"primary_unchecked_manual":     "",
@@ -96,6 +98,7 @@ var librarySchema = &hcl.BodySchema{
 		{Name: "test_ips"},
 		{Name: "sync_file"},
 		{Name: "takeover_after"},
+		{Name: "backup_lost_after"},
 		{Name: "log_file"},
 		{Name: "heartbeat"},
 		{Name: "self_check"},
@@ -129,6 +132,7 @@ type libraryBlock struct {
 	testIPs            []rangedString
 	syncFile           string
 	takeoverAfter      string
+	backupLostAfter    string
 	deliveryAlertAfter string
 	// deliveryAlert names the contacts delivery_failing notifies.
 	deliveryAlert []rangedString
@@ -166,7 +170,7 @@ func (f *fileDecoder) decodeLibrary(block *hcl.Block) hcl.Diagnostics {
 			Context:  block.DefRange.Ptr(),
 		}}
 	}
-	lib := &libraryBlock{defRange: block.DefRange, dir: f.dir, takeoverAfter: DefaultTakeoverAfter, heartbeat: DefaultHeartbeat,
+	lib := &libraryBlock{defRange: block.DefRange, dir: f.dir, takeoverAfter: DefaultTakeoverAfter, backupLostAfter: DefaultBackupLostAfter, heartbeat: DefaultHeartbeat,
 		deliveryAlertAfter: DefaultDeliveryAlertAfter}
 	lib.shownDir = filepath.Dir(block.DefRange.Filename)
 	f.l.library = lib
@@ -221,11 +225,13 @@ func (f *fileDecoder) decodeLibrary(block *hcl.Block) hcl.Diagnostics {
 	strSetting("sync_file", &lib.syncFile, true)
 	strSetting("log_file", &lib.logFile, true)
 	strSetting("takeover_after", &lib.takeoverAfter, false)
+	strSetting("backup_lost_after", &lib.backupLostAfter, false)
 	strSetting("heartbeat", &lib.heartbeat, false)
 	strSetting("delivery_alert_after", &lib.deliveryAlertAfter, false)
 
 	for _, s := range []struct{ name, value string }{
 		{"takeover_after", lib.takeoverAfter},
+		{"backup_lost_after", lib.backupLostAfter},
 		{"delivery_alert_after", lib.deliveryAlertAfter},
 	} {
 		if attr, ok := a[s.name]; ok && s.value != "" {
@@ -727,6 +733,7 @@ func (lib *libraryBlock) staticValue() cty.Value {
 		"version_checks":       readChecks(lib.version),
 		"sync_file":            str(lib.syncFile),
 		"takeover_after":       str(lib.takeoverAfter),
+		"backup_lost_after":    str(lib.backupLostAfter),
 		"delivery_alert_after": str(lib.deliveryAlertAfter),
 		"heartbeat":            str(lib.heartbeat),
 		"heartbeat_every":      str(DescribeSchedule(lib.heartbeat)),

@@ -1,0 +1,20 @@
+# backup_lost: the primary cannot check its backup for backup_lost_after:
+# if the primary fails now, nothing takes over. The backup's own rules
+# cannot say so, since the backup is what is gone.
+rule "backup_lost" {
+  when     = node.role == "primary" && !peer.partner.ok
+  for      = library.backup_lost_after
+  repeat   = "4h"
+  severity = "critical"
+  subject  = "${node.name}: the backup has been unreachable for ${library.backup_lost_after}: the pair has no redundancy"
+  text     = <<-EOT
+    The primary ${node.name} has not reached its backup at
+    ${library.peer_url} since ${rule.since}:
+
+      ${peer.partner.error}
+
+    While the backup is gone, nothing takes over if the primary fails.
+    Bring the backup (or its agent, or the network between the nodes)
+    back.
+  EOT
+}
