@@ -1,9 +1,12 @@
 # sync_stale: the primary has not synchronised with the backup for 24
 # hours. Reads the check sync: the library's sync_file, whose modification
 # time is the last sync. A missing file counts as no sync; a file whose
-# time cannot be read (a permission error) is sync_unreadable's.
+# time cannot be read (a permission error) is sync_unreadable's. When
+# both nodes set sync_file, the pair mails once: the primary speaks, the
+# backup only while it cannot check the primary.
 rule "sync_stale" {
-  when     = check.sync.exists == false || try(age(check.sync.mtime) > duration("24h"), false)
+  when = ((node.role == "primary" || !peer.partner.ok) &&
+    (check.sync.exists == false || try(age(check.sync.mtime) > duration("24h"), false)))
   for      = "5m"
   repeat   = "24h"
   severity = "warning"

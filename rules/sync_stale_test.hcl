@@ -54,3 +54,28 @@ test "a recent sync is no problem" {
   }
   expect "12h" {}
 }
+
+# Issue 13, finding 8: both nodes may set sync_file, but a stopped sync is
+# one event of the pair: the primary mails it, the backup only while it
+# cannot check the primary (then nobody else would).
+test "the backup leaves a stale sync to the primary" {
+  facts "0m" {
+    node = { role = "backup" }
+    peer "partner" {
+      version = "7.1"
+    }
+    check "sync" {
+      exists = true
+      mtime  = at("-2d")
+    }
+  }
+  facts "2h" {
+    peer "partner" {
+      error = "connection refused"
+    }
+  }
+  expect "2h4m" {}
+  expect "2h5m" {
+    fire = ["sync_stale"]
+  }
+}
