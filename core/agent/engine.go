@@ -348,12 +348,22 @@ func (e *engine) factsOf(snap map[string]facts.Fact, withChecks bool) (map[strin
 func (e *engine) agentVar() cty.Value {
 	e.mu.Lock()
 	stopping := e.stopping
+	var failing map[string]string
+	for name, st := range e.states {
+		if st.Err != "" {
+			if failing == nil {
+				failing = map[string]string{}
+			}
+			failing[name] = st.Err
+		}
+	}
 	e.mu.Unlock()
 	return cty.ObjectVal(map[string]cty.Value{
-		"node":     cty.StringVal(e.cfg.Agent.Node),
-		"version":  cty.StringVal(buildinfo.Version),
-		"started":  cty.StringVal(e.started.UTC().Format(time.RFC3339)),
-		"stopping": cty.BoolVal(stopping),
+		"node":          cty.StringVal(e.cfg.Agent.Node),
+		"version":       cty.StringVal(buildinfo.Version),
+		"started":       cty.StringVal(e.started.UTC().Format(time.RFC3339)),
+		"stopping":      cty.BoolVal(stopping),
+		"failing_rules": config.FailingRulesValue(failing),
 	})
 }
 

@@ -63,6 +63,7 @@ var failoverRuleNeeds = map[string]string{
 	"backup_no_test_ips":           "test_ips",
 	"backup_ops_disabled":          "",
 	"backup_lost":                  "",
+	"rules_failing":                "",
 	"backup_self_check_failed":     "",
 	"primary_hostname_unreachable": "primary_hostname",
 	"primary_unchecked_manual":     "",

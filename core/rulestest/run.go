@@ -441,7 +441,7 @@ func (bt *boundTest) run() (*TestResult, hcl.Diagnostics) {
 		now = tk.at
 		if ctx == nil || !tk.at.Equal(ctxAt) || tk.stopping != ctxStopping {
 			var noteErr error
-			ctx, noteErr = bt.evalContext(start, tk, fns)
+			ctx, noteErr = bt.evalContext(start, tk, fns, states)
 			ctxAt, ctxStopping = tk.at, tk.stopping
 			if noteErr != nil {
 				for _, line := range strings.Split(noteErr.Error(), "\n") {
@@ -525,9 +525,9 @@ func (bt *boundTest) ticks(start, end, stopAt time.Time) ([]tick, hcl.Diagnostic
 // evalContext builds the variables rules see at tk, as the agent's run
 // loop does: the facts that hold then, node facts from the
 // configuration's expressions and the test's overrides, the agent
-// (node, version, started, stopping) and the outbox. The error joins the node
+// (node, version, started, stopping, failing_rules) and the outbox. The error joins the node
 // expressions' errors.
-func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]function.Function) (*hcl.EvalContext, error) {
+func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]function.Function, states []rules.State) (*hcl.EvalContext, error) {
 	st := bt.stateAt(tk.at.Sub(start))
 	checks := materialize(st.checks, tk.at)
 	peers := materialize(st.peers, tk.at)
@@ -543,11 +543,23 @@ func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]functi
 	}
 	vars := rules.Facts{Node: node, Checks: checks, Peers: peers}.Variables()
 	vars["outbox"] = st.outbox.value(tk.at.Sub(start))
+	var failing map[string]string
+	for i, st := range states {
+		if st.Err != "" {
+			if failing == nil {
+				failing = map[string]string{}
+			}
+			failing[bt.rules[i].Name] = st.Err
+		}
+	}
 	vars["agent"] = cty.ObjectVal(map[string]cty.Value{
 		"node":     cty.StringVal(bt.cfg.Agent.Node),
 		"version":  cty.StringVal(buildinfo.Version),
 		"started":  cty.StringVal(start.Format(time.RFC3339)),
 		"stopping": cty.BoolVal(tk.stopping),
+		// As in the agent: the rules whose evaluation before this
+		// tick failed.
+		"failing_rules": config.FailingRulesValue(failing),
 	})
 	return &hcl.EvalContext{Variables: vars, Functions: fns}, err
 }
