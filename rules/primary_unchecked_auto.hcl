@@ -7,6 +7,9 @@ rule "primary_unchecked_auto" {
   for      = "1m"
   repeat   = "4h"
   severity = "critical"
+  # A Resolved mail only when the primary answers again, never while the
+  # old primary is still down (after a takeover, say).
+  on_resolve = peer.partner.ok
   subject  = "${node.name}: the backup cannot check the primary and will take over if this lasts"
   text     = <<-EOT
     The backup ${node.name} cannot check the primary at ${library.peer_url}:

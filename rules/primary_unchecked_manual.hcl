@@ -8,6 +8,10 @@ rule "primary_unchecked_manual" {
   for      = "1m"
   repeat   = "4h"
   severity = "critical"
+  # A Resolved mail only when the primary answers again: when automatic
+  # failover is switched on, or the backup becomes isolated or the
+  # primary, another alert carries on and this one ends quietly.
+  on_resolve = peer.partner.ok
   subject  = "${node.name}: the backup cannot check the primary (${try(library.backup_ops, true) ? "automatic failover is off" : "backup operations are disabled"})"
   text     = <<-EOT
     The backup ${node.name} cannot check the primary at ${library.peer_url}:

@@ -54,3 +54,35 @@ test "an isolated backup is backup_isolated's" {
   }
   expect "1h" {}
 }
+
+# Issue 13, finding 6: switching automatic failover on during an outage
+# changes the alert's shape, it fixes nothing: primary_unchecked_manual
+# ends without a Resolved mail, and primary_unchecked_auto carries on.
+test "automatic failover switched on: no Resolved mail, the auto warning follows" {
+  rules = ["primary_unchecked_manual", "primary_unchecked_auto"]
+  facts "0m" {
+    peer "partner" {
+      error = "connection refused"
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  facts "1h" {
+    node = { auto_failover = true }
+    peer "partner" {
+      error = "connection refused"
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  expect "2m" {
+    fire = ["primary_unchecked_manual"]
+  }
+  expect "1h" {
+    resolve = ["primary_unchecked_manual"]
+    silent  = ["primary_unchecked_manual"]
+  }
+  expect "1h1m" {
+    fire = ["primary_unchecked_auto"]
+  }
+}

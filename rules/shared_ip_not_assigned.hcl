@@ -7,6 +7,9 @@ rule "shared_ip_not_assigned" {
   for      = "1m"
   repeat   = "4h"
   severity = "critical"
+  # A primary that becomes the backup loses its shared IPs by design:
+  # the alert ends then without a Resolved mail, since nothing was fixed.
+  on_resolve = node.role == "primary"
   subject  = "${node.name}: a shared IP is not assigned to this primary"
   text     = <<-EOT
     ${node.name} is the primary, but a shared IP address is not among its

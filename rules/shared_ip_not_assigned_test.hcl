@@ -52,3 +52,29 @@ test "on the backup a shared IP is not assigned, by design" {
   }
   expect "1h" {}
 }
+
+# Issue 13, finding 6: a primary that becomes the backup has its shared
+# IPs taken away by design; the alert ends without claiming a fix.
+test "a role change to backup ends the alert without a Resolved mail" {
+  facts "0m" {
+    check "shared_ip_0" {
+      address  = "192.0.2.10"
+      assigned = true
+    }
+    check "shared_ip_1" {
+      address  = "192.0.2.11"
+      assigned = false
+      error    = "192.0.2.11 is not assigned to eth1"
+    }
+  }
+  facts "1h" {
+    node = { role = "backup" }
+  }
+  expect "2m" {
+    fire = ["shared_ip_not_assigned"]
+  }
+  expect "1h" {
+    resolve = ["shared_ip_not_assigned"]
+    silent  = ["shared_ip_not_assigned"]
+  }
+}

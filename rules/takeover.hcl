@@ -8,6 +8,9 @@ rule "takeover" {
   for      = library.takeover_after
   repeat   = "24h"
   severity = "critical"
+  # A Resolved mail only when the old primary answers again: not when
+  # this node's role turns to primary, which is the takeover itself.
+  on_resolve = peer.partner.ok
   subject  = "${node.name}: the backup takes over: the primary has been silent for ${library.takeover_after}"
   text     = <<-EOT
     The primary at ${library.peer_url} has not answered since ${rule.since}:

@@ -119,3 +119,32 @@ test "backup operations off: no takeover, and no warning that one comes" {
     repeat = ["primary_unchecked_manual"]
   }
 }
+
+# Issue 13, finding 2 (in part): when the role is observed and turns to
+# primary, that is the takeover itself: no "Resolved: the backup takes
+# over", and no "Resolved: cannot check the primary" while the old
+# primary is still down.
+test "the role turns to primary: the takeover and its warning end without a Resolved mail" {
+  rules = ["primary_unchecked_auto", "takeover"]
+  facts "0m" {
+    node = { auto_failover = true }
+    peer "partner" {
+      error = "connection refused"
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  facts "10m" {
+    node = { auto_failover = true, role = "primary" }
+  }
+  expect "2m" {
+    fire = ["primary_unchecked_auto"]
+  }
+  expect "6m" {
+    fire = ["takeover"]
+  }
+  expect "10m" {
+    resolve = ["primary_unchecked_auto", "takeover"]
+    silent  = ["primary_unchecked_auto", "takeover"]
+  }
+}

@@ -7,6 +7,9 @@ rule "version_mismatch" {
   for      = "10m"
   repeat   = "24h"
   severity = "warning"
+  # A Resolved mail only when the versions are seen equal, not when the
+  # primary stops answering.
+  on_resolve = peer.partner.ok && node.role == "backup"
   subject  = "${node.name}: version mismatch: ${node.version} here, ${peer.partner.version} on the primary"
   text     = <<-EOT
     The nodes of the HA pair run different product versions:

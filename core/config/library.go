@@ -788,6 +788,7 @@ func wrapLibraryRule(r *rules.Rule, static cty.Value, backupOps hcl.Expression) 
 	r.Subject = wrap(r.Subject)
 	r.Text = wrap(r.Text)
 	r.HTML = wrap(r.HTML)
+	r.ResolveIf = wrap(r.ResolveIf)
 	staticCtx := &hcl.EvalContext{Variables: map[string]cty.Value{libraryVariable: static}}
 	var attach []hcl.Expression
 	for _, a := range r.Attach {

@@ -155,7 +155,14 @@ func (l *loader) checkRules() hcl.Diagnostics {
 			d := refDiagnostics(r.When, conditionRoots, kinds, peers)
 			diags = append(diags, d...)
 			if !d.HasErrors() {
-				diags = append(diags, conditionType(r.Name, r.When, ctx)...)
+				diags = append(diags, conditionType(r.Name, "when condition", r.When, ctx)...)
+			}
+		}
+		if r.ResolveIf != nil {
+			d := refDiagnostics(r.ResolveIf, conditionRoots, kinds, peers)
+			diags = append(diags, d...)
+			if !d.HasErrors() {
+				diags = append(diags, conditionType(r.Name, "on_resolve", r.ResolveIf, ctx)...)
 			}
 		}
 		for _, e := range []hcl.Expression{r.Subject, r.Text, r.HTML} {
@@ -209,7 +216,7 @@ func objectOrEmptyVal(m map[string]cty.Value) cty.Value {
 
 // conditionType evaluates when over unknown values: type errors surface,
 // and the result must be a bool.
-func conditionType(rule string, when hcl.Expression, ctx *hcl.EvalContext) hcl.Diagnostics {
+func conditionType(rule, what string, when hcl.Expression, ctx *hcl.EvalContext) hcl.Diagnostics {
 	v, diags := when.Value(ctx)
 	if diags.HasErrors() {
 		return diags
@@ -221,7 +228,7 @@ func conditionType(rule string, when hcl.Expression, ctx *hcl.EvalContext) hcl.D
 	return hcl.Diagnostics{{
 		Severity: hcl.DiagError,
 		Summary:  "Condition is not a bool",
-		Detail:   fmt.Sprintf("The when condition of rule %q is a %s; it must be true or false, such as check.web.ok == false.", rule, ty.FriendlyName()),
+		Detail:   fmt.Sprintf("The %s of rule %q is a %s; it must be true or false, such as check.web.ok == false.", what, rule, ty.FriendlyName()),
 		Subject:  when.Range().Ptr(),
 	}}
 }

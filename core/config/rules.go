@@ -166,7 +166,11 @@ func (f *fileDecoder) decodeRule(block *hcl.Block) hcl.Diagnostics {
 		}
 		r.Attach = elems
 	}
-	if attr, ok := a["on_resolve"]; ok {
+	if attr, ok := a["on_resolve"]; ok && len(attr.Expr.Variables()) > 0 {
+		// An expression over the facts, evaluated when the rule
+		// resolves: refs.go checks what it reads.
+		r.ResolveIf = attr.Expr
+	} else if ok {
 		v, d := attrValue(attr, f.ctx, cty.Bool)
 		diags = append(diags, d...)
 		if !d.HasErrors() && !v.IsNull() {

@@ -42,6 +42,12 @@ type Rule struct {
 	// OnResolve says whether a resolved notification is sent when a firing
 	// rule stops holding.
 	OnResolve bool
+	// ResolveIf, when set, is evaluated when a firing rule stops holding
+	// (OnResolve set): false ends the firing without a resolved
+	// notification, because the situation changed shape rather than got
+	// fixed (this node is no longer the primary, say). An error or any
+	// other value sends the notification: an error never silences one.
+	ResolveIf hcl.Expression
 	// DeclRange is the range of the block header, for messages.
 	DeclRange hcl.Range
 
@@ -55,7 +61,7 @@ func (r *Rule) Reads(root string) bool {
 	if r.roots != nil {
 		return slices.Contains(r.roots, root)
 	}
-	exprs := append([]hcl.Expression{r.When, r.Subject, r.Text, r.HTML}, r.Attach...)
+	exprs := append([]hcl.Expression{r.When, r.Subject, r.Text, r.HTML, r.ResolveIf}, r.Attach...)
 	for _, x := range exprs {
 		if x == nil {
 			continue

@@ -126,11 +126,25 @@ func Evaluate(r *Rule, prev State, ctx *hcl.EvalContext, now time.Time) Result {
 	res := Result{State: st, Events: events, Err: err}
 	for _, e := range events {
 		switch {
-		case e == EventFire, e == EventRepeat, e == EventResolve && r.OnResolve:
+		case e == EventFire, e == EventRepeat, e == EventResolve && r.OnResolve && r.resolveNotifies(ctx):
 			res.Notifications = append(res.Notifications, render(r, prev, st, e, ctx, now))
 		}
 	}
 	return res
+}
+
+// resolveNotifies reports whether a resolve of r is notified: unless
+// ResolveIf evaluates to false in ctx.
+func (r *Rule) resolveNotifies(ctx *hcl.EvalContext) bool {
+	if r.ResolveIf == nil {
+		return true
+	}
+	v, diags := r.ResolveIf.Value(ctx)
+	if diags.HasErrors() || !v.IsKnown() || v.IsNull() {
+		return true
+	}
+	v, _ = v.Unmark()
+	return v.Type() != cty.Bool || v.True()
 }
 
 func render(r *Rule, prev, st State, e Event, ctx *hcl.EvalContext, now time.Time) Notification {

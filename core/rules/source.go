@@ -132,7 +132,7 @@ func (r *Rule) Compact(src []byte) {
 		return
 	}
 	roots := []string{}
-	for _, x := range append([]hcl.Expression{r.When, r.Subject, r.Text, r.HTML}, r.Attach...) {
+	for _, x := range append([]hcl.Expression{r.When, r.Subject, r.Text, r.HTML, r.ResolveIf}, r.Attach...) {
 		if x == nil {
 			continue
 		}
@@ -153,6 +153,7 @@ func (r *Rule) Compact(src []byte) {
 	r.Subject = compact(r.Subject, false)
 	r.Text = compact(r.Text, false)
 	r.HTML = compact(r.HTML, false)
+	r.ResolveIf = compact(r.ResolveIf, false)
 	for i, a := range r.Attach {
 		r.Attach[i] = compact(a, false)
 	}

@@ -54,6 +54,22 @@ func check(t *Test, events []Record) []Failure {
 		for _, rule := range sortedKeys(e.Text) {
 			checkText(window, rule, "text", e.Text[rule], func(n *rules.Notification) string { return n.Text }, fail)
 		}
+		for _, ref := range e.Silent {
+			var resolves []Record
+			for _, r := range window {
+				if r.Rule == ref.Name && r.Event == rules.EventResolve {
+					resolves = append(resolves, r)
+				}
+			}
+			if len(resolves) == 0 {
+				fail("want a silent resolve of %s, got none", ref.Name)
+			}
+			for _, r := range resolves {
+				if r.Notification != nil {
+					fail("%s resolved at %s with a notification (%q); want it silent", ref.Name, FormatOffset(r.Offset), r.Notification.Subject)
+				}
+			}
+		}
 		for _, rule := range sortedKeys(e.Attach) {
 			want := e.Attach[rule]
 			sent := notifications(window, rule)

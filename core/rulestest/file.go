@@ -110,6 +110,10 @@ type Expect struct {
 	Text    map[string]string
 	// Attach maps a rule to the files its notifications must attach.
 	Attach map[string][]string
+	// Silent lists rules whose resolves in the window (one at least)
+	// must send no notification (on_resolve false, or its expression
+	// false then).
+	Silent []NameRef
 	// Names holds every rule name the block mentions, for checking that
 	// the test evaluates it.
 	Names []NameRef
@@ -152,7 +156,7 @@ var expectSchema = func() *hcl.BodySchema {
 	for _, l := range expectLists {
 		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: l.attr})
 	}
-	for _, n := range []string{"subject", "text", "attach"} {
+	for _, n := range []string{"subject", "text", "attach", "silent"} {
 		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: n})
 	}
 	return s
@@ -408,6 +412,12 @@ func decodeExpect(b *hcl.Block, off time.Duration, ctx *hcl.EvalContext) (*Expec
 			e.Events[l.event] = v
 			e.Names = append(e.Names, v...)
 		}
+	}
+	if attr, ok := content.Attributes["silent"]; ok {
+		v, d := stringList(attr, ctx)
+		diags = append(diags, d...)
+		e.Silent = v
+		e.Names = append(e.Names, v...)
 	}
 	for _, n := range []string{"subject", "text"} {
 		attr, ok := content.Attributes[n]
