@@ -173,18 +173,17 @@ func replyOf(err error) (code int, enhanced, reply string) {
 	}
 	var se *gomail.SendError
 	if errors.As(err, &se) && se.ErrorCode() != 0 {
-		text := se.Error()
-		if i := strings.Index(text, strconv.Itoa(se.ErrorCode())); i >= 0 {
-			text = text[i:]
-		}
-		if i := strings.Index(text, ", affected "); i >= 0 {
-			text = text[:i]
-		}
-		// Since Go 1.26 textproto.Error quotes its message.
-		if code, rest, ok := strings.Cut(text, " "); ok {
+		// go-mail writes "<what it did>: <reply>[, <more errors>][,
+		// affected recipient(s): …][, affected message ID: …]", where
+		// <reply> is the server's *textproto.Error: the code, then the
+		// text quoted (Go 1.26 and later). The quoted text is the reply
+		// whole, even when it holds a comma or ", affected " itself.
+		num := strconv.Itoa(se.ErrorCode())
+		text := se.Error() // as go-mail wrote it, if the reply is not quoted
+		if _, rest, ok := strings.Cut(text, num+" "); ok {
 			if q, err := strconv.QuotedPrefix(rest); err == nil {
 				if msg, err := strconv.Unquote(q); err == nil {
-					text = code + " " + msg
+					text = num + " " + msg
 				}
 			}
 		}
