@@ -274,12 +274,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	d.loop(ctx)
 
+	// Each lane lets go of what it queued when it sees stopping.
 	d.stopOnce.Do(func() { close(d.stopping) })
-	d.mu.Lock()
-	for _, l := range d.lanes {
-		d.dropLocked(l)
-	}
-	d.mu.Unlock()
 	d.wg.Wait()
 	d.flush(d.storeCtx)
 	return nil

@@ -85,7 +85,8 @@ func TestDispatcher_Run_readsOnWithoutKick(t *testing.T) {
 // dispatcher reads the outbox once per Kick, not in a busy loop.
 func TestDispatcher_Run_fullLane(t *testing.T) {
 	clk := newClock()
-	q := &countingQueue{Queue: newQueue(clk.Now, entries("h", 40, "hang")...)}
+	// A backlog that takes the reads many rounds to get past.
+	q := &countingQueue{Queue: newQueue(clk.Now, entries("h", 1000, "hang")...)}
 	release := make(chan struct{})
 	ft := newTransports().add("hang", true, blocking(release))
 	p := fixed
@@ -125,26 +126,39 @@ func TestDispatcher_Run_fullLane(t *testing.T) {
 // the outbox's later entries of other transports from being read and sent:
 // each round reads past the entries the last one left.
 func TestDispatcher_Run_backlogDoesNotStarve(t *testing.T) {
+	hang, rated := entries("h", 30, "hang"), entries("r", 22, "rated")
 	tests := []struct {
-		name    string
-		backlog []*outbox.Entry
+		name string
+		// first fill hang's lane (a batch of 4 in flight, two queued: 12
+		// entries) and use up rated's Rate; then come behind them.
+		first, then []*outbox.Entry
 	}{
-		{name: "a full lane", backlog: entries("h", 12, "hang")},
-		{name: "a throttled transport", backlog: append(entries("h", 3, "hang"), entries("r", 12, "rated")...)},
+		{name: "a full lane", first: hang[:12], then: hang[12:]},
+		{name: "a throttled transport", first: append(hang[:12:12], rated[:2]...), then: rated[2:]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newClock()
-			q := newQueue(clk.Now, append(tt.backlog, entry("z@tocsin.test", "fast"))...)
+			q := newQueue(clk.Now, tt.first...)
 			release := make(chan struct{})
 			ft := newTransports().
-				add("hang", false, blocking(release)).
+				add("hang", true, blocking(release)).
 				add("rated", false, nil).limit("rated", Rate{Messages: 1, Per: time.Hour}).
 				add("fast", false, nil)
 			p := fixed
-			p.BatchSize, p.Concurrency = 1, 2
+			p.BatchSize, p.Concurrency = 4, 2
 			d := start(t, q, ft, p, nil, WithClock(clk.Now))
 			t.Cleanup(func() { close(release) })
+			eventually(t, "hang's lane to fill and rated's Rate to be used", func() bool {
+				d.Kick()
+				return len(ft.callsTo("hang")) == 1 && laneLen(d.Dispatcher, "hang") == 2*p.BatchSize &&
+					(len(tt.first) == 12 || !d.Holds()["rated"].ThrottledUntil.IsZero())
+			})
+
+			for _, e := range tt.then {
+				q.add(e)
+			}
+			q.add(entry("z@tocsin.test", "fast"))
 			for range 40 {
 				if q.get("z@tocsin.test") == nil {
 					break
@@ -309,32 +323,29 @@ func TestDispatcher_Run_recoveryNothingToHasten(t *testing.T) {
 }
 
 // TestDispatcher_Stop_noNewSends: once Stop is called, no Send starts,
-// even for lanes that had entries queued and get a free slot: those
-// entries stay in the outbox untouched.
+// even for a lane with an entry queued whose Send in flight returns and
+// frees a slot: that entry stays in the outbox untouched.
 func TestDispatcher_Stop_noNewSends(t *testing.T) {
 	clk := newClock()
-	q := newQueue(clk.Now, entry("busy@tocsin.test", "busy"))
 	release := make(chan struct{})
-	ft := newTransports().add("busy", false, blocking(release))
+	ft := newTransports()
 	var names []string
+	var all []*outbox.Entry
 	for i := range 8 {
 		name := fmt.Sprintf("t%d", i)
 		names = append(names, name)
-		ft.add(name, false, nil)
+		ft.add(name, false, blocking(release))
+		all = append(all, entries(name, 2, name)...)
 	}
+	q := newQueue(clk.Now, all...)
 	p := fixed
-	p.Concurrency = 1
+	p.Concurrency = len(names)
 	d := New(q, ft, p, nil, nil, WithClock(clk.Now))
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(context.Background()) }()
-	eventually(t, "the busy send", func() bool { return len(ft.callsTo("busy")) == 1 })
-	for _, name := range names {
-		q.add(entry(name+"@tocsin.test", name))
-	}
-	d.Kick()
-	eventually(t, "every entry to wait in its lane", func() bool {
+	eventually(t, "a Send in flight and an entry queued on every transport", func() bool {
 		for _, name := range names {
-			if laneLen(d, name) != 1 {
+			if len(ft.callsTo(name)) != 1 || laneLen(d, name) != 1 {
 				return false
 			}
 		}
@@ -350,11 +361,11 @@ func TestDispatcher_Stop_noNewSends(t *testing.T) {
 	}
 	<-ran
 	for _, name := range names {
-		if n := len(ft.callsTo(name)); n != 0 {
-			t.Errorf("%d Sends through %s after Stop", n, name)
+		if n := len(ft.callsTo(name)); n != 1 {
+			t.Errorf("%d Sends through %s, want the one in flight at Stop", n, name)
 		}
-		if e := q.get(name + "@tocsin.test"); e == nil || e.Attempts != 0 {
-			t.Errorf("%s's entry = %+v, want untouched", name, e)
+		if e := q.get(name + "-001@tocsin.test"); e == nil || e.Attempts != 0 {
+			t.Errorf("%s's queued entry = %+v, want untouched", name, e)
 		}
 	}
 	q.check(t)
