@@ -274,12 +274,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	d.loop(ctx)
 
+	// Each lane lets go of what it queued when it sees stopping.
 	d.stopOnce.Do(func() { close(d.stopping) })
-	d.mu.Lock()
-	for _, l := range d.lanes {
-		d.dropLocked(l)
-	}
-	d.mu.Unlock()
 	d.wg.Wait()
 	d.flush(d.storeCtx)
 	return nil
@@ -339,10 +335,7 @@ func (d *Dispatcher) loop(ctx context.Context) {
 		if !wake.IsZero() {
 			wait = min(wait, wake.Sub(d.now()))
 		}
-		if wait <= 0 {
-			continue
-		}
-		timer.Reset(wait)
+		timer.Reset(wait) // at once when wake has come
 		select {
 		case <-ctx.Done():
 			return
@@ -383,7 +376,6 @@ func (d *Dispatcher) round() (wake time.Time, again bool) {
 		start   []string
 		claimed int
 		skipped int
-		stale   int
 	)
 	d.mu.Lock()
 	for _, e := range entries {
@@ -391,7 +383,8 @@ func (d *Dispatcher) round() (wake time.Time, again bool) {
 			continue
 		}
 		if _, ok := d.released[e.ID]; ok {
-			stale++
+			// Let go by a lane during this round, whose serve kicks
+			// the loop after: the next round reads it afresh.
 			continue
 		}
 		if e.State != outbox.Pending {
@@ -405,6 +398,7 @@ func (d *Dispatcher) round() (wake time.Time, again bool) {
 			d.record(e, "", de, now)
 			e.State = outbox.Dead
 			write = append(write, e)
+			d.held[e.ID] = struct{}{}
 			dead = append(dead, deadLetter{e, de})
 			continue
 		}
@@ -412,6 +406,8 @@ func (d *Dispatcher) round() (wake time.Time, again bool) {
 			// The transport asked us to wait: not an attempt.
 			e.NextAttempt = until
 			write = append(write, e)
+			d.held[e.ID] = struct{}{}
+			wake = earliest(wake, until)
 			continue
 		}
 		if until := d.throttled[t]; until.After(now) {
@@ -448,26 +444,14 @@ func (d *Dispatcher) round() (wake time.Time, again bool) {
 	for _, x := range dead {
 		d.obs.DeadLettered(x.e, x.err)
 	}
-	if len(write) > 0 {
-		d.mu.Lock()
-		for _, e := range write {
-			d.held[e.ID] = struct{}{}
-		}
-		d.mu.Unlock()
-		d.save(d.storeCtx, write)
-	}
+	d.save(d.storeCtx, write)
 
 	if len(entries) >= limit {
 		// There may be more due entries than we read: read again at once
 		// if this round did anything, else when a lane has room.
-		return wake, claimed+len(write)+stale > 0
+		return wake, claimed+len(write) > 0
 	}
-	for _, e := range write {
-		if e.State == outbox.Pending {
-			wake = earliest(wake, e.NextAttempt)
-		}
-	}
-	return earliest(wake, next), stale > 0
+	return earliest(wake, next), false
 }
 
 // hasten makes the entries waiting on a transport that accepted messages

@@ -72,7 +72,7 @@ func (d *Dispatcher) turn(t string) bool {
 		return false
 	}
 	n := min(size, len(l.queue))
-	if budget := d.budget(t); budget > 0 && n > 1 {
+	if budget := d.budget(t); budget > 0 {
 		// As many as fit in the budget, and at least one: deliver fails
 		// a message over it on its own.
 		total := entrySize(l.queue[0])
@@ -144,13 +144,11 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 		msgs = append(msgs, m)
 		sent = append(sent, i)
 	}
-	if len(later) > 0 {
-		d.mu.Lock()
-		for _, e := range later {
-			delete(d.held, e.ID)
-		}
-		d.mu.Unlock()
+	d.mu.Lock()
+	for _, e := range later {
+		delete(d.held, e.ID)
 	}
+	d.mu.Unlock()
 	var latency time.Duration
 	if len(msgs) > 0 {
 		results, err := d.send(t, msgs)
@@ -214,9 +212,7 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 			events = append(events, func() { d.obs.Sent(e, t, receipt, latency) })
 			continue
 		}
-		if de.RetryAfter > 0 {
-			d.pause(t, now.Add(de.RetryAfter))
-		}
+		d.pause(t, now.Add(de.RetryAfter)) // no RetryAfter: until now, no pause
 		events = append(events, d.fail(e, t, de, start, now))
 		failed = append(failed, e)
 	}
@@ -238,7 +234,9 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 			delete(w, e.ID)
 		}
 	}
-	if len(done) > 0 && len(w) > 0 {
+	if len(done) > 0 {
+		// The transport accepts: the next round brings its waiting
+		// entries forward, if it has any.
 		d.recovered[t] = struct{}{}
 	}
 	d.mu.Unlock()

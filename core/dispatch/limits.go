@@ -38,26 +38,22 @@ type cutError struct {
 func (e *cutError) Error() string { return e.text }
 func (e *cutError) Unwrap() error { return e.err }
 
-// capped returns de with its code, reply, remedy and cause cut to the
-// sizes above (de itself when they fit), so that no part of the agent
-// stores or logs more of it.
+// capped returns a copy of de with its code, reply, remedy and cause cut
+// to the sizes above, so that no part of the agent stores or logs more of
+// it. A cut cause still unwraps to de.Err.
 func capped(de *sdk.DeliveryError) *sdk.DeliveryError {
 	if de == nil {
 		return nil
-	}
-	var cause string
-	if de.Err != nil {
-		cause = de.Err.Error()
-	}
-	if len(de.Code) <= MaxCodeBytes && len(de.Reply) <= MaxReplyBytes && len(de.Remedy) <= MaxRemedyBytes && len(cause) <= MaxErrorBytes {
-		return de
 	}
 	c := *de
 	c.Code = sdk.Truncate(de.Code, MaxCodeBytes)
 	c.Reply = sdk.Truncate(de.Reply, MaxReplyBytes)
 	c.Remedy = sdk.Truncate(de.Remedy, MaxRemedyBytes)
-	if len(cause) > MaxErrorBytes {
-		c.Err = &cutError{text: sdk.Truncate(cause, MaxErrorBytes), err: de.Err}
+	if de.Err != nil {
+		cause := de.Err.Error()
+		if text := sdk.Truncate(cause, MaxErrorBytes); text != cause {
+			c.Err = &cutError{text: text, err: de.Err}
+		}
 	}
 	return &c
 }

@@ -55,18 +55,14 @@ func (p Policy) withDefaults() Policy {
 	if p.Max <= 0 {
 		p.Max = def.Max
 	}
-	if p.Max < p.Initial {
-		p.Max = p.Initial
-	}
+	p.Max = max(p.Max, p.Initial)
 	if !(p.Multiplier >= 1) { // also catches NaN
 		p.Multiplier = def.Multiplier
 	}
-	if !(p.Jitter >= 0) {
+	if math.IsNaN(p.Jitter) {
 		p.Jitter = 0
 	}
-	if p.Jitter > 1 {
-		p.Jitter = 1
-	}
+	p.Jitter = min(max(p.Jitter, 0), 1)
 	if p.MaxAge <= 0 {
 		p.MaxAge = def.MaxAge
 	}
@@ -83,16 +79,12 @@ func (p Policy) withDefaults() Policy {
 // (attempt >= 1): Initial * Multiplier^(attempt-1), capped at Max, then
 // spread by Jitter with r, a number in [0, 1) (0.5 leaves it unchanged).
 func (p Policy) backoff(attempt int, r float64) time.Duration {
-	if attempt < 1 {
-		attempt = 1
-	}
+	attempt = max(attempt, 1)
 	d := float64(p.Initial) * math.Pow(p.Multiplier, float64(attempt-1))
-	if d > float64(p.Max) || math.IsInf(d, 0) || math.IsNaN(d) {
+	if math.IsNaN(d) {
 		d = float64(p.Max)
 	}
+	d = min(d, float64(p.Max)) // also +Inf
 	d *= 1 + p.Jitter*(2*r-1)
-	if d < 0 {
-		d = 0
-	}
-	return time.Duration(d)
+	return time.Duration(max(d, 0))
 }
