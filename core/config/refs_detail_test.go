@@ -100,8 +100,13 @@ func TestLoad_ReferenceDetails(t *testing.T) {
 			want: []string{`Unknown fact: outbox.failing.relay has no field "failurs". Did you mean "failures"? Its fields: failing_for, failures, last_error.`},
 		},
 		{
-			name: "known field of a failing transport, by index",
-			when: `outbox["failing"]["relay"].failures > 0`,
+			name: "misspelt field of a failing transport, all by index",
+			when: `outbox.failing["relay"]["failurs"] > 0`,
+			want: []string{`Unknown fact: outbox.failing.relay has no field "failurs". Did you mean "failures"? Its fields: failing_for, failures, last_error.`},
+		},
+		{
+			name: "known field of a failing transport, all by index",
+			when: `outbox.failing["relay"]["failures"] > 0`,
 		},
 	}
 	for _, tt := range tests {
@@ -111,11 +116,11 @@ func TestLoad_ReferenceDetails(t *testing.T) {
 	}
 }
 
-// TestLoad_OutboxIndexedByNumber: outbox indexed by a number is no field
-// name; the reference check leaves it to the evaluation, which reports
-// the index.
+// TestLoad_OutboxIndexedByNumber: a failing transport's streak indexed by
+// a number is no field name; the reference check leaves it to the
+// evaluation, which reports the index.
 func TestLoad_OutboxIndexedByNumber(t *testing.T) {
-	got := refDetails(t, "", "outbox[0] > 0")
+	got := refDetails(t, "", `outbox.failing["relay"][0] > 0`)
 	if len(got) != 1 || strings.HasPrefix(got[0], "Unknown fact") {
 		t.Errorf("errors: %q", got)
 	}
