@@ -223,9 +223,7 @@ func (r *renderer) file(name string) *renderFile {
 // hide marks the file bytes [lo, hi) as secret, on each line they cover.
 func (f *renderFile) hide(lo, hi int) {
 	lo, hi = max(lo, 0), min(hi, len(f.src))
-	if lo >= hi {
-		return
-	}
+	// An empty range hides nothing: no line has l < h.
 	n := sort.SearchInts(f.starts, lo+1) - 1 // line index of lo
 	for ; n < len(f.starts) && f.starts[n] < hi; n++ {
 		start, end := f.lineBounds(n)
@@ -297,7 +295,8 @@ func (f *renderFile) literalOn(start, n int) []span {
 
 // afterSecretName finds, outside the spans already hidden, a name that
 // looks secret (or like a misspelt secret name) followed by its value, and
-// returns the span from the value to the end of the line.
+// returns the span from the value to the end of the line (empty when the
+// line ends at the name).
 func afterSecretName(text []byte, hidden []span) (span, bool) {
 	mask := make([]bool, len(text))
 	for _, sp := range hidden {
@@ -320,10 +319,7 @@ func afterSecretName(text []byte, hidden []span) (span, bool) {
 			for k < len(text) && (text[k] == ' ' || text[k] == '\t' || text[k] == '=' || text[k] == ':') {
 				k++
 			}
-			if k < len(text) {
-				return span{k, len(text)}, true
-			}
-			return span{}, false
+			return span{k, len(text)}, true
 		}
 		i = j
 	}
@@ -397,15 +393,11 @@ func window(text []byte, spans []span, marks []string, col int) string {
 		if c.hi <= lo || c.lo >= hi {
 			continue
 		}
-		if c.lo > at {
-			b.Write(text[at:c.lo])
-		}
+		b.Write(text[at:max(at, c.lo)]) // nothing when c starts left of the window
 		b.WriteString(c.mark)
 		at = c.hi
 	}
-	if at < hi {
-		b.Write(text[at:hi])
-	}
+	b.Write(text[min(at, hi):hi]) // nothing when the last span ends right of the window
 	if hi < len(text) {
 		b.WriteString(elided)
 	}
@@ -478,7 +470,8 @@ func heuristicRanges(body *hclsyntax.Body) []hcl.Range {
 			}
 		case *hclsyntax.ObjectConsExpr:
 			for _, item := range n.Items {
-				if item.KeyExpr != nil && item.ValueExpr != nil && secretish(objectKey(item.KeyExpr)) {
+				// The parser sets both expressions of every item.
+				if secretish(objectKey(item.KeyExpr)) {
 					out = append(out, item.ValueExpr.Range())
 				}
 			}
