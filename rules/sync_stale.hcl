@@ -3,9 +3,10 @@
 # time is the last sync. A missing file counts as no sync; a file whose
 # time cannot be read (a permission error) is sync_unreadable's. When
 # both nodes set sync_file, the pair mails once: the primary speaks, the
-# backup only while it cannot check the primary.
+# backup only while it cannot check the primary, or when the primary
+# reports no sync time (it has no sync_file, or cannot read it).
 rule "sync_stale" {
-  when = ((node.role == "primary" || !peer.partner.ok) &&
+  when = ((node.role == "primary" || !peer.partner.ok || peer.partner.last_sync == null) &&
     (check.sync.exists == false || try(age(check.sync.mtime) > duration("24h"), false)))
   for      = "5m"
   repeat   = "24h"

@@ -62,7 +62,8 @@ test "the backup leaves a stale sync to the primary" {
   facts "0m" {
     node = { role = "backup" }
     peer "partner" {
-      version = "7.1"
+      version   = "7.1"
+      last_sync = at("-2d")
     }
     check "sync" {
       exists = true
@@ -76,6 +77,23 @@ test "the backup leaves a stale sync to the primary" {
   }
   expect "2h4m" {}
   expect "2h5m" {
+    fire = ["sync_stale"]
+  }
+}
+
+test "the backup speaks when the primary keeps no sync time" {
+  facts "0m" {
+    node = { role = "backup" }
+    peer "partner" {
+      version = "7.1"
+    }
+    check "sync" {
+      exists = true
+      mtime  = at("-2d")
+    }
+  }
+  expect "4m" {}
+  expect "5m" {
     fire = ["sync_stale"]
   }
 }
