@@ -92,8 +92,8 @@ test "the backup speaks when the primary keeps no sync time" {
       mtime  = at("-2d")
     }
   }
-  expect "4m" {}
-  expect "5m" {
+  expect "5m" {}
+  expect "6m" {
     fire = ["sync_stale"]
   }
 }
