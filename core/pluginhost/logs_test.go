@@ -2,6 +2,8 @@ package pluginhost_test
 
 import (
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,8 +57,11 @@ func TestHost_QuietWhenAllGoesWell(t *testing.T) {
 	if _, err := in.Describe(c); err != nil {
 		t.Fatalf("describe after the plugin died: %v", err)
 	}
-	if !strings.Contains(logs.String(), "plugin process exited; starting it again") {
-		t.Error("the restart was not logged")
+	if n := strings.Count(logs.String(), "plugin process exited; starting it again"); n != 1 {
+		t.Errorf("the log tells of %d restarts of an exited plugin, want 1 (the first start and the start after Kill are none)", n)
+	}
+	if started := regexp.MustCompile(`plugin started: .* pid=` + strconv.Itoa(in.PID()) + ` `); !started.MatchString(logs.String()) {
+		t.Errorf("the log does not say the plugin started as pid %d:\n%s", in.PID(), logs)
 	}
 
 	bad := t.TempDir()
