@@ -108,6 +108,9 @@ func TestInstance_StartFailures(t *testing.T) {
 	dir := t.TempDir()
 	writeExec(t, filepath.Join(dir, "tocsin-plugin-silent"), "#!/bin/sh\nexit 1\n")
 	writeExec(t, filepath.Join(dir, "tocsin-plugin-talker"), "#!/bin/sh\necho 'line 1' >&2\necho 'line 2' >&2\necho 'line 3' >&2\necho 'cannot open /etc/talker.conf' >&2\nexit 1\n")
+	// 20000 lines overflow the pipe: the last of them are still unread
+	// when the plugin has exited, and must be read all the same.
+	writeExec(t, filepath.Join(dir, "tocsin-plugin-chatty"), "#!/bin/sh\nseq 1 20000 >&2\necho 'the real reason' >&2\nexit 1\n")
 	h := pluginhost.New(hclog.NewNullLogger(), dir)
 	t.Cleanup(h.Close)
 
@@ -117,6 +120,7 @@ func TestInstance_StartFailures(t *testing.T) {
 		not    []string
 	}{
 		{plugin: "silent", says: []string{"start plugin silent (" + filepath.Join(dir, "tocsin-plugin-silent") + ")"}, not: []string{"last output"}},
+		{plugin: "chatty", says: []string{"(the plugin's last output: 19999 / 20000 / the real reason)"}},
 		{plugin: "talker", says: []string{"(the plugin's last output: line 2 / line 3 / cannot open /etc/talker.conf)"}, not: []string{"line 1"}},
 	} {
 		t.Run(tt.plugin, func(t *testing.T) {
