@@ -1,8 +1,10 @@
 package pluginhost_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -15,8 +17,13 @@ import (
 // death is made again. A call the plugin answered with an error (here the
 // server refuses the password) is made once: a Check or Send repeated on
 // every failure would double the load on a provider that is already
-// refusing, and a Send could be delivered twice.
+// refusing, and a Send could be delivered twice. Nor does such a call wait
+// for the plugin to exit, which it does not: with that wait made endless,
+// the calls still return before the test's guard runs out.
 func TestInstance_FailedCallIsMadeOnce(t *testing.T) {
+	defer pluginhost.SetExitWait(time.Hour)()
+	guard, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	srv := testserver.StartT(t, testserver.Options{Users: map[string]string{"alice": "right"}, AllowInsecureAuth: true})
 	logs := &syncBuffer{}
 	h := pluginhost.New(hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: logs}), pluginDir(t))
@@ -25,17 +32,20 @@ func TestInstance_FailedCallIsMadeOnce(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
-	if err := in.Check(ctx(t)); err == nil {
+	if err := in.Check(guard); err == nil {
 		t.Fatal("check with a wrong password passed")
 	}
 	if n := srv.Connections(); n != 1 {
 		t.Errorf("a failed check made %d connections, want 1", n)
 	}
-	if _, err := in.Send(ctx(t), []*sdk.Message{message("x@t", "a@example.com")}); err == nil {
+	if _, err := in.Send(guard, []*sdk.Message{message("x@t", "a@example.com")}); err == nil {
 		t.Fatal("send with a wrong password passed")
 	}
 	if n := srv.Connections(); n != 2 {
 		t.Errorf("a failed check and a failed send made %d connections, want 2", n)
+	}
+	if guard.Err() != nil {
+		t.Error("the failed calls waited for the plugin to exit")
 	}
 	if in.Starts() != 1 {
 		t.Errorf("%d starts, want 1", in.Starts())
