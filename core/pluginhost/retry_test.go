@@ -22,8 +22,6 @@ import (
 // the calls still return before the test's guard runs out.
 func TestInstance_FailedCallIsMadeOnce(t *testing.T) {
 	defer pluginhost.SetExitWait(time.Hour)()
-	guard, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	srv := testserver.StartT(t, testserver.Options{Users: map[string]string{"alice": "right"}, AllowInsecureAuth: true})
 	logs := &syncBuffer{}
 	h := pluginhost.New(hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: logs}), pluginDir(t))
@@ -32,6 +30,8 @@ func TestInstance_FailedCallIsMadeOnce(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
+	guard, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if err := in.Check(guard); err == nil {
 		t.Fatal("check with a wrong password passed")
 	}
