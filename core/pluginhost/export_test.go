@@ -9,3 +9,11 @@ func SetConfigureTimeout(d time.Duration) (restore func()) {
 	configureTimeout = d
 	return func() { configureTimeout = old }
 }
+
+// SetExitWait sets how long a broken call waits to see the plugin exit,
+// for a test, and returns what restores it.
+func SetExitWait(d time.Duration) (restore func()) {
+	old := exitWait
+	exitWait = d
+	return func() { exitWait = old }
+}

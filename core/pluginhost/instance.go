@@ -44,6 +44,11 @@ const StopTimeout = 10 * time.Second
 // (a variable for tests).
 var configureTimeout = 30 * time.Second
 
+// exitWait bounds how long a call that broke with the connection waits for
+// go-plugin to see the plugin's exit, which tells a death from a
+// connection trouble (a variable for tests).
+var exitWait = 2 * time.Second
+
 // Instance is one plugin process serving one transport. It implements
 // sdk.Transport and is safe for concurrent use.
 type Instance struct {
@@ -274,7 +279,7 @@ func (in *Instance) died(ctx context.Context, err error) bool {
 	if c == nil {
 		return true
 	}
-	deadline := time.NewTimer(2 * time.Second)
+	deadline := time.NewTimer(exitWait)
 	defer deadline.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()

@@ -21,9 +21,7 @@ func (t *stderrTail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
+	t.buf = t.buf[max(0, len(t.buf)-t.max):]
 	return len(p), nil
 }
 
@@ -56,8 +54,5 @@ func (t *stderrTail) Lines(n int) []string {
 		}
 		out = append(out, l)
 	}
-	if len(out) > n {
-		out = out[len(out)-n:]
-	}
-	return out
+	return out[max(0, len(out)-n):]
 }
