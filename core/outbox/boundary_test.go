@@ -211,3 +211,38 @@ func TestOpen_FileEndingAtItsLastPage(t *testing.T) {
 		t.Errorf("Open of a file one page short = %v; want it refused as truncated", err)
 	}
 }
+
+// Index keys that went bad under an open outbox (written past it) fail
+// Due and List with an error that says what is wrong, instead of a wrong
+// answer: a due key too short to hold an entry ID, a key naming an entry
+// that is not there.
+func TestOutbox_BadIndexKeysReported(t *testing.T) {
+	tests := []struct {
+		name   string
+		bucket []byte
+		key    []byte
+		call   func(o *Outbox) error
+		want   string
+	}{
+		{"due key shorter than a time", dueBucket, []byte("short"), callDue, "due index key 73686f7274 is malformed"},
+		{"due key of a time and no ID", dueBucket, putTime(nil, t0), callDue, "is malformed"},
+		{"due key naming a missing entry", dueBucket, dueKey(t0, "ghost@x"), callDue, `the due index names entry "ghost@x", which is missing`},
+		{"states key naming a missing entry", statesBucket, stateKey(Dead, t0, "ghost@x"), callList, `the states index names entry "ghost@x", which is missing`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, _, _ := openTest(t)
+			mustEnqueue(t, o, newEntry("a@x"))
+			if err := o.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(tt.bucket).Put(tt.key, nil) }); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.call(o); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v; want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// callDue and callList call Due and List for their error.
+func callDue(o *Outbox) error  { _, _, err := o.Due(0); return err }
+func callList(o *Outbox) error { _, err := o.List(""); return err }
