@@ -229,15 +229,12 @@ func (b buckets) remove(id string) (bool, error) {
 	return true, nil
 }
 
-// hasPrefix reports whether k starts with the byte p.
-func hasPrefix(k []byte, p byte) bool { return len(k) > 0 && k[0] == p }
-
 // forState calls fn for every key of the states index (through its
 // cursor c) that starts with the prefix of state s, in order, until fn
 // returns false.
 func forState(c *bolt.Cursor, s State, fn func(k []byte) bool) {
-	p := stateByte(s)
-	for k, _ := c.Seek([]byte{p}); k != nil && hasPrefix(k, p); k, _ = c.Next() {
+	p := []byte{stateByte(s)}
+	for k, _ := c.Seek(p); bytes.HasPrefix(k, p); k, _ = c.Next() {
 		if !fn(k) {
 			return
 		}

@@ -1,12 +1,13 @@
 package outbox
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -281,7 +282,7 @@ func checkEntries(tx *bolt.Tx) (bool, error) {
 
 // sortKeys sorts keys in bbolt's order.
 func sortKeys(keys [][]byte) {
-	sort.Slice(keys, func(i, j int) bool { return string(keys[i]) < string(keys[j]) })
+	slices.SortFunc(keys, bytes.Compare)
 }
 
 // migrations[v] turns an outbox of format v into format v+1, inside the

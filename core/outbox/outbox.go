@@ -7,7 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -416,13 +417,17 @@ func (o *Outbox) List(state State) ([]*Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list outbox entries: %w", err)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].EnqueuedAt.Equal(out[j].EnqueuedAt) {
-			return out[i].EnqueuedAt.Before(out[j].EnqueuedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	slices.SortFunc(out, byEnqueued)
 	return out, nil
+}
+
+// byEnqueued orders entries by EnqueuedAt, then by ID (IDs are unique, so
+// no two entries compare equal).
+func byEnqueued(a, b *Entry) int {
+	if c := a.EnqueuedAt.Compare(b.EnqueuedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 // Retry puts a Dead or Pending entry back at the start of its chain: State
@@ -494,7 +499,7 @@ func (o *Outbox) Stats() (Stats, error) {
 	err := o.view(func(b buckets) error {
 		c := b.states.Cursor()
 		forState(c, Pending, func(k []byte) bool {
-			if st.Pending == 0 && len(k) >= 1+timeKeyLen {
+			if st.Pending == 0 {
 				st.OldestPending = getTime(k[1:])
 			}
 			st.Pending++

@@ -2,7 +2,7 @@ package outbox
 
 import (
 	"os"
-	"sort"
+	"slices"
 
 	"github.com/tocsin-dev/tocsin/core/boltsalvage"
 )
@@ -40,13 +40,7 @@ func salvage(data []byte) salvaged {
 	for _, e := range found.Records {
 		out.entries = append(out.entries, e)
 	}
-	sort.Slice(out.entries, func(i, j int) bool {
-		a, b := out.entries[i], out.entries[j]
-		if !a.EnqueuedAt.Equal(b.EnqueuedAt) {
-			return a.EnqueuedAt.Before(b.EnqueuedAt)
-		}
-		return a.ID < b.ID
-	})
+	slices.SortFunc(out.entries, byEnqueued)
 	return out
 }
 
