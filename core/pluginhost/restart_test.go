@@ -1,6 +1,7 @@
 package pluginhost_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,25 +21,9 @@ import (
 // the server, and once the plugin accepts them again the next send starts
 // it afresh and goes through.
 func TestInstance_RestartedPluginRefusesItsSettings(t *testing.T) {
-	dir := sdktest.PluginDir(t, map[string]string{"misbehave": "github.com/tocsin-dev/tocsin/cmd/agent/testdata/plugins/misbehave"})
-	h := pluginhost.New(nil, dir)
-	t.Cleanup(h.Close)
-	srv := testserver.StartT(t, testserver.Options{})
-	marker := filepath.Join(t.TempDir(), "refuse")
-	in := h.Instance(pluginhost.Spec{Name: "flaky", Plugin: "misbehave"})
 	c := ctx(t)
-	settings, _ := sdk.SettingsFromMap(map[string]any{"host": srv.Host(), "port": srv.Port(), "security": "none", "refuse_while": marker})
-	if d, err := in.Configure(c, sdk.Config{Transport: "flaky", From: "a@example.com", Settings: settings}); err != nil || d.HasErrors() {
-		t.Fatalf("configure: %v %v", d, err)
-	}
-	if err := os.WriteFile(marker, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(in.PID(), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	msg := &sdk.Message{ID: "1@x", Date: time.Now(), Subject: "s", Text: "t"}
-	msg.From.Address, msg.To = "a@example.com", []sdk.Address{{Address: "b@example.com"}}
+	srv := testserver.StartT(t, testserver.Options{})
+	in, marker, msg := killedMisbehave(t, c, srv, "refuse_while")
 	_, err := in.Send(c, []*sdk.Message{msg})
 	if err == nil || !strings.Contains(err.Error(), "configure restarted plugin misbehave") || !strings.Contains(err.Error(), "Refused on purpose") {
 		t.Fatalf("send through a restarted plugin that refuses its settings: %v", err)
@@ -62,4 +47,31 @@ func TestInstance_RestartedPluginRefusesItsSettings(t *testing.T) {
 	if n := in.Starts(); n != 3 {
 		t.Errorf("%d starts, want 3 (the first, the refused, the good)", n)
 	}
+}
+
+// killedMisbehave configures the misbehave test plugin against srv with
+// its setting misbehaviour ("refuse_while", "hang_while") set to a marker
+// file, creates the marker (the plugin misbehaves from its next start on)
+// and SIGKILLs the plugin, so that the next call restarts it and replays
+// its settings. It returns the instance, the marker and a message to send.
+func killedMisbehave(t *testing.T, c context.Context, srv *testserver.Server, misbehaviour string) (*pluginhost.Instance, string, *sdk.Message) {
+	t.Helper()
+	dir := sdktest.PluginDir(t, map[string]string{"misbehave": "github.com/tocsin-dev/tocsin/cmd/agent/testdata/plugins/misbehave"})
+	h := pluginhost.New(nil, dir)
+	t.Cleanup(h.Close)
+	marker := filepath.Join(t.TempDir(), "marker")
+	in := h.Instance(pluginhost.Spec{Name: "flaky", Plugin: "misbehave"})
+	settings, _ := sdk.SettingsFromMap(map[string]any{"host": srv.Host(), "port": srv.Port(), "security": "none", misbehaviour: marker})
+	if d, err := in.Configure(c, sdk.Config{Transport: "flaky", From: "a@example.com", Settings: settings}); err != nil || d.HasErrors() {
+		t.Fatalf("configure: %v %v", d, err)
+	}
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(in.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	msg := &sdk.Message{ID: "1@x", Date: time.Now(), Subject: "s", Text: "t"}
+	msg.From.Address, msg.To = "a@example.com", []sdk.Address{{Address: "b@example.com"}}
+	return in, marker, msg
 }
