@@ -3,7 +3,10 @@
 config = ["testdata/backup.hcl"]
 rules  = ["primary_unchecked_auto"]
 
-test "fires after a minute, repeats every 4h, resolves" {
+# Issue 13, finding 2: the prediction is said once. takeover_after later
+# takeover reports the takeover, so a repeated "will take over if this
+# lasts" would be false for days after it.
+test "fires after a minute, once, resolves" {
   facts "0m" {
     node = { auto_failover = true }
     peer "partner" {
@@ -21,12 +24,7 @@ test "fires after a minute, repeats every 4h, resolves" {
     subject = { primary_unchecked_auto = "appliance-b: the backup cannot check the primary and will take over if this lasts" }
     text    = { primary_unchecked_auto = "silent for\n5m in all, the backup becomes the primary" }
   }
-  expect "4h2m" {
-    repeat = ["primary_unchecked_auto"]
-  }
-  expect "8h2m" {
-    repeat = ["primary_unchecked_auto"]
-  }
+  expect "8h9m" {}
   expect "8h10m" {
     resolve = ["primary_unchecked_auto"]
   }
