@@ -260,10 +260,17 @@ func checkTraversal(tr hcl.Traversal, roots []string, kinds map[string]facts.Kin
 		if len(tr) <= i {
 			return "", false
 		}
-		if a, ok := tr[i].(hcl.TraverseAttr); ok {
-			return a.Name, true
+		switch st := tr[i].(type) {
+		case hcl.TraverseAttr:
+			return st.Name, true
+		case hcl.TraverseIndex:
+			// check["web"] names the check as check.web does; a key
+			// that is not a known string is left to the evaluation.
+			if st.Key.IsKnown() && !st.Key.IsNull() && st.Key.Type() == cty.String {
+				return st.Key.AsString(), true
+			}
 		}
-		return "", false // an index: checked when evaluated
+		return "", false
 	}
 	name, ok := step(1)
 	if !ok {

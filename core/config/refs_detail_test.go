@@ -105,6 +105,21 @@ func TestLoad_ReferenceDetails(t *testing.T) {
 			want: []string{`Unknown fact: outbox.failing.relay has no field "failurs". Did you mean "failures"? Its fields: failing_for, failures, last_error.`},
 		},
 		{
+			name: "misspelt outbox field, by index",
+			when: `outbox["pendng"] > 0`,
+			want: []string{`Unknown fact: outbox has no field "pendng". Did you mean "pending"? Its fields: ` + outboxFields + `.`},
+		},
+		{
+			name: "no check declared, by index",
+			when: `check["web"].ok`,
+			want: []string{`Unknown check: No check block is named "web".`},
+		},
+		{
+			name: "misspelt agent field, by index",
+			when: `agent["stoping"]`,
+			want: []string{`Unknown fact: agent has no field "stoping". Did you mean "stopping"? Its fields: failing_rules, node, started, stopping, version.`},
+		},
+		{
 			name: "known field of a failing transport, all by index",
 			when: `outbox.failing["relay"]["failures"] > 0`,
 		},
