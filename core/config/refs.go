@@ -233,6 +233,15 @@ func conditionType(rule, what string, when hcl.Expression, ctx *hcl.EvalContext)
 	}}
 }
 
+// stringKey is an index key as a name: a known, non-null string; any
+// other key is left to the evaluation.
+func stringKey(k cty.Value) (string, bool) {
+	if !k.IsKnown() || k.IsNull() || k.Type() != cty.String {
+		return "", false
+	}
+	return k.AsString(), true
+}
+
 // refDiagnostics reports references in expr to variables that do not exist.
 func refDiagnostics(expr hcl.Expression, roots []string, kinds map[string]facts.Kind, peers map[string]bool) hcl.Diagnostics {
 	var diags hcl.Diagnostics
@@ -266,9 +275,7 @@ func checkTraversal(tr hcl.Traversal, roots []string, kinds map[string]facts.Kin
 		case hcl.TraverseIndex:
 			// check["web"] names the check as check.web does; a key
 			// that is not a known string is left to the evaluation.
-			if st.Key.IsKnown() && !st.Key.IsNull() && st.Key.Type() == cty.String {
-				return st.Key.AsString(), true
-			}
+			return stringKey(st.Key)
 		}
 		return "", false
 	}
@@ -365,10 +372,11 @@ func typedTraversal(tr hcl.Traversal, ty cty.Type) *hcl.Diagnostic {
 		case hcl.TraverseAttr:
 			name = s.Name
 		case hcl.TraverseIndex:
-			if !s.Key.IsKnown() || s.Key.IsNull() || s.Key.Type() != cty.String {
+			key, ok := stringKey(s.Key)
+			if !ok {
 				return nil
 			}
-			name = s.Key.AsString()
+			name = key
 		default:
 			return nil
 		}

@@ -120,6 +120,13 @@ func TestLoad_ReferenceDetails(t *testing.T) {
 			want: []string{`Unknown fact: agent has no field "stoping". Did you mean "stopping"? Its fields: failing_rules, node, started, stopping, version.`},
 		},
 		{
+			// A number names no field: the reference check leaves it to
+			// the evaluation, which says what is wrong.
+			name: "outbox indexed by a number",
+			when: `outbox[0] > 0`,
+			want: []string{`Invalid index: The given key does not identify an element in this collection value. An object only supports looking up attributes by name, not by numeric index.`},
+		},
+		{
 			name: "known field of a failing transport, all by index",
 			when: `outbox.failing["relay"]["failures"] > 0`,
 		},
