@@ -17,4 +17,11 @@ rule "backup_lost" {
     Bring the backup (or its agent, or the network between the nodes)
     back.
   EOT
+  # Down and up again and again: one "Flapping" mail, then quiet until
+  # it has neither fired nor resolved for 30 minutes.
+  flapping {
+    changes = 4
+    within  = "1h"
+    settle  = "30m"
+  }
 }

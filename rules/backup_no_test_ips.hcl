@@ -17,4 +17,11 @@ rule "backup_no_test_ips" {
     from a failure of the primary. Check the routes to the test IPs, or
     choose test IPs that answer ping (test_ips in the library block).
   EOT
+  # Down and up again and again: one "Flapping" mail, then quiet until
+  # it has neither fired nor resolved for 30 minutes.
+  flapping {
+    changes = 4
+    within  = "1h"
+    settle  = "30m"
+  }
 }

@@ -15,4 +15,11 @@ rule "backup_self_check_failed" {
 
     Look at the node's logs and restart the failing service.
   EOT
+  # Down and up again and again: one "Flapping" mail, then quiet until
+  # it has neither fired nor resolved for 30 minutes.
+  flapping {
+    changes = 4
+    within  = "1h"
+    settle  = "30m"
+  }
 }

@@ -16,4 +16,11 @@ rule "primary_hostname_unreachable" {
 
     Check the DNS entry of ${library.primary_hostname} and the routes to it.
   EOT
+  # Down and up again and again: one "Flapping" mail, then quiet until
+  # it has neither fired nor resolved for 30 minutes.
+  flapping {
+    changes = 4
+    within  = "1h"
+    settle  = "30m"
+  }
 }

@@ -20,4 +20,11 @@ rule "primary_unchecked_auto" {
     Automatic failover is on: if the primary stays silent for
     ${library.takeover_after} in all, the backup becomes the primary.
   EOT
+  # Down and up again and again: one "Flapping" mail, then quiet until
+  # it has neither fired nor resolved for 30 minutes.
+  flapping {
+    changes = 4
+    within  = "1h"
+    settle  = "30m"
+  }
 }

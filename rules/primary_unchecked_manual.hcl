@@ -21,4 +21,11 @@ rule "primary_unchecked_manual" {
     ${try(library.backup_ops, true) ? "Automatic failover is off" : "Backup operations are disabled"}: if the primary is down, nothing takes over
     until you fail over by hand.
   EOT
+  # Down and up again and again: one "Flapping" mail, then quiet until
+  # it has neither fired nor resolved for 30 minutes.
+  flapping {
+    changes = 4
+    within  = "1h"
+    settle  = "30m"
+  }
 }

@@ -19,4 +19,11 @@ rule "shared_ip_nic_down" {
     Bring the interface up (ip link set DEV up) and check its cable or
     virtual switch.
   EOT
+  # Down and up again and again: one "Flapping" mail, then quiet until
+  # it has neither fired nor resolved for 30 minutes.
+  flapping {
+    changes = 4
+    within  = "1h"
+    settle  = "30m"
+  }
 }

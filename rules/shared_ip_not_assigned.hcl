@@ -20,4 +20,11 @@ rule "shared_ip_not_assigned" {
     Assign the address to the node's interface (the product's network
     settings), or correct shared_ips in the library block.
   EOT
+  # Down and up again and again: one "Flapping" mail, then quiet until
+  # it has neither fired nor resolved for 30 minutes.
+  flapping {
+    changes = 4
+    within  = "1h"
+    settle  = "30m"
+  }
 }

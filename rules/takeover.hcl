@@ -21,4 +21,11 @@ rule "takeover" {
     primary. Find out why the old primary failed before you bring it back:
     two primaries must never run at once.
   EOT
+  # Down and up again and again: one "Flapping" mail, then quiet until
+  # it has neither fired nor resolved for 30 minutes.
+  flapping {
+    changes = 4
+    within  = "1h"
+    settle  = "30m"
+  }
 }

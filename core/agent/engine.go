@@ -413,6 +413,10 @@ func (e *engine) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 				e.logger.Warn("rule cannot be evaluated; it neither fires nor resolves until it can", "rule", r.Name, "error", res.State.Err)
 			case rules.EventErrorCleared:
 				e.logger.Info("rule evaluates again", "rule", r.Name)
+			case rules.EventFlapStart:
+				e.logger.Warn("rule is flapping: it notifies once, then not again until it settles", "rule", r.Name, "changes", len(res.State.Changes))
+			case rules.EventFlapEnd:
+				e.logger.Info("rule no longer flaps", "rule", r.Name, "phase", res.State.Phase.String())
 			case rules.EventFire, rules.EventRepeat, rules.EventResolve:
 				e.logger.Info("rule "+ev.String(), "rule", r.Name, "severity", r.Severity)
 			}
@@ -529,7 +533,8 @@ func evaluateAll(rs []*rules.Rule, prev []rules.State, ectx *hcl.EvalContext, no
 func sameState(a, b rules.State) bool {
 	return a.Phase == b.Phase && a.ActiveSince.Equal(b.ActiveSince) && a.FiredAt.Equal(b.FiredAt) &&
 		a.LastNotified.Equal(b.LastNotified) && a.ResolvedAt.Equal(b.ResolvedAt) &&
-		a.Repeats == b.Repeats && a.Err == b.Err && a.Seq == b.Seq
+		a.Repeats == b.Repeats && a.Err == b.Err && a.Seq == b.Seq &&
+		a.FlappingSince.Equal(b.FlappingSince) && slices.EqualFunc(a.Changes, b.Changes, time.Time.Equal)
 }
 
 // entries turns n into one outbox entry per contact, each with its own
@@ -612,9 +617,12 @@ type RuleStatus struct {
 	Since        time.Time `json:"since,omitzero"`
 	FiredAt      time.Time `json:"fired_at,omitzero"`
 	LastNotified time.Time `json:"last_notified,omitzero"`
-	Error        string    `json:"error,omitempty"`
-	LastEval     time.Time `json:"last_eval,omitzero"`
-	LastEvents   []string  `json:"last_events,omitempty"`
+	// FlappingSince is when the rule began to flap; absent when it does
+	// not flap.
+	FlappingSince time.Time `json:"flapping_since,omitzero"`
+	Error         string    `json:"error,omitempty"`
+	LastEval      time.Time `json:"last_eval,omitzero"`
+	LastEvents    []string  `json:"last_events,omitempty"`
 }
 
 // CheckStatus is a check's or peer's line in /v1/status: whether it
@@ -656,7 +664,7 @@ func (e *engine) ruleStatusesLocked() []RuleStatus {
 		rec := e.lastEval[r.Name]
 		out = append(out, RuleStatus{
 			Name: r.Name, Severity: r.Severity, Schedule: r.Schedule, Phase: st.Phase.String(),
-			Since: st.ActiveSince, FiredAt: st.FiredAt, LastNotified: st.LastNotified,
+			Since: st.ActiveSince, FiredAt: st.FiredAt, LastNotified: st.LastNotified, FlappingSince: st.FlappingSince,
 			Error: st.Err, LastEval: rec.At, LastEvents: rec.Events,
 		})
 	}

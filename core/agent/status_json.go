@@ -81,7 +81,7 @@ func appendRuleStatus(b []byte, r RuleStatus) []byte {
 	for _, t := range []struct {
 		name string
 		at   time.Time
-	}{{"since", r.Since}, {"fired_at", r.FiredAt}, {"last_notified", r.LastNotified}} {
+	}{{"since", r.Since}, {"fired_at", r.FiredAt}, {"last_notified", r.LastNotified}, {"flapping_since", r.FlappingSince}} {
 		if !t.at.IsZero() {
 			b = appendTime(append(b, ","+in+`"`+t.name+`": `...), t.at)
 		}

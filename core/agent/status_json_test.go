@@ -86,7 +86,7 @@ func FuzzStatusRules(f *testing.F) {
 			t.Skip("a year encoding/json refuses")
 		}
 		rs := []RuleStatus{
-			{Name: name, Severity: severity, Schedule: schedule, Phase: "firing", Since: at, FiredAt: at, LastNotified: at, Error: errText, LastEval: at, LastEvents: []string{event, "resolve"}},
+			{Name: name, Severity: severity, Schedule: schedule, Phase: "firing", Since: at, FiredAt: at, LastNotified: at, FlappingSince: at, Error: errText, LastEval: at, LastEvents: []string{event, "resolve"}},
 			{Name: name + "2", Phase: "inactive"},
 		}
 		s := Status{Rules: rs}

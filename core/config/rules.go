@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -46,6 +47,15 @@ var ruleSchema = &hcl.BodySchema{
 		{Name: "html"},
 		{Name: "attach"},
 		{Name: "on_resolve"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "flapping"}},
+}
+
+var flappingSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "changes", Required: true},
+		{Name: "within", Required: true},
+		{Name: "settle"},
 	},
 }
 
@@ -176,6 +186,64 @@ func (f *fileDecoder) decodeRule(block *hcl.Block) hcl.Diagnostics {
 		if !d.HasErrors() && !v.IsNull() {
 			r.OnResolve = v.True()
 		}
+	}
+	for i, b := range content.Blocks {
+		if i > 0 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate flapping block",
+				Detail:  fmt.Sprintf("Rule %q already has a flapping block at %s; a rule has one at most.", name, where(content.Blocks[0].DefRange)),
+				Subject: b.DefRange.Ptr()})
+			continue
+		}
+		diags = append(diags, f.decodeFlapping(r, b)...)
+	}
+	return diags
+}
+
+// decodeFlapping reads a rule's flapping block into r.Flap.
+func (f *fileDecoder) decodeFlapping(r *rules.Rule, block *hcl.Block) hcl.Diagnostics {
+	content, diags := block.Body.Content(flappingSchema)
+	if diags.HasErrors() {
+		return diags
+	}
+	a := content.Attributes
+	var fl rules.Flap
+	if attr, ok := a["changes"]; ok {
+		v, d := attrValue(attr, f.ctx, cty.Number)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			n, ok := wholeNumber(v)
+			if !ok || n < 2 || n > 1000 {
+				diags = append(diags, attrError(attr, "Invalid flapping changes",
+					"changes is a whole number from 2 to 1000: how many times the rule must fire or resolve within the window to count as flapping, such as 4."))
+			}
+			fl.Changes = int(n)
+		}
+	}
+	dur := func(name string) time.Duration {
+		attr, ok := a[name]
+		if !ok {
+			return 0
+		}
+		s, d := requiredString(attr, f.ctx)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			return 0
+		}
+		v, err := rules.ParseDuration(strings.TrimSpace(s))
+		if err != nil || v <= 0 {
+			diags = append(diags, attrError(attr, "Invalid duration",
+				fmt.Sprintf("%q is not a duration longer than zero; write it like \"30m\", \"1h\" or \"1d\".", s)))
+			return 0
+		}
+		return v
+	}
+	fl.Window, fl.Settle = dur("within"), dur("settle")
+	if fl.Settle > fl.Window && fl.Window > 0 {
+		diags = append(diags, attrError(a["settle"], "Invalid flapping settle",
+			fmt.Sprintf("settle (%s) is longer than within (%s); changes are remembered only for within, so settle can be as long as within at most.", fl.Settle, fl.Window)))
+	}
+	if !diags.HasErrors() {
+		r.Flap = fl
 	}
 	return diags
 }

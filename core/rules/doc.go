@@ -98,6 +98,22 @@
 //     that time is moved to now, so the rule is not frozen until the clock
 //     catches up; For or Repeat then counts from now.
 //
+// # Flapping
+//
+// A rule with flap detection ([Rule.Flap], Changes > 0) keeps the times
+// of its fires and resolves (rows 4, 6 and 10) within Flap.Window in
+// State.Changes. After the rows above have applied:
+//
+//   - not flapping, and the window holds Flap.Changes changes or more: the
+//     rule starts to flap (FlappingSince = now); the step's Fire or Resolve
+//     is replaced by FlapStart, which sends one "Flapping: ..." notification;
+//   - flapping, and the last change is less than Flap.Settle (default
+//     Window) ago: Fire, Repeat and Resolve are dropped, the phase moves on;
+//   - flapping, and no change for Settle: the flapping ends (FlapEnd;
+//     Changes and FlappingSince cleared) with Fire when the rule is firing
+//     (LastNotified = now, Repeats = 0: repeats count from here), or with
+//     Resolve when it is not (sent as the alert's end, per OnResolve).
+//
 // Contract with the caller (at-least-once): Step sets LastNotified when it
 // emits EventFire or EventRepeat, as if the notification went out. Persist
 // the new State only after every notification the events call for is

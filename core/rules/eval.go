@@ -48,11 +48,35 @@ type Rule struct {
 	// fixed (this node is no longer the primary, say). An error or any
 	// other value sends the notification: an error never silences one.
 	ResolveIf hcl.Expression
+	// Flap is the rule's flap detection; the zero Flap has none.
+	Flap Flap
 	// DeclRange is the range of the block header, for messages.
 	DeclRange hcl.Range
 
 	cond  *condition // compiled When, set by Prepare
 	roots []string   // the variables the expressions read, set by Compact
+}
+
+// Flap is flap detection, as Nagios and Icinga have it: a rule that keeps
+// firing and resolving sends one "flapping" notification and then nothing
+// until it has settled.
+type Flap struct {
+	// Changes is how many fires and resolves within Window make the rule
+	// flap; zero turns flap detection off.
+	Changes int
+	// Window is how far back the changes are counted.
+	Window time.Duration
+	// Settle is how long a flapping rule must neither fire nor resolve
+	// for its flapping to end; zero means Window.
+	Settle time.Duration
+}
+
+// settle returns Settle, or Window when Settle is not set.
+func (f Flap) settle() time.Duration {
+	if f.Settle > 0 {
+		return f.Settle
+	}
+	return f.Window
 }
 
 // Reads reports whether any of the rule's expressions (condition,

@@ -107,8 +107,8 @@ type Notification struct {
 type Result struct {
 	State  State
 	Events []Event
-	// Notifications are rendered for EventFire, EventRepeat and, when the
-	// rule has OnResolve, EventResolve.
+	// Notifications are rendered for EventFire, EventRepeat,
+	// EventFlapStart and, when the rule has OnResolve, EventResolve.
 	Notifications []Notification
 	// Err is the evaluation error, if any (also in State.Err).
 	Err error
@@ -116,8 +116,9 @@ type Result struct {
 
 // Evaluate evaluates r at now in ctx, steps its state from prev, and
 // renders the notifications the step calls for. Templates see the
-// variables of ctx plus rule (name, severity, state: "firing" or
-// "resolved", since: when the condition began to hold, RFC 3339). A
+// variables of ctx plus rule (name, severity, state: "firing",
+// "resolved" or "flapping", since: when the condition began to hold, or
+// for "flapping" the first change counted, RFC 3339). A
 // template that fails to render still yields a notification, with the
 // error in its text, so an alert is never silenced by its own template.
 func Evaluate(r *Rule, prev State, ctx *hcl.EvalContext, now time.Time) Result {
@@ -126,7 +127,7 @@ func Evaluate(r *Rule, prev State, ctx *hcl.EvalContext, now time.Time) Result {
 	res := Result{State: st, Events: events, Err: err}
 	for _, e := range events {
 		switch {
-		case e == EventFire, e == EventRepeat, e == EventResolve && r.OnResolve && r.resolveNotifies(ctx):
+		case e == EventFire, e == EventRepeat, e == EventFlapStart, e == EventResolve && r.OnResolve && r.resolveNotifies(ctx):
 			res.Notifications = append(res.Notifications, render(r, prev, st, e, ctx, now))
 		}
 	}
@@ -150,9 +151,13 @@ func (r *Rule) resolveNotifies(ctx *hcl.EvalContext) bool {
 func render(r *Rule, prev, st State, e Event, ctx *hcl.EvalContext, now time.Time) Notification {
 	state := "firing"
 	since := st.ActiveSince
-	if e == EventResolve {
+	switch e {
+	case EventResolve:
 		state = "resolved"
 		since = prev.ActiveSince
+	case EventFlapStart:
+		state = "flapping"
+		since = st.Changes[0]
 	}
 	sinceVal := cty.NullVal(cty.String)
 	if !since.IsZero() {
@@ -192,8 +197,13 @@ func render(r *Rule, prev, st State, e Event, ctx *hcl.EvalContext, now time.Tim
 	if n.Subject == "" {
 		n.Subject = fmt.Sprintf("[%s] %s %s", r.Severity, r.Name, state)
 	}
-	if e == EventResolve {
+	switch e {
+	case EventResolve:
 		n.Subject = "Resolved: " + n.Subject
+	case EventFlapStart:
+		n.Subject = "Flapping: " + n.Subject
+		n.Text = flappingText(r.Flap, st, n.Text, len(problems) > 0)
+		problems = nil
 	}
 	if len(problems) > 0 {
 		n.Text += "\n\nTocsin could not render part of this notification:\n"
@@ -202,4 +212,38 @@ func render(r *Rule, prev, st State, e Event, ctx *hcl.EvalContext, now time.Tim
 		}
 	}
 	return n
+}
+
+// flappingText is the text of a flapping notification: what flapping
+// means and when the next word comes, then the rule's own text, unless
+// it could not be rendered (it describes the firing alert, and the rule
+// may just have resolved).
+func flappingText(f Flap, st State, text string, broken bool) string {
+	first := st.Changes[0].UTC().Format(time.RFC3339)
+	s := fmt.Sprintf("This alert has fired or resolved %d times since %s: it is flapping. "+
+		"Nothing more is sent about it until it has neither fired nor resolved for %s; "+
+		"then you get the alert again if it still holds, or its end if it does not.",
+		len(st.Changes), first, inWords(f.settle()))
+	if broken || text == "" {
+		return s + "\n"
+	}
+	return s + "\n\nThe alert:\n\n" + text
+}
+
+// inWords puts d in words: "1 hour", "30 minutes", "90 seconds"; a
+// duration that is no whole number of seconds as Go writes it.
+func inWords(d time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}} {
+		if d <= 0 || d%u.d != 0 {
+			continue
+		}
+		if n := d / u.d; n != 1 {
+			return fmt.Sprintf("%d %ss", n, u.name)
+		}
+		return "1 " + u.name
+	}
+	return d.String()
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -66,6 +67,13 @@ type State struct {
 	// Err is the text of the evaluation error, "" when the last evaluation
 	// succeeded. A non-empty Err marks the rule as erroring.
 	Err string
+	// Changes are the times the rule fired or resolved within its flap
+	// window (Rule.Flap), oldest first. Kept only for a rule with flap
+	// detection; empty otherwise.
+	Changes []time.Time
+	// FlappingSince is when the rule began to flap (EventFlapStart); zero
+	// while it does not flap.
+	FlappingSince time.Time
 	// Seq counts the evaluations whose notifications were handed to the
 	// outbox. Step does not touch it: the engine increments it with each
 	// hand-off and stores it with the hand-off, so that after a crash it
@@ -92,6 +100,14 @@ const (
 	EventErrorStarted
 	// EventErrorCleared: the evaluation succeeded after failing.
 	EventErrorCleared
+	// EventFlapStart: the rule fired or resolved Flap.Changes times within
+	// Flap.Window; send one "flapping" notification. Fire, repeat and
+	// resolve are not emitted until the flapping ends.
+	EventFlapStart
+	// EventFlapEnd: the flapping rule kept its phase for Flap.Settle. It
+	// comes with EventFire when the rule is firing then (the alert stands)
+	// and with EventResolve when it is not (the alert is over).
+	EventFlapEnd
 )
 
 // String returns the event's name, e.g. "fire".
@@ -107,6 +123,10 @@ func (e Event) String() string {
 		return "error_started"
 	case EventErrorCleared:
 		return "error_cleared"
+	case EventFlapStart:
+		return "flapping"
+	case EventFlapEnd:
+		return "flapping_ended"
 	}
 	return fmt.Sprintf("event(%d)", int(e))
 }
@@ -192,5 +212,58 @@ func Step(r *Rule, s State, holds bool, evalErr error, now time.Time) (State, []
 		s.Phase = Inactive
 		s.ActiveSince = time.Time{}
 	}
+	if r != nil && r.Flap.Changes > 0 {
+		s, events = flap(r.Flap, s, events, now)
+	}
 	return s, events
+}
+
+// flap applies flap detection to the outcome of one step: it records the
+// step's fire or resolve in s.Changes, starts the flapping when the window
+// holds f.Changes of them, holds back fire, repeat and resolve while the
+// rule flaps, and ends the flapping once the rule kept its phase for
+// f.Settle.
+func flap(f Flap, s State, events []Event, now time.Time) (State, []Event) {
+	changed := slices.ContainsFunc(events, func(e Event) bool { return e == EventFire || e == EventResolve })
+	if changed {
+		// Clip: the previous state may share the backing array.
+		s.Changes = append(slices.Clip(s.Changes), now)
+	}
+	old := 0
+	for old < len(s.Changes) && now.Sub(s.Changes[old]) >= f.Window {
+		old++
+	}
+	s.Changes = slices.Clip(s.Changes[old:])
+	if len(s.Changes) == 0 {
+		s.Changes = nil
+	}
+	if s.FlappingSince.IsZero() {
+		if len(s.Changes) < f.Changes {
+			return s, events
+		}
+		s.FlappingSince = now
+		return s, append(alertEventsOut(events), EventFlapStart)
+	}
+	events = alertEventsOut(events)
+	if len(s.Changes) > 0 && now.Sub(s.Changes[len(s.Changes)-1]) < f.settle() {
+		return s, events
+	}
+	// Settled: say where the rule stands, as a fresh alert or its end.
+	s.FlappingSince = time.Time{}
+	s.Changes = nil
+	events = append(events, EventFlapEnd)
+	if s.Phase == Firing {
+		s.LastNotified = now
+		s.Repeats = 0
+		return s, append(events, EventFire)
+	}
+	return s, append(events, EventResolve)
+}
+
+// alertEventsOut returns events without fire, repeat and resolve, the
+// events that notify.
+func alertEventsOut(events []Event) []Event {
+	return slices.DeleteFunc(events, func(e Event) bool {
+		return e == EventFire || e == EventRepeat || e == EventResolve
+	})
 }

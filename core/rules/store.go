@@ -332,6 +332,11 @@ type storedState struct {
 	Repeats      int       `json:"repeats,omitempty"`
 	Err          string    `json:"error,omitempty"`
 	Seq          uint64    `json:"seq,omitempty"`
+	// Changes and FlappingSince came with flap detection; a release
+	// before it ignores them, and a record without them is a rule that
+	// does not flap.
+	Changes       []time.Time `json:"changes,omitempty"`
+	FlappingSince time.Time   `json:"flapping_since,omitzero"`
 }
 
 // encodeState returns the JSON record of s.
@@ -340,16 +345,18 @@ func encodeState(s State) ([]byte, error) {
 		return nil, fmt.Errorf("invalid phase %d", int(s.Phase))
 	}
 	return json.Marshal(storedState{
-		Version:      stateVersion,
-		Phase:        s.Phase.String(),
-		ActiveSince:  s.ActiveSince,
-		FiredAt:      s.FiredAt,
-		LastNotified: s.LastNotified,
-		ResolvedAt:   s.ResolvedAt,
-		LastEval:     s.LastEval,
-		Repeats:      s.Repeats,
-		Err:          s.Err,
-		Seq:          s.Seq,
+		Version:       stateVersion,
+		Phase:         s.Phase.String(),
+		ActiveSince:   s.ActiveSince,
+		FiredAt:       s.FiredAt,
+		LastNotified:  s.LastNotified,
+		ResolvedAt:    s.ResolvedAt,
+		LastEval:      s.LastEval,
+		Repeats:       s.Repeats,
+		Err:           s.Err,
+		Seq:           s.Seq,
+		Changes:       s.Changes,
+		FlappingSince: s.FlappingSince,
 	})
 }
 
@@ -370,15 +377,17 @@ func decodeState(b []byte) (State, error) {
 		return State{}, fmt.Errorf("decode: %w", err)
 	}
 	return State{
-		Phase:        ph,
-		ActiveSince:  st.ActiveSince,
-		FiredAt:      st.FiredAt,
-		LastNotified: st.LastNotified,
-		ResolvedAt:   st.ResolvedAt,
-		LastEval:     st.LastEval,
-		Repeats:      st.Repeats,
-		Err:          st.Err,
-		Seq:          st.Seq,
+		Phase:         ph,
+		ActiveSince:   st.ActiveSince,
+		FiredAt:       st.FiredAt,
+		LastNotified:  st.LastNotified,
+		ResolvedAt:    st.ResolvedAt,
+		LastEval:      st.LastEval,
+		Repeats:       st.Repeats,
+		Err:           st.Err,
+		Seq:           st.Seq,
+		Changes:       st.Changes,
+		FlappingSince: st.FlappingSince,
 	}, nil
 }
 

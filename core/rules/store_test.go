@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,15 +28,17 @@ func openTestStore(t *testing.T) (*Store, string) {
 // sampleState is a firing state with every field set.
 func sampleState() State {
 	return State{
-		Phase:        Firing,
-		ActiveSince:  t0.Add(-time.Hour),
-		FiredAt:      t0.Add(-50 * time.Minute),
-		LastNotified: t0.Add(-10 * time.Minute),
-		ResolvedAt:   time.Time{},
-		LastEval:     t0,
-		Repeats:      3,
-		Err:          `rule "x": when: rules.hcl:1:1: boom`,
-		Seq:          12,
+		Phase:         Firing,
+		ActiveSince:   t0.Add(-time.Hour),
+		FiredAt:       t0.Add(-50 * time.Minute),
+		LastNotified:  t0.Add(-10 * time.Minute),
+		ResolvedAt:    time.Time{},
+		LastEval:      t0,
+		Repeats:       3,
+		Err:           `rule "x": when: rules.hcl:1:1: boom`,
+		Seq:           12,
+		Changes:       []time.Time{t0.Add(-40 * time.Minute), t0.Add(-20 * time.Minute)},
+		FlappingSince: t0.Add(-20 * time.Minute),
 	}
 }
 
@@ -43,7 +46,8 @@ func sampleState() State {
 func sameState(a, b State) bool {
 	return a.Phase == b.Phase && a.ActiveSince.Equal(b.ActiveSince) && a.FiredAt.Equal(b.FiredAt) &&
 		a.LastNotified.Equal(b.LastNotified) && a.ResolvedAt.Equal(b.ResolvedAt) &&
-		a.LastEval.Equal(b.LastEval) && a.Repeats == b.Repeats && a.Err == b.Err && a.Seq == b.Seq
+		a.LastEval.Equal(b.LastEval) && a.Repeats == b.Repeats && a.Err == b.Err && a.Seq == b.Seq &&
+		a.FlappingSince.Equal(b.FlappingSince) && slices.EqualFunc(a.Changes, b.Changes, time.Time.Equal)
 }
 
 func TestStore_RoundTrip(t *testing.T) {

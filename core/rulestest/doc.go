@@ -125,8 +125,9 @@
 // An expect block lists the events of the window that ends at its offset
 // and starts after the previous expect's offset (the first one starts at
 // start, inclusive). fire, repeat and resolve list the rules that emitted
-// that event in the window, and error the rules whose evaluation started
-// to fail (rules.EventErrorStarted). Each list must match exactly, as a
+// that event in the window, error the rules whose evaluation started
+// to fail (rules.EventErrorStarted), and flapping the rules that began to
+// flap (rules.EventFlapStart, its "Flapping" notification). Each list must match exactly, as a
 // multiset: a list left out means no such event. subject and text map a
 // rule to a substring that every notification of the rule in the window
 // must contain, and attach maps a rule to the exact list of files its

@@ -128,6 +128,7 @@ var expectLists = []struct {
 	{"repeat", rules.EventRepeat},
 	{"resolve", rules.EventResolve},
 	{"error", rules.EventErrorStarted},
+	{"flapping", rules.EventFlapStart},
 }
 
 var fileSchema = &hcl.BodySchema{
