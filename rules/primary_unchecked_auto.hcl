@@ -1,8 +1,9 @@
 # primary_unchecked_auto: automatic failover and backup operations are on
 # and the backup cannot check the primary; it will take over if this
-# lasts (takeover). Not while the backup is isolated. Said once, not
-# repeated: takeover_after later takeover reports the takeover, and "will
-# take over" repeated after it would be false.
+# lasts. Not while the backup is isolated. Said once, not repeated: the
+# takeover is reported by takeover (predicted, with a fixed role) or
+# role_became_primary (seen, with a role read from the product), and
+# "will take over" repeated after it would be false.
 rule "primary_unchecked_auto" {
   when = (node.role == "backup" && node.auto_failover && try(library.backup_ops, true) && !peer.partner.ok &&
     !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))

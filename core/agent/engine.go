@@ -83,6 +83,9 @@ type engine struct {
 	lastEval map[string]evalRecord
 	node     map[string]cty.Value
 	nodeErr  string
+	// role is what the engine remembers of node.role (rules read it as
+	// agent.previous_role and agent.role_since), saved in the store.
+	role     rules.RoleMemory
 	stopping bool
 	failed   int // evaluations whose notifications could not be enqueued
 	// unsure is set when a hand-off failed in a way that may have stored
@@ -162,6 +165,9 @@ func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() t
 		}
 		for k, v := range states {
 			e.states[k] = v
+		}
+		if e.role, err = store.LoadRole(); err != nil {
+			logger.Warn("the role this node had before the start cannot be read; a role change is seen from the next one on", "error", err)
 		}
 		e.reconcile(cfg.Rules)
 		// And once more at the first tick: after a reload whose old
@@ -357,14 +363,36 @@ func (e *engine) agentVar() cty.Value {
 			failing[name] = st.Err
 		}
 	}
+	role := e.role
 	e.mu.Unlock()
-	return cty.ObjectVal(map[string]cty.Value{
-		"node":          cty.StringVal(e.cfg.Agent.Node),
-		"version":       cty.StringVal(buildinfo.Version),
-		"started":       cty.StringVal(e.started.UTC().Format(time.RFC3339)),
-		"stopping":      cty.BoolVal(stopping),
-		"failing_rules": config.FailingRulesValue(failing),
-	})
+	return config.AgentVars{
+		Node: e.cfg.Agent.Node, Version: buildinfo.Version, Started: e.started,
+		Stopping: stopping, Failing: failing, Role: role,
+	}.Value()
+}
+
+// observeRole remembers the node fact role as read at now, and saves the
+// memory when the role changed, before the rules read it: a crash after
+// the save finds the change remembered, and the rules that report it
+// still hold at the next start.
+func (e *engine) observeRole(node map[string]cty.Value, now time.Time) {
+	v, ok := node["role"]
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	m, changed := e.role.Observe(v, now)
+	e.role = m
+	e.mu.Unlock()
+	if !changed || e.store == nil {
+		return
+	}
+	if m.Previous != "" {
+		e.logger.Info("this node's role changed", "role", m.Role, "previous", m.Previous)
+	}
+	if err := e.store.SaveRole(m); err != nil {
+		e.logger.Error("the role change could not be saved; after a restart it is not remembered", "error", err)
+	}
 }
 
 // tick evaluates rs once over one facts snapshot, hands all their
@@ -384,7 +412,8 @@ func (e *engine) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 	}
 
 	now := e.now()
-	vars, _ := e.facts()
+	vars, node := e.facts()
+	e.observeRole(node, now)
 	ectx := &hcl.EvalContext{Variables: vars, Functions: rules.Functions(e.now)}
 	ectx.Variables["agent"] = e.agentVar()
 	if e.moreVars != nil && readsOutbox {

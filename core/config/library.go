@@ -68,7 +68,9 @@ var failoverRuleNeeds = map[string]string{
 	"primary_hostname_unreachable": "primary_hostname",
 	"primary_unchecked_manual":     "",
 	"primary_unchecked_auto":       "",
-	"takeover":                     "",
+	"takeover":                     "static role",
+	"role_became_primary":          "observed role",
+	"role_became_backup":           "observed role",
 	"sync_stale":                   "sync_file",
 	"sync_unreadable":              "sync_file",
 	"daily_heartbeat":              "",
@@ -803,7 +805,15 @@ func wrapLibraryRule(r *rules.Rule, static cty.Value, backupOps hcl.Expression) 
 // given reports whether the library block gives setting: an empty list
 // of shared or test IPs is the same as none, so that test_ips = [] does
 // not leave the backup "isolated" for want of a test IP that answers.
+// The needs "static role" and "observed role" say whether role is fixed
+// or read from the facts, which the agent then sees change.
 func (lib *libraryBlock) given(setting string) bool {
+	switch setting {
+	case "static role", "observed role":
+		// role reads facts: the agent sees it change.
+		observed := lib.role != nil && len(lib.role.Variables()) > 0
+		return observed == (setting == "observed role")
+	}
 	if _, ok := lib.attrs[setting]; !ok {
 		return false
 	}

@@ -18,22 +18,10 @@ import (
 var (
 	conditionRoots = []string{"node", "check", "peer", "agent", "outbox"}
 	templateRoots  = []string{"node", "check", "peer", "agent", "outbox", "rule"}
-	agentFields    = map[string]cty.Type{"node": cty.String, "version": cty.String, "started": cty.String, "stopping": cty.Bool, "failing_rules": cty.Map(cty.String)}
-	ruleFields     = map[string]cty.Type{"name": cty.String, "severity": cty.String, "state": cty.String, "since": cty.String}
+	agentFields    = map[string]cty.Type{"node": cty.String, "version": cty.String, "started": cty.String, "stopping": cty.Bool, "failing_rules": cty.Map(cty.String),
+		"role": cty.String, "previous_role": cty.String, "role_since": cty.String}
+	ruleFields = map[string]cty.Type{"name": cty.String, "severity": cty.String, "state": cty.String, "since": cty.String}
 )
-
-// FailingRulesValue is agent.failing_rules: each rule whose last
-// evaluation failed, by name, with its error.
-func FailingRulesValue(errs map[string]string) cty.Value {
-	if len(errs) == 0 {
-		return cty.MapValEmpty(cty.String)
-	}
-	m := make(map[string]cty.Value, len(errs))
-	for name, err := range errs {
-		m[name] = cty.StringVal(err)
-	}
-	return cty.MapVal(m)
-}
 
 // OutboxStreakType is the type of each element of outbox.failing: one
 // transport's current failure streak.

@@ -435,13 +435,14 @@ func (bt *boundTest) run() (*TestResult, hcl.Diagnostics) {
 	states := make([]rules.State, len(bt.rules))
 	notes := map[string]bool{}
 	var ctx *hcl.EvalContext
+	var role rules.RoleMemory // as the agent remembers it
 	var ctxAt time.Time
 	ctxStopping := false
 	for _, tk := range ticks {
 		now = tk.at
 		if ctx == nil || !tk.at.Equal(ctxAt) || tk.stopping != ctxStopping {
 			var noteErr error
-			ctx, noteErr = bt.evalContext(start, tk, fns, states)
+			ctx, role, noteErr = bt.evalContext(start, tk, fns, states, role)
 			ctxAt, ctxStopping = tk.at, tk.stopping
 			if noteErr != nil {
 				for _, line := range strings.Split(noteErr.Error(), "\n") {
@@ -525,9 +526,10 @@ func (bt *boundTest) ticks(start, end, stopAt time.Time) ([]tick, hcl.Diagnostic
 // evalContext builds the variables rules see at tk, as the agent's run
 // loop does: the facts that hold then, node facts from the
 // configuration's expressions and the test's overrides, the agent
-// (node, version, started, stopping, failing_rules) and the outbox. The error joins the node
-// expressions' errors.
-func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]function.Function, states []rules.State) (*hcl.EvalContext, error) {
+// (node, version, started, stopping, failing_rules, and the role
+// memory: role is what it remembered before tk, and the one after is
+// returned) and the outbox. The error joins the node expressions' errors.
+func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]function.Function, states []rules.State, role rules.RoleMemory) (*hcl.EvalContext, rules.RoleMemory, error) {
 	st := bt.stateAt(tk.at.Sub(start))
 	checks := materialize(st.checks, tk.at)
 	peers := materialize(st.peers, tk.at)
@@ -552,16 +554,14 @@ func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]functi
 			failing[bt.rules[i].Name] = st.Err
 		}
 	}
-	vars["agent"] = cty.ObjectVal(map[string]cty.Value{
-		"node":     cty.StringVal(bt.cfg.Agent.Node),
-		"version":  cty.StringVal(buildinfo.Version),
-		"started":  cty.StringVal(start.Format(time.RFC3339)),
-		"stopping": cty.BoolVal(tk.stopping),
-		// As in the agent: the rules whose evaluation before this
-		// tick failed.
-		"failing_rules": config.FailingRulesValue(failing),
-	})
-	return &hcl.EvalContext{Variables: vars, Functions: fns}, err
+	role, _ = role.Observe(node["role"], tk.at)
+	// As in the agent: failing_rules are the rules whose evaluation
+	// before this tick failed.
+	vars["agent"] = config.AgentVars{
+		Node: bt.cfg.Agent.Node, Version: buildinfo.Version, Started: start,
+		Stopping: tk.stopping, Failing: failing, Role: role,
+	}.Value()
+	return &hcl.EvalContext{Variables: vars, Functions: fns}, role, err
 }
 
 // stateAt returns what is known at offset d.
