@@ -79,6 +79,16 @@ func (c *limitedConn) closeConn() error {
 	return c.closeErr
 }
 
+// CloseWrite shuts down the writing side of the connection, when it can:
+// the http.Server does so before it closes a connection whose request it
+// did not read whole, so that the client reads the answer, not a reset.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // NetConn returns the underlying connection.
 func (c *limitedConn) NetConn() net.Conn { return c.Conn }
 

@@ -33,7 +33,7 @@ func newHostCheck(names []string) (hostCheck, error) {
 			name = host
 		}
 		name = canonicalHost(name)
-		if name == "" || strings.ContainsAny(name, " \t/\\@?#[]%") {
+		if name == "" || strings.ContainsAny(n, " \t/\\@?#[]%") {
 			return hostCheck{}, fmt.Errorf("allowed host %q is not a host name", n)
 		}
 		h.names[name] = true

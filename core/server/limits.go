@@ -157,11 +157,17 @@ func (l Limits) resolve() (Limits, error) {
 // Content-Length says so, after reading up to max bytes of a body of
 // unknown length. Any other body reaches next through http.MaxBytesReader.
 func limitBody(max int64, next http.Handler) http.Handler {
-	tooLarge := fmt.Sprintf("the request body is larger than the %d bytes this agent accepts; send a smaller body (the API takes small JSON documents)", max)
+	msg := fmt.Sprintf("the request body is larger than the %d bytes this agent accepts; send a smaller body (the API takes small JSON documents)", max)
+	tooLarge := func(w http.ResponseWriter) {
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestEntityTooLarge, msg)
+		// The rest of the body is not waited for: without this the server
+		// would read a chunked one on, until ReadTimeout.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			// Not read: the server closes the connection after the answer.
-			writeError(w, http.StatusRequestEntityTooLarge, tooLarge)
+			tooLarge(w)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
@@ -170,7 +176,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			var mbe *http.MaxBytesError
 			switch {
 			case errors.As(err, &mbe):
-				writeError(w, http.StatusRequestEntityTooLarge, tooLarge)
+				tooLarge(w)
 				return
 			case err != nil:
 				writeError(w, http.StatusBadRequest, "cannot read the request body: "+err.Error())
