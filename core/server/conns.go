@@ -135,9 +135,9 @@ func (l *connLimiter) admitLocked(c net.Conn, key netip.Addr, now time.Time) (lc
 	case len(l.byKey[key]) >= l.perClient:
 		// The client's own idle connection: the client's count, and so
 		// the total, drops by one.
-		victim = l.victimLocked(l.byKey[key], now)
+		victim = l.victimLocked(l.byKey[key], key, now)
 	case len(l.conns) >= l.max:
-		victim = l.victimLocked(l.conns, now)
+		victim = l.victimLocked(l.conns, key, now)
 	default:
 		return l.addLocked(c, key, now), nil
 	}
@@ -187,37 +187,60 @@ func (l *connLimiter) releaseLocked(c *limitedConn) {
 	}
 }
 
-// victimLocked returns the connection of set to close for a new one, or
-// nil when none is idle. A connection is idle between requests
-// (http.StateIdle), or when it has not sent a whole request for staleNew.
+// victimLocked returns the connection of set to close for a new one of
+// the client key, or nil when none may be. A connection may be closed when
+// it is idle: between requests (http.StateIdle), or without a whole
+// request for staleNew. One without a whole request yet may be closed,
+// too, when its client holds more connections than key's would after the
+// exchange: under a flood from many addresses, clients share the bound.
+// A connection serving a request is never closed.
+//
 // The choice falls on the client with the most connections, then on a
-// kept-alive connection before a silent one, then on the one idle the
-// longest: a client with one connection, such as the HA peer, is the last
-// to lose it.
-func (l *connLimiter) victimLocked(set map[*limitedConn]struct{}, now time.Time) *limitedConn {
+// kept-alive connection before a silent one, then on the one in its state
+// the longest: a client with one connection, such as the HA peer, is the
+// last to lose it.
+func (l *connLimiter) victimLocked(set map[*limitedConn]struct{}, key netip.Addr, now time.Time) *limitedConn {
+	have := len(l.byKey[key])
 	var best *limitedConn
 	for c := range set {
-		if !c.idle(now) {
+		r := c.rank(now)
+		if r > staleRank && (r > freshRank || len(l.byKey[c.key]) <= have+1) {
 			continue
 		}
-		if best == nil || l.beforeLocked(c, best) {
+		if best == nil || l.beforeLocked(c, best, now) {
 			best = c
 		}
 	}
 	return best
 }
 
-func (c *limitedConn) idle(now time.Time) bool {
-	return c.state == http.StateIdle || (c.state == http.StateNew && now.Sub(c.since) >= staleNew)
+// The ranks of connections, in the order they are closed for new ones.
+const (
+	idleRank  = iota // kept alive, between requests
+	staleRank        // no whole request for staleNew
+	freshRank        // no whole request yet
+	busyRank         // serving a request, or hijacked
+)
+
+func (c *limitedConn) rank(now time.Time) int {
+	switch {
+	case c.state == http.StateIdle:
+		return idleRank
+	case c.state == http.StateNew && now.Sub(c.since) >= staleNew:
+		return staleRank
+	case c.state == http.StateNew:
+		return freshRank
+	}
+	return busyRank
 }
 
-// beforeLocked reports whether a is to be closed before b; both are idle.
-func (l *connLimiter) beforeLocked(a, b *limitedConn) bool {
+// beforeLocked reports whether a is to be closed before b.
+func (l *connLimiter) beforeLocked(a, b *limitedConn, now time.Time) bool {
 	if na, nb := len(l.byKey[a.key]), len(l.byKey[b.key]); na != nb {
 		return na > nb
 	}
-	if a.state != b.state {
-		return a.state == http.StateIdle
+	if ra, rb := a.rank(now), b.rank(now); ra != rb {
+		return ra < rb
 	}
 	return a.since.Before(b.since)
 }
