@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -28,17 +29,45 @@ type hostCheck struct {
 func newHostCheck(names []string) (hostCheck, error) {
 	h := hostCheck{names: make(map[string]bool, len(names))}
 	for _, n := range names {
-		name := n
-		if host, _, err := net.SplitHostPort(n); err == nil {
-			name = host
-		}
-		name = canonicalHost(name)
-		if name == "" || strings.ContainsAny(n, " \t/\\@?#[]%") {
+		name, ok := hostName(n)
+		if !ok {
 			return hostCheck{}, fmt.Errorf("allowed host %q is not a host name", n)
 		}
 		h.names[name] = true
 	}
 	return h, nil
+}
+
+// hostName returns the host name of n, a name with or without a port, in
+// lower case without a trailing dot; false when n is not a name.
+func hostName(n string) (string, bool) {
+	name := n
+	if host, _, err := net.SplitHostPort(n); err == nil {
+		name = host
+	}
+	name = canonicalHost(name)
+	return name, name != "" && !strings.ContainsAny(n, " \t/\\@?#[]%")
+}
+
+// OwnNames returns the names, for Handlers.Hosts, that an agent named node
+// and listening on listen (host:port) is called by: node, and the host of
+// listen, each when it is a host name. IP addresses are allowed anyway;
+// what is not a name (a node called "web 1") is left out.
+func OwnNames(node, listen string) []string {
+	var names []string
+	candidates := []string{node}
+	if host, _, err := net.SplitHostPort(listen); err == nil {
+		candidates = append(candidates, host)
+	}
+	for _, c := range candidates {
+		if _, err := netip.ParseAddr(c); err == nil {
+			continue
+		}
+		if name, ok := hostName(c); ok && name != "localhost" && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // canonicalHost is name in lower case without a trailing dot.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -628,5 +629,34 @@ func TestLimits_writeTimeout(t *testing.T) {
 				t.Errorf("the read took %v only: the test proves nothing", took)
 			}
 		})
+	}
+}
+
+func TestOwnNames(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		node, listen string
+		want         []string
+	}{
+		{"alpha", "0.0.0.0:9870", []string{"alpha"}},
+		{"alpha", "alpha.example.net:9870", []string{"alpha", "alpha.example.net"}},
+		{"Alpha", "ALPHA.:9870", []string{"alpha"}},
+		{"web 1", "127.0.0.1:9870", nil},
+		{"192.0.2.1", "[::1]:9870", nil},
+		{"localhost", "localhost:9870", nil},
+		{"", ":9870", nil},
+		{"alpha", "not an address", []string{"alpha"}},
+	} {
+		got := server.OwnNames(tt.node, tt.listen)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("OwnNames(%q, %q) = %q, want %q", tt.node, tt.listen, got, tt.want)
+		}
+		// What it returns, Listen takes.
+		s, err := server.Listen(hclog.NewNullLogger(), "127.0.0.1:0", server.Handlers{Health: func() server.Health { return server.Health{} }, Hosts: got})
+		if err != nil {
+			t.Errorf("Listen with %q: %v", got, err)
+			continue
+		}
+		_ = s.Shutdown(context.Background())
 	}
 }
