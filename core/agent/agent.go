@@ -134,7 +134,9 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot start the rules", Detail: err.Error() + "."})
 	}
 	a.engine = eng
-	srv, err := server.Listen(logger, cfg.Agent.Listen, server.Handlers{Health: a.health, Status: a.status, Routes: a.routes()})
+	// Hosts: the CLI calls the agent by its listen address, a peer may by
+	// its node name; any other name is refused (DNS rebinding).
+	srv, err := server.Listen(logger, cfg.Agent.Listen, server.Handlers{Health: a.health, Status: a.status, Routes: a.routes(), Hosts: server.OwnNames(cfg.Agent.Node, cfg.Agent.Listen)})
 	if err != nil {
 		eng.close()
 		a.stopDelivery(ctx)

@@ -2,6 +2,13 @@
 // /healthz and /v1/status, and the routes the agent adds (Handlers.Routes),
 // such as the outbox API. LocalOnly keeps a route to callers on this host
 // when the server listens on the network for the HA peer.
+//
+// Every connection and request is bounded (Limits): timeouts, header and
+// body sizes, and the connections open at once, in all and per client, so
+// that idle or slow clients cannot starve the peer, Prometheus or the
+// agent's own checks of answers or file descriptors. Every route but
+// /healthz answers only requests whose Host header is an IP address,
+// localhost, or one of Handlers.Hosts, against DNS rebinding.
 package server
 
 import (
@@ -16,7 +23,6 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -51,6 +57,7 @@ type Server struct {
 	logger hclog.Logger
 	ln     net.Listener
 	srv    *http.Server
+	limits Limits
 	done   chan error
 
 	once     sync.Once
@@ -68,6 +75,14 @@ type Handlers struct {
 	// or that conflicts with another one, makes Listen fail. Wrap a route
 	// in LocalOnly when the network must not reach it.
 	Routes map[string]http.Handler
+	// Hosts are the names, besides IP addresses and localhost, that
+	// requests may call the server by (their Host header): the names the
+	// agent is known by, such as its host name. Any other name gets 421
+	// Misdirected Request on every route but /healthz.
+	Hosts []string
+	// Limits bound connections and requests; the zero Limits is
+	// DefaultLimits.
+	Limits Limits
 }
 
 // JSONWriter is a status that writes its own JSON, in the format
@@ -93,6 +108,14 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // Listen binds addr (host:port). Binding happens here, not in Serve, so a
 // taken port is reported before the agent claims to be up.
 func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
+	limits, err := h.Limits.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	hosts, err := newHostCheck(h.Hosts)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -102,8 +125,11 @@ func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
 		mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			st := h.Status()
+			// Each piece of the answer gets its own write deadline, from
+			// when it starts: see Limits.WriteTimeout.
+			pw := newProgressWriter(w, limits.WriteTimeout)
 			if jw, ok := st.(JSONWriter); ok {
-				cw := &countWriter{w: w}
+				cw := &countWriter{w: pw}
 				bw := bufio.NewWriterSize(cw, 64<<10)
 				err := jw.WriteJSON(bw)
 				switch {
@@ -123,7 +149,7 @@ func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
-			_, _ = w.Write(append(b, '\n'))
+			_, _ = pw.Write(append(b, '\n'))
 		})
 	}
 	if err := handleRoutes(mux, h.Routes); err != nil {
@@ -133,14 +159,25 @@ func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	logger = logger.Named("server")
+	cl := newConnLimiter(ln, limits.MaxConns, limits.MaxConnsPerClient, logger)
 	s := &Server{
-		logger: logger.Named("server"),
-		ln:     ln,
-		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
+		logger: logger,
+		ln:     cl,
+		srv: &http.Server{
+			Handler:           hosts.wrap(limitBody(limits.MaxBodyBytes, mux)),
+			ReadHeaderTimeout: limits.ReadHeaderTimeout,
+			ReadTimeout:       limits.ReadTimeout,
+			WriteTimeout:      limits.WriteTimeout,
+			IdleTimeout:       limits.IdleTimeout,
+			MaxHeaderBytes:    limits.MaxHeaderBytes,
+			ConnState:         cl.connState,
+		},
+		limits: limits,
 		done:   make(chan error, 1),
 	}
 	go func() {
-		err := s.srv.Serve(ln)
+		err := s.srv.Serve(cl)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
@@ -151,6 +188,9 @@ func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
 
 // Addr returns the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Limits returns the limits the server applies, defaults filled in.
+func (s *Server) Limits() Limits { return s.limits }
 
 // Shutdown stops the server, waiting for requests in flight until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -206,16 +246,19 @@ func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
 func LocalOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !fromThisHost(r) {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("X-Content-Type-Options", "nosniff")
-			w.WriteHeader(http.StatusForbidden)
-			_ = json.NewEncoder(w).Encode(map[string]string{
-				"error": "this endpoint answers only requests made on the agent's own host; run the tocsin command there",
-			})
+			writeError(w, http.StatusForbidden, "this endpoint answers only requests made on the agent's own host; run the tocsin command there")
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// writeError answers code with a JSON {"error": msg}.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
 // fromThisHost reports whether r comes from a loopback address or from the
