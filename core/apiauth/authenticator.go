@@ -27,7 +27,9 @@ var (
 // Principal is who made a request: the name of the credential that matched
 // and its role.
 type Principal struct {
+	// Name is the matching Credential's name.
 	Name string
+	// Role is the matching Credential's role.
 	Role Role
 }
 
