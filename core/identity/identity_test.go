@@ -258,7 +258,7 @@ func TestLoad_arguments(t *testing.T) {
 		{"cert without key", "/d", "/a.crt", "", "set both"},
 		{"key without cert", "/d", "", "/a.key", "set both"},
 		{"nothing at all", "", "", "", "data_dir is not set"},
-		{"missing cert file", "", "/nonexistent/a.crt", "testdata/openssl.key", "no such file"},
+		{"missing key file", "", "testdata/openssl.crt", "/nonexistent/a.key", "no such file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
