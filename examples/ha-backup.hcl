@@ -14,6 +14,11 @@ agent {
   node     = "appliance-b"
   data_dir = "/var/lib/tocsin"
   # The primary reads this node's /v1/status: listen where it can reach.
+  # On an address other than loopback the agent serves TLS with its own
+  # identity (generated in data_dir/tls on first start; `tocsin identity`
+  # prints its fingerprint, which the primary pins), and answers only
+  # callers with a credential: the primary by that identity, this host's
+  # tocsin command by data_dir/admin.token.
   listen = "0.0.0.0:9870"
 }
 
@@ -77,7 +82,10 @@ library "failover" {
 
   # The primary's agent, by address, and the primary's host name, which
   # the backup must be able to reach too.
-  peer_url         = "http://192.0.2.1:9870"
+  peer_url         = "https://192.0.2.1:9870"
+  # What `tocsin identity` prints on the primary: only the agent with that
+  # identity is believed, and only it may read this node's status.
+  peer_fingerprint = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
   primary_hostname = "appliance-a.example.com"
 
   # Addresses the backup pings to tell its own isolation from a failed

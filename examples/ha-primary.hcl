@@ -13,6 +13,11 @@ agent {
   node     = "appliance-a"
   data_dir = "/var/lib/tocsin"
   # The backup reads this node's /v1/status: listen where it can reach.
+  # On an address other than loopback the agent serves TLS with its own
+  # identity (generated in data_dir/tls on first start; `tocsin identity`
+  # prints its fingerprint, which the backup pins), and answers only
+  # callers with a credential: the backup by that identity, this host's
+  # tocsin command by data_dir/admin.token.
   listen = "0.0.0.0:9870"
 }
 
@@ -41,7 +46,10 @@ check "product_version" {
 library "failover" {
   role     = "primary"
   version  = trimspace(check.product_version.stdout)
-  peer_url = "http://192.0.2.2:9870"
+  peer_url = "https://192.0.2.2:9870"
+  # What `tocsin identity` prints on the backup: only the agent with that
+  # identity is believed, and only it may read this node's status.
+  peer_fingerprint = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
   # The address clients use, which moves with the primary role, and the
   # interface that carries it.

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/tocsin-dev/tocsin/core/agent"
+	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/pluginhost"
 )
 
@@ -21,7 +24,10 @@ func (c *validateCommand) Help() string {
   and prints every problem at once with file:line:col. Nothing is sent.
 
   Exits 0 when the configuration is valid (warnings may be printed), 1 when
-  it has errors.
+  it has errors. A peer link that anyone on the network could answer in
+  the partner's place (plain HTTP, or certificate verification off) is an
+  error here, unless the peer's insecure setting accepts it; tocsin run
+  keeps alerting with such a configuration, but does not read that peer.
 
 Options:
 
@@ -34,7 +40,7 @@ func (c *validateCommand) Run(args []string) int {
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	cfg, ok := c.load(*path)
+	cfg, ok := c.loadStrict(*path)
 	if cfg == nil {
 		return exitError
 	}
@@ -53,4 +59,19 @@ func (c *validateCommand) Run(args []string) int {
 	}
 	fmt.Fprintf(c.stdout, "The configuration is valid: %d transport(s), %d contact(s), from %d file(s).\n", len(cfg.Transports), len(cfg.Contacts), len(cfg.Files))
 	return exitOK
+}
+
+// loadStrict is load for validate: the problems that open the API or the
+// peer link to others (config.Config.Insecure) are errors, not warnings.
+func (m meta) loadStrict(path string) (*config.Config, bool) {
+	cfg, diags := config.Load(path)
+	if cfg != nil {
+		for _, d := range cfg.Insecure {
+			d.Severity = hcl.DiagError
+		}
+	}
+	if len(diags) > 0 {
+		m.writeDiagnostics(cfg, diags)
+	}
+	return cfg, !diags.HasErrors()
 }

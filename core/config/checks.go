@@ -75,6 +75,9 @@ var peerSchema = &hcl.BodySchema{
 		{Name: "timeout"},
 		{Name: "ca_file"},
 		{Name: "tls_skip_verify"},
+		{Name: "fingerprint"},
+		{Name: "token_file"},
+		{Name: "insecure"},
 	},
 }
 
@@ -162,7 +165,7 @@ var hclArgs = map[string]string{
 	"http.url": "http", "http.method": "method", "http.headers": "headers", "http.expect_status": "expect_status", "http.max_body": "max_bytes",
 	"ping.address": "ping", "ping.count": "count", "interface.address": "interface", "interface.name": "interface_name",
 	"file.path": "file", "file.max_bytes": "max_bytes", "command.argv": "command", "command.shell": "shell", "command.env": "env", "command.max_output": "max_bytes",
-	"peer.url": "url", "every": "every", "timeout": "timeout",
+	"peer.url": "url", "peer.fingerprint": "fingerprint", "every": "every", "timeout": "timeout",
 }
 
 // specDiagnostics validates spec and reports each problem at the argument
@@ -402,6 +405,7 @@ func (f *fileDecoder) decodePeer(block *hcl.Block) hcl.Diagnostics {
 		diags = append(diags, d...)
 		c.Spec.Peer.TLSSkipVerify = !d.HasErrors() && !v.IsNull() && v.True()
 	}
+	diags = append(diags, f.peerSecurity(c.Spec.Peer, content.Attributes)...)
 	diags = append(diags, f.decodeTiming(&c.Spec, content.Attributes)...)
 	if !diags.HasErrors() {
 		diags = append(diags, specDiagnostics(c.Spec, "peer", content.Attributes, labelRange)...)

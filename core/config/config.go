@@ -44,6 +44,14 @@ type Config struct {
 	Rules []*rules.Rule
 	// Delivery is the delivery block, defaults filled in.
 	Delivery Delivery
+	// Credentials holds the credential blocks in file order: who may
+	// call the agent's API, with which role.
+	Credentials []*Credential
+	// Insecure holds the problems that make the agent's API or its peer
+	// link open to others: warnings in Load's diagnostics, which
+	// `tocsin validate` reports as errors unless an explicit insecure
+	// setting accepts them (those stay warnings, and are not here).
+	Insecure hcl.Diagnostics
 	// Files holds the absolute paths of the files loaded, in load order.
 	Files []string
 	// Sources maps a file name as it appears in hcl.Range.Filename to the
@@ -86,6 +94,31 @@ type Agent struct {
 	// TokenKeyEnv names an environment variable holding that key as
 	// base64, instead of a file.
 	TokenKeyEnv string
+	// TLSCertFile and TLSKeyFile are the listener's certificate and key
+	// (absolute); empty means the identity the agent generates in
+	// DataDir/tls (see core/identity).
+	TLSCertFile, TLSKeyFile string
+	// TLSClientCAFile, when set, is a PEM file of the authorities whose
+	// client certificates the listener verifies (each verified client
+	// then needs a credential block with verified_client = true).
+	TLSClientCAFile string
+	// InsecurePlainHTTP serves plain HTTP on a listen address that is not
+	// loopback: credentials then cross the network in the clear. Warned
+	// about at validate and at every start.
+	InsecurePlainHTTP bool
+}
+
+// ServesTLS reports whether the listener serves TLS: always, unless
+// listen is a loopback address and no certificate file is given, or
+// InsecurePlainHTTP is set.
+func (a Agent) ServesTLS() bool {
+	if a.TLSCertFile != "" {
+		return true
+	}
+	if a.InsecurePlainHTTP {
+		return false
+	}
+	return !loopbackListen(a.Listen)
 }
 
 // TokenKey returns where the token key lives: TokenKeyEnv, TokenKeyFile,

@@ -27,11 +27,13 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "rule", LabelNames: []string{"name"}},
 		{Type: "library", LabelNames: []string{"name"}},
 		{Type: "delivery"},
+		{Type: "credential", LabelNames: []string{"name"}},
 	},
 }
 
 // agentAttrs lists the agent arguments in the order they are decoded.
-var agentAttrs = []string{"node", "data_dir", "plugin_dir", "listen", "log_level", "log_json", "mute", "token_key_file", "token_key_env"}
+var agentAttrs = []string{"node", "data_dir", "plugin_dir", "listen", "log_level", "log_json", "mute", "token_key_file", "token_key_env",
+	"tls_cert_file", "tls_key_file", "tls_client_ca_file", "insecure_plain_http"}
 
 var agentSchema = func() *hcl.BodySchema {
 	s := &hcl.BodySchema{}
@@ -89,6 +91,8 @@ func (f *fileDecoder) decode(body hcl.Body) hcl.Diagnostics {
 			diags = append(diags, f.decodeLibrary(b)...)
 		case "delivery":
 			diags = append(diags, f.decodeDelivery(b)...)
+		case "credential":
+			diags = append(diags, f.decodeCredential(b)...)
 		}
 	}
 	return diags
@@ -103,7 +107,7 @@ func (f *fileDecoder) decodeAgent(block *hcl.Block) hcl.Diagnostics {
 			continue
 		}
 		ty := cty.String
-		if name == "log_json" || name == "mute" {
+		if name == "log_json" || name == "mute" || name == "insecure_plain_http" {
 			ty = cty.Bool
 		}
 		v, d := attrValue(attr, f.ctx, ty)
@@ -159,6 +163,17 @@ func (f *fileDecoder) decodeAgent(block *hcl.Block) hcl.Diagnostics {
 		case "token_key_file":
 			diags = append(diags, nonEmpty(attr, v)...)
 			a.TokenKeyFile = f.path(v.AsString())
+		case "tls_cert_file":
+			diags = append(diags, nonEmpty(attr, v)...)
+			a.TLSCertFile = f.path(v.AsString())
+		case "tls_key_file":
+			diags = append(diags, nonEmpty(attr, v)...)
+			a.TLSKeyFile = f.path(v.AsString())
+		case "tls_client_ca_file":
+			diags = append(diags, nonEmpty(attr, v)...)
+			a.TLSClientCAFile = f.path(v.AsString())
+		case "insecure_plain_http":
+			a.InsecurePlainHTTP = v.True()
 		case "token_key_env":
 			s := v.AsString()
 			a.TokenKeyEnv = s

@@ -91,6 +91,10 @@ var librarySchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "role", Required: true},
 		{Name: "peer_url", Required: true},
+		{Name: "peer_fingerprint"},
+		{Name: "peer_ca_file"},
+		{Name: "peer_token_file"},
+		{Name: "peer_insecure"},
 		{Name: "notify", Required: true},
 		{Name: "version"},
 		{Name: "auto_failover"},
@@ -129,6 +133,9 @@ type libraryBlock struct {
 	backupOps hcl.Expression
 
 	peerURL            string
+	// peer holds the partner's link settings from peer_fingerprint,
+	// peer_ca_file, peer_token_file and peer_insecure.
+	peer facts.PeerSpec
 	primaryHostname    string
 	sharedIPs          []rangedString
 	sharedIPInterface  string
@@ -223,6 +230,14 @@ func (f *fileDecoder) decodeLibrary(block *hcl.Block) hcl.Diagnostics {
 		*dst = v
 	}
 	strSetting("peer_url", &lib.peerURL, false)
+	strSetting("peer_ca_file", &lib.peer.CAFile, true)
+	peerAttrs := hcl.Attributes{}
+	for setting, arg := range map[string]string{"peer_fingerprint": "fingerprint", "peer_token_file": "token_file", "peer_insecure": "insecure"} {
+		if attr, ok := a[setting]; ok {
+			peerAttrs[arg] = attr
+		}
+	}
+	diags = append(diags, f.peerSecurity(&lib.peer, peerAttrs)...)
 	strSetting("primary_hostname", &lib.primaryHostname, false)
 	strSetting("shared_ip_interface", &lib.sharedIPInterface, false)
 	strSetting("sync_file", &lib.syncFile, true)
@@ -528,11 +543,16 @@ func (l *loader) libraryChecks(lib *libraryBlock) hcl.Diagnostics {
 	}
 	exprRange := func(setting string) hcl.Range { return lib.attrs[setting].Expr.Range() }
 
-	add(facts.Spec{Name: PartnerPeer, Kind: facts.KindPeer, Peer: &facts.PeerSpec{URL: lib.peerURL}}, "peer_url", exprRange("peer_url"))
+	partner := lib.peer
+	partner.URL = lib.peerURL
+	add(facts.Spec{Name: PartnerPeer, Kind: facts.KindPeer, Peer: &partner}, "peer_url", exprRange("peer_url"))
 	if len(lib.selfCheck) > 0 {
 		add(facts.Spec{Name: SelfCheck, Kind: facts.KindCommand, Command: &facts.CommandSpec{Argv: lib.selfCheck}}, "self_check", exprRange("self_check"))
 	} else {
-		add(facts.Spec{Name: SelfCheck, Kind: facts.KindHTTP, HTTP: &facts.HTTPSpec{URL: selfURL(l.cfg.Agent.Listen)}}, "the library", lib.defRange)
+		// The agent's own listener on this host: with TLS, its identity
+		// is not verified (the check asks only whether it answers).
+		tlsOn := (Agent{Listen: l.cfg.Agent.Listen, TLSCertFile: l.cfg.Agent.TLSCertFile, InsecurePlainHTTP: l.cfg.Agent.InsecurePlainHTTP}).ServesTLS()
+		add(facts.Spec{Name: SelfCheck, Kind: facts.KindHTTP, HTTP: &facts.HTTPSpec{URL: selfURL(l.cfg.Agent.Listen, tlsOn), TLSSkipVerify: tlsOn}}, "the library", lib.defRange)
 	}
 	if lib.primaryHostname != "" {
 		add(facts.Spec{Name: PrimaryHostnameCheck, Kind: facts.KindTCP, TCP: &facts.TCPSpec{Address: hostPort(lib.primaryHostname, lib.peerURL)}},
@@ -936,7 +956,7 @@ func friendly(v cty.Value) string {
 
 // selfURL is the agent's own health endpoint, reached on loopback when
 // it listens on every address.
-func selfURL(listen string) string {
+func selfURL(listen string, tlsOn bool) string {
 	if listen == "" {
 		listen = DefaultListen
 	}
@@ -950,7 +970,11 @@ func selfURL(listen string) string {
 	case "::":
 		host = "::1"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/healthz"
+	scheme := "http://"
+	if tlsOn {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port) + "/healthz"
 }
 
 // hostPort returns host with the port of peerURL (80 or 443 by its

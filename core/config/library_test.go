@@ -72,7 +72,7 @@ func TestLoad_Library(t *testing.T) {
 	}
 	wantChecks := []string{
 		"product file /etc/product/state.json",
-		"self http http://127.0.0.1:9999/healthz",
+		"self http https://127.0.0.1:9999/healthz",
 		"primary_hostname tcp appliance-a.example.com:9870",
 		"shared_ip_0 interface 192.0.2.10 eth1",
 		"shared_ip_1 interface 192.0.2.11 eth1",
@@ -236,32 +236,32 @@ func TestLoad_LibraryLeavesOut(t *testing.T) {
 	}{
 		{
 			name:    "only the required settings",
-			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"`,
+			library: `role = "primary"` + "\n" + `peer_url = "https://192.0.2.2:9870"`,
 			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "role_became_primary", "role_became_backup"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "disabled rules",
-			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"` + "\n" + `version = "7"` + "\n" + `disable = ["daily_heartbeat", "version_mismatch"]`,
+			library: `role = "primary"` + "\n" + `peer_url = "https://192.0.2.2:9870"` + "\n" + `version = "7"` + "\n" + `disable = ["daily_heartbeat", "version_mismatch"]`,
 			absent:  []string{"daily_heartbeat", "version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "role_became_primary", "role_became_backup"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "delivery_alert_contact given, delivery_failing disabled",
-			library: `role = "primary"` + "\n" + `peer_url = "http://192.0.2.2:9870"` + "\n" + `delivery_alert_contact = contact.ops` + "\n" + `disable = ["delivery_failing", "outbox_store_failing"]`,
+			library: `role = "primary"` + "\n" + `peer_url = "https://192.0.2.2:9870"` + "\n" + `delivery_alert_contact = contact.ops` + "\n" + `disable = ["delivery_failing", "outbox_store_failing"]`,
 			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "role_became_primary", "role_became_backup"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "a self_check command",
-			library: `role = "backup"` + "\n" + `peer_url = "http://192.0.2.1:9870"` + "\n" + `self_check = ["/usr/bin/product", "selftest"]`,
+			library: `role = "backup"` + "\n" + `peer_url = "https://192.0.2.1:9870"` + "\n" + `self_check = ["/usr/bin/product", "selftest"]`,
 			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "role_became_primary", "role_became_backup"},
 			checks:  []string{"self command /usr/bin/product selftest"},
 		},
 		{
 			name:    "a role read from a check: the takeover observed, not predicted",
 			extra:   "check \"product\" {\n  file = \"/etc/product/state.json\"\n  json = true\n}\n",
-			library: `role = check.product.json.role` + "\n" + `peer_url = "http://192.0.2.1:9870"`,
+			library: `role = check.product.json.role` + "\n" + `peer_url = "https://192.0.2.1:9870"`,
 			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "takeover"},
 			checks:  []string{"product", "self"},
 		},
@@ -306,7 +306,7 @@ func TestLoad_LibraryLeavesOut(t *testing.T) {
 }
 
 func TestLoad_LibraryErrors(t *testing.T) {
-	base := "  peer_url = \"http://192.0.2.1:9870\"\n  notify = [contact.ops]\n"
+	base := "  peer_url = \"https://192.0.2.1:9870\"\n  notify = [contact.ops]\n"
 	lib := func(settings string) string {
 		return "library \"failover\" {\n  role = \"backup\"\n" + base + settings + "}\n"
 	}
@@ -361,7 +361,7 @@ func TestLoad_LibraryErrors(t *testing.T) {
 		},
 		{
 			name: "unknown contact, reported in the operator's file",
-			src:  "library \"failover\" {\n  role = \"backup\"\n  peer_url = \"http://192.0.2.1:9870\"\n  notify = [contact.opz]\n}\n",
+			src:  "library \"failover\" {\n  role = \"backup\"\n  peer_url = \"https://192.0.2.1:9870\"\n  notify = [contact.opz]\n}\n",
 			want: []string{"a.hcl:13:13: error: Rule names an unknown contact"},
 		},
 		{
@@ -499,9 +499,12 @@ func TestSelfURL(t *testing.T) {
 		"10.0.0.5:9870":  "http://10.0.0.5:9870/healthz",
 		"localhost:1234": "http://localhost:1234/healthz",
 	} {
-		if got := selfURL(listen); got != want {
+		if got := selfURL(listen, false); got != want {
 			t.Errorf("selfURL(%q) = %q, want %q", listen, got, want)
 		}
+	}
+	if got, want := selfURL("0.0.0.0:9870", true), "https://127.0.0.1:9870/healthz"; got != want {
+		t.Errorf("selfURL with TLS = %q, want %q", got, want)
 	}
 }
 
@@ -547,7 +550,7 @@ func TestLoadPaths(t *testing.T) {
 // library's rules that have none of their own, and the interval of the
 // checks it declares; the heartbeat keeps its schedule.
 func TestLoad_LibraryEvaluateEvery(t *testing.T) {
-	path := writeConfig(t, ruleBase+"library \"failover\" {\nrole = \"backup\"\npeer_url = \"http://192.0.2.1:9870\"\nevaluate_every = \"10s\"\nheartbeat = \"0 8 * * *\"\nnotify = [contact.ops]\n}\n")
+	path := writeConfig(t, ruleBase+"library \"failover\" {\nrole = \"backup\"\npeer_url = \"https://192.0.2.1:9870\"\nevaluate_every = \"10s\"\nheartbeat = \"0 8 * * *\"\nnotify = [contact.ops]\n}\n")
 	cfg, diags := loadWith(path, nil)
 	if diags.HasErrors() {
 		t.Fatalf("diagnostics: %v", locations(diags))
@@ -567,7 +570,7 @@ func TestLoad_LibraryEvaluateEvery(t *testing.T) {
 		}
 	}
 
-	path = writeConfig(t, ruleBase+"library \"failover\" {\nrole = \"backup\"\npeer_url = \"http://192.0.2.1:9870\"\nevaluate_every = \"1ms\"\nnotify = [contact.ops]\n}\n")
+	path = writeConfig(t, ruleBase+"library \"failover\" {\nrole = \"backup\"\npeer_url = \"https://192.0.2.1:9870\"\nevaluate_every = \"1ms\"\nnotify = [contact.ops]\n}\n")
 	_, diags = loadWith(path, nil)
 	if got := locations(diags); len(got) != 1 || !strings.Contains(got[0], "Invalid duration") {
 		t.Errorf("evaluate_every = 1ms: %v", got)
@@ -593,7 +596,7 @@ func TestLoad_LibraryDeliveryAlert(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := writeConfig(t, ruleBase+extra+"library \"failover\" {\nrole = \"backup\"\npeer_url = \"http://192.0.2.1:9870\"\nnotify = [contact.ops]\n"+tt.setting+"\n}\n")
+			path := writeConfig(t, ruleBase+extra+"library \"failover\" {\nrole = \"backup\"\npeer_url = \"https://192.0.2.1:9870\"\nnotify = [contact.ops]\n"+tt.setting+"\n}\n")
 			cfg, diags := loadWith(path, nil)
 			if len(diags) > 0 {
 				t.Fatalf("diagnostics: %v", locations(diags))

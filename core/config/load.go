@@ -110,6 +110,7 @@ func (l *loader) load(paths ...string) (*Config, hcl.Diagnostics) {
 	diags = append(diags, l.checkTokenKey()...)
 	diags = append(diags, l.cfg.applyDeliveryDefaults()...)
 	l.cfg.applyDefaults(l.agentSet)
+	diags = append(diags, l.checkSecurity()...)
 	sortDiagnostics(diags, l.fileOrder)
 	return l.cfg, diags
 }

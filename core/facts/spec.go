@@ -185,6 +185,23 @@ type PeerSpec struct {
 	CAFile string
 	// TLSSkipVerify switches certificate verification off.
 	TLSSkipVerify bool
+	// Fingerprint pins the peer's certificate ("sha256:" and 64 hex
+	// digits, see core/identity): only a peer presenting exactly that
+	// certificate is read. It needs an https URL.
+	Fingerprint string
+	// TokenFile holds the token this agent presents to the peer, 0600;
+	// empty presents none (a client certificate may do instead).
+	TokenFile string
+	// Insecure reads the peer over plain HTTP, or without verifying its
+	// certificate, where it is not on this host. Without it such a peer
+	// is not read: its fact fails with an error that says how to secure
+	// the link.
+	Insecure bool
+	// ClientCertFile and ClientKeyFile are this agent's own certificate
+	// and key, presented to the peer so that it can pin this agent; when
+	// empty, the identity the agent generated under IdentityDir (its
+	// data_dir) is presented, once it exists.
+	ClientCertFile, ClientKeyFile, IdentityDir string
 }
 
 // kindFields returns the kinds whose field is set, in Kinds order.
@@ -446,6 +463,11 @@ func (s Spec) Validate() error {
 	case KindPeer:
 		if err := checkURL(s.Peer.URL); err != nil {
 			add("peer.url", "%v", err)
+		} else if u, _ := url.Parse(s.Peer.URL); s.Peer.Fingerprint != "" && u.Scheme != "https" {
+			add("peer.fingerprint", "a pinned fingerprint needs an https:// URL, not %s", s.Peer.URL)
+		}
+		if s.Peer.Fingerprint != "" && s.Peer.CAFile != "" {
+			add("peer.fingerprint", "set fingerprint or ca_file, not both: the fingerprint pins one certificate, the CA file trusts an authority")
 		}
 	}
 	return errors.Join(errs...)

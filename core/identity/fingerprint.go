@@ -24,6 +24,10 @@ func Fingerprint(der []byte) string {
 	return format(sum)
 }
 
+// FormatFingerprint prints a SHA-256 sum (from ParseFingerprint) as
+// Fingerprint does, the form configurations keep.
+func FormatFingerprint(sum [sha256.Size]byte) string { return format(sum) }
+
 // format prints a SHA-256 sum as Fingerprint does.
 func format(sum [sha256.Size]byte) string {
 	return fingerprintPrefix + hex.EncodeToString(sum[:])

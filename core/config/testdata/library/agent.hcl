@@ -17,7 +17,7 @@ check "product" {
 library "failover" {
   role                = "backup"
   version             = check.product.json.version
-  peer_url            = "http://192.0.2.1:9870"
+  peer_url            = "https://192.0.2.1:9870"
   primary_hostname    = "appliance-a.example.com"
   shared_ips          = ["192.0.2.10"]
   shared_ip_interface = "eth1"
