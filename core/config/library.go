@@ -132,10 +132,10 @@ type libraryBlock struct {
 	// library.backup_ops.
 	backupOps hcl.Expression
 
-	peerURL            string
+	peerURL string
 	// peer holds the partner's link settings from peer_fingerprint,
 	// peer_ca_file, peer_token_file and peer_insecure.
-	peer facts.PeerSpec
+	peer               facts.PeerSpec
 	primaryHostname    string
 	sharedIPs          []rangedString
 	sharedIPInterface  string
