@@ -86,3 +86,21 @@ test "automatic failover switched on: no Resolved mail, the auto warning follows
     fire = ["primary_unchecked_auto"]
   }
 }
+
+# An impostor answers at the primary's address (issue 14): the pinned
+# peer link refuses it, the peer fact fails (reachable false, as
+# core/facts' TestCheckPeer_Pinned shows), and the library treats the
+# primary as unchecked, not as healthy, quoting what did not match.
+test "an impostor at the primary's address is an unchecked primary" {
+  facts "0m" {
+    peer "partner" {
+      error = "GET https://192.0.2.1:9870/v1/status: not the partner: the partner presented certificate sha256:1f2e000000000000000000000000000000000000000000000000000000000000 ; the pinned fingerprint is sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef: if the partner's identity changed on purpose, pin the new one (tocsin identity on the partner prints it)"
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  expect "2m" {
+    fire = ["primary_unchecked_manual"]
+    text = { primary_unchecked_manual = "not the partner: the partner presented certificate sha256:1f2e" }
+  }
+}

@@ -2,15 +2,21 @@ package facts
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tocsin-dev/tocsin/core/apiauth"
+	"github.com/tocsin-dev/tocsin/core/identity"
 )
 
 // StatusPath is where an agent serves its Status, below its base URL.
@@ -64,7 +70,10 @@ func checkPeer(ctx context.Context, s Spec, _ *env, v map[string]cty.Value) erro
 	}
 	statusURL := base.JoinPath(StatusPath)
 	target := statusURL.Redacted()
-	tr, err := newTransport("peer.ca_file", p.CAFile, p.TLSSkipVerify)
+	if err := insecurePeer(p, base); err != nil {
+		return err
+	}
+	tr, err := peerTransport(p, base)
 	if err != nil {
 		return err
 	}
@@ -75,13 +84,30 @@ func checkPeer(ctx context.Context, s Spec, _ *env, v map[string]cty.Value) erro
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent())
+	if p.TokenFile != "" {
+		token, err := apiauth.ReadSecretFile(p.TokenFile)
+		if err != nil {
+			return fmt.Errorf("peer.token_file: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
+		var pe *identity.PinError
+		if errors.As(err, &pe) {
+			// Not the partner: whatever answered is not believed.
+			return fmt.Errorf("GET %s: not the partner: %w", target, pe)
+		}
 		return err
 	}
 	defer resp.Body.Close()
 	v["reachable"] = cty.True
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return fmt.Errorf("GET %s: the partner refuses this agent (%s: %s): pin this agent on the partner (its peer_fingerprint, or a peer block's fingerprint, set to what tocsin identity prints here), or give this peer a token_file the partner's credential block accepts",
+			target, resp.Status, apiError(resp.Body))
+	default:
 		return fmt.Errorf("GET %s: status %s, want 200", target, resp.Status)
 	}
 	st, err := decodeStatus(resp.Body, maxStatusSize)
@@ -103,6 +129,88 @@ func checkPeer(ctx context.Context, s Spec, _ *env, v map[string]cty.Value) erro
 	}
 	v["agent_version"] = stringVal(st.AgentVersion)
 	return nil
+}
+
+// insecurePeer refuses a link to a peer off this host that anyone on the
+// network could answer in its place (plain HTTP, or verification off),
+// unless the peer's Insecure setting accepts it.
+func insecurePeer(p *PeerSpec, u *url.URL) error {
+	if p.Insecure || loopbackHost(u.Hostname()) {
+		return nil
+	}
+	switch {
+	case u.Scheme == "http":
+		return fmt.Errorf("not read: %s is plain HTTP, which anyone on the network can answer in the partner's place; use https:// with the partner's fingerprint (tocsin identity on the partner prints it), or set the peer's insecure = true to accept the risk", u.Redacted())
+	case p.TLSSkipVerify:
+		return errors.New("not read: certificate verification is off (tls_skip_verify), so anyone on the network can answer in the partner's place; pin the partner's fingerprint instead, or set the peer's insecure = true to accept the risk")
+	}
+	return nil
+}
+
+// loopbackHost reports whether host is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// peerTransport is the transport to the peer: over https, verified by the
+// pinned fingerprint, else the CA file, else the system's authorities,
+// presenting this agent's identity so that the partner can pin it.
+func peerTransport(p *PeerSpec, u *url.URL) (*http.Transport, error) {
+	if u.Scheme != "https" || p.Fingerprint == "" {
+		tr, err := newTransport("peer.ca_file", p.CAFile, p.TLSSkipVerify)
+		if err != nil {
+			return nil, err
+		}
+		if u.Scheme == "https" {
+			if own, err := ownIdentity(p); err == nil && own != nil {
+				c := own.Certificate()
+				tr.TLSClientConfig.Certificates = []tls.Certificate{c}
+			}
+		}
+		return tr, nil
+	}
+	own, err := ownIdentity(p)
+	if err != nil {
+		return nil, fmt.Errorf("this agent's identity, presented to the peer: %w", err)
+	}
+	tc, err := identity.ClientConfig(p.Fingerprint, "", own)
+	if err != nil {
+		return nil, fmt.Errorf("peer: %w", err)
+	}
+	return &http.Transport{
+		Proxy:             http.ProxyFromEnvironment,
+		TLSClientConfig:   tc,
+		DisableKeepAlives: true,
+		ForceAttemptHTTP2: true,
+	}, nil
+}
+
+// ownIdentity loads the identity this agent presents to the peer: the
+// configured files, or the one generated in IdentityDir (generating it
+// when missing, as the agent's listener would); nil when neither is set.
+func ownIdentity(p *PeerSpec) (*identity.Identity, error) {
+	if p.ClientCertFile == "" && p.IdentityDir == "" {
+		return nil, nil
+	}
+	return identity.Load(p.IdentityDir, p.ClientCertFile, p.ClientKeyFile)
+}
+
+// apiError returns the error message of an agent's JSON error answer, or
+// its first line.
+func apiError(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, 4<<10))
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	return line
 }
 
 // decodeStatus reads the members node, agent_version and time of the
