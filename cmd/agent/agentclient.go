@@ -20,8 +20,9 @@ import (
 // maxCertFile bounds what the client reads of the agent's certificate.
 const maxCertFile = 1 << 20
 
-// maxErrorBody bounds what the client reads of an error answer.
-const maxErrorBody = 64 << 10
+// maxShortAnswer bounds what the client reads of an error answer or of
+// /healthz.
+const maxShortAnswer = 64 << 10
 
 // runAsAgent is the fix for a credential or certificate this process
 // cannot read.
@@ -158,7 +159,7 @@ func (c *agentClient) refused(resp *http.Response, method, path string) error {
 // readErrorBody returns the message of an error answer: the "error" of a
 // JSON answer, else its text.
 func readErrorBody(r io.Reader) string {
-	body, _ := io.ReadAll(io.LimitReader(r, maxErrorBody))
+	body, _ := io.ReadAll(io.LimitReader(r, maxShortAnswer))
 	var ae agent.APIError
 	if json.Unmarshal(body, &ae) == nil && ae.Message != "" {
 		return ae.Message

@@ -38,7 +38,10 @@ const outboxConfigOption = `
 const outboxWhere = `
   While the agent runs, the command goes through its API at the listen
   address of the configuration (0.0.0.0 and :: mean this host's loopback
-  address); when it does not run, it opens data_dir/outbox.db itself.`
+  address); when it does not run, it opens data_dir/outbox.db itself.
+  The API wants the admin token the agent keeps in data_dir/admin.token,
+  and over TLS the command trusts only the agent's own certificate: run
+  it as the agent's user or root.`
 
 // outboxCommand is the parent of the outbox subcommands; it only explains
 // them.
@@ -371,7 +374,8 @@ type outboxStore interface {
 // openOutboxStore finds the outbox of the agent configured by cfg (loaded
 // from configPath): through the API when the agent answers at its listen
 // address as the configured node, else in its file. When the agent does
-// not answer and another process holds the file, the error says both.
+// not answer and another process holds the file, or this process may not
+// open it, the error says both.
 //
 // A note goes to warn when an agent of another node answers at the
 // listen address.
@@ -466,7 +470,7 @@ func probeAgent(ctx context.Context, a config.Agent) (*agentClient, probe) {
 	switch {
 	case resp.StatusCode != http.StatusOK:
 		p.err = fmt.Errorf("GET /healthz: %s", resp.Status)
-	case json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&h) != nil || h.Status == "":
+	case json.NewDecoder(io.LimitReader(resp.Body, maxShortAnswer)).Decode(&h) != nil || h.Status == "":
 		p.err = errors.New("GET /healthz: not a tocsin agent's answer")
 	case h.Node == "" && client.token == "":
 		p.anon = true
@@ -531,7 +535,7 @@ func (s *apiStore) do(ctx context.Context, method, path string, want int, out an
 		return err
 	}
 	if resp.StatusCode != want {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxShortAnswer))
 		var ae agent.APIError
 		if json.Unmarshal(body, &ae) == nil && ae.Message != "" {
 			return &ae
