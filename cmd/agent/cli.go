@@ -42,6 +42,7 @@ func (a *app) commands() map[string]cli.CommandFactory {
 		"version":        func() (cli.Command, error) { return &versionCommand{meta: m}, nil },
 		"rules":          func() (cli.Command, error) { return &rulesCommand{meta: m}, nil },
 		"rules test":     func() (cli.Command, error) { return &rulesTestCommand{meta: m}, nil },
+		"identity":       func() (cli.Command, error) { return &identityCommand{meta: m}, nil },
 		"oauth":          func() (cli.Command, error) { return &oauthCommand{meta: m}, nil },
 		"oauth login":    func() (cli.Command, error) { return &oauthLoginCommand{meta: m}, nil },
 		"oauth status":   func() (cli.Command, error) { return &oauthStatusCommand{meta: m}, nil },

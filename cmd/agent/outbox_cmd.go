@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
@@ -37,7 +38,10 @@ const outboxConfigOption = `
 const outboxWhere = `
   While the agent runs, the command goes through its API at the listen
   address of the configuration (0.0.0.0 and :: mean this host's loopback
-  address); when it does not run, it opens data_dir/outbox.db itself.`
+  address); when it does not run, it opens data_dir/outbox.db itself.
+  The API wants the admin token the agent keeps in data_dir/admin.token,
+  and over TLS the command trusts only the agent's own certificate: run
+  it as the agent's user or root.`
 
 // outboxCommand is the parent of the outbox subcommands; it only explains
 // them.
@@ -370,17 +374,17 @@ type outboxStore interface {
 // openOutboxStore finds the outbox of the agent configured by cfg (loaded
 // from configPath): through the API when the agent answers at its listen
 // address as the configured node, else in its file. When the agent does
-// not answer and another process holds the file, the error says both.
+// not answer and another process holds the file, or this process may not
+// open it, the error says both.
 //
 // A note goes to warn when an agent of another node answers at the
 // listen address.
 func openOutboxStore(ctx context.Context, cfg *config.Config, configPath string, warn io.Writer) (outboxStore, error) {
-	client := newAgentClient()
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	p := probeAgent(pctx, client, cfg.Agent.Listen)
+	client, p := probeAgent(pctx, cfg.Agent)
 	cancel()
 	if p.err == nil && p.node == cfg.Agent.Node {
-		return &apiStore{client: client, addr: p.addr}, nil
+		return &apiStore{client: client}, nil
 	}
 	file := agent.OutboxPath(cfg.Agent.DataDir)
 	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
@@ -392,10 +396,15 @@ func openOutboxStore(ctx context.Context, cfg *config.Config, configPath string,
 	if err == nil && p.err == nil {
 		fmt.Fprintf(warn, "Note: %s answers as node %q, not %q; this command works on %s instead.\n", p.addr, p.node, cfg.Agent.Node, file)
 	}
-	if errors.Is(err, outbox.ErrLocked) {
+	if errors.Is(err, outbox.ErrLocked) || errors.Is(err, fs.ErrPermission) {
 		why := fmt.Sprintf("the agent does not answer at %s (%v)", p.addr, p.err)
-		if p.err == nil {
+		switch {
+		case client == nil:
+			why = fmt.Sprintf("cannot ask the agent at %s (%v)", p.addr, p.err)
+		case p.err == nil:
 			why = fmt.Sprintf("%s answers as node %q, not %q (the agent of another configuration)", p.addr, p.node, cfg.Agent.Node)
+		case p.anon:
+			why = fmt.Sprintf("an agent answers at %s but does not say which node it is (%v)", p.addr, p.err)
 		}
 		return nil, fmt.Errorf("cannot reach the outbox: %s, and %w", why, err)
 	}
@@ -403,12 +412,6 @@ func openOutboxStore(ctx context.Context, cfg *config.Config, configPath string,
 		return nil, err
 	}
 	return &fileStore{path: file, ob: ob}, nil
-}
-
-// newAgentClient is the HTTP client for the agent's API. It never goes
-// through a proxy: the agent is on this host.
-func newAgentClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 }
 
 // agentAddr is the host:port to reach the agent listening on listen: an
@@ -434,44 +437,56 @@ func agentAddr(listen string) (string, error) {
 type probe struct {
 	addr string // host:port asked
 	node string // the node that answered
-	err  error  // why no agent answered
+	// anon is set when an agent answered but did not say which node it
+	// is, as it answers a caller without an accepted credential.
+	anon bool
+	err  error // why no agent said which node it is
 }
 
-// probeAgent asks /healthz at the agent's listen address which node
-// answers there.
-func probeAgent(ctx context.Context, client *http.Client, listen string) probe {
-	addr, err := agentAddr(listen)
+// probeAgent asks /healthz of the agent configured by a, with its admin
+// token, which node answers at its listen address. The client is nil
+// when it could not be made (p.err says why).
+func probeAgent(ctx context.Context, a config.Agent) (*agentClient, probe) {
+	client, err := newAgentClient(a)
 	if err != nil {
-		return probe{addr: listen, err: err}
+		addr, aerr := agentAddr(a.Listen)
+		if aerr != nil {
+			addr = a.Listen
+		}
+		return nil, probe{addr: addr, err: err}
 	}
-	p := probe{addr: addr}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	p := probe{addr: client.addr}
+	resp, err := client.do(ctx, http.MethodGet, "/healthz")
 	if err != nil {
 		p.err = err
-		return p
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		p.err = err
-		return p
+		return client, p
 	}
 	defer resp.Body.Close()
+	if err := client.refused(resp, http.MethodGet, "/healthz"); err != nil {
+		p.err = err
+		return client, p
+	}
 	var h server.Health
 	switch {
 	case resp.StatusCode != http.StatusOK:
 		p.err = fmt.Errorf("GET /healthz: %s", resp.Status)
-	case json.NewDecoder(resp.Body).Decode(&h) != nil || h.Node == "":
+	case json.NewDecoder(io.LimitReader(resp.Body, maxShortAnswer)).Decode(&h) != nil || h.Status == "":
 		p.err = errors.New("GET /healthz: not a tocsin agent's answer")
+	case h.Node == "" && client.token == "":
+		p.anon = true
+		p.err = fmt.Errorf("GET /healthz: the agent does not tell a caller without credential which node it is: %w", client.noToken)
+	case h.Node == "":
+		p.anon = true
+		p.err = fmt.Errorf("GET /healthz: the agent did not take the admin token in %s as a credential (does it run with another data_dir?)", client.tokenFile)
 	default:
 		p.node = h.Node
 	}
-	return p
+	return client, p
 }
 
 // apiStore is the outbox of the running agent, through its API.
 type apiStore struct {
-	client *http.Client
-	addr   string
+	client *agentClient
 }
 
 func (s *apiStore) list(ctx context.Context, state string) ([]agent.OutboxEntry, error) {
@@ -503,7 +518,7 @@ func (s *apiStore) drop(ctx context.Context, id string) error {
 }
 
 func (s *apiStore) running() bool { return true }
-func (s *apiStore) where() string { return "through the running agent at " + s.addr }
+func (s *apiStore) where() string { return "through the running agent at " + s.client.addr }
 func (s *apiStore) close() error  { return nil }
 
 func entryPath(id string) string { return agent.OutboxAPIPath + "/" + url.PathEscape(id) }
@@ -511,22 +526,21 @@ func entryPath(id string) string { return agent.OutboxAPIPath + "/" + url.PathEs
 // do sends a request to the agent and decodes its answer into out (if not
 // nil) when the status is want. An error answer becomes its message.
 func (s *apiStore) do(ctx context.Context, method, path string, want int, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.addr+path, nil)
+	resp, err := s.client.do(ctx, method, path)
 	if err != nil {
-		return fmt.Errorf("ask the agent: %w", err)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("ask the agent: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
+	if err := s.client.refused(resp, method, path); err != nil {
+		return err
+	}
 	if resp.StatusCode != want {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxShortAnswer))
 		var ae agent.APIError
 		if json.Unmarshal(body, &ae) == nil && ae.Message != "" {
 			return &ae
 		}
-		return fmt.Errorf("%s http://%s%s: %s: %s (is the agent older than this tocsin?)", method, s.addr, path, resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("%s %s: %s: %s (is the agent older than this tocsin?)", method, s.client.url(path), resp.Status, strings.TrimSpace(string(body)))
 	}
 	if out == nil {
 		return nil

@@ -36,8 +36,15 @@ func (m meta) runRecover(args []string, help string, t recoverTarget) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
-	if p := probeAgent(ctx, newAgentClient(), cfg.Agent.Listen); p.err == nil && p.node == cfg.Agent.Node {
+	_, p := probeAgent(ctx, cfg.Agent)
+	switch {
+	case p.err == nil && p.node == cfg.Agent.Node:
 		fmt.Fprintf(m.stderr, "Error: the agent of node %q is running (it answers at %s): stop it first; recover works on the %s alone\n", p.node, p.addr, t.alone)
+		return exitError
+	case p.anon:
+		// Perhaps this node's agent: refuse rather than salvage a file
+		// in use.
+		fmt.Fprintf(m.stderr, "Error: an agent answers at %s and may be node %q's (%v): stop it first; recover works on the %s alone\n", p.addr, cfg.Agent.Node, p.err, t.alone)
 		return exitError
 	}
 	file := t.path(cfg.Agent.DataDir)
