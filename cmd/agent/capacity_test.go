@@ -83,7 +83,7 @@ func TestCapacity_RealAgent(t *testing.T) {
 	client := http.Client{Timeout: 30 * time.Second}
 	get := func(url string) (string, time.Duration, error) {
 		t0 := time.Now()
-		resp, err := client.Get(url)
+		resp, err := authGet(&client, p.dataDir, url)
 		if err != nil {
 			return "", 0, err
 		}

@@ -82,6 +82,8 @@ type agentProc struct {
 	cmd    *exec.Cmd
 	log    string
 	listen string
+	// dataDir holds the agent's admin token, for the API.
+	dataDir string
 }
 
 func startAgent(t *testing.T, config, listen string) *agentProc {
@@ -96,7 +98,7 @@ func startAgent(t *testing.T, config, listen string) *agentProc {
 		t.Fatal(err)
 	}
 	_ = logf.Close()
-	p := &agentProc{cmd: cmd, log: logf.Name(), listen: listen}
+	p := &agentProc{cmd: cmd, log: logf.Name(), listen: listen, dataDir: dataDirOf(t, config)}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return p
 }
@@ -110,7 +112,7 @@ func (p *agentProc) logText() string {
 // does not answer.
 func (p *agentProc) delivery() (agent.DeliveryStatus, bool) {
 	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + p.listen + "/v1/status")
+	resp, err := authGet(&c, p.dataDir, "http://"+p.listen+"/v1/status")
 	if err != nil {
 		return agent.DeliveryStatus{}, false
 	}
@@ -450,7 +452,7 @@ func TestDelivery_FlakyServer(t *testing.T) {
 func (p *agentProc) metric(t *testing.T, series string) float64 {
 	t.Helper()
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + p.listen + "/metrics")
+	resp, err := authGet(&c, p.dataDir, "http://"+p.listen+"/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tocsin-dev/tocsin/core/identity"
+
 	"fmt"
 	"os"
 	"os/exec"
@@ -55,6 +57,9 @@ agent {
   plugin_dir = env("TOCSIN_TEST_PLUGIN_DIR")
   data_dir   = "data-%s"
   listen     = %q
+  # TLS on loopback too, with the identity the test generated first.
+  tls_cert_file = "data-%s/tls/agent.crt"
+  tls_key_file  = "data-%s/tls/agent.key"
 }
 transport "relay" {
   plugin = "smtp-basic"
@@ -80,11 +85,21 @@ node {
 }
 `
 
+// haPrimaryAccess lets the backup, pinned by its identity, read the
+// primary's status.
+const haPrimaryAccess = `
+credential "backup" {
+  role        = "peer"
+  fingerprint = %q
+}
+`
+
 const haBackupRules = `
 peer "primary" {
-  url     = "http://%s"
-  every   = "1s"
-  timeout = "1s"
+  url         = "https://%s"
+  fingerprint = %q
+  every       = "1s"
+  timeout     = "1s"
 }
 rule "version_mismatch" {
   schedule = "@every 1s"
@@ -125,10 +140,22 @@ func TestHA_PrimaryStops(t *testing.T) {
 	}
 	write("primary.version", "7.2\n")
 	write("backup.version", "7.1\n")
+	// The secure shape of a pair (README, Security): each node has its
+	// identity, and each pins the other's.
+	ids := map[string]*identity.Identity{}
+	for _, n := range []string{"primary", "backup"} {
+		id, err := identity.Load(filepath.Join(dir, "data-"+n), "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[n] = id
+	}
 	primary := &haNode{t: t, bin: bin, config: write("primary.hcl",
-		fmt.Sprintf(haAgent, "primary", "primary", primaryAddr, "primary", smtp.Port(), "primary", "primary"))}
+		fmt.Sprintf(haAgent, "primary", "primary", primaryAddr, "primary", "primary", "primary", smtp.Port(), "primary", "primary")+
+			fmt.Sprintf(haPrimaryAccess, ids["backup"].Fingerprint()))}
 	backup := &haNode{t: t, bin: bin, config: write("backup.hcl",
-		fmt.Sprintf(haAgent, "backup", "backup", backupAddr, "backup", smtp.Port(), "backup", "backup")+fmt.Sprintf(haBackupRules, primaryAddr))}
+		fmt.Sprintf(haAgent, "backup", "backup", backupAddr, "backup", "backup", "backup", smtp.Port(), "backup", "backup")+
+			fmt.Sprintf(haBackupRules, primaryAddr, ids["primary"].Fingerprint()))}
 
 	subjects := func() []string {
 		var out []string

@@ -132,7 +132,16 @@ transport "relay" {
 	w := watch(t, stderr)
 	w.waitFor(t, "agent started", 30*time.Second)
 
+	// Without a credential, liveness only.
 	resp, err := http.Get("http://" + listen + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || strings.TrimSpace(string(b)) != `{"status":"ok"}` {
+		t.Errorf("healthz without a credential = %d %s", resp.StatusCode, b)
+	}
+	resp.Body.Close()
+	resp, err = authGet(http.DefaultClient, filepath.Join(dir, "data"), "http://"+listen+"/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,10 @@ type Agent struct {
 	afterFunc  func(time.Duration) <-chan time.Time
 	startLimit time.Duration
 
+	// apiProblems are the parts of the API's security that could not be
+	// set up (see apiSecurity): /healthz reports them.
+	apiProblems []string
+
 	// mu guards what a reload replaces: cfg, transports and engine.
 	// Read them through current() once the agent runs.
 	mu sync.RWMutex
@@ -135,8 +139,18 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	}
 	a.engine = eng
 	// Hosts: the CLI calls the agent by its listen address, a peer may by
-	// its node name; any other name is refused (DNS rebinding).
-	srv, err := server.Listen(logger, cfg.Agent.Listen, server.Handlers{Health: a.health, Status: a.status, Routes: a.routes(), Hosts: server.OwnNames(cfg.Agent.Node, cfg.Agent.Listen)})
+	// its node name; any other name is refused (DNS rebinding), unless
+	// the request carries a credential.
+	sec := newAPISecurity(cfg, logger)
+	a.apiProblems = sec.problems
+	for _, p := range sec.problems {
+		logger.Error("API: "+p, "fix", "correct the configuration (tocsin validate) and restart")
+	}
+	for _, d := range cfg.Insecure {
+		logger.Warn(d.Summary+": "+d.Detail, "at", d.Subject.String())
+	}
+	handlers := sec.handlers(server.Handlers{Health: a.health, Routes: a.routes(), Hosts: server.OwnNames(cfg.Agent.Node, cfg.Agent.Listen)}, a.statusOf)
+	srv, err := a.listen(logger, cfg, sec, handlers)
 	if err != nil {
 		eng.close()
 		a.stopDelivery(ctx)
@@ -145,7 +159,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	}
 	a.server = srv
 	eng.start(ctx)
-	logger.Info("agent started", "node", cfg.Agent.Node, "version", buildinfo.Version, "listen", srv.Addr(),
+	logger.Info("agent started", "node", cfg.Agent.Node, "version", buildinfo.Version, "listen", a.Addr(), "tls", sec.tls != nil,
 		"transports", a.transports.up().Names(), "failed_transports", failedNames(a.transports), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules), "mute", cfg.Agent.Mute)
 	return a, diags
 }
@@ -222,20 +236,43 @@ type Status struct {
 	rulesJSON []byte
 }
 
-func (a *Agent) status() any {
+// statusOf is the status, its rules as a list (for the read role's view,
+// which hides their errors) or, without list, already encoded.
+func (a *Agent) statusOf(list bool) Status {
 	cur := a.current()
 	node, checks := cur.engine.nodeAndChecks()
-	return Status{
+	st := Status{
 		Status:           facts.Status{Node: node, AgentVersion: buildinfo.Version, Time: a.now().UTC()},
-		rulesJSON:        cur.engine.rulesStatusJSON(),
 		Checks:           checks,
 		DeliveryFailures: cur.engine.deliveryFailures(),
 		Delivery:         a.deliveryStatus(),
 	}
+	if list {
+		st.Rules = cur.engine.ruleStatuses()
+	} else {
+		st.rulesJSON = cur.engine.rulesStatusJSON()
+	}
+	return st
 }
 
 // Addr returns the address of the status server.
-func (a *Agent) Addr() string { return a.server.Addr() }
+// It is "" when the API is not served (its TLS identity is unusable).
+func (a *Agent) Addr() string {
+	if a.server == nil {
+		return ""
+	}
+	return a.server.Addr()
+}
+
+// listen serves the API as sec allows: not at all when its TLS identity
+// is unusable (the agent still evaluates and mails; the log and the
+// self check say why).
+func (a *Agent) listen(logger hclog.Logger, cfg *config.Config, sec apiSecurity, h server.Handlers) (*server.Server, error) {
+	if !sec.serve {
+		return nil, nil
+	}
+	return server.Listen(logger, cfg.Agent.Listen, h)
+}
 
 // Transports returns the configured transports that are up.
 func (a *Agent) Transports() Transports { return a.current().transports.up() }
@@ -256,6 +293,14 @@ func (a *Agent) health() server.Health {
 			h.Status = server.StatusDegraded
 			h.Problems = append(h.Problems, fmt.Sprintf("transport %s failed to start (next try %s): %s. %s", name, f.next.UTC().Format(time.RFC3339), f.err, f.remedy))
 		}
+	}
+	for _, p := range a.apiProblems {
+		h.Status = server.StatusDegraded
+		h.Problems = append(h.Problems, "API: "+p)
+	}
+	for _, d := range cur.cfg.Insecure {
+		h.Status = server.StatusDegraded
+		h.Problems = append(h.Problems, d.Summary+": "+d.Detail)
 	}
 	if s := a.storeStatus(); s != nil {
 		h.Status = server.StatusDegraded
@@ -278,7 +323,9 @@ func (a *Agent) Stop(ctx context.Context) error {
 	err := cur.engine.stop(ctx) // a last evaluation, through the still running plugins
 	a.flush(ctx)                // its mail (the shutdown notice) goes out now
 	a.stopDelivery(ctx)
-	if serr := a.server.Shutdown(ctx); serr != nil {
+	if a.server == nil {
+		// Not served: nothing to stop.
+	} else if serr := a.server.Shutdown(ctx); serr != nil {
 		err = errors.Join(err, serr)
 	}
 	a.stopTransports(cur.transports)

@@ -684,6 +684,13 @@ func (e *engine) nodeAndChecks() (facts.NodeStatus, map[string]CheckStatus) {
 	return nodeStatus(e.cfg.Agent.Node, node), checks
 }
 
+// ruleStatuses returns the rules' lines of /v1/status, by name.
+func (e *engine) ruleStatuses() []RuleStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.ruleStatusesLocked()
+}
+
 // ruleStatusesLocked returns the rules' lines of /v1/status, by name.
 // e.mu must be held.
 func (e *engine) ruleStatusesLocked() []RuleStatus {

@@ -536,7 +536,7 @@ contact "ops_fallback" {
 }
 library "failover" {
   role                   = "backup"
-  peer_url               = "http://192.0.2.1:9870"
+  peer_url               = "https://192.0.2.1:9870"
   notify                 = [contact.ops]
   delivery_alert_contact = contact.ops_fallback
 }

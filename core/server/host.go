@@ -95,14 +95,24 @@ func (h hostCheck) allowed(host string) bool {
 }
 
 // wrap answers 421 Misdirected Request, with a JSON error, to a request
-// whose Host is not allowed; next serves the others, and /healthz.
+// whose Host is not allowed; next serves the others, and /healthz. A
+// request that carries a credential (an Authorization header, or a TLS
+// client certificate) is judged by it instead: a page a browser was
+// rebound to holds none, and a peer may call this agent by any name its
+// peer_url gives.
 func (h hostCheck) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && !h.allowed(r.Host) {
+		if r.URL.Path != "/healthz" && !carriesCredential(r) && !h.allowed(r.Host) {
 			writeError(w, http.StatusMisdirectedRequest, fmt.Sprintf(
 				"this agent does not answer for the host name %.100q (a defence against DNS rebinding); call it by its IP address or as localhost, or have the agent list the name among its allowed hosts", r.Host))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// carriesCredential reports whether r presents a credential: an
+// Authorization header or a TLS client certificate.
+func carriesCredential(r *http.Request) bool {
+	return r.Header.Get("Authorization") != "" || (r.TLS != nil && len(r.TLS.PeerCertificates) > 0)
 }

@@ -14,6 +14,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,11 +46,12 @@ type Health struct {
 	// Problems says, while Status is StatusDegraded, what is wrong and
 	// what to do; absent when the agent is healthy.
 	Problems []string `json:"problems,omitempty"`
-	Node     string   `json:"node"`
-	Version  string   `json:"version"`
-	// Transports lists the configured transports.
-	Transports []string `json:"transports"`
-	Started    string   `json:"started"`
+	// Node, Version, Transports (the configured transports) and Started
+	// are left out for a caller without a credential (Handlers.FullHealth).
+	Node       string   `json:"node,omitempty"`
+	Version    string   `json:"version,omitempty"`
+	Transports []string `json:"transports,omitempty"`
+	Started    string   `json:"started,omitempty"`
 }
 
 // Server is the agent's HTTP server.
@@ -83,6 +85,20 @@ type Handlers struct {
 	// Limits bound connections and requests; the zero Limits is
 	// DefaultLimits.
 	Limits Limits
+	// TLS, when set, makes the server serve TLS with it (plain HTTP to
+	// it gets 400).
+	TLS *tls.Config
+	// Guard, when set, wraps the handler of every route but /healthz
+	// (/v1/status and Routes): the credential check of the route's
+	// pattern.
+	Guard func(pattern string, h http.Handler) http.Handler
+	// StatusFor, when set, is served at /v1/status instead of Status: the
+	// status as the caller of r may see it.
+	StatusFor func(r *http.Request) any
+	// FullHealth, when set, tells whether the caller of r may see the
+	// whole Health; the others get its Status only, so that /healthz
+	// stays open and reveals nothing but liveness.
+	FullHealth func(r *http.Request) bool
 }
 
 // JSONWriter is a status that writes its own JSON, in the format
@@ -117,14 +133,30 @@ func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(h.Health())
+		health := h.Health()
+		if h.FullHealth != nil && !h.FullHealth(r) {
+			health = Health{Status: health.Status}
+		}
+		_ = json.NewEncoder(w).Encode(health)
 	})
-	if h.Status != nil {
-		mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
+	guard := func(pattern string, hd http.Handler) http.Handler {
+		if h.Guard == nil {
+			return hd
+		}
+		return h.Guard(pattern, hd)
+	}
+	if h.Status != nil || h.StatusFor != nil {
+		status := func(r *http.Request) any {
+			if h.StatusFor != nil {
+				return h.StatusFor(r)
+			}
+			return h.Status()
+		}
+		mux.Handle("GET /v1/status", guard("GET /v1/status", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
-			st := h.Status()
+			st := status(r)
 			// Each piece of the answer gets its own write deadline, from
 			// when it starts: see Limits.WriteTimeout.
 			pw := newProgressWriter(w, limits.WriteTimeout)
@@ -150,9 +182,19 @@ func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
 				return
 			}
 			_, _ = pw.Write(append(b, '\n'))
-		})
+		})))
 	}
-	if err := handleRoutes(mux, h.Routes); err != nil {
+	routes := h.Routes
+	if h.Guard != nil {
+		routes = make(map[string]http.Handler, len(h.Routes))
+		for p, hd := range h.Routes {
+			if hd != nil {
+				hd = h.Guard(p, hd)
+			}
+			routes[p] = hd
+		}
+	}
+	if err := handleRoutes(mux, routes); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -172,12 +214,19 @@ func Listen(logger hclog.Logger, addr string, h Handlers) (*Server, error) {
 			IdleTimeout:       limits.IdleTimeout,
 			MaxHeaderBytes:    limits.MaxHeaderBytes,
 			ConnState:         cl.connState,
+			// Handshake errors (plain HTTP to TLS, a scanner) go to the
+			// agent's log at debug, not to stderr.
+			ErrorLog: logger.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
 		},
 		limits: limits,
 		done:   make(chan error, 1),
 	}
+	var serveLn net.Listener = cl
+	if h.TLS != nil {
+		serveLn = tls.NewListener(cl, h.TLS)
+	}
 	go func() {
-		err := s.srv.Serve(cl)
+		err := s.srv.Serve(serveLn)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
