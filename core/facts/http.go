@@ -38,12 +38,18 @@ func newTransport(field, caFile string, skipVerify bool) (*http.Transport, error
 		}
 		tc.RootCAs = pool
 	}
+	return transportWith(tc), nil
+}
+
+// transportWith is a check's HTTP transport with the TLS settings tc: one
+// connection per check, through the environment's proxy.
+func transportWith(tc *tls.Config) *http.Transport {
 	return &http.Transport{
 		Proxy:             http.ProxyFromEnvironment,
 		TLSClientConfig:   tc,
 		DisableKeepAlives: true,
 		ForceAttemptHTTP2: true,
-	}, nil
+	}
 }
 
 // checkHTTP sends the request and compares the final status with the

@@ -181,12 +181,7 @@ func peerTransport(p *PeerSpec, u *url.URL) (*http.Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peer: %w", err)
 	}
-	return &http.Transport{
-		Proxy:             http.ProxyFromEnvironment,
-		TLSClientConfig:   tc,
-		DisableKeepAlives: true,
-		ForceAttemptHTTP2: true,
-	}, nil
+	return transportWith(tc), nil
 }
 
 // ownIdentity loads the identity this agent presents to the peer: the
