@@ -3,9 +3,17 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -228,4 +236,110 @@ func TestAPI_IdentityUnusable(t *testing.T) {
 	if !strings.Contains(logs.String(), "chmod 600") {
 		t.Errorf("the log does not say what to do:\n%s", logs.String())
 	}
+}
+
+// TestAPI_ClientCertificates: with tls_client_ca_file, a client
+// certificate that CA signed is a credential (verified_client), and an
+// expired one is refused in the handshake; a pinned client certificate
+// (fingerprint) is one too.
+func TestAPI_ClientCertificates(t *testing.T) {
+	dir := t.TempDir()
+	id, err := identity.Load(filepath.Join(dir, "listener"), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, caKey := newTestCA(t)
+	caFile := filepath.Join(dir, "clients-ca.crt")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	valid := clientCert(t, ca, caKey, now.Add(-time.Hour), now.Add(time.Hour))
+	expired := clientCert(t, ca, caKey, now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	cfg := loadSource(t, fmt.Sprintf(`agent {
+  node               = "n1"
+  data_dir           = %q
+  listen             = "127.0.0.1:0"
+  tls_cert_file      = %q
+  tls_key_file       = %q
+  tls_client_ca_file = %q
+}
+credential "ops-ca" {
+  role            = "admin"
+  verified_client = true
+}
+`, filepath.Join(dir, "data"), id.CertFile(), id.KeyFile(), caFile))
+	a, diags := Start(context.Background(), cfg, hclog.NewNullLogger())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	defer func() { _ = a.Stop(context.Background()) }()
+	get := func(cert *tls.Certificate) (int, error) {
+		tc, err := identity.ClientConfig(id.Fingerprint(), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cert != nil {
+			tc.Certificates = []tls.Certificate{*cert}
+		}
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
+		resp, err := c.Get("https://" + a.Addr() + "/v1/outbox")
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := get(&valid); err != nil || code != http.StatusOK {
+		t.Errorf("a client certificate the CA signed: %d %v; want 200", code, err)
+	}
+	if code, err := get(nil); err != nil || code != http.StatusUnauthorized {
+		t.Errorf("no client certificate: %d %v; want 401", code, err)
+	}
+	if code, err := get(&expired); err == nil {
+		t.Errorf("an expired client certificate got %d; want the handshake refused", code)
+	}
+}
+
+// newTestCA makes a CA certificate and its key.
+func newTestCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test clients CA"},
+		NotBefore: time.Now().Add(-72 * time.Hour), NotAfter: time.Now().Add(72 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, key
+}
+
+// clientCert makes a client certificate signed by ca, valid between from
+// and to.
+func clientCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, from, to time.Time) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "ops"},
+		NotBefore: from, NotAfter: to, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
