@@ -8,11 +8,13 @@ import (
 	"net/mail"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/tocsin-dev/tocsin/core/apiauth"
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/dispatch"
@@ -54,8 +56,10 @@ type Agent struct {
 	afterFunc  func(time.Duration) <-chan time.Time
 	startLimit time.Duration
 
+	// auth checks the API's callers; a reload replaces it.
+	auth atomic.Pointer[apiauth.Authenticator]
 	// apiProblems are the parts of the API's security that could not be
-	// set up (see apiSecurity): /healthz reports them.
+	// set up (see apiSecurity): /healthz reports them. Guarded by mu.
 	apiProblems []string
 
 	// mu guards what a reload replaces: cfg, transports and engine.
@@ -142,14 +146,15 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	// its node name; any other name is refused (DNS rebinding), unless
 	// the request carries a credential.
 	sec := newAPISecurity(cfg, logger)
+	a.auth.Store(sec.auth)
 	a.apiProblems = sec.problems
 	for _, p := range sec.problems {
-		logger.Error("API: "+p, "fix", "correct the configuration (tocsin validate) and restart")
+		logger.Error("API: "+p, "fix", "correct the configuration (tocsin validate), then reload or restart")
 	}
 	for _, d := range cfg.Insecure {
 		logger.Warn(d.Summary+": "+d.Detail, "at", d.Subject.String())
 	}
-	handlers := sec.handlers(server.Handlers{Health: a.health, Routes: a.routes(), Hosts: server.OwnNames(cfg.Agent.Node, cfg.Agent.Listen)}, a.statusOf)
+	handlers := sec.handlers(server.Handlers{Health: a.health, Routes: a.routes(), Hosts: server.OwnNames(cfg.Agent.Node, cfg.Agent.Listen)}, &a.auth, a.statusOf)
 	srv, err := a.listen(logger, cfg, sec, handlers)
 	if err != nil {
 		eng.close()
@@ -294,7 +299,10 @@ func (a *Agent) health() server.Health {
 			h.Problems = append(h.Problems, fmt.Sprintf("transport %s failed to start (next try %s): %s. %s", name, f.next.UTC().Format(time.RFC3339), f.err, f.remedy))
 		}
 	}
-	for _, p := range a.apiProblems {
+	a.mu.RLock()
+	apiProblems := a.apiProblems
+	a.mu.RUnlock()
+	for _, p := range apiProblems {
 		h.Status = server.StatusDegraded
 		h.Problems = append(h.Problems, "API: "+p)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -149,14 +150,18 @@ func newAPISecurity(cfg *config.Config, logger hclog.Logger) apiSecurity {
 
 // handlers returns what the server is given to guard the API: the
 // credential check of each route, the full /healthz for callers with a
-// credential, and /v1/status without secrets for the read role.
-func (s apiSecurity) handlers(h server.Handlers, status func(reader bool) Status) server.Handlers {
+// credential, and /v1/status without secrets for the read role. auth is
+// read at each request, so that a reload's credentials apply at once.
+func (s apiSecurity) handlers(h server.Handlers, auth *atomic.Pointer[apiauth.Authenticator], status func(reader bool) Status) server.Handlers {
 	h.TLS = s.tls
 	h.Guard = func(pattern string, next http.Handler) http.Handler {
-		return s.auth.Require(routeRole(pattern), next)
+		role := routeRole(pattern)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			auth.Load().Require(role, next).ServeHTTP(w, r)
+		})
 	}
 	h.FullHealth = func(r *http.Request) bool {
-		_, err := s.auth.Authenticate(r)
+		_, err := auth.Load().Authenticate(r)
 		return err == nil
 	}
 	h.Status = nil

@@ -343,3 +343,46 @@ func clientCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, fro
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
+
+// TestAPI_ReloadChangesCredentials: a reload applies the credential
+// blocks at once: a token added works, a token removed no longer does.
+func TestAPI_ReloadChangesCredentials(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	token := filepath.Join(dir, "prom.token")
+	if err := os.WriteFile(token, []byte("prometheus-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("agent {\n  node = \"n1\"\n  data_dir = %q\n  listen = \"127.0.0.1:0\"\n}\n", dataDir)
+	withProm := base + fmt.Sprintf("credential \"prometheus\" {\n  role = \"read\"\n  token_file = %q\n}\n", token)
+	a, diags := Start(context.Background(), loadSource(t, base), hclog.NewNullLogger())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	defer func() { _ = a.Stop(context.Background()) }()
+	metrics := func() int {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+a.Addr()+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer prometheus-token-0123456789")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := metrics(); code != http.StatusUnauthorized {
+		t.Fatalf("before the credential: %d", code)
+	}
+	if d := a.Reload(context.Background(), loadSource(t, withProm)); d.HasErrors() {
+		t.Fatal(d)
+	}
+	if code := metrics(); code != http.StatusOK {
+		t.Fatalf("after the reload that adds it: %d", code)
+	}
+	if d := a.Reload(context.Background(), loadSource(t, base)); d.HasErrors() {
+		t.Fatal(d)
+	}
+	if code := metrics(); code != http.StatusUnauthorized {
+		t.Fatalf("after the reload that removes it: %d", code)
+	}
+}

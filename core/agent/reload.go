@@ -53,6 +53,8 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 		}
 	}
 	restartOnly("listen", cfg.Agent.Listen != old.cfg.Agent.Listen)
+	restartOnly("TLS certificate", cfg.Agent.TLSCertFile != old.cfg.Agent.TLSCertFile || cfg.Agent.TLSKeyFile != old.cfg.Agent.TLSKeyFile ||
+		cfg.Agent.TLSClientCAFile != old.cfg.Agent.TLSClientCAFile || cfg.Agent.InsecurePlainHTTP != old.cfg.Agent.InsecurePlainHTTP)
 	restartOnly("delivery block", !reflect.DeepEqual(deliveryValues(cfg.Delivery), deliveryValues(old.cfg.Delivery)))
 	restartOnly("token key", cfg.Agent.TokenKeyFile != old.cfg.Agent.TokenKeyFile || cfg.Agent.TokenKeyEnv != old.cfg.Agent.TokenKeyEnv)
 
@@ -112,8 +114,16 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 	for name, tc := range kept {
 		next[name].keep(tc)
 	}
+	// The API's credentials follow the configuration; its TLS and
+	// listen address wait for a restart.
+	sec := newAPISecurity(cfg, a.logger)
+	a.auth.Store(sec.auth)
+	for _, p := range sec.problems {
+		a.logger.Error("API: "+p, "fix", "correct the configuration (tocsin validate), then reload or restart")
+	}
 	a.mu.Lock()
 	a.cfg, a.transports, a.engine = cfg, next, eng
+	a.apiProblems = sec.problems
 	a.mu.Unlock()
 	a.watch.retain(next.names())
 	eng.start(ctx)
