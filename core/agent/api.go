@@ -53,7 +53,10 @@ func routeRole(pattern string) apiauth.Role {
 // the local admin token in data_dir for the tocsin command on this host.
 func newAPISecurity(cfg *config.Config, logger hclog.Logger) apiSecurity {
 	s := apiSecurity{serve: true}
-	var creds []apiauth.Credential
+	var (
+		creds []apiauth.Credential
+		local []apiauth.Credential // the local admin token alone
+	)
 	add := func(c apiauth.Credential, err error, what string) {
 		if err != nil {
 			s.problems = append(s.problems, fmt.Sprintf("%s is not accepted: %v", what, err))
@@ -66,6 +69,9 @@ func newAPISecurity(cfg *config.Config, logger hclog.Logger) apiSecurity {
 	} else {
 		c, err := apiauth.NewToken(apiauth.LocalCredentialName, apiauth.RoleAdmin, secret)
 		add(c, err, "the local admin token")
+		if err == nil {
+			local = []apiauth.Credential{c}
+		}
 	}
 	pinned := map[string]bool{} // fingerprints with a credential already
 	for _, c := range cfg.Credentials {
@@ -127,7 +133,7 @@ func newAPISecurity(cfg *config.Config, logger hclog.Logger) apiSecurity {
 	if err != nil {
 		// Only the local token then: the configuration is at fault.
 		s.problems = append(s.problems, fmt.Sprintf("the API's credentials conflict (%v); only this host's tocsin command is accepted", err))
-		auth, _ = apiauth.NewAuthenticator(creds[:min(1, len(creds))], apiauth.WithAudit(logger.Named("api")))
+		auth, _ = apiauth.NewAuthenticator(local, apiauth.WithAudit(logger.Named("api")))
 	}
 	s.auth = auth
 	if cfg.Agent.ServesTLS() {
