@@ -331,10 +331,10 @@ func (a *Agent) Stop(ctx context.Context) error {
 	err := cur.engine.stop(ctx) // a last evaluation, through the still running plugins
 	a.flush(ctx)                // its mail (the shutdown notice) goes out now
 	a.stopDelivery(ctx)
-	if a.server == nil {
-		// Not served: nothing to stop.
-	} else if serr := a.server.Shutdown(ctx); serr != nil {
-		err = errors.Join(err, serr)
+	if a.server != nil { // nil: the API was not served
+		if serr := a.server.Shutdown(ctx); serr != nil {
+			err = errors.Join(err, serr)
+		}
 	}
 	a.stopTransports(cur.transports)
 	a.retiring.Wait() // bounded by drain_timeout, and no send is left

@@ -7,8 +7,10 @@
 // body sizes, and the connections open at once, in all and per client, so
 // that idle or slow clients cannot starve the peer, Prometheus or the
 // agent's own checks of answers or file descriptors. Every route but
-// /healthz answers only requests whose Host header is an IP address,
-// localhost, or one of Handlers.Hosts, against DNS rebinding.
+// /healthz answers a request without a credential only when its Host
+// header is an IP address, localhost, or one of Handlers.Hosts, against
+// DNS rebinding. The agent guards its routes with credentials
+// (Handlers.Guard) and may serve TLS (Handlers.TLS).
 package server
 
 import (
@@ -80,7 +82,8 @@ type Handlers struct {
 	// Hosts are the names, besides IP addresses and localhost, that
 	// requests may call the server by (their Host header): the names the
 	// agent is known by, such as its host name. Any other name gets 421
-	// Misdirected Request on every route but /healthz.
+	// Misdirected Request on every route but /healthz, unless the request
+	// carries a credential (which the Guard then judges).
 	Hosts []string
 	// Limits bound connections and requests; the zero Limits is
 	// DefaultLimits.
