@@ -141,13 +141,18 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 		a.stopTransports(a.transports)
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot start the rules", Detail: err.Error() + "."})
 	}
+	// The dispatcher runs already and reads the agent through current().
+	a.mu.Lock()
 	a.engine = eng
+	a.mu.Unlock()
 	// Hosts: the CLI calls the agent by its listen address, a peer may by
 	// its node name; any other name is refused (DNS rebinding), unless
 	// the request carries a credential.
 	sec := newAPISecurity(cfg, logger)
 	a.auth.Store(sec.auth)
+	a.mu.Lock()
 	a.apiProblems = sec.problems
+	a.mu.Unlock()
 	for _, p := range sec.problems {
 		logger.Error("API: "+p, "fix", "correct the configuration (tocsin validate), then reload or restart")
 	}
