@@ -64,6 +64,7 @@ fuzz:
 	$(call fuzz,FuzzRunFile,./core/rulestest/,1000x)
 	$(call fuzz,FuzzSalvage,./core/outbox/,10000x)
 	$(call fuzz,FuzzStatusRules,./core/agent/,10000x)
+	$(call fuzz,FuzzRequire,./core/apiauth/,20000x)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run gofmt -w on the files above'; exit 1; }
