@@ -551,7 +551,7 @@ func (l *loader) libraryChecks(lib *libraryBlock) hcl.Diagnostics {
 	} else {
 		// The agent's own listener on this host: with TLS, its identity
 		// is not verified (the check asks only whether it answers).
-		tlsOn := (Agent{Listen: l.cfg.Agent.Listen, TLSCertFile: l.cfg.Agent.TLSCertFile, InsecurePlainHTTP: l.cfg.Agent.InsecurePlainHTTP}).ServesTLS()
+		tlsOn := l.cfg.Agent.ServesTLS() // an empty listen is DefaultListen
 		add(facts.Spec{Name: SelfCheck, Kind: facts.KindHTTP, HTTP: &facts.HTTPSpec{URL: selfURL(l.cfg.Agent.Listen, tlsOn), TLSSkipVerify: tlsOn}}, "the library", lib.defRange)
 	}
 	if lib.primaryHostname != "" {

@@ -3,8 +3,6 @@ package config
 import (
 	"fmt"
 	"net"
-	"net/netip"
-	"net/url"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -125,14 +123,9 @@ func (f *fileDecoder) decodeCredential(block *hcl.Block) hcl.Diagnostics {
 		}
 	}
 	if attr, ok := a["fingerprint"]; ok {
-		if s, ok := str(attr); ok {
-			fp, err := identity.ParseFingerprint(s)
-			if err != nil {
-				diags = append(diags, attrError(attr, "Invalid fingerprint", err.Error()+"."))
-			} else {
-				c.Fingerprint = identity.FormatFingerprint(fp)
-			}
-		}
+		var d hcl.Diagnostics
+		c.Fingerprint, d = f.fingerprint(attr, "`tocsin identity` on the caller prints it")
+		diags = append(diags, d...)
 	}
 	if attr, ok := a["verified_client"]; ok {
 		v, d := attrValue(attr, f.ctx, cty.Bool)
@@ -161,25 +154,7 @@ func loopbackListen(listen string) bool {
 		listen = DefaultListen
 	}
 	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
-}
-
-// loopbackURL reports whether u's host is a loopback address or
-// localhost: a link that never leaves this host.
-func loopbackURL(u *url.URL) bool {
-	h := u.Hostname()
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(h)
-	return err == nil && ip.IsLoopback()
+	return err == nil && facts.LoopbackHost(host)
 }
 
 // checkSecurity finishes the security settings once every file is
@@ -199,23 +174,14 @@ func (l *loader) checkSecurity() hcl.Diagnostics {
 		if ps.ClientCertFile == "" {
 			ps.IdentityDir = cfg.Agent.DataDir
 		}
-		u, err := url.Parse(ps.URL)
-		if err != nil {
-			continue // reported by the peer's own validation
-		}
-		problem := ""
+		risk := ps.LinkRisk()
 		switch {
-		case ps.Insecure:
-		case u.Scheme == "http" && !loopbackURL(u):
-			problem = fmt.Sprintf("Peer %q is read over plain HTTP at %s: anyone on the network between the nodes can answer in its place and decide whether this node alerts or takes over. Use https:// with fingerprint (peer_fingerprint in the library block) set to what `tocsin identity` prints on the partner; or set insecure (peer_insecure) = true to accept the risk. Until then the agent does not read this peer: its fact fails with this error.", p.Name, ps.URL)
-		case ps.TLSSkipVerify:
-			problem = fmt.Sprintf("Peer %q switches certificate verification off (tls_skip_verify): anyone on the network can answer in its place. Pin its certificate with fingerprint (what `tocsin identity` prints on the partner) instead; or set insecure = true to accept the risk.", p.Name)
-		}
-		if problem != "" {
-			cfg.Insecure = append(cfg.Insecure, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Insecure peer link", Detail: problem, Subject: p.DeclRange.Ptr()})
-			continue
-		}
-		if ps.Insecure && !(u.Scheme == "https" && (ps.Fingerprint != "" || ps.CAFile != "") && !ps.TLSSkipVerify) && !loopbackURL(u) {
+		case risk == nil:
+		case !ps.Insecure:
+			cfg.Insecure = append(cfg.Insecure, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Insecure peer link",
+				Detail:  fmt.Sprintf("Peer %q: %v (in the library block: peer_url, peer_fingerprint, peer_insecure). Until then the agent does not read this peer: its fact fails with this error.", p.Name, risk),
+				Subject: p.DeclRange.Ptr()})
+		default:
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Insecure peer link accepted",
 				Detail:  fmt.Sprintf("Peer %q at %s is read without verifying who answers (insecure = true): anyone on the network between the nodes can answer in its place. Pin the partner with fingerprint over https:// when you can.", p.Name, ps.URL),
 				Subject: p.DeclRange.Ptr()})
@@ -252,16 +218,9 @@ func (l *loader) checkSecurity() hcl.Diagnostics {
 func (f *fileDecoder) peerSecurity(ps *facts.PeerSpec, attrs hcl.Attributes) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	if attr, ok := attrs["fingerprint"]; ok {
-		s, d := requiredString(attr, f.ctx)
+		var d hcl.Diagnostics
+		ps.Fingerprint, d = f.fingerprint(attr, "`tocsin identity` on the partner prints it")
 		diags = append(diags, d...)
-		if !d.HasErrors() {
-			fp, err := identity.ParseFingerprint(s)
-			if err != nil {
-				diags = append(diags, attrError(attr, "Invalid fingerprint", err.Error()+"; `tocsin identity` on the partner prints it."))
-			} else {
-				ps.Fingerprint = identity.FormatFingerprint(fp)
-			}
-		}
 	}
 	if attr, ok := attrs["token_file"]; ok {
 		s, d := requiredString(attr, f.ctx)
@@ -279,4 +238,18 @@ func (f *fileDecoder) peerSecurity(ps *facts.PeerSpec, attrs hcl.Attributes) hcl
 		ps.Insecure = !d.HasErrors() && !v.IsNull() && v.True()
 	}
 	return diags
+}
+
+// fingerprint decodes a certificate fingerprint argument into the form
+// identity.Fingerprint prints; where says where the operator finds it.
+func (f *fileDecoder) fingerprint(attr *hcl.Attribute, where string) (string, hcl.Diagnostics) {
+	s, diags := requiredString(attr, f.ctx)
+	if diags.HasErrors() {
+		return "", diags
+	}
+	fp, err := identity.ParseFingerprint(s)
+	if err != nil {
+		return "", hcl.Diagnostics{attrError(attr, "Invalid fingerprint", err.Error()+"; "+where+".")}
+	}
+	return identity.FormatFingerprint(fp), nil
 }

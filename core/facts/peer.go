@@ -70,7 +70,7 @@ func checkPeer(ctx context.Context, s Spec, _ *env, v map[string]cty.Value) erro
 	}
 	statusURL := base.JoinPath(StatusPath)
 	target := statusURL.Redacted()
-	if err := insecurePeer(p, base); err != nil {
+	if err := insecurePeer(p); err != nil {
 		return err
 	}
 	tr, err := peerTransport(p, base)
@@ -132,23 +132,41 @@ func checkPeer(ctx context.Context, s Spec, _ *env, v map[string]cty.Value) erro
 }
 
 // insecurePeer refuses a link to a peer off this host that anyone on the
-// network could answer in its place (plain HTTP, or verification off),
-// unless the peer's Insecure setting accepts it.
-func insecurePeer(p *PeerSpec, u *url.URL) error {
-	if p.Insecure || loopbackHost(u.Hostname()) {
+// network could answer in its place (LinkRisk), unless the peer's
+// Insecure setting accepts it.
+func insecurePeer(p *PeerSpec) error {
+	if p.Insecure {
 		return nil
 	}
-	switch {
-	case u.Scheme == "http":
-		return fmt.Errorf("not read: %s is plain HTTP, which anyone on the network can answer in the partner's place; use https:// with the partner's fingerprint (tocsin identity on the partner prints it), or set the peer's insecure = true to accept the risk", u.Redacted())
-	case p.TLSSkipVerify:
-		return errors.New("not read: certificate verification is off (tls_skip_verify), so anyone on the network can answer in the partner's place; pin the partner's fingerprint instead, or set the peer's insecure = true to accept the risk")
+	if err := p.LinkRisk(); err != nil {
+		return fmt.Errorf("not read: %w", err)
 	}
 	return nil
 }
 
-// loopbackHost reports whether host is localhost or a loopback address.
-func loopbackHost(host string) bool {
+// LinkRisk says why anyone on the network could answer in the peer's
+// place: its URL is plain HTTP, or certificate verification is off, and
+// it is not on this host. Nil when neither (or the URL does not parse:
+// Validate reports that). It ignores Insecure, which accepts the risk;
+// the peer check refuses such a link without it, and the config reports
+// it.
+func (p *PeerSpec) LinkRisk() error {
+	u, err := url.Parse(p.URL)
+	if err != nil || LoopbackHost(u.Hostname()) {
+		return nil
+	}
+	switch {
+	case u.Scheme == "http":
+		return fmt.Errorf("%s is plain HTTP, which anyone on the network can answer in the partner's place; use https:// with the partner's fingerprint (tocsin identity on the partner prints it), or set the peer's insecure = true to accept the risk", u.Redacted())
+	case p.TLSSkipVerify:
+		return errors.New("certificate verification is off (tls_skip_verify), so anyone on the network can answer in the partner's place; pin the partner's fingerprint instead (tocsin identity on the partner prints it), or set the peer's insecure = true to accept the risk")
+	}
+	return nil
+}
+
+// LoopbackHost reports whether host (without a port) is localhost or a
+// loopback address: a link to it never leaves this host.
+func LoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,11 +111,7 @@ func TestCheckPeer_InsecureRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := tt.spec
-			u, err := url.Parse(spec.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = insecurePeer(&spec, u)
+			err := insecurePeer(&spec)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Fatalf("refused: %v", err)
