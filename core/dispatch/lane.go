@@ -413,7 +413,9 @@ func (d *Dispatcher) send(t string, msgs []*sdk.Message) ([]sdk.Result, error) {
 	}
 	select {
 	case a := <-ch:
-		if a.err != nil && d.sendCtx.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The deadline is judged by the wall clock, as gRPC judges it: its
+		// DeadlineExceeded can come before the context's timer has fired.
+		if a.err != nil && d.sendCtx.Err() == nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || deadlinePassed(ctx)) {
 			return nil, timedOut()
 		}
 		return a.results, a.err
@@ -455,4 +457,10 @@ func (d *Dispatcher) send(t string, msgs []*sdk.Message) ([]sdk.Result, error) {
 		return nil, err
 	}
 	return nil, timedOut()
+}
+
+// deadlinePassed reports whether ctx's deadline is behind the wall clock.
+func deadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }

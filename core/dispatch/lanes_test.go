@@ -410,12 +410,30 @@ func TestDispatcher_Run_sendDeadlineAnswered(t *testing.T) {
 		{name: "with the cancellation", answer: func(ctx context.Context, _ []*sdk.Message) ([]sdk.Result, error) { return nil, ctx.Err() }},
 		{name: "with success", answer: accept, sent: true},
 	}
+	// gRPC reports DeadlineExceeded as soon as the deadline has passed by
+	// the wall clock, which can be before the context's timer has fired.
+	early := func(ctx context.Context, _ []*sdk.Message) ([]sdk.Result, error) {
+		dl, _ := ctx.Deadline()
+		for time.Now().Before(dl) {
+			time.Sleep(time.Until(dl) / 2)
+		}
+		return nil, errors.New("rpc error: code = DeadlineExceeded desc = stream terminated by RST_STREAM with error code: CANCEL")
+	}
+	for range 20 {
+		tests = append(tests, struct {
+			name   string
+			answer sendFunc
+			sent   bool
+		}{name: "with an error of its own, at the deadline", answer: early})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newClock()
 			q := newQueue(clk.Now, entry("a@tocsin.test", "slow"))
 			ft := newTransports().add("slow", true, func(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
-				<-ctx.Done()
+				if tt.sent || tt.name == "with the cancellation" {
+					<-ctx.Done()
+				}
 				return tt.answer(ctx, msgs)
 			})
 			// The Send's context ends after 1ms; the dispatcher's own
