@@ -43,7 +43,7 @@ type scope struct {
 var scopes = []scope{
 	{dir: "core/rules", files: []string{"state.go", "schedule.go"}, what: "rule state and schedules"},
 	{dir: "core/outbox", what: "durable outbox"},
-	{dir: "core/dispatch", what: "delivery lanes, fallback, retry"},
+	{dir: "core/delivery", what: "delivery lanes, fallback, retry"},
 	{dir: "core/config", files: []string{"render.go", "refs.go"}, what: "redaction and references"},
 	{dir: "core/tokenstore", what: "token store"},
 	{dir: "plugins/internal/smtpsend", files: []string{"classify.go"}, what: "SMTP classification"},

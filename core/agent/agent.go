@@ -17,7 +17,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/apiauth"
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
 	"github.com/tocsin-dev/tocsin/core/config"
-	"github.com/tocsin-dev/tocsin/core/dispatch"
+	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/notify"
@@ -37,7 +37,7 @@ type Agent struct {
 	now        func() time.Time
 
 	outbox     *outbox.Outbox
-	dispatcher *dispatch.Dispatcher
+	dispatcher *delivery.Dispatcher
 	deliveries *deliveryLog
 	watch      *channelWatch // the outbox fact: counts and failure streaks
 	dispatched chan struct{} // closed when the dispatcher's Run returns
@@ -126,7 +126,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	// The agent runs with the transports that started; the others' errors
 	// are warnings now, and each failed transport is logged and retried.
 	diags = asWarnings(diags)
-	a.dispatcher = dispatch.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.metrics.Observer(a.watch), logger.Named("delivery"))
+	a.dispatcher = delivery.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.metrics.Observer(a.watch), logger.Named("delivery"))
 	a.dispatched = make(chan struct{})
 	go func() {
 		defer close(a.dispatched)

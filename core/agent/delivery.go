@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/tocsin-dev/tocsin/core/config"
-	"github.com/tocsin-dev/tocsin/core/dispatch"
+	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
@@ -25,8 +25,8 @@ const OutboxFile = "outbox.db"
 func OutboxPath(dataDir string) string { return filepath.Join(dataDir, OutboxFile) }
 
 // policy is the dispatcher's retry policy from the delivery block.
-func policy(d config.Delivery) dispatch.Policy {
-	p := dispatch.DefaultPolicy()
+func policy(d config.Delivery) delivery.Policy {
+	p := delivery.DefaultPolicy()
 	p.Initial, p.Max, p.MaxAge, p.BatchSize = d.RetryInitial, d.RetryMax, d.MaxAge, d.BatchSize
 	return p
 }
@@ -37,15 +37,15 @@ func policy(d config.Delivery) dispatch.Policy {
 type dispatchTransports struct{ a *Agent }
 
 var (
-	_ dispatch.Transports   = dispatchTransports{}
-	_ dispatch.ByteLimits   = dispatchTransports{}
-	_ dispatch.SendTimeouts = dispatchTransports{}
+	_ delivery.Transports   = dispatchTransports{}
+	_ delivery.ByteLimits   = dispatchTransports{}
+	_ delivery.SendTimeouts = dispatchTransports{}
 )
 
 func (d dispatchTransports) transport(name string) (*liveTransport, error) {
 	lt := d.a.current().transports[name]
 	if lt == nil {
-		return nil, fmt.Errorf("transport %s: %w", name, dispatch.ErrUnknownTransport)
+		return nil, fmt.Errorf("transport %s: %w", name, delivery.ErrUnknownTransport)
 	}
 	return lt, nil
 }
@@ -132,16 +132,16 @@ func (d dispatchTransports) Batch(name string) bool {
 }
 
 // Rate returns transport name's rate_limit.
-func (d dispatchTransports) Rate(name string) dispatch.Rate {
+func (d dispatchTransports) Rate(name string) delivery.Rate {
 	lt := d.a.current().transports[name]
 	if lt == nil {
-		return dispatch.Rate{}
+		return delivery.Rate{}
 	}
 	tc := lt.config()
 	if tc == nil {
-		return dispatch.Rate{}
+		return delivery.Rate{}
 	}
-	return dispatch.Rate{Messages: tc.RateLimit.Messages, Per: tc.RateLimit.Per}
+	return delivery.Rate{Messages: tc.RateLimit.Messages, Per: tc.RateLimit.Per}
 }
 
 // MaxBatchBytes returns transport name's byte budget per Send: what its
@@ -182,7 +182,7 @@ type deliveryLog struct {
 	sent, retried, fellBack, deadLettered int
 }
 
-var _ dispatch.Observer = (*deliveryLog)(nil)
+var _ delivery.Observer = (*deliveryLog)(nil)
 
 // Sent logs a delivery.
 func (l *deliveryLog) Sent(e *outbox.Entry, transport, receipt string, latency time.Duration) {

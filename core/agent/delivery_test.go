@@ -12,7 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/tocsin-dev/tocsin/core/dispatch"
+	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -33,7 +33,7 @@ func (h hugeTransports) Send(_ context.Context, _ string, msgs []*sdk.Message) (
 }
 
 func (hugeTransports) Batch(string) bool                { return true }
-func (hugeTransports) Rate(string) dispatch.Rate        { return dispatch.Rate{} }
+func (hugeTransports) Rate(string) delivery.Rate        { return delivery.Rate{} }
 func (hugeTransports) MaxBatchBytes(string) int         { return 0 }
 func (hugeTransports) SendTimeout(string) time.Duration { return 0 }
 
@@ -73,7 +73,7 @@ func TestDelivery_hugeReply(t *testing.T) {
 	logger := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
 	obs := &deliveryLog{logger: logger}
 	tr := hugeTransports{err: &sdk.DeliveryError{Kind: sdk.Temporary, Code: "451 4.3.0", Reply: big, Remedy: big, Err: errors.New(big)}}
-	d := dispatch.New(ob, tr, dispatch.DefaultPolicy(), obs, logger)
+	d := delivery.New(ob, tr, delivery.DefaultPolicy(), obs, logger)
 	go func() { _ = d.Run(context.Background()) }()
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -11,7 +11,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/config"
-	"github.com/tocsin-dev/tocsin/core/dispatch"
+	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -28,7 +28,7 @@ const maxStreakError = 512
 // agent starts with none, and its pending entries' next attempts build
 // them again.
 type channelWatch struct {
-	next   dispatch.Observer
+	next   delivery.Observer
 	stats  func() (outbox.Stats, error)
 	now    func() time.Time
 	logger hclog.Logger
@@ -58,13 +58,13 @@ type streak struct {
 	lastError string
 }
 
-var _ dispatch.Observer = (*channelWatch)(nil)
+var _ delivery.Observer = (*channelWatch)(nil)
 
 // newChannelWatch returns a watch that forwards every event to next (nil:
 // none), reads the outbox's counts with stats and the time with now.
-func newChannelWatch(next dispatch.Observer, stats func() (outbox.Stats, error), now func() time.Time, logger hclog.Logger) *channelWatch {
+func newChannelWatch(next delivery.Observer, stats func() (outbox.Stats, error), now func() time.Time, logger hclog.Logger) *channelWatch {
 	if next == nil {
-		next = dispatch.NopObserver{}
+		next = delivery.NopObserver{}
 	}
 	if now == nil {
 		now = time.Now
@@ -120,11 +120,11 @@ func (w *channelWatch) failed(transport string, err *sdk.DeliveryError) {
 	now := w.now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err != nil && errors.Is(err, dispatch.ErrUnknownTransport) {
+	if err != nil && errors.Is(err, delivery.ErrUnknownTransport) {
 		delete(w.streaks, transport)
 		return
 	}
-	if err != nil && errors.Is(err, dispatch.ErrBuild) {
+	if err != nil && errors.Is(err, delivery.ErrBuild) {
 		return // the entry's fault: the transport was not tried
 	}
 	s := w.streaks[transport]

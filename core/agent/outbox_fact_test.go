@@ -18,7 +18,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/config"
-	"github.com/tocsin-dev/tocsin/core/dispatch"
+	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/rules"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
@@ -153,7 +153,7 @@ func TestChannelWatch_streaks(t *testing.T) {
 			steps: []step{
 				retried("relay", refused()), retried("graph", refused()),
 				{event: func(w *channelWatch) {
-					w.FellBack(entry, "relay", "graph", sdk.PermanentError(fmt.Errorf("transport relay: %w", dispatch.ErrUnknownTransport), "", ""))
+					w.FellBack(entry, "relay", "graph", sdk.PermanentError(fmt.Errorf("transport relay: %w", delivery.ErrUnknownTransport), "", ""))
 				}},
 			},
 			want: map[string]config.TransportStreak{
@@ -164,7 +164,7 @@ func TestChannelWatch_streaks(t *testing.T) {
 			name: "a message that cannot be built is not the transport's failure",
 			steps: []step{
 				{event: func(w *channelWatch) {
-					w.FellBack(entry, "relay", "graph", sdk.PermanentError(fmt.Errorf("x: %w", dispatch.ErrBuild), "", ""))
+					w.FellBack(entry, "relay", "graph", sdk.PermanentError(fmt.Errorf("x: %w", delivery.ErrBuild), "", ""))
 				}},
 				retried("graph", refused()),
 			},
@@ -509,7 +509,7 @@ func (s *scriptedTransports) Send(_ context.Context, transport string, msgs []*s
 
 func (s *scriptedTransports) Batch(string) bool { return false }
 
-func (s *scriptedTransports) Rate(string) dispatch.Rate { return dispatch.Rate{} }
+func (s *scriptedTransports) Rate(string) delivery.Rate { return delivery.Rate{} }
 
 // libraryWithAlert is a configuration whose failover library tells
 // ops_fallback when a transport keeps failing.
@@ -591,7 +591,7 @@ func TestChannelWatch_dispatcherToEngine(t *testing.T) {
 	next := &recordingObserver{}
 	w := newChannelWatch(next, ob.Stats, clock.now, nil)
 	ts := &scriptedTransports{errs: map[string]*sdk.DeliveryError{"relay": authFailed()}}
-	d := dispatch.New(ob, ts, dispatch.DefaultPolicy(), w, nil)
+	d := delivery.New(ob, ts, delivery.DefaultPolicy(), w, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ran := make(chan error, 1)

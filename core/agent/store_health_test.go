@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/tocsin-dev/tocsin/core/dispatch"
+	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/rules"
@@ -136,7 +136,7 @@ func TestAgent_DiskFull(t *testing.T) {
 		}),
 	}
 	a.watch = newChannelWatch(a.deliveries, ob.Stats, clock.now, logger)
-	a.dispatcher = dispatch.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.watch, logger)
+	a.dispatcher = delivery.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.watch, logger)
 	srv, err := server.Listen(logger, "127.0.0.1:0", server.Handlers{Health: a.health, Status: func() any { return a.deliveryStatus() }})
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func TestAgent_DiskFullWarningNotSent(t *testing.T) {
 		transports: upTransports(Transports{"graph": {Config: cfg.Transport("graph"), Plugin: graph, Description: &sdk.Description{Name: "fake"}}}),
 	}
 	a.watch = newChannelWatch(nil, ob.Stats, clock.now, nil)
-	a.dispatcher = dispatch.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.watch, nil)
+	a.dispatcher = delivery.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.watch, nil)
 	eng, err := newEngine(cfg, hclog.NewNullLogger(), a, clock.now)
 	if err != nil {
 		t.Fatal(err)

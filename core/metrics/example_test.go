@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tocsin-dev/tocsin/core/dispatch"
+	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 )
@@ -17,7 +17,7 @@ import (
 // serves the handler at /metrics.
 func Example() {
 	m := metrics.New()
-	obs := m.Observer(dispatch.NopObserver{}) // the agent's logging observer here
+	obs := m.Observer(delivery.NopObserver{}) // the agent's logging observer here
 	m.Outbox(func() (outbox.Stats, error) { return outbox.Stats{Pending: 3}, nil })
 
 	m.Enqueued("disk_full", "dba")

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/tocsin-dev/tocsin/core/dispatch"
+	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -285,8 +285,8 @@ func TestMetrics_Nil(t *testing.T) {
 	m.Outbox(func() (outbox.Stats, error) { return outbox.Stats{}, nil })
 	m.PluginStarts(func() map[string]int { return nil })
 
-	if _, ok := m.Observer(nil).(dispatch.NopObserver); !ok {
-		t.Errorf("nil.Observer(nil) = %T, want dispatch.NopObserver", m.Observer(nil))
+	if _, ok := m.Observer(nil).(delivery.NopObserver); !ok {
+		t.Errorf("nil.Observer(nil) = %T, want delivery.NopObserver", m.Observer(nil))
 	}
 	next := &recorder{}
 	if got := m.Observer(next); got != next {

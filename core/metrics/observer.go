@@ -5,12 +5,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tocsin-dev/tocsin/core/dispatch"
+	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
-// Observer returns a dispatch.Observer that counts each event and then
+// Observer returns a delivery.Observer that counts each event and then
 // passes it on to next (nil for none):
 //
 //	tocsin_notifications_sent_total{transport, contact}
@@ -21,11 +21,11 @@ import (
 //
 // The four counters of a (transport, contact) pair appear together, at 0,
 // with its first event, so increase() sees the first retry or dead letter.
-// Counting never blocks. A nil m returns next (a dispatch.NopObserver when
+// Counting never blocks. A nil m returns next (a delivery.NopObserver when
 // next is nil).
-func (m *Metrics) Observer(next dispatch.Observer) dispatch.Observer {
+func (m *Metrics) Observer(next delivery.Observer) delivery.Observer {
 	if next == nil {
-		next = dispatch.NopObserver{}
+		next = delivery.NopObserver{}
 	}
 	if m == nil {
 		return next
@@ -36,10 +36,10 @@ func (m *Metrics) Observer(next dispatch.Observer) dispatch.Observer {
 // observer counts the dispatcher's events and forwards them.
 type observer struct {
 	m    *Metrics
-	next dispatch.Observer
+	next delivery.Observer
 }
 
-var _ dispatch.Observer = (*observer)(nil)
+var _ delivery.Observer = (*observer)(nil)
 
 // deliveries are the four counters of one (transport, contact) pair.
 type deliveries struct {

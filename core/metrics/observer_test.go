@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tocsin-dev/tocsin/core/dispatch"
+	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -21,13 +21,13 @@ type call struct {
 	next                           time.Time
 }
 
-// recorder is a dispatch.Observer that records the calls it receives.
+// recorder is a delivery.Observer that records the calls it receives.
 type recorder struct {
 	mu    sync.Mutex
 	calls []call
 }
 
-var _ dispatch.Observer = (*recorder)(nil)
+var _ delivery.Observer = (*recorder)(nil)
 
 func (r *recorder) add(c call) {
 	r.mu.Lock()
@@ -57,32 +57,32 @@ func TestMetrics_Observer_Forwards(t *testing.T) {
 	next := t0.Add(time.Minute)
 	tests := []struct {
 		name   string
-		call   func(dispatch.Observer)
+		call   func(delivery.Observer)
 		want   call
 		metric string
 		labels map[string]string
 	}{
 		{
 			name:   "sent",
-			call:   func(o dispatch.Observer) { o.Sent(e, "graph", "250 OK id=7", 40*time.Millisecond) },
+			call:   func(o delivery.Observer) { o.Sent(e, "graph", "250 OK id=7", 40*time.Millisecond) },
 			want:   call{method: "Sent", e: e, transport: "graph", receipt: "250 OK id=7", latency: 40 * time.Millisecond},
 			metric: "tocsin_notifications_sent_total", labels: l("transport", "graph", "contact", "dba"),
 		},
 		{
 			name:   "retried",
-			call:   func(o dispatch.Observer) { o.Retried(e, "graph", de, next) },
+			call:   func(o delivery.Observer) { o.Retried(e, "graph", de, next) },
 			want:   call{method: "Retried", e: e, transport: "graph", err: de, next: next},
 			metric: "tocsin_notifications_retried_total", labels: l("transport", "graph", "contact", "dba"),
 		},
 		{
 			name:   "fell back",
-			call:   func(o dispatch.Observer) { o.FellBack(e, "graph", "smtp", de) },
+			call:   func(o delivery.Observer) { o.FellBack(e, "graph", "smtp", de) },
 			want:   call{method: "FellBack", e: e, transport: "graph", to: "smtp", err: de},
 			metric: "tocsin_notifications_fell_back_total", labels: l("transport", "graph", "contact", "dba"),
 		},
 		{
 			name:   "dead lettered",
-			call:   func(o dispatch.Observer) { o.DeadLettered(e, de) },
+			call:   func(o delivery.Observer) { o.DeadLettered(e, de) },
 			want:   call{method: "DeadLettered", e: e, err: de},
 			metric: "tocsin_notifications_dead_lettered_total", labels: l("transport", "smtp", "contact", "dba"),
 		},

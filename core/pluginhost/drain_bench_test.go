@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/tocsin-dev/tocsin/core/dispatch"
+	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/pluginhost"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
@@ -29,7 +29,7 @@ func (t instanceTransports) Send(ctx context.Context, _ string, msgs []*sdk.Mess
 
 func (t instanceTransports) Batch(string) bool { return true }
 
-func (t instanceTransports) Rate(string) dispatch.Rate { return dispatch.Rate{} }
+func (t instanceTransports) Rate(string) delivery.Rate { return delivery.Rate{} }
 
 // BenchmarkDrain_OutboxThroughPlugin is (c): the same small messages,
 // durably enqueued in a real outbox first, then drained by the dispatcher
@@ -53,9 +53,9 @@ func BenchmarkDrain_OutboxThroughPlugin(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = ob.Close() })
-	policy := dispatch.DefaultPolicy()
+	policy := delivery.DefaultPolicy()
 	policy.BatchSize = benchBatch
-	d := dispatch.New(ob, instanceTransports{in}, policy, nil, hclog.NewNullLogger())
+	d := delivery.New(ob, instanceTransports{in}, policy, nil, hclog.NewNullLogger())
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = d.Run(runCtx) }()

@@ -1,4 +1,6 @@
-// Package dispatch sends what the outbox holds.
+// Package delivery sends what the outbox holds: it retries, falls back to
+// the next transport of a contact's via list and throttles, the stage
+// Alertmanager calls "retry" and our configuration calls the delivery block.
 //
 // A [Dispatcher] runs one loop that sleeps until the next entry is due (or
 // until [Dispatcher.Kick] says new ones were enqueued), picks the due
@@ -54,4 +56,4 @@
 // new work and lets the sends in flight finish, up to a deadline; a send
 // cut short by the deadline leaves its entries as they were, to be sent
 // again on the next start.
-package dispatch
+package delivery
