@@ -6,15 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/tocsin-dev/tocsin/core/agent"
 	"github.com/tocsin-dev/tocsin/core/apiauth"
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/identity"
+	"github.com/tocsin-dev/tocsin/core/outboxapi"
+	"github.com/tocsin-dev/tocsin/core/server"
 )
 
 // maxCertFile bounds what the client reads of the agent's certificate.
@@ -84,6 +87,76 @@ func newAgentClient(a config.Agent) (*agentClient, error) {
 	return c, nil
 }
 
+// agentAddr is the host:port to reach the agent listening on listen: an
+// unspecified host (empty, 0.0.0.0, ::) becomes the loopback address of
+// its family.
+func agentAddr(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	} else if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip.Is6() {
+			host = "::1"
+		}
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// probe is what probeAgent found out.
+type probe struct {
+	addr string // host:port asked
+	node string // the node that answered
+	// anon is set when an agent answered but did not say which node it
+	// is, as it answers a caller without an accepted credential.
+	anon bool
+	err  error // why no agent said which node it is
+}
+
+// probeAgent asks /healthz of the agent configured by a, with its admin
+// token, which node answers at its listen address. The client is nil
+// when it could not be made (p.err says why).
+func probeAgent(ctx context.Context, a config.Agent) (*agentClient, probe) {
+	client, err := newAgentClient(a)
+	if err != nil {
+		addr, aerr := agentAddr(a.Listen)
+		if aerr != nil {
+			addr = a.Listen
+		}
+		return nil, probe{addr: addr, err: err}
+	}
+	p := probe{addr: client.addr}
+	resp, err := client.do(ctx, http.MethodGet, "/healthz")
+	if err != nil {
+		p.err = err
+		return client, p
+	}
+	defer resp.Body.Close()
+	if err := client.refused(resp, http.MethodGet, "/healthz"); err != nil {
+		p.err = err
+		return client, p
+	}
+	var h server.Health
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		p.err = fmt.Errorf("GET /healthz: %s", resp.Status)
+	case json.NewDecoder(io.LimitReader(resp.Body, maxShortAnswer)).Decode(&h) != nil || h.Status == "":
+		p.err = errors.New("GET /healthz: not a tocsin agent's answer")
+	case h.Node == "" && client.token == "":
+		p.anon = true
+		p.err = fmt.Errorf("GET /healthz: the agent does not tell a caller without credential which node it is: %w", client.noToken)
+	case h.Node == "":
+		p.anon = true
+		p.err = fmt.Errorf("GET /healthz: the agent did not take the admin token in %s as a credential (does it run with another data_dir?)", client.tokenFile)
+	default:
+		p.node = h.Node
+	}
+	return client, p
+}
+
 // agentCertFile is the certificate the agent configured by a serves: the
 // operator's tls_cert_file, else the one it generates in data_dir.
 func agentCertFile(a config.Agent) string {
@@ -124,6 +197,14 @@ func (c *agentClient) do(ctx context.Context, method, path string) (*http.Respon
 	if err != nil {
 		return nil, fmt.Errorf("ask the agent: %w", err)
 	}
+	return c.Do(req)
+}
+
+// Do sends req, made for the agent's base URL, with the admin token when
+// there is one, and returns the answer, whatever its status: the
+// outboxapi.Doer of the outbox commands. A certificate other than the
+// pinned one fails with an error that wraps the *identity.PinError.
+func (c *agentClient) Do(req *http.Request) (*http.Response, error) {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -145,14 +226,28 @@ func (c *agentClient) refused(resp *http.Response, method, path string) error {
 	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
 		return nil
 	}
-	msg := strings.TrimSpace(readErrorBody(resp.Body))
+	return c.refusal(resp.StatusCode, resp.Status, method, path, strings.TrimSpace(readErrorBody(resp.Body)))
+}
+
+// explain returns err, or for an outbox API answer that refused the
+// credential, the error refused gives for it.
+func (c *agentClient) explain(err error) error {
+	if se := (*outboxapi.StatusError)(nil); errors.As(err, &se) && se.Refused() {
+		return c.refusal(se.StatusCode, se.Status, se.Method, se.Path, se.Text())
+	}
+	return err
+}
+
+// refusal is the error for an answer with code (401 or 403) and status
+// line status to method path, whose error message is msg.
+func (c *agentClient) refusal(code int, status, method, path, msg string) error {
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized && c.token == "" && c.noToken != nil:
-		return fmt.Errorf("%s %s: the agent refused the request without credential (%s): %s; %w", method, path, resp.Status, msg, c.noToken)
-	case resp.StatusCode == http.StatusUnauthorized:
-		return fmt.Errorf("%s %s: the agent did not accept the admin token in %s (%s): %s", method, path, c.tokenFile, resp.Status, msg)
+	case code == http.StatusUnauthorized && c.token == "" && c.noToken != nil:
+		return fmt.Errorf("%s %s: the agent refused the request without credential (%s): %s; %w", method, path, status, msg, c.noToken)
+	case code == http.StatusUnauthorized:
+		return fmt.Errorf("%s %s: the agent did not accept the admin token in %s (%s): %s", method, path, c.tokenFile, status, msg)
 	default:
-		return fmt.Errorf("%s %s: the agent refused the request (%s): %s", method, path, resp.Status, msg)
+		return fmt.Errorf("%s %s: the agent refused the request (%s): %s", method, path, status, msg)
 	}
 }
 
@@ -160,7 +255,7 @@ func (c *agentClient) refused(resp *http.Response, method, path string) error {
 // JSON answer, else its text.
 func readErrorBody(r io.Reader) string {
 	body, _ := io.ReadAll(io.LimitReader(r, maxShortAnswer))
-	var ae agent.APIError
+	var ae outboxapi.Error
 	if json.Unmarshal(body, &ae) == nil && ae.Message != "" {
 		return ae.Message
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/identity"
 	"github.com/tocsin-dev/tocsin/core/outbox"
+	"github.com/tocsin-dev/tocsin/core/outboxapi"
 	"github.com/tocsin-dev/tocsin/core/server"
 )
 
@@ -50,12 +51,12 @@ func (f *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(server.Health{Status: "ok"})
 	case !ok:
 		w.WriteHeader(http.StatusUnauthorized)
-		_ = json.NewEncoder(w).Encode(agent.APIError{Message: noCredential})
-	case r.URL.Path == agent.OutboxAPIPath:
-		_ = json.NewEncoder(w).Encode(agent.OutboxList{Entries: []agent.OutboxEntry{{ID: "x@node-a"}}})
+		_ = json.NewEncoder(w).Encode(outboxapi.Error{Message: noCredential})
+	case r.URL.Path == outboxapi.Path:
+		_ = json.NewEncoder(w).Encode(outboxapi.List{Entries: []outboxapi.Entry{{ID: "x@node-a"}}})
 	default:
 		w.WriteHeader(http.StatusForbidden)
-		_ = json.NewEncoder(w).Encode(agent.APIError{Message: "the credential has the read role (fake)"})
+		_ = json.NewEncoder(w).Encode(outboxapi.Error{Message: "the credential has the read role (fake)"})
 	}
 }
 
@@ -270,7 +271,7 @@ func TestAgentClient_TLS(t *testing.T) {
 			if p.node != tt.wantNode || (tt.wantNode != "") != (p.err == nil) {
 				t.Errorf("probe found node %q, %v; want %q", p.node, p.err, tt.wantNode)
 			}
-			_, listErr := (&apiStore{client: client}).list(ctx, "")
+			_, listErr := newAPIStore(client).list(ctx, "")
 			tt.check(t, s, p, listErr)
 		})
 	}
@@ -289,8 +290,8 @@ func TestAgentClient_forbidden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = (&apiStore{client: client}).drop(context.Background(), "x@node-a")
-	for _, w := range []string{"DELETE " + agent.OutboxAPIPath + "/x@node-a", "403 Forbidden", "the credential has the read role (fake)"} {
+	err = newAPIStore(client).drop(context.Background(), "x@node-a")
+	for _, w := range []string{"DELETE " + outboxapi.Path + "/x@node-a", "403 Forbidden", "the credential has the read role (fake)"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("drop: %v; want %q", err, w)
 		}

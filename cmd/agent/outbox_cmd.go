@@ -7,20 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
-	"net/http"
-	"net/netip"
-	"net/url"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tocsin-dev/tocsin/core/agent"
-	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/outbox"
-	"github.com/tocsin-dev/tocsin/core/server"
+	"github.com/tocsin-dev/tocsin/core/outboxapi"
 )
 
 // How long the outbox commands wait for the agent: to tell whether it runs,
@@ -124,7 +117,7 @@ func (c *outboxListCommand) Run(args []string) int {
 		return exitError
 	}
 	if *asJSON {
-		return c.printJSON(agent.OutboxList{Entries: entries})
+		return c.printJSON(outboxapi.List{Entries: entries})
 	}
 	printOutboxList(c.stdout, entries, *state, *path)
 	return exitOK
@@ -357,268 +350,10 @@ func (m meta) printJSON(v any) int {
 	return exitOK
 }
 
-// outboxStore is where the outbox commands find the outbox: the running
-// agent's API, or the file.
-type outboxStore interface {
-	list(ctx context.Context, state string) ([]agent.OutboxEntry, error)
-	get(ctx context.Context, id string) (agent.OutboxEntry, error)
-	retry(ctx context.Context, id string) (agent.OutboxEntry, error)
-	drop(ctx context.Context, id string) error
-	// running reports whether the agent runs (the store is its API).
-	running() bool
-	// where says where the outbox was reached, for the operator.
-	where() string
-	close() error
-}
-
-// openOutboxStore finds the outbox of the agent configured by cfg (loaded
-// from configPath): through the API when the agent answers at its listen
-// address as the configured node, else in its file. When the agent does
-// not answer and another process holds the file, or this process may not
-// open it, the error says both.
-//
-// A note goes to warn when an agent of another node answers at the
-// listen address.
-func openOutboxStore(ctx context.Context, cfg *config.Config, configPath string, warn io.Writer) (outboxStore, error) {
-	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	client, p := probeAgent(pctx, cfg.Agent)
-	cancel()
-	if p.err == nil && p.node == cfg.Agent.Node {
-		return &apiStore{client: client}, nil
-	}
-	file := agent.OutboxPath(cfg.Agent.DataDir)
-	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
-		// Not created here: a command run as root would leave a file the
-		// agent's user cannot open.
-		return &fileStore{path: file}, nil
-	}
-	ob, err := outbox.Open(file, outbox.Options{ConfigPath: configPath})
-	if err == nil && p.err == nil {
-		fmt.Fprintf(warn, "Note: %s answers as node %q, not %q; this command works on %s instead.\n", p.addr, p.node, cfg.Agent.Node, file)
-	}
-	if errors.Is(err, outbox.ErrLocked) || errors.Is(err, fs.ErrPermission) {
-		why := fmt.Sprintf("the agent does not answer at %s (%v)", p.addr, p.err)
-		switch {
-		case client == nil:
-			why = fmt.Sprintf("cannot ask the agent at %s (%v)", p.addr, p.err)
-		case p.err == nil:
-			why = fmt.Sprintf("%s answers as node %q, not %q (the agent of another configuration)", p.addr, p.node, cfg.Agent.Node)
-		case p.anon:
-			why = fmt.Sprintf("an agent answers at %s but does not say which node it is (%v)", p.addr, p.err)
-		}
-		return nil, fmt.Errorf("cannot reach the outbox: %s, and %w", why, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &fileStore{path: file, ob: ob}, nil
-}
-
-// agentAddr is the host:port to reach the agent listening on listen: an
-// unspecified host (empty, 0.0.0.0, ::) becomes the loopback address of
-// its family.
-func agentAddr(listen string) (string, error) {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return "", fmt.Errorf("listen address %q: %w", listen, err)
-	}
-	if host == "" {
-		host = "127.0.0.1"
-	} else if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-		if ip.Is6() {
-			host = "::1"
-		}
-	}
-	return net.JoinHostPort(host, port), nil
-}
-
-// probe is what probeAgent found out.
-type probe struct {
-	addr string // host:port asked
-	node string // the node that answered
-	// anon is set when an agent answered but did not say which node it
-	// is, as it answers a caller without an accepted credential.
-	anon bool
-	err  error // why no agent said which node it is
-}
-
-// probeAgent asks /healthz of the agent configured by a, with its admin
-// token, which node answers at its listen address. The client is nil
-// when it could not be made (p.err says why).
-func probeAgent(ctx context.Context, a config.Agent) (*agentClient, probe) {
-	client, err := newAgentClient(a)
-	if err != nil {
-		addr, aerr := agentAddr(a.Listen)
-		if aerr != nil {
-			addr = a.Listen
-		}
-		return nil, probe{addr: addr, err: err}
-	}
-	p := probe{addr: client.addr}
-	resp, err := client.do(ctx, http.MethodGet, "/healthz")
-	if err != nil {
-		p.err = err
-		return client, p
-	}
-	defer resp.Body.Close()
-	if err := client.refused(resp, http.MethodGet, "/healthz"); err != nil {
-		p.err = err
-		return client, p
-	}
-	var h server.Health
-	switch {
-	case resp.StatusCode != http.StatusOK:
-		p.err = fmt.Errorf("GET /healthz: %s", resp.Status)
-	case json.NewDecoder(io.LimitReader(resp.Body, maxShortAnswer)).Decode(&h) != nil || h.Status == "":
-		p.err = errors.New("GET /healthz: not a tocsin agent's answer")
-	case h.Node == "" && client.token == "":
-		p.anon = true
-		p.err = fmt.Errorf("GET /healthz: the agent does not tell a caller without credential which node it is: %w", client.noToken)
-	case h.Node == "":
-		p.anon = true
-		p.err = fmt.Errorf("GET /healthz: the agent did not take the admin token in %s as a credential (does it run with another data_dir?)", client.tokenFile)
-	default:
-		p.node = h.Node
-	}
-	return client, p
-}
-
-// apiStore is the outbox of the running agent, through its API.
-type apiStore struct {
-	client *agentClient
-}
-
-func (s *apiStore) list(ctx context.Context, state string) ([]agent.OutboxEntry, error) {
-	path := agent.OutboxAPIPath
-	if state != "" {
-		path += "?state=" + url.QueryEscape(state)
-	}
-	var l agent.OutboxList
-	if err := s.do(ctx, http.MethodGet, path, http.StatusOK, &l); err != nil {
-		return nil, err
-	}
-	return l.Entries, nil
-}
-
-func (s *apiStore) get(ctx context.Context, id string) (agent.OutboxEntry, error) {
-	var e agent.OutboxEntry
-	err := s.do(ctx, http.MethodGet, entryPath(id), http.StatusOK, &e)
-	return e, err
-}
-
-func (s *apiStore) retry(ctx context.Context, id string) (agent.OutboxEntry, error) {
-	var e agent.OutboxEntry
-	err := s.do(ctx, http.MethodPost, entryPath(id)+"/retry", http.StatusOK, &e)
-	return e, err
-}
-
-func (s *apiStore) drop(ctx context.Context, id string) error {
-	return s.do(ctx, http.MethodDelete, entryPath(id), http.StatusNoContent, nil)
-}
-
-func (s *apiStore) running() bool { return true }
-func (s *apiStore) where() string { return "through the running agent at " + s.client.addr }
-func (s *apiStore) close() error  { return nil }
-
-func entryPath(id string) string { return agent.OutboxAPIPath + "/" + url.PathEscape(id) }
-
-// do sends a request to the agent and decodes its answer into out (if not
-// nil) when the status is want. An error answer becomes its message.
-func (s *apiStore) do(ctx context.Context, method, path string, want int, out any) error {
-	resp, err := s.client.do(ctx, method, path)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if err := s.client.refused(resp, method, path); err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxShortAnswer))
-		var ae agent.APIError
-		if json.Unmarshal(body, &ae) == nil && ae.Message != "" {
-			return &ae
-		}
-		return fmt.Errorf("%s %s: %s: %s (is the agent older than this tocsin?)", method, s.client.url(path), resp.Status, strings.TrimSpace(string(body)))
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("read the agent's answer to %s %s: %w", method, path, err)
-	}
-	return nil
-}
-
-// fileStore is the outbox file of a stopped agent; ob is nil when there is
-// no file (the agent never ran with this data_dir).
-type fileStore struct {
-	path string
-	ob   *outbox.Outbox
-}
-
-func (s *fileStore) list(_ context.Context, state string) ([]agent.OutboxEntry, error) {
-	if s.ob == nil {
-		return nil, nil
-	}
-	entries, err := s.ob.List(outbox.State(state))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]agent.OutboxEntry, 0, len(entries))
-	for _, e := range entries {
-		out = append(out, agent.NewOutboxEntry(e))
-	}
-	return out, nil
-}
-
-func (s *fileStore) get(_ context.Context, id string) (agent.OutboxEntry, error) {
-	if s.ob == nil {
-		return agent.OutboxEntry{}, s.missing(id)
-	}
-	e, err := s.ob.Get(id)
-	if err != nil {
-		return agent.OutboxEntry{}, err
-	}
-	return agent.NewOutboxEntry(e), nil
-}
-
-func (s *fileStore) retry(ctx context.Context, id string) (agent.OutboxEntry, error) {
-	if s.ob == nil {
-		return agent.OutboxEntry{}, s.missing(id)
-	}
-	if err := s.ob.Retry(ctx, id); err != nil {
-		return agent.OutboxEntry{}, err
-	}
-	return s.get(ctx, id)
-}
-
-func (s *fileStore) drop(ctx context.Context, id string) error {
-	if s.ob == nil {
-		return s.missing(id)
-	}
-	return s.ob.Drop(ctx, id)
-}
-
-func (s *fileStore) missing(id string) error {
-	return fmt.Errorf("get outbox entry %q: %w: there is no outbox file %s (the agent has not run with this data_dir)", id, outbox.ErrNotFound, s.path)
-}
-
-func (s *fileStore) running() bool { return false }
-func (s *fileStore) where() string { return "in " + s.path + "; the agent is not running" }
-
-func (s *fileStore) close() error {
-	if s.ob == nil {
-		return nil
-	}
-	return s.ob.Close()
-}
-
 // printOutboxList prints entries as a table and, under it, the last error
 // and remedy of the dead ones. state is the filter the entries were listed
 // with, configPath the configuration they came from (the hints name it).
-func printOutboxList(w io.Writer, entries []agent.OutboxEntry, state, configPath string) {
+func printOutboxList(w io.Writer, entries []outboxapi.Entry, state, configPath string) {
 	if len(entries) == 0 {
 		if state == "" {
 			fmt.Fprintln(w, "The outbox is empty.")
@@ -629,7 +364,7 @@ func printOutboxList(w io.Writer, entries []agent.OutboxEntry, state, configPath
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tCONTACT\tTRANSPORT\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
-	var dead []agent.OutboxEntry
+	var dead []outboxapi.Entry
 	for _, e := range entries {
 		next := "-"
 		if e.State != string(outbox.Dead) {
@@ -662,7 +397,7 @@ func printOutboxList(w io.Writer, entries []agent.OutboxEntry, state, configPath
 
 // lastErrorCode is the LAST ERROR column: the provider's code, else the
 // kind of error, "-" before the first failure.
-func lastErrorCode(l *agent.OutboxAttempt) string {
+func lastErrorCode(l *outboxapi.Attempt) string {
 	switch {
 	case l == nil:
 		return "-"
@@ -676,7 +411,7 @@ func lastErrorCode(l *agent.OutboxAttempt) string {
 }
 
 // lastError is the error of an attempt, with where and when it happened.
-func lastError(l *agent.OutboxAttempt) string {
+func lastError(l *outboxapi.Attempt) string {
 	where := stamp(l.At)
 	if l.Transport != "" {
 		where = "transport " + l.Transport + ", " + where
@@ -685,7 +420,7 @@ func lastError(l *agent.OutboxAttempt) string {
 }
 
 // printOutboxEntry prints everything about e.
-func printOutboxEntry(w io.Writer, e agent.OutboxEntry) {
+func printOutboxEntry(w io.Writer, e outboxapi.Entry) {
 	const pad = "                 "
 	field := func(name, value string) {
 		fmt.Fprintf(w, "%-17s%s\n", name+":", indent(value, pad))

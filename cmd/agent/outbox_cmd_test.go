@@ -19,6 +19,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/agent"
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/outbox"
+	"github.com/tocsin-dev/tocsin/core/outboxapi"
 	"github.com/tocsin-dev/tocsin/core/server"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -160,7 +161,7 @@ func TestOutboxList_file(t *testing.T) {
 
 	r = runCLI(t, "outbox", "list", "-config", cfg, "-state", "pending", "-json")
 	wantOutput(t, r, exitOK, nil, nil)
-	var l agent.OutboxList
+	var l outboxapi.List
 	if err := json.Unmarshal([]byte(r.stdout), &l); err != nil {
 		t.Fatalf("-json: %v\n%s", err, r.stdout)
 	}
@@ -239,7 +240,7 @@ func TestOutboxShow_file(t *testing.T) {
 	}, nil)
 
 	r = runCLI(t, "outbox", "show", "-config", cfg, "-json", pendingID)
-	var e agent.OutboxEntry
+	var e outboxapi.Entry
 	if err := json.Unmarshal([]byte(r.stdout), &e); err != nil || e.ID != pendingID || e.Last != nil {
 		t.Errorf("-json = %+v, %v\n%s", e, err, r.stdout)
 	}
@@ -344,7 +345,7 @@ func runningAgent(t *testing.T, node string) (cfg string, ob *outbox.Outbox, kic
 	kicks = new(atomic.Int32)
 	srv, err := server.Listen(hclog.NewNullLogger(), "127.0.0.1:0", server.Handlers{
 		Health: func() server.Health { return server.Health{Status: "ok", Node: node} },
-		Routes: agent.OutboxRoutes(ob, func() { kicks.Add(1) }),
+		Routes: outboxapi.Routes(ob, outboxapi.KickFunc(func() { kicks.Add(1) })),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/notify"
 	"github.com/tocsin-dev/tocsin/core/outbox"
+	"github.com/tocsin-dev/tocsin/core/outboxapi"
 	"github.com/tocsin-dev/tocsin/core/server"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -211,7 +212,7 @@ func (a *Agent) stopTransports(set transportSet) {
 // routes are the agent's endpoints beyond /healthz and /v1/status: the
 // outbox API and /metrics.
 func (a *Agent) routes() map[string]http.Handler {
-	r := OutboxRoutes(a.outbox, a.dispatcher.Kick)
+	r := outboxapi.Routes(a.outbox, a.dispatcher)
 	r["GET /metrics"] = a.metrics.Handler()
 	return r
 }

@@ -1,4 +1,4 @@
-package agent
+package outboxapi
 
 import (
 	"context"
@@ -37,7 +37,7 @@ type seededOutbox struct {
 
 func seedOutbox(t *testing.T) seededOutbox {
 	t.Helper()
-	ob, err := outbox.Open(filepath.Join(t.TempDir(), OutboxFile), outbox.Options{Now: func() time.Time { return testNow }})
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,10 +72,17 @@ func seedOutbox(t *testing.T) seededOutbox {
 	return s
 }
 
-// apiMux serves OutboxRoutes(ob, kick) on a mux of its own.
+// testNow is the clock of the seeded outbox.
+var testNow = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// apiMux serves Routes(ob, kick) on a mux of its own; kick may be nil.
 func apiMux(ob *outbox.Outbox, kick func()) *http.ServeMux {
+	var k Kicker
+	if kick != nil {
+		k = KickFunc(kick)
+	}
 	mux := http.NewServeMux()
-	for p, h := range OutboxRoutes(ob, kick) {
+	for p, h := range Routes(ob, k) {
 		mux.Handle(p, h)
 	}
 	return mux
@@ -105,7 +112,7 @@ func decode[T any](t *testing.T, body []byte) T {
 
 const loopback = "127.0.0.1:50123"
 
-func TestOutboxRoutes_list(t *testing.T) {
+func TestRoutes_list(t *testing.T) {
 	s := seedOutbox(t)
 	mux := apiMux(s.ob, nil)
 	tests := []struct {
@@ -124,7 +131,7 @@ func TestOutboxRoutes_list(t *testing.T) {
 			if code != http.StatusOK {
 				t.Fatalf("status %d: %s", code, body)
 			}
-			l := decode[OutboxList](t, body)
+			l := decode[List](t, body)
 			var ids []string
 			for _, e := range l.Entries {
 				ids = append(ids, e.ID)
@@ -139,13 +146,13 @@ func TestOutboxRoutes_list(t *testing.T) {
 	}
 	t.Run("unknown state", func(t *testing.T) {
 		code, body := serve(t, mux, http.MethodGet, "/v1/outbox?state=sent", loopback)
-		if e := decode[APIError](t, body); code != http.StatusBadRequest || !strings.Contains(e.Message, `state "sent"`) {
+		if e := decode[Error](t, body); code != http.StatusBadRequest || !strings.Contains(e.Message, `state "sent"`) {
 			t.Errorf("status %d, body %s", code, body)
 		}
 	})
 }
 
-func TestOutboxRoutes_get(t *testing.T) {
+func TestRoutes_get(t *testing.T) {
 	s := seedOutbox(t)
 	mux := apiMux(s.ob, nil)
 
@@ -153,17 +160,17 @@ func TestOutboxRoutes_get(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %s", code, body)
 	}
-	want := OutboxEntry{
+	want := Entry{
 		ID: s.dead, Rule: "disk_full", Event: "fire", Contact: "ops", Via: []string{"primary", "backup"}, Hop: 2,
 		Transport: "", State: "dead", EnqueuedAt: testNow.Add(2 * time.Minute), Attempts: 0, TotalAttempts: 3,
 		Subject: "disk full on " + s.dead, To: []string{"Ops Team <ops@example.com>", "oncall@example.com"},
-		Last: &OutboxAttempt{
+		Last: &Attempt{
 			At: testNow.Add(3 * time.Minute), Transport: "backup", Kind: "permanent", Code: "535 5.7.8",
 			Reply: "535 5.7.8 Authentication unsuccessful", Remedy: "Check the password.", Error: "permanent error 535 5.7.8",
 			Wait: "30s",
 		},
 	}
-	if got := decode[OutboxEntry](t, body); !reflect.DeepEqual(got, want) {
+	if got := decode[Entry](t, body); !reflect.DeepEqual(got, want) {
 		t.Errorf("dead entry =\n%+v\nwant\n%+v", got, want)
 	}
 	if strings.Contains(string(body), "next_attempt") {
@@ -171,9 +178,9 @@ func TestOutboxRoutes_get(t *testing.T) {
 	}
 
 	code, body = serve(t, mux, http.MethodGet, "/v1/outbox/"+s.pending2, loopback)
-	got := decode[OutboxEntry](t, body)
+	got := decode[Entry](t, body)
 	if code != http.StatusOK || got.Transport != "primary" || got.State != "pending" || !got.NextAttempt.Equal(testNow) ||
-		!reflect.DeepEqual(got.Attachments, []OutboxAttachment{{Name: "df.txt", Size: len(attachmentData)}}) || got.Last != nil {
+		!reflect.DeepEqual(got.Attachments, []Attachment{{Name: "df.txt", Size: len(attachmentData)}}) || got.Last != nil {
 		t.Errorf("status %d, pending entry %+v", code, got)
 	}
 	if strings.Contains(string(body), attachmentData) {
@@ -181,12 +188,12 @@ func TestOutboxRoutes_get(t *testing.T) {
 	}
 
 	code, body = serve(t, mux, http.MethodGet, "/v1/outbox/nope@example", loopback)
-	if e := decode[APIError](t, body); code != http.StatusNotFound || !strings.Contains(e.Message, "no such outbox entry") {
+	if e := decode[Error](t, body); code != http.StatusNotFound || !strings.Contains(e.Message, "no such outbox entry") {
 		t.Errorf("unknown id: status %d, body %s", code, body)
 	}
 }
 
-func TestOutboxRoutes_retry(t *testing.T) {
+func TestRoutes_retry(t *testing.T) {
 	s := seedOutbox(t)
 	kicks := 0
 	mux := apiMux(s.ob, func() { kicks++ })
@@ -195,7 +202,7 @@ func TestOutboxRoutes_retry(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %s", code, body)
 	}
-	got := decode[OutboxEntry](t, body)
+	got := decode[Entry](t, body)
 	if got.State != "pending" || got.Hop != 0 || got.Transport != "primary" || got.TotalAttempts != 3 || got.Last == nil || got.Last.Code != "535 5.7.8" {
 		t.Errorf("retried entry %+v, want pending on primary with its record kept", got)
 	}
@@ -217,7 +224,7 @@ func TestOutboxRoutes_retry(t *testing.T) {
 	}
 }
 
-func TestOutboxRoutes_drop(t *testing.T) {
+func TestRoutes_drop(t *testing.T) {
 	s := seedOutbox(t)
 	mux := apiMux(s.ob, nil)
 
@@ -231,14 +238,14 @@ func TestOutboxRoutes_drop(t *testing.T) {
 		t.Errorf("stats %+v, %v", st, err)
 	}
 	code, body := serve(t, mux, http.MethodDelete, "/v1/outbox/"+s.pending1, loopback)
-	if e := decode[APIError](t, body); code != http.StatusNotFound || !strings.Contains(e.Message, "no such outbox entry") {
+	if e := decode[Error](t, body); code != http.StatusNotFound || !strings.Contains(e.Message, "no such outbox entry") {
 		t.Errorf("second drop: status %d, body %s", code, body)
 	}
 }
 
-// TestOutboxRoutes_localOnly checks that retry and drop are LocalOnly
+// TestRoutes_localOnly checks that retry and drop are LocalOnly
 // (server's tests check LocalOnly itself).
-func TestOutboxRoutes_localOnly(t *testing.T) {
+func TestRoutes_localOnly(t *testing.T) {
 	tests := []struct {
 		name   string
 		remote string
@@ -278,7 +285,7 @@ func TestOutboxRoutes_localOnly(t *testing.T) {
 				if rec.Code != http.StatusForbidden || changed {
 					t.Errorf("status %d (%s), entry changed %v; want 403 and no change", rec.Code, rec.Body, changed)
 				}
-				if e := decode[APIError](t, rec.Body.Bytes()); !strings.Contains(e.Message, "own host") {
+				if e := decode[Error](t, rec.Body.Bytes()); !strings.Contains(e.Message, "own host") {
 					t.Errorf("error %q", e.Message)
 				}
 			})
@@ -286,26 +293,26 @@ func TestOutboxRoutes_localOnly(t *testing.T) {
 	}
 }
 
-func TestOutboxRoutes_closed(t *testing.T) {
+func TestRoutes_closed(t *testing.T) {
 	s := seedOutbox(t)
 	mux := apiMux(s.ob, nil)
 	if err := s.ob.Close(); err != nil {
 		t.Fatal(err)
 	}
 	code, body := serve(t, mux, http.MethodGet, "/v1/outbox", loopback)
-	if code != http.StatusServiceUnavailable || !strings.Contains(decode[APIError](t, body).Message, "closed") {
+	if code != http.StatusServiceUnavailable || !strings.Contains(decode[Error](t, body).Message, "closed") {
 		t.Errorf("status %d, body %s; want 503 while the agent stops", code, body)
 	}
 }
 
-// TestOutboxRoutes_server goes through a real server.Listen on 127.0.0.1,
+// TestRoutes_server goes through a real server.Listen on 127.0.0.1,
 // with a Message-ID-shaped ID escaped in the path.
-func TestOutboxRoutes_server(t *testing.T) {
+func TestRoutes_server(t *testing.T) {
 	s := seedOutbox(t)
 	var kicks atomic.Int32 // kicked on the server's goroutine
 	srv, err := server.Listen(hclog.NewNullLogger(), "127.0.0.1:0", server.Handlers{
 		Health: func() server.Health { return server.Health{Status: "ok", Node: "n1"} },
-		Routes: OutboxRoutes(s.ob, func() { kicks.Add(1) }),
+		Routes: Routes(s.ob, KickFunc(func() { kicks.Add(1) })),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +337,7 @@ func TestOutboxRoutes_server(t *testing.T) {
 		}
 		return resp.StatusCode, body
 	}
-	if code, body := do(http.MethodGet, "/v1/outbox?state=dead"); code != http.StatusOK || len(decode[OutboxList](t, body).Entries) != 1 {
+	if code, body := do(http.MethodGet, "/v1/outbox?state=dead"); code != http.StatusOK || len(decode[List](t, body).Entries) != 1 {
 		t.Errorf("list dead: %d %s", code, body)
 	}
 	if code, body := do(http.MethodPost, "/v1/outbox/"+url.PathEscape(s.dead)+"/retry"); code != http.StatusOK || kicks.Load() != 1 {
