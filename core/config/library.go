@@ -86,18 +86,23 @@ func (l *loader) expandLibrary() hcl.Diagnostics {
 // library block is written in.
 type libraryEnv struct{ f *fileDecoder }
 
+// EvalContext implements library.Env: the file's context.
 func (e libraryEnv) EvalContext() *hcl.EvalContext { return e.f.ctx }
 
+// String implements library.Env: a required string argument.
 func (e libraryEnv) String(attr *hcl.Attribute) (string, hcl.Diagnostics) {
 	return requiredString(attr, e.f.ctx)
 }
 
+// Path implements library.Env: relative to the file's directory.
 func (e libraryEnv) Path(p string) string { return e.f.path(p) }
 
+// PeerSecurity implements library.Env, as for a peer block.
 func (e libraryEnv) PeerSecurity(ps *facts.PeerSpec, attrs hcl.Attributes) hcl.Diagnostics {
 	return e.f.peerSecurity(ps, attrs)
 }
 
+// ContactRef implements library.Env, as for a contact list.
 func (e libraryEnv) ContactRef(el hcl.Expression, arg string) (string, hcl.Diagnostics) {
 	return refName(el, e.f.ctx, arg, "contact")
 }
@@ -110,6 +115,7 @@ type libraryHost struct {
 	dec *fileDecoder // decodes the library's rules
 }
 
+// Declared implements library.Host.
 func (h *libraryHost) Declared(kind, name string) (hcl.Range, bool) {
 	seen := h.l.checks
 	switch kind {
@@ -122,6 +128,7 @@ func (h *libraryHost) Declared(kind, name string) (hcl.Range, bool) {
 	return rng, ok
 }
 
+// AddCheck implements library.Host.
 func (h *libraryHost) AddCheck(spec facts.Spec, rng hcl.Range) {
 	seen, list := h.l.checks, &h.l.cfg.Checks
 	if spec.Kind == facts.KindPeer {
@@ -131,11 +138,14 @@ func (h *libraryHost) AddCheck(spec facts.Spec, rng hcl.Range) {
 	*list = append(*list, &Check{Name: spec.Name, Spec: spec, DeclRange: rng})
 }
 
+// NodeSet implements library.Host.
 func (h *libraryHost) NodeSet(field string) (hcl.Range, bool) {
 	rng, ok := h.l.nodeSet[field]
 	return rng, ok
 }
 
+// SetNode implements library.Host: the first node fact declares the
+// node at the library block.
 func (h *libraryHost) SetNode(field string, expr hcl.Expression, rng hcl.Range) {
 	n := &h.l.cfg.Node
 	if n.Fields == nil {
@@ -146,6 +156,8 @@ func (h *libraryHost) SetNode(field string, expr hcl.Expression, rng hcl.Range) 
 	n.Fields[field] = expr
 }
 
+// AddSource implements library.Host: the file's lines show in
+// diagnostics, and its size is checked as any configuration file's.
 func (h *libraryHost) AddSource(name string, src []byte) hcl.Diagnostics {
 	h.l.cfg.Sources[name] = src
 	if _, seen := h.l.fileOrder[name]; !seen {
@@ -154,6 +166,8 @@ func (h *libraryHost) AddSource(name string, src []byte) hcl.Diagnostics {
 	return CheckSource(name, src)
 }
 
+// DecodeRule implements library.Host with the rule decoder, in the
+// context of the library block's file plus vars.
 func (h *libraryHost) DecodeRule(block *hcl.Block, vars map[string]cty.Value) (*rules.Rule, hcl.Diagnostics) {
 	if h.dec == nil {
 		ctx := evalContext(h.lib.dir, h.lib.shownDir, h.l.lookupEnv, h.l.cfg.noteFileRead)
@@ -168,11 +182,14 @@ func (h *libraryHost) DecodeRule(block *hcl.Block, vars map[string]cty.Value) (*
 	return nil, diags
 }
 
+// ContactRef implements library.Host, reading the element as a
+// notify list's, without evaluating variables.
 func (h *libraryHost) ContactRef(el hcl.Expression) (string, bool) {
 	name, d := refName(el, nil, "notify", "contact")
 	return name, !d.HasErrors()
 }
 
+// ContactVia implements library.Host.
 func (h *libraryHost) ContactVia(name string) []string {
 	if c := h.l.contacts[name]; c != nil {
 		return c.Via
