@@ -214,7 +214,7 @@ func (lib *Block) addRules(host Host, agent Agent) hcl.Diagnostics {
 	}
 	alerts := false // delivery_failing is added
 	static := lib.staticValue()
-	vars := map[string]cty.Value{Variable: static}
+	vars := map[string]cty.Value{libraryVariable: static}
 	parser := hclparse.NewParser()
 	for _, rule := range Rules() {
 		if d := host.AddSource(rule.File, rule.Src); d.HasErrors() {

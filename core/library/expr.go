@@ -95,7 +95,7 @@ func wrapRule(r *rules.Rule, static cty.Value, backupOps hcl.Expression) {
 	r.Text = wrap(r.Text)
 	r.HTML = wrap(r.HTML)
 	r.ResolveIf = wrap(r.ResolveIf)
-	staticCtx := &hcl.EvalContext{Variables: map[string]cty.Value{Variable: static}}
+	staticCtx := &hcl.EvalContext{Variables: map[string]cty.Value{libraryVariable: static}}
 	var attach []hcl.Expression
 	for _, a := range r.Attach {
 		if v, d := a.Value(staticCtx); !d.HasErrors() && v.IsKnown() && v.IsNull() {
@@ -119,7 +119,7 @@ type libraryExpr struct {
 func newLibraryExpr(e hcl.Expression, static cty.Value, backupOps hcl.Expression) *libraryExpr {
 	le := &libraryExpr{Expression: e, static: static}
 	for _, tr := range e.Variables() {
-		if tr.RootName() != Variable || len(tr) < 2 {
+		if tr.RootName() != libraryVariable || len(tr) < 2 {
 			continue
 		}
 		if a, ok := tr[1].(hcl.TraverseAttr); ok && a.Name == "backup_ops" {
@@ -153,7 +153,7 @@ func (e *libraryExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 		lib = cty.ObjectVal(attrs)
 	}
 	child := ctx.NewChild()
-	child.Variables = map[string]cty.Value{Variable: lib}
+	child.Variables = map[string]cty.Value{libraryVariable: lib}
 	v, diags := e.Expression.Value(child)
 	if diags.HasErrors() && opsDiags.HasErrors() {
 		return cty.DynamicVal, opsDiags
@@ -193,7 +193,7 @@ func (e *libraryExpr) backupOpsValue(ctx *hcl.EvalContext) (cty.Value, hcl.Diagn
 func (e *libraryExpr) Variables() []hcl.Traversal {
 	var out []hcl.Traversal
 	for _, tr := range e.Expression.Variables() {
-		if tr.RootName() != Variable {
+		if tr.RootName() != libraryVariable {
 			out = append(out, tr)
 		}
 	}

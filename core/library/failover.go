@@ -40,8 +40,8 @@ const (
 	SyncCheck            = "sync"
 	sharedIPCheckPrefix  = "shared_ip_"
 	testIPCheckPrefix    = "test_ip_"
-	// Variable is the variable a library rule reads its settings from.
-	Variable = "library"
+	// libraryVariable is the variable a library rule reads its settings from.
+	libraryVariable = "library"
 )
 
 // Schema is the schema of a library "failover" block.
