@@ -1,6 +1,8 @@
 # backup_isolated: the backup reaches neither the primary nor any of the
 # test IPs: it is cut off, and will not take over. Reads peer.partner and
 # the checks test_ip_0, test_ip_1, ...
+#
+# needs: test_ips
 rule "backup_isolated" {
   when     = node.role == "backup" && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)
   for      = "1m"

@@ -1,6 +1,8 @@
 # backup_lost: the primary cannot check its backup for backup_lost_after:
 # if the primary fails now, nothing takes over. The backup's own rules
 # cannot say so, since the backup is what is gone.
+#
+# needs: none
 rule "backup_lost" {
   when     = node.role == "primary" && !peer.partner.ok
   for      = library.backup_lost_after

@@ -2,6 +2,8 @@
 # still reaches the primary; when it reaches neither, backup_isolated
 # fires instead). Without a test IP the backup cannot tell its own
 # isolation from a failed primary. Reads the checks test_ip_0, ...
+#
+# needs: test_ips
 rule "backup_no_test_ips" {
   when     = node.role == "backup" && peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)
   for      = "5m"

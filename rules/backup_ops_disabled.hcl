@@ -1,5 +1,7 @@
 # backup_ops_disabled: backup operations are switched off on the backup
 # (the library's backup_ops is false), so it will not take over.
+#
+# needs: none
 rule "backup_ops_disabled" {
   when     = node.role == "backup" && !library.backup_ops
   for      = "5m"

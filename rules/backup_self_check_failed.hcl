@@ -1,6 +1,8 @@
 # backup_self_check_failed: the backup could not check itself, which
 # points at a defect of the node. Reads the check self: the agent's own
 # /healthz, or the library's self_check command.
+#
+# needs: none
 rule "backup_self_check_failed" {
   when     = node.role == "backup" && !check.self.ok
   for      = "2m"

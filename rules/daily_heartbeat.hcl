@@ -5,6 +5,8 @@
 # hold in the agent's last evaluation when it stops, so that it resolves
 # (without a mail) and fires anew after the next start: a restart neither
 # sends an extra heartbeat nor skips one.
+#
+# needs: none
 rule "daily_heartbeat" {
   schedule   = library.heartbeat
   when       = !agent.stopping

@@ -4,6 +4,9 @@
 # delivery_alert_contact (not the library's notify contacts), whose via
 # should start with another transport. Reads the outbox fact. Left out
 # unless delivery_alert_contact is set.
+#
+# needs: delivery_alert_contact
+# notify: delivery_alert_contact
 rule "delivery_failing" {
   when     = outbox.failing_for >= duration(library.delivery_alert_after)
   repeat   = "1h"

@@ -1,9 +1,11 @@
 // Package rules holds Tocsin's built-in rule library: one rule file per
 // event of the failover catalogue, each with its *_test.hcl file for
-// `tocsin rules test`. The files are embedded in the binary; the config
-// package expands a `library "failover"` block into the checks, peer,
-// node facts and rules they need. README.md describes the library and its
-// settings.
+// `tocsin rules test`. The files are embedded in the binary; the
+// core/library package expands a `library "failover"` block into the
+// checks, peer, node facts and rules they need. Each rule file's header
+// says what the rule needs (`# needs: SETTING` or `# needs: none`) and,
+// when it does not notify the block's notify contacts, whose it notifies
+// (`# notify: SETTING`). README.md describes the library and its settings.
 package rules
 
 import (

@@ -7,6 +7,9 @@
 # read the outbox fact (this one, delivery_failing) without storing them,
 # so this warning does not wait for the disk. Left out unless
 # delivery_alert_contact is set.
+#
+# needs: delivery_alert_contact
+# notify: delivery_alert_contact
 rule "outbox_store_failing" {
   when     = outbox.store_failures > 0
   repeat   = "1h"

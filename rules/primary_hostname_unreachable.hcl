@@ -2,6 +2,8 @@
 # peer_url but not by the primary's host name (a DNS or routing problem).
 # Reads the check primary_hostname (a TCP connection to the host name at
 # peer_url's port).
+#
+# needs: primary_hostname
 rule "primary_hostname_unreachable" {
   when     = node.role == "backup" && peer.partner.reachable && !check.primary_hostname.ok
   for      = "5m"

@@ -4,6 +4,8 @@
 # takeover is reported by takeover (predicted, with a fixed role) or
 # role_became_primary (seen, with a role read from the product), and
 # "will take over" repeated after it would be false.
+#
+# needs: none
 rule "primary_unchecked_auto" {
   when = (node.role == "backup" && node.auto_failover && try(library.backup_ops, true) && !peer.partner.ok &&
     !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))

@@ -2,6 +2,8 @@
 # nothing takes over if the primary is down: automatic failover is off, or
 # backup operations are disabled. Not while the backup is isolated
 # (backup_isolated explains that).
+#
+# needs: none
 rule "primary_unchecked_manual" {
   when = (node.role == "backup" && !(node.auto_failover && try(library.backup_ops, true)) && !peer.partner.ok &&
     !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))

@@ -4,6 +4,8 @@
 # so a role check that misreads once mails nothing. Fires once; ends
 # without a mail when the role changes again. Only when role reads the
 # facts.
+#
+# needs: observed role
 rule "role_became_backup" {
   when       = agent.role == "backup" && agent.previous_role == "primary"
   severity   = "warning"

@@ -5,6 +5,8 @@
 # nothing. Fires once; ends without a mail when the role changes again
 # (role_became_backup says so). Only when role reads the facts; with a
 # fixed role the library predicts the takeover instead (takeover).
+#
+# needs: observed role
 rule "role_became_primary" {
   when       = agent.role == "primary" && agent.previous_role == "backup"
   severity   = "critical"

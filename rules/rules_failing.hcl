@@ -3,6 +3,8 @@
 # guard against), so they cannot alert you: for 10 minutes, the log and
 # /v1/status say so; then this rule mails it. Reads agent.failing_rules,
 # the rules whose last evaluation failed, with their errors.
+#
+# needs: none
 rule "rules_failing" {
   when     = length([for name, err in agent.failing_rules : name if name != "rules_failing"]) > 0
   for      = "10m"

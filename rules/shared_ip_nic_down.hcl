@@ -2,6 +2,8 @@
 # and the network interface that holds it is down. Reads the checks
 # shared_ip_0, shared_ip_1, ... (one per shared IP; up is null when the
 # address is on no interface, which shared_ip_not_assigned reports).
+#
+# needs: shared_ips
 rule "shared_ip_nic_down" {
   when     = node.role == "primary" && contains([for name in library.shared_ip_checks : check[name].up == false], true)
   for      = "1m"

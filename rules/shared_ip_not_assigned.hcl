@@ -2,6 +2,8 @@
 # configured, but the address is not among this node's addresses. (On the
 # backup a shared IP is not assigned, by design.) Reads the checks
 # shared_ip_0, shared_ip_1, ...
+#
+# needs: shared_ips
 rule "shared_ip_not_assigned" {
   when     = node.role == "primary" && contains([for name in library.shared_ip_checks : check[name].assigned == false], true)
   for      = "1m"

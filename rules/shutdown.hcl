@@ -2,6 +2,8 @@
 # it stops, with agent.stopping true: this rule fires then, with the tail
 # of the agent's log attached when the library's log_file is set, and
 # resolves without a mail at its first evaluation after the next start.
+#
+# needs: none
 rule "shutdown" {
   when       = agent.stopping
   severity   = "info"

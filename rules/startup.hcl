@@ -4,6 +4,8 @@
 # the first five minutes of a run and then resolves without a mail, so
 # the next start fires it again. (A restart within those five minutes
 # after a crash, with no stop in between, sends no second startup mail.)
+#
+# needs: none
 rule "startup" {
   when       = !agent.stopping && age(agent.started) < duration("5m")
   severity   = "info"

@@ -5,6 +5,8 @@
 # both nodes set sync_file, the pair mails once: the primary speaks, the
 # backup only while it cannot check the primary, or when the primary
 # reports no sync time (it has no sync_file, or cannot read it).
+#
+# needs: sync_file
 rule "sync_stale" {
   when = ((node.role == "primary" || !peer.partner.ok || peer.partner.last_sync == null) &&
     (check.sync.exists == false || try(age(check.sync.mtime) > duration("24h"), false)))

@@ -2,6 +2,8 @@
 # time of the last sync, cannot be read (the file's directory cannot be
 # searched, say), so sync_stale cannot tell whether the data is in sync.
 # A file that does not exist is no sync, sync_stale's.
+#
+# needs: sync_file
 rule "sync_unreadable" {
   when     = check.sync.exists != false && check.sync.mtime == null
   for      = "5m"

@@ -2,6 +2,8 @@
 # primary stayed silent for takeover_after: the backup becomes the
 # primary. Not while the backup is isolated (it would not take over). Resolves when the old primary
 # answers again.
+#
+# needs: static role
 rule "takeover" {
   when = (node.role == "backup" && node.auto_failover && try(library.backup_ops, true) && !peer.partner.ok &&
     !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))

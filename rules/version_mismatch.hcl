@@ -2,6 +2,8 @@
 # versions. Evaluated on the backup, which watches the primary, so that
 # the pair sends one mail, not two. A version that cannot be read is no
 # mismatch: version_unknown says so.
+#
+# needs: version
 rule "version_mismatch" {
   when     = node.role == "backup" && peer.partner.ok && node.version != null && peer.partner.version != null && node.version != peer.partner.version
   for      = "10m"

@@ -3,6 +3,8 @@
 # reads fail) or the primary reports none. Said once, not repeated: it
 # is a setup problem, not an outage. Evaluated on the backup, as
 # version_mismatch is.
+#
+# needs: version
 rule "version_unknown" {
   when     = node.role == "backup" && peer.partner.ok && (node.version == null || peer.partner.version == null)
   for      = "10m"

@@ -49,15 +49,17 @@
 // A `library "failover"` block enables the built-in rule library (the
 // top-level rules directory, embedded in the binary) with a few settings:
 // role, peer_url, notify and optional ones such as version, shared_ips,
-// test_ips and sync_file. Once every file is loaded it expands into
-// ordinary configuration: the peer "partner", the checks self,
-// primary_hostname, shared_ip_N, test_ip_N and sync, node facts, and the
-// library's rules, decoded from their files with the rule decoder (so
-// their diagnostics read rules/FILE:LINE:COL) and each notifying the
-// block's contacts. A rule whose setting is missing, or that disable
-// names, is left out. Names the operator's own blocks already use are
-// errors at the library block. rules/README.md lists the settings, what
-// each becomes, and the rules.
+// test_ips and sync_file. What the block means is the library package's
+// (core/library): it decodes the settings, and once every file is loaded
+// expands them into ordinary configuration through this loader: the peer
+// "partner", the checks self, primary_hostname, shared_ip_N, test_ip_N and
+// sync, node facts, and the library's rules, decoded from their files with
+// the rule decoder (so their diagnostics read rules/FILE:LINE:COL) and each
+// notifying the block's contacts. A rule whose setting is missing (its
+// file's header says which it needs), or that disable names, is left out.
+// Names the operator's own blocks already use are errors at the library
+// block. rules/README.md lists the settings, what each becomes, and the
+// rules.
 //
 // # Plugin settings
 //

@@ -1,22 +1,19 @@
 package config
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/rules"
-	library "github.com/tocsin-dev/tocsin/rules"
+	rulefiles "github.com/tocsin-dev/tocsin/rules"
 )
 
 // fullLibrary sets every setting of the failover library.
@@ -169,7 +166,7 @@ func TestLoad_Library(t *testing.T) {
 func libraryRuleFiles(t *testing.T) []string {
 	t.Helper()
 	var names []string
-	for _, f := range library.Files() {
+	for _, f := range rulefiles.Files() {
 		names = append(names, strings.TrimSuffix(f.Name, ".hcl"))
 	}
 	if len(names) == 0 {
@@ -194,36 +191,6 @@ func describeSpec(s facts.Spec) string {
 		return "command " + strings.Join(s.Command.Argv, " ")
 	}
 	return string(s.Kind)
-}
-
-// TestLibrary_RuleFiles keeps the library's files and failoverRuleNeeds in
-// step: one rule per file, named as the file, each listed with the setting
-// it needs, and each with a test file.
-func TestLibrary_RuleFiles(t *testing.T) {
-	files := libraryRuleFiles(t)
-	listed := sortedRuleNames()
-	sameLines(t, "rules listed in failoverRuleNeeds", listed, sortedCopy(files))
-	for _, f := range library.Files() {
-		file, diags := hclsyntax.ParseConfig(f.Src, f.Name, hcl.InitialPos)
-		if diags.HasErrors() {
-			t.Errorf("%s: %v", f.Name, diags)
-			continue
-		}
-		blocks := file.Body.(*hclsyntax.Body).Blocks
-		if len(blocks) != 1 || blocks[0].Type != "rule" || blocks[0].Labels[0]+".hcl" != f.Name {
-			t.Errorf("%s must hold one rule named after the file", f.Name)
-		}
-		test := filepath.Join("..", "..", library.Dir, strings.TrimSuffix(f.Name, ".hcl")+"_test.hcl")
-		if _, err := os.Stat(test); err != nil {
-			t.Errorf("%s has no test file: %v", f.Name, err)
-		}
-	}
-}
-
-func sortedCopy(s []string) []string {
-	out := append([]string(nil), s...)
-	sort.Strings(out)
-	return out
 }
 
 func TestLoad_LibraryLeavesOut(t *testing.T) {
@@ -282,8 +249,8 @@ func TestLoad_LibraryLeavesOut(t *testing.T) {
 					t.Errorf("rule %s is there", name)
 				}
 			}
-			if len(have)+len(tt.absent) != len(failoverRuleNeeds) {
-				t.Errorf("%d rules, %d left out, of %d", len(have), len(tt.absent), len(failoverRuleNeeds))
+			if len(have)+len(tt.absent) != len(libraryRuleFiles(t)) {
+				t.Errorf("%d rules, %d left out, of %d", len(have), len(tt.absent), len(libraryRuleFiles(t)))
 			}
 			var checks []string
 			for _, c := range cfg.Checks {
@@ -423,103 +390,6 @@ func TestLoad_LibraryErrors(t *testing.T) {
 			}
 			sameLines(t, "diagnostics", got, tt.want)
 		})
-	}
-}
-
-func TestLibraryExpr(t *testing.T) {
-	static := cty.ObjectVal(map[string]cty.Value{
-		"peer_url":   cty.StringVal("http://x"),
-		"backup_ops": cty.UnknownVal(cty.Bool),
-	})
-	parse := func(src string) hcl.Expression {
-		e, diags := hclsyntax.ParseExpression([]byte(src), "r.hcl", hcl.InitialPos)
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
-		return e
-	}
-	ops := parse("check.product.ok")
-	tests := []struct {
-		name    string
-		expr    string
-		ctx     map[string]cty.Value
-		want    cty.Value
-		wantErr string
-	}{
-		{name: "a setting", expr: "library.peer_url", want: cty.StringVal("http://x")},
-		{name: "the context's variables", expr: "node.role", ctx: map[string]cty.Value{"node": cty.ObjectVal(map[string]cty.Value{"role": cty.StringVal("backup")})}, want: cty.StringVal("backup")},
-		{name: "backup_ops evaluated in the context", expr: "!library.backup_ops",
-			ctx:  map[string]cty.Value{"check": cty.ObjectVal(map[string]cty.Value{"product": cty.ObjectVal(map[string]cty.Value{"ok": cty.False})})},
-			want: cty.True},
-		{name: "backup_ops unknown", expr: "library.backup_ops",
-			ctx:  map[string]cty.Value{"check": cty.ObjectVal(map[string]cty.Value{"product": cty.UnknownVal(cty.Object(map[string]cty.Type{"ok": cty.Bool}))})},
-			want: cty.UnknownVal(cty.Bool)},
-		{name: "backup_ops null", expr: "library.backup_ops",
-			ctx:     map[string]cty.Value{"check": cty.ObjectVal(map[string]cty.Value{"product": cty.ObjectVal(map[string]cty.Value{"ok": cty.NullVal(cty.Bool)})})},
-			wantErr: "Invalid backup_ops"},
-		{name: "backup_ops fails", expr: "library.backup_ops", ctx: map[string]cty.Value{"check": cty.EmptyObjectVal},
-			wantErr: "Unsupported attribute"},
-		{name: "backup_ops is not evaluated when not read", expr: "library.peer_url", ctx: map[string]cty.Value{"check": cty.EmptyObjectVal},
-			want: cty.StringVal("http://x")},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newLibraryExpr(parse(tt.expr), static, ops)
-			v, diags := e.Value(&hcl.EvalContext{Variables: tt.ctx})
-			if tt.wantErr != "" {
-				if !diags.HasErrors() || !strings.Contains(diags.Error(), tt.wantErr) {
-					t.Fatalf("diagnostics = %v, want %q", diags, tt.wantErr)
-				}
-				return
-			}
-			if diags.HasErrors() {
-				t.Fatal(diags)
-			}
-			if !v.RawEquals(tt.want) {
-				t.Errorf("value = %#v, want %#v", v, tt.want)
-			}
-			for _, tr := range e.Variables() {
-				if tr.RootName() == "library" {
-					t.Errorf("Variables lists %s", tr.RootName())
-				}
-			}
-		})
-	}
-	if _, diags := newLibraryExpr(parse("library.peer_url"), static, nil).Value(nil); diags.HasErrors() {
-		t.Errorf("nil context: %v", diags)
-	}
-}
-
-func TestSelfURL(t *testing.T) {
-	for listen, want := range map[string]string{
-		"":               "http://127.0.0.1:9870/healthz",
-		"0.0.0.0:9870":   "http://127.0.0.1:9870/healthz",
-		":9000":          "http://127.0.0.1:9000/healthz",
-		"[::]:9870":      "http://[::1]:9870/healthz",
-		"10.0.0.5:9870":  "http://10.0.0.5:9870/healthz",
-		"localhost:1234": "http://localhost:1234/healthz",
-	} {
-		if got := selfURL(listen, false); got != want {
-			t.Errorf("selfURL(%q) = %q, want %q", listen, got, want)
-		}
-	}
-	if got, want := selfURL("0.0.0.0:9870", true), "https://127.0.0.1:9870/healthz"; got != want {
-		t.Errorf("selfURL with TLS = %q, want %q", got, want)
-	}
-}
-
-func TestHostPort(t *testing.T) {
-	tests := []struct{ host, peer, want string }{
-		{"a.example.com", "http://192.0.2.1:9870", "a.example.com:9870"},
-		{"a.example.com", "https://192.0.2.1", "a.example.com:443"},
-		{"a.example.com", "http://192.0.2.1", "a.example.com:80"},
-		{"a.example.com:8443", "http://192.0.2.1:9870", "a.example.com:8443"},
-		{"2001:db8::1", "http://[2001:db8::2]:9870", "[2001:db8::1]:9870"},
-	}
-	for _, tt := range tests {
-		if got := hostPort(tt.host, tt.peer); got != tt.want {
-			t.Errorf("hostPort(%q, %q) = %q, want %q", tt.host, tt.peer, got, tt.want)
-		}
 	}
 }
 

@@ -1,19 +1,14 @@
 package config
 
 import (
-	"github.com/agext/levenshtein"
+	"github.com/tocsin-dev/tocsin/core/hcldecode"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
 // nameSuggestion returns the first of suggestions that is close to given
-// (an edit distance under 3, as hclsyntax does), or "".
+// (hcldecode.Suggestion), or "".
 func nameSuggestion(given string, suggestions []string) string {
-	for _, s := range suggestions {
-		if levenshtein.Distance(given, s, nil) < 3 {
-			return s
-		}
-	}
-	return ""
+	return hcldecode.Suggestion(given, suggestions)
 }
 
 // secretName reports whether an argument named name probably holds a

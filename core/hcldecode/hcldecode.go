@@ -1,11 +1,13 @@
 // Package hcldecode holds the small helpers the agent's HCL decoders share:
 // evaluating an argument to a type with a diagnostic that points at it, and
-// reading a list of strings with the range of each element.
+// reading a list of strings with the range of each element, and suggesting
+// a name close to a misspelt one.
 package hcldecode
 
 import (
 	"fmt"
 
+	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -81,4 +83,15 @@ func Strings(attr *hcl.Attribute, ctx *hcl.EvalContext) ([]Ranged, hcl.Diagnosti
 // Where formats the start of r as file:line:col.
 func Where(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}
+
+// Suggestion returns the first of names that is close to given (an edit
+// distance under 3, as hclsyntax does), or "".
+func Suggestion(given string, names []string) string {
+	for _, s := range names {
+		if levenshtein.Distance(given, s, nil) < 3 {
+			return s
+		}
+	}
+	return ""
 }
