@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tocsin-dev/tocsin/core/boltsafe"
 )
 
 // ErrClosed is returned (wrapped) by calls on a closed Outbox.
@@ -96,7 +98,7 @@ func (o *Outbox) commitBatch(batch []*request) {
 		}
 	}
 	failed := -1
-	err := guard(func() error {
+	err := boltsafe.Guard(func() error {
 		return o.db.Update(func(tx *bolt.Tx) error {
 			for i, r := range batch {
 				r.ran = false

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tocsin-dev/tocsin/core/boltformat"
+	"github.com/tocsin-dev/tocsin/core/boltsafe"
 	"github.com/tocsin-dev/tocsin/core/fsafe"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -38,55 +37,24 @@ const lockTimeout = time.Second
 // OS's, so that Recover knows it when both meta pages are gone.
 const pageSize = 4096
 
-// damageError is openBolt's error for a file bbolt cannot read.
-type damageError struct{ cause error }
-
-// Error implements error.
-func (d *damageError) Error() string { return d.cause.Error() }
-
-// Unwrap returns the cause.
-func (d *damageError) Unwrap() error { return d.cause }
-
-// openBolt opens path with bbolt, bounded by lockTimeout, and classifies
-// its errors: a *damageError for a file that is not a readable database,
-// ErrLocked for one that another process holds. noSync is applied to the
-// database.
+// openBolt opens path with boltsafe.Open, bounded by lockTimeout, and
+// classifies its errors: a *boltsafe.DamageError for a file that is not a
+// readable database, ErrLocked for one that another process holds.
+// noSync is applied to the database.
 func openBolt(path string, readOnly, noSync bool) (*bolt.DB, error) {
-	var file *os.File
-	opts := &bolt.Options{
+	db, err := boltsafe.Open(path, bolt.Options{
 		Timeout:      lockTimeout,
 		ReadOnly:     readOnly,
 		NoSync:       noSync,
 		PageSize:     pageSize,
 		FreelistType: bolt.FreelistMapType,
-		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			// No link followed, no FIFO blocking, owner and mode
-			// checked; a file root writes goes to data_dir's owner.
-			f, err := fsafe.OpenFile(name, flag, perm, fsafe.State)
-			file = f
-			return f, err
-		},
-	}
-	var db *bolt.DB
-	err := guard(func() error {
-		var err error
-		db, err = bolt.Open(path, 0o600, opts)
-		return err
 	})
-	var p *panicError
+	var d *boltsafe.DamageError
 	switch {
-	case errors.As(err, &p):
-		// bbolt panicked inside Open and left its file open. Close it; if
-		// the file was already mapped, the mapping keeps the lock until
-		// this process exits.
-		if file != nil {
-			_ = file.Close()
-		}
-		return nil, &damageError{p}
-	case errors.Is(err, berrors.ErrTimeout):
+	case errors.As(err, &d):
+		return nil, d
+	case errors.Is(err, boltsafe.ErrLocked):
 		return nil, lockedError(path)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
-		return nil, &damageError{err}
 	case err != nil:
 		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
@@ -145,8 +113,8 @@ func (e *newerFormat) Error() string {
 // cannot be used: the lock, a *newerFormat, an I/O error.
 func diagnose(path string, size int64) (h health, damage, err error) {
 	db, err := openBolt(path, true, true)
-	if d := (*damageError)(nil); errors.As(err, &d) {
-		return health{}, d.cause, nil
+	if d := (*boltsafe.DamageError)(nil); errors.As(err, &d) {
+		return health{}, d.Cause, nil
 	}
 	if err != nil {
 		return health{}, nil, err
@@ -165,12 +133,12 @@ func diagnose(path string, size int64) (h health, damage, err error) {
 // and every entry must decode. Panics and memory faults become errors.
 func verify(db *bolt.DB, size int64) (health, error) {
 	var h health
-	err := guard(func() error {
+	err := boltsafe.Guard(func() error {
 		return db.View(func(tx *bolt.Tx) error {
-			if tx.Size() > size {
-				return fmt.Errorf("truncated: %d bytes, %d expected", size, tx.Size())
+			if err := boltsafe.ReadThrough(tx, size); err != nil {
+				return err
 			}
-			if err := checkTree(tx); err != nil {
+			if err := boltsafe.Consistent(tx); err != nil {
 				return err
 			}
 			var names []string
@@ -190,40 +158,6 @@ func verify(db *bolt.DB, size int64) (health, error) {
 		})
 	})
 	return h, err
-}
-
-// checkTree reads every key and value of every bucket, then lets bbolt
-// check the rest (freelist, page accounting).
-func checkTree(tx *bolt.Tx) error {
-	var sum byte
-	touch := func(k, v []byte) error {
-		for _, c := range k {
-			sum += c
-		}
-		for _, c := range v {
-			sum += c
-		}
-		return nil
-	}
-	if err := tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
-		return b.ForEach(touch)
-	}); err != nil {
-		return err
-	}
-	// Check runs in a goroutine of its own that turns panics into errors;
-	// the channel must be drained.
-	var first error
-	n := 0
-	for err := range tx.Check() {
-		if first == nil {
-			first = err
-		}
-		n++
-	}
-	if n > 1 {
-		return fmt.Errorf("%w (and %d more problems)", first, n-1)
-	}
-	return first
 }
 
 // checkFormat checks that tx holds an outbox of a known format; names are
@@ -357,23 +291,4 @@ func initBuckets(tx *bolt.Tx, rebuild bool) error {
 // another user change the outbox (see package fsafe).
 func prepareDir(path string) error {
 	return fsafe.PrepareDataDir(filepath.Dir(path))
-}
-
-// panicError is a panic (or memory fault) turned into an error by guard.
-type panicError struct{ v any }
-
-// Error implements error.
-func (p *panicError) Error() string { return fmt.Sprintf("damaged database: %v", p.v) }
-
-// guard runs f, turning a panic, and a memory fault on a mapped page (a
-// truncated file), into an error. bbolt panics on damaged pages.
-func guard(f func() error) (err error) {
-	old := debug.SetPanicOnFault(true)
-	defer debug.SetPanicOnFault(old)
-	defer func() {
-		if r := recover(); r != nil {
-			err = &panicError{v: r}
-		}
-	}()
-	return f()
 }

@@ -15,6 +15,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/tocsin-dev/tocsin/core/boltsafe"
 	"github.com/tocsin-dev/tocsin/core/fsafe"
 )
 
@@ -105,13 +106,13 @@ func Open(path string, opts Options) (*Outbox, error) {
 		}
 	}
 	db, err := openBolt(path, false, opts.NoSync)
-	if d := (*damageError)(nil); errors.As(err, &d) {
-		return nil, corruptError(path, d.cause, cmd)
+	if d := (*boltsafe.DamageError)(nil); errors.As(err, &d) {
+		return nil, corruptError(path, d.Cause, cmd)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := guard(func() error {
+	if err := boltsafe.Guard(func() error {
 		return db.Update(func(tx *bolt.Tx) error { return initBuckets(tx, h.rebuildIndex) })
 	}); err != nil {
 		_ = db.Close()
@@ -536,5 +537,5 @@ func (o *Outbox) viewTx(fn func(*bolt.Tx) error) error {
 	if closed {
 		return fmt.Errorf("%w: %s", ErrClosed, o.path)
 	}
-	return guard(func() error { return o.db.View(fn) })
+	return boltsafe.Guard(func() error { return o.db.View(fn) })
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tocsin-dev/tocsin/core/boltsafe"
 )
 
 // RoleSettle is how long a new role must be read, at every evaluation,
@@ -100,7 +102,7 @@ func (s *Store) SaveRole(m RoleMemory) error {
 	if err != nil {
 		return fmt.Errorf("save the role: %w", err)
 	}
-	err = guard(func() error {
+	err = boltsafe.Guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
 			bk, err := tx.CreateBucketIfNotExists(memoryBucket)
 			if err != nil {
@@ -119,7 +121,7 @@ func (s *Store) SaveRole(m RoleMemory) error {
 // none was.
 func (s *Store) LoadRole() (RoleMemory, error) {
 	var m RoleMemory
-	err := guard(func() error {
+	err := boltsafe.Guard(func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
 			bk := tx.Bucket(memoryBucket)
 			if bk == nil {

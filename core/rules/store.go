@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tocsin-dev/tocsin/core/boltformat"
-	"github.com/tocsin-dev/tocsin/core/fsafe"
+	"github.com/tocsin-dev/tocsin/core/boltsafe"
 )
 
 // stateVersion is the version of the JSON encoding of a State. Load refuses
@@ -87,7 +85,7 @@ func OpenStore(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := guard(func() error {
+	if err := boltsafe.Guard(func() error {
 		return db.Update(func(tx *bolt.Tx) error {
 			if _, err := tx.CreateBucketIfNotExists(stateBucket); err != nil {
 				return err
@@ -152,41 +150,16 @@ func (s *Store) format() (int, error) {
 	return v, err
 }
 
-// openBolt opens path with bbolt, bounded by openTimeout, and classifies
-// its errors.
+// openBolt opens path with boltsafe.Open, bounded by openTimeout, and
+// classifies its errors.
 func openBolt(path string, readOnly bool) (*bolt.DB, error) {
-	var file *os.File
-	opts := &bolt.Options{
-		Timeout:  openTimeout,
-		ReadOnly: readOnly,
-		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			// No link followed, no FIFO blocking, owner and mode
-			// checked; a file root writes goes to data_dir's owner.
-			f, err := fsafe.OpenFile(name, flag, perm, fsafe.State)
-			file = f
-			return f, err
-		},
-	}
-	var db *bolt.DB
-	err := guard(func() error {
-		var err error
-		db, err = bolt.Open(path, 0o600, opts)
-		return err
-	})
-	var p *panicError
+	db, err := boltsafe.Open(path, bolt.Options{Timeout: openTimeout, ReadOnly: readOnly})
+	var d *boltsafe.DamageError
 	switch {
-	case errors.As(err, &p):
-		// bbolt panicked inside Open and left its file open. Close it; if
-		// the file was already mapped, the mapping keeps the lock until
-		// this process exits.
-		if file != nil {
-			_ = file.Close()
-		}
-		return nil, corruptError(path, p)
-	case errors.Is(err, berrors.ErrTimeout):
+	case errors.As(err, &d):
+		return nil, corruptError(path, d.Cause)
+	case errors.Is(err, boltsafe.ErrLocked):
 		return nil, fmt.Errorf("open rule state %s: %w (it stays locked while that process runs; stop it, or give this one another data_dir)", path, ErrStoreLocked)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
-		return nil, corruptError(path, err)
 	case err != nil:
 		return nil, fmt.Errorf("open rule state %s: %w", path, err)
 	}
@@ -255,24 +228,9 @@ func (e *newerFormat) Error() string {
 // readable, and bbolt's consistency check must pass. Panics and memory
 // faults become errors.
 func verify(db *bolt.DB, size int64) error {
-	return guard(func() error {
+	return boltsafe.Guard(func() error {
 		return db.View(func(tx *bolt.Tx) error {
-			if tx.Size() > size {
-				return fmt.Errorf("truncated: %d bytes, %d expected", size, tx.Size())
-			}
-			var sum byte
-			touch := func(k, v []byte) error {
-				for _, c := range k {
-					sum += c
-				}
-				for _, c := range v {
-					sum += c
-				}
-				return nil
-			}
-			if err := tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
-				return b.ForEach(touch)
-			}); err != nil {
+			if err := boltsafe.ReadThrough(tx, size); err != nil {
 				return err
 			}
 			v, err := fileFormat(tx)
@@ -282,42 +240,10 @@ func verify(db *bolt.DB, size int64) error {
 			if v > storeFormat {
 				return &newerFormat{version: v}
 			}
-			// The B-tree is sound; let bbolt check the rest (freelist,
-			// page accounting). Check runs in a goroutine of its own that
-			// turns panics into errors; the channel must be drained.
-			var first error
-			n := 0
-			for err := range tx.Check() {
-				if first == nil {
-					first = err
-				}
-				n++
-			}
-			if n > 1 {
-				return fmt.Errorf("%w (and %d more problems)", first, n-1)
-			}
-			return first
+			// The B-tree is sound; let bbolt check the rest.
+			return boltsafe.Consistent(tx)
 		})
 	})
-}
-
-// panicError is a panic (or memory fault) turned into an error by guard.
-type panicError struct{ v any }
-
-// Error implements error.
-func (p *panicError) Error() string { return fmt.Sprintf("damaged database: %v", p.v) }
-
-// guard runs f, turning a panic, and a memory fault on a mapped page (a
-// truncated file), into an error. bbolt panics on damaged pages.
-func guard(f func() error) (err error) {
-	old := debug.SetPanicOnFault(true)
-	defer debug.SetPanicOnFault(old)
-	defer func() {
-		if r := recover(); r != nil {
-			err = &panicError{v: r}
-		}
-	}()
-	return f()
 }
 
 // storedState is the JSON form of a State.
@@ -407,7 +333,7 @@ func (s *Store) Load(name string) (State, bool, error) {
 		st    State
 		found bool
 	)
-	err := guard(func() error {
+	err := boltsafe.Guard(func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
 			b := tx.Bucket(stateBucket)
 			if b == nil {
@@ -435,7 +361,7 @@ func (s *Store) Load(name string) (State, bool, error) {
 func (s *Store) LoadAll() (map[string]State, error) {
 	out := make(map[string]State)
 	var bad []error
-	err := guard(func() error {
+	err := boltsafe.Guard(func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
 			b := tx.Bucket(stateBucket)
 			if b == nil {
@@ -499,7 +425,7 @@ func (s *Store) put(states map[string]State) error {
 		}
 		recs[i] = b
 	}
-	return guard(func() error {
+	return boltsafe.Guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
 			b, err := tx.CreateBucketIfNotExists(stateBucket)
 			if err != nil {
@@ -518,7 +444,7 @@ func (s *Store) put(states map[string]State) error {
 // Delete removes the state of the rule name, e.g. of a rule that was
 // removed from the configuration. Deleting an absent state is not an error.
 func (s *Store) Delete(name string) error {
-	err := guard(func() error {
+	err := boltsafe.Guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(stateBucket)
 			if b == nil {

@@ -13,7 +13,8 @@
 // can reach the provider) when an operator asks, and Send as often as there
 // is mail. Every method takes a context and returns an error; a failed send
 // is a [*DeliveryError] that says whether to retry and what the operator
-// must do.
+// must do. [Configured] holds what the last good Configure set up and
+// fails Check and Send with [ErrNotConfigured] until there is one.
 //
 // The message model ([Message]) is built into RFC 5322 bytes by
 // wneessen/go-mail ([Message.Build], [Message.WriteTo]); a plugin never

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -62,8 +61,9 @@ type Transport struct {
 	// time.Now. Tests set it before the first Send.
 	Now func() time.Time
 
-	mu   sync.RWMutex
-	drop *drop // nil until Configure succeeds
+	// cur is the drop of the last good Configure; until there is one,
+	// Check and Send fail with sdk.ErrNotConfigured.
+	cur sdk.Configured[drop]
 }
 
 var _ sdk.Transport = (*Transport)(nil)
@@ -101,14 +101,14 @@ func (t *Transport) Configure(_ context.Context, cfg sdk.Config) (sdk.Diagnostic
 		diags = append(diags, prepareDirectory(s.Directory, s.CreateDirectory, mode)...)
 	}
 	if diags.HasErrors() {
-		t.set(nil)
+		t.cur.Set(nil)
 		return diags, nil
 	}
 	d := &drop{dir: filepath.Clean(s.Directory), mode: mode, create: s.CreateDirectory, log: cfg.Logger}
 	if d.log == nil {
 		d.log = nopLogger{}
 	}
-	t.set(d)
+	t.cur.Set(d)
 	d.log.Debug("filedrop configured", "directory", d.dir, "file_mode", fmt.Sprintf("%#o", d.mode))
 	return diags, nil
 }
@@ -200,25 +200,6 @@ func probe(dir string) error {
 	return errors.Join(cerr, rerr)
 }
 
-func (t *Transport) set(d *drop) {
-	t.mu.Lock()
-	t.drop = d
-	t.mu.Unlock()
-}
-
-// errNotConfigured is returned by Send and Check before a successful
-// Configure.
-var errNotConfigured = sdk.PermanentError(errors.New("transport is not configured"), "", "Fix the errors `tocsin validate` reports for this transport.")
-
-func (t *Transport) current() (*drop, error) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if t.drop == nil {
-		return nil, errNotConfigured
-	}
-	return t.drop, nil
-}
-
 func (t *Transport) now() time.Time {
 	if t.Now != nil {
 		return t.Now()
@@ -229,7 +210,7 @@ func (t *Transport) now() time.Time {
 // Check proves the directory is (still) writable by creating and removing
 // a temporary file in it.
 func (t *Transport) Check(ctx context.Context) error {
-	d, err := t.current()
+	d, err := t.cur.Get()
 	if err != nil {
 		return err
 	}
@@ -249,7 +230,7 @@ func (t *Transport) Check(ctx context.Context) error {
 // result: an invalid message fails permanently and alone; once ctx ends,
 // the messages not yet written fail with a temporary error.
 func (t *Transport) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
-	d, err := t.current()
+	d, err := t.cur.Get()
 	if err != nil {
 		return nil, err
 	}

@@ -2,10 +2,8 @@ package gmail
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"slices"
-	"sync"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -41,8 +39,7 @@ var Schema = sdk.Schema{
 type Transport struct {
 	version string
 
-	mu    sync.RWMutex
-	state *state // nil until a Configure without error diagnostics
+	cur sdk.Configured[state] // unset until a Configure without error diagnostics
 }
 
 // state is what a successful Configure sets up.
@@ -77,28 +74,15 @@ func (t *Transport) Describe(context.Context) (*sdk.Description, error) {
 // Settings with error diagnostics leave the transport unconfigured.
 func (t *Transport) Configure(_ context.Context, cfg sdk.Config) (sdk.Diagnostics, error) {
 	st, diags, err := configure(cfg, "Tocsin gmail/"+t.version)
-	t.mu.Lock()
-	t.state = st
-	t.mu.Unlock()
+	t.cur.Set(st)
 	return diags, err
-}
-
-var errNotConfigured = sdk.PermanentError(errors.New("transport is not configured"), "", "Fix the errors `tocsin validate` reports for this transport.")
-
-func (t *Transport) current() (*state, error) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if t.state == nil {
-		return nil, errNotConfigured
-	}
-	return t.state, nil
 }
 
 // Check obtains an access token, which proves the credential and, for a
 // service account, its delegation for the scopes. It sends nothing: the
 // Gmail API has no call that gmail.send alone may make without sending.
 func (t *Transport) Check(ctx context.Context) error {
-	st, err := t.current()
+	st, err := t.cur.Get()
 	if err != nil {
 		return err
 	}
@@ -110,7 +94,7 @@ func (t *Transport) Check(ctx context.Context) error {
 // (a token error, a missing permission, a rate limit) ends the batch: the
 // messages not yet sent get the same error.
 func (t *Transport) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
-	st, err := t.current()
+	st, err := t.cur.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +107,7 @@ func (t *Transport) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result
 // Gmail scopes. In service account mode it fails: there is nothing to log
 // in to.
 func (t *Transport) LoginConfig(context.Context) (*sdk.LoginConfig, error) {
-	st, err := t.current()
+	st, err := t.cur.Get()
 	if err != nil {
 		return nil, err
 	}

@@ -20,13 +20,11 @@ package graph
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/mail"
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -95,8 +93,7 @@ func defaultSettings() settings {
 type Transport struct {
 	version string
 
-	mu     sync.RWMutex
-	sender *sender
+	cur sdk.Configured[sender] // the sender of the last good Configure
 }
 
 // New returns an unconfigured transport reporting version.
@@ -119,11 +116,11 @@ func (t *Transport) Describe(context.Context) (*sdk.Description, error) {
 func (t *Transport) Configure(_ context.Context, cfg sdk.Config) (sdk.Diagnostics, error) {
 	s := defaultSettings()
 	if err := cfg.Settings.Decode(&s); err != nil {
-		t.setSender(nil)
+		t.cur.Set(nil)
 		return nil, err
 	}
 	snd, diags := newSender(s, cfg, "Tocsin graph/"+t.version)
-	t.setSender(snd)
+	t.cur.Set(snd)
 	return diags, nil
 }
 
@@ -310,28 +307,11 @@ func checkCloud(diags sdk.Diagnostics, authority, endpoint *url.URL) sdk.Diagnos
 	return diags.Warnf("authority", fmt.Sprintf("graph_endpoint is in a national cloud whose identity platform is https://%s; tokens from %s are not accepted there.", c.loginHost, authority.Host), "authority does not match graph_endpoint's cloud")
 }
 
-func (t *Transport) setSender(s *sender) {
-	t.mu.Lock()
-	t.sender = s
-	t.mu.Unlock()
-}
-
-var errNotConfigured = sdk.PermanentError(errors.New("transport is not configured"), "", "Fix the errors `tocsin validate` reports for this transport.")
-
-func (t *Transport) current() (*sender, error) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if t.sender == nil {
-		return nil, errNotConfigured
-	}
-	return t.sender, nil
-}
-
 // Check obtains an access token (proving the tenant, the app and its
 // credential) and reaches graph_endpoint over TLS. It sends no mail, so it
 // cannot prove the Mail.Send permission or the mailbox.
 func (t *Transport) Check(ctx context.Context) error {
-	s, err := t.current()
+	s, err := t.cur.Get()
 	if err != nil {
 		return err
 	}
@@ -340,7 +320,7 @@ func (t *Transport) Check(ctx context.Context) error {
 
 // Send delivers msgs, one sendMail request each.
 func (t *Transport) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
-	s, err := t.current()
+	s, err := t.cur.Get()
 	if err != nil {
 		return nil, err
 	}

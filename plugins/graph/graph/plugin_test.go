@@ -3,14 +3,9 @@ package graph_test
 import (
 	"bytes"
 	"context"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
-	plugin "github.com/hashicorp/go-plugin"
 
 	"github.com/tocsin-dev/tocsin/plugins/graph/graph"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
@@ -18,61 +13,13 @@ import (
 	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 )
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startPlugin builds tocsin-plugin-graph and starts it as the agent does
-// (go-plugin over gRPC with AutoMTLS); the plugin's log goes to logs.
-func startPlugin(t *testing.T, logs *syncBuffer) (sdk.Transport, *plugin.Client) {
-	t.Helper()
-	path := sdktest.Build(t, "github.com/tocsin-dev/tocsin/plugins/graph", "tocsin-plugin-graph")
-	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: sdk.ClientPlugins(),
-		Cmd:              exec.Command(path),
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		Logger:           hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Trace, Output: logs}),
-	})
-	t.Cleanup(client.Kill)
-	rpc, err := client.Client()
-	if err != nil {
-		t.Fatalf("start plugin: %v", err)
-	}
-	raw, err := rpc.Dispense(sdk.PluginName)
-	if err != nil {
-		t.Fatalf("dispense: %v", err)
-	}
-	tr, ok := raw.(sdk.Transport)
-	if !ok {
-		t.Fatalf("plugin serves %T, not a transport", raw)
-	}
-	return tr, client
-}
-
 // TestPlugin_acceptance sends a message with text, HTML, an attachment and
 // every kind of recipient through the real plugin process to the Graph
 // stand-in, and checks what Graph received.
 func TestPlugin_acceptance(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
-	logs := &syncBuffer{}
-	tr, client := startPlugin(t, logs)
+	tr, logs := sdktest.StartPlugin(t, graph.Name, "github.com/tocsin-dev/tocsin/plugins/graph")
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 
@@ -171,7 +118,7 @@ func TestPlugin_acceptance(t *testing.T) {
 
 	// Nothing the plugin logged holds the secret or a token. (It logs the
 	// header it dropped, so its log does reach this test.)
-	client.Kill() // flush the plugin's stderr into logs
+	tr.Kill() // flush the plugin's stderr into logs
 	secrets := append(e.seenTokens(), secret)
 	if len(secrets) < 2 {
 		t.Fatal("Graph saw no token")

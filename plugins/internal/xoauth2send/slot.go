@@ -2,58 +2,25 @@ package xoauth2send
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
 // ErrNotConfigured is what Check and Send fail with before a Configure
-// without error diagnostics.
-var ErrNotConfigured = sdk.PermanentError(errors.New("transport is not configured"), "", "Fix the errors `tocsin validate` reports for this transport.")
+// without error diagnostics (sdk.ErrNotConfigured).
+var ErrNotConfigured = sdk.ErrNotConfigured
 
 // Slot holds what a transport's Check and Send use: the Sender of the last
-// good Configure, or the error they fail with instead. The zero value
-// fails with ErrNotConfigured. It is safe for concurrent use.
+// good Configure (Set), or the error they fail with instead (Fail). The
+// zero value fails with ErrNotConfigured. It is safe for concurrent use.
 type Slot struct {
-	mu     sync.RWMutex
-	sender *Sender
-	err    error
-}
-
-// Set makes Check and Send use s.
-func (sl *Slot) Set(s *Sender) {
-	sl.mu.Lock()
-	sl.sender, sl.err = s, nil
-	sl.mu.Unlock()
-}
-
-// Fail makes Check and Send fail with err, or with ErrNotConfigured when
-// err is nil.
-func (sl *Slot) Fail(err error) {
-	sl.mu.Lock()
-	sl.sender, sl.err = nil, err
-	sl.mu.Unlock()
-}
-
-// Sender returns the current Sender, or the error Check and Send fail with.
-func (sl *Slot) Sender() (*Sender, error) {
-	sl.mu.RLock()
-	defer sl.mu.RUnlock()
-	switch {
-	case sl.sender != nil:
-		return sl.sender, nil
-	case sl.err != nil:
-		return nil, sl.err
-	default:
-		return nil, ErrNotConfigured
-	}
+	sdk.Configured[Sender]
 }
 
 // Check runs the current Sender's Check.
 func (sl *Slot) Check(ctx context.Context) error {
-	s, err := sl.Sender()
+	s, err := sl.Get()
 	if err != nil {
 		return err
 	}
@@ -62,7 +29,7 @@ func (sl *Slot) Check(ctx context.Context) error {
 
 // Send runs the current Sender's Send.
 func (sl *Slot) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
-	s, err := sl.Sender()
+	s, err := sl.Get()
 	if err != nil {
 		return nil, err
 	}

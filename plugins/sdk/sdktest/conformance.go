@@ -182,7 +182,7 @@ func RunConformance(t *testing.T, factory func() sdk.Transport, opts Conformance
 	k := &kit{
 		factory: factory,
 		opts:    opts.withDefaults(),
-		logs:    &syncBuffer{},
+		logs:    &Logs{},
 		run:     randomHex(6),
 	}
 	k.secrets = append(k.secrets, opts.Secrets...)
@@ -229,7 +229,7 @@ func RunConformance(t *testing.T, factory func() sdk.Transport, opts Conformance
 type kit struct {
 	factory func() sdk.Transport
 	opts    Conformance
-	logs    *syncBuffer
+	logs    *Logs
 	logger  hclog.Logger
 	run     string // random, makes message IDs unique across runs
 
@@ -1051,24 +1051,6 @@ func (g *guard) Send(ctx context.Context, msgs []*sdk.Message) (results []sdk.Re
 		}
 	}()
 	return g.impl.Send(ctx, msgs)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use, for log output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func randomHex(n int) string {

@@ -6,8 +6,13 @@
 //     returned) over a real in-process gRPC connection, the way the agent
 //     talks to it.
 //   - Build and PluginDir compile plugin binaries for tests that start real
-//     plugin processes.
+//     plugin processes; StartPlugin builds one and starts it the way the
+//     agent does (a child process, go-plugin's handshake, gRPC with
+//     AutoMTLS), without importing the agent.
 //   - NoSecrets fails a test when a secret shows up in a text.
+//
+// Its tests also hold the line between the agent and its plugins: no
+// non-test Go file under plugins/ imports the agent's core/ packages.
 //
 // Stand-in servers for the providers a transport talks to are in the
 // sibling package testserver.

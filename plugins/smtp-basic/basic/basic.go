@@ -9,10 +9,8 @@ package basic
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -66,8 +64,7 @@ type settings struct {
 type Transport struct {
 	version string
 
-	mu     sync.RWMutex
-	sender *smtpsend.Sender
+	cur sdk.Configured[smtpsend.Sender] // the sender of the last good Configure
 }
 
 // New returns an unconfigured transport reporting version.
@@ -90,7 +87,7 @@ func (t *Transport) Describe(context.Context) (*sdk.Description, error) {
 func (t *Transport) Configure(_ context.Context, cfg sdk.Config) (sdk.Diagnostics, error) {
 	s := settings{Security: smtpsend.SecuritySTARTTLS, Timeout: sdk.Duration(30 * time.Second)}
 	if err := cfg.Settings.Decode(&s); err != nil {
-		t.setSender(nil)
+		t.cur.Set(nil)
 		return nil, err
 	}
 	if s.Auth == "" {
@@ -128,7 +125,7 @@ func (t *Transport) Configure(_ context.Context, cfg sdk.Config) (sdk.Diagnostic
 		}
 	}
 	if diags.HasErrors() {
-		t.setSender(nil)
+		t.cur.Set(nil)
 		return diags, nil
 	}
 
@@ -150,10 +147,10 @@ func (t *Transport) Configure(_ context.Context, cfg sdk.Config) (sdk.Diagnostic
 		if s.CAFile != "" {
 			attr = "ca_file"
 		}
-		t.setSender(nil)
+		t.cur.Set(nil)
 		return diags.Errorf(attr, "Point ca_file at a readable PEM file of CA certificates.", "%v", err), nil
 	}
-	t.setSender(sender)
+	t.cur.Set(sender)
 	return diags, nil
 }
 
@@ -179,26 +176,9 @@ func authType(auth string, plaintext bool) gomail.SMTPAuthType {
 	}
 }
 
-func (t *Transport) setSender(s *smtpsend.Sender) {
-	t.mu.Lock()
-	t.sender = s
-	t.mu.Unlock()
-}
-
-var errNotConfigured = sdk.PermanentError(errors.New("transport is not configured"), "", "Fix the errors `tocsin validate` reports for this transport.")
-
-func (t *Transport) current() (*smtpsend.Sender, error) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if t.sender == nil {
-		return nil, errNotConfigured
-	}
-	return t.sender, nil
-}
-
 // Check connects, starts TLS, logs in and quits.
 func (t *Transport) Check(ctx context.Context) error {
-	s, err := t.current()
+	s, err := t.cur.Get()
 	if err != nil {
 		return err
 	}
@@ -207,7 +187,7 @@ func (t *Transport) Check(ctx context.Context) error {
 
 // Send delivers msgs over one connection.
 func (t *Transport) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
-	s, err := t.current()
+	s, err := t.cur.Get()
 	if err != nil {
 		return nil, err
 	}

@@ -37,7 +37,7 @@ func TestAcceptance(t *testing.T) {
 				m, credential = e.clientSettings(), e.refreshToken(t)
 				secrets = []string{e.secret, credential}
 			}
-			in, logs := xoauth2test.StartPlugin(t, googleoauth.Name, pluginPkg, "gmail")
+			in, logs := sdktest.StartPlugin(t, googleoauth.Name, pluginPkg)
 			ctx := xoauth2test.Context(t, 60*time.Second)
 			diags, err := in.Configure(ctx, sdk.Config{
 				Transport: "gmail", From: mailbox, Settings: settings(t, m),

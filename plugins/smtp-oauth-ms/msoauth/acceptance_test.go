@@ -39,7 +39,7 @@ func TestAcceptance(t *testing.T) {
 				secrets = []string{delegatedSec, credential}
 			}
 			var rotated saved
-			in, logs := xoauth2test.StartPlugin(t, msoauth.Name, pluginPkg, "o365")
+			in, logs := sdktest.StartPlugin(t, msoauth.Name, pluginPkg)
 			ctx := xoauth2test.Context(t, 60*time.Second)
 			diags, err := in.Configure(ctx, sdk.Config{
 				Transport: "o365", From: mailbox, Settings: settings(t, m),

@@ -1,7 +1,7 @@
 // Package xoauth2test is test support shared by the XOAUTH2 transports'
-// tests: a message with every part, the check that an SMTP stand-in
-// received it whole from the right login, and a real plugin process
-// started the way the agent starts it.
+// tests: a message with every part and the check that an SMTP stand-in
+// received it whole from the right login. A real plugin process is
+// started with sdktest.StartPlugin.
 package xoauth2test
 
 import (
@@ -16,16 +16,12 @@ import (
 	"net/mail"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-sasl"
-	"github.com/hashicorp/go-hclog"
 
-	"github.com/tocsin-dev/tocsin/core/pluginhost"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 )
 
@@ -208,38 +204,6 @@ func Parts(h header, body io.Reader) ([]Part, error) {
 		name = dp["filename"]
 	}
 	return []Part{{MediaType: mediaType, Filename: name, Body: data}}, nil
-}
-
-// Logs is a goroutine-safe log sink.
-type Logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *Logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// String returns everything written so far.
-func (l *Logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// StartPlugin builds the plugin named plugin from the main package pkg and
-// returns an instance of it for the transport named transport, started the
-// way the agent starts it (core/pluginhost: a child process over gRPC with
-// AutoMTLS), and the log its stderr goes to.
-func StartPlugin(t testing.TB, plugin, pkg, transport string) (*pluginhost.Instance, *Logs) {
-	t.Helper()
-	logs := &Logs{}
-	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: logs})
-	h := pluginhost.New(logger, sdktest.PluginDir(t, map[string]string{plugin: pkg}))
-	t.Cleanup(h.Close)
-	return h.Instance(pluginhost.Spec{Name: transport, Plugin: plugin}), logs
 }
 
 // Context returns a context that ends with the test or after d.
