@@ -46,6 +46,7 @@ var scopes = []scope{
 	{dir: "core/delivery", what: "delivery lanes, fallback, retry"},
 	{dir: "core/config", files: []string{"render.go", "refs.go"}, what: "redaction and references"},
 	{dir: "core/tokenstore", what: "token store"},
+	{dir: "core/boltsafe", what: "bbolt hardening of the outbox and the rule state"},
 	{dir: "plugins/internal/smtpsend", files: []string{"classify.go"}, what: "SMTP classification"},
 	{dir: "plugins/internal/oauth", files: []string{"cache.go"}, what: "OAuth cache"},
 	{dir: "plugins/sdk", files: []string{"message.go"}, what: "SDK message"},
