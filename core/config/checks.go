@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"math/big"
 	"slices"
 	"sort"
@@ -38,16 +37,21 @@ var checkArgs = func() (a struct {
 	// options maps every other argument to the kinds it applies to, in
 	// the order of the kinds.
 	options map[string][]kindArgument
+	// optionNames lists the options in the order they first appear.
+	optionNames []string
 }) {
 	a.options = map[string][]kindArgument{}
 	for _, name := range facts.Kinds() {
 		k, _ := facts.Lookup(name)
 		for _, arg := range k.Args() {
-			if arg.Main {
+			switch {
+			case arg.Main:
 				a.main = append(a.main, kindArgument{kind: name, arg: arg})
-			} else {
-				a.options[arg.Name] = append(a.options[arg.Name], kindArgument{kind: name, arg: arg})
+				continue
+			case a.options[arg.Name] == nil:
+				a.optionNames = append(a.optionNames, arg.Name)
 			}
+			a.options[arg.Name] = append(a.options[arg.Name], kindArgument{kind: name, arg: arg})
 		}
 	}
 	return a
@@ -64,7 +68,9 @@ var checkSchema = func() *hcl.BodySchema {
 	for _, m := range checkArgs.main {
 		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: m.arg.Name})
 	}
-	for _, n := range slices.Sorted(maps.Keys(checkArgs.options)) {
+	// In the order of the kinds: HCL suggests the first name close to a
+	// misspelt one.
+	for _, n := range checkArgs.optionNames {
 		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: n})
 	}
 	return s

@@ -3,10 +3,10 @@
 //
 // A check is a named Spec of one Kind (tcp, dns, http, ping, interface,
 // file, command, cert, peer) that runs on its own interval (Every) and is
-// bounded by its Timeout. Each run produces a Fact: whether the check succeeded,
-// why not, how long it took, when, and kind-specific Values. A failing
-// check is a fact with OK false and an Error, never a crash: Run turns
-// errors, timeouts and panics alike into failed facts.
+// bounded by its Timeout. Each run produces a Fact: whether the check
+// succeeded, why not, how long it took, when, and kind-specific Values. A
+// failing check is a fact with OK false and an Error, never a crash: Run
+// turns errors, timeouts and panics alike into failed facts.
 //
 // Run runs a check once. A Runner runs many: each check at once and then
 // every Every, concurrently with the others, never overlapping itself. It
