@@ -75,7 +75,7 @@ func init() {
 		},
 		values:   certValues,
 		has:      func(s Spec) bool { return certSpec(s) != nil },
-		defaults: func(s *Spec) { c := *certSpec(*s); s.Options = &c },
+		defaults: func(s Spec) Spec { c := *certSpec(s); s.Options = &c; return s },
 		valid: func(s Spec, add addFunc) {
 			c := certSpec(s)
 			switch {

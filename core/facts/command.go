@@ -81,7 +81,7 @@ func init() {
 			"json":        cty.DynamicPseudoType,
 		},
 		has: func(s Spec) bool { return s.Command != nil },
-		defaults: func(s *Spec) {
+		defaults: func(s Spec) Spec {
 			c := *s.Command
 			c.Argv = slices.Clone(c.Argv)
 			c.Env = slices.Clone(c.Env)
@@ -89,6 +89,7 @@ func init() {
 				c.MaxOutput = DefaultCommandMaxOutput
 			}
 			s.Command = &c
+			return s
 		},
 		valid: func(s Spec, add addFunc) {
 			c := s.Command

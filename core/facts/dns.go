@@ -44,7 +44,7 @@ func init() {
 			"addresses": cty.List(cty.String),
 		},
 		has: func(s Spec) bool { return s.DNS != nil },
-		defaults: func(s *Spec) {
+		defaults: func(s Spec) Spec {
 			c := *s.DNS
 			c.Type = strings.ToUpper(strings.TrimSpace(c.Type))
 			if c.Server != "" {
@@ -53,6 +53,7 @@ func init() {
 				}
 			}
 			s.DNS = &c
+			return s
 		},
 		valid: func(s Spec, add addFunc) {
 			d := s.DNS

@@ -49,12 +49,13 @@ func init() {
 			"size":    cty.Number,
 		},
 		has: func(s Spec) bool { return s.File != nil },
-		defaults: func(s *Spec) {
+		defaults: func(s Spec) Spec {
 			c := *s.File
 			if c.MaxBytes == 0 {
 				c.MaxBytes = DefaultFileMaxBytes
 			}
 			s.File = &c
+			return s
 		},
 		valid: func(s Spec, add addFunc) {
 			f := s.File

@@ -83,7 +83,7 @@ func init() {
 			"headers": cty.Map(cty.String),
 		},
 		has: func(s Spec) bool { return s.HTTP != nil },
-		defaults: func(s *Spec) {
+		defaults: func(s Spec) Spec {
 			c := *s.HTTP
 			c.Headers = maps.Clone(c.Headers)
 			c.ExpectStatus = slices.Clone(c.ExpectStatus)
@@ -94,6 +94,7 @@ func init() {
 				c.MaxBody = DefaultHTTPMaxBody
 			}
 			s.HTTP = &c
+			return s
 		},
 		valid: func(s Spec, add addFunc) {
 			h := s.HTTP

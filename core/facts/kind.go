@@ -30,9 +30,11 @@ type CheckKind interface {
 
 	// hasSettings reports whether s holds settings of this kind.
 	hasSettings(s Spec) bool
-	// withDefaults replaces the kind's settings in s, which are set,
-	// with a deep copy that has every default applied.
-	withDefaults(s *Spec)
+	// withDefaults returns s with the kind's settings, which are set,
+	// replaced by a deep copy that has every default applied. (s goes by
+	// value: a pointer through an interface would escape to the heap at
+	// every run.)
+	withDefaults(s Spec) Spec
 	// validate reports through add what is wrong with the kind's
 	// settings in s, which are set and have their defaults.
 	validate(s Spec, add addFunc)
@@ -109,7 +111,7 @@ type kindDef struct {
 	// methods of the same purpose; defaults, validate and base may be
 	// nil when the kind has nothing to do there.
 	has      func(s Spec) bool
-	defaults func(s *Spec)
+	defaults func(s Spec) Spec
 	valid    func(s Spec, add addFunc)
 	baseFn   func(s Spec, v map[string]cty.Value)
 	run      checkFunc
@@ -132,10 +134,11 @@ func (k *kindDef) ValueTypes() map[string]cty.Type {
 
 func (k *kindDef) hasSettings(s Spec) bool { return k.has(s) }
 
-func (k *kindDef) withDefaults(s *Spec) {
-	if k.defaults != nil {
-		k.defaults(s)
+func (k *kindDef) withDefaults(s Spec) Spec {
+	if k.defaults == nil {
+		return s
 	}
+	return k.defaults(s)
 }
 
 func (k *kindDef) validate(s Spec, add addFunc) {

@@ -47,7 +47,7 @@ func init() {
 			"addresses": cty.List(cty.String),
 		},
 		has:      func(s Spec) bool { return s.Interface != nil },
-		defaults: func(s *Spec) { c := *s.Interface; s.Interface = &c },
+		defaults: func(s Spec) Spec { c := *s.Interface; s.Interface = &c; return s },
 		valid: func(s Spec, add addFunc) {
 			i := s.Interface
 			if i.Address == "" && i.Name == "" {

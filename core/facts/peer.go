@@ -68,7 +68,7 @@ func init() {
 			"agent_version": cty.String,
 		},
 		has:      func(s Spec) bool { return s.Peer != nil },
-		defaults: func(s *Spec) { c := *s.Peer; s.Peer = &c },
+		defaults: func(s Spec) Spec { c := *s.Peer; s.Peer = &c; return s },
 		valid: func(s Spec, add addFunc) {
 			if err := checkURL(s.Peer.URL); err != nil {
 				add("peer.url", "%v", err)

@@ -59,12 +59,13 @@ func init() {
 			"received": cty.Number,
 		},
 		has: func(s Spec) bool { return s.Ping != nil },
-		defaults: func(s *Spec) {
+		defaults: func(s Spec) Spec {
 			c := *s.Ping
 			if c.Count == 0 {
 				c.Count = DefaultPingCount
 			}
 			s.Ping = &c
+			return s
 		},
 		valid: func(s Spec, add addFunc) {
 			p := s.Ping

@@ -99,7 +99,7 @@ func (s Spec) WithDefaults() Spec {
 	}
 	for _, k := range kindsInOrder() {
 		if k.hasSettings(s) {
-			k.withDefaults(&s)
+			s = k.withDefaults(s)
 		}
 	}
 	return s
@@ -127,8 +127,11 @@ func (e *FieldError) Error() string {
 func (s Spec) Validate() error {
 	s = s.WithDefaults()
 	var errs []error
+	// add is handed to the kind, so it captures the name, not s, which
+	// would otherwise be moved to the heap.
+	check := s.Name
 	add := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Check: s.Name, Field: field, Problem: fmt.Sprintf(format, args...)})
+		errs = append(errs, &FieldError{Check: check, Field: field, Problem: fmt.Sprintf(format, args...)})
 	}
 
 	switch {

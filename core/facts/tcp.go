@@ -27,7 +27,7 @@ func init() {
 			"address": cty.String,
 		},
 		has:      func(s Spec) bool { return s.TCP != nil },
-		defaults: func(s *Spec) { c := *s.TCP; s.TCP = &c },
+		defaults: func(s Spec) Spec { c := *s.TCP; s.TCP = &c; return s },
 		valid: func(s Spec, add addFunc) {
 			if err := checkHostPort(s.TCP.Address); err != nil {
 				add("tcp.address", "%v", err)
