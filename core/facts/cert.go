@@ -176,26 +176,38 @@ func checkCert(ctx context.Context, s Spec, e *env, v map[string]cty.Value) erro
 
 // serverChain returns the certificates the TLS server at address
 // presents, leaf first, asking for serverName. It does not verify them
-// (verifyChain does), so an expired or untrusted certificate is read too.
+// (verifyChain does), so an expired or untrusted certificate is read too,
+// and so is the certificate of a server that then ends the handshake
+// (one that wants a client certificate).
 func serverChain(ctx context.Context, address, serverName string) ([]*x509.Certificate, error) {
+	var raw [][]byte
 	d := tls.Dialer{Config: &tls.Config{
 		ServerName: serverName,
 		// Verification is done apart, so that a certificate that does
 		// not verify can still be read.
 		InsecureSkipVerify: true, //nolint:gosec // read only, verified in verifyChain
+		VerifyPeerCertificate: func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
+			raw = rawCerts
+			return nil
+		},
 	}}
 	conn, err := d.DialContext(ctx, "tcp", address)
-	if err != nil {
+	if err == nil {
+		_ = conn.Close()
+	}
+	if len(raw) == 0 {
+		if err == nil {
+			err = fmt.Errorf("%s presented no certificate", address)
+		}
 		return nil, err
 	}
-	defer func() { _ = conn.Close() }()
-	tc, ok := conn.(*tls.Conn)
-	if !ok {
-		return nil, fmt.Errorf("%s: not a TLS connection", address)
-	}
-	chain := tc.ConnectionState().PeerCertificates
-	if len(chain) == 0 {
-		return nil, fmt.Errorf("%s presented no certificate", address)
+	chain := make([]*x509.Certificate, 0, len(raw))
+	for i, der := range raw {
+		cert, perr := x509.ParseCertificate(der)
+		if perr != nil {
+			return nil, fmt.Errorf("%s: certificate %d: %w", address, i+1, perr)
+		}
+		chain = append(chain, cert)
 	}
 	return chain, nil
 }

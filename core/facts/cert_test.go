@@ -87,10 +87,17 @@ func newCertPKI(t *testing.T) certPKI {
 // address.
 func serveTLS(t *testing.T, cert *testCert) string {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+	return serveTLSWith(t, &tls.Config{
 		Certificates: []tls.Certificate{{Certificate: [][]byte{cert.cert.Raw}, PrivateKey: cert.key, Leaf: cert.cert}},
 		MinVersion:   tls.VersionTLS12,
 	})
+}
+
+// serveTLSWith serves TLS with cfg on 127.0.0.1 until the test ends and
+// returns the address.
+func serveTLSWith(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +209,34 @@ func TestCheckCert_Server(t *testing.T) {
 				t.Errorf("verify_error = %q with verified %v", got, tt.verified)
 			}
 		})
+	}
+}
+
+// TestCheckCert_ServerEndsHandshake reads the certificate of a server
+// that ends the handshake because the client has no certificate of its
+// own: with TLS 1.2 its certificate has come by then.
+func TestCheckCert_ServerEndsHandshake(t *testing.T) {
+	t.Parallel()
+	pki := newCertPKI(t)
+	addr := serveTLSWith(t, &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{pki.leaf.cert.Raw}, PrivateKey: pki.leaf.key}},
+		ClientAuth:   tls.RequireAnyClientCert,
+		MaxVersion:   tls.VersionTLS12,
+	})
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test's own server
+	if err == nil {
+		// The client may finish before the server's alert arrives;
+		// the first read sees it.
+		_, err = conn.Read(make([]byte, 1))
+		_ = conn.Close()
+	}
+	if err == nil {
+		t.Fatal("the server accepted a client without a certificate")
+	}
+	f := runCert(t, &CertSpec{Address: addr, ServerName: "web.test", CAFile: pki.caFile})
+	wantOK(t, f, true, "")
+	if !boolean(t, f, "verified") || num(t, f, "days_left") != 30 {
+		t.Errorf("verified %v, days_left %v; want true, 30", boolean(t, f, "verified"), num(t, f, "days_left"))
 	}
 }
 
