@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,42 +28,50 @@ type Check struct {
 // MinCheckEvery is the shortest interval a check may run at.
 const MinCheckEvery = time.Second
 
-// checkKinds are the arguments that say what a check observes; a check
-// sets exactly one of them. shell is the command kind run through
-// /bin/sh -c.
-var checkKinds = []string{"tcp", "dns", "http", "ping", "interface", "file", "command", "shell"}
+// checkArgs are the arguments of a check block, as the check kinds
+// registered in the facts package declare them.
+var checkArgs = func() (a struct {
+	// main lists the arguments that say what a check observes, in the
+	// order of the kinds; a check sets exactly one of them.
+	main []kindArgument
+	// options maps every other argument to the kinds it applies to, in
+	// the order of the kinds.
+	options map[string][]kindArgument
+	// optionNames lists the options in the order they first appear.
+	optionNames []string
+}) {
+	a.options = map[string][]kindArgument{}
+	for _, name := range facts.Kinds() {
+		k, _ := facts.Lookup(name)
+		for _, arg := range k.Args() {
+			switch {
+			case arg.Main:
+				a.main = append(a.main, kindArgument{kind: name, arg: arg})
+				continue
+			case a.options[arg.Name] == nil:
+				a.optionNames = append(a.optionNames, arg.Name)
+			}
+			a.options[arg.Name] = append(a.options[arg.Name], kindArgument{kind: name, arg: arg})
+		}
+	}
+	return a
+}()
 
-// checkOption is an optional argument of a check and the kinds it applies
-// to.
-type checkOption struct {
-	name  string
-	ty    cty.Type
-	kinds []facts.Kind
-}
-
-var checkOptions = []checkOption{
-	{"json", cty.Bool, []facts.Kind{facts.KindFile, facts.KindCommand}},
-	{"dns_type", cty.String, []facts.Kind{facts.KindDNS}},
-	{"dns_server", cty.String, []facts.Kind{facts.KindDNS}},
-	{"method", cty.String, []facts.Kind{facts.KindHTTP}},
-	{"headers", cty.Map(cty.String), []facts.Kind{facts.KindHTTP}},
-	{"expect_status", cty.List(cty.Number), []facts.Kind{facts.KindHTTP}},
-	{"ca_file", cty.String, []facts.Kind{facts.KindHTTP}},
-	{"tls_skip_verify", cty.Bool, []facts.Kind{facts.KindHTTP}},
-	{"count", cty.Number, []facts.Kind{facts.KindPing}},
-	{"interface_name", cty.String, []facts.Kind{facts.KindInterface}},
-	{"env", cty.Map(cty.String), []facts.Kind{facts.KindCommand}},
-	{"dir", cty.String, []facts.Kind{facts.KindCommand}},
-	{"max_bytes", cty.Number, []facts.Kind{facts.KindHTTP, facts.KindFile, facts.KindCommand}},
+// kindArgument is an argument of a check block as one kind reads it.
+type kindArgument struct {
+	kind facts.Kind
+	arg  facts.Arg
 }
 
 var checkSchema = func() *hcl.BodySchema {
 	s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "every"}, {Name: "timeout"}}}
-	for _, k := range checkKinds {
-		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: k})
+	for _, m := range checkArgs.main {
+		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: m.arg.Name})
 	}
-	for _, o := range checkOptions {
-		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: o.name})
+	// In the order of the kinds: HCL suggests the first name close to a
+	// misspelt one.
+	for _, n := range checkArgs.optionNames {
+		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: n})
 	}
 	return s
 }()
@@ -81,14 +89,6 @@ var peerSchema = &hcl.BodySchema{
 	},
 }
 
-// kindOf maps a kind argument to the facts kind.
-func kindOf(arg string) facts.Kind {
-	if arg == "shell" {
-		return facts.KindCommand
-	}
-	return facts.Kind(arg)
-}
-
 func (f *fileDecoder) decodeCheck(block *hcl.Block) hcl.Diagnostics {
 	name, labelRange := block.Labels[0], block.LabelRanges[0]
 	c := &Check{Name: name, DeclRange: labelRange, Spec: facts.Spec{Name: name}}
@@ -102,9 +102,11 @@ func (f *fileDecoder) decodeCheck(block *hcl.Block) hcl.Diagnostics {
 	diags = append(diags, d...)
 
 	var kindArgs []*hcl.Attribute
-	for _, k := range checkKinds {
-		if a, ok := content.Attributes[k]; ok {
+	var main []kindArgument
+	for _, m := range checkArgs.main {
+		if a, ok := content.Attributes[m.arg.Name]; ok {
 			kindArgs = append(kindArgs, a)
+			main = append(main, m)
 		}
 	}
 	switch {
@@ -112,7 +114,7 @@ func (f *fileDecoder) decodeCheck(block *hcl.Block) hcl.Diagnostics {
 		return append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Check observes nothing",
-			Detail:   fmt.Sprintf("Check %q must set one of %s, which says what it observes.", name, strings.Join(checkKinds, ", ")),
+			Detail:   fmt.Sprintf("Check %q must set one of %s, which says what it observes.", name, strings.Join(mainArgNames(), ", ")),
 			Subject:  block.DefRange.Ptr(),
 		})
 	case len(kindArgs) > 1:
@@ -120,14 +122,14 @@ func (f *fileDecoder) decodeCheck(block *hcl.Block) hcl.Diagnostics {
 			fmt.Sprintf("Check %q sets both %q and %q; a check observes one thing. Write two checks.", name, kindArgs[0].Name, kindArgs[1].Name)))
 	}
 	kindArg := kindArgs[0]
-	kind := kindOf(kindArg.Name)
+	kind := main[0].kind
 	c.Spec.Kind = kind
-	kindDiags := f.decodeKind(&c.Spec, kindArg)
+	kindDiags := f.decodeKind(&c.Spec, kindArg, main[0].arg)
 	diags = append(diags, kindDiags...)
 	// An option refines what the kind argument says; when that did not
 	// evaluate there is nothing to refine. The options are still
 	// evaluated, so that their own mistakes are reported at once.
-	kindOK := !kindDiags.HasErrors() && kindDecoded(&c.Spec)
+	kindOK := !kindDiags.HasErrors() && c.Spec.HasSettings()
 	diags = append(diags, f.decodeTiming(&c.Spec, content.Attributes)...)
 
 	names := make([]string, 0, len(content.Attributes))
@@ -136,22 +138,24 @@ func (f *fileDecoder) decodeCheck(block *hcl.Block) hcl.Diagnostics {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		opt, ok := optionNamed(n)
+		readers, ok := checkArgs.options[n]
 		if !ok {
 			continue
 		}
 		attr := content.Attributes[n]
-		if !kindIn(kind, opt.kinds) {
+		i := slices.IndexFunc(readers, func(r kindArgument) bool { return r.kind == kind })
+		if i < 0 {
 			diags = append(diags, attrError(attr, "Argument does not apply",
-				fmt.Sprintf("%q applies to %s checks; check %q is a %s check.", n, kindList(opt.kinds), name, kind)))
+				fmt.Sprintf("%q applies to %s checks; check %q is a %s check.", n, kindList(readers), name, kind)))
 			continue
 		}
-		v, d := attrValue(attr, f.ctx, opt.ty)
+		opt := readers[i].arg
+		v, d := attrValue(attr, f.ctx, opt.Type)
 		diags = append(diags, d...)
 		if d.HasErrors() || v.IsNull() || !kindOK {
 			continue
 		}
-		diags = append(diags, f.applyOption(&c.Spec, attr, v)...)
+		diags = append(diags, f.setArg(&c.Spec, attr, opt, v)...)
 	}
 	if !diags.HasErrors() {
 		diags = append(diags, specDiagnostics(c.Spec, "check", content.Attributes, kindArg.Expr.Range())...)
@@ -159,13 +163,25 @@ func (f *fileDecoder) decodeCheck(block *hcl.Block) hcl.Diagnostics {
 	return diags
 }
 
-// hclArgs maps the fields of a facts.Spec to the arguments they come from.
-var hclArgs = map[string]string{
-	"tcp.address": "tcp", "dns.name": "dns", "dns.type": "dns_type", "dns.server": "dns_server",
-	"http.url": "http", "http.method": "method", "http.headers": "headers", "http.expect_status": "expect_status", "http.max_body": "max_bytes",
-	"ping.address": "ping", "ping.count": "count", "interface.address": "interface", "interface.name": "interface_name",
-	"file.path": "file", "file.max_bytes": "max_bytes", "command.argv": "command", "command.shell": "shell", "command.env": "env", "command.max_output": "max_bytes",
-	"peer.url": "url", "peer.fingerprint": "fingerprint", "every": "every", "timeout": "timeout",
+// peerArgs maps the fields of a peer's facts.Spec to the arguments of
+// the peer block they come from.
+var peerArgs = map[string]string{"peer.url": "url", "peer.fingerprint": "fingerprint"}
+
+// argOf returns the argument of a check or peer block that the Spec field
+// path field comes from: the kind's argument that declares it, or the
+// field itself ("every", "interface").
+func argOf(kind facts.Kind, field string) string {
+	if arg, ok := peerArgs[field]; ok && kind == facts.KindPeer {
+		return arg
+	}
+	if k, ok := facts.Lookup(kind); ok {
+		for _, a := range k.Args() {
+			if a.Field != "" && a.Field == field {
+				return a.Name
+			}
+		}
+	}
+	return field
 }
 
 // specDiagnostics validates spec and reports each problem at the argument
@@ -186,10 +202,7 @@ func specDiagnostics(spec facts.Spec, kind string, attrs hcl.Attributes, fallbac
 		d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid " + kind, Detail: e.Error() + ".", Subject: fallback.Ptr()}
 		var fe *facts.FieldError
 		if errors.As(e, &fe) {
-			arg := hclArgs[fe.Field]
-			if arg == "" {
-				arg = fe.Field
-			}
+			arg := argOf(spec.Kind, fe.Field)
 			d.Detail = fmt.Sprintf("%s %q: %s: %s.", strings.ToUpper(kind[:1])+kind[1:], fe.Check, arg, fe.Problem)
 			if attr, ok := attrs[arg]; ok {
 				d.Subject = attr.Expr.Range().Ptr()
@@ -200,50 +213,28 @@ func specDiagnostics(spec facts.Spec, kind string, attrs hcl.Attributes, fallbac
 	return diags
 }
 
-func (f *fileDecoder) decodeKind(s *facts.Spec, attr *hcl.Attribute) hcl.Diagnostics {
-	if attr.Name == "command" {
-		v, diags := attrValue(attr, f.ctx, cty.List(cty.String))
+// decodeKind reads attr, the main argument arg of the check's kind,
+// which creates the kind's settings in s.
+func (f *fileDecoder) decodeKind(s *facts.Spec, attr *hcl.Attribute, arg facts.Arg) hcl.Diagnostics {
+	var v cty.Value
+	if arg.Type == cty.String {
+		str, diags := requiredString(attr, f.ctx)
+		if diags.HasErrors() {
+			return diags
+		}
+		v = cty.StringVal(str)
+	} else {
+		var diags hcl.Diagnostics
+		v, diags = attrValue(attr, f.ctx, arg.Type)
 		if diags.HasErrors() || v.IsNull() {
 			return diags
 		}
-		var argv []string
-		for _, e := range v.AsValueSlice() {
-			if e.IsNull() {
-				return append(diags, attrError(attr, "Invalid command", "A command's elements must not be null."))
-			}
-			argv = append(argv, e.AsString())
+		if d := f.setArg(s, attr, arg, v); d.HasErrors() {
+			return append(diags, d...)
 		}
-		if len(argv) == 0 {
-			return append(diags, attrError(attr, "Invalid command", "A command needs at least the program, as in [\"/usr/bin/check\", \"--quiet\"]. To run a shell line, use shell = \"...\" instead."))
-		}
-		s.Command = &facts.CommandSpec{Argv: argv}
 		return diags
 	}
-	v, diags := requiredString(attr, f.ctx)
-	if diags.HasErrors() {
-		return diags
-	}
-	switch attr.Name {
-	case "tcp":
-		s.TCP = &facts.TCPSpec{Address: v}
-	case "dns":
-		s.DNS = &facts.DNSSpec{Name: v}
-	case "http":
-		s.HTTP = &facts.HTTPSpec{URL: v}
-	case "ping":
-		s.Ping = &facts.PingSpec{Address: v}
-	case "interface":
-		if _, err := netip.ParseAddr(v); err == nil {
-			s.Interface = &facts.InterfaceSpec{Address: v}
-		} else {
-			s.Interface = &facts.InterfaceSpec{Name: v}
-		}
-	case "file":
-		s.File = &facts.FileSpec{Path: f.path(v)}
-	case "shell":
-		s.Command = &facts.CommandSpec{Shell: v}
-	}
-	return nil
+	return f.setArg(s, attr, arg, v)
 }
 
 // decodeTiming reads every and timeout.
@@ -287,96 +278,18 @@ func (f *fileDecoder) duration(attr *hcl.Attribute) (time.Duration, hcl.Diagnost
 	return d, nil
 }
 
-// kindDecoded reports whether the part of s that its kind needs is set,
-// which applyOption relies on.
-func kindDecoded(s *facts.Spec) bool {
-	switch s.Kind {
-	case facts.KindTCP:
-		return s.TCP != nil
-	case facts.KindDNS:
-		return s.DNS != nil
-	case facts.KindHTTP:
-		return s.HTTP != nil
-	case facts.KindPing:
-		return s.Ping != nil
-	case facts.KindInterface:
-		return s.Interface != nil
-	case facts.KindFile:
-		return s.File != nil
-	case facts.KindCommand:
-		return s.Command != nil
+// setArg stores v, the value of attr, with arg's Set, and reports a value
+// that it cannot use at attr.
+func (f *fileDecoder) setArg(s *facts.Spec, attr *hcl.Attribute, arg facts.Arg, v cty.Value) hcl.Diagnostics {
+	err := arg.Set(s, v, facts.ArgContext{Path: f.path})
+	if err == nil {
+		return nil
 	}
-	return false
-}
-
-// applyOption sets the option attr to v in s, whose kind argument was
-// decoded (kindDecoded) and to which the option applies.
-func (f *fileDecoder) applyOption(s *facts.Spec, attr *hcl.Attribute, v cty.Value) hcl.Diagnostics {
-	switch attr.Name {
-	case "json":
-		if s.File != nil {
-			s.File.JSON = v.True()
-		} else {
-			s.Command.JSON = v.True()
-		}
-	case "dns_type":
-		s.DNS.Type = v.AsString()
-	case "dns_server":
-		s.DNS.Server = v.AsString()
-	case "method":
-		s.HTTP.Method = v.AsString()
-	case "headers":
-		s.HTTP.Headers = map[string]string{}
-		for k, e := range v.AsValueMap() {
-			s.HTTP.Headers[k] = e.AsString()
-		}
-	case "expect_status":
-		for _, e := range v.AsValueSlice() {
-			n, ok := wholeNumber(e)
-			if !ok {
-				return hcl.Diagnostics{attrError(attr, "Invalid status", "expect_status holds whole HTTP status codes, such as [200, 204].")}
-			}
-			s.HTTP.ExpectStatus = append(s.HTTP.ExpectStatus, int(n))
-		}
-	case "ca_file":
-		s.HTTP.CAFile = f.path(v.AsString())
-	case "tls_skip_verify":
-		s.HTTP.TLSSkipVerify = v.True()
-	case "count":
-		n, ok := wholeNumber(v)
-		if !ok {
-			return hcl.Diagnostics{attrError(attr, "Invalid count", "count is a whole number of echo requests, such as 3.")}
-		}
-		s.Ping.Count = int(n)
-	case "interface_name":
-		s.Interface.Name = v.AsString()
-	case "env":
-		keys := make([]string, 0, v.LengthInt())
-		m := v.AsValueMap()
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			s.Command.Env = append(s.Command.Env, k+"="+m[k].AsString())
-		}
-	case "dir":
-		s.Command.Dir = f.path(v.AsString())
-	case "max_bytes":
-		n, ok := wholeNumber(v)
-		if !ok || n <= 0 {
-			return hcl.Diagnostics{attrError(attr, "Invalid size", "max_bytes is a positive whole number of bytes.")}
-		}
-		switch s.Kind {
-		case facts.KindHTTP:
-			s.HTTP.MaxBody = n
-		case facts.KindFile:
-			s.File.MaxBytes = n
-		case facts.KindCommand:
-			s.Command.MaxOutput = n
-		}
+	var ae *facts.ArgError
+	if errors.As(err, &ae) {
+		return hcl.Diagnostics{attrError(attr, ae.Summary, ae.Detail)}
 	}
-	return nil
+	return hcl.Diagnostics{attrError(attr, "Invalid "+attr.Name, err.Error()+".")}
 }
 
 func (f *fileDecoder) decodePeer(block *hcl.Block) hcl.Diagnostics {
@@ -434,28 +347,20 @@ func duplicateName(kind, name string, prev, labelRange hcl.Range, block *hcl.Blo
 	}
 }
 
-func optionNamed(name string) (checkOption, bool) {
-	for _, o := range checkOptions {
-		if o.name == name {
-			return o, true
-		}
+// mainArgNames lists the arguments that say what a check observes.
+func mainArgNames() []string {
+	names := make([]string, len(checkArgs.main))
+	for i, m := range checkArgs.main {
+		names[i] = m.arg.Name
 	}
-	return checkOption{}, false
+	return names
 }
 
-func kindIn(k facts.Kind, l []facts.Kind) bool {
-	for _, x := range l {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}
-
-func kindList(l []facts.Kind) string {
+// kindList lists the kinds that read an option.
+func kindList(l []kindArgument) string {
 	s := make([]string, len(l))
 	for i, k := range l {
-		s[i] = string(k)
+		s[i] = string(k.kind)
 	}
 	return strings.Join(s, ", ")
 }

@@ -4,13 +4,115 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
 )
+
+// KindCommand is the kind that runs a local command.
+const KindCommand Kind = "command"
+
+// CommandSpec is a check that runs a local command. Exactly one of Argv and
+// Shell is set.
+type CommandSpec struct {
+	// Argv is the program and its arguments, run without a shell. A
+	// program without a slash is looked up in $PATH.
+	Argv []string
+	// Shell is a script run with /bin/sh -c.
+	Shell string
+	// JSON asks for stdout to be parsed as JSON; the check fails when it
+	// does not parse.
+	JSON bool
+	// Env holds "KEY=value" entries added to the agent's environment.
+	Env []string
+	// Dir is the working directory; default the agent's.
+	Dir string
+	// MaxOutput caps how much of stdout and of stderr is kept; default
+	// DefaultCommandMaxOutput.
+	MaxOutput int64
+}
+
+// DefaultCommandMaxOutput is CommandSpec.MaxOutput when it is left zero.
+const DefaultCommandMaxOutput = 64 << 10
+
+func init() {
+	register(70, &kindDef{
+		name: KindCommand,
+		args: []Arg{
+			{Name: "command", Main: true, Type: cty.List(cty.String), Field: "command.argv", Set: func(s *Spec, v cty.Value, _ ArgContext) error {
+				var argv []string
+				for _, e := range v.AsValueSlice() {
+					if e.IsNull() {
+						return &ArgError{Summary: "Invalid command", Detail: "A command's elements must not be null."}
+					}
+					argv = append(argv, e.AsString())
+				}
+				if len(argv) == 0 {
+					return &ArgError{Summary: "Invalid command", Detail: "A command needs at least the program, as in [\"/usr/bin/check\", \"--quiet\"]. To run a shell line, use shell = \"...\" instead."}
+				}
+				s.Command = &CommandSpec{Argv: argv}
+				return nil
+			}},
+			// shell is the command kind run through /bin/sh -c.
+			{Name: "shell", Main: true, Type: cty.String, Field: "command.shell", Set: func(s *Spec, v cty.Value, _ ArgContext) error {
+				s.Command = &CommandSpec{Shell: v.AsString()}
+				return nil
+			}},
+			{Name: "json", Type: cty.Bool, Set: setBool(func(s *Spec) *bool { return &s.Command.JSON })},
+			{Name: "env", Type: cty.Map(cty.String), Field: "command.env", Set: func(s *Spec, v cty.Value, _ ArgContext) error {
+				m := v.AsValueMap()
+				for _, k := range slices.Sorted(maps.Keys(m)) {
+					s.Command.Env = append(s.Command.Env, k+"="+m[k].AsString())
+				}
+				return nil
+			}},
+			{Name: "dir", Type: cty.String, Set: setPath(func(s *Spec) *string { return &s.Command.Dir })},
+			maxBytesArg("command.max_output", func(s *Spec) *int64 { return &s.Command.MaxOutput }),
+		},
+		values: map[string]cty.Type{
+			"exit_status": cty.Number,
+			"stdout":      cty.String,
+			"stderr":      cty.String,
+			"json":        cty.DynamicPseudoType,
+		},
+		has: func(s Spec) bool { return s.Command != nil },
+		defaults: func(s Spec) Spec {
+			c := *s.Command
+			c.Argv = slices.Clone(c.Argv)
+			c.Env = slices.Clone(c.Env)
+			if c.MaxOutput == 0 {
+				c.MaxOutput = DefaultCommandMaxOutput
+			}
+			s.Command = &c
+			return s
+		},
+		valid: func(s Spec, add addFunc) {
+			c := s.Command
+			switch {
+			case len(c.Argv) > 0 && c.Shell != "":
+				add("command", "set argv or shell, not both")
+			case len(c.Argv) == 0 && c.Shell == "":
+				add("command", "set argv (run without a shell) or shell (run with /bin/sh -c)")
+			case len(c.Argv) > 0 && c.Argv[0] == "":
+				add("command.argv", "the program (first element) must not be empty")
+			}
+			for _, e := range c.Env {
+				if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+					add("command.env", "%q is not KEY=value", e)
+				}
+			}
+			if c.MaxOutput < 0 {
+				add("command.max_output", "must be positive, not %d", c.MaxOutput)
+			}
+		},
+		run: checkCommand,
+	})
+}
 
 // commandWaitDelay is how long a command's output pipes may stay open
 // after it exited or was killed (held by a process it started in the

@@ -2,16 +2,27 @@
 // and turns what they see into facts that rules can test.
 //
 // A check is a named Spec of one Kind (tcp, dns, http, ping, interface,
-// file, command, peer) that runs on its own interval (Every) and is bounded
-// by its Timeout. Each run produces a Fact: whether the check succeeded,
-// why not, how long it took, when, and kind-specific Values. A failing
-// check is a fact with OK false and an Error, never a crash: Run turns
-// errors, timeouts and panics alike into failed facts.
+// file, command, cert, peer) that runs on its own interval (Every) and is
+// bounded by its Timeout. Each run produces a Fact: whether the check
+// succeeded, why not, how long it took, when, and kind-specific Values. A
+// failing check is a fact with OK false and an Error, never a crash: Run
+// turns errors, timeouts and panics alike into failed facts.
 //
 // Run runs a check once. A Runner runs many: each check at once and then
 // every Every, concurrently with the others, never overlapping itself. It
 // keeps the latest fact of each (Snapshot), tells when every check has run
 // once (Ready) and hands out new facts as they come (Subscribe).
+//
+// # Kinds
+//
+// Each kind is a CheckKind that its own file registers from an init
+// function: its name, the arguments of a config check block (Args), the
+// names and types of its values, and how it validates, defaults and runs
+// its settings. Spec, Run, ObjectType and the config package read kinds
+// from that registry (Lookup, Kinds), so a new kind is one new file and
+// its test (cert.go is one). The built-in kinds keep their settings in a
+// field of Spec (Spec.TCP, ...); a kind added later keeps them in
+// Spec.Options.
 //
 // # Values
 //
@@ -35,6 +46,9 @@
 //	           json (when asked), mtime (string), age (seconds), size (bytes)
 //	command    exit_status (number; null when killed), stdout, stderr
 //	           (strings, cut at max_output), json (stdout, when asked)
+//	cert       file or address, days_left (whole days until not_after,
+//	           negative once past), not_after, not_before (strings),
+//	           subject, issuer, verified (bool), verify_error (string)
 //	peer       url, reachable (bool), name, role, version, shared_ips,
 //	           test_ips (lists of string), auto_failover (bool), last_sync
 //	           (string or null), agent_version
@@ -54,6 +68,9 @@
 //	file       it exists, is a regular file, reads, and parses when json
 //	           is asked
 //	command    it exits with status 0 (and stdout parses when json is asked)
+//	cert       the certificate is read (from the file, or from the server
+//	           without failing on verification) and valid now; verified
+//	           says whether it verifies
 //	peer       the other agent's /v1/status answers 200 with a Status
 //
 // # Bounds

@@ -74,66 +74,6 @@ func (f Fact) clone() Fact {
 	return f
 }
 
-// valueTypes holds the names and types of Values per kind. "json" is
-// dynamic: its type is whatever the JSON implies.
-var valueTypes = map[Kind]map[string]cty.Type{
-	KindTCP: {
-		"address": cty.String,
-	},
-	KindDNS: {
-		"name":      cty.String,
-		"addresses": cty.List(cty.String),
-	},
-	KindHTTP: {
-		"url":     cty.String,
-		"status":  cty.Number,
-		"body":    cty.String,
-		"json":    cty.DynamicPseudoType,
-		"headers": cty.Map(cty.String),
-	},
-	KindPing: {
-		"address":  cty.String,
-		"rtt":      cty.Number,
-		"loss":     cty.Number,
-		"sent":     cty.Number,
-		"received": cty.Number,
-	},
-	KindInterface: {
-		"address":   cty.String,
-		"name":      cty.String,
-		"assigned":  cty.Bool,
-		"up":        cty.Bool,
-		"addresses": cty.List(cty.String),
-	},
-	KindFile: {
-		"path":    cty.String,
-		"exists":  cty.Bool,
-		"content": cty.String,
-		"json":    cty.DynamicPseudoType,
-		"mtime":   cty.String,
-		"age":     cty.Number,
-		"size":    cty.Number,
-	},
-	KindCommand: {
-		"exit_status": cty.Number,
-		"stdout":      cty.String,
-		"stderr":      cty.String,
-		"json":        cty.DynamicPseudoType,
-	},
-	KindPeer: {
-		"url":           cty.String,
-		"reachable":     cty.Bool,
-		"name":          cty.String,
-		"role":          cty.String,
-		"version":       cty.String,
-		"shared_ips":    cty.List(cty.String),
-		"test_ips":      cty.List(cty.String),
-		"auto_failover": cty.Bool,
-		"last_sync":     cty.String,
-		"agent_version": cty.String,
-	},
-}
-
 // ObjectType returns the type of Fact.Object for a fact of kind k, for
 // checking rule expressions before any check has run. Attributes named
 // "json" are cty.DynamicPseudoType. An unknown kind has only the four
@@ -161,41 +101,8 @@ func baseValues(s Spec) map[string]cty.Value {
 	for name, t := range types {
 		v[name] = cty.NullVal(t)
 	}
-	switch s.Kind {
-	case KindTCP:
-		if s.TCP != nil {
-			v["address"] = stringVal(s.TCP.Address)
-		}
-	case KindDNS:
-		if s.DNS != nil {
-			v["name"] = stringVal(s.DNS.Name)
-		}
-	case KindHTTP:
-		if s.HTTP != nil {
-			v["url"] = stringVal(redactURL(s.HTTP.URL))
-		}
-	case KindPing:
-		if s.Ping != nil {
-			v["address"] = stringVal(s.Ping.Address)
-		}
-	case KindInterface:
-		if s.Interface != nil {
-			if s.Interface.Address != "" {
-				v["address"] = stringVal(s.Interface.Address)
-			}
-			if s.Interface.Name != "" {
-				v["name"] = stringVal(s.Interface.Name)
-			}
-		}
-	case KindFile:
-		if s.File != nil {
-			v["path"] = stringVal(s.File.Path)
-		}
-	case KindPeer:
-		if s.Peer != nil {
-			v["url"] = stringVal(redactURL(s.Peer.URL))
-		}
-		v["reachable"] = cty.False
+	if k, ok := Lookup(s.Kind); ok {
+		k.base(s, v)
 	}
 	return v
 }

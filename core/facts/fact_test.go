@@ -105,7 +105,7 @@ func TestFact_Object(t *testing.T) {
 
 func TestObjectType(t *testing.T) {
 	t.Parallel()
-	for _, k := range Kinds {
+	for _, k := range Kinds() {
 		t.Run(string(k), func(t *testing.T) {
 			t.Parallel()
 			ot := ObjectType(k)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"os"
@@ -16,6 +17,115 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
 )
+
+// KindHTTP is the kind that checks that an HTTP(S) URL answers as expected.
+const KindHTTP Kind = "http"
+
+// HTTPSpec is a check that an HTTP(S) URL answers with an expected status.
+type HTTPSpec struct {
+	// URL is an http or https URL.
+	URL string
+	// Method is the request method; default GET.
+	Method string
+	// Headers are sent with the request; "Host" sets the request's host.
+	Headers map[string]string
+	// ExpectStatus lists the acceptable status codes; empty accepts any
+	// 2xx. Redirects are followed, so the status is the final one.
+	ExpectStatus []int
+	// CAFile is a PEM file of the certificate authorities to trust instead
+	// of the system's.
+	CAFile string
+	// TLSSkipVerify switches certificate verification off.
+	TLSSkipVerify bool
+	// MaxBody caps how much of the body is read; default
+	// DefaultHTTPMaxBody.
+	MaxBody int64
+}
+
+// DefaultHTTPMaxBody is HTTPSpec.MaxBody when it is left zero.
+const DefaultHTTPMaxBody = 1 << 20
+
+func init() {
+	register(30, &kindDef{
+		name: KindHTTP,
+		args: []Arg{
+			{Name: "http", Main: true, Type: cty.String, Field: "http.url", Set: func(s *Spec, v cty.Value, _ ArgContext) error {
+				s.HTTP = &HTTPSpec{URL: v.AsString()}
+				return nil
+			}},
+			{Name: "method", Type: cty.String, Field: "http.method", Set: setString(func(s *Spec) *string { return &s.HTTP.Method })},
+			{Name: "headers", Type: cty.Map(cty.String), Field: "http.headers", Set: func(s *Spec, v cty.Value, _ ArgContext) error {
+				s.HTTP.Headers = map[string]string{}
+				for k, e := range v.AsValueMap() {
+					s.HTTP.Headers[k] = e.AsString()
+				}
+				return nil
+			}},
+			{Name: "expect_status", Type: cty.List(cty.Number), Field: "http.expect_status", Set: func(s *Spec, v cty.Value, _ ArgContext) error {
+				for _, e := range v.AsValueSlice() {
+					n, ok := wholeNumber(e)
+					if !ok {
+						return &ArgError{Summary: "Invalid status", Detail: "expect_status holds whole HTTP status codes, such as [200, 204]."}
+					}
+					s.HTTP.ExpectStatus = append(s.HTTP.ExpectStatus, int(n))
+				}
+				return nil
+			}},
+			{Name: "ca_file", Type: cty.String, Set: setPath(func(s *Spec) *string { return &s.HTTP.CAFile })},
+			{Name: "tls_skip_verify", Type: cty.Bool, Set: setBool(func(s *Spec) *bool { return &s.HTTP.TLSSkipVerify })},
+			maxBytesArg("http.max_body", func(s *Spec) *int64 { return &s.HTTP.MaxBody }),
+		},
+		values: map[string]cty.Type{
+			"url":     cty.String,
+			"status":  cty.Number,
+			"body":    cty.String,
+			"json":    cty.DynamicPseudoType,
+			"headers": cty.Map(cty.String),
+		},
+		has: func(s Spec) bool { return s.HTTP != nil },
+		defaults: func(s Spec) Spec {
+			c := *s.HTTP
+			c.Headers = maps.Clone(c.Headers)
+			c.ExpectStatus = slices.Clone(c.ExpectStatus)
+			if c.Method == "" {
+				c.Method = http.MethodGet
+			}
+			if c.MaxBody == 0 {
+				c.MaxBody = DefaultHTTPMaxBody
+			}
+			s.HTTP = &c
+			return s
+		},
+		valid: func(s Spec, add addFunc) {
+			h := s.HTTP
+			if err := checkURL(h.URL); err != nil {
+				add("http.url", "%v", err)
+			}
+			if !validToken(h.Method) {
+				add("http.method", "%q is not an HTTP method", h.Method)
+			}
+			for _, code := range h.ExpectStatus {
+				if code < 100 || code > 599 {
+					add("http.expect_status", "%d is not an HTTP status (100 to 599)", code)
+				}
+			}
+			for name := range h.Headers {
+				if !validToken(name) {
+					add("http.headers", "%q is not a header name", name)
+				}
+			}
+			if h.MaxBody < 0 {
+				add("http.max_body", "must be positive, not %d", h.MaxBody)
+			}
+		},
+		baseFn: func(s Spec, v map[string]cty.Value) {
+			if s.HTTP != nil {
+				v["url"] = stringVal(redactURL(s.HTTP.URL))
+			}
+		},
+		run: checkHTTP,
+	})
+}
 
 // userAgent identifies the agent's requests.
 func userAgent() string { return "tocsin/" + buildinfo.Version }

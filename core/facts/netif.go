@@ -10,6 +10,69 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
+// KindInterface is the kind that checks this host's network interfaces.
+const KindInterface Kind = "interface"
+
+// InterfaceSpec is a check of this host's network interfaces. At least one
+// of Address and Name is set.
+type InterfaceSpec struct {
+	// Address is an IP address that should be assigned to an interface
+	// (to the interface Name when that is set too).
+	Address string
+	// Name is the name of an interface that should be up.
+	Name string
+}
+
+func init() {
+	register(50, &kindDef{
+		name: KindInterface,
+		args: []Arg{
+			// interface = "10.0.0.10" names an address, interface =
+			// "eth0" an interface.
+			{Name: "interface", Main: true, Type: cty.String, Field: "interface.address", Set: func(s *Spec, v cty.Value, _ ArgContext) error {
+				if _, err := netip.ParseAddr(v.AsString()); err == nil {
+					s.Interface = &InterfaceSpec{Address: v.AsString()}
+				} else {
+					s.Interface = &InterfaceSpec{Name: v.AsString()}
+				}
+				return nil
+			}},
+			{Name: "interface_name", Type: cty.String, Field: "interface.name", Set: setString(func(s *Spec) *string { return &s.Interface.Name })},
+		},
+		values: map[string]cty.Type{
+			"address":   cty.String,
+			"name":      cty.String,
+			"assigned":  cty.Bool,
+			"up":        cty.Bool,
+			"addresses": cty.List(cty.String),
+		},
+		has:      func(s Spec) bool { return s.Interface != nil },
+		defaults: func(s Spec) Spec { c := *s.Interface; s.Interface = &c; return s },
+		valid: func(s Spec, add addFunc) {
+			i := s.Interface
+			if i.Address == "" && i.Name == "" {
+				add("interface", "set address, name or both")
+			}
+			if i.Address != "" {
+				if _, err := netip.ParseAddr(i.Address); err != nil {
+					add("interface.address", "%q is not an IP address", i.Address)
+				}
+			}
+		},
+		baseFn: func(s Spec, v map[string]cty.Value) {
+			if s.Interface != nil {
+				if s.Interface.Address != "" {
+					v["address"] = stringVal(s.Interface.Address)
+				}
+				if s.Interface.Name != "" {
+					v["name"] = stringVal(s.Interface.Name)
+				}
+			}
+		},
+		run: checkInterface,
+	})
+}
+
 // netInterface is what the interface check needs to know of one network
 // interface.
 type netInterface struct {

@@ -19,6 +19,76 @@ import (
 	"github.com/tocsin-dev/tocsin/core/identity"
 )
 
+// KindPeer is the kind that reads another Tocsin agent's status.
+const KindPeer Kind = "peer"
+
+// PeerSpec is a check of another Tocsin agent through its /v1/status.
+type PeerSpec struct {
+	// URL is the base URL of the other agent, e.g. "http://10.0.0.2:9870".
+	URL string
+	// CAFile is a PEM file of the certificate authorities to trust instead
+	// of the system's.
+	CAFile string
+	// TLSSkipVerify switches certificate verification off.
+	TLSSkipVerify bool
+	// Fingerprint pins the peer's certificate ("sha256:" and 64 hex
+	// digits, see core/identity): only a peer presenting exactly that
+	// certificate is read. It needs an https URL.
+	Fingerprint string
+	// TokenFile holds the token this agent presents to the peer, 0600;
+	// empty presents none (a client certificate may do instead).
+	TokenFile string
+	// Insecure reads the peer over plain HTTP, or without verifying its
+	// certificate, where it is not on this host. Without it such a peer
+	// is not read: its fact fails with an error that says how to secure
+	// the link.
+	Insecure bool
+	// ClientCertFile and ClientKeyFile are this agent's own certificate
+	// and key, presented to the peer so that it can pin this agent; when
+	// empty, the identity the agent generated under IdentityDir (its
+	// data_dir) is presented, once it exists.
+	ClientCertFile, ClientKeyFile, IdentityDir string
+}
+
+func init() {
+	// A peer is a block of its own in the configuration, not an
+	// argument of a check block: it has no Args.
+	register(1000, &kindDef{
+		name: KindPeer,
+		values: map[string]cty.Type{
+			"url":           cty.String,
+			"reachable":     cty.Bool,
+			"name":          cty.String,
+			"role":          cty.String,
+			"version":       cty.String,
+			"shared_ips":    cty.List(cty.String),
+			"test_ips":      cty.List(cty.String),
+			"auto_failover": cty.Bool,
+			"last_sync":     cty.String,
+			"agent_version": cty.String,
+		},
+		has:      func(s Spec) bool { return s.Peer != nil },
+		defaults: func(s Spec) Spec { c := *s.Peer; s.Peer = &c; return s },
+		valid: func(s Spec, add addFunc) {
+			if err := checkURL(s.Peer.URL); err != nil {
+				add("peer.url", "%v", err)
+			} else if u, _ := url.Parse(s.Peer.URL); s.Peer.Fingerprint != "" && u.Scheme != "https" {
+				add("peer.fingerprint", "a pinned fingerprint needs an https:// URL, not %s", s.Peer.URL)
+			}
+			if s.Peer.Fingerprint != "" && s.Peer.CAFile != "" {
+				add("peer.fingerprint", "set fingerprint or ca_file, not both: the fingerprint pins one certificate, the CA file trusts an authority")
+			}
+		},
+		baseFn: func(s Spec, v map[string]cty.Value) {
+			if s.Peer != nil {
+				v["url"] = stringVal(redactURL(s.Peer.URL))
+			}
+			v["reachable"] = cty.False
+		},
+		run: checkPeer,
+	})
+}
+
 // StatusPath is where an agent serves its Status, below its base URL.
 const StatusPath = "/v1/status"
 

@@ -7,12 +7,83 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
 	probing "github.com/prometheus-community/pro-bing"
 	"github.com/zclconf/go-cty/cty"
 )
+
+// KindPing is the kind that sends ICMP echo requests.
+const KindPing Kind = "ping"
+
+// PingSpec is an ICMP echo check.
+type PingSpec struct {
+	// Address is a host name or an IP address.
+	Address string
+	// Count is the number of echo requests; default DefaultPingCount.
+	// They are sent a second apart, closer when the timeout is short.
+	Count int
+}
+
+// DefaultPingCount is PingSpec.Count when it is left zero.
+const DefaultPingCount = 3
+
+// maxPingCount bounds PingSpec.Count so that a typo cannot make a check
+// flood its target.
+const maxPingCount = 100
+
+func init() {
+	register(40, &kindDef{
+		name: KindPing,
+		args: []Arg{
+			{Name: "ping", Main: true, Type: cty.String, Field: "ping.address", Set: func(s *Spec, v cty.Value, _ ArgContext) error {
+				s.Ping = &PingSpec{Address: v.AsString()}
+				return nil
+			}},
+			{Name: "count", Type: cty.Number, Field: "ping.count", Set: func(s *Spec, v cty.Value, _ ArgContext) error {
+				n, ok := wholeNumber(v)
+				if !ok {
+					return &ArgError{Summary: "Invalid count", Detail: "count is a whole number of echo requests, such as 3."}
+				}
+				s.Ping.Count = int(n)
+				return nil
+			}},
+		},
+		values: map[string]cty.Type{
+			"address":  cty.String,
+			"rtt":      cty.Number,
+			"loss":     cty.Number,
+			"sent":     cty.Number,
+			"received": cty.Number,
+		},
+		has: func(s Spec) bool { return s.Ping != nil },
+		defaults: func(s Spec) Spec {
+			c := *s.Ping
+			if c.Count == 0 {
+				c.Count = DefaultPingCount
+			}
+			s.Ping = &c
+			return s
+		},
+		valid: func(s Spec, add addFunc) {
+			p := s.Ping
+			if strings.TrimSpace(p.Address) == "" {
+				add("ping.address", "must be set")
+			}
+			if p.Count < 1 || p.Count > maxPingCount {
+				add("ping.count", "must be between 1 and %d, not %d", maxPingCount, p.Count)
+			}
+		},
+		baseFn: func(s Spec, v map[string]cty.Value) {
+			if s.Ping != nil {
+				v["address"] = stringVal(s.Ping.Address)
+			}
+		},
+		run: checkPing,
+	})
+}
 
 // errPingNotPermitted is the failure of a ping check when the kernel
 // allows neither kind of ICMP socket.

@@ -39,18 +39,6 @@ func systemEnv(now func() time.Time) *env {
 	return &env{now: now, interfaces: systemInterfaces, ping: ping}
 }
 
-// checkers maps each kind to its check.
-var checkers = map[Kind]checkFunc{
-	KindTCP:       checkTCP,
-	KindDNS:       checkDNS,
-	KindHTTP:      checkHTTP,
-	KindPing:      checkPing,
-	KindInterface: checkInterface,
-	KindFile:      checkFile,
-	KindCommand:   checkCommand,
-	KindPeer:      checkPeer,
-}
-
 // Run runs one check once, bounded by spec.Timeout (after defaults) and by
 // ctx, and returns what it observed. It always returns a fact: an invalid
 // spec, an error, a timeout or a panic in the check is a failed fact, with
@@ -68,7 +56,13 @@ func Run(ctx context.Context, spec Spec, now func() time.Time) Fact {
 }
 
 // lookupChecker returns the check of kind k, or nil.
-func lookupChecker(k Kind) checkFunc { return checkers[k] }
+func lookupChecker(k Kind) checkFunc {
+	ck, ok := Lookup(k)
+	if !ok {
+		return nil
+	}
+	return ck.check
+}
 
 // run is Run with the checks, the environment and the grace given, for
 // tests.
