@@ -136,9 +136,15 @@ func ReadThrough(tx *bolt.Tx, size int64) error {
 func Consistent(tx *bolt.Tx) error {
 	// Check runs in a goroutine of its own that turns panics into errors;
 	// the channel must be drained.
+	return firstProblem(tx.Check())
+}
+
+// firstProblem drains problems and returns the first, saying how many
+// more there were; nil when there were none.
+func firstProblem(problems <-chan error) error {
 	var first error
 	n := 0
-	for err := range tx.Check() {
+	for err := range problems {
 		if first == nil {
 			first = err
 		}

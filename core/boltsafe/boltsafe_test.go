@@ -1,6 +1,7 @@
 package boltsafe_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -109,6 +110,10 @@ func TestOpen(t *testing.T) {
 		{name: "locked", path: held, check: func(err error) bool {
 			return errors.Is(err, boltsafe.ErrLocked) && errors.Is(err, berrors.ErrTimeout)
 		}, expect: "ErrLocked"},
+		{name: "missing directory", path: filepath.Join(dir, "missing", "x.db"), check: func(err error) bool {
+			var d *boltsafe.DamageError
+			return errors.Is(err, os.ErrNotExist) && !errors.As(err, &d) && !errors.Is(err, boltsafe.ErrLocked)
+		}, expect: "the open error, as it is"},
 		{name: "link", path: link, check: func(err error) bool {
 			var d *boltsafe.DamageError
 			return errors.Is(err, fsafe.ErrUnsafe) && !errors.As(err, &d) && !errors.Is(err, boltsafe.ErrLocked)
@@ -135,6 +140,61 @@ func TestOpen(t *testing.T) {
 	}
 }
 
+// TestOpen_panicClosesTheFile: a file whose freelist page is not one makes
+// bbolt panic inside Open; Open answers a *DamageError and closes the file
+// bbolt left open.
+func TestOpen_panicClosesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "freelist.db")
+	db, err := boltsafe.Open(path, bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("b"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each meta page (pages 0 and 1) names its freelist page at offset 48
+	// (page header 16, magic, version, page size, flags 16, root bucket 16);
+	// turn that page's type into a leaf page's.
+	pageSize := int(binary.LittleEndian.Uint32(raw[24:28]))
+	for _, meta := range []int{0, pageSize} {
+		free := int(binary.LittleEndian.Uint64(raw[meta+48 : meta+56]))
+		binary.LittleEndian.PutUint16(raw[free*pageSize+8:], 0x02)
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := openFiles(t)
+	db, err = boltsafe.Open(path, bolt.Options{Timeout: time.Second})
+	var d *boltsafe.DamageError
+	var p *boltsafe.PanicError
+	if db != nil || !errors.As(err, &d) || !errors.As(err, &p) {
+		t.Fatalf("Open = %v, %v; want a *DamageError around bbolt's panic", db, err)
+	}
+	if after := openFiles(t); after != before {
+		t.Errorf("%d files open after Open, %d before: the file bbolt left open was not closed", after, before)
+	}
+}
+
+// openFiles counts this process's open file descriptors.
+func openFiles(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	return len(fds)
+}
+
 func TestReadThrough_Consistent(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sound.db")
@@ -148,12 +208,21 @@ func TestReadThrough_Consistent(t *testing.T) {
 		{name: "whole file", size: size},
 		{name: "larger file", size: size + 4096},
 		{name: "truncated", size: 4096, want: "truncated: 4096 bytes, "},
+		{name: "just what the meta page claims", size: -1},
+		{name: "a byte less than the meta page claims", size: -2, want: "truncated: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := boltsafe.Guard(func() error {
 				return db.View(func(tx *bolt.Tx) error {
-					if err := boltsafe.ReadThrough(tx, tt.size); err != nil {
+					size := tt.size
+					switch size {
+					case -1:
+						size = tx.Size()
+					case -2:
+						size = tx.Size() - 1
+					}
+					if err := boltsafe.ReadThrough(tx, size); err != nil {
 						return err
 					}
 					return boltsafe.Consistent(tx)
