@@ -8,11 +8,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/zclconf/go-cty/cty"
 
-	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/outbox"
+	"github.com/tocsin-dev/tocsin/core/rules"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
@@ -24,7 +23,7 @@ const maxStreakError = 512
 // front of next) it keeps, per transport, the current streak of failed
 // attempts, and vars gives rules the variable outbox: the outbox's counts,
 // those streaks and the notifications that could not be stored (see
-// config.OutboxType). Streaks live in memory: an
+// rules.OutboxType). Streaks live in memory: an
 // agent starts with none, and its pending entries' next attempts build
 // them again.
 type channelWatch struct {
@@ -190,7 +189,7 @@ func (w *channelWatch) retain(names []string) {
 
 // fact returns what the variable outbox holds now. When the outbox
 // cannot be counted it keeps the last counts, and logs the error once.
-func (w *channelWatch) fact() config.OutboxFact {
+func (w *channelWatch) fact() rules.OutboxFact {
 	var (
 		st  outbox.Stats
 		err error
@@ -215,7 +214,7 @@ func (w *channelWatch) fact() config.OutboxFact {
 		}
 		w.last = st
 	}
-	f := config.OutboxFact{Pending: st.Pending, Dead: st.Dead}
+	f := rules.OutboxFact{Pending: st.Pending, Dead: st.Dead}
 	if st.Pending > 0 && !st.OldestPending.IsZero() {
 		f.OldestAge = now.Sub(st.OldestPending)
 	}
@@ -223,9 +222,9 @@ func (w *channelWatch) fact() config.OutboxFact {
 		f.StoreFailures, f.StoreFailingFor, f.StoreError = w.store.failures, now.Sub(w.store.since), w.store.lastError
 	}
 	if len(w.streaks) > 0 {
-		f.Failing = make(map[string]config.TransportStreak, len(w.streaks))
+		f.Failing = make(map[string]rules.TransportStreak, len(w.streaks))
 		for name, s := range w.streaks {
-			f.Failing[name] = config.TransportStreak{Failures: s.failures, FailingFor: now.Sub(s.since), LastError: s.lastError}
+			f.Failing[name] = rules.TransportStreak{Failures: s.failures, FailingFor: now.Sub(s.since), LastError: s.lastError}
 		}
 	}
 	return f
@@ -240,11 +239,6 @@ func (w *channelWatch) failing() map[string]streak {
 		out[name] = *s
 	}
 	return out
-}
-
-// vars sets the variable outbox in vars: the engine's moreVars.
-func (w *channelWatch) vars(vars map[string]cty.Value) {
-	vars["outbox"] = w.fact().Value()
 }
 
 // truncateError cuts s to at most n bytes on a rune boundary, marking the cut

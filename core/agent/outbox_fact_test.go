@@ -17,8 +17,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/delivery"
+	"github.com/tocsin-dev/tocsin/core/engine"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/rules"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
@@ -93,7 +93,7 @@ func TestChannelWatch_streaks(t *testing.T) {
 	tests := []struct {
 		name  string
 		steps []step
-		want  map[string]config.TransportStreak
+		want  map[string]rules.TransportStreak
 	}{
 		{
 			name: "no event: no streak",
@@ -101,7 +101,7 @@ func TestChannelWatch_streaks(t *testing.T) {
 		{
 			name:  "a streak starts at its first failure and counts every one",
 			steps: []step{retried("relay", refused()), wait(time.Minute), retried("relay", refused()), wait(4 * time.Minute), retried("relay", authFailed()), wait(time.Minute)},
-			want: map[string]config.TransportStreak{
+			want: map[string]rules.TransportStreak{
 				"relay": {Failures: 3, FailingFor: 6 * time.Minute, LastError: "permanent error 535: 5.7.8 authentication failed"},
 			},
 		},
@@ -111,7 +111,7 @@ func TestChannelWatch_streaks(t *testing.T) {
 				{event: func(w *channelWatch) { w.FellBack(entry, "relay", "graph", authFailed()) }},
 				wait(2 * time.Minute),
 			},
-			want: map[string]config.TransportStreak{
+			want: map[string]rules.TransportStreak{
 				"relay": {Failures: 1, FailingFor: 2 * time.Minute, LastError: "permanent error 535: 5.7.8 authentication failed"},
 			},
 		},
@@ -121,7 +121,7 @@ func TestChannelWatch_streaks(t *testing.T) {
 				{event: func(w *channelWatch) { w.DeadLettered(dead, refused()) }},
 				wait(time.Minute),
 			},
-			want: map[string]config.TransportStreak{
+			want: map[string]rules.TransportStreak{
 				"graph": {Failures: 1, FailingFor: time.Minute, LastError: "temporary error: dial tcp 192.0.2.25:587: connection refused"},
 			},
 		},
@@ -137,14 +137,14 @@ func TestChannelWatch_streaks(t *testing.T) {
 		{
 			name:  "a success ends its transport's streak only",
 			steps: []step{retried("relay", refused()), retried("graph", refused()), wait(time.Minute), sent("relay"), wait(time.Minute)},
-			want: map[string]config.TransportStreak{
+			want: map[string]rules.TransportStreak{
 				"graph": {Failures: 1, FailingFor: 2 * time.Minute, LastError: "temporary error: dial tcp 192.0.2.25:587: connection refused"},
 			},
 		},
 		{
 			name:  "a failure after a success starts a new streak",
 			steps: []step{retried("relay", refused()), wait(30 * time.Minute), sent("relay"), wait(time.Minute), retried("relay", authFailed()), wait(time.Minute)},
-			want: map[string]config.TransportStreak{
+			want: map[string]rules.TransportStreak{
 				"relay": {Failures: 1, FailingFor: time.Minute, LastError: "permanent error 535: 5.7.8 authentication failed"},
 			},
 		},
@@ -156,7 +156,7 @@ func TestChannelWatch_streaks(t *testing.T) {
 					w.FellBack(entry, "relay", "graph", sdk.PermanentError(fmt.Errorf("transport relay: %w", delivery.ErrUnknownTransport), "", ""))
 				}},
 			},
-			want: map[string]config.TransportStreak{
+			want: map[string]rules.TransportStreak{
 				"graph": {Failures: 1, LastError: "temporary error: dial tcp 192.0.2.25:587: connection refused"},
 			},
 		},
@@ -168,14 +168,14 @@ func TestChannelWatch_streaks(t *testing.T) {
 				}},
 				retried("graph", refused()),
 			},
-			want: map[string]config.TransportStreak{
+			want: map[string]rules.TransportStreak{
 				"graph": {Failures: 1, LastError: "temporary error: dial tcp 192.0.2.25:587: connection refused"},
 			},
 		},
 		{
 			name:  "a nil error is a failure too",
 			steps: []step{retried("relay", nil)},
-			want:  map[string]config.TransportStreak{"relay": {Failures: 1, LastError: "failed"}},
+			want:  map[string]rules.TransportStreak{"relay": {Failures: 1, LastError: "failed"}},
 		},
 	}
 	for _, tt := range tests {
@@ -256,14 +256,9 @@ func TestChannelWatch_vars(t *testing.T) {
 	w := newChannelWatch(nil, stats.stats, clock.now, nil)
 	get := func() cty.Value {
 		t.Helper()
-		vars := map[string]cty.Value{"agent": cty.True}
-		w.vars(vars)
-		v, ok := vars["outbox"]
-		if !ok || !vars["agent"].True() {
-			t.Fatalf("vars = %v", vars)
-		}
-		if !v.Type().Equals(config.OutboxType) {
-			t.Fatalf("outbox is a %s, want %s", v.Type().FriendlyName(), config.OutboxType.FriendlyName())
+		v := w.fact().Value()
+		if !v.Type().Equals(rules.OutboxType) {
+			t.Fatalf("outbox is a %s, want %s", v.Type().FriendlyName(), rules.OutboxType.FriendlyName())
 		}
 		return v
 	}
@@ -316,8 +311,7 @@ func TestChannelWatch_vars(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	vars := map[string]cty.Value{}
-	w.vars(vars)
+	vars := map[string]cty.Value{"outbox": w.fact().Value()}
 	holds, d := expr.Value(&hcl.EvalContext{Variables: vars, Functions: rules.Functions(clock.now)})
 	if d.HasErrors() || !holds.True() {
 		t.Errorf("condition = %#v, %v", holds, d)
@@ -421,9 +415,7 @@ func TestChannelWatch_concurrent(t *testing.T) {
 		wg.Go(func() {
 			var last map[string]int64
 			for range rounds {
-				vars := map[string]cty.Value{}
-				w.vars(vars)
-				v := vars["outbox"]
+				v := w.fact().Value()
 				if n, _ := v.GetAttr("pending").AsBigFloat().Int64(); n != 5 {
 					t.Errorf("a reader saw %d pending, want 5", n)
 					return
@@ -441,7 +433,7 @@ func TestChannelWatch_concurrent(t *testing.T) {
 	}
 	wg.Wait()
 
-	want := map[string]config.TransportStreak{
+	want := map[string]rules.TransportStreak{
 		"relay": {Failures: writers / 2 * rounds * 3, LastError: "permanent error 535: 5.7.8 authentication failed"},
 		"graph": {Failures: writers / 2 * rounds * 3, LastError: "permanent error 535: 5.7.8 authentication failed"},
 	}
@@ -548,14 +540,14 @@ type entryRecorder struct {
 	entries []*outbox.Entry
 }
 
-func (r *entryRecorder) enqueue(_ context.Context, _ []outbox.Mark, entries []*outbox.Entry) error {
+func (r *entryRecorder) Enqueue(_ context.Context, _ []outbox.Mark, entries []*outbox.Entry) error {
 	r.mu.Lock()
 	r.entries = append(r.entries, entries...)
 	r.mu.Unlock()
 	return nil
 }
 
-func (r *entryRecorder) marks() (map[string]outbox.Mark, error) { return nil, nil }
+func (r *entryRecorder) Marks() (map[string]outbox.Mark, error) { return nil, nil }
 
 func (r *entryRecorder) take() []*outbox.Entry {
 	r.mu.Lock()
@@ -566,8 +558,8 @@ func (r *entryRecorder) take() []*outbox.Entry {
 }
 
 // TestChannelWatch_dispatcherToEngine runs the real outbox and dispatcher
-// with the watch as their observer, and the engine, with the watch's vars
-// as its moreVars, evaluates the library's delivery_failing rule: a
+// with the watch as their observer, and the rule runner, with the watch's
+// fact as its variable outbox, evaluates the library's delivery_failing rule: a
 // transport that refuses every message for 15 minutes fires it, to the
 // contact of delivery_alert_contact; its next success resolves it.
 func TestChannelWatch_dispatcherToEngine(t *testing.T) {
@@ -604,12 +596,11 @@ func TestChannelWatch_dispatcherToEngine(t *testing.T) {
 	})
 
 	rec := &entryRecorder{}
-	eng, err := newEngine(cfg, hclog.NewNullLogger(), rec, clock.now)
+	eng, err := engine.New(cfg, hclog.NewNullLogger(), rec, engine.Options{Now: clock.now, Outbox: w.fact})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(eng.close)
-	eng.moreVars = w.vars
+	t.Cleanup(func() { _ = eng.Close(context.Background()) })
 
 	send := func(id string) {
 		t.Helper()
@@ -634,13 +625,13 @@ func TestChannelWatch_dispatcherToEngine(t *testing.T) {
 	if got := strings.Join(next.list(), "|"); got != "fell back 1@appliance-b relay graph 535|sent 1@appliance-b graph 250 ok" {
 		t.Errorf("events %q", got)
 	}
-	eng.evaluate(ctx, rule)
+	eng.Evaluate(ctx, rule)
 	if got := rec.take(); len(got) != 0 {
 		t.Fatalf("at once: %d notifications", len(got))
 	}
 	clock.advance(15 * time.Minute)
 	send("2@appliance-b")
-	eng.evaluate(ctx, rule)
+	eng.Evaluate(ctx, rule)
 	got := rec.take()
 	if len(got) != 1 {
 		t.Fatalf("after 15m: %d notifications, want 1", len(got))
@@ -660,7 +651,7 @@ func TestChannelWatch_dispatcherToEngine(t *testing.T) {
 	ts.set("relay", nil)
 	clock.advance(time.Minute)
 	send("3@appliance-b")
-	eng.evaluate(ctx, rule)
+	eng.Evaluate(ctx, rule)
 	got = rec.take()
 	if len(got) != 1 || got[0].Event != "resolve" || got[0].Mail.Subject != "Resolved: appliance-b: notifications go through again" {
 		for _, e := range got {

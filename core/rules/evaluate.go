@@ -25,24 +25,9 @@ type Facts struct {
 func (f Facts) Variables() map[string]cty.Value {
 	return map[string]cty.Value{
 		"node":  objectOrEmpty(f.Node),
-		"check": factsObject(f.Checks),
-		"peer":  factsObject(f.Peers),
+		"check": FactsObject(f.Checks),
+		"peer":  FactsObject(f.Peers),
 	}
-}
-
-func factsObject(m map[string]facts.Fact) cty.Value {
-	attrs := make(map[string]cty.Value, len(m))
-	for name, f := range m {
-		attrs[name] = f.Object()
-	}
-	return objectOrEmpty(attrs)
-}
-
-func objectOrEmpty(m map[string]cty.Value) cty.Value {
-	if len(m) == 0 {
-		return cty.EmptyObjectVal
-	}
-	return cty.ObjectVal(m)
 }
 
 // EvalContext returns the context rules are evaluated in: the variables of
@@ -58,7 +43,7 @@ func EvalNode(fields map[string]hcl.Expression, checks, peers map[string]facts.F
 	if len(fields) == 0 {
 		return map[string]cty.Value{}, nil
 	}
-	return EvalNodeVars(fields, map[string]cty.Value{"check": factsObject(checks), "peer": factsObject(peers)}, fns)
+	return EvalNodeVars(fields, map[string]cty.Value{"check": FactsObject(checks), "peer": FactsObject(peers)}, fns)
 }
 
 // EvalNodeVars is EvalNode over the variables check and peer already
