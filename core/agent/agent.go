@@ -16,6 +16,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/apiauth"
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
+	"github.com/tocsin-dev/tocsin/core/channelwatch"
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/engine"
@@ -40,8 +41,8 @@ type Agent struct {
 	outbox     *outbox.Outbox
 	dispatcher *delivery.Dispatcher
 	deliveries *deliveryLog
-	watch      *channelWatch // the outbox fact: counts and failure streaks
-	dispatched chan struct{} // closed when the dispatcher's Run returns
+	watch      *channelwatch.Watch // the outbox fact: counts and failure streaks
+	dispatched chan struct{}       // closed when the dispatcher's Run returns
 	metrics    *metrics.Metrics
 
 	// reloading serialises Reload and Stop; stopped is set by Stop.
@@ -108,7 +109,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	a.metrics = metrics.New()
 	a.metrics.Outbox(ob.Stats)
 	a.deliveries = &deliveryLog{logger: logger.Named("delivery")}
-	a.watch = newChannelWatch(a.deliveries, ob.Stats, a.now, logger.Named("delivery"))
+	a.watch = channelwatch.New(a.deliveries, ob.Stats, a.now, logger.Named("delivery"))
 	var (
 		diags  hcl.Diagnostics
 		byName map[string]hcl.Diagnostics

@@ -127,7 +127,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 	a.cfg, a.transports, a.engine = cfg, next, eng
 	a.apiProblems = sec.problems
 	a.mu.Unlock()
-	a.watch.retain(next.names())
+	a.watch.Retain(next.names())
 	eng.Start(ctx)
 	drain := old.cfg.Delivery.DrainTimeout
 	if drain <= 0 {
@@ -199,7 +199,7 @@ func (a *Agent) retire(lt *liveTransport, bound time.Duration) {
 // metrics and outbox variables.
 func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine.Runner, error) {
 	eng, err := engine.New(cfg, a.logger, handoff{a}, engine.Options{
-		Now: a.now, Started: a.started, OnEval: a.metrics.RuleEvaluated, OnTick: a.metrics.RuleTick, Outbox: a.watch.fact,
+		Now: a.now, Started: a.started, OnEval: a.metrics.RuleEvaluated, OnTick: a.metrics.RuleTick, Outbox: a.watch.Fact,
 	})
 	if se := (*rules.StoreError)(nil); errors.As(err, &se) {
 		// The recover command the error gives names the configuration;

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/tocsin-dev/tocsin/core/channelwatch"
 	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/engine"
 	"github.com/tocsin-dev/tocsin/core/metrics"
@@ -136,7 +137,7 @@ func TestAgent_DiskFull(t *testing.T) {
 			"graph": {Config: cfg.Transport("graph"), Plugin: graph, Description: &sdk.Description{Name: "fake"}},
 		}),
 	}
-	a.watch = newChannelWatch(a.deliveries, ob.Stats, clock.now, logger)
+	a.watch = channelwatch.New(a.deliveries, ob.Stats, clock.now, logger)
 	a.dispatcher = delivery.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.watch, logger)
 	srv, err := server.Listen(logger, "127.0.0.1:0", server.Handlers{Health: a.health, Status: func() any { return a.deliveryStatus() }})
 	if err != nil {
@@ -146,7 +147,7 @@ func TestAgent_DiskFull(t *testing.T) {
 	base := "http://" + srv.Addr()
 	ctx := context.Background()
 
-	eng, err := engine.New(cfg, hclog.NewNullLogger(), handoff{a}, engine.Options{Now: clock.now, Outbox: a.watch.fact})
+	eng, err := engine.New(cfg, hclog.NewNullLogger(), handoff{a}, engine.Options{Now: clock.now, Outbox: a.watch.Fact})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func TestAgent_DiskFull(t *testing.T) {
 		!strings.Contains(sf.LastError, "no space left on device") || sf.Remedy == "" {
 		t.Errorf("/v1/status delivery.store_failing = %+v", st.StoreFailing)
 	}
-	f := a.watch.fact()
+	f := a.watch.Fact()
 	if f.StoreFailures != 2 || f.StoreFailingFor != 3*time.Minute || !strings.Contains(f.StoreError, "no space left on device") {
 		t.Errorf("outbox fact = %+v", f)
 	}
@@ -231,7 +232,7 @@ func TestAgent_DiskFull(t *testing.T) {
 	if st.StoreFailing != nil {
 		t.Errorf("/v1/status after space was freed: store_failing = %+v", st.StoreFailing)
 	}
-	if f := a.watch.fact(); f.StoreFailures != 0 || f.StoreError != "" || f.StoreFailingFor != 0 {
+	if f := a.watch.Fact(); f.StoreFailures != 0 || f.StoreError != "" || f.StoreFailingFor != 0 {
 		t.Errorf("outbox fact after space was freed = %+v", f)
 	}
 	eng.Evaluate(ctx, rule)
@@ -274,9 +275,9 @@ func TestAgent_DiskFullWarningNotSent(t *testing.T) {
 		cfg: cfg, logger: hclog.NewNullLogger(), now: clock.now, outbox: ob, metrics: metrics.New(),
 		transports: upTransports(Transports{"graph": {Config: cfg.Transport("graph"), Plugin: graph, Description: &sdk.Description{Name: "fake"}}}),
 	}
-	a.watch = newChannelWatch(nil, ob.Stats, clock.now, nil)
+	a.watch = channelwatch.New(nil, ob.Stats, clock.now, nil)
 	a.dispatcher = delivery.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.watch, nil)
-	eng, err := engine.New(cfg, hclog.NewNullLogger(), handoff{a}, engine.Options{Now: clock.now, Outbox: a.watch.fact})
+	eng, err := engine.New(cfg, hclog.NewNullLogger(), handoff{a}, engine.Options{Now: clock.now, Outbox: a.watch.Fact})
 	if err != nil {
 		t.Fatal(err)
 	}
