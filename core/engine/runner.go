@@ -378,7 +378,7 @@ func (e *Runner) factsOf(snap map[string]facts.Fact, withChecks bool) (rules.Var
 	node := map[string]cty.Value{}
 	var err error
 	if len(e.cfg.Node.Fields) > 0 {
-		node, err = rules.EvalNodeVars(e.cfg.Node.Fields, map[string]cty.Value{"check": vars.Check, "peer": vars.Peer}, rules.Functions(e.now))
+		node, err = vars.EvalNode(e.cfg.Node.Fields, rules.Functions(e.now))
 	}
 	msg := ""
 	if err != nil {

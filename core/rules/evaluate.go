@@ -1,9 +1,7 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -43,33 +41,7 @@ func EvalNode(fields map[string]hcl.Expression, checks, peers map[string]facts.F
 	if len(fields) == 0 {
 		return map[string]cty.Value{}, nil
 	}
-	return EvalNodeVars(fields, map[string]cty.Value{"check": FactsObject(checks), "peer": FactsObject(peers)}, fns)
-}
-
-// EvalNodeVars is EvalNode over the variables check and peer already
-// built (as Facts.Variables builds them), for a caller that has them.
-func EvalNodeVars(fields map[string]hcl.Expression, vars map[string]cty.Value, fns map[string]function.Function) (map[string]cty.Value, error) {
-	ctx := &hcl.EvalContext{
-		Variables: map[string]cty.Value{"check": vars["check"], "peer": vars["peer"]},
-		Functions: fns,
-	}
-	names := make([]string, 0, len(fields))
-	for n := range fields {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make(map[string]cty.Value, len(fields))
-	var errs []error
-	for _, n := range names {
-		v, diags := fields[n].Value(ctx)
-		if diags.HasErrors() {
-			errs = append(errs, fmt.Errorf("node.%s: %w", n, diagsError(diags, fields[n].Range())))
-			out[n] = cty.NullVal(cty.DynamicPseudoType)
-			continue
-		}
-		out[n] = v
-	}
-	return out, errors.Join(errs...)
+	return Vars{Check: FactsObject(checks), Peer: FactsObject(peers)}.EvalNode(fields, fns)
 }
 
 // Notification is what a rule has to say after an evaluation: that it

@@ -1,6 +1,9 @@
 package rules
 
 import (
+	"errors"
+	"fmt"
+	"sort"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -98,6 +101,34 @@ func (v Vars) Values() map[string]cty.Value {
 // and fns (see [Functions]).
 func (v Vars) EvalContext(fns map[string]function.Function) *hcl.EvalContext {
 	return &hcl.EvalContext{Variables: v.Values(), Functions: fns}
+}
+
+// EvalNode evaluates the node block's expressions fields over the
+// variables check and peer of v (the node facts read nothing else) into
+// node facts. A field that fails to evaluate is null and its error is
+// returned, joined with the others; the other fields are kept.
+func (v Vars) EvalNode(fields map[string]hcl.Expression, fns map[string]function.Function) (map[string]cty.Value, error) {
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"check": valueOrEmpty(v.Check), "peer": valueOrEmpty(v.Peer)},
+		Functions: fns,
+	}
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make(map[string]cty.Value, len(fields))
+	var errs []error
+	for _, n := range names {
+		val, diags := fields[n].Value(ctx)
+		if diags.HasErrors() {
+			errs = append(errs, fmt.Errorf("node.%s: %w", n, diagsError(diags, fields[n].Range())))
+			out[n] = cty.NullVal(cty.DynamicPseudoType)
+			continue
+		}
+		out[n] = val
+	}
+	return out, errors.Join(errs...)
 }
 
 func valueOrEmpty(v cty.Value) cty.Value {

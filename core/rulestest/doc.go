@@ -70,7 +70,7 @@
 //
 // Node facts come from the configuration's node expressions (and a
 // library block's), evaluated over the current checks and peers as the
-// agent does (rules.EvalNodeVars); the names that node = {...} gives override
+// agent does (rules.Vars.EvalNode); the names that node = {...} gives override
 // them. An expression that fails leaves its name null.
 //
 // outbox = {...} gives the outbox fact (rules.OutboxType) and replaces

@@ -542,8 +542,8 @@ func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]functi
 			fields[name] = expr
 		}
 	}
-	check, peer := rules.FactsObject(checks), rules.FactsObject(peers)
-	node, err := rules.EvalNodeVars(fields, map[string]cty.Value{"check": check, "peer": peer}, fns)
+	vars := rules.Vars{Check: rules.FactsObject(checks), Peer: rules.FactsObject(peers)}
+	node, err := vars.EvalNode(fields, fns)
 	for name, v := range st.node {
 		node[name] = v
 	}
@@ -560,12 +560,10 @@ func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]functi
 	role, _ = role.Observe(node["role"], tk.at)
 	// As in the agent: failing_rules are the rules whose evaluation
 	// before this tick failed.
-	vars := rules.Vars{
-		Node: node, Check: check, Peer: peer, Outbox: &outbox,
-		Agent: rules.AgentVars{
-			Node: bt.cfg.Agent.Node, Version: buildinfo.Version, Started: start,
-			Stopping: tk.stopping, Failing: failing, Role: role,
-		},
+	vars.Node, vars.Outbox = node, &outbox
+	vars.Agent = rules.AgentVars{
+		Node: bt.cfg.Agent.Node, Version: buildinfo.Version, Started: start,
+		Stopping: tk.stopping, Failing: failing, Role: role,
 	}
 	return vars.EvalContext(fns), role, err
 }
