@@ -1,10 +1,13 @@
 package rules
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tocsin-dev/tocsin/core/facts"
 )
 
 func TestOutboxFact_Value(t *testing.T) {
@@ -55,5 +58,52 @@ func TestOutboxFact_Value(t *testing.T) {
 	}
 	if n := num(v.GetAttr("failing").Index(cty.StringVal("clock")).GetAttr("failing_for")); n != 0 {
 		t.Errorf("a negative streak is %d seconds", n)
+	}
+}
+
+// TestVars_ValuesHaveTheirTypes: the values Vars builds (agent, outbox)
+// are of the types VarTypes gives the validation, so a configuration that
+// validates reads at run time what it was checked against; an outbox
+// not asked for is left out.
+func TestVars_ValuesHaveTheirTypes(t *testing.T) {
+	at := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	web := facts.Fact{Check: "web", Kind: facts.KindTCP, OK: true, Observed: at}
+	primary := facts.Fact{Check: "primary", Kind: facts.KindPeer, Observed: at}
+	types := VarTypes{Checks: map[string]facts.Kind{"web": facts.KindTCP}, Peers: map[string]bool{"primary": true}}.EvalContext().Variables
+	for _, tt := range []struct {
+		name string
+		vars Vars
+		want []string // the variables present
+	}{
+		{name: "zero", vars: Vars{}, want: []string{"agent", "check", "node", "peer"}},
+		{name: "full", vars: Vars{
+			Node:   map[string]cty.Value{"role": cty.StringVal("backup")},
+			Check:  FactsObject(map[string]facts.Fact{"web": web}),
+			Peer:   FactsObject(map[string]facts.Fact{"primary": primary}),
+			Agent:  AgentVars{Node: "n1", Started: at, Failing: map[string]string{"r": "boom"}, Role: RoleMemory{Role: "backup", Since: at}},
+			Outbox: &OutboxFact{Pending: 1, Failing: map[string]TransportStreak{"relay": {Failures: 1}}},
+		}, want: []string{"agent", "check", "node", "outbox", "peer"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.vars.Values()
+			var names []string
+			for n := range got {
+				names = append(names, n)
+			}
+			slices.Sort(names)
+			if !slices.Equal(names, tt.want) {
+				t.Fatalf("variables %v, want %v", names, tt.want)
+			}
+			for _, n := range []string{"agent", "outbox"} {
+				if v, ok := got[n]; ok && !v.Type().Equals(types[n].Type()) {
+					t.Errorf("%s is a %s, validated as a %s", n, v.Type().FriendlyName(), types[n].Type().FriendlyName())
+				}
+			}
+			// check and peer are the facts' objects (facts.ObjectType is
+			// theirs to keep); the zero Vars reads none.
+			if tt.vars.Check == cty.NilVal && (!got["check"].RawEquals(cty.EmptyObjectVal) || !got["peer"].RawEquals(cty.EmptyObjectVal) || !got["node"].RawEquals(cty.EmptyObjectVal)) {
+				t.Errorf("zero Vars: check %#v, peer %#v, node %#v; want empty objects", got["check"], got["peer"], got["node"])
+			}
+		})
 	}
 }
