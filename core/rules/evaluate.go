@@ -11,29 +11,6 @@ import (
 	"github.com/tocsin-dev/tocsin/core/facts"
 )
 
-// Facts is what rules read: this node's facts (node.NAME), the checks
-// (check.NAME) and the peers (peer.NAME).
-type Facts struct {
-	Node   map[string]cty.Value
-	Checks map[string]facts.Fact
-	Peers  map[string]facts.Fact
-}
-
-// Variables returns the evaluation variables node, check and peer.
-func (f Facts) Variables() map[string]cty.Value {
-	return map[string]cty.Value{
-		"node":  objectOrEmpty(f.Node),
-		"check": FactsObject(f.Checks),
-		"peer":  FactsObject(f.Peers),
-	}
-}
-
-// EvalContext returns the context rules are evaluated in: the variables of
-// f and the functions of this package, with now as the clock.
-func (f Facts) EvalContext(now func() time.Time) *hcl.EvalContext {
-	return &hcl.EvalContext{Variables: f.Variables(), Functions: Functions(now)}
-}
-
 // EvalNode evaluates the node block's expressions (which may read checks
 // and peers) into node facts. A field that fails to evaluate is null and
 // its error is returned, joined with the others; the other fields are kept.
