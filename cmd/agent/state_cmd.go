@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/tocsin-dev/tocsin/core/agent"
+	"github.com/tocsin-dev/tocsin/core/engine"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
@@ -64,7 +64,7 @@ func (c *stateRecoverCommand) Run(args []string) int {
 		command: "state recover",
 		noun:    "rule state file",
 		alone:   "state file",
-		path:    func(dataDir string) string { return filepath.Join(dataDir, agent.StateFile) },
+		path:    func(dataDir string) string { return filepath.Join(dataDir, engine.StateFile) },
 		recover: func(path string) (fmt.Stringer, error) { return rules.RecoverStore(path) },
 	})
 }

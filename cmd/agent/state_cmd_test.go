@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tocsin-dev/tocsin/core/agent"
+	"github.com/tocsin-dev/tocsin/core/engine"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
 // stateFile returns the state.db beside the outbox ob of outboxConfig.
-func stateFile(ob string) string { return filepath.Join(filepath.Dir(ob), agent.StateFile) }
+func stateFile(ob string) string { return filepath.Join(filepath.Dir(ob), engine.StateFile) }
 
 // seedStateFile stores n rule states at path, rule_0000 and every tenth
 // one firing.

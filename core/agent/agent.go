@@ -16,8 +16,10 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/apiauth"
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
+	"github.com/tocsin-dev/tocsin/core/channelwatch"
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/delivery"
+	"github.com/tocsin-dev/tocsin/core/engine"
 	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/notify"
@@ -32,7 +34,7 @@ type Agent struct {
 	cfg        *config.Config
 	logger     hclog.Logger
 	transports transportSet
-	engine     *engine
+	engine     *engine.Runner
 	server     *server.Server
 	started    time.Time
 	now        func() time.Time
@@ -40,8 +42,8 @@ type Agent struct {
 	outbox     *outbox.Outbox
 	dispatcher *delivery.Dispatcher
 	deliveries *deliveryLog
-	watch      *channelWatch // the outbox fact: counts and failure streaks
-	dispatched chan struct{} // closed when the dispatcher's Run returns
+	watch      *channelwatch.Watch // the outbox fact: counts and failure streaks
+	dispatched chan struct{}       // closed when the dispatcher's Run returns
 	metrics    *metrics.Metrics
 
 	// reloading serialises Reload and Stop; stopped is set by Stop.
@@ -72,7 +74,7 @@ type Agent struct {
 type running struct {
 	cfg        *config.Config
 	transports transportSet
-	engine     *engine
+	engine     *engine.Runner
 }
 
 // current returns the configuration the agent runs now.
@@ -108,7 +110,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	a.metrics = metrics.New()
 	a.metrics.Outbox(ob.Stats)
 	a.deliveries = &deliveryLog{logger: logger.Named("delivery")}
-	a.watch = newChannelWatch(a.deliveries, ob.Stats, a.now, logger.Named("delivery"))
+	a.watch = channelwatch.New(a.deliveries, ob.Stats, a.now, logger.Named("delivery"))
 	var (
 		diags  hcl.Diagnostics
 		byName map[string]hcl.Diagnostics
@@ -163,13 +165,13 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	handlers := sec.handlers(server.Handlers{Health: a.health, Routes: a.routes(), Hosts: server.OwnNames(cfg.Agent.Node, cfg.Agent.Listen)}, &a.auth, a.statusOf)
 	srv, err := a.listen(logger, cfg, sec, handlers)
 	if err != nil {
-		eng.close()
+		_ = eng.Close(ctx) // never started: closes the rule state
 		a.stopDelivery(ctx)
 		a.stopTransports(a.transports)
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot serve the status endpoint", Detail: err.Error() + ". Set listen in the agent block to a free host:port."})
 	}
 	a.server = srv
-	eng.start(ctx)
+	eng.Start(ctx)
 	logger.Info("agent started", "node", cfg.Agent.Node, "version", buildinfo.Version, "listen", a.Addr(), "tls", sec.tls != nil,
 		"transports", a.transports.up().Names(), "failed_transports", failedNames(a.transports), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules), "mute", cfg.Agent.Mute)
 	return a, diags
@@ -234,8 +236,8 @@ func configPath(cfg *config.Config) string {
 // never what a check read.
 type Status struct {
 	facts.Status
-	Rules  []RuleStatus           `json:"rules"`
-	Checks map[string]CheckStatus `json:"checks"`
+	Rules  []engine.RuleStatus           `json:"rules"`
+	Checks map[string]engine.CheckStatus `json:"checks"`
 	// DeliveryFailures counts evaluations whose notifications could not
 	// be stored in the outbox (each is tried again at the next tick).
 	DeliveryFailures int `json:"delivery_failures"`
@@ -251,17 +253,17 @@ type Status struct {
 // which hides their errors) or, without list, already encoded.
 func (a *Agent) statusOf(list bool) Status {
 	cur := a.current()
-	node, checks := cur.engine.nodeAndChecks()
+	node, checks := cur.engine.NodeAndChecks()
 	st := Status{
 		Status:           facts.Status{Node: node, AgentVersion: buildinfo.Version, Time: a.now().UTC()},
 		Checks:           checks,
-		DeliveryFailures: cur.engine.deliveryFailures(),
+		DeliveryFailures: cur.engine.DeliveryFailures(),
 		Delivery:         a.deliveryStatus(),
 	}
 	if list {
-		st.Rules = cur.engine.ruleStatuses()
+		st.Rules = cur.engine.RuleStatuses()
 	} else {
-		st.rulesJSON = cur.engine.rulesStatusJSON()
+		st.rulesJSON = cur.engine.RulesStatusJSON(encodeRules)
 	}
 	return st
 }
@@ -334,7 +336,7 @@ func (a *Agent) Stop(ctx context.Context) error {
 	a.stopped = true
 	a.reloading.Unlock()
 	cur := a.current()
-	err := cur.engine.stop(ctx) // a last evaluation, through the still running plugins
+	err := cur.engine.Stop(ctx) // a last evaluation, through the still running plugins
 	a.flush(ctx)                // its mail (the shutdown notice) goes out now
 	a.stopDelivery(ctx)
 	if a.server != nil { // nil: the API was not served

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/apiauth"
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/engine"
 	"github.com/tocsin-dev/tocsin/core/identity"
 	"github.com/tocsin-dev/tocsin/core/server"
 )
@@ -187,7 +188,7 @@ func (s apiSecurity) handlers(h server.Handlers, auth *atomic.Pointer[apiauth.Au
 // reply), no remedies.
 func (s Status) forReader() Status {
 	s.Node.SharedIPs, s.Node.TestIPs = nil, nil
-	rules := make([]RuleStatus, len(s.Rules))
+	rules := make([]engine.RuleStatus, len(s.Rules))
 	for i, r := range s.Rules {
 		if r.Error != "" {
 			r.Error = "(error hidden from the read role)"
@@ -195,7 +196,7 @@ func (s Status) forReader() Status {
 		rules[i] = r
 	}
 	s.Rules = rules
-	checks := make(map[string]CheckStatus, len(s.Checks))
+	checks := make(map[string]engine.CheckStatus, len(s.Checks))
 	for name, c := range s.Checks {
 		if c.Error != "" {
 			c.Error = "(error hidden from the read role)"

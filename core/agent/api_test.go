@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/tocsin-dev/tocsin/core/apiauth"
+	"github.com/tocsin-dev/tocsin/core/engine"
 	"github.com/tocsin-dev/tocsin/core/identity"
 )
 
@@ -178,8 +179,8 @@ func TestAPI_RouteMatrix(t *testing.T) {
 // TestAPI_StatusForTheReadRole: the read role sees the status without
 // addresses and error texts; the peer role sees it whole.
 func TestAPI_StatusForTheReadRole(t *testing.T) {
-	st := Status{Rules: []RuleStatus{{Name: "r", Error: "exit status 1: secret stderr"}},
-		Checks: map[string]CheckStatus{"c": {Kind: "command", Error: "stderr: password=hunter2"}},
+	st := Status{Rules: []engine.RuleStatus{{Name: "r", Error: "exit status 1: secret stderr"}},
+		Checks: map[string]engine.CheckStatus{"c": {Kind: "command", Error: "stderr: password=hunter2"}},
 		Delivery: DeliveryStatus{Error: "boom", StoreFailing: &StoreFailing{LastError: "disk", Remedy: "free it"},
 			Transports: map[string]TransportDelivery{"relay": {State: TransportFailed, Error: "535 auth for vip@example.org", Remedy: "fix", Failing: &TransportFailing{Failures: 2, LastError: "vip@example.org"}}}}}
 	st.Node.SharedIPs, st.Node.TestIPs = []string{"10.0.0.10"}, []string{"10.0.0.254"}

@@ -8,20 +8,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/engine"
 	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/outbox"
+	"github.com/tocsin-dev/tocsin/core/rules"
 	"github.com/tocsin-dev/tocsin/core/server"
 )
 
@@ -79,69 +77,14 @@ func capacityFiles(tb testing.TB, dir string, checks int) {
 	}
 }
 
-// BenchmarkEngineTick drives the agent's own engine path for 10,000 rules
-// over the cached facts of 1,000 file checks: one tick is the facts
-// snapshot (with node facts), the evaluation of every rule in one
-// context, the hand-off of the notifications with their marks into a
-// real outbox file (synced), and the save of the changed states into a
-// real state file. The first tick (when about a fifth of the rules fire)
-// is reported as first-tick-ms; the timed ticks are steady state, 10 s
-// apart on the engine's clock. Target: under 50 ms per tick.
-func BenchmarkEngineTick(b *testing.B) {
-	const rules = 10000
-	c := newCapacityEngine(b)
-	defer c.close()
-	e, g, ctx, ob := c.e, c.g, c.ctx, c.ob
-	t0 := time.Now()
-	e.tick(ctx, g.rules, g.readsOutbox)
-	first := time.Since(t0)
-	st, _ := ob.Stats()
-	if st.Pending == 0 || st.Pending == rules {
-		b.Fatalf("%d notifications on the first tick: the conditions do not discriminate", st.Pending)
-	}
-	for _, rec := range e.lastEval {
-		if rec.Err != "" {
-			b.Fatalf("a rule fails: %s", rec.Err)
-		}
-	}
-	clock := &c.clock
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	cpu0 := cpuTime(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		*clock = clock.Add(10 * time.Second)
-		e.tick(ctx, g.rules, g.readsOutbox)
-	}
-	b.StopTimer()
-	cpu := cpuTime(b) - cpu0
-	runtime.ReadMemStats(&after)
-	var live runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&live)
-	b.ReportMetric(float64(live.HeapAlloc)/(1<<20), "live-heap-MB")
-	if path := os.Getenv("TOCSIN_BENCH_HEAP"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = pprof.WriteHeapProfile(f)
-		_ = f.Close()
-	}
-	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/tick")
-	b.ReportMetric(float64(first.Microseconds())/1000, "first-tick-ms")
-	b.ReportMetric(float64(st.Pending), "first-tick-notifications")
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rules), "ns/rule")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*rules), "allocs/rule")
-}
-
-// capacityEngine is the engine of BenchmarkEngineTick: 1,000 file checks
-// (one in ten missing) and 10,000 rules on one schedule over a real
-// outbox, wired to metrics as the agent wires it, its checks run once.
+// capacityEngine is the rule runner of BenchmarkStatus, as the one of
+// engine.BenchmarkEngineTick: 1,000 file checks (one in ten missing) and
+// 10,000 rules over a real outbox, wired to metrics as the agent wires it,
+// its checks run once. Its schedule never comes due while it runs: the
+// benchmark ticks with Evaluate.
 type capacityEngine struct {
-	e     *engine
-	g     *tickGroup
+	e     *engine.Runner
+	cfg   *config.Config
 	ob    *outbox.Outbox
 	ctx   context.Context
 	clock time.Time
@@ -149,49 +92,54 @@ type capacityEngine struct {
 
 func newCapacityEngine(b *testing.B) *capacityEngine {
 	b.Helper()
-	const checks, rules = 1000, 10000
+	const checks, nrules = 1000, 10000
 	dir, dataDir := b.TempDir(), b.TempDir()
 	capacityFiles(b, dir, checks)
 	path := filepath.Join(b.TempDir(), "agent.hcl")
-	if err := os.WriteFile(path, []byte(capacitySource(dataDir, dir, "", checks, rules, "@every 10s", "1h")), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(capacitySource(dataDir, dir, "", checks, nrules, "@every 1000h", "1h")), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	cfg, diags := config.Load(path)
 	if diags.HasErrors() {
 		b.Fatal(diags)
 	}
-	c := &capacityEngine{ctx: context.Background(), clock: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
+	c := &capacityEngine{ctx: context.Background(), cfg: cfg, clock: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
 	ob, err := outbox.Open(filepath.Join(dataDir, "outbox.db"), outbox.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	c.ob = ob
-	e, err := newEngine(cfg, hclog.NewNullLogger(), &outboxEnqueuer{ob: ob}, func() time.Time { return c.clock })
+	m := metrics.New() // wired as the agent wires it
+	e, err := engine.New(cfg, hclog.NewNullLogger(), outboxHandoff{ob}, engine.Options{
+		Now: func() time.Time { return c.clock }, OnEval: m.RuleEvaluated, OnTick: m.RuleTick,
+		Outbox: func() rules.OutboxFact { return rules.OutboxFact{} },
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
 	c.e = e
-	m := metrics.New() // wired as the agent wires it
-	e.onEval, e.onTick = m.RuleEvaluated, m.RuleTick
-	e.moreVars = func(vars map[string]cty.Value) { vars["outbox"] = config.OutboxFact{}.Value() }
-	e.runner.Start(c.ctx)
-	if err := e.runner.Ready(c.ctx); err != nil {
-		b.Fatal(err)
-	}
-	c.g = e.groups[0]
-	if len(e.groups) != 1 || len(c.g.rules) != rules {
-		b.Fatalf("%d groups", len(e.groups))
-	}
+	e.Start(c.ctx) // the checks run once
 	return c
 }
 
+// tick evaluates every rule once, as their schedule would.
+func (c *capacityEngine) tick() { c.e.Evaluate(c.ctx, c.cfg.Rules...) }
+
 func (c *capacityEngine) close() {
-	c.e.runner.Stop()
-	c.e.close()
+	_ = c.e.Close(c.ctx)
 	_ = c.ob.Close()
 }
 
-// BenchmarkStatus serves /v1/status of the agent of BenchmarkEngineTick
+// outboxHandoff hands the runner's notifications to a real outbox.
+type outboxHandoff struct{ ob *outbox.Outbox }
+
+func (h outboxHandoff) Enqueue(ctx context.Context, marks []outbox.Mark, entries []*outbox.Entry) error {
+	return h.ob.EnqueueWithMarks(ctx, marks, entries...)
+}
+
+func (h outboxHandoff) Marks() (map[string]outbox.Mark, error) { return h.ob.Marks() }
+
+// BenchmarkStatus serves /v1/status of the agent of engine.BenchmarkEngineTick
 // (2 MB of JSON) through the agent's server on loopback, as an operator's
 // poller reads it: between ticks, when the rules' lines are encoded
 // already, and right after a tick, when they are encoded again. Target:
@@ -199,12 +147,12 @@ func (c *capacityEngine) close() {
 func BenchmarkStatus(b *testing.B) {
 	c := newCapacityEngine(b)
 	defer c.close()
-	c.e.tick(c.ctx, c.g.rules, c.g.readsOutbox)
+	c.tick()
 	srv, err := server.Listen(hclog.NewNullLogger(), "127.0.0.1:0", server.Handlers{
 		Health: func() server.Health { return server.Health{Status: server.StatusOK} },
 		Status: func() any {
-			node, checks := c.e.nodeAndChecks()
-			return Status{Status: facts.Status{Node: node, Time: c.clock}, rulesJSON: c.e.rulesStatusJSON(), Checks: checks}
+			node, checks := c.e.NodeAndChecks()
+			return Status{Status: facts.Status{Node: node, Time: c.clock}, rulesJSON: c.e.RulesStatusJSON(encodeRules), Checks: checks}
 		},
 	})
 	if err != nil {
@@ -235,7 +183,7 @@ func BenchmarkStatus(b *testing.B) {
 				if afterTick {
 					b.StopTimer()
 					c.clock = c.clock.Add(10 * time.Second)
-					c.e.tick(c.ctx, c.g.rules, c.g.readsOutbox)
+					c.tick()
 					b.StartTimer()
 				}
 				size = get()
@@ -243,16 +191,4 @@ func BenchmarkStatus(b *testing.B) {
 			b.ReportMetric(float64(size)/(1<<20), "MB")
 		})
 	}
-}
-
-// cpuTime is the CPU time (user and system) the process has used, on all
-// its threads: on a loaded machine a tick's CPU time says more than its
-// wall time.
-func cpuTime(tb testing.TB) time.Duration {
-	tb.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -275,7 +275,7 @@ func (a *Agent) deliveryStatus() DeliveryStatus {
 	a.deliveries.mu.Unlock()
 	s.StoreFailing = a.storeStatus()
 	s.Transports = map[string]TransportDelivery{}
-	holds, failing := a.dispatcher.Holds(), a.watch.failing()
+	holds, failing := a.dispatcher.Holds(), a.watch.Failing()
 	for name, lt := range a.current().transports {
 		td := TransportDelivery{State: TransportUp, PausedUntil: holds[name].PausedUntil.UTC(), ThrottledUntil: holds[name].ThrottledUntil.UTC()}
 		if tc := lt.config(); tc != nil && !tc.RateLimit.IsZero() {
@@ -285,7 +285,7 @@ func (a *Agent) deliveryStatus() DeliveryStatus {
 			td.State, td.Error, td.Remedy, td.NextStart = TransportFailed, f.err, f.remedy, f.next.UTC()
 		}
 		if f, ok := failing[name]; ok {
-			td.Failing = &TransportFailing{Failures: f.failures, Since: f.since.UTC(), LastError: f.lastError}
+			td.Failing = &TransportFailing{Failures: f.Failures, Since: f.Since.UTC(), LastError: f.LastError}
 		}
 		s.Transports[name] = td
 	}
@@ -345,7 +345,7 @@ func (a *Agent) storeFailed(n int, err error) {
 	if a.watch == nil {
 		return
 	}
-	if a.watch.storeFailed(n, err) {
+	if a.watch.StoreFailed(n, err) {
 		a.logger.Error("notifications cannot be stored in the outbox: the agent is degraded until a write succeeds",
 			"outbox", a.outbox.Path(), "error", err, "remedy", storeRemedy)
 	}
@@ -357,8 +357,8 @@ func (a *Agent) storeOK() {
 	if a.watch == nil {
 		return
 	}
-	if s, ended := a.watch.storeOK(); ended {
-		a.logger.Info("notifications are stored in the outbox again", "failed", s.failures, "for", a.now().Sub(s.since).Round(time.Second))
+	if s, ended := a.watch.StoreOK(); ended {
+		a.logger.Info("notifications are stored in the outbox again", "failed", s.Failures, "for", a.now().Sub(s.Since).Round(time.Second))
 	}
 }
 
@@ -437,11 +437,11 @@ func (a *Agent) storeStatus() *StoreFailing {
 	if a.watch == nil {
 		return nil
 	}
-	s, failing := a.watch.storeFailing()
+	s, failing := a.watch.StoreFailing()
 	if !failing {
 		return nil
 	}
-	return &StoreFailing{Failures: s.failures, Since: s.since.UTC(), LastAt: s.lastAt.UTC(), LastError: s.lastError, Remedy: storeRemedy}
+	return &StoreFailing{Failures: s.Failures, Since: s.Since.UTC(), LastAt: s.LastAt.UTC(), LastError: s.LastError, Remedy: storeRemedy}
 }
 
 // marks returns the engine's hand-off marks stored in the outbox.

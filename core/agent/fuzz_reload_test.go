@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/engine"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-basic/basic"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google/googleoauth"
@@ -87,14 +88,14 @@ func FuzzReload(f *testing.F) {
 		}
 		if !diags.HasErrors() {
 			cfg.Agent.DataDir = filepath.Join(dir, "data") // never where the input says
-			eng, err := newEngine(cfg, hclog.NewNullLogger(), &recordingNotifier{}, func() time.Time { return start })
+			eng, err := engine.New(cfg, hclog.NewNullLogger(), nopEnqueuer{}, engine.Options{Now: func() time.Time { return start }})
 			if err == nil {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				for _, r := range cfg.Rules {
-					eng.evaluate(ctx, r)
+					eng.Evaluate(ctx, r)
 				}
 				cancel()
-				eng.close()
+				_ = eng.Close(context.Background()) // never started: closes the rule state
 			}
 		}
 		if err := cfg.WriteDiagnostics(io.Discard, diags); err != nil {

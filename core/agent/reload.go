@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/engine"
+	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
@@ -93,7 +95,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 	// The rule state file has one owner at a time: the old rules stop
 	// (without a last evaluation: the agent is not stopping) before the
 	// new ones open it.
-	if err := old.engine.halt(ctx); err != nil {
+	if err := old.engine.Close(ctx); err != nil {
 		a.logger.Warn("rules did not stop cleanly for the reload", "error", err)
 	}
 	eng, err := a.newEngine(ctx, cfg)
@@ -108,7 +110,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 		a.mu.Lock()
 		a.engine = back
 		a.mu.Unlock()
-		back.start(ctx)
+		back.Start(ctx)
 		return diags
 	}
 	for name, tc := range kept {
@@ -125,8 +127,8 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 	a.cfg, a.transports, a.engine = cfg, next, eng
 	a.apiProblems = sec.problems
 	a.mu.Unlock()
-	a.watch.retain(next.names())
-	eng.start(ctx)
+	a.watch.Retain(next.names())
+	eng.Start(ctx)
 	drain := old.cfg.Delivery.DrainTimeout
 	if drain <= 0 {
 		drain = config.DefaultDelivery().DrainTimeout
@@ -195,8 +197,10 @@ func (a *Agent) retire(lt *liveTransport, bound time.Duration) {
 // newEngine makes the rules of cfg, wired to the agent as Start wires
 // them: same start time (agent.started does not move on a reload),
 // metrics and outbox variables.
-func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine, error) {
-	eng, err := newEngine(cfg, a.logger, a, a.now)
+func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine.Runner, error) {
+	eng, err := engine.New(cfg, a.logger, handoff{a}, engine.Options{
+		Now: a.now, Started: a.started, OnEval: a.metrics.RuleEvaluated, OnTick: a.metrics.RuleTick, Outbox: a.watch.Fact,
+	})
 	if se := (*rules.StoreError)(nil); errors.As(err, &se) {
 		// The recover command the error gives names the configuration;
 		// the engine's wrapping has already rendered it without.
@@ -206,27 +210,26 @@ func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine, error
 	if err != nil {
 		return nil, err
 	}
-	eng.started = a.started
-	eng.onEval = a.metrics.RuleEvaluated
 	names := make([]string, len(cfg.Rules))
 	for i, r := range cfg.Rules {
 		names[i] = r.Name
 	}
 	a.metrics.RulesConfigured(names)
-	eng.onTick = a.metrics.RuleTick
-	eng.moreVars = a.watch.vars
 	releaseMemory()
 	return eng, nil
 }
 
-// halt stops the scheduler and the checks and closes the rule state,
-// without a last evaluation.
-func (e *engine) halt(ctx context.Context) error {
-	err := e.sched.Stop(ctx)
-	e.runner.Stop()
-	e.close()
-	return err
+// handoff is the agent as its rule runner's engine.Enqueuer: the outbox,
+// through the agent's store-failure accounting.
+type handoff struct{ a *Agent }
+
+// Enqueue stores entries and marks in the outbox (Agent.enqueue).
+func (h handoff) Enqueue(ctx context.Context, marks []outbox.Mark, entries []*outbox.Entry) error {
+	return h.a.enqueue(ctx, marks, entries)
 }
+
+// Marks returns the hand-off marks stored in the outbox.
+func (h handoff) Marks() (map[string]outbox.Mark, error) { return h.a.marks() }
 
 // deliveryValues is the comparable part of a delivery block.
 func deliveryValues(d config.Delivery) [5]any {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"time"
+
+	"github.com/tocsin-dev/tocsin/core/engine"
 )
 
 // WriteJSON writes s as json.Encoder with an indent of two spaces would
@@ -36,7 +38,7 @@ func (s Status) WriteJSON(w io.Writer) error {
 
 // encodeRules encodes rs as WriteJSON writes them: the value of the
 // status's member "rules", without the comma and newline after it.
-func encodeRules(rs []RuleStatus) []byte {
+func encodeRules(rs []engine.RuleStatus) []byte {
 	var b bytes.Buffer
 	sw := statusWriter{w: &b}
 	sw.enc = json.NewEncoder(&sw.buf)
@@ -45,7 +47,7 @@ func encodeRules(rs []RuleStatus) []byte {
 }
 
 // rules writes rs, one rule at a time, indented for the member "rules".
-func (sw *statusWriter) rules(rs []RuleStatus) {
+func (sw *statusWriter) rules(rs []engine.RuleStatus) {
 	if len(rs) == 0 {
 		sw.enc.SetIndent("  ", "  ")
 		sw.value(rs) // null or []
@@ -71,7 +73,7 @@ func (sw *statusWriter) rules(rs []RuleStatus) {
 // rules' lines are 2 MB of JSON with 10,000 rules, encoded again after
 // each tick; by reflection that took long enough to show in the
 // latency of the status request that came first after a tick.
-func appendRuleStatus(b []byte, r RuleStatus) []byte {
+func appendRuleStatus(b []byte, r engine.RuleStatus) []byte {
 	const in = "\n      " // prefix and one level of indent
 	b = append(b, '{')
 	b = appendMember(b, in, "name", r.Name, false)

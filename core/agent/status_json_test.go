@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tocsin-dev/tocsin/core/engine"
 	"github.com/tocsin-dev/tocsin/core/facts"
 )
 
@@ -16,18 +17,18 @@ func TestStatus_WriteJSON(t *testing.T) {
 	t0 := time.Date(2026, 12, 5, 7, 0, 0, 0, time.UTC)
 	full := Status{
 		Status: facts.Status{Node: facts.NodeStatus{Name: "n1", Role: "backup", SharedIPs: []string{"10.0.0.1"}, TestIPs: []string{}}, AgentVersion: "1.2.3", Time: t0},
-		Rules: []RuleStatus{
+		Rules: []engine.RuleStatus{
 			{Name: "a", Severity: "warning", Schedule: "@every 10s", Phase: "firing", Since: t0, LastEvents: []string{"fire"}},
 			{Name: "b<&>", Phase: "inactive", Error: "rule \"b\": when: x.hcl:1:2: \u2028 <script>"},
 			{Name: "c"},
 		},
-		Checks:           map[string]CheckStatus{"z": {Kind: "file", OK: true}, "a": {Kind: "ping", Error: "lost", Observed: t0}},
+		Checks:           map[string]engine.CheckStatus{"z": {Kind: "file", OK: true}, "a": {Kind: "ping", Error: "lost", Observed: t0}},
 		DeliveryFailures: 2,
 		Delivery:         DeliveryStatus{Pending: 1, Transports: map[string]TransportDelivery{"relay": {}}},
 	}
 	oneRule, noRules, nilRules := full, full, full
 	oneRule.Rules = full.Rules[:1]
-	noRules.Rules = []RuleStatus{}
+	noRules.Rules = []engine.RuleStatus{}
 	nilRules.Rules, nilRules.Checks = nil, nil
 	for name, s := range map[string]Status{"full": full, "one rule": oneRule, "no rules": noRules, "nil rules and checks": nilRules, "zero": {}} {
 		t.Run(name, func(t *testing.T) {
@@ -69,7 +70,7 @@ func (f *failingWriter) Write(p []byte) (int, error) {
 }
 
 func TestStatus_WriteJSONReportsTheWriter(t *testing.T) {
-	s := Status{Rules: []RuleStatus{{Name: "a"}, {Name: "b"}}}
+	s := Status{Rules: []engine.RuleStatus{{Name: "a"}, {Name: "b"}}}
 	if err := s.WriteJSON(&failingWriter{n: 40}); err == nil || err.Error() != "connection reset" {
 		t.Fatalf("WriteJSON = %v, want the writer's error", err)
 	}
@@ -85,7 +86,7 @@ func FuzzStatusRules(f *testing.F) {
 		if y := at.Year(); y < 0 || y > 9999 {
 			t.Skip("a year encoding/json refuses")
 		}
-		rs := []RuleStatus{
+		rs := []engine.RuleStatus{
 			{Name: name, Severity: severity, Schedule: schedule, Phase: "firing", Since: at, FiredAt: at, LastNotified: at, FlappingSince: at, Error: errText, LastEval: at, LastEvents: []string{event, "resolve"}},
 			{Name: name + "2", Phase: "inactive"},
 		}

@@ -20,7 +20,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/tocsin-dev/tocsin/core/channelwatch"
 	"github.com/tocsin-dev/tocsin/core/delivery"
+	"github.com/tocsin-dev/tocsin/core/engine"
 	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/rules"
@@ -135,7 +137,7 @@ func TestAgent_DiskFull(t *testing.T) {
 			"graph": {Config: cfg.Transport("graph"), Plugin: graph, Description: &sdk.Description{Name: "fake"}},
 		}),
 	}
-	a.watch = newChannelWatch(a.deliveries, ob.Stats, clock.now, logger)
+	a.watch = channelwatch.New(a.deliveries, ob.Stats, clock.now, logger)
 	a.dispatcher = delivery.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.watch, logger)
 	srv, err := server.Listen(logger, "127.0.0.1:0", server.Handlers{Health: a.health, Status: func() any { return a.deliveryStatus() }})
 	if err != nil {
@@ -145,12 +147,11 @@ func TestAgent_DiskFull(t *testing.T) {
 	base := "http://" + srv.Addr()
 	ctx := context.Background()
 
-	eng, err := newEngine(cfg, hclog.NewNullLogger(), a, clock.now)
+	eng, err := engine.New(cfg, hclog.NewNullLogger(), handoff{a}, engine.Options{Now: clock.now, Outbox: a.watch.Fact})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(eng.close)
-	eng.moreVars = a.watch.vars
+	t.Cleanup(func() { _ = eng.Close(context.Background()) })
 	a.engine = eng
 
 	heartbeat := func(id string) *outbox.Entry {
@@ -184,7 +185,7 @@ func TestAgent_DiskFull(t *testing.T) {
 		!strings.Contains(sf.LastError, "no space left on device") || sf.Remedy == "" {
 		t.Errorf("/v1/status delivery.store_failing = %+v", st.StoreFailing)
 	}
-	f := a.watch.fact()
+	f := a.watch.Fact()
 	if f.StoreFailures != 2 || f.StoreFailingFor != 3*time.Minute || !strings.Contains(f.StoreError, "no space left on device") {
 		t.Errorf("outbox fact = %+v", f)
 	}
@@ -194,7 +195,7 @@ func TestAgent_DiskFull(t *testing.T) {
 
 	// The library rule fires; its warning cannot be stored either, and
 	// goes out through ops_fallback's transport at once.
-	eng.evaluate(ctx, rule)
+	eng.Evaluate(ctx, rule)
 	sent := graph.messages()
 	if len(sent) != 1 || !strings.HasPrefix(sent[0].Subject, "appliance-b: notifications cannot be stored: ") ||
 		sent[0].To[0].Address != "ops@example.net" || !strings.Contains(sent[0].Text, "3m. The last error:") {
@@ -203,15 +204,15 @@ func TestAgent_DiskFull(t *testing.T) {
 	if len(relay.messages()) != 0 {
 		t.Error("relay sent something")
 	}
-	if s, ok := eng.states[rule.Name]; !ok || s.Phase != rules.Firing {
-		t.Errorf("the rule's state = %+v, want firing (its warning went out)", s)
+	if p := rulePhase(eng, rule.Name); p != rules.Firing.String() {
+		t.Errorf("the rule's phase = %q, want firing (its warning went out)", p)
 	}
 	if n := scrapeStoreFailures(t, a.metrics); n != 3 {
 		t.Errorf("tocsin_outbox_store_failures_total = %v, want 3 (the warning was not stored either)", n)
 	}
 	// It does not go out again at the next evaluation.
 	clock.advance(time.Minute)
-	eng.evaluate(ctx, rule)
+	eng.Evaluate(ctx, rule)
 	if len(graph.messages()) != 1 {
 		t.Errorf("the warning went out again: %d", len(graph.messages()))
 	}
@@ -231,10 +232,10 @@ func TestAgent_DiskFull(t *testing.T) {
 	if st.StoreFailing != nil {
 		t.Errorf("/v1/status after space was freed: store_failing = %+v", st.StoreFailing)
 	}
-	if f := a.watch.fact(); f.StoreFailures != 0 || f.StoreError != "" || f.StoreFailingFor != 0 {
+	if f := a.watch.Fact(); f.StoreFailures != 0 || f.StoreError != "" || f.StoreFailingFor != 0 {
 		t.Errorf("outbox fact after space was freed = %+v", f)
 	}
-	eng.evaluate(ctx, rule)
+	eng.Evaluate(ctx, rule)
 	pending, err := ob.List(outbox.Pending)
 	if err != nil {
 		t.Fatal(err)
@@ -274,29 +275,39 @@ func TestAgent_DiskFullWarningNotSent(t *testing.T) {
 		cfg: cfg, logger: hclog.NewNullLogger(), now: clock.now, outbox: ob, metrics: metrics.New(),
 		transports: upTransports(Transports{"graph": {Config: cfg.Transport("graph"), Plugin: graph, Description: &sdk.Description{Name: "fake"}}}),
 	}
-	a.watch = newChannelWatch(nil, ob.Stats, clock.now, nil)
+	a.watch = channelwatch.New(nil, ob.Stats, clock.now, nil)
 	a.dispatcher = delivery.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.watch, nil)
-	eng, err := newEngine(cfg, hclog.NewNullLogger(), a, clock.now)
+	eng, err := engine.New(cfg, hclog.NewNullLogger(), handoff{a}, engine.Options{Now: clock.now, Outbox: a.watch.Fact})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(eng.close)
-	eng.moreVars = a.watch.vars
+	t.Cleanup(func() { _ = eng.Close(context.Background()) })
 
 	a.storeFailed(1, errors.New("write outbox.db: no space left on device"))
-	eng.evaluate(context.Background(), rule)
+	eng.Evaluate(context.Background(), rule)
 	if len(graph.messages()) != 1 {
 		t.Fatalf("graph was tried %d times, want 1", len(graph.messages()))
 	}
-	if s := eng.states[rule.Name]; s.Phase == rules.Firing {
+	if rulePhase(eng, rule.Name) == rules.Firing.String() {
 		t.Fatal("the rule is firing although its warning went nowhere")
 	}
 	clock.advance(time.Minute)
-	eng.evaluate(context.Background(), rule)
+	eng.Evaluate(context.Background(), rule)
 	if len(graph.messages()) != 2 {
 		t.Fatalf("the next evaluation did not try again: %d attempts", len(graph.messages()))
 	}
-	if eng.deliveryFailures() != 2 {
-		t.Errorf("delivery failures = %d, want 2", eng.deliveryFailures())
+	if eng.DeliveryFailures() != 2 {
+		t.Errorf("delivery failures = %d, want 2", eng.DeliveryFailures())
 	}
+}
+
+// rulePhase is the phase of rule name as /v1/status lists it; "" when
+// it lists no such rule.
+func rulePhase(eng *engine.Runner, name string) string {
+	for _, r := range eng.RuleStatuses() {
+		if r.Name == name {
+			return r.Phase
+		}
+	}
+	return ""
 }

@@ -549,7 +549,7 @@ func (a *Agent) announceFailed(lt *liveTransport, f *startFailure) {
 	a.logger.Error("transport failed to start; its notifications wait in the outbox, and the agent tries again",
 		"transport", lt.name, "attempt", f.attempts, "next", f.next.UTC().Format(time.RFC3339), "error", f.err, "remedy", f.remedy)
 	if a.watch != nil {
-		a.watch.failed(lt.name, f.deliveryError(lt.name))
+		a.watch.Failed(lt.name, f.deliveryError(lt.name))
 	}
 }
 
@@ -595,7 +595,7 @@ func (a *Agent) superviseStart(lt *liveTransport, cfg *config.Config) {
 				}
 				a.logger.Info("transport started; it sends again", "transport", lt.name, "after_attempts", f.attempts+1)
 				if a.watch != nil {
-					a.watch.ended(lt.name)
+					a.watch.Ended(lt.name)
 				}
 				if a.dispatcher != nil {
 					a.dispatcher.Kick()

@@ -188,7 +188,7 @@ func TestAgent_BrokenTransport(t *testing.T) {
 	if up := a.transportsUp(); !up["good"] || up["broken"] {
 		t.Errorf("up = %v", up)
 	}
-	if f := a.watch.fact().Failing["broken"]; f.Failures != 1 || !strings.Contains(f.LastError, "exit status 3") {
+	if f := a.watch.Fact().Failing["broken"]; f.Failures != 1 || !strings.Contains(f.LastError, "exit status 3") {
 		t.Errorf("outbox fact: broken = %+v", f)
 	}
 	if _, err := a.Notify(context.Background(), "good", Mail{Subject: "s"}); err != nil {
@@ -213,7 +213,7 @@ func TestAgent_BrokenTransport(t *testing.T) {
 	if d := ft.next(t); d != 2*restartInitial {
 		t.Errorf("second restart after %v, want %v", d, 2*restartInitial)
 	}
-	if f := a.watch.fact().Failing["broken"]; f.Failures != 2 {
+	if f := a.watch.Fact().Failing["broken"]; f.Failures != 2 {
 		t.Errorf("outbox fact after two failed starts: %+v", f)
 	}
 	fs.setBroken("broken", false)
@@ -223,7 +223,7 @@ func TestAgent_BrokenTransport(t *testing.T) {
 	if b := a.deliveryStatus().Transports["broken"]; b.State != TransportUp || b.Error != "" || b.Failing != nil {
 		t.Errorf("status of broken once started = %+v", b)
 	}
-	if _, ok := a.watch.fact().Failing["broken"]; ok {
+	if _, ok := a.watch.Fact().Failing["broken"]; ok {
 		t.Error("the outbox fact still says broken is failing")
 	}
 	if _, err := a.Notify(context.Background(), "bad", Mail{Subject: "s"}); err != nil {

@@ -124,7 +124,7 @@ func TestLoad_Library(t *testing.T) {
 	// delivery_failing fires once the longest streak reaches
 	// delivery_alert_after.
 	for secs, want := range map[time.Duration]bool{20*time.Minute - time.Second: false, 20 * time.Minute: true} {
-		f := OutboxFact{Failing: map[string]TransportStreak{"relay": {Failures: 1, FailingFor: secs}}}
+		f := rules.OutboxFact{Failing: map[string]rules.TransportStreak{"relay": {Failures: 1, FailingFor: secs}}}
 		ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"outbox": f.Value()}, Functions: rules.Functions(nil)}
 		if holds, err := byName["delivery_failing"].Holds(ctx); err != nil || holds != want {
 			t.Errorf("delivery_failing after %v: holds %v, %v; want %v", secs, holds, err, want)
@@ -494,7 +494,7 @@ func TestLoad_LibraryDeliveryAlert(t *testing.T) {
 				t.Errorf("delivery_failing: for %v, repeat %v, severity %s, on_resolve %v", r.For, r.Repeat, r.Severity, r.OnResolve)
 			}
 			for d, want := range map[time.Duration]bool{tt.after - time.Second: false, tt.after: true} {
-				f := OutboxFact{Failing: map[string]TransportStreak{"relay": {Failures: 3, FailingFor: d}}}
+				f := rules.OutboxFact{Failing: map[string]rules.TransportStreak{"relay": {Failures: 3, FailingFor: d}}}
 				ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"outbox": f.Value()}, Functions: rules.Functions(nil)}
 				if holds, err := r.Holds(ctx); err != nil || holds != want {
 					t.Errorf("failing for %v: holds %v, %v; want %v", d, holds, err, want)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -12,111 +11,6 @@ import (
 	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
-
-// Rule expressions may read these variables. node, check, peer, agent and
-// outbox in conditions; rule too in templates.
-var (
-	conditionRoots = []string{"node", "check", "peer", "agent", "outbox"}
-	templateRoots  = []string{"node", "check", "peer", "agent", "outbox", "rule"}
-	agentFields    = map[string]cty.Type{"node": cty.String, "version": cty.String, "started": cty.String, "stopping": cty.Bool, "failing_rules": cty.Map(cty.String),
-		"role": cty.String, "previous_role": cty.String, "role_since": cty.String}
-	ruleFields = map[string]cty.Type{"name": cty.String, "severity": cty.String, "state": cty.String, "since": cty.String}
-)
-
-// OutboxStreakType is the type of each element of outbox.failing: one
-// transport's current failure streak.
-var OutboxStreakType = cty.Object(map[string]cty.Type{
-	"failures":    cty.Number,
-	"failing_for": cty.Number,
-	"last_error":  cty.String,
-})
-
-// OutboxType is the type of the variable outbox that rules read: the
-// agent's outbox and the health of its alerting channel. Durations are
-// whole seconds, the unit of duration() and age().
-var OutboxType = cty.Object(map[string]cty.Type{
-	"pending":     cty.Number,
-	"dead":        cty.Number,
-	"oldest_age":  cty.Number,
-	"failing_for": cty.Number,
-	"failing":     cty.Map(OutboxStreakType),
-	// The outbox's own health: storing notifications (a full disk).
-	"store_failures":    cty.Number,
-	"store_failing_for": cty.Number,
-	"store_error":       cty.String,
-})
-
-// OutboxFact is what the variable outbox holds: the agent builds it from
-// its outbox and its dispatcher's outcomes, `tocsin rules test` from a
-// test's timeline. Value turns it into a value of OutboxType.
-type OutboxFact struct {
-	// Pending and Dead count the outbox's entries in each state.
-	Pending, Dead int
-	// OldestAge is how long the oldest pending entry has waited; zero
-	// when none is pending.
-	OldestAge time.Duration
-	// Failing holds the transports whose last attempts failed, by name.
-	Failing map[string]TransportStreak
-	// StoreFailures counts the notifications that could not be written
-	// to the outbox since the last write that succeeded (a full or
-	// failing disk); StoreFailingFor is how long ago the first of them
-	// failed, StoreError the last error. All zero while storing works.
-	StoreFailures   int
-	StoreFailingFor time.Duration
-	StoreError      string
-}
-
-// TransportStreak is a transport's current run of failed attempts.
-type TransportStreak struct {
-	// Failures counts the failed attempts since the last success.
-	Failures int
-	// FailingFor is how long ago the first of them failed.
-	FailingFor time.Duration
-	// LastError is the last failure's error, as the dispatcher logs it.
-	LastError string
-}
-
-// FailingFor returns the longest current streak of Failing, zero when no
-// transport fails: outbox.failing_for.
-func (f OutboxFact) FailingFor() time.Duration {
-	var longest time.Duration
-	for _, s := range f.Failing {
-		longest = max(longest, s.FailingFor)
-	}
-	return longest
-}
-
-// Value returns f as a value of OutboxType.
-func (f OutboxFact) Value() cty.Value {
-	failing := cty.MapValEmpty(OutboxStreakType)
-	if len(f.Failing) > 0 {
-		m := make(map[string]cty.Value, len(f.Failing))
-		for name, s := range f.Failing {
-			m[name] = cty.ObjectVal(map[string]cty.Value{
-				"failures":    cty.NumberIntVal(int64(max(s.Failures, 0))),
-				"failing_for": seconds(s.FailingFor),
-				"last_error":  cty.StringVal(s.LastError),
-			})
-		}
-		failing = cty.MapVal(m)
-	}
-	return cty.ObjectVal(map[string]cty.Value{
-		"pending":     cty.NumberIntVal(int64(max(f.Pending, 0))),
-		"dead":        cty.NumberIntVal(int64(max(f.Dead, 0))),
-		"oldest_age":  seconds(f.OldestAge),
-		"failing_for": seconds(f.FailingFor()),
-		"failing":     failing,
-
-		"store_failures":    cty.NumberIntVal(int64(max(f.StoreFailures, 0))),
-		"store_failing_for": seconds(f.StoreFailingFor),
-		"store_error":       cty.StringVal(f.StoreError),
-	})
-}
-
-// seconds is d in whole seconds, never negative.
-func seconds(d time.Duration) cty.Value {
-	return cty.NumberIntVal(int64(max(d, 0) / time.Second))
-}
 
 // checkRules checks every rule's expressions before anything runs: each
 // reference must name a declared check or peer and a field its kind has, or
@@ -132,22 +26,22 @@ func (l *loader) checkRules() hcl.Diagnostics {
 	for _, p := range l.cfg.Peers {
 		peers[p.Name] = true
 	}
-	ctx := l.typedContext(kinds, peers)
+	ctx := rules.VarTypes{Checks: kinds, Peers: peers}.EvalContext()
 	var diags hcl.Diagnostics
 	for _, n := range sortedKeys(l.cfg.Node.Fields) {
 		e := l.cfg.Node.Fields[n]
-		diags = append(diags, refDiagnostics(e, []string{"check", "peer"}, kinds, peers)...)
+		diags = append(diags, refDiagnostics(e, rules.NodeRoots, kinds, peers)...)
 	}
 	for _, r := range l.cfg.Rules {
 		if r.When != nil {
-			d := refDiagnostics(r.When, conditionRoots, kinds, peers)
+			d := refDiagnostics(r.When, rules.ConditionRoots, kinds, peers)
 			diags = append(diags, d...)
 			if !d.HasErrors() {
 				diags = append(diags, conditionType(r.Name, "when condition", r.When, ctx)...)
 			}
 		}
 		if r.ResolveIf != nil {
-			d := refDiagnostics(r.ResolveIf, conditionRoots, kinds, peers)
+			d := refDiagnostics(r.ResolveIf, rules.ConditionRoots, kinds, peers)
 			diags = append(diags, d...)
 			if !d.HasErrors() {
 				diags = append(diags, conditionType(r.Name, "on_resolve", r.ResolveIf, ctx)...)
@@ -155,51 +49,14 @@ func (l *loader) checkRules() hcl.Diagnostics {
 		}
 		for _, e := range []hcl.Expression{r.Subject, r.Text, r.HTML} {
 			if e != nil {
-				diags = append(diags, refDiagnostics(e, templateRoots, kinds, peers)...)
+				diags = append(diags, refDiagnostics(e, rules.TemplateRoots, kinds, peers)...)
 			}
 		}
 		for _, e := range r.Attach {
-			diags = append(diags, refDiagnostics(e, templateRoots, kinds, peers)...)
+			diags = append(diags, refDiagnostics(e, rules.TemplateRoots, kinds, peers)...)
 		}
 	}
 	return diags
-}
-
-// typedContext holds unknown values of the types the variables will have.
-func (l *loader) typedContext(kinds map[string]facts.Kind, peers map[string]bool) *hcl.EvalContext {
-	checkAttrs := map[string]cty.Value{}
-	for name, k := range kinds {
-		checkAttrs[name] = cty.UnknownVal(facts.ObjectType(k))
-	}
-	peerAttrs := map[string]cty.Value{}
-	for name := range peers {
-		peerAttrs[name] = cty.UnknownVal(facts.ObjectType(facts.KindPeer))
-	}
-	nodeAttrs := map[string]cty.Value{}
-	for _, n := range NodeFields {
-		nodeAttrs[n] = cty.DynamicVal
-	}
-	agentAttrs := map[string]cty.Value{}
-	for n, t := range agentFields {
-		agentAttrs[n] = cty.UnknownVal(t)
-	}
-	return &hcl.EvalContext{
-		Variables: map[string]cty.Value{
-			"check":  objectOrEmptyVal(checkAttrs),
-			"peer":   objectOrEmptyVal(peerAttrs),
-			"node":   cty.ObjectVal(nodeAttrs),
-			"agent":  cty.ObjectVal(agentAttrs),
-			"outbox": cty.UnknownVal(OutboxType),
-		},
-		Functions: rules.Functions(time.Now),
-	}
-}
-
-func objectOrEmptyVal(m map[string]cty.Value) cty.Value {
-	if len(m) == 0 {
-		return cty.EmptyObjectVal
-	}
-	return cty.ObjectVal(m)
 }
 
 // conditionType evaluates when over unknown values: type errors surface,
@@ -327,11 +184,11 @@ func checkTraversal(tr hcl.Traversal, roots []string, kinds map[string]facts.Kin
 		var fields []string
 		switch root {
 		case "node":
-			fields = NodeFields
+			fields = rules.NodeFields
 		case "agent":
-			fields = keysOf(agentFields)
+			fields = keysOf(rules.AgentType.AttributeTypes())
 		default:
-			fields = keysOf(ruleFields)
+			fields = keysOf(rules.RuleType.AttributeTypes())
 		}
 		if contains(fields, name) {
 			return nil
@@ -343,7 +200,7 @@ func checkTraversal(tr hcl.Traversal, roots []string, kinds map[string]facts.Kin
 		detail += fmt.Sprintf(" Its fields: %s.", strings.Join(fields, ", "))
 		return bad("Unknown fact", detail)
 	case "outbox":
-		return typedTraversal(tr, OutboxType)
+		return typedTraversal(tr, rules.OutboxType)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
 // refDetails loads ruleBase with decls and one rule whose condition is
@@ -162,11 +164,11 @@ func TestTypedTraversal_KeysItCannotJudge(t *testing.T) {
 		"number":         cty.NumberIntVal(0),
 		"bool":           cty.True,
 	} {
-		if d := typedTraversal(index(key), OutboxType); d != nil {
+		if d := typedTraversal(index(key), rules.OutboxType); d != nil {
 			t.Errorf("%s key: %s: %s", name, d.Summary, d.Detail)
 		}
 	}
-	if d := typedTraversal(index(cty.StringVal("pendng")), OutboxType); d == nil || !strings.Contains(d.Detail, `Did you mean "pending"?`) {
+	if d := typedTraversal(index(cty.StringVal("pendng")), rules.OutboxType); d == nil || !strings.Contains(d.Detail, `Did you mean "pending"?`) {
 		t.Errorf("a string key is not judged: %v", d)
 	}
 }

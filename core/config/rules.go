@@ -14,11 +14,6 @@ import (
 // DefaultSchedule is when a rule without a schedule is evaluated.
 const DefaultSchedule = "@every 1m"
 
-// NodeFields are the arguments of the node block: this node's own facts,
-// which rules read as node.NAME and peers read from /v1/status. Each is an
-// expression evaluated at every tick, so it may read checks.
-var NodeFields = []string{"name", "role", "version", "shared_ips", "test_ips", "auto_failover", "last_sync"}
-
 // Node holds the expressions of the node block by field name.
 type Node struct {
 	Fields map[string]hcl.Expression
@@ -28,7 +23,7 @@ type Node struct {
 
 var nodeSchema = func() *hcl.BodySchema {
 	s := &hcl.BodySchema{}
-	for _, n := range NodeFields {
+	for _, n := range rules.NodeFields {
 		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: n})
 	}
 	return s
@@ -76,7 +71,7 @@ func (f *fileDecoder) decodeNode(block *hcl.Block) hcl.Diagnostics {
 		n.Fields = map[string]hcl.Expression{}
 		n.DeclRange = block.DefRange
 	}
-	for _, name := range NodeFields {
+	for _, name := range rules.NodeFields {
 		attr, ok := content.Attributes[name]
 		if !ok {
 			continue

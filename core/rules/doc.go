@@ -3,12 +3,16 @@
 // the cron schedules they run on.
 //
 // The config package decodes `rule "NAME"` blocks into [Rule]; this package
-// never reads HCL files. The agent calls [Rule.Prepare] once per rule after
-// loading the configuration, builds one [hcl.EvalContext] per tick whose
-// variables are the facts (node, peer.*, check.*) and whose functions are
-// [Functions] (built once), calls [Rule.Holds] and [Step] for each rule
-// that is due, hands the resulting notifications to the outbox, and then
-// persists the new states in a [Store].
+// never reads HCL files. The rule runner (core/engine) calls
+// [Rule.Prepare] once per rule after loading the configuration, builds one
+// [hcl.EvalContext] per tick from a [Vars] (node, check.*, peer.*, agent
+// and outbox) with [Functions], calls [Evaluate] for each rule that is
+// due, hands the resulting notifications to the outbox, and then persists
+// the new states in a [Store].
+//
+// [Vars] is the one owner of the variables a rule reads: their values for
+// an evaluation (the runner's and `tocsin rules test`'s) and, through
+// [VarTypes], their types for the configuration's validation.
 //
 // # Functions
 //

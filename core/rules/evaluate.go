@@ -1,9 +1,7 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -13,44 +11,6 @@ import (
 	"github.com/tocsin-dev/tocsin/core/facts"
 )
 
-// Facts is what rules read: this node's facts (node.NAME), the checks
-// (check.NAME) and the peers (peer.NAME).
-type Facts struct {
-	Node   map[string]cty.Value
-	Checks map[string]facts.Fact
-	Peers  map[string]facts.Fact
-}
-
-// Variables returns the evaluation variables node, check and peer.
-func (f Facts) Variables() map[string]cty.Value {
-	return map[string]cty.Value{
-		"node":  objectOrEmpty(f.Node),
-		"check": factsObject(f.Checks),
-		"peer":  factsObject(f.Peers),
-	}
-}
-
-func factsObject(m map[string]facts.Fact) cty.Value {
-	attrs := make(map[string]cty.Value, len(m))
-	for name, f := range m {
-		attrs[name] = f.Object()
-	}
-	return objectOrEmpty(attrs)
-}
-
-func objectOrEmpty(m map[string]cty.Value) cty.Value {
-	if len(m) == 0 {
-		return cty.EmptyObjectVal
-	}
-	return cty.ObjectVal(m)
-}
-
-// EvalContext returns the context rules are evaluated in: the variables of
-// f and the functions of this package, with now as the clock.
-func (f Facts) EvalContext(now func() time.Time) *hcl.EvalContext {
-	return &hcl.EvalContext{Variables: f.Variables(), Functions: Functions(now)}
-}
-
 // EvalNode evaluates the node block's expressions (which may read checks
 // and peers) into node facts. A field that fails to evaluate is null and
 // its error is returned, joined with the others; the other fields are kept.
@@ -58,33 +18,7 @@ func EvalNode(fields map[string]hcl.Expression, checks, peers map[string]facts.F
 	if len(fields) == 0 {
 		return map[string]cty.Value{}, nil
 	}
-	return EvalNodeVars(fields, map[string]cty.Value{"check": factsObject(checks), "peer": factsObject(peers)}, fns)
-}
-
-// EvalNodeVars is EvalNode over the variables check and peer already
-// built (as Facts.Variables builds them), for a caller that has them.
-func EvalNodeVars(fields map[string]hcl.Expression, vars map[string]cty.Value, fns map[string]function.Function) (map[string]cty.Value, error) {
-	ctx := &hcl.EvalContext{
-		Variables: map[string]cty.Value{"check": vars["check"], "peer": vars["peer"]},
-		Functions: fns,
-	}
-	names := make([]string, 0, len(fields))
-	for n := range fields {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make(map[string]cty.Value, len(fields))
-	var errs []error
-	for _, n := range names {
-		v, diags := fields[n].Value(ctx)
-		if diags.HasErrors() {
-			errs = append(errs, fmt.Errorf("node.%s: %w", n, diagsError(diags, fields[n].Range())))
-			out[n] = cty.NullVal(cty.DynamicPseudoType)
-			continue
-		}
-		out[n] = v
-	}
-	return out, errors.Join(errs...)
+	return Vars{Check: FactsObject(checks), Peer: FactsObject(peers)}.EvalNode(fields, fns)
 }
 
 // Notification is what a rule has to say after an evaluation: that it

@@ -7,6 +7,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tocsin-dev/tocsin/core/facts"
 )
 
 // t0 is the fixed "now" of the tests.
@@ -53,4 +55,28 @@ func mustTemplate(t testing.TB, src string) hcl.Expression {
 // evalCtx returns an evaluation context with vars and Functions(clock t0).
 func evalCtx(vars map[string]cty.Value) *hcl.EvalContext {
 	return &hcl.EvalContext{Variables: vars, Functions: Functions(fixedClock(t0))}
+}
+
+// Facts is what the tests give rules to read: this node's facts
+// (node.NAME), the checks (check.NAME) and the peers (peer.NAME).
+type Facts struct {
+	Node   map[string]cty.Value
+	Checks map[string]facts.Fact
+	Peers  map[string]facts.Fact
+}
+
+// Variables returns the evaluation variables node, check and peer, as
+// Vars builds them.
+func (f Facts) Variables() map[string]cty.Value {
+	return map[string]cty.Value{
+		"node":  objectOrEmpty(f.Node),
+		"check": FactsObject(f.Checks),
+		"peer":  FactsObject(f.Peers),
+	}
+}
+
+// EvalContext returns the context rules are evaluated in: the variables of
+// f and the functions of this package, with now as the clock.
+func (f Facts) EvalContext(now func() time.Time) *hcl.EvalContext {
+	return &hcl.EvalContext{Variables: f.Variables(), Functions: Functions(now)}
 }

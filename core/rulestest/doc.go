@@ -70,10 +70,10 @@
 //
 // Node facts come from the configuration's node expressions (and a
 // library block's), evaluated over the current checks and peers as the
-// agent does (rules.EvalNode); the names that node = {...} gives override
+// agent does (rules.Vars.EvalNode); the names that node = {...} gives override
 // them. An expression that fails leaves its name null.
 //
-// outbox = {...} gives the outbox fact (config.OutboxType) and replaces
+// outbox = {...} gives the outbox fact (rules.OutboxType) and replaces
 // the whole of it: pending and dead (counts), oldest_age and failing_for
 // (durations: "20m", or a number of seconds), and failing, which maps a
 // transport to its failure streak { failures, failing_for, last_error },

@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
@@ -19,13 +18,13 @@ import (
 // where nothing else happens, until a later block replaces it.
 type outboxTemplate struct {
 	at   time.Duration // the facts block's offset
-	fact config.OutboxFact
+	fact rules.OutboxFact
 }
 
 // value returns the outbox fact at offset d (not before t.at).
-func (t *outboxTemplate) value(d time.Duration) cty.Value {
+func (t *outboxTemplate) value(d time.Duration) rules.OutboxFact {
 	if t == nil {
-		return config.OutboxFact{}.Value()
+		return rules.OutboxFact{}
 	}
 	f := t.fact
 	elapsed := max(d-t.at, 0)
@@ -33,7 +32,7 @@ func (t *outboxTemplate) value(d time.Duration) cty.Value {
 		f.OldestAge += elapsed
 	}
 	if len(f.Failing) > 0 {
-		failing := make(map[string]config.TransportStreak, len(f.Failing))
+		failing := make(map[string]rules.TransportStreak, len(f.Failing))
 		for name, s := range f.Failing {
 			s.FailingFor += elapsed
 			failing[name] = s
@@ -43,7 +42,7 @@ func (t *outboxTemplate) value(d time.Duration) cty.Value {
 	if f.StoreError != "" {
 		f.StoreFailingFor += elapsed
 	}
-	return f.Value()
+	return f
 }
 
 // outboxFields are the attributes of outbox = {...} in a facts block.
@@ -89,7 +88,7 @@ func bindOutbox(fb *Facts) (*outboxTemplate, hcl.Diagnostics) {
 			bad(`outbox: failing maps a transport to its failure streak, such as failing = { relay = { failures = 3, last_error = "535 authentication failed" } }`)
 			return ot, diags
 		}
-		f.Failing = map[string]config.TransportStreak{}
+		f.Failing = map[string]rules.TransportStreak{}
 		for _, name := range sortedKeys(failing) {
 			where := "outbox.failing." + name
 			sa, ok := fields(failing[name])
@@ -98,7 +97,7 @@ func bindOutbox(fb *Facts) (*outboxTemplate, hcl.Diagnostics) {
 				continue
 			}
 			unknown(sa, streakFields, where, bad)
-			s := config.TransportStreak{Failures: count(sa, "failures", where, 1, bad), LastError: "failed"}
+			s := rules.TransportStreak{Failures: count(sa, "failures", where, 1, bad), LastError: "failed"}
 			if s.Failures == 0 {
 				bad("%s: failures counts the failed attempts of a streak; it is at least 1", where)
 			}

@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
 // outboxConfig has rules that read the outbox fact.
@@ -158,15 +158,15 @@ func TestBindOutbox(t *testing.T) {
 	tests := []struct {
 		name   string
 		outbox string
-		want   config.OutboxFact
+		want   rules.OutboxFact
 	}{
 		{name: "empty", outbox: `{}`},
 		{name: "counts and an age", outbox: `{ pending = 3, dead = 1, oldest_age = "1h30m" }`,
-			want: config.OutboxFact{Pending: 3, Dead: 1, OldestAge: 90 * time.Minute}},
+			want: rules.OutboxFact{Pending: 3, Dead: 1, OldestAge: 90 * time.Minute}},
 		{name: "a streak: one failure, failed, from now", outbox: `{ failing = { relay = {} } }`,
-			want: config.OutboxFact{Failing: map[string]config.TransportStreak{"relay": {Failures: 1, LastError: "failed"}}}},
+			want: rules.OutboxFact{Failing: map[string]rules.TransportStreak{"relay": {Failures: 1, LastError: "failed"}}}},
 		{name: "failing_for is the default of each streak", outbox: `{ failing_for = "20m", failing = { relay = { failures = 4, last_error = "535" }, graph = { failing_for = 60 } } }`,
-			want: config.OutboxFact{Failing: map[string]config.TransportStreak{
+			want: rules.OutboxFact{Failing: map[string]rules.TransportStreak{
 				"relay": {Failures: 4, FailingFor: 20 * time.Minute, LastError: "535"},
 				"graph": {Failures: 1, FailingFor: time.Minute, LastError: "failed"},
 			}}},
@@ -206,16 +206,16 @@ func TestOutboxTemplate_value(t *testing.T) {
 		return n
 	}
 	var none *outboxTemplate
-	if v := none.value(time.Hour); !v.RawEquals(config.OutboxFact{}.Value()) {
+	if v := none.value(time.Hour).Value(); !v.RawEquals(rules.OutboxFact{}.Value()) {
 		t.Errorf("no outbox given: %#v", v)
 	}
-	idle := &outboxTemplate{at: time.Hour, fact: config.OutboxFact{Dead: 2}}
-	if v := idle.value(3 * time.Hour); num(v.GetAttr("oldest_age")) != 0 || num(v.GetAttr("failing_for")) != 0 || num(v.GetAttr("dead")) != 2 {
+	idle := &outboxTemplate{at: time.Hour, fact: rules.OutboxFact{Dead: 2}}
+	if v := idle.value(3 * time.Hour).Value(); num(v.GetAttr("oldest_age")) != 0 || num(v.GetAttr("failing_for")) != 0 || num(v.GetAttr("dead")) != 2 {
 		t.Errorf("nothing pending or failing: no age grows: %#v", v)
 	}
-	ot := &outboxTemplate{at: time.Hour, fact: config.OutboxFact{Pending: 1, OldestAge: time.Minute,
-		Failing: map[string]config.TransportStreak{"relay": {Failures: 2, FailingFor: 5 * time.Minute}}}}
-	v := ot.value(time.Hour + 10*time.Minute)
+	ot := &outboxTemplate{at: time.Hour, fact: rules.OutboxFact{Pending: 1, OldestAge: time.Minute,
+		Failing: map[string]rules.TransportStreak{"relay": {Failures: 2, FailingFor: 5 * time.Minute}}}}
+	v := ot.value(time.Hour + 10*time.Minute).Value()
 	if num(v.GetAttr("oldest_age")) != 11*60 || num(v.GetAttr("failing_for")) != 15*60 ||
 		num(v.GetAttr("failing").Index(cty.StringVal("relay")).GetAttr("failing_for")) != 15*60 {
 		t.Errorf("after 10m: %#v", v)

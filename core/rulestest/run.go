@@ -262,8 +262,8 @@ func bind(f *File, t *Test, cfg *config.Config) (*boundTest, hcl.Diagnostics) {
 			next.outbox = ot
 		}
 		for name, v := range fb.Node {
-			if !slices.Contains(config.NodeFields, name) {
-				d := unknownName(NameRef{Name: name, Range: fb.NodeRange}, "node fact", config.NodeFields)
+			if !slices.Contains(rules.NodeFields, name) {
+				d := unknownName(NameRef{Name: name, Range: fb.NodeRange}, "node fact", rules.NodeFields)
 				d.Detail = strings.Replace(d.Detail, "The configuration declares no node fact", "There is no node fact", 1)
 				diags = append(diags, d)
 				continue
@@ -542,12 +542,12 @@ func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]functi
 			fields[name] = expr
 		}
 	}
-	node, err := rules.EvalNode(fields, checks, peers, fns)
+	vars := rules.Vars{Check: rules.FactsObject(checks), Peer: rules.FactsObject(peers)}
+	node, err := vars.EvalNode(fields, fns)
 	for name, v := range st.node {
 		node[name] = v
 	}
-	vars := rules.Facts{Node: node, Checks: checks, Peers: peers}.Variables()
-	vars["outbox"] = st.outbox.value(tk.at.Sub(start))
+	outbox := st.outbox.value(tk.at.Sub(start))
 	var failing map[string]string
 	for i, st := range states {
 		if st.Err != "" {
@@ -560,11 +560,12 @@ func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]functi
 	role, _ = role.Observe(node["role"], tk.at)
 	// As in the agent: failing_rules are the rules whose evaluation
 	// before this tick failed.
-	vars["agent"] = config.AgentVars{
+	vars.Node, vars.Outbox = node, &outbox
+	vars.Agent = rules.AgentVars{
 		Node: bt.cfg.Agent.Node, Version: buildinfo.Version, Started: start,
 		Stopping: tk.stopping, Failing: failing, Role: role,
-	}.Value()
-	return &hcl.EvalContext{Variables: vars, Functions: fns}, role, err
+	}
+	return vars.EvalContext(fns), role, err
 }
 
 // stateAt returns what is known at offset d.

@@ -1,4 +1,4 @@
-package agent
+package engine
 
 import (
 	"context"
@@ -26,20 +26,20 @@ import (
 // marks, as the outbox would; it fails while fail is set.
 type recordingNotifier struct {
 	mu    sync.Mutex
-	got   []Mail
+	got   []outbox.Mail
 	fail  bool
 	stock map[string]outbox.Mark
 	calls int // enqueue calls that stored something
 }
 
-func (n *recordingNotifier) enqueue(_ context.Context, marks []outbox.Mark, entries []*outbox.Entry) error {
+func (n *recordingNotifier) Enqueue(_ context.Context, marks []outbox.Mark, entries []*outbox.Entry) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.fail {
 		return errors.New("disk full")
 	}
 	for _, e := range entries {
-		n.got = append(n.got, Mail{Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML, Headers: e.Mail.Headers, Attachments: e.Mail.Attachments})
+		n.got = append(n.got, outbox.Mail{Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML, Headers: e.Mail.Headers, Attachments: e.Mail.Attachments})
 	}
 	n.calls++
 	if n.stock == nil {
@@ -51,7 +51,7 @@ func (n *recordingNotifier) enqueue(_ context.Context, marks []outbox.Mark, entr
 	return nil
 }
 
-func (n *recordingNotifier) marks() (map[string]outbox.Mark, error) {
+func (n *recordingNotifier) Marks() (map[string]outbox.Mark, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	out := map[string]outbox.Mark{}
@@ -62,7 +62,7 @@ func (n *recordingNotifier) marks() (map[string]outbox.Mark, error) {
 }
 
 // evaluate runs one tick of the rule r alone.
-func (e *engine) evaluate(ctx context.Context, r *rules.Rule) {
+func (e *Runner) evaluate(ctx context.Context, r *rules.Rule) {
 	e.tick(ctx, []*rules.Rule{r}, r.Reads("outbox"))
 }
 
@@ -125,8 +125,8 @@ func TestEngine_FiresRepeatsResolvesAndSurvivesRestart(t *testing.T) {
 	n := &recordingNotifier{}
 	ctx := context.Background()
 
-	start := func() *engine {
-		e, err := newEngine(engineConfig(t, dataDir, marker), hclog.NewNullLogger(), n, now)
+	start := func() *Runner {
+		e, err := New(engineConfig(t, dataDir, marker), hclog.NewNullLogger(), n, Options{Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func TestEngine_FiresRepeatsResolvesAndSurvivesRestart(t *testing.T) {
 	e := start()
 	r := e.cfg.Rules[0]
 
-	e.evaluate(ctx, r) // marker missing: fires
+	e.Evaluate(ctx, r) // marker missing: fires
 	if got := n.subjects(); len(got) != 1 || got[0] != "marker missing on node-1 (backup)" {
 		t.Fatalf("after the first evaluation: %q", got)
 	}
@@ -147,7 +147,7 @@ func TestEngine_FiresRepeatsResolvesAndSurvivesRestart(t *testing.T) {
 		t.Errorf("attachments = %+v", a)
 	}
 	clock = clock.Add(30 * time.Minute)
-	e.evaluate(ctx, r) // still missing, repeat not due
+	e.Evaluate(ctx, r) // still missing, repeat not due
 	if len(n.subjects()) != 1 {
 		t.Fatalf("repeated before the interval: %q", n.subjects())
 	}
@@ -157,7 +157,7 @@ func TestEngine_FiresRepeatsResolvesAndSurvivesRestart(t *testing.T) {
 	e.close()
 	e = start()
 	r = e.cfg.Rules[0]
-	e.evaluate(ctx, r)
+	e.Evaluate(ctx, r)
 	if len(n.subjects()) != 1 {
 		t.Fatalf("restart repeated the alert: %q", n.subjects())
 	}
@@ -166,14 +166,14 @@ func TestEngine_FiresRepeatsResolvesAndSurvivesRestart(t *testing.T) {
 	// tries again.
 	clock = clock.Add(31 * time.Minute)
 	n.fail = true
-	e.evaluate(ctx, r)
+	e.Evaluate(ctx, r)
 	n.fail = false
 	clock = clock.Add(time.Minute)
-	e.evaluate(ctx, r)
+	e.Evaluate(ctx, r)
 	if got := n.subjects(); len(got) != 2 {
 		t.Fatalf("the failed repeat was not tried again: %q", got)
 	}
-	if f := e.deliveryFailures(); f != 1 {
+	if f := e.DeliveryFailures(); f != 1 {
 		t.Errorf("delivery failures counted: %d, want 1", f)
 	}
 
@@ -184,7 +184,7 @@ func TestEngine_FiresRepeatsResolvesAndSurvivesRestart(t *testing.T) {
 	e.runner.Stop()
 	e.close()
 	e = start()
-	e.evaluate(ctx, e.cfg.Rules[0])
+	e.Evaluate(ctx, e.cfg.Rules[0])
 	got := n.subjects()
 	if len(got) != 3 || !strings.HasPrefix(got[2], "Resolved: ") {
 		t.Fatalf("resolve: %q", got)
@@ -225,7 +225,7 @@ rule "broken" {
 		defer mu.Unlock()
 		return logs.Write(p)
 	})})
-	e, err := newEngine(cfg, logger, &recordingNotifier{}, time.Now)
+	e, err := New(cfg, logger, &recordingNotifier{}, Options{Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ rule "broken" {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
-		e.evaluate(ctx, cfg.Rules[0])
+		e.Evaluate(ctx, cfg.Rules[0])
 	}
 	mu.Lock()
 	n := strings.Count(logs.String(), "rule cannot be evaluated")
@@ -281,20 +281,20 @@ rule "in_template" {
 }
 `
 	cfg := loadSource(t, src)
-	eng, err := newEngine(cfg, hclog.NewNullLogger(), &recordingNotifier{}, time.Now)
+	eng, err := New(cfg, hclog.NewNullLogger(), &recordingNotifier{}, Options{Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(eng.close)
 	var counted []string
 	var current string
-	eng.moreVars = func(vars map[string]cty.Value) {
+	eng.outbox = func() rules.OutboxFact {
 		counted = append(counted, current)
-		vars["outbox"] = config.OutboxFact{Pending: 1, Dead: 2}.Value()
+		return rules.OutboxFact{Pending: 1, Dead: 2}
 	}
 	for _, r := range cfg.Rules {
 		current = r.Name
-		eng.evaluate(context.Background(), r)
+		eng.Evaluate(context.Background(), r)
 	}
 	if got := strings.Join(counted, ","); got != "in_condition,in_template" {
 		t.Errorf("outbox counted for %q, want in_condition,in_template", got)
@@ -365,7 +365,7 @@ rule "c" {
 `
 	cfg := loadSource(t, src)
 	n := &recordingNotifier{}
-	eng, err := newEngine(cfg, hclog.NewNullLogger(), n, time.Now)
+	eng, err := New(cfg, hclog.NewNullLogger(), n, Options{Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,9 +374,9 @@ rule "c" {
 		t.Fatalf("groups: %+v %+v", eng.groups[0], eng.groups[len(eng.groups)-1])
 	}
 	counted := 0
-	eng.moreVars = func(vars map[string]cty.Value) {
+	eng.outbox = func() rules.OutboxFact {
 		counted++
-		vars["outbox"] = config.OutboxFact{Pending: 1}.Value()
+		return rules.OutboxFact{Pending: 1}
 	}
 	var ticks []time.Duration
 	eng.onTick = func(d time.Duration) { ticks = append(ticks, d) }
@@ -389,7 +389,7 @@ rule "c" {
 	if n.calls != 1 || len(n.got) != 2 {
 		t.Errorf("%d enqueue calls with %d mails, want 1 with 2 (a and b)", n.calls, len(n.got))
 	}
-	marks, _ := n.marks()
+	marks, _ := n.Marks()
 	if len(marks) != 2 || marks["a"].Seq != 1 || marks["b"].Seq != 1 {
 		t.Errorf("marks = %+v, want a and b at Seq 1", marks)
 	}
@@ -414,7 +414,7 @@ func TestEngine_ManyRulesEvaluatedInParallel(t *testing.T) {
 	}
 	cfg := loadSource(t, sb.String())
 	rec := &recordingNotifier{}
-	eng, err := newEngine(cfg, hclog.NewNullLogger(), rec, time.Now)
+	eng, err := New(cfg, hclog.NewNullLogger(), rec, Options{Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +464,7 @@ rule "present" {
 }
 `
 	cfg := loadSource(t, src)
-	e, err := newEngine(cfg, hclog.NewNullLogger(), &recordingNotifier{}, time.Now)
+	e, err := New(cfg, hclog.NewNullLogger(), &recordingNotifier{}, Options{Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,7 +476,7 @@ rule "present" {
 	}
 	phase := func() (string, []byte) {
 		t.Helper()
-		b := e.rulesStatusJSON()
+		b := e.RulesStatusJSON(encodeRules)
 		var rs []RuleStatus
 		if err := json.Unmarshal(b, &rs); err != nil || len(rs) != 1 {
 			t.Fatalf("rules %s: %v", b, err)
@@ -486,7 +486,7 @@ rule "present" {
 	if p, b := phase(); p != rules.Inactive.String() || strings.Contains(string(b), "last_eval") {
 		t.Fatalf("before any tick: %s", b)
 	}
-	e.evaluate(ctx, cfg.Rules[0])
+	e.Evaluate(ctx, cfg.Rules[0])
 	p1, b1 := phase()
 	if p1 != rules.Firing.String() || !strings.Contains(string(b1), `"fire"`) {
 		t.Fatalf("after the tick that fired: %s", b1)
@@ -494,7 +494,7 @@ rule "present" {
 	if _, b := phase(); &b[0] != &b1[0] {
 		t.Error("the rules were encoded again without a change")
 	}
-	e.evaluate(ctx, cfg.Rules[0])
+	e.Evaluate(ctx, cfg.Rules[0])
 	if p, b := phase(); p != rules.Firing.String() || strings.Contains(string(b), `"fire"`) {
 		t.Fatalf("the next tick does not show: %s", b)
 	}
@@ -528,7 +528,7 @@ check "marker" {
 }
 `
 		cfg := loadSource(t, src)
-		e, err := newEngine(cfg, hclog.NewNullLogger(), &recordingNotifier{}, time.Now)
+		e, err := New(cfg, hclog.NewNullLogger(), &recordingNotifier{}, Options{Now: time.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -537,7 +537,7 @@ check "marker" {
 		if err := e.runner.Ready(ctx); err != nil {
 			t.Fatal(err)
 		}
-		node, checks := e.nodeAndChecks()
+		node, checks := e.NodeAndChecks()
 		if node.Role != tt.want || !checks["marker"].OK || e.nodeReadsFacts != tt.reads {
 			t.Errorf("role = %s: node %+v, checks %+v, reads facts %v", tt.role, node, checks, e.nodeReadsFacts)
 		}
@@ -566,11 +566,18 @@ contact "ops" {
 `
 }
 
+// encodeRules encodes the rules' lines of /v1/status for RulesStatusJSON,
+// as the agent does (with encoding/json here).
+func encodeRules(rs []RuleStatus) []byte {
+	b, _ := json.Marshal(rs) // a RuleStatus always encodes
+	return b
+}
+
 // status returns the node, the rules' lines and the checks of /v1/status,
 // as the engine gives them to the agent (which serves the rules' lines
-// encoded once per tick, rulesStatusJSON).
-func (e *engine) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatus) {
-	node, checks := e.nodeAndChecks()
+// encoded once per tick, RulesStatusJSON).
+func (e *Runner) status() (facts.NodeStatus, []RuleStatus, map[string]CheckStatus) {
+	node, checks := e.NodeAndChecks()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return node, e.ruleStatusesLocked(), checks

@@ -1,4 +1,4 @@
-package agent
+package engine
 
 import (
 	"context"
@@ -47,7 +47,7 @@ rule "became_primary" {
 		t.Helper()
 		setRole(role)
 		clock = clock.Add(after)
-		e, err := newEngine(loadSource(t, src), hclog.NewNullLogger(), n, now)
+		e, err := New(loadSource(t, src), hclog.NewNullLogger(), n, Options{Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package agent
+package rules
 
 import (
 	"sync"
@@ -8,13 +8,14 @@ import (
 	"github.com/tocsin-dev/tocsin/core/facts"
 )
 
-// factObjects turns the facts of a snapshot into the variables check and
-// peer, reusing what the previous snapshot built: checks run on their own
+// FactObjects turns the facts of a snapshot into the variables check and
+// peer (of [Vars]), reusing what the previous snapshot built: checks run on their own
 // intervals, so most ticks read the same facts as the tick before, and
 // building the object of a thousand facts is most of a tick's garbage. A
 // fact is reused only when it equals the cached one in every field and
-// value, so the result is what building afresh would give.
-type factObjects struct {
+// value, so the result is what [FactsObject] would give. The zero
+// FactObjects is ready to use; it is safe for concurrent use.
+type FactObjects struct {
 	mu     sync.Mutex
 	checks factGroup
 	peers  factGroup
@@ -28,9 +29,9 @@ type factGroup struct {
 	built bool
 }
 
-// variables returns the objects check and peer for snap, whose entries
+// Variables returns the objects check and peer for snap, whose entries
 // named in peer are peers.
-func (c *factObjects) variables(snap map[string]facts.Fact, peer map[string]bool) (checks, peers cty.Value) {
+func (c *FactObjects) Variables(snap map[string]facts.Fact, peer map[string]bool) (checks, peers cty.Value) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	nc, np := 0, 0

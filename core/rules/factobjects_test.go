@@ -1,4 +1,4 @@
-package agent
+package rules
 
 import (
 	"testing"
@@ -7,12 +7,11 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/facts"
-	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
 // TestFactObjects_SameAsBuiltAfresh: whatever changes between snapshots
 // (a value, a field, a check gone or new, a zero Value), the cached
-// objects equal what rules.Facts builds from the same snapshot.
+// objects equal what Facts builds from the same snapshot.
 func TestSameValue(t *testing.T) {
 	for _, tt := range []struct {
 		a, b cty.Value
@@ -58,10 +57,10 @@ func TestFactObjects_SameAsBuiltAfresh(t *testing.T) {
 		{},
 		{"a": fact("a", 5, false)},
 	}
-	var c factObjects
+	var c FactObjects
 	for i, snap := range snaps {
-		checks, peers := c.variables(snap, peer)
-		f := rules.Facts{Checks: map[string]facts.Fact{}, Peers: map[string]facts.Fact{}}
+		checks, peers := c.Variables(snap, peer)
+		f := Facts{Checks: map[string]facts.Fact{}, Peers: map[string]facts.Fact{}}
 		for name, fa := range snap {
 			if peer[name] {
 				f.Peers[name] = fa

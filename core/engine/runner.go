@@ -1,10 +1,11 @@
-package agent
+package engine
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,17 +34,36 @@ const StateFile = "state.db"
 // maxAttachBytes is how much of the end of an attached file is sent.
 const maxAttachBytes = 256 << 10
 
-// enqueuer takes notifications for delivery, durably; the Agent is one,
+// Enqueuer takes notifications for delivery, durably; the agent is one,
 // over its outbox.
-type enqueuer interface {
-	// enqueue stores entries and marks in one transaction (see
+type Enqueuer interface {
+	// Enqueue stores entries and marks in one transaction (see
 	// outbox.EnqueueWithMarks): both or neither.
-	enqueue(ctx context.Context, marks []outbox.Mark, entries []*outbox.Entry) error
-	// marks returns the hand-off marks stored with earlier enqueues.
-	marks() (map[string]outbox.Mark, error)
+	Enqueue(ctx context.Context, marks []outbox.Mark, entries []*outbox.Entry) error
+	// Marks returns the hand-off marks stored with earlier enqueues.
+	Marks() (map[string]outbox.Mark, error)
 }
 
-// engine evaluates the rules on their schedules over the facts the checks
+// Options are what the agent wires into a Runner besides its
+// configuration; every field is optional.
+type Options struct {
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Started is when the agent started, agent.started (Now() at New when
+	// zero): a reload makes a new Runner, and agent.started does not move.
+	Started time.Time
+	// OnEval, if set, is told of each evaluation (for metrics).
+	OnEval func(rule string, failed bool)
+	// OnTick, if set, is told how long each tick took (for metrics).
+	OnTick func(d time.Duration)
+	// Outbox, if set, gives the variable outbox, once per tick whose
+	// rules read it: counting the outbox is a scan of its index, which a
+	// tick of rules that do not read it need not pay for. Without it,
+	// rules read no variable outbox.
+	Outbox func() rules.OutboxFact
+}
+
+// Runner evaluates the rules on their schedules over the facts the checks
 // and peers observe, keeps alert state in the store, and hands
 // notifications to the outbox.
 //
@@ -59,10 +79,10 @@ type enqueuer interface {
 // file's (reconcile), so a restart neither repeats nor forgets the
 // notifications. If the outbox refuses the hand-off, the old state stays
 // and the next tick tries again.
-type engine struct {
+type Runner struct {
 	cfg      *config.Config
 	logger   hclog.Logger
-	notify   enqueuer
+	notify   Enqueuer
 	runner   *facts.Runner
 	sched    *rules.Scheduler
 	store    *rules.Store
@@ -70,7 +90,7 @@ type engine struct {
 	started  time.Time
 	peerName map[string]bool
 	groups   []*tickGroup
-	objects  factObjects // the facts' objects, reused between ticks
+	objects  rules.FactObjects // the facts' objects, reused between ticks
 	// byName are the rules in the order of their names, as /v1/status
 	// lists them.
 	byName []*rules.Rule
@@ -105,10 +125,8 @@ type engine struct {
 	onEval func(rule string, failed bool)
 	// onTick, if set, is told how long each tick took (for metrics).
 	onTick func(d time.Duration)
-	// moreVars, if set, adds the variable outbox, once per tick whose
-	// rules read it: counting the outbox is a scan of its index, which a
-	// tick of rules that do not read it need not pay for.
-	moreVars func(vars map[string]cty.Value)
+	// outbox, if set, gives the variable outbox (Options.Outbox).
+	outbox func() rules.OutboxFact
 	// since measures a tick's duration (time.Since; tests may fake it).
 	since func(time.Time) time.Duration
 }
@@ -127,11 +145,23 @@ type evalRecord struct {
 	Err    string
 }
 
-func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() time.Time) (*engine, error) {
-	e := &engine{
-		cfg: cfg, logger: logger.Named("rules"), notify: n, now: now, started: now(),
+// New makes the runner of cfg's checks, peers and rules, handing
+// notifications to q: it opens the rule state under data_dir (when there
+// are rules) and takes the hand-off marks q holds where they are newer.
+// Nothing runs before Start.
+func New(cfg *config.Config, logger hclog.Logger, q Enqueuer, o Options) (*Runner, error) {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	e := &Runner{
+		cfg: cfg, logger: logger.Named("rules"), notify: q, now: now, started: o.Started,
 		peerName: map[string]bool{}, states: map[string]rules.State{}, lastEval: map[string]evalRecord{},
 		unsaved: map[string]rules.State{}, since: time.Since,
+		onEval: o.OnEval, onTick: o.OnTick, outbox: o.Outbox,
+	}
+	if e.started.IsZero() {
+		e.started = now()
 	}
 	for _, x := range cfg.Node.Fields {
 		e.nodeReadsFacts = e.nodeReadsFacts || len(x.Variables()) > 0
@@ -207,8 +237,8 @@ func newEngine(cfg *config.Config, logger hclog.Logger, n enqueuer, now func() t
 // notifications, but the state file was not written (a crash came
 // between the two, or the hand-off's outcome was unknown). Marks with a
 // Seq not above the state's are stale and ignored.
-func (e *engine) reconcile(rs []*rules.Rule) {
-	marks, err := e.notify.marks()
+func (e *Runner) reconcile(rs []*rules.Rule) {
+	marks, err := e.notify.Marks()
 	if err != nil {
 		e.logger.Warn("some hand-off marks in the outbox could not be read; a rule whose state file lags behind its last notification may notify again", "error", err)
 	}
@@ -242,7 +272,7 @@ func (e *engine) reconcile(rs []*rules.Rule) {
 
 // save writes states to the state file in one transaction, together with
 // those an earlier save could not write.
-func (e *engine) save(states map[string]rules.State) {
+func (e *Runner) save(states map[string]rules.State) {
 	if e.store == nil {
 		return
 	}
@@ -269,9 +299,9 @@ func (e *engine) save(states map[string]rules.State) {
 	}
 }
 
-// start starts the checks and, once each has run once (or after a short
+// Start starts the checks and, once each has run once (or after a short
 // wait), the scheduler, so the first evaluations see facts.
-func (e *engine) start(ctx context.Context) {
+func (e *Runner) Start(ctx context.Context) {
 	e.runner.Start(ctx)
 	wait, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -281,9 +311,10 @@ func (e *engine) start(ctx context.Context) {
 	e.sched.Start()
 }
 
-// stop evaluates every rule once more with agent.stopping set (so a
-// shutdown rule can speak), then stops the scheduler and the checks.
-func (e *engine) stop(ctx context.Context) error {
+// Stop evaluates every rule once more with agent.stopping set (so a
+// shutdown rule can speak), then stops the scheduler and the checks and
+// closes the rule state.
+func (e *Runner) Stop(ctx context.Context) error {
 	e.mu.Lock()
 	e.stopping = true
 	e.mu.Unlock()
@@ -300,7 +331,28 @@ func (e *engine) stop(ctx context.Context) error {
 	return err
 }
 
-func (e *engine) close() {
+// Close stops the scheduler and the checks and closes the rule state,
+// without a last evaluation: a reload's old rules, which are not
+// stopping. The rule state file has one owner at a time.
+func (e *Runner) Close(ctx context.Context) error {
+	err := e.sched.Stop(ctx)
+	e.runner.Stop()
+	e.close()
+	return err
+}
+
+// Evaluate evaluates rs now, together, as one tick of their schedule
+// would: for a caller that drives the clock itself.
+func (e *Runner) Evaluate(ctx context.Context, rs ...*rules.Rule) {
+	readsOutbox := false
+	for _, r := range rs {
+		readsOutbox = readsOutbox || r.Reads("outbox")
+	}
+	e.tick(ctx, rs, readsOutbox)
+}
+
+// close closes the rule state.
+func (e *Runner) close() {
 	if e.store != nil {
 		if err := e.store.Close(); err != nil {
 			e.logger.Warn("closing the rule state", "error", err)
@@ -311,22 +363,22 @@ func (e *engine) close() {
 
 // facts returns the variables node, check and peer that rules read now,
 // over one snapshot of the checks' latest facts, and the node facts.
-func (e *engine) facts() (map[string]cty.Value, map[string]cty.Value) {
+func (e *Runner) facts() (rules.Vars, map[string]cty.Value) {
 	return e.factsOf(e.runner.Snapshot(), true)
 }
 
 // factsOf is facts over snap. Without withChecks, the variables check and
 // peer are empty objects unless a node field reads them: for the node
 // facts alone, which /v1/status serves at every request.
-func (e *engine) factsOf(snap map[string]facts.Fact, withChecks bool) (map[string]cty.Value, map[string]cty.Value) {
-	vars := map[string]cty.Value{"check": cty.EmptyObjectVal, "peer": cty.EmptyObjectVal}
+func (e *Runner) factsOf(snap map[string]facts.Fact, withChecks bool) (rules.Vars, map[string]cty.Value) {
+	vars := rules.Vars{Check: cty.EmptyObjectVal, Peer: cty.EmptyObjectVal}
 	if withChecks || e.nodeReadsFacts {
-		vars["check"], vars["peer"] = e.objects.variables(snap, e.peerName)
+		vars.Check, vars.Peer = e.objects.Variables(snap, e.peerName)
 	}
 	node := map[string]cty.Value{}
 	var err error
 	if len(e.cfg.Node.Fields) > 0 {
-		node, err = rules.EvalNodeVars(e.cfg.Node.Fields, vars, rules.Functions(e.now))
+		node, err = vars.EvalNode(e.cfg.Node.Fields, rules.Functions(e.now))
 	}
 	msg := ""
 	if err != nil {
@@ -343,15 +395,12 @@ func (e *engine) factsOf(snap map[string]facts.Fact, withChecks bool) (map[strin
 	}
 	e.node = node
 	e.mu.Unlock()
-	vars["node"] = cty.EmptyObjectVal
-	if len(node) > 0 {
-		vars["node"] = cty.ObjectVal(node)
-	}
+	vars.Node = node
 	return vars, node
 }
 
-// agentVar is the agent variable rules and templates read.
-func (e *engine) agentVar() cty.Value {
+// agentVars is the variable agent rules and templates read.
+func (e *Runner) agentVars() rules.AgentVars {
 	e.mu.Lock()
 	stopping := e.stopping
 	var failing map[string]string
@@ -365,17 +414,17 @@ func (e *engine) agentVar() cty.Value {
 	}
 	role := e.role
 	e.mu.Unlock()
-	return config.AgentVars{
+	return rules.AgentVars{
 		Node: e.cfg.Agent.Node, Version: buildinfo.Version, Started: e.started,
 		Stopping: stopping, Failing: failing, Role: role,
-	}.Value()
+	}
 }
 
 // observeRole remembers the node fact role as read at now, and saves the
 // memory when the role changed, before the rules read it: a crash after
 // the save finds the change remembered, and the rules that report it
 // still hold at the next start.
-func (e *engine) observeRole(node map[string]cty.Value, now time.Time) {
+func (e *Runner) observeRole(node map[string]cty.Value, now time.Time) {
 	v, ok := node["role"]
 	if !ok {
 		return
@@ -401,7 +450,7 @@ func (e *engine) observeRole(node map[string]cty.Value, now time.Time) {
 // transaction. e.mu is held only to read and write the maps, never while
 // rules are evaluated or files written, so /v1/status does not wait
 // behind a tick.
-func (e *engine) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
+func (e *Runner) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 	began := time.Now()
 	e.mu.Lock()
 	unsure := e.unsure
@@ -414,11 +463,12 @@ func (e *engine) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 	now := e.now()
 	vars, node := e.facts()
 	e.observeRole(node, now)
-	ectx := &hcl.EvalContext{Variables: vars, Functions: rules.Functions(e.now)}
-	ectx.Variables["agent"] = e.agentVar()
-	if e.moreVars != nil && readsOutbox {
-		e.moreVars(ectx.Variables)
+	vars.Agent = e.agentVars()
+	if e.outbox != nil && readsOutbox {
+		f := e.outbox()
+		vars.Outbox = &f
 	}
+	ectx := vars.EvalContext(rules.Functions(e.now))
 
 	prev := make([]rules.State, len(rs))
 	e.mu.Lock()
@@ -473,7 +523,7 @@ func (e *engine) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 
 	delivered := true
 	if len(entries) > 0 {
-		if err := e.notify.enqueue(ctx, marks, entries); err != nil {
+		if err := e.notify.Enqueue(ctx, marks, entries); err != nil {
 			delivered = false
 			var names []string
 			n := 0
@@ -568,7 +618,7 @@ func sameState(a, b rules.State) bool {
 
 // entries turns n into one outbox entry per contact, each with its own
 // Message-ID.
-func (e *engine) entries(n rules.Notification, now time.Time) []*outbox.Entry {
+func (e *Runner) entries(n rules.Notification, now time.Time) []*outbox.Entry {
 	m := outbox.Mail{
 		Subject: n.Subject,
 		Text:    n.Text,
@@ -637,136 +687,15 @@ func attachTail(path string) (sdk.Attachment, error) {
 	return sdk.Attachment{Filename: filepath.Base(path), ContentType: "text/plain; charset=utf-8", Data: data}, nil
 }
 
-// RuleStatus is a rule's line in /v1/status.
-type RuleStatus struct {
-	Name         string    `json:"name"`
-	Severity     string    `json:"severity"`
-	Schedule     string    `json:"schedule"`
-	Phase        string    `json:"phase"`
-	Since        time.Time `json:"since,omitzero"`
-	FiredAt      time.Time `json:"fired_at,omitzero"`
-	LastNotified time.Time `json:"last_notified,omitzero"`
-	// FlappingSince is when the rule began to flap; absent when it does
-	// not flap.
-	FlappingSince time.Time `json:"flapping_since,omitzero"`
-	Error         string    `json:"error,omitempty"`
-	LastEval      time.Time `json:"last_eval,omitzero"`
-	LastEvents    []string  `json:"last_events,omitempty"`
-}
-
-// CheckStatus is a check's or peer's line in /v1/status: whether it
-// passed, never what it read (a file or a command's output may hold
-// secrets).
-type CheckStatus struct {
-	Kind     string    `json:"kind"`
-	OK       bool      `json:"ok"`
-	Error    string    `json:"error,omitempty"`
-	Latency  float64   `json:"latency_seconds"`
-	Observed time.Time `json:"observed"`
-}
-
-// deliveryFailures returns how many evaluations could not hand over
-// their notifications.
-func (e *engine) deliveryFailures() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.failed
-}
-
-// nodeAndChecks returns the node and the checks for /v1/status.
-func (e *engine) nodeAndChecks() (facts.NodeStatus, map[string]CheckStatus) {
-	snap := e.runner.Snapshot()
-	_, node := e.factsOf(snap, false) // fresh node facts, also where no rule reads them
-	checks := make(map[string]CheckStatus, len(snap))
-	for name, f := range snap {
-		checks[name] = CheckStatus{Kind: string(f.Kind), OK: f.OK, Error: f.Error, Latency: f.Latency.Seconds(), Observed: f.Observed}
-	}
-	return nodeStatus(e.cfg.Agent.Node, node), checks
-}
-
-// ruleStatuses returns the rules' lines of /v1/status, by name.
-func (e *engine) ruleStatuses() []RuleStatus {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.ruleStatusesLocked()
-}
-
-// ruleStatusesLocked returns the rules' lines of /v1/status, by name.
-// e.mu must be held.
-func (e *engine) ruleStatusesLocked() []RuleStatus {
-	out := make([]RuleStatus, 0, len(e.byName))
-	for _, r := range e.byName {
-		st := e.states[r.Name]
-		rec := e.lastEval[r.Name]
-		out = append(out, RuleStatus{
-			Name: r.Name, Severity: r.Severity, Schedule: r.Schedule, Phase: st.Phase.String(),
-			Since: st.ActiveSince, FiredAt: st.FiredAt, LastNotified: st.LastNotified, FlappingSince: st.FlappingSince,
-			Error: st.Err, LastEval: rec.At, LastEvents: rec.Events,
-		})
-	}
-	return out
-}
-
-// rulesStatusJSON returns the rules' lines of /v1/status encoded for
-// Status.WriteJSON, encoding them again only when a tick or a reconcile
-// changed them since the last request.
-func (e *engine) rulesStatusJSON() []byte {
-	e.mu.Lock()
-	if e.rulesJSON != nil && e.rulesGen == e.gen {
-		b := e.rulesJSON
-		e.mu.Unlock()
-		return b
-	}
-	gen := e.gen
-	rs := e.ruleStatusesLocked()
-	e.mu.Unlock()
-	b := encodeRules(rs)
-	e.mu.Lock()
-	if e.gen == gen {
-		e.rulesJSON, e.rulesGen = b, gen
-	}
-	e.mu.Unlock()
-	return b
-}
-
-// nodeStatus converts node facts to the shape peers read.
-func nodeStatus(name string, node map[string]cty.Value) facts.NodeStatus {
-	ns := facts.NodeStatus{Name: name}
-	str := func(k string) string {
-		v, ok := node[k]
-		if !ok || v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
-			return ""
+// addresses parses a contact's addresses.
+func addresses(l []string) ([]sdk.Address, error) {
+	out := make([]sdk.Address, 0, len(l))
+	for _, s := range l {
+		a, err := mail.ParseAddress(s)
+		if err != nil {
+			return nil, fmt.Errorf("address %q: %w", s, err)
 		}
-		return v.AsString()
+		out = append(out, *a)
 	}
-	// Lists are never null in the JSON: an absent or unusable field is
-	// the empty list, as the rule library's README promises.
-	list := func(k string) []string {
-		out := []string{}
-		v, ok := node[k]
-		if !ok || v.IsNull() || !v.IsWhollyKnown() || !(v.Type().IsListType() || v.Type().IsTupleType() || v.Type().IsSetType()) {
-			return out
-		}
-		for it := v.ElementIterator(); it.Next(); {
-			_, e := it.Element()
-			if !e.IsNull() && e.Type() == cty.String {
-				out = append(out, e.AsString())
-			}
-		}
-		return out
-	}
-	if s := str("name"); s != "" {
-		ns.Name = s
-	}
-	ns.Role, ns.Version = str("role"), str("version")
-	ns.SharedIPs, ns.TestIPs = list("shared_ips"), list("test_ips")
-	if v, ok := node["auto_failover"]; ok && v.IsKnown() && !v.IsNull() && v.Type() == cty.Bool {
-		ns.AutoFailover = v.True()
-	}
-	if s := str("last_sync"); s != "" {
-		if t, err := time.Parse(time.RFC3339, s); err == nil {
-			ns.LastSync = &t
-		}
-	}
-	return ns
+	return out, nil
 }

@@ -1,4 +1,4 @@
-package agent
+package engine
 
 import (
 	"context"
@@ -25,7 +25,7 @@ type outboxEnqueuer struct {
 	failAfterCommit bool
 }
 
-func (q *outboxEnqueuer) enqueue(ctx context.Context, marks []outbox.Mark, entries []*outbox.Entry) error {
+func (q *outboxEnqueuer) Enqueue(ctx context.Context, marks []outbox.Mark, entries []*outbox.Entry) error {
 	if err := q.ob.EnqueueWithMarks(ctx, marks, entries...); err != nil {
 		return err
 	}
@@ -37,7 +37,7 @@ func (q *outboxEnqueuer) enqueue(ctx context.Context, marks []outbox.Mark, entri
 	return nil
 }
 
-func (q *outboxEnqueuer) marks() (map[string]outbox.Mark, error) { return q.ob.Marks() }
+func (q *outboxEnqueuer) Marks() (map[string]outbox.Mark, error) { return q.ob.Marks() }
 
 // handoffFixture is an engine over a real outbox and state file, with a
 // file check "marker" whose absence fires rule "gone" (no repeat, no
@@ -89,9 +89,9 @@ rule "gone" {
 
 // start makes an engine as a (re)started agent does, with its checks run
 // once.
-func (f *handoffFixture) start() *engine {
+func (f *handoffFixture) start() *Runner {
 	f.t.Helper()
-	e, err := newEngine(f.cfg, hclog.NewNullLogger(), f.q, func() time.Time { return f.clock })
+	e, err := New(f.cfg, hclog.NewNullLogger(), f.q, Options{Now: func() time.Time { return f.clock }})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -105,13 +105,13 @@ func (f *handoffFixture) start() *engine {
 }
 
 // crash ends e without anything a clean stop would do.
-func (f *handoffFixture) crash(e *engine) {
+func (f *handoffFixture) crash(e *Runner) {
 	e.runner.Stop()
 	e.close()
 }
 
 // tick evaluates every rule once, a minute after the last tick.
-func (f *handoffFixture) tick(e *engine) {
+func (f *handoffFixture) tick(e *Runner) {
 	f.clock = f.clock.Add(time.Minute)
 	e.tick(context.Background(), f.cfg.Rules, false)
 }
@@ -147,8 +147,8 @@ func TestHandoff_OutboxFailsAfterCommit(t *testing.T) {
 	if n := len(f.fires()); n != 1 {
 		t.Fatalf("%d fire entries after the first tick, want 1", n)
 	}
-	if e.deliveryFailures() != 1 {
-		t.Errorf("delivery failures = %d, want 1", e.deliveryFailures())
+	if e.DeliveryFailures() != 1 {
+		t.Errorf("delivery failures = %d, want 1", e.DeliveryFailures())
 	}
 	f.tick(e)
 	f.tick(e)

@@ -1,4 +1,4 @@
-package agent
+package channelwatch
 
 import (
 	"errors"
@@ -8,11 +8,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/zclconf/go-cty/cty"
 
-	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/outbox"
+	"github.com/tocsin-dev/tocsin/core/rules"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
@@ -20,49 +19,49 @@ import (
 // for a provider's reply, short enough for a subject line.
 const maxStreakError = 512
 
-// channelWatch watches the alerting channel: as a dispatcher Observer (in
+// Watch watches the alerting channel: as a dispatcher Observer (in
 // front of next) it keeps, per transport, the current streak of failed
-// attempts, and vars gives rules the variable outbox: the outbox's counts,
+// attempts, and Fact gives rules the variable outbox: the outbox's counts,
 // those streaks and the notifications that could not be stored (see
-// config.OutboxType). Streaks live in memory: an
-// agent starts with none, and its pending entries' next attempts build
-// them again.
-type channelWatch struct {
+// rules.OutboxType). Streaks live in memory: an agent starts with none,
+// and its pending entries' next attempts build them again. A Watch is
+// safe for concurrent use.
+type Watch struct {
 	next   delivery.Observer
 	stats  func() (outbox.Stats, error)
 	now    func() time.Time
 	logger hclog.Logger
 
 	mu       sync.Mutex
-	streaks  map[string]*streak
-	store    storeStreak  // notifications that could not be stored
+	streaks  map[string]*Streak
+	store    StoreStreak  // notifications that could not be stored
 	last     outbox.Stats // the last counts read, kept when a read fails
 	statsErr string       // the last read's error, logged when it changes
 }
 
-// storeStreak is the run of notifications that could not be written to
+// StoreStreak is the run of notifications that could not be written to
 // the outbox since the last write that succeeded: a full or failing disk.
-// failures is 0 while storing works.
-type storeStreak struct {
-	failures  int
-	since     time.Time // the first failure
-	lastAt    time.Time // the last failure
-	lastError string
+// Failures is 0 while storing works.
+type StoreStreak struct {
+	Failures  int
+	Since     time.Time // the first failure
+	LastAt    time.Time // the last failure
+	LastError string
 }
 
-// streak is one transport's run of failed attempts since its last
+// Streak is one transport's run of failed attempts since its last
 // success.
-type streak struct {
-	failures  int
-	since     time.Time // the first failure
-	lastError string
+type Streak struct {
+	Failures  int
+	Since     time.Time // the first failure
+	LastError string
 }
 
-var _ delivery.Observer = (*channelWatch)(nil)
+var _ delivery.Observer = (*Watch)(nil)
 
-// newChannelWatch returns a watch that forwards every event to next (nil:
+// New returns a watch that forwards every event to next (nil:
 // none), reads the outbox's counts with stats and the time with now.
-func newChannelWatch(next delivery.Observer, stats func() (outbox.Stats, error), now func() time.Time, logger hclog.Logger) *channelWatch {
+func New(next delivery.Observer, stats func() (outbox.Stats, error), now func() time.Time, logger hclog.Logger) *Watch {
 	if next == nil {
 		next = delivery.NopObserver{}
 	}
@@ -72,11 +71,11 @@ func newChannelWatch(next delivery.Observer, stats func() (outbox.Stats, error),
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &channelWatch{next: next, stats: stats, now: now, logger: logger, streaks: map[string]*streak{}}
+	return &Watch{next: next, stats: stats, now: now, logger: logger, streaks: map[string]*Streak{}}
 }
 
 // Sent ends transport's streak, then forwards the event.
-func (w *channelWatch) Sent(e *outbox.Entry, transport, receipt string, latency time.Duration) {
+func (w *Watch) Sent(e *outbox.Entry, transport, receipt string, latency time.Duration) {
 	w.mu.Lock()
 	delete(w.streaks, transport)
 	w.mu.Unlock()
@@ -84,32 +83,32 @@ func (w *channelWatch) Sent(e *outbox.Entry, transport, receipt string, latency 
 }
 
 // Retried counts a failure of transport, then forwards the event.
-func (w *channelWatch) Retried(e *outbox.Entry, transport string, err *sdk.DeliveryError, next time.Time) {
-	w.failed(transport, err)
+func (w *Watch) Retried(e *outbox.Entry, transport string, err *sdk.DeliveryError, next time.Time) {
+	w.Failed(transport, err)
 	w.next.Retried(e, transport, err, next)
 }
 
 // FellBack counts a failure of the transport the entry leaves, then
 // forwards the event.
-func (w *channelWatch) FellBack(e *outbox.Entry, from, to string, err *sdk.DeliveryError) {
-	w.failed(from, err)
+func (w *Watch) FellBack(e *outbox.Entry, from, to string, err *sdk.DeliveryError) {
+	w.Failed(from, err)
 	w.next.FellBack(e, from, to, err)
 }
 
 // DeadLettered counts a failure of the last transport the entry tried
 // (none when its chain had no transport), then forwards the event.
-func (w *channelWatch) DeadLettered(e *outbox.Entry, err *sdk.DeliveryError) {
+func (w *Watch) DeadLettered(e *outbox.Entry, err *sdk.DeliveryError) {
 	if e != nil && e.Last != nil {
-		w.failed(e.Last.Transport, err)
+		w.Failed(e.Last.Transport, err)
 	}
 	w.next.DeadLettered(e, err)
 }
 
-// failed adds a failed attempt to transport's streak, starting one if
+// Failed adds a failed attempt to transport's streak, starting one if
 // the transport had none. A transport the dispatcher does not know (a
 // reload removed it) is not failing but gone: its streak ends. A message
 // that could not be built never reached the transport: no attempt.
-func (w *channelWatch) failed(transport string, err *sdk.DeliveryError) {
+func (w *Watch) Failed(transport string, err *sdk.DeliveryError) {
 	if transport == "" {
 		return
 	}
@@ -129,16 +128,16 @@ func (w *channelWatch) failed(transport string, err *sdk.DeliveryError) {
 	}
 	s := w.streaks[transport]
 	if s == nil {
-		s = &streak{since: now}
+		s = &Streak{Since: now}
 		w.streaks[transport] = s
 	}
-	s.failures++
-	s.lastError = msg
+	s.Failures++
+	s.LastError = msg
 }
 
-// storeFailed adds n notifications that could not be stored, with err,
+// StoreFailed adds n notifications that could not be stored, with err,
 // to the store streak; it reports whether the streak starts with them.
-func (w *channelWatch) storeFailed(n int, err error) bool {
+func (w *Watch) StoreFailed(n int, err error) bool {
 	now := w.now()
 	msg := "failed"
 	if err != nil {
@@ -146,35 +145,35 @@ func (w *channelWatch) storeFailed(n int, err error) bool {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	first := w.store.failures == 0
+	first := w.store.Failures == 0
 	if first {
-		w.store.since = now
+		w.store.Since = now
 	}
-	w.store.failures += max(n, 1)
-	w.store.lastAt, w.store.lastError = now, msg
+	w.store.Failures += max(n, 1)
+	w.store.LastAt, w.store.LastError = now, msg
 	return first
 }
 
-// storeOK ends the store streak: a write succeeded. It returns the streak
+// StoreOK ends the store streak: a write succeeded. It returns the streak
 // that ended, if there was one.
-func (w *channelWatch) storeOK() (storeStreak, bool) {
+func (w *Watch) StoreOK() (StoreStreak, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := w.store
-	w.store = storeStreak{}
-	return s, s.failures > 0
+	w.store = StoreStreak{}
+	return s, s.Failures > 0
 }
 
-// storeFailing returns the current store streak, if there is one.
-func (w *channelWatch) storeFailing() (storeStreak, bool) {
+// StoreFailing returns the current store streak, if there is one.
+func (w *Watch) StoreFailing() (StoreStreak, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.store, w.store.failures > 0
+	return w.store, w.store.Failures > 0
 }
 
-// retain forgets the streaks of transports not among names: after a
+// Retain forgets the streaks of transports not among names: after a
 // reload removes a transport, nothing resets its streak any more.
-func (w *channelWatch) retain(names []string) {
+func (w *Watch) Retain(names []string) {
 	keep := make(map[string]bool, len(names))
 	for _, n := range names {
 		keep[n] = true
@@ -188,9 +187,9 @@ func (w *channelWatch) retain(names []string) {
 	}
 }
 
-// fact returns what the variable outbox holds now. When the outbox
+// Fact returns what the variable outbox holds now. When the outbox
 // cannot be counted it keeps the last counts, and logs the error once.
-func (w *channelWatch) fact() config.OutboxFact {
+func (w *Watch) Fact() rules.OutboxFact {
 	var (
 		st  outbox.Stats
 		err error
@@ -215,36 +214,31 @@ func (w *channelWatch) fact() config.OutboxFact {
 		}
 		w.last = st
 	}
-	f := config.OutboxFact{Pending: st.Pending, Dead: st.Dead}
+	f := rules.OutboxFact{Pending: st.Pending, Dead: st.Dead}
 	if st.Pending > 0 && !st.OldestPending.IsZero() {
 		f.OldestAge = now.Sub(st.OldestPending)
 	}
-	if w.store.failures > 0 {
-		f.StoreFailures, f.StoreFailingFor, f.StoreError = w.store.failures, now.Sub(w.store.since), w.store.lastError
+	if w.store.Failures > 0 {
+		f.StoreFailures, f.StoreFailingFor, f.StoreError = w.store.Failures, now.Sub(w.store.Since), w.store.LastError
 	}
 	if len(w.streaks) > 0 {
-		f.Failing = make(map[string]config.TransportStreak, len(w.streaks))
+		f.Failing = make(map[string]rules.TransportStreak, len(w.streaks))
 		for name, s := range w.streaks {
-			f.Failing[name] = config.TransportStreak{Failures: s.failures, FailingFor: now.Sub(s.since), LastError: s.lastError}
+			f.Failing[name] = rules.TransportStreak{Failures: s.Failures, FailingFor: now.Sub(s.Since), LastError: s.LastError}
 		}
 	}
 	return f
 }
 
-// failing returns a copy of the current streaks, by transport.
-func (w *channelWatch) failing() map[string]streak {
+// Failing returns a copy of the current streaks, by transport.
+func (w *Watch) Failing() map[string]Streak {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make(map[string]streak, len(w.streaks))
+	out := make(map[string]Streak, len(w.streaks))
 	for name, s := range w.streaks {
 		out[name] = *s
 	}
 	return out
-}
-
-// vars sets the variable outbox in vars: the engine's moreVars.
-func (w *channelWatch) vars(vars map[string]cty.Value) {
-	vars["outbox"] = w.fact().Value()
 }
 
 // truncateError cuts s to at most n bytes on a rune boundary, marking the cut
@@ -261,8 +255,8 @@ func truncateError(s string, n int) string {
 	return s[:cut] + ellipsis
 }
 
-// ended ends transport's streak: it started again after failing to.
-func (w *channelWatch) ended(transport string) {
+// Ended ends transport's streak: it started again after failing to.
+func (w *Watch) Ended(transport string) {
 	w.mu.Lock()
 	delete(w.streaks, transport)
 	w.mu.Unlock()

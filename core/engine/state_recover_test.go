@@ -1,4 +1,4 @@
-package agent
+package engine
 
 import (
 	"context"
@@ -49,8 +49,7 @@ func scribbleFreelist(t *testing.T, path string) {
 	}
 }
 
-// A damaged state.db stops the agent with the recover command, -config
-// included; after `tocsin state recover`, a firing alert is not sent again.
+// A damaged state.db stops the runner with the recover command; after `tocsin state recover`, a firing alert is not sent again.
 // Moving the file aside by hand (what the error advised before) does not
 // either, while the outbox keeps the hand-off marks; with both gone, it is
 // sent again.
@@ -65,10 +64,9 @@ func TestEngine_StateRecoveredKeepsFiringAlert(t *testing.T) {
 	n := &recordingNotifier{}
 	ctx := context.Background()
 	cfg := engineConfig(t, dataDir, marker)
-	a := &Agent{logger: hclog.NewNullLogger(), now: now}
-	start := func() *engine {
+	start := func() *Runner {
 		t.Helper()
-		e, err := newEngine(cfg, hclog.NewNullLogger(), n, now)
+		e, err := New(cfg, hclog.NewNullLogger(), n, Options{Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,12 +76,12 @@ func TestEngine_StateRecoveredKeepsFiringAlert(t *testing.T) {
 		}
 		return e
 	}
-	stop := func(e *engine) {
+	stop := func(e *Runner) {
 		e.runner.Stop()
 		e.close()
 	}
 	e := start()
-	e.evaluate(ctx, e.cfg.Rules[0]) // fires
+	e.Evaluate(ctx, e.cfg.Rules[0]) // fires
 	stop(e)
 	if got := n.subjects(); len(got) != 1 {
 		t.Fatalf("first evaluation sent %q; want the alert", got)
@@ -91,9 +89,11 @@ func TestEngine_StateRecoveredKeepsFiringAlert(t *testing.T) {
 
 	path := filepath.Join(dataDir, StateFile)
 	scribbleFreelist(t, path)
-	_, err := a.newEngine(ctx, cfg)
-	if !errors.Is(err, rules.ErrStoreCorrupt) || !strings.Contains(err.Error(), "tocsin state recover -config "+cfg.Files[0]) {
-		t.Fatalf("start with a damaged state.db: %v; want the recover command with -config", err)
+	// The agent names its configuration in the command (see
+	// agent.TestAgent_DamagedStateNamesTheConfig).
+	_, err := New(cfg, hclog.NewNullLogger(), n, Options{Now: now})
+	if se := (*rules.StoreError)(nil); !errors.Is(err, rules.ErrStoreCorrupt) || !errors.As(err, &se) || !strings.Contains(err.Error(), "tocsin state recover") {
+		t.Fatalf("start with a damaged state.db: %v; want the recover command", err)
 	}
 	damaged, err := os.ReadFile(path)
 	if err != nil {
@@ -106,7 +106,7 @@ func TestEngine_StateRecoveredKeepsFiringAlert(t *testing.T) {
 	}
 	clock = clock.Add(10 * time.Minute)
 	e = start()
-	e.evaluate(ctx, e.cfg.Rules[0])
+	e.Evaluate(ctx, e.cfg.Rules[0])
 	stop(e)
 	if got := n.subjects(); len(got) != 1 {
 		t.Fatalf("after recover, the restart sent the alert again: %q", got)
@@ -121,7 +121,7 @@ func TestEngine_StateRecoveredKeepsFiringAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	e = start()
-	e.evaluate(ctx, e.cfg.Rules[0])
+	e.Evaluate(ctx, e.cfg.Rules[0])
 	stop(e)
 	if got := n.subjects(); len(got) != 1 {
 		t.Fatalf("state.db moved aside, the outbox's marks kept: the alert was sent again: %q", got)
@@ -136,7 +136,7 @@ func TestEngine_StateRecoveredKeepsFiringAlert(t *testing.T) {
 	n.stock = nil
 	n.mu.Unlock()
 	e = start()
-	e.evaluate(ctx, e.cfg.Rules[0])
+	e.Evaluate(ctx, e.cfg.Rules[0])
 	stop(e)
 	if got := n.subjects(); len(got) != 2 {
 		t.Fatalf("without the state the alert was not sent again (%q): the test proves nothing", got)
