@@ -26,7 +26,7 @@ import (
 // marks, as the outbox would; it fails while fail is set.
 type recordingNotifier struct {
 	mu    sync.Mutex
-	got   []Mail
+	got   []outbox.Mail
 	fail  bool
 	stock map[string]outbox.Mark
 	calls int // enqueue calls that stored something
@@ -39,7 +39,7 @@ func (n *recordingNotifier) enqueue(_ context.Context, marks []outbox.Mark, entr
 		return errors.New("disk full")
 	}
 	for _, e := range entries {
-		n.got = append(n.got, Mail{Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML, Headers: e.Mail.Headers, Attachments: e.Mail.Attachments})
+		n.got = append(n.got, e.Mail)
 	}
 	n.calls++
 	if n.stock == nil {
