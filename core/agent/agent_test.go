@@ -146,18 +146,18 @@ func newAgent(t *testing.T, mute bool, plugins map[string]*fakeTransport) *Agent
 	}
 }
 
-// opsEntry is the entry of a notification with m to contact ops, as the
+// contactEntry is the entry of a notification with m to contact, as the
 // engine stores it.
-func opsEntry(t *testing.T, a *Agent, m outbox.Mail) *outbox.Entry {
+func contactEntry(t *testing.T, a *Agent, contact string, m outbox.Mail) *outbox.Entry {
 	t.Helper()
-	c := a.cfg.Contact("ops")
+	c := a.current().cfg.Contact(contact)
 	to, err := addresses(c.Email)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.To = to
 	return &outbox.Entry{
-		ID: notify.NewMessageID(a.cfg.Agent.Node, testNow), Rule: "disk", Event: "fire", Contact: "ops",
+		ID: notify.NewMessageID(a.current().cfg.Agent.Node, testNow), Rule: "disk", Event: "fire", Contact: contact,
 		Via: c.Via, Mail: m, EnqueuedAt: testNow,
 	}
 }
@@ -286,7 +286,7 @@ func TestAgent_sendNow(t *testing.T) {
 			t.Parallel()
 			plugins := tt.plugins()
 			a := newAgent(t, false, plugins)
-			e := opsEntry(t, a, mail)
+			e := contactEntry(t, a, "ops", mail)
 			name, receipt, err := a.sendNow(t.Context(), e)
 
 			if len(tt.wantErrs) == 0 {
@@ -386,7 +386,7 @@ func TestAgent_Enqueue(t *testing.T) {
 		t.Errorf("Message-ID %q, want the time stamp and @node-1.example", id)
 	}
 	waitFor(t, "the notice to be sent", func() bool { return len(primary.messages()) == 1 })
-	want := opsEntry(t, a, mail)
+	want := contactEntry(t, a, "ops", mail)
 	want.ID = id
 	wantOpsMessage(t, "primary", primary.messages()[0], want)
 	if n := len(backup.messages()); n != 0 {
@@ -411,7 +411,7 @@ func TestAgent_Enqueue_stored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := opsEntry(t, a, outbox.Mail{Subject: "hello"})
+	want := contactEntry(t, a, "ops", outbox.Mail{Subject: "hello"})
 	want.ID, want.Rule, want.Event, want.State, want.NextAttempt = id, "startup", NoticeEvent, outbox.Pending, testNow
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("stored\n %+v\nwant\n %+v", got, want)
@@ -476,45 +476,26 @@ func TestAgent_Enqueue_idPerNotification(t *testing.T) {
 
 // TestDispatchTransports_From: the dispatcher gets each transport's sender
 // from its block, parsed when the block was loaded, and again when a
-// reload gives it a new one.
+// reload gives the transport a new block (notify.TestSender tests the
+// parsing).
 func TestDispatchTransports_From(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		from    string
-		want    sdk.Address
-		wantErr string
-	}{
-		{name: "bare address", from: "alerts@example.com", want: sdk.Address{Address: "alerts@example.com"}},
-		{name: "display name", from: `"Tocsin, Alerts" <alerts@example.com>`, want: sdk.Address{Name: "Tocsin, Alerts", Address: "alerts@example.com"}},
-		{name: "not an address", from: "alerts at example.com", wantErr: "transport relay: from: mail: no angle-addr"},
-		{name: "empty", from: "", wantErr: "transport relay: from: mail: no address"},
+	relay := func(from string) *config.Transport { return &config.Transport{Name: "relay", From: from} }
+	lt := newLive("relay", relay(`"Tocsin, Alerts" <alerts@example.com>`), nil, nil)
+	a := &Agent{cfg: &config.Config{}, transports: transportSet{"relay": lt}}
+	d := dispatchTransports{a}
+	if got, err := d.From("relay"); err != nil || got != (sdk.Address{Name: "Tocsin, Alerts", Address: "alerts@example.com"}) {
+		t.Errorf("From = %+v, %v", got, err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for _, reload := range []bool{false, true} {
-				tc := &config.Transport{Name: "relay", From: tt.from}
-				lt := newLive("relay", tc, &Transport{Config: tc}, func() {})
-				if reload {
-					lt = newLive("relay", &config.Transport{Name: "relay", From: "old@example.com"}, nil, nil)
-					lt.keep(tc)
-				}
-				a := &Agent{cfg: &config.Config{}, transports: transportSet{"relay": lt}}
-				got, err := dispatchTransports{a}.From("relay")
-				if tt.wantErr != "" {
-					if err == nil || err.Error() != tt.wantErr {
-						t.Fatalf("reload=%v: From error = %v, want %q", reload, err, tt.wantErr)
-					}
-					continue
-				}
-				if err != nil || got != tt.want {
-					t.Errorf("reload=%v: From = %+v, %v; want %+v", reload, got, err, tt.want)
-				}
-			}
-		})
+	lt.keep(relay("alerts at example.com"))
+	if _, err := d.From("relay"); err == nil || err.Error() != "transport relay: from: mail: no angle-addr" {
+		t.Errorf("From after a reload to a bad from: %v", err)
 	}
-	a := &Agent{cfg: &config.Config{}, transports: transportSet{}}
-	if _, err := (dispatchTransports{a}).From("gone"); !errors.Is(err, delivery.ErrUnknownTransport) {
+	lt.keep(relay("other@example.com"))
+	if got, err := d.From("relay"); err != nil || got != (sdk.Address{Address: "other@example.com"}) {
+		t.Errorf("From after a reload = %+v, %v", got, err)
+	}
+	if _, err := d.From("gone"); !errors.Is(err, delivery.ErrUnknownTransport) {
 		t.Errorf("From of an unknown transport: %v, want ErrUnknownTransport", err)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tocsin-dev/tocsin/core/config"
-	"github.com/tocsin-dev/tocsin/core/notify"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -193,10 +192,10 @@ func TestAgent_BrokenTransport(t *testing.T) {
 	if f := a.watch.fact().Failing["broken"]; f.Failures != 1 || !strings.Contains(f.LastError, "exit status 3") {
 		t.Errorf("outbox fact: broken = %+v", f)
 	}
-	if _, _, err := a.sendNow(context.Background(), contactEntry(t, a, "good")); err != nil {
+	if _, _, err := a.sendNow(context.Background(), contactEntry(t, a, "good", outbox.Mail{Subject: "s"})); err != nil {
 		t.Errorf("notify through good: %v", err)
 	}
-	_, _, err := a.sendNow(context.Background(), contactEntry(t, a, "bad"))
+	_, _, err := a.sendNow(context.Background(), contactEntry(t, a, "bad", outbox.Mail{Subject: "s"}))
 	var de *sdk.DeliveryError
 	if !errors.As(err, &de) || !de.Temporary() || de.Remedy == "" || !strings.Contains(err.Error(), "not running") {
 		t.Errorf("notify through broken: %v", err)
@@ -228,21 +227,9 @@ func TestAgent_BrokenTransport(t *testing.T) {
 	if _, ok := a.watch.fact().Failing["broken"]; ok {
 		t.Error("the outbox fact still says broken is failing")
 	}
-	if _, _, err := a.sendNow(context.Background(), contactEntry(t, a, "bad")); err != nil {
+	if _, _, err := a.sendNow(context.Background(), contactEntry(t, a, "bad", outbox.Mail{Subject: "s"})); err != nil {
 		t.Errorf("notify through broken once started: %v", err)
 	}
-}
-
-// contactEntry is a notification to contact, as the engine stores it.
-func contactEntry(t *testing.T, a *Agent, contact string) *outbox.Entry {
-	t.Helper()
-	c := a.current().cfg.Contact(contact)
-	to, err := addresses(c.Email)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &outbox.Entry{ID: notify.NewMessageID("node", testNow), Rule: "r", Event: "fire", Contact: contact, Via: c.Via,
-		Mail: outbox.Mail{To: to, Subject: "s"}, EnqueuedAt: testNow}
 }
 
 // waitFor polls cond, which a goroutine of the agent makes true soon; it
