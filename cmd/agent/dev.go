@@ -17,6 +17,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/devpeer"
 	"github.com/tocsin-dev/tocsin/core/devsink"
 	"github.com/tocsin-dev/tocsin/core/facts"
+	"github.com/tocsin-dev/tocsin/core/outbox"
 )
 
 // devListen is dev mode's status address when it is free.
@@ -134,13 +135,14 @@ func (c *runCommand) runDev(ctx context.Context, dir string) int {
     Ctrl-C stops the agent.
 `, buildinfo.Version, cfgPath, sink.Addr(), filepath.Join(abs, "mail"), a.Addr(), primary.URL(), devFaultAfter)
 		go c.devFault(ctx, primary)
-		rc, err := a.Notify(ctx, "dev", startupMail(cfg.Agent.Node, a.Addr()))
+		id, err := a.Enqueue(ctx, agent.Notice{Source: "dev_startup", Contact: "dev", Mail: startupMail(cfg.Agent.Node, a.Addr())})
 		if err != nil {
-			fmt.Fprintf(c.stderr, "Error: the startup mail was not delivered:\n")
-			printDeliveryError(c.stderr, err)
+			fmt.Fprintf(c.stderr, "Error: the startup mail was not queued: %v\n", err)
 			return
 		}
-		logger.Info("startup mail accepted", "message_id", rc.MessageID, "server", rc.Receipt)
+		if id != "" { // "": muted
+			logger.Info("startup mail queued; the outbox delivers it", "message_id", id)
+		}
 	}, "")
 }
 
@@ -171,7 +173,7 @@ func devListenAddr() (string, error) {
 	return addr, nil
 }
 
-func startupMail(node, addr string) agent.Mail {
+func startupMail(node, addr string) outbox.Mail {
 	host, _ := os.Hostname()
 	lines := []string{
 		fmt.Sprintf("Tocsin %s started on node %q (host %s) at %s.", buildinfo.Version, node, host, time.Now().UTC().Format(time.RFC1123Z)),
@@ -190,5 +192,5 @@ func startupMail(node, addr string) agent.Mail {
 		b.WriteString("<p>" + html.EscapeString(l) + "</p>")
 	}
 	b.WriteString("</body></html>")
-	return agent.Mail{Subject: fmt.Sprintf("[tocsin] %s: agent started", node), Text: text, HTML: b.String()}
+	return outbox.Mail{Subject: fmt.Sprintf("[tocsin] %s: agent started", node), Text: text, HTML: b.String()}
 }

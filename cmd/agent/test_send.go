@@ -11,6 +11,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/agent"
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
 	"github.com/tocsin-dev/tocsin/core/notify"
+	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/pluginhost"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -86,15 +87,21 @@ func (c *testSendCommand) Run(args []string) int {
 		*subject = "Tocsin test mail from " + cfg.Agent.Node
 	}
 	host2, _ := os.Hostname()
-	msg, err := t.Message(notify.NewMessageID(cfg.Agent.Node, now), []sdk.Address{*rcpt}, agent.Mail{
-		Subject: *subject,
-		Text: fmt.Sprintf("This is a test mail from Tocsin %s on node %s (host %s), sent at %s\nthrough transport %q (plugin %s %s).\n\nIf you can read this, the transport works.\n",
-			buildinfo.Version, cfg.Agent.Node, host2, now.UTC().Format(time.RFC1123Z), t.Config.Name, t.Description.Name, t.Description.Version),
-	}, now)
+	from, err := notify.Sender(t.Config.Name, t.Config.From)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "Error: %v\n", err)
 		return exitError
 	}
+	msg := notify.Message(&outbox.Entry{
+		ID:         notify.NewMessageID(cfg.Agent.Node, now),
+		EnqueuedAt: now,
+		Mail: outbox.Mail{
+			To:      []sdk.Address{*rcpt},
+			Subject: *subject,
+			Text: fmt.Sprintf("This is a test mail from Tocsin %s on node %s (host %s), sent at %s\nthrough transport %q (plugin %s %s).\n\nIf you can read this, the transport works.\n",
+				buildinfo.Version, cfg.Agent.Node, host2, now.UTC().Format(time.RFC1123Z), t.Config.Name, t.Description.Name, t.Description.Version),
+		},
+	}, from)
 	res, err := t.Send(ctx, []*sdk.Message{msg})
 	if err == nil {
 		err = res[0].Err

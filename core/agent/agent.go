@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/mail"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -22,11 +21,9 @@ import (
 	"github.com/tocsin-dev/tocsin/core/engine"
 	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/metrics"
-	"github.com/tocsin-dev/tocsin/core/notify"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/outboxapi"
 	"github.com/tocsin-dev/tocsin/core/server"
-	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
 // Agent is a running Tocsin agent.
@@ -393,129 +390,4 @@ func (a *Agent) stopDelivery(ctx context.Context) {
 	if err := a.outbox.Close(); err != nil {
 		a.logger.Error("closing the outbox", "error", err)
 	}
-}
-
-// Mail is what the agent wants to tell a contact.
-type Mail struct {
-	Subject     string
-	Text        string
-	HTML        string
-	Headers     []sdk.Header
-	Attachments []sdk.Attachment
-}
-
-// Receipt says how a notification went out.
-type Receipt struct {
-	MessageID string
-	Transport string
-	Receipt   string
-}
-
-// ErrMuted is returned by Notify when the agent is muted.
-var ErrMuted = errors.New("agent is muted: nothing is delivered")
-
-// Notify sends m to contact through the first transport of its via chain
-// that takes it, trying the next one when a transport fails. It returns the
-// receipt, or the errors of every transport tried. Durable queuing and
-// retries come with the outbox.
-func (a *Agent) Notify(ctx context.Context, contact string, m Mail) (Receipt, error) {
-	cur := a.current()
-	c := cur.cfg.Contact(contact)
-	if c == nil {
-		return Receipt{}, fmt.Errorf("notify: no contact %q", contact)
-	}
-	if cur.cfg.Agent.Mute {
-		a.logger.Info("muted: not delivering", "contact", contact, "subject", m.Subject)
-		return Receipt{}, ErrMuted
-	}
-	to, err := addresses(c.Email)
-	if err != nil {
-		return Receipt{}, fmt.Errorf("notify %s: %w", contact, err)
-	}
-	id := notify.NewMessageID(cur.cfg.Agent.Node, a.now())
-	name, receipt, err := a.sendVia(ctx, cur, c.Via, id, to, m, a.now(), func(name string, err error) {
-		a.logger.Warn("transport failed", "contact", contact, "transport", name, "message_id", id, "error", err)
-	})
-	if err != nil {
-		return Receipt{MessageID: id}, err
-	}
-	a.logger.Info("notification sent", "contact", contact, "transport", name, "message_id", id)
-	return Receipt{MessageID: id, Transport: name, Receipt: receipt}, nil
-}
-
-// sendVia sends one message, m to to under Message-ID id, through the
-// first transport of via that takes it, without the outbox: for Notify
-// (test-send) and for what cannot be stored. failed, if set, is told of
-// each transport that failed. It returns the transport that took it and
-// its receipt, or the errors of every transport tried.
-func (a *Agent) sendVia(ctx context.Context, cur running, via []string, id string, to []sdk.Address, m Mail, date time.Time, failed func(transport string, err error)) (string, string, error) {
-	var errs []error
-	for _, name := range via {
-		lt := cur.transports[name]
-		if lt == nil {
-			errs = append(errs, fmt.Errorf("transport %s is not configured", name))
-			continue
-		}
-		t, release, err := lt.acquire()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("transport %s: %w", name, err))
-			continue
-		}
-		msg, err := t.Message(id, to, m, date)
-		if err != nil {
-			release()
-			errs = append(errs, err)
-			continue
-		}
-		res, err := t.Send(ctx, []*sdk.Message{msg})
-		release()
-		if err == nil && len(res) != 1 {
-			err = fmt.Errorf("plugin returned %d results for 1 message", len(res))
-		}
-		if err == nil {
-			err = res[0].Err
-		}
-		if err == nil {
-			return name, res[0].Receipt, nil
-		}
-		if failed != nil {
-			failed(name, err)
-		}
-		errs = append(errs, fmt.Errorf("transport %s: %w", name, err))
-	}
-	if len(errs) == 0 {
-		return "", "", errors.New("the contact has no transport")
-	}
-	return "", "", errors.Join(errs...)
-}
-
-// Message builds a message from this transport's sender to to.
-func (t *Transport) Message(id string, to []sdk.Address, m Mail, now time.Time) (*sdk.Message, error) {
-	from, err := mail.ParseAddress(t.Config.From)
-	if err != nil {
-		return nil, fmt.Errorf("transport %s: from: %w", t.Config.Name, err)
-	}
-	return &sdk.Message{
-		ID:          id,
-		Date:        now,
-		From:        *from,
-		To:          to,
-		Subject:     m.Subject,
-		Text:        m.Text,
-		HTML:        m.HTML,
-		Headers:     m.Headers,
-		Attachments: m.Attachments,
-	}, nil
-}
-
-func addresses(l []string) ([]sdk.Address, error) {
-	out := make([]sdk.Address, 0, len(l))
-	for _, s := range l {
-		a, err := mail.ParseAddress(s)
-		if err != nil {
-			return nil, fmt.Errorf("address %q: %w", s, err)
-		}
-		out = append(out, *a)
-	}
-	return out, nil
 }

@@ -14,6 +14,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/delivery"
+	"github.com/tocsin-dev/tocsin/core/notify"
+	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
@@ -143,7 +146,53 @@ func newAgent(t *testing.T, mute bool, plugins map[string]*fakeTransport) *Agent
 	}
 }
 
-func TestAgent_Notify(t *testing.T) {
+// contactEntry is the entry of a notification with m to contact, as the
+// engine stores it.
+func contactEntry(t *testing.T, a *Agent, contact string, m outbox.Mail) *outbox.Entry {
+	t.Helper()
+	c := a.current().cfg.Contact(contact)
+	e, err := notify.ForContact(a.current().cfg.Agent.Node, contact, c.Email, c.Via, m, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Rule, e.Event = "disk", "fire"
+	return e
+}
+
+// wantOpsMessage checks that m is the message of e through transport
+// name: e's Message-ID, date and content, name's sender, the contact's
+// addresses.
+func wantOpsMessage(t *testing.T, name string, m *sdk.Message, e *outbox.Entry) {
+	t.Helper()
+	wantTo := []sdk.Address{{Name: "Ops Team", Address: "ops@example.com"}, {Address: "oncall@example.com"}}
+	wantFrom := map[string]sdk.Address{
+		"primary": {Name: "Tocsin Alerts", Address: "alerts@example.com"},
+		"backup":  {Address: "backup@example.com"},
+		"third":   {Address: "third@example.com"},
+	}
+	if m.ID != e.ID {
+		t.Errorf("%s sent Message-ID %q, want %q", name, m.ID, e.ID)
+	}
+	if m.From != wantFrom[name] {
+		t.Errorf("%s sent From %+v, want %+v", name, m.From, wantFrom[name])
+	}
+	if !reflect.DeepEqual(m.To, wantTo) || m.Cc != nil || m.Bcc != nil {
+		t.Errorf("%s sent To %+v Cc %+v Bcc %+v, want To %+v", name, m.To, m.Cc, m.Bcc, wantTo)
+	}
+	if m.Subject != e.Mail.Subject || m.Text != e.Mail.Text || m.HTML != e.Mail.HTML || !reflect.DeepEqual(m.Headers, e.Mail.Headers) {
+		t.Errorf("%s sent %+v, want the content of %+v", name, m, e.Mail)
+	}
+	if !m.Date.Equal(testNow) {
+		t.Errorf("%s sent Date %v, want %v", name, m.Date, testNow)
+	}
+	if err := m.Validate(); err != nil {
+		t.Errorf("%s got a message that does not validate: %v", name, err)
+	}
+}
+
+// TestAgent_sendNow: what cannot be stored goes through the first
+// transport of the contact's via list that takes it, under one Message-ID.
+func TestAgent_sendNow(t *testing.T) {
 	t.Parallel()
 	tempErr := sdk.TemporaryError(errors.New("421 try later"), "421", "")
 	permErr := sdk.PermanentError(errors.New("535 bad login"), "535 5.7.8", "check the password")
@@ -155,10 +204,11 @@ func TestAgent_Notify(t *testing.T) {
 		// tried lists the transports that must have been asked to send,
 		// in order; the others must not have been.
 		tried []string
-		// want is the receipt on success.
-		want Receipt
+		// wantTransport and wantReceipt are the outcome on success.
+		wantTransport, wantReceipt string
 		// wantErrs are the texts the error must contain, wantIs the
-		// errors it must wrap; empty means success.
+		// errors it must wrap (the plugins' causes: a plugin's error
+		// without a remedy is given one); empty means success.
 		wantErrs []string
 		wantIs   []error
 	}{
@@ -167,32 +217,32 @@ func TestAgent_Notify(t *testing.T) {
 			plugins: func() map[string]*fakeTransport {
 				return map[string]*fakeTransport{"primary": accepts("250 primary ok"), "backup": accepts("250 backup ok"), "third": accepts("250 third ok")}
 			},
-			tried: []string{"primary"},
-			want:  Receipt{Transport: "primary", Receipt: "250 primary ok"},
+			tried:         []string{"primary"},
+			wantTransport: "primary", wantReceipt: "250 primary ok",
 		},
 		{
 			name: "temporary batch error falls back to the next",
 			plugins: func() map[string]*fakeTransport {
 				return map[string]*fakeTransport{"primary": failsBatch(tempErr), "backup": accepts("250 backup ok"), "third": accepts("250 third ok")}
 			},
-			tried: []string{"primary", "backup"},
-			want:  Receipt{Transport: "backup", Receipt: "250 backup ok"},
+			tried:         []string{"primary", "backup"},
+			wantTransport: "backup", wantReceipt: "250 backup ok",
 		},
 		{
 			name: "permanent per-message error falls back to the next",
 			plugins: func() map[string]*fakeTransport {
 				return map[string]*fakeTransport{"primary": failsEach(permErr), "backup": accepts("250 backup ok"), "third": accepts("250 third ok")}
 			},
-			tried: []string{"primary", "backup"},
-			want:  Receipt{Transport: "backup", Receipt: "250 backup ok"},
+			tried:         []string{"primary", "backup"},
+			wantTransport: "backup", wantReceipt: "250 backup ok",
 		},
 		{
 			name: "a transport that is not configured is skipped",
 			plugins: func() map[string]*fakeTransport {
 				return map[string]*fakeTransport{"backup": failsEach(tempErr), "third": accepts("250 third ok")}
 			},
-			tried: []string{"backup", "third"},
-			want:  Receipt{Transport: "third", Receipt: "250 third ok"},
+			tried:         []string{"backup", "third"},
+			wantTransport: "third", wantReceipt: "250 third ok",
 		},
 		{
 			name: "all fail",
@@ -205,7 +255,7 @@ func TestAgent_Notify(t *testing.T) {
 				"transport backup: permanent error 535 5.7.8: 535 bad login",
 				"transport third: temporary error: connection refused",
 			},
-			wantIs: []error{tempErr, permErr, otherErr},
+			wantIs: []error{tempErr.Err, permErr, otherErr.Err},
 		},
 		{
 			name: "all fail, one not configured",
@@ -214,24 +264,18 @@ func TestAgent_Notify(t *testing.T) {
 			},
 			tried: []string{"backup", "third"},
 			wantErrs: []string{
-				"transport primary is not configured",
+				"transport primary: unknown transport",
 				"transport backup: permanent error 535 5.7.8: 535 bad login",
 				"transport third: temporary error: connection refused",
 			},
-			wantIs: []error{permErr, otherErr},
+			wantIs: []error{delivery.ErrUnknownTransport, permErr, otherErr.Err},
 		},
 	}
-	mail := Mail{
+	mail := outbox.Mail{
 		Subject: "Disk full on web-1",
 		Text:    "The disk is full.",
 		HTML:    "<p>The disk is full.</p>",
 		Headers: []sdk.Header{{Name: "X-Tocsin-Rule", Value: "disk"}},
-	}
-	wantTo := []sdk.Address{{Name: "Ops Team", Address: "ops@example.com"}, {Address: "oncall@example.com"}}
-	wantFrom := map[string]sdk.Address{
-		"primary": {Name: "Tocsin Alerts", Address: "alerts@example.com"},
-		"backup":  {Address: "backup@example.com"},
-		"third":   {Address: "third@example.com"},
 	}
 
 	for _, tt := range tests {
@@ -239,18 +283,19 @@ func TestAgent_Notify(t *testing.T) {
 			t.Parallel()
 			plugins := tt.plugins()
 			a := newAgent(t, false, plugins)
-			got, err := a.Notify(t.Context(), "ops", mail)
+			e := contactEntry(t, a, "ops", mail)
+			name, receipt, err := a.sendNow(t.Context(), e)
 
 			if len(tt.wantErrs) == 0 {
 				if err != nil {
-					t.Fatalf("Notify: %v", err)
+					t.Fatalf("sendNow: %v", err)
 				}
-				if got.Transport != tt.want.Transport || got.Receipt != tt.want.Receipt {
-					t.Errorf("receipt = %+v, want transport %q, receipt %q", got, tt.want.Transport, tt.want.Receipt)
+				if name != tt.wantTransport || receipt != tt.wantReceipt {
+					t.Errorf("sent via %q with receipt %q, want %q, %q", name, receipt, tt.wantTransport, tt.wantReceipt)
 				}
 			} else {
 				if err == nil {
-					t.Fatalf("Notify succeeded with %+v", got)
+					t.Fatalf("sendNow succeeded via %q", name)
 				}
 				lines := strings.Split(err.Error(), "\n")
 				if !reflect.DeepEqual(lines, tt.wantErrs) {
@@ -261,17 +306,13 @@ func TestAgent_Notify(t *testing.T) {
 						t.Errorf("error does not wrap %v", e)
 					}
 				}
-				if got.Transport != "" || got.Receipt != "" {
-					t.Errorf("receipt %+v with the error", got)
+				if name != "" || receipt != "" {
+					t.Errorf("transport %q, receipt %q with the error", name, receipt)
 				}
 			}
 
 			// One notification, one Message-ID: every attempt carries the
-			// ID the receipt names.
-			id := got.MessageID
-			if !strings.HasPrefix(id, "20250102T030405Z.") || !strings.HasSuffix(id, "@node-1.example") {
-				t.Errorf("Message-ID %q, want the time stamp and @node-1.example", id)
-			}
+			// entry's.
 			var tried []string
 			for _, name := range []string{"primary", "backup", "third"} {
 				p := plugins[name]
@@ -286,25 +327,7 @@ func TestAgent_Notify(t *testing.T) {
 				if len(msgs) != 1 {
 					t.Errorf("%s was asked to send %d messages, want 1", name, len(msgs))
 				}
-				m := msgs[0]
-				if m.ID != id {
-					t.Errorf("%s sent Message-ID %q, want %q", name, m.ID, id)
-				}
-				if m.From != wantFrom[name] {
-					t.Errorf("%s sent From %+v, want %+v", name, m.From, wantFrom[name])
-				}
-				if !reflect.DeepEqual(m.To, wantTo) || m.Cc != nil || m.Bcc != nil {
-					t.Errorf("%s sent To %+v Cc %+v Bcc %+v, want To %+v", name, m.To, m.Cc, m.Bcc, wantTo)
-				}
-				if m.Subject != mail.Subject || m.Text != mail.Text || m.HTML != mail.HTML || !reflect.DeepEqual(m.Headers, mail.Headers) {
-					t.Errorf("%s sent %+v, want the content of %+v", name, m, mail)
-				}
-				if !m.Date.Equal(testNow) {
-					t.Errorf("%s sent Date %v, want %v", name, m.Date, testNow)
-				}
-				if err := m.Validate(); err != nil {
-					t.Errorf("%s got a message that does not validate: %v", name, err)
-				}
+				wantOpsMessage(t, name, msgs[0], e)
 			}
 			if !reflect.DeepEqual(tried, tt.tried) {
 				t.Errorf("tried %q, want %q", tried, tt.tried)
@@ -313,33 +336,117 @@ func TestAgent_Notify(t *testing.T) {
 	}
 }
 
-func TestAgent_Notify_muted(t *testing.T) {
+// withOutbox gives a an outbox in a temporary directory and a dispatcher,
+// running when run is set.
+func withOutbox(t *testing.T, a *Agent, run bool) *outbox.Outbox {
+	t.Helper()
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), OutboxFile), outbox.Options{Now: a.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.outbox = ob
+	a.dispatcher = delivery.New(ob, dispatchTransports{a}, policy(a.cfg.Delivery), &deliveryLog{logger: a.logger}, a.logger, delivery.WithClock(a.now))
+	if !run {
+		t.Cleanup(func() { _ = ob.Close() })
+		return ob
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.dispatcher.Run(context.Background())
+	}()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.dispatcher.Stop(ctx)
+		<-done
+		_ = ob.Close()
+	})
+	return ob
+}
+
+// TestAgent_Enqueue: a notice (dev mode's startup mail) goes the way of a
+// rule's notification: stored, then sent by the dispatcher through the
+// contact's first transport, from its sender, under the ID Enqueue
+// returned.
+func TestAgent_Enqueue(t *testing.T) {
+	t.Parallel()
+	primary, backup := accepts("250 primary ok"), accepts("250 backup ok")
+	a := newAgent(t, false, map[string]*fakeTransport{"primary": primary, "backup": backup})
+	ob := withOutbox(t, a, true)
+	mail := outbox.Mail{Subject: "[tocsin] node-1.example: agent started", Text: "started", HTML: "<p>started</p>"}
+	id, err := a.Enqueue(t.Context(), Notice{Source: "startup", Contact: "ops", Mail: mail})
+	if err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	if !strings.HasPrefix(id, "20250102T030405Z.") || !strings.HasSuffix(id, "@node-1.example") {
+		t.Errorf("Message-ID %q, want the time stamp and @node-1.example", id)
+	}
+	waitFor(t, "the notice to be sent", func() bool { return len(primary.messages()) == 1 })
+	want := contactEntry(t, a, "ops", mail)
+	want.ID = id
+	wantOpsMessage(t, "primary", primary.messages()[0], want)
+	if n := len(backup.messages()); n != 0 {
+		t.Errorf("backup sent %d messages", n)
+	}
+	waitFor(t, "the notice to leave the outbox", func() bool {
+		st, err := ob.Stats()
+		return err == nil && st.Pending == 0 && st.Dead == 0
+	})
+}
+
+// TestAgent_Enqueue_stored: what Enqueue stores is an entry like a rule's.
+func TestAgent_Enqueue_stored(t *testing.T) {
+	t.Parallel()
+	a := newAgent(t, false, map[string]*fakeTransport{"primary": accepts("250 ok")})
+	ob := withOutbox(t, a, false)
+	id, err := a.Enqueue(t.Context(), Notice{Source: "startup", Contact: "ops", Mail: outbox.Mail{Subject: "hello"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ob.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := contactEntry(t, a, "ops", outbox.Mail{Subject: "hello"})
+	want.ID, want.Rule, want.Event, want.State, want.NextAttempt = id, "startup", NoticeEvent, outbox.Pending, testNow
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("stored\n %+v\nwant\n %+v", got, want)
+	}
+}
+
+func TestAgent_Enqueue_muted(t *testing.T) {
 	t.Parallel()
 	primary := accepts("250 ok")
 	a := newAgent(t, true, map[string]*fakeTransport{"primary": primary})
-	got, err := a.Notify(t.Context(), "ops", Mail{Subject: "hello"})
-	if !errors.Is(err, ErrMuted) {
-		t.Fatalf("Notify error = %v, want ErrMuted", err)
+	ob := withOutbox(t, a, true)
+	id, err := a.Enqueue(t.Context(), Notice{Source: "startup", Contact: "ops", Mail: outbox.Mail{Subject: "hello"}})
+	if err != nil || id != "" {
+		t.Fatalf("Enqueue = %q, %v; want nothing stored and no error", id, err)
 	}
-	if got != (Receipt{}) {
-		t.Errorf("receipt %+v from a muted agent", got)
+	if st, err := ob.Stats(); err != nil || st.Pending != 0 || st.Dead != 0 {
+		t.Errorf("a muted agent stored something: %+v, %v", st, err)
 	}
 	if n := len(primary.messages()); n != 0 {
 		t.Errorf("a muted agent sent %d messages", n)
 	}
 }
 
-func TestAgent_Notify_unknownContact(t *testing.T) {
+func TestAgent_Enqueue_unknownContact(t *testing.T) {
 	t.Parallel()
 	primary := accepts("250 ok")
 	for _, mute := range []bool{false, true} {
 		a := newAgent(t, mute, map[string]*fakeTransport{"primary": primary})
-		got, err := a.Notify(t.Context(), "nobody", Mail{Subject: "hello"})
-		if err == nil || err.Error() != `notify: no contact "nobody"` {
-			t.Errorf("mute=%v: Notify error = %v, want notify: no contact \"nobody\"", mute, err)
+		ob := withOutbox(t, a, false)
+		id, err := a.Enqueue(t.Context(), Notice{Source: "startup", Contact: "nobody", Mail: outbox.Mail{Subject: "hello"}})
+		if err == nil || err.Error() != `enqueue: no contact "nobody"` {
+			t.Errorf("mute=%v: Enqueue error = %v, want enqueue: no contact \"nobody\"", mute, err)
 		}
-		if got != (Receipt{}) {
-			t.Errorf("mute=%v: receipt %+v for an unknown contact", mute, got)
+		if id != "" {
+			t.Errorf("mute=%v: ID %q for an unknown contact", mute, id)
+		}
+		if st, err := ob.Stats(); err != nil || st.Pending != 0 {
+			t.Errorf("mute=%v: stored %+v, %v for an unknown contact", mute, st, err)
 		}
 	}
 	if n := len(primary.messages()); n != 0 {
@@ -347,58 +454,46 @@ func TestAgent_Notify_unknownContact(t *testing.T) {
 	}
 }
 
-func TestAgent_Notify_idPerNotification(t *testing.T) {
+func TestAgent_Enqueue_idPerNotification(t *testing.T) {
 	t.Parallel()
 	a := newAgent(t, false, map[string]*fakeTransport{"primary": accepts("250 ok")})
-	first, err := a.Notify(t.Context(), "ops", Mail{Subject: "one"})
+	withOutbox(t, a, false)
+	first, err := a.Enqueue(t.Context(), Notice{Source: "startup", Contact: "ops", Mail: outbox.Mail{Subject: "one"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := a.Notify(t.Context(), "ops", Mail{Subject: "two"})
+	second, err := a.Enqueue(t.Context(), Notice{Source: "startup", Contact: "ops", Mail: outbox.Mail{Subject: "two"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.MessageID == second.MessageID {
-		t.Errorf("two notifications share Message-ID %q", first.MessageID)
+	if first == second {
+		t.Errorf("two notifications share Message-ID %q", first)
 	}
 }
 
-func TestTransport_Message(t *testing.T) {
+// TestDispatchTransports_From: the dispatcher gets each transport's sender
+// from its block, parsed when the block was loaded, and again when a
+// reload gives the transport a new block (notify.TestSender tests the
+// parsing).
+func TestDispatchTransports_From(t *testing.T) {
 	t.Parallel()
-	to := []sdk.Address{{Address: "ops@example.com"}}
-	m := Mail{Subject: "s", Text: "t", HTML: "h", Headers: []sdk.Header{{Name: "X-A", Value: "b"}}}
-	tests := []struct {
-		name    string
-		from    string
-		want    sdk.Address
-		wantErr string
-	}{
-		{name: "bare address", from: "alerts@example.com", want: sdk.Address{Address: "alerts@example.com"}},
-		{name: "display name", from: `"Tocsin, Alerts" <alerts@example.com>`, want: sdk.Address{Name: "Tocsin, Alerts", Address: "alerts@example.com"}},
-		{name: "not an address", from: "alerts at example.com", wantErr: "transport relay: from: mail: no angle-addr"},
-		{name: "empty", from: "", wantErr: "transport relay: from: mail: no address"},
+	relay := func(from string) *config.Transport { return &config.Transport{Name: "relay", From: from} }
+	lt := newLive("relay", relay(`"Tocsin, Alerts" <alerts@example.com>`), nil, nil)
+	a := &Agent{cfg: &config.Config{}, transports: transportSet{"relay": lt}}
+	d := dispatchTransports{a}
+	if got, err := d.From("relay"); err != nil || got != (sdk.Address{Name: "Tocsin, Alerts", Address: "alerts@example.com"}) {
+		t.Errorf("From = %+v, %v", got, err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tr := &Transport{Config: &config.Transport{Name: "relay", From: tt.from}}
-			got, err := tr.Message("id@node", to, m, testNow)
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("Message error = %v, want %q", err, tt.wantErr)
-				}
-				if got != nil {
-					t.Errorf("message %+v with the error", got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Message: %v", err)
-			}
-			want := &sdk.Message{ID: "id@node", Date: testNow, From: tt.want, To: to, Subject: "s", Text: "t", HTML: "h", Headers: m.Headers}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("Message =\n %+v\nwant\n %+v", got, want)
-			}
-		})
+	lt.keep(relay("alerts at example.com"))
+	if _, err := d.From("relay"); err == nil || err.Error() != "transport relay: from: mail: no angle-addr" {
+		t.Errorf("From after a reload to a bad from: %v", err)
+	}
+	lt.keep(relay("other@example.com"))
+	if got, err := d.From("relay"); err != nil || got != (sdk.Address{Address: "other@example.com"}) {
+		t.Errorf("From after a reload = %+v, %v", got, err)
+	}
+	if _, err := d.From("gone"); !errors.Is(err, delivery.ErrUnknownTransport) {
+		t.Errorf("From of an unknown transport: %v, want ErrUnknownTransport", err)
 	}
 }
 

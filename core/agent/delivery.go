@@ -13,6 +13,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/metrics"
+	"github.com/tocsin-dev/tocsin/core/notify"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -32,8 +33,7 @@ func policy(d config.Delivery) delivery.Policy {
 }
 
 // dispatchTransports is the dispatcher's view of the agent's transports:
-// it builds each entry's message with the sender of the transport trying
-// it, and sends through the transport's plugin.
+// the sender of each, and sends through its plugin.
 type dispatchTransports struct{ a *Agent }
 
 var (
@@ -50,18 +50,14 @@ func (d dispatchTransports) transport(name string) (*liveTransport, error) {
 	return lt, nil
 }
 
-// Message builds e's message for transport name, with the sender of its
-// block (a transport that failed to start has one too).
-func (d dispatchTransports) Message(name string, e *outbox.Entry) (*sdk.Message, error) {
+// From returns transport name's sender, from its block (a transport that
+// failed to start has one too).
+func (d dispatchTransports) From(name string) (sdk.Address, error) {
 	lt, err := d.transport(name)
 	if err != nil {
-		return nil, err
+		return sdk.Address{}, err
 	}
-	t := &Transport{Config: lt.config()}
-	return t.Message(e.ID, e.Mail.To, Mail{
-		Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML,
-		Headers: e.Mail.Headers, Attachments: e.Mail.Attachments,
-	}, e.EnqueuedAt)
+	return lt.sender()
 }
 
 // Send sends msgs through transport name's plugin. A transport a reload
@@ -332,6 +328,44 @@ func (a *Agent) enqueue(ctx context.Context, marks []outbox.Mark, entries []*out
 	return nil
 }
 
+// Notice is mail from the agent itself rather than from a rule, such as
+// dev mode's startup mail.
+type Notice struct {
+	// Source stands where a rule's name would: in the outbox, the log and
+	// the metrics.
+	Source string
+	// Contact is who is told: the mail goes to its addresses, through its
+	// via list.
+	Contact string
+	// Mail is what is said; Enqueue sets its recipients.
+	Mail outbox.Mail
+}
+
+// NoticeEvent is the event of a Notice's outbox entry, where a rule's
+// says fire or resolve.
+const NoticeEvent = "notice"
+
+// Enqueue stores n in the outbox under a new Message-ID, which it returns:
+// the dispatcher delivers it as it does a rule's notification, with
+// retries and fallback along the contact's via list. A muted agent stores
+// nothing (and returns no ID), as for the rules.
+func (a *Agent) Enqueue(ctx context.Context, n Notice) (string, error) {
+	cur := a.current()
+	c := cur.cfg.Contact(n.Contact)
+	if c == nil {
+		return "", fmt.Errorf("enqueue: no contact %q", n.Contact)
+	}
+	e, err := notify.ForContact(cur.cfg.Agent.Node, c.Name, c.Email, c.Via, n.Mail, a.now())
+	if err != nil {
+		return "", fmt.Errorf("enqueue: %w", err)
+	}
+	e.Rule, e.Event = n.Source, NoticeEvent
+	if err := a.enqueue(ctx, nil, []*outbox.Entry{e}); err != nil || cur.cfg.Agent.Mute {
+		return "", err // muted: enqueue logged it and stored nothing
+	}
+	return e.ID, nil
+}
+
 // storeRemedy is what to do when notifications cannot be stored.
 const storeRemedy = "Free space (or fix the file system) under data_dir; each rule tries again at its next evaluation, and nothing is lost meanwhile"
 
@@ -390,31 +424,46 @@ func (a *Agent) sendUnstored(ctx context.Context, entries []*outbox.Entry) bool 
 	defer cancel()
 	all := true
 	for _, e := range entries {
-		if err := a.sendNow(ctx, cur, e); err != nil {
+		name, _, err := a.sendNow(ctx, e)
+		if err != nil {
 			a.logger.Error("notification neither stored nor sent; the rule tries again at its next evaluation", "rule", e.Rule, "contact", e.Contact, "message_id", e.ID, "error", err)
 			all = false
 			continue
 		}
+		a.logger.Warn("notification sent without being stored (the outbox cannot be written)", "rule", e.Rule, "contact", e.Contact, "transport", name, "message_id", e.ID)
 	}
 	return all
 }
 
-// sendNow sends e through the first transport of its chain that takes it.
-func (a *Agent) sendNow(ctx context.Context, cur running, e *outbox.Entry) error {
-	date := e.EnqueuedAt
-	if date.IsZero() {
-		date = a.now()
+// sendNow sends e through the first transport of its chain that takes it,
+// as the dispatcher would but without the outbox, so without retries. It
+// returns the transport that took it and its receipt, or the errors of
+// every transport tried.
+func (a *Agent) sendNow(ctx context.Context, e *outbox.Entry) (string, string, error) {
+	d := dispatchTransports{a}
+	var errs []error
+	for _, name := range e.Via {
+		from, err := d.From(name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		res, err := d.Send(ctx, name, []*sdk.Message{notify.Message(e, from)})
+		if err == nil && len(res) != 1 {
+			err = fmt.Errorf("plugin returned %d results for 1 message", len(res))
+		}
+		if err == nil {
+			err = res[0].Err
+		}
+		if err == nil {
+			return name, res[0].Receipt, nil
+		}
+		errs = append(errs, fmt.Errorf("transport %s: %w", name, err))
 	}
-	m := Mail{
-		Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML,
-		Headers: e.Mail.Headers, Attachments: e.Mail.Attachments,
+	if len(errs) == 0 {
+		return "", "", errors.New("the contact has no transport")
 	}
-	name, _, err := a.sendVia(ctx, cur, e.Via, e.ID, e.Mail.To, m, date, nil)
-	if err != nil {
-		return err
-	}
-	a.logger.Warn("notification sent without being stored (the outbox cannot be written)", "rule", e.Rule, "contact", e.Contact, "transport", name, "message_id", e.ID)
-	return nil
+	return "", "", errors.Join(errs...)
 }
 
 // StoreFailing is the part of /v1/status that says notifications cannot

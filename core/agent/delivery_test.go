@@ -20,8 +20,8 @@ import (
 // hugeTransports fails every message with err.
 type hugeTransports struct{ err error }
 
-func (h hugeTransports) Message(name string, e *outbox.Entry) (*sdk.Message, error) {
-	return &sdk.Message{ID: e.ID, From: sdk.Address{Address: "a@example.com"}, To: e.Mail.To, Subject: e.Mail.Subject, Text: e.Mail.Text}, nil
+func (h hugeTransports) From(string) (sdk.Address, error) {
+	return sdk.Address{Address: "a@example.com"}, nil
 }
 
 func (h hugeTransports) Send(_ context.Context, _ string, msgs []*sdk.Message) ([]sdk.Result, error) {

@@ -87,9 +87,7 @@ func (s *scriptedTransports) set(transport string, err *sdk.DeliveryError) {
 	s.mu.Unlock()
 }
 
-func (s *scriptedTransports) Message(_ string, e *outbox.Entry) (*sdk.Message, error) {
-	return &sdk.Message{ID: e.ID, Subject: e.Mail.Subject}, nil
-}
+func (s *scriptedTransports) From(string) (sdk.Address, error) { return sdk.Address{}, nil }
 
 func (s *scriptedTransports) Send(_ context.Context, transport string, msgs []*sdk.Message) ([]sdk.Result, error) {
 	s.mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/notify"
 	"github.com/tocsin-dev/tocsin/core/pluginhost"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -220,6 +221,8 @@ type liveTransport struct {
 
 	mu       sync.Mutex
 	cfg      *config.Transport
+	from     sdk.Address   // cfg's from, parsed with cfg
+	fromErr  error         // why cfg's from does not parse
 	t        *Transport    // nil while failed
 	stopT    func()        // stops t's plugin process
 	fail     *startFailure // nil while up
@@ -254,7 +257,18 @@ func upTransports(ts Transports) transportSet {
 }
 
 func newLive(name string, tc *config.Transport, t *Transport, stop func()) *liveTransport {
-	return &liveTransport{name: name, cfg: tc, t: t, stopT: stop, idle: make(chan struct{})}
+	lt := &liveTransport{name: name, cfg: tc, t: t, stopT: stop, idle: make(chan struct{})}
+	lt.from, lt.fromErr = sender(name, tc)
+	return lt
+}
+
+// sender parses tc's from setting, once per block: a (re)load makes a new
+// one.
+func sender(name string, tc *config.Transport) (sdk.Address, error) {
+	if tc == nil {
+		return sdk.Address{}, fmt.Errorf("transport %s: no transport block", name)
+	}
+	return notify.Sender(tc.Name, tc.From)
 }
 
 // up returns the transports that are up.
@@ -301,6 +315,14 @@ func (lt *liveTransport) config() *config.Transport {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	return lt.cfg
+}
+
+// sender returns the address the transport's messages come from, as its
+// block says (a transport that failed to start has one too).
+func (lt *liveTransport) sender() (sdk.Address, error) {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	return lt.from, lt.fromErr
 }
 
 // acquire returns the transport for a send, which must call release when
@@ -403,6 +425,7 @@ func (lt *liveTransport) keep(tc *config.Transport) {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	lt.cfg = tc
+	lt.from, lt.fromErr = sender(lt.name, tc)
 	if lt.t != nil {
 		t := *lt.t
 		t.Config = tc

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
@@ -191,10 +192,10 @@ func TestAgent_BrokenTransport(t *testing.T) {
 	if f := a.watch.Fact().Failing["broken"]; f.Failures != 1 || !strings.Contains(f.LastError, "exit status 3") {
 		t.Errorf("outbox fact: broken = %+v", f)
 	}
-	if _, err := a.Notify(context.Background(), "good", Mail{Subject: "s"}); err != nil {
+	if _, _, err := a.sendNow(context.Background(), contactEntry(t, a, "good", outbox.Mail{Subject: "s"})); err != nil {
 		t.Errorf("notify through good: %v", err)
 	}
-	_, err := a.Notify(context.Background(), "bad", Mail{Subject: "s"})
+	_, _, err := a.sendNow(context.Background(), contactEntry(t, a, "bad", outbox.Mail{Subject: "s"}))
 	var de *sdk.DeliveryError
 	if !errors.As(err, &de) || !de.Temporary() || de.Remedy == "" || !strings.Contains(err.Error(), "not running") {
 		t.Errorf("notify through broken: %v", err)
@@ -226,7 +227,7 @@ func TestAgent_BrokenTransport(t *testing.T) {
 	if _, ok := a.watch.Fact().Failing["broken"]; ok {
 		t.Error("the outbox fact still says broken is failing")
 	}
-	if _, err := a.Notify(context.Background(), "bad", Mail{Subject: "s"}); err != nil {
+	if _, _, err := a.sendNow(context.Background(), contactEntry(t, a, "bad", outbox.Mail{Subject: "s"})); err != nil {
 		t.Errorf("notify through broken once started: %v", err)
 	}
 }

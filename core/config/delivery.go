@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tocsin-dev/tocsin/core/delivery"
 )
 
 // Delivery is the delivery block: how the agent retries notifications
@@ -28,9 +30,12 @@ type Delivery struct {
 	set map[string]hcl.Range
 }
 
-// DefaultDelivery returns the delivery defaults.
+// DefaultDelivery returns the delivery defaults: the dispatcher's
+// (delivery.DefaultPolicy and delivery.DefaultDrainTimeout), which own
+// them.
 func DefaultDelivery() Delivery {
-	return Delivery{RetryInitial: 10 * time.Second, RetryMax: 10 * time.Minute, MaxAge: time.Hour, BatchSize: 50, DrainTimeout: 20 * time.Second}
+	p := delivery.DefaultPolicy()
+	return Delivery{RetryInitial: p.Initial, RetryMax: p.Max, MaxAge: p.MaxAge, BatchSize: p.BatchSize, DrainTimeout: delivery.DefaultDrainTimeout}
 }
 
 var deliverySchema = &hcl.BodySchema{

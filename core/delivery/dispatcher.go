@@ -37,13 +37,14 @@ type Getter interface {
 	Get(id string) (*outbox.Entry, error)
 }
 
-// Transports builds and sends messages; the agent implements it over its
-// plugins.
+// Transports names each transport's sender and sends through it; the
+// agent implements it over its plugins. The dispatcher builds each entry's
+// message itself (notify.Message).
 type Transports interface {
-	// Message builds e's message for transport (the transport sets From).
-	// It returns an error wrapping ErrUnknownTransport for a name it does
-	// not know.
-	Message(transport string, e *outbox.Entry) (*sdk.Message, error)
+	// From returns the address transport's messages come from (its from
+	// setting; notify.Sender parses it). It returns an error wrapping
+	// ErrUnknownTransport for a name it does not know.
+	From(transport string) (sdk.Address, error)
 	// Send sends msgs through transport, with sdk.Transport.Send
 	// semantics: a non-nil error applies to all; otherwise there is one
 	// Result per message, in order. It returns an error wrapping
@@ -86,9 +87,10 @@ type Rate struct {
 // over.
 var ErrUnknownTransport = errors.New("unknown transport")
 
-// ErrBuild is wrapped by the error of an entry whose message Transports
-// could not build (a bad address, say): a fault of the entry, not of the
-// transport, though it fails the entry's hop like a permanent error.
+// ErrBuild is wrapped by the error of an entry whose message could not be
+// built for a transport (Transports.From fails, or the message is larger
+// than the transport takes): it fails the entry's hop like a permanent
+// error.
 var ErrBuild = errors.New("cannot build the message")
 
 const (

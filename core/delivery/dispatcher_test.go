@@ -403,7 +403,6 @@ func TestDispatcher_Run_permanent(t *testing.T) {
 	tests := []struct {
 		name       string
 		via        []string
-		subject    string
 		transports func(*fakeTransports)
 		wantDone   bool
 		wantCalls  map[string]int
@@ -439,7 +438,7 @@ func TestDispatcher_Run_permanent(t *testing.T) {
 			wantEvents: []string{"fellback gone>graph ", "sent graph"},
 		},
 		{
-			// Message built it, then a reload removed the transport before
+			// From knew it, then a reload removed the transport before
 			// Send: retrying there for max_age would only delay the alert.
 			name: "unknown transport at Send (removed by a reload) is permanent for its hop",
 			via:  []string{"gone", "graph"},
@@ -453,14 +452,17 @@ func TestDispatcher_Run_permanent(t *testing.T) {
 			wantEvents: []string{"fellback gone>graph ", "sent graph"},
 		},
 		{
-			name:       "a message that cannot be built is permanent for its hop",
-			via:        []string{"smtp", "graph"},
-			subject:    "unbuildable",
-			transports: func(ft *fakeTransports) { ft.add("smtp", true, nil).add("graph", false, nil) },
+			name: "a message that cannot be built (an unusable sender) is permanent for its hop",
+			via:  []string{"smtp", "graph"},
+			transports: func(ft *fakeTransports) {
+				ft.add("smtp", true, nil).add("graph", false, nil)
+				ft.badFrom["smtp"] = errors.New("transport smtp: from: mail: no angle-addr")
+				ft.badFrom["graph"] = errors.New("transport graph: from: mail: no angle-addr")
+			},
 			wantCalls:  map[string]int{"smtp": 0, "graph": 0},
 			wantEvents: []string{"fellback smtp>graph ", "dead "},
 			check: func(t *testing.T, e *outbox.Entry) {
-				if e.Last == nil || e.Last.Kind != "permanent" || e.Last.Transport != "graph" || !strings.Contains(e.Last.Error, "build message for transport graph: no recipient") || e.Last.Remedy != remedyBuild {
+				if e.Last == nil || e.Last.Kind != "permanent" || e.Last.Transport != "graph" || !strings.Contains(e.Last.Error, "build message for transport graph: transport graph: from: mail: no angle-addr") || e.Last.Remedy != remedyBuild {
 					t.Errorf("last %+v", e.Last)
 				}
 			},
@@ -504,9 +506,6 @@ func TestDispatcher_Run_permanent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newClock() // never advanced: nothing may wait for a backoff
 			e := entry("a@tocsin.test", tt.via...)
-			if tt.subject != "" {
-				e.Mail.Subject = tt.subject
-			}
 			q := newQueue(clk.Now, e)
 			ft := newTransports()
 			tt.transports(ft)

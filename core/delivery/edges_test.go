@@ -113,7 +113,7 @@ func TestEntrySize_coversSenderAndDate(t *testing.T) {
 		entry("small@tocsin.test", "smtp"),
 		withAttachment(entry("large@tocsin.test", "smtp"), 300<<10),
 	} {
-		m, err := ft.Message("smtp", e)
+		m, err := ft.build("smtp", e)
 		if err != nil {
 			t.Fatal(err)
 		}

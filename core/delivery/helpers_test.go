@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/tocsin-dev/tocsin/core/notify"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -256,9 +257,12 @@ type fakeTransports struct {
 	rates    map[string]Rate
 	maxBytes map[string]int
 	timeouts map[string]time.Duration
-	// pad adds so many bytes to the text of every message the transport
-	// builds, as a transport adding a footer or a signature does.
-	pad      map[string]int
+	// pad makes the display name of the transport's sender so many bytes
+	// long: its messages are larger than the dispatcher planned.
+	pad map[string]int
+	// badFrom is the error of From for a transport whose sender is
+	// unusable.
+	badFrom  map[string]error
 	calls    []sendCall
 	inflight int
 	maxIn    int
@@ -270,7 +274,7 @@ type sendCall struct {
 }
 
 func newTransports() *fakeTransports {
-	return &fakeTransports{send: map[string]sendFunc{}, batch: map[string]bool{}, rates: map[string]Rate{}, maxBytes: map[string]int{}, timeouts: map[string]time.Duration{}, pad: map[string]int{}}
+	return &fakeTransports{send: map[string]sendFunc{}, batch: map[string]bool{}, rates: map[string]Rate{}, maxBytes: map[string]int{}, timeouts: map[string]time.Duration{}, pad: map[string]int{}, badFrom: map[string]error{}}
 }
 
 // add registers a transport; f nil accepts everything.
@@ -285,23 +289,27 @@ func (ft *fakeTransports) add(name string, batch bool, f sendFunc) *fakeTranspor
 	return ft
 }
 
-func (ft *fakeTransports) Message(transport string, e *outbox.Entry) (*sdk.Message, error) {
+func (ft *fakeTransports) From(transport string) (sdk.Address, error) {
 	ft.mu.Lock()
 	_, ok := ft.send[transport]
-	pad := ft.pad[transport]
+	pad, bad := ft.pad[transport], ft.badFrom[transport]
 	ft.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("transport %q: %w", transport, ErrUnknownTransport)
+		return sdk.Address{}, fmt.Errorf("transport %q: %w", transport, ErrUnknownTransport)
 	}
-	if e.Mail.Subject == "unbuildable" {
-		return nil, errors.New("no recipient")
+	if bad != nil {
+		return sdk.Address{}, bad
 	}
-	return &sdk.Message{
-		ID: e.ID, Date: e.EnqueuedAt,
-		From: sdk.Address{Address: transport + "@tocsin.test"},
-		To:   e.Mail.To, Subject: e.Mail.Subject, Text: e.Mail.Text + strings.Repeat("-", pad),
-		Attachments: e.Mail.Attachments,
-	}, nil
+	return sdk.Address{Name: strings.Repeat("-", pad), Address: transport + "@tocsin.test"}, nil
+}
+
+// build is the message the dispatcher builds for e on transport.
+func (ft *fakeTransports) build(transport string, e *outbox.Entry) (*sdk.Message, error) {
+	from, err := ft.From(transport)
+	if err != nil {
+		return nil, err
+	}
+	return notify.Message(e, from), nil
 }
 
 func (ft *fakeTransports) Send(ctx context.Context, transport string, msgs []*sdk.Message) ([]sdk.Result, error) {

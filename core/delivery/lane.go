@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tocsin-dev/tocsin/core/notify"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -117,15 +118,13 @@ func (d *Dispatcher) deliver(t string, batch []*outbox.Entry) {
 		later []*outbox.Entry
 	)
 	budget := d.budget(t)
+	from, ferr := d.t.From(t)
 	for i, e := range batch {
-		m, err := d.t.Message(t, e)
-		if err == nil && m == nil {
-			err = errors.New("no message")
-		}
-		if err != nil {
-			errs[i] = buildError(t, err)
+		if ferr != nil {
+			errs[i] = buildError(t, ferr)
 			continue
 		}
+		m := notify.Message(e, from)
 		if budget > 0 {
 			size := sdk.MessageSize(m)
 			if size > budget {

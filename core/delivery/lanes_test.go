@@ -520,7 +520,7 @@ func budgeted(budget int) *fakeTransports {
 // builtSize is the size of the message ft builds for e on transport t.
 func builtSize(t *testing.T, ft *fakeTransports, tr string, e *outbox.Entry) int {
 	t.Helper()
-	m, err := ft.Message(tr, e)
+	m, err := ft.build(tr, e)
 	if err != nil {
 		t.Fatal(err)
 	}

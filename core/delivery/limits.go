@@ -62,8 +62,9 @@ func capped(de *sdk.DeliveryError) *sdk.DeliveryError {
 // transport takes in one Send.
 var ErrTooLarge = errors.New("message too large for the transport")
 
-// entrySize is what e's message will weigh, before a transport builds it
-// (it adds a sender and a date: a few bytes).
+// entrySize is what e's message will weigh, before the dispatcher builds
+// it with its transport's sender (notify.Message adds a sender and a date:
+// a few bytes).
 func entrySize(e *outbox.Entry) int {
 	return sdk.MessageSize(&sdk.Message{
 		ID: e.ID, To: e.Mail.To, Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML,

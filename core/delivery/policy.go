@@ -29,6 +29,12 @@ type Policy struct {
 	Concurrency int
 }
 
+// DefaultDrainTimeout is how long a stopping agent waits, by default, for
+// the sends in flight (Dispatcher.Stop's deadline) and for the
+// notifications of its last evaluation: the delivery block's
+// drain_timeout.
+const DefaultDrainTimeout = 20 * time.Second
+
 // DefaultPolicy returns the default policy: retries after 10s, 20s, 40s...
 // up to 10m, with 20% jitter; the next transport after an hour of
 // failures; batches of 50; 4 transports at once.

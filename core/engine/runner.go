@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -644,22 +643,13 @@ func (e *Runner) entries(n rules.Notification, now time.Time) []*outbox.Entry {
 			e.logger.Error("rule notifies an unknown contact", "rule", n.Rule, "contact", name)
 			continue
 		}
-		to, err := addresses(c.Email)
+		entry, err := notify.ForContact(e.cfg.Agent.Node, name, c.Email, c.Via, m, now)
 		if err != nil {
 			e.logger.Error("contact has a bad address", "contact", name, "error", err)
 			continue
 		}
-		mail := m
-		mail.To = to
-		out = append(out, &outbox.Entry{
-			ID:         notify.NewMessageID(e.cfg.Agent.Node, now),
-			Rule:       n.Rule,
-			Event:      n.Event.String(),
-			Contact:    name,
-			Via:        append([]string(nil), c.Via...),
-			Mail:       mail,
-			EnqueuedAt: now,
-		})
+		entry.Rule, entry.Event = n.Rule, n.Event.String()
+		out = append(out, entry)
 	}
 	return out
 }
@@ -685,17 +675,4 @@ func attachTail(path string) (sdk.Attachment, error) {
 		return sdk.Attachment{}, err
 	}
 	return sdk.Attachment{Filename: filepath.Base(path), ContentType: "text/plain; charset=utf-8", Data: data}, nil
-}
-
-// addresses parses a contact's addresses.
-func addresses(l []string) ([]sdk.Address, error) {
-	out := make([]sdk.Address, 0, len(l))
-	for _, s := range l {
-		a, err := mail.ParseAddress(s)
-		if err != nil {
-			return nil, fmt.Errorf("address %q: %w", s, err)
-		}
-		out = append(out, *a)
-	}
-	return out, nil
 }

@@ -39,7 +39,7 @@ func (n *recordingNotifier) Enqueue(_ context.Context, marks []outbox.Mark, entr
 		return errors.New("disk full")
 	}
 	for _, e := range entries {
-		n.got = append(n.got, outbox.Mail{Subject: e.Mail.Subject, Text: e.Mail.Text, HTML: e.Mail.HTML, Headers: e.Mail.Headers, Attachments: e.Mail.Attachments})
+		n.got = append(n.got, e.Mail)
 	}
 	n.calls++
 	if n.stock == nil {

@@ -1,5 +1,3 @@
-// Package notify turns what the agent wants to say into messages for the
-// transports.
 package notify
 
 import (

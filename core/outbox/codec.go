@@ -94,7 +94,7 @@ func checkEntry(e *Entry) error {
 	return nil
 }
 
-// encodeEntry is the JSON record of e.
+// encodeEntry is the JSON record of e (see record).
 func encodeEntry(e *Entry) ([]byte, error) {
 	if err := checkEntry(e); err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func encodeEntry(e *Entry) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
+	if err := enc.Encode(newRecord(e)); err != nil {
 		return nil, fmt.Errorf("encode entry %q: %w", e.ID, err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
@@ -114,17 +114,18 @@ func encodeEntry(e *Entry) ([]byte, error) {
 // JSON, is stored under another ID or holds an unknown state does not
 // decode.
 func decodeEntry(key, v []byte) (*Entry, error) {
-	var e Entry
-	if err := json.Unmarshal(v, &e); err != nil {
+	var r record
+	if err := json.Unmarshal(v, &r); err != nil {
 		return nil, fmt.Errorf("entry %s: decode: %w", quoteKey(key), err)
 	}
+	e := r.entry()
 	if e.ID != string(key) {
 		return nil, fmt.Errorf("entry %s: decode: the record holds entry %q", quoteKey(key), e.ID)
 	}
 	if !validState(e.State) {
 		return nil, fmt.Errorf("entry %s: decode: unknown state %q", quoteKey(key), e.State)
 	}
-	return &e, nil
+	return e, nil
 }
 
 // quoteKey quotes a key for messages, shortened if long.

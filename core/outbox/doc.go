@@ -7,7 +7,7 @@
 // The outbox is one bbolt file (data_dir/outbox.db) with four buckets:
 //
 //	meta     format version
-//	entries  entry ID -> the Entry as JSON
+//	entries  entry ID -> the entry's record as JSON (record.go)
 //	due      (NextAttempt, ID) -> nothing, for pending entries: Due reads
 //	         it in order and stops at the first entry not yet due
 //	states   (State, EnqueuedAt, ID) -> nothing, for every entry: List

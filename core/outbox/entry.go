@@ -21,15 +21,16 @@ const (
 // Mail is what to send, before a transport gives it a sender: the rendered
 // notification and its recipients.
 type Mail struct {
-	To          []sdk.Address    `json:"to"`
-	Subject     string           `json:"subject"`
-	Text        string           `json:"text,omitempty"`
-	HTML        string           `json:"html,omitempty"`
-	Attachments []sdk.Attachment `json:"attachments,omitempty"`
-	Headers     []sdk.Header     `json:"headers,omitempty"`
+	To          []sdk.Address
+	Subject     string
+	Text        string
+	HTML        string
+	Attachments []sdk.Attachment
+	Headers     []sdk.Header
 }
 
-// Attempt is the outcome of one try, kept for the operator.
+// Attempt is the outcome of one try, kept for the operator. Records hold
+// it as it is: its tags are part of the file format.
 type Attempt struct {
 	At        time.Time     `json:"at"`
 	Transport string        `json:"transport"`
@@ -41,39 +42,40 @@ type Attempt struct {
 	Wait      time.Duration `json:"wait,omitempty"` // Retry-After the provider asked for
 }
 
-// Entry is one notification to one contact.
+// Entry is one notification to one contact. The outbox stores it as a
+// record (record.go), whose JSON is the file format.
 type Entry struct {
 	// ID is the notification's Message-ID (without angle brackets): stable
 	// across retries, transports and restarts, so duplicates can be told.
-	ID string `json:"id"`
+	ID string
 	// Rule, Event and Contact say where the notification comes from.
-	Rule    string `json:"rule"`
-	Event   string `json:"event"`
-	Contact string `json:"contact"`
+	Rule    string
+	Event   string
+	Contact string
 	// Via is the contact's transport chain; Hop is the index of the
 	// transport being tried.
-	Via []string `json:"via"`
-	Hop int      `json:"hop"`
+	Via []string
+	Hop int
 	// Mail is the message.
-	Mail Mail `json:"mail"`
+	Mail Mail
 	// State is Pending or Dead.
-	State State `json:"state"`
+	State State
 	// EnqueuedAt is when the rule fired; Date of the message.
-	EnqueuedAt time.Time `json:"enqueued_at"`
+	EnqueuedAt time.Time
 	// HopSince is when the current transport was first tried, for the
 	// max age after which the next one takes over.
-	HopSince time.Time `json:"hop_since,omitzero"`
+	HopSince time.Time
 	// NextAttempt is when the entry is due.
-	NextAttempt time.Time `json:"next_attempt"`
+	NextAttempt time.Time
 	// Attempts counts tries on the current hop; TotalAttempts on all.
-	Attempts      int `json:"attempts"`
-	TotalAttempts int `json:"total_attempts"`
+	Attempts      int
+	TotalAttempts int
 	// Last is the last failed attempt, nil before the first failure.
-	Last *Attempt `json:"last,omitempty"`
+	Last *Attempt
 	// RetriedAt is when an operator last asked for a retry (tocsin outbox
 	// retry); zero if never. A Save of a copy taken before that retry is
 	// skipped, so the dispatcher cannot undo it.
-	RetriedAt time.Time `json:"retried_at,omitzero"`
+	RetriedAt time.Time
 }
 
 // Transport returns the transport being tried, or "" when the chain is

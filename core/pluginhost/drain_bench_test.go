@@ -19,8 +19,8 @@ import (
 // the agent gives it.
 type instanceTransports struct{ in *pluginhost.Instance }
 
-func (t instanceTransports) Message(_ string, e *outbox.Entry) (*sdk.Message, error) {
-	return &sdk.Message{ID: e.ID, From: sdk.Address{Address: "tocsin@example.com"}, To: e.Mail.To, Subject: e.Mail.Subject, Text: e.Mail.Text, Date: e.EnqueuedAt}, nil
+func (t instanceTransports) From(string) (sdk.Address, error) {
+	return sdk.Address{Address: "tocsin@example.com"}, nil
 }
 
 func (t instanceTransports) Send(ctx context.Context, _ string, msgs []*sdk.Message) ([]sdk.Result, error) {
