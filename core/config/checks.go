@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
 	"sort"
 	"strings"
@@ -363,17 +362,4 @@ func kindList(l []kindArgument) string {
 		s[i] = string(k.kind)
 	}
 	return strings.Join(s, ", ")
-}
-
-// wholeNumber returns v as an int64 when it is a whole number.
-func wholeNumber(v cty.Value) (int64, bool) {
-	if v.IsNull() || !v.IsKnown() || v.Type() != cty.Number {
-		return 0, false
-	}
-	bf := v.AsBigFloat()
-	if !bf.IsInt() {
-		return 0, false
-	}
-	n, acc := bf.Int64()
-	return n, acc == big.Exact
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/tocsin-dev/tocsin/core/hcldecode"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
@@ -206,7 +207,7 @@ func (f *fileDecoder) decodeFlapping(r *rules.Rule, block *hcl.Block) hcl.Diagno
 		v, d := attrValue(attr, f.ctx, cty.Number)
 		diags = append(diags, d...)
 		if !d.HasErrors() {
-			n, ok := wholeNumber(v)
+			n, ok := hcldecode.WholeNumber(v)
 			if !ok || n < 2 || n > 1000 {
 				diags = append(diags, attrError(attr, "Invalid flapping changes",
 					"changes is a whole number from 2 to 1000: how many times the rule must fire or resolve within the window to count as flapping, such as 4."))

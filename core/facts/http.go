@@ -16,6 +16,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
+	"github.com/tocsin-dev/tocsin/core/hcldecode"
 )
 
 // KindHTTP is the kind that checks that an HTTP(S) URL answers as expected.
@@ -63,7 +64,7 @@ func init() {
 			}},
 			{Name: "expect_status", Type: cty.List(cty.Number), Field: "http.expect_status", Set: func(s *Spec, v cty.Value, _ ArgContext) error {
 				for _, e := range v.AsValueSlice() {
-					n, ok := wholeNumber(e)
+					n, ok := hcldecode.WholeNumber(e)
 					if !ok {
 						return &ArgError{Summary: "Invalid status", Detail: "expect_status holds whole HTTP status codes, such as [200, 204]."}
 					}

@@ -4,10 +4,11 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"math/big"
 	"slices"
 
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tocsin-dev/tocsin/core/hcldecode"
 )
 
 // Kind names what a check observes: the name a CheckKind registers under,
@@ -218,19 +219,6 @@ func Kinds() []Kind {
 // registry's own: do not change it.
 func kindsInOrder() []CheckKind { return registry.kinds }
 
-// wholeNumber returns v as an int64 when it is a whole number.
-func wholeNumber(v cty.Value) (int64, bool) {
-	if v.IsNull() || !v.IsKnown() || v.Type() != cty.Number {
-		return 0, false
-	}
-	bf := v.AsBigFloat()
-	if !bf.IsInt() {
-		return 0, false
-	}
-	n, acc := bf.Int64()
-	return n, acc == big.Exact
-}
-
 // setString returns an Arg.Set that stores a string through field, which
 // finds the string in the kind's settings.
 func setString(field func(s *Spec) *string) func(s *Spec, v cty.Value, _ ArgContext) error {
@@ -260,7 +248,7 @@ func setBool(field func(s *Spec) *bool) func(s *Spec, v cty.Value, _ ArgContext)
 // stored through field as Spec field path fieldPath.
 func maxBytesArg(fieldPath string, field func(s *Spec) *int64) Arg {
 	return Arg{Name: "max_bytes", Type: cty.Number, Field: fieldPath, Set: func(s *Spec, v cty.Value, _ ArgContext) error {
-		n, ok := wholeNumber(v)
+		n, ok := hcldecode.WholeNumber(v)
 		if !ok || n <= 0 {
 			return &ArgError{Summary: "Invalid size", Detail: "max_bytes is a positive whole number of bytes."}
 		}

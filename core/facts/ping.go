@@ -13,6 +13,8 @@ import (
 
 	probing "github.com/prometheus-community/pro-bing"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tocsin-dev/tocsin/core/hcldecode"
 )
 
 // KindPing is the kind that sends ICMP echo requests.
@@ -43,7 +45,7 @@ func init() {
 				return nil
 			}},
 			{Name: "count", Type: cty.Number, Field: "ping.count", Set: func(s *Spec, v cty.Value, _ ArgContext) error {
-				n, ok := wholeNumber(v)
+				n, ok := hcldecode.WholeNumber(v)
 				if !ok {
 					return &ArgError{Summary: "Invalid count", Detail: "count is a whole number of echo requests, such as 3."}
 				}

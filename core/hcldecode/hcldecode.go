@@ -6,6 +6,7 @@ package hcldecode
 
 import (
 	"fmt"
+	"math/big"
 
 	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
@@ -94,4 +95,18 @@ func Suggestion(given string, names []string) string {
 		}
 	}
 	return ""
+}
+
+// WholeNumber returns v as an int64 when it is a known whole number that
+// fits one.
+func WholeNumber(v cty.Value) (int64, bool) {
+	if v.IsNull() || !v.IsKnown() || v.Type() != cty.Number {
+		return 0, false
+	}
+	bf := v.AsBigFloat()
+	if !bf.IsInt() {
+		return 0, false
+	}
+	n, acc := bf.Int64()
+	return n, acc == big.Exact
 }
