@@ -1,5 +1,24 @@
-// Package config loads the agent's HCL configuration: the agent block, the
-// transports (each served by a plugin process) and the contacts.
+// Package config loads the agent's HCL configuration into a [Config]. It
+// knows ten kinds of block:
+//
+//   - agent: the node's name, data_dir, plugin_dir, listen, TLS, limits;
+//   - transport "NAME": a plugin and its settings (see Plugin settings);
+//   - contact "NAME": addresses and the via list of transports;
+//   - credential "NAME": who may call the agent's API (a token, its hash,
+//     a client certificate's fingerprint or a verified client) and with
+//     which role (read, peer, admin);
+//   - check "NAME": one check of a registered kind (core/facts) and its
+//     options;
+//   - peer "NAME": the partner node's API, with its TLS pin or token;
+//   - node: the node facts (role, version, ...) as expressions;
+//   - rule "NAME": a condition, its schedule, for, repeat, flapping and
+//     the mail it sends (decoded here, evaluated by core/rules);
+//   - delivery: retry, fallback and throttling of the outbox (core/delivery
+//     owns the defaults);
+//   - library "NAME": a built-in rule library, expanded by core/library.
+//
+// The variables a rule may read and their types come from rules.Vars;
+// config checks every reference against them at file:line:col.
 //
 // # Files
 //
