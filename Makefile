@@ -96,7 +96,7 @@ bench: build
 # package's evaluation alone as the baseline), then the real agent for 10
 # ticks (tick times, /v1/status latency, peak RSS).
 capacity: build
-	$(GO) test -run '^$$' -bench 'EngineTick|EvaluateTick|Status$$' -benchtime 20x -count 1 ./core/agent ./core/rules
+	$(GO) test -run '^$$' -bench 'EngineTick|EvaluateTick|Status$$' -benchtime 20x -count 1 ./core/engine ./core/agent ./core/rules
 	TOCSIN_CAPACITY=1 TOCSIN_BIN_DIR=$(abspath $(BIN)) $(GO) test -count=1 -run TestCapacity_RealAgent -v ./cmd/agent
 
 # Regenerate the committed protobuf code (needs protoc; apt-get install protobuf-compiler).
