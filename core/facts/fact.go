@@ -68,6 +68,38 @@ func (f Fact) Object() cty.Value {
 	return cty.ObjectVal(attrs)
 }
 
+// Same reports whether f and g observed the same thing, as rules read it:
+// the same check and kind, the same ok and error, and equal Values
+// (cty.Value.RawEquals), except what changes at every run even when what
+// is observed does not: Latency, Observed and the kind's volatile values
+// (a file's age, a ping's rtt). A check whose fact is not the Same as its
+// previous one has changed (see Runner.Changed).
+func (f Fact) Same(g Fact) bool {
+	if f.Check != g.Check || f.Kind != g.Kind || f.OK != g.OK || f.Error != g.Error || len(f.Values) != len(g.Values) {
+		return false
+	}
+	volatile := volatileNames[f.Kind]
+	for name, v := range f.Values {
+		w, ok := g.Values[name]
+		if !ok {
+			return false
+		}
+		if slices.Contains(volatile, name) {
+			continue
+		}
+		if v.Type() == cty.NilType || w.Type() == cty.NilType {
+			if v.Type() != w.Type() {
+				return false
+			}
+			continue
+		}
+		if !v.RawEquals(w) {
+			return false
+		}
+	}
+	return true
+}
+
 // clone returns f with its own copy of Values.
 func (f Fact) clone() Fact {
 	f.Values = maps.Clone(f.Values)
