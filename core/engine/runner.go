@@ -115,9 +115,12 @@ type Runner struct {
 	watch    *changeWatch
 	watchOff bool
 	failed   int // evaluations whose notifications could not be enqueued
-	// unsure is set when a hand-off failed in a way that may have stored
-	// it after all (its context ended); the next tick reconciles first.
-	unsure bool
+	// unsure are the rules whose hand-off failed in a way that may have
+	// stored it after all (its context ended), and every rule at the
+	// start: the next tick that evaluates one of them reconciles it
+	// first. Per rule, since a tick may evaluate some rules only (a
+	// schedule's, or an evaluation on change).
+	unsure map[string]bool
 	// unsaved are states the state file refused; the next tick's save
 	// tries them again.
 	unsaved map[string]rules.State
@@ -214,7 +217,10 @@ func New(cfg *config.Config, logger hclog.Logger, q Enqueuer, o Options) (*Runne
 		// And once more at the first tick: after a reload whose old
 		// rules did not stop in time, their last hand-off may commit
 		// after the reconcile above.
-		e.unsure = true
+		e.unsure = make(map[string]bool, len(cfg.Rules))
+		for _, r := range cfg.Rules {
+			e.unsure[r.Name] = true
+		}
 	}
 	e.sched = rules.NewScheduler(e.logger, time.Local)
 	bySpec := map[string]int{}
@@ -485,12 +491,19 @@ func (e *Runner) observeRole(node map[string]cty.Value, now time.Time) {
 // behind a tick.
 func (e *Runner) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 	began := time.Now()
+	var unsure []*rules.Rule
 	e.mu.Lock()
-	unsure := e.unsure
-	e.unsure = false
+	if len(e.unsure) > 0 {
+		for _, r := range rs {
+			if e.unsure[r.Name] {
+				unsure = append(unsure, r)
+				delete(e.unsure, r.Name)
+			}
+		}
+	}
 	e.mu.Unlock()
-	if unsure {
-		e.reconcile(rs)
+	if len(unsure) > 0 {
+		e.reconcile(unsure)
 	}
 
 	now := e.now()
@@ -594,7 +607,14 @@ func (e *Runner) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 		// The hand-off may have been stored after all (its context
 		// ended while it was being committed): check the marks before
 		// the next evaluation of these rules.
-		e.unsure = true
+		if e.unsure == nil {
+			e.unsure = map[string]bool{}
+		}
+		for i, r := range rs {
+			if handed[i] {
+				e.unsure[r.Name] = true
+			}
+		}
 	}
 	e.mu.Unlock()
 	if e.onEval != nil {
