@@ -10,25 +10,29 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
 // Evaluate on change: when a check's or peer's fact changes (see
-// facts.Fact.Same), the rules whose condition reads it are evaluated at
-// once, besides their schedules. One goroutine (watchChanges), started by Start and
-// ended by Stop or Close, waits for the facts runner's signal; the
-// changes that come while it evaluates add to one signal, so a burst of
-// changes makes one evaluation of the rules they affect, and a check
+// facts.Fact.Same), the rules whose condition reads an attribute of it
+// that differs (facts.Fact.Diff), or reads it whole, are evaluated at
+// once, besides their schedules. One goroutine (watchChanges), started by
+// Start and ended by Stop or Close, waits for the facts runner's signal;
+// the changes that come while it evaluates add to one signal, so a burst
+// of changes makes one evaluation of the rules they affect, and a check
 // cannot make rules evaluate more often than it runs. The evaluation is a
 // tick (Runner.tick) of those rules, with their tick groups' locks held
 // so that a rule is never evaluated twice at once.
 
-// factReads is what expressions read of the checks and peers: the facts
-// named in names, or every one (all) when an expression reads them
-// wholesale (`length(check)`, `check[local]`, `node`).
+// factReads is what expressions read of the checks and peers: by fact
+// name, the attributes read (check.web.status reads status of web), nil
+// for a fact read whole (check.web handed to a function); or every fact,
+// all, when an expression reads them wholesale (`length(check)`,
+// `check[name]` in a for expression).
 type factReads struct {
 	all   bool
-	names map[string]bool
+	facts map[string]map[string]bool
 }
 
 // add adds o to r.
@@ -36,29 +40,44 @@ func (r *factReads) add(o factReads) {
 	if o.all {
 		r.all = true
 	}
-	for n := range o.names {
-		r.addName(n)
+	for name, attrs := range o.facts {
+		if attrs == nil {
+			r.addFact(name, "")
+		}
+		for a := range attrs {
+			r.addFact(name, a)
+		}
 	}
 }
 
-// addName adds the fact name to r.
-func (r *factReads) addName(name string) {
-	if r.names == nil {
-		r.names = map[string]bool{}
+// addFact adds the attribute attr of the fact name to r; "" reads the
+// fact whole.
+func (r *factReads) addFact(name, attr string) {
+	if r.facts == nil {
+		r.facts = map[string]map[string]bool{}
 	}
-	r.names[name] = true
+	attrs, seen := r.facts[name]
+	switch {
+	case attr == "":
+		r.facts[name] = nil
+	case seen && attrs == nil: // read whole already
+	case !seen:
+		r.facts[name] = map[string]bool{attr: true}
+	default:
+		attrs[attr] = true
+	}
 }
 
 // empty reports whether r reads no fact.
-func (r factReads) empty() bool { return !r.all && len(r.names) == 0 }
+func (r factReads) empty() bool { return !r.all && len(r.facts) == 0 }
 
-// stepName returns the name tr takes at its second step, check.NAME or
-// check["NAME"], when it is one that is known without evaluation.
-func stepName(tr hcl.Traversal) (string, bool) {
-	if len(tr) < 2 {
+// stepName returns the name tr takes at step i, .NAME or ["NAME"], when
+// it is one that is known without evaluation.
+func stepName(tr hcl.Traversal, i int) (string, bool) {
+	if len(tr) <= i {
 		return "", false
 	}
-	switch st := tr[1].(type) {
+	switch st := tr[i].(type) {
 	case hcl.TraverseAttr:
 		return st.Name, true
 	case hcl.TraverseIndex:
@@ -72,7 +91,7 @@ func stepName(tr hcl.Traversal) (string, bool) {
 
 // readsOf is what exprs read of the checks and peers, directly or
 // through node fields, whose reads are node (by field name). A rule reads
-// node.X where the field X reads check.Y: it reads Y.
+// node.X where the field X reads check.Y.Z: it reads Z of Y.
 func readsOf(exprs []hcl.Expression, node map[string]factReads) factReads {
 	var r factReads
 	for _, x := range exprs {
@@ -82,13 +101,15 @@ func readsOf(exprs []hcl.Expression, node map[string]factReads) factReads {
 		for _, tr := range x.Variables() {
 			switch tr.RootName() {
 			case "check", "peer":
-				if name, ok := stepName(tr); ok {
-					r.addName(name)
-				} else {
+				name, ok := stepName(tr, 1)
+				if !ok {
 					r.all = true
+					continue
 				}
+				attr, _ := stepName(tr, 2)
+				r.addFact(name, attr)
 			case "node":
-				if name, ok := stepName(tr); ok {
+				if name, ok := stepName(tr, 1); ok {
 					r.add(node[name])
 				} else {
 					for _, f := range node {
@@ -124,14 +145,17 @@ type ruleAt struct{ group, rule int }
 
 // changeIndex says which rules a fact's change affects.
 type changeIndex struct {
-	// readers are the rules that read a fact, by fact name.
-	readers map[string][]ruleAt
 	// all are the rules that read every fact.
 	all []ruleAt
+	// whole are the rules that read a fact whole, by fact name.
+	whole map[string][]ruleAt
+	// attrs are the rules that read an attribute of a fact, by fact name
+	// and attribute.
+	attrs map[string]map[string][]ruleAt
 }
 
 // empty reports whether no rule reads a fact.
-func (c *changeIndex) empty() bool { return len(c.readers) == 0 && len(c.all) == 0 }
+func (c *changeIndex) empty() bool { return len(c.all) == 0 && len(c.whole) == 0 && len(c.attrs) == 0 }
 
 // add records that the rule at at reads r.
 func (c *changeIndex) add(at ruleAt, r factReads) {
@@ -139,20 +163,33 @@ func (c *changeIndex) add(at ruleAt, r factReads) {
 		c.all = append(c.all, at)
 		return
 	}
-	if c.readers == nil {
-		c.readers = map[string][]ruleAt{}
-	}
-	for _, name := range slices.Sorted(maps.Keys(r.names)) {
-		c.readers[name] = append(c.readers[name], at)
+	for _, name := range slices.Sorted(maps.Keys(r.facts)) {
+		attrs := r.facts[name]
+		if attrs == nil {
+			if c.whole == nil {
+				c.whole = map[string][]ruleAt{}
+			}
+			c.whole[name] = append(c.whole[name], at)
+			continue
+		}
+		if c.attrs == nil {
+			c.attrs = map[string]map[string][]ruleAt{}
+		}
+		if c.attrs[name] == nil {
+			c.attrs[name] = map[string][]ruleAt{}
+		}
+		for _, a := range slices.Sorted(maps.Keys(attrs)) {
+			c.attrs[name][a] = append(c.attrs[name][a], at)
+		}
 	}
 }
 
-// affected returns the rules that read any of the facts names, each once,
-// in the order of the groups and of the rules in their groups.
-func (c *changeIndex) affected(names []string) []ruleAt {
-	if len(names) == 0 {
-		return nil
-	}
+// affected returns the rules that read what changes changed (by fact
+// name), each once, in the order of the groups and of the rules in their
+// groups: a rule that reads attributes of a fact is affected when one of
+// them differs (facts.Fact.Diff), one that reads the fact whole or every
+// fact when any does.
+func (c *changeIndex) affected(changes map[string]facts.Change) []ruleAt {
 	seen := map[ruleAt]bool{}
 	var out []ruleAt
 	take := func(ats []ruleAt) {
@@ -163,9 +200,26 @@ func (c *changeIndex) affected(names []string) []ruleAt {
 			}
 		}
 	}
-	take(c.all)
-	for _, n := range names {
-		take(c.readers[n])
+	changed := false
+	for name, ch := range changes {
+		diff, comparable := ch.Before.Diff(ch.After)
+		if comparable && len(diff) == 0 {
+			continue // flipped and flipped back
+		}
+		changed = true
+		take(c.whole[name])
+		if !comparable {
+			for _, ats := range c.attrs[name] {
+				take(ats)
+			}
+			continue
+		}
+		for _, a := range diff {
+			take(c.attrs[name][a])
+		}
+	}
+	if changed {
+		take(c.all)
 	}
 	slices.SortFunc(out, func(a, b ruleAt) int {
 		return cmp.Or(cmp.Compare(a.group, b.group), cmp.Compare(a.rule, b.rule))
@@ -244,11 +298,11 @@ func (e *Runner) watchChanges(ctx, jobCtx context.Context, w *changeWatch) {
 	}
 }
 
-// evaluateChanged evaluates, in one tick, the rules that read any of the
-// facts names, holding their groups' locks (in the groups' order, so two
-// callers never wait for each other crosswise).
-func (e *Runner) evaluateChanged(ctx context.Context, names []string) {
-	ats := e.changes.affected(names)
+// evaluateChanged evaluates, in one tick, the rules that read what
+// changes changed, holding their groups' locks (in the groups' order, so
+// two callers never wait for each other crosswise).
+func (e *Runner) evaluateChanged(ctx context.Context, changes map[string]facts.Change) {
+	ats := e.changes.affected(changes)
 	if len(ats) == 0 {
 		return
 	}
@@ -270,6 +324,6 @@ func (e *Runner) evaluateChanged(ctx context.Context, names []string) {
 			g.mu.Unlock()
 		}
 	}()
-	e.logger.Debug("facts changed; evaluating the rules that read them", "facts", names, "rules", len(rs))
+	e.logger.Debug("facts changed; evaluating the rules that read them", "facts", slices.Sorted(maps.Keys(changes)), "rules", len(rs))
 	e.tick(ctx, rs, readsOutbox)
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 
+	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
@@ -102,7 +104,7 @@ node {
 }
 rule "present" {
   schedule = "@every 1h"
-  when     = check.marker.exists
+  when     = check.marker.exists && check.marker.content != "off"
   notify   = [contact.ops]
   subject  = "marker present: ${check.marker.content}"
   ` + extra + `
@@ -129,10 +131,15 @@ rule "static" {
 `
 }
 
-// writeMarker writes content to the marker file under dir.
+// writeMarker writes content to the marker file under dir, at once (a
+// check never reads it half written).
 func writeMarker(t *testing.T, dir, content string) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, "marker"), []byte(content), 0o600); err != nil {
+	tmp := filepath.Join(dir, "marker.tmp")
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "marker")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -181,12 +188,16 @@ func TestEngine_EvaluatesOnChange(t *testing.T) {
 		}
 	}
 
-	// The marker's content changes: present and via_node are evaluated
-	// again (present, firing, has no repeat: no mail).
+	// The marker's content changes: present, whose condition reads it,
+	// is evaluated again (firing, without repeat: no mail); via_node,
+	// whose condition reads only whether the marker exists, is not.
 	writeMarker(t, dir, "v2")
 	log.waitTicks(t, 2, 5*time.Second)
 	if got, _ := log.count("present"); got != 2 {
 		t.Errorf("present evaluated %d times after the second change, want 2", got)
+	}
+	if got, _ := log.count("via_node"); got != 1 {
+		t.Errorf("via_node evaluated %d times after the content changed, want 1", got)
 	}
 	if got := n.subjects(); len(got) != 2 {
 		t.Errorf("a firing rule without repeat notified again: %q", got)
@@ -418,41 +429,48 @@ func TestEngine_StopEndsWatch(t *testing.T) {
 
 func TestReadsOf(t *testing.T) {
 	node := nodeReads(map[string]hcl.Expression{
-		"up":   parseExpr(t, `check.marker.exists`),
-		"role": parseExpr(t, `peer.primary.role == "x" ? "a" : check.role.stdout`),
-		"name": parseExpr(t, `"static"`),
+		"role":    parseExpr(t, `peer.primary.role == "x" ? "a" : check.role.stdout`),
+		"version": parseExpr(t, `check.marker.exists ? "1" : "2"`),
+		"name":    parseExpr(t, `"static"`),
 	})
 	tests := []struct {
-		expr  string
-		all   bool
-		names []string
+		expr string
+		all  bool
+		want []string // fact.attribute, fact.* for a fact read whole
 	}{
-		{expr: `check.a.ok`, names: []string{"a"}},
-		{expr: `check["a"].ok && peer.p.reachable`, names: []string{"a", "p"}},
-		{expr: `"${check.a.content} ${agent.node}"`, names: []string{"a"}},
-		{expr: `node.up`, names: []string{"marker"}},
-		{expr: `node.role == "primary"`, names: []string{"primary", "role"}},
+		{expr: `check.a.ok`, want: []string{"a.ok"}},
+		{expr: `check["a"].ok && peer.p.reachable && check.a["status"] == 200`, want: []string{"a.ok", "a.status", "p.reachable"}},
+		{expr: `"${check.a.content} ${agent.node}"`, want: []string{"a.content"}},
+		{expr: `check.a.json.state == "up"`, want: []string{"a.json"}},
+		{expr: `jsonencode(check.a) != "" && check.a.ok`, want: []string{"a.*"}},
+		{expr: `check.a.ok && jsonencode(check.a) != ""`, want: []string{"a.*"}},
+		{expr: `node.version == "1"`, want: []string{"marker.exists"}},
+		{expr: `node.role == "primary"`, want: []string{"primary.role", "role.stdout"}},
 		{expr: `node.name == "x" && agent.stopping`},
 		{expr: `outbox.dead > 0`},
-		{expr: `node["up"]`, names: []string{"marker"}},
-		{expr: `length(node) > 0`, names: []string{"marker", "primary", "role"}},
+		{expr: `node["version"]`, want: []string{"marker.exists"}},
+		{expr: `length(node) > 0`, want: []string{"marker.exists", "primary.role", "role.stdout"}},
 		{expr: `length(check) > 0`, all: true},
 		{expr: `alltrue([for c in peer : c.reachable])`, all: true},
+		{expr: `contains([for n in ["a"] : check[n].ok], true)`, all: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
 			got := readsOf([]hcl.Expression{parseExpr(t, tt.expr), nil}, node)
-			names := slices.Sorted(func(yield func(string) bool) {
-				for n := range got.names {
-					if !yield(n) {
-						return
-					}
+			var reads []string
+			for name, attrs := range got.facts {
+				if attrs == nil {
+					reads = append(reads, name+".*")
 				}
-			})
-			if got.all != tt.all || !slices.Equal(names, tt.names) {
-				t.Errorf("reads all %v %q, want all %v %q", got.all, names, tt.all, tt.names)
+				for a := range attrs {
+					reads = append(reads, name+"."+a)
+				}
 			}
-			if got.empty() != (!tt.all && len(tt.names) == 0) {
+			slices.Sort(reads)
+			if got.all != tt.all || !slices.Equal(reads, tt.want) {
+				t.Errorf("reads all %v %q, want all %v %q", got.all, reads, tt.all, tt.want)
+			}
+			if got.empty() != (!tt.all && len(tt.want) == 0) {
 				t.Errorf("empty = %v", got.empty())
 			}
 		})
@@ -469,24 +487,63 @@ func parseExpr(t *testing.T, src string) hcl.Expression {
 }
 
 func TestChangeIndex_Affected(t *testing.T) {
+	reads := func(all bool, facts map[string][]string) factReads {
+		r := factReads{all: all}
+		for name, attrs := range facts {
+			if attrs == nil {
+				r.addFact(name, "")
+			}
+			for _, a := range attrs {
+				r.addFact(name, a)
+			}
+		}
+		return r
+	}
 	var c changeIndex
-	c.add(ruleAt{1, 0}, factReads{names: map[string]bool{"a": true, "b": true}})
-	c.add(ruleAt{0, 2}, factReads{names: map[string]bool{"b": true}})
-	c.add(ruleAt{0, 1}, factReads{all: true})
-	c.add(ruleAt{0, 3}, factReads{names: map[string]bool{"c": true}})
+	c.add(ruleAt{1, 0}, reads(false, map[string][]string{"a": {"ok"}, "b": {"content"}}))
+	c.add(ruleAt{0, 2}, reads(false, map[string][]string{"b": nil}))
+	c.add(ruleAt{0, 1}, reads(true, nil))
+	c.add(ruleAt{0, 3}, reads(false, map[string][]string{"c": {"ok", "error"}}))
+	c.add(ruleAt{0, 4}, reads(false, map[string][]string{"a": {"content"}}))
+
+	t0 := time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC)
+	fact := func(name string, ok bool, content string) facts.Fact {
+		f := facts.Fact{Check: name, Kind: facts.KindFile, OK: ok, Observed: t0,
+			Values: map[string]cty.Value{"content": cty.StringVal(content), "age": cty.NumberIntVal(1)}}
+		if !ok {
+			f.Error = "gone"
+		}
+		return f
+	}
+	change := func(name string, before, after facts.Fact) map[string]facts.Change {
+		return map[string]facts.Change{name: {Before: before, After: after}}
+	}
+	later := fact("a", true, "x")
+	later.Observed = t0.Add(time.Hour)
+	later.Values["age"] = cty.NumberIntVal(3600)
+	other := fact("a", true, "x")
+	other.Kind = facts.KindCommand
 	tests := []struct {
-		names []string
-		want  []ruleAt
+		name    string
+		changes map[string]facts.Change
+		want    []ruleAt
 	}{
-		{nil, nil},
-		{[]string{"a"}, []ruleAt{{0, 1}, {1, 0}}},
-		{[]string{"a", "b"}, []ruleAt{{0, 1}, {0, 2}, {1, 0}}},
-		{[]string{"zzz"}, []ruleAt{{0, 1}}},
-		{[]string{"c", "b"}, []ruleAt{{0, 1}, {0, 2}, {0, 3}, {1, 0}}},
+		{"nothing", nil, nil},
+		{"a's ok", change("a", fact("a", true, "x"), fact("a", false, "x")), []ruleAt{{0, 1}, {1, 0}}},
+		{"a's content", change("a", fact("a", true, "x"), fact("a", true, "y")), []ruleAt{{0, 1}, {0, 4}}},
+		{"a: observed and age alone", change("a", fact("a", true, "x"), later), nil},
+		{"a flipped back", change("a", fact("a", true, "x"), fact("a", true, "x")), nil},
+		{"a: another kind", change("a", fact("a", true, "x"), other), []ruleAt{{0, 1}, {0, 4}, {1, 0}}},
+		{"b, read whole", change("b", fact("b", true, "x"), fact("b", false, "x")), []ruleAt{{0, 1}, {0, 2}}},
+		{"a fact no rule names", change("zzz", fact("zzz", true, "x"), fact("zzz", false, "x")), []ruleAt{{0, 1}}},
+		{"c and b together", map[string]facts.Change{
+			"c": {Before: fact("c", true, "x"), After: fact("c", false, "x")},
+			"b": {Before: fact("b", true, "x"), After: fact("b", true, "y")},
+		}, []ruleAt{{0, 1}, {0, 2}, {0, 3}, {1, 0}}},
 	}
 	for _, tt := range tests {
-		if got := c.affected(tt.names); !slices.Equal(got, tt.want) {
-			t.Errorf("affected(%q) = %v, want %v", tt.names, got, tt.want)
+		if got := c.affected(tt.changes); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: affected = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package facts
 
 import (
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -48,6 +49,9 @@ func TestFact_Same(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			if diff, ok := base.Diff(tt.g); (ok && len(diff) == 0) != tt.want {
+				t.Errorf("Diff = %q, %v; want the same: %v", diff, ok, tt.want)
+			}
 			if got := base.Same(tt.g); got != tt.want {
 				t.Errorf("Same = %v, want %v", got, tt.want)
 			}
@@ -111,16 +115,24 @@ func TestRunner_ChangedCoalesces(t *testing.T) {
 	if signalled(r) {
 		t.Fatal("a burst of changes signalled more than once")
 	}
-	if got := r.TakeChanged(); !slices.Equal(got, []string{"a", "b"}) {
-		t.Fatalf("TakeChanged = %q, want [a b]", got)
+	got := r.TakeChanged()
+	if names := slices.Sorted(maps.Keys(got)); !slices.Equal(names, []string{"a", "b"}) {
+		t.Fatalf("TakeChanged = %q, want [a b]", names)
+	}
+	// a went down and up again: before and after are the Same; b is down.
+	if a := got["a"]; !a.Before.Same(a.After) || a.After.Observed != t0.Add(3*time.Second) {
+		t.Errorf("a: %+v", a)
+	}
+	if b := got["b"]; b.Before.Values["content"].AsString() != "up" || b.After.Values["content"].AsString() != "down" {
+		t.Errorf("b: %+v", b)
 	}
 	if got := r.TakeChanged(); got != nil {
-		t.Fatalf("TakeChanged again = %q, want nothing", got)
+		t.Fatalf("TakeChanged again = %v, want nothing", got)
 	}
 
 	// A change after the take signals again.
 	r.record(fileFact("c", "down", t0.Add(4*time.Second)))
-	if !signalled(r) || !slices.Equal(r.TakeChanged(), []string{"c"}) {
+	if !signalled(r) || !slices.Equal(slices.Sorted(maps.Keys(r.TakeChanged())), []string{"c"}) {
 		t.Fatal("a change after the take was not signalled")
 	}
 }
@@ -145,5 +157,23 @@ func TestRunner_FlippingCheckSignalsAtMostOncePerRun(t *testing.T) {
 	}
 	if signals != runs-1 {
 		t.Errorf("%d signals for %d runs that each changed (the first is no change)", signals, runs-1)
+	}
+}
+
+func TestFact_Diff(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC)
+	a := fileFact("f", "up", t0)
+	b := fileFact("f", "down", t0.Add(time.Minute))
+	b.OK, b.Error = false, "gone"
+	b.Values["extra"] = cty.True
+	got, ok := a.Diff(b)
+	if want := []string{"content", "error", "extra", "ok", "size"}; !ok || !slices.Equal(got, want) {
+		t.Errorf("Diff = %q, %v; want %q (not age, latency or observed)", got, ok, want)
+	}
+	c := a
+	c.Check = "g"
+	if got, ok := a.Diff(c); ok || got != nil {
+		t.Errorf("Diff of another check = %q, %v; want nil, false", got, ok)
 	}
 }

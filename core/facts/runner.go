@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"maps"
-	"slices"
 	"sync"
 	"time"
 
@@ -58,10 +56,11 @@ type Runner struct {
 	mu    sync.Mutex
 	facts map[string]Fact
 	subs  map[chan Fact]struct{}
-	// changed are the checks whose fact changed since TakeChanged last
-	// took them; changes is signalled (without blocking: it holds one)
-	// when a check is added to them.
-	changed map[string]bool
+	// changed holds, for each check whose fact changed since
+	// TakeChanged last took them, its fact before the first of those
+	// changes; changes is signalled (without blocking: it holds one) when
+	// a check is added to it.
+	changed map[string]Fact
 	changes chan struct{}
 	started bool
 	stopped bool
@@ -86,7 +85,7 @@ func NewRunner(logger hclog.Logger, specs []Spec, opts ...RunnerOption) (*Runner
 		now:     time.Now,
 		facts:   make(map[string]Fact, len(specs)),
 		subs:    make(map[chan Fact]struct{}),
-		changed: make(map[string]bool),
+		changed: make(map[string]Fact),
 		changes: make(chan struct{}, 1),
 		ready:   make(chan struct{}),
 		done:    make(chan struct{}),
@@ -216,8 +215,8 @@ func (r *Runner) record(f Fact) {
 		if r.pending == 0 {
 			close(r.ready)
 		}
-	} else if !prev.Same(f) && !r.changed[f.Check] {
-		r.changed[f.Check] = true
+	} else if _, pending := r.changed[f.Check]; !pending && !prev.Same(f) {
+		r.changed[f.Check] = prev
 		select {
 		case r.changes <- struct{}{}:
 		default: // already signalled, not yet taken
@@ -292,17 +291,29 @@ func (r *Runner) Snapshot() map[string]Fact {
 // close the channel.
 func (r *Runner) Changed() <-chan struct{} { return r.changes }
 
-// TakeChanged returns the names of the checks whose fact changed since it
-// was last called (see Changed), sorted, and forgets them.
-func (r *Runner) TakeChanged() []string {
+// Change is a check whose fact changed (see Runner.Changed).
+type Change struct {
+	// Before is the check's fact before the first of its changes since
+	// the last TakeChanged; After is its latest fact. They may be the
+	// Same again (a value that flipped and flipped back).
+	Before, After Fact
+}
+
+// TakeChanged returns the checks whose fact changed since it was last
+// called (see Changed), by name, and forgets them. The facts' Values are
+// copies.
+func (r *Runner) TakeChanged() map[string]Change {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.changed) == 0 {
 		return nil
 	}
-	names := slices.Sorted(maps.Keys(r.changed))
+	out := make(map[string]Change, len(r.changed))
+	for name, before := range r.changed {
+		out[name] = Change{Before: before.clone(), After: r.facts[name].clone()}
+	}
 	clear(r.changed)
-	return names
+	return out
 }
 
 // Ready returns nil once every check has run at least once, or an error
