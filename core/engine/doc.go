@@ -13,9 +13,10 @@
 //
 // Besides their schedules, rules are evaluated on change: when a check's
 // or peer's fact changes (facts.Fact.Same), the rules whose condition
-// reads it, directly or through a node field, are evaluated at once, as one tick of
-// their own through the same code as a schedule's (see onchange.go).
-// Changes that come together make one such tick. A rule is never
+// reads a value of it that differs (facts.Fact.Diff), directly or through
+// a node field, are evaluated at once, as one tick of their own through
+// the same code as a schedule's (see onchange.go). Changes that come
+// together make one such tick. A rule is never
 // evaluated twice at once: a schedule's tick and an evaluation on change
 // take the lock of the rule's tick group.
 //
