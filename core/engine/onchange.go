@@ -324,6 +324,8 @@ func (e *Runner) evaluateChanged(ctx context.Context, changes map[string]facts.C
 			g.mu.Unlock()
 		}
 	}()
-	e.logger.Debug("facts changed; evaluating the rules that read them", "facts", slices.Sorted(maps.Keys(changes)), "rules", len(rs))
+	if e.logger.IsDebug() {
+		e.logger.Debug("facts changed; evaluating the rules that read them", "facts", slices.Sorted(maps.Keys(changes)), "rules", len(rs))
+	}
 	e.tick(ctx, rs, readsOutbox)
 }

@@ -332,9 +332,10 @@ func (e *Runner) save(states map[string]rules.State) {
 // Start starts the checks and, once each has run once (or after a short
 // wait), the scheduler, so the first evaluations see facts, and the
 // evaluation on change: from then on, when a check's or peer's fact
-// changes (see facts.Fact.Same), the rules whose condition reads it,
-// directly or through a node field, are evaluated at once, as a tick of their own,
-// besides their schedules. Stop or Close ends it; so does ctx.
+// changes, the rules whose condition reads a value of it that differs,
+// directly or through a node field, are evaluated at once, as a tick of
+// their own, besides their schedules (see onchange.go). Stop or Close
+// ends it; so does ctx.
 func (e *Runner) Start(ctx context.Context) {
 	e.runner.Start(ctx)
 	wait, cancel := context.WithTimeout(ctx, 15*time.Second)
