@@ -61,10 +61,16 @@ func newHandoffFixture(t *testing.T) *handoffFixture {
 	}
 	t.Cleanup(func() { _ = ob.Close() })
 	f.q = &outboxEnqueuer{ob: ob}
-	f.cfg = loadSource(t, `
+	f.cfg = loadSource(t, handoffSource(f.dataDir, f.marker))
+	return f
+}
+
+// handoffSource is the configuration of newHandoffFixture.
+func handoffSource(dataDir, marker string) string {
+	return `
 agent {
   node     = "node-1"
-  data_dir = "`+f.dataDir+`"
+  data_dir = "` + dataDir + `"
 }
 transport "relay" {
   plugin = "smtp-basic"
@@ -75,7 +81,7 @@ contact "ops" {
   via   = [transport.relay]
 }
 check "marker" {
-  file = "`+f.marker+`"
+  file = "` + marker + `"
 }
 rule "gone" {
   when    = !check.marker.exists
@@ -83,8 +89,7 @@ rule "gone" {
   subject = "marker gone"
   on_resolve = false
 }
-`)
-	return f
+`
 }
 
 // start makes an engine as a (re)started agent does, with its checks run
@@ -247,5 +252,37 @@ func TestHandoff_StaleMarkIgnored(t *testing.T) {
 	}
 	if st := e.states["gone"]; st.Phase != rules.Firing || st.Seq != 2 {
 		t.Errorf("state = %+v, want firing at Seq 2", st)
+	}
+}
+
+// TestHandoff_UnsureHandoffOutlivesOtherRulesTicks: a hand-off that may
+// have been stored after all is reconciled at the next evaluation of its
+// rule, even when a tick of other rules (another schedule's, or an
+// evaluation on change) comes in between.
+func TestHandoff_UnsureHandoffOutlivesOtherRulesTicks(t *testing.T) {
+	f := newHandoffFixture(t)
+	f.cfg = loadSource(t, handoffSource(f.dataDir, f.marker)+`
+rule "other" {
+  schedule = "@every 1h"
+  when     = check.marker.exists
+  notify   = [contact.ops]
+  subject  = "marker there"
+}
+`)
+	e := f.start()
+	gone, other := f.cfg.Rules[0], f.cfg.Rules[1]
+	if gone.Name != "gone" || other.Name != "other" {
+		t.Fatalf("rules %s, %s", gone.Name, other.Name)
+	}
+	ctx := context.Background()
+	f.q.failAfterCommit = true
+	e.Evaluate(ctx, gone)
+	f.q.failAfterCommit = false
+	f.clock = f.clock.Add(time.Minute)
+	e.Evaluate(ctx, other)
+	f.clock = f.clock.Add(time.Minute)
+	e.Evaluate(ctx, gone)
+	if got := f.fires(); len(got) != 1 {
+		t.Fatalf("%d fire entries, want 1 (the alert fired again under a new Message-ID)", len(got))
 	}
 }

@@ -96,6 +96,9 @@ type Runner struct {
 	// nodeReadsFacts is set when a node field reads a variable (check,
 	// peer): only then do the node facts need the checks' objects.
 	nodeReadsFacts bool
+	// changes says which rules read which facts, to evaluate them when
+	// the facts change (see onchange.go).
+	changes changeIndex
 
 	mu       sync.Mutex
 	states   map[string]rules.State
@@ -106,10 +109,18 @@ type Runner struct {
 	// agent.previous_role and agent.role_since), saved in the store.
 	role     rules.RoleMemory
 	stopping bool
+	// watch is the goroutine that evaluates on change, while it runs;
+	// watchOff is set once Stop or Close ended it, so that it does not
+	// start again.
+	watch    *changeWatch
+	watchOff bool
 	failed   int // evaluations whose notifications could not be enqueued
-	// unsure is set when a hand-off failed in a way that may have stored
-	// it after all (its context ended); the next tick reconciles first.
-	unsure bool
+	// unsure are the rules whose hand-off failed in a way that may have
+	// stored it after all (its context ended), and every rule at the
+	// start: the next tick that evaluates one of them reconciles it
+	// first. Per rule, since a tick may evaluate some rules only (a
+	// schedule's, or an evaluation on change).
+	unsure map[string]bool
 	// unsaved are states the state file refused; the next tick's save
 	// tries them again.
 	unsaved map[string]rules.State
@@ -135,6 +146,10 @@ type tickGroup struct {
 	spec        string
 	rules       []*rules.Rule
 	readsOutbox bool
+	// mu is held while rules of the group are evaluated, by the
+	// schedule's tick and by an evaluation on change, so that no rule is
+	// evaluated twice at once.
+	mu sync.Mutex
 }
 
 // evalRecord is the last evaluation of a rule, for /v1/status.
@@ -202,27 +217,43 @@ func New(cfg *config.Config, logger hclog.Logger, q Enqueuer, o Options) (*Runne
 		// And once more at the first tick: after a reload whose old
 		// rules did not stop in time, their last hand-off may commit
 		// after the reconcile above.
-		e.unsure = true
+		e.unsure = make(map[string]bool, len(cfg.Rules))
+		for _, r := range cfg.Rules {
+			e.unsure[r.Name] = true
+		}
 	}
 	e.sched = rules.NewScheduler(e.logger, time.Local)
-	bySpec := map[string]*tickGroup{}
+	bySpec := map[string]int{}
+	node := nodeReads(cfg.Node.Fields)
 	for _, r := range cfg.Rules {
+		// What the rule's condition reads of the facts, from its tree,
+		// before Compact keeps its text alone.
+		reads := changeReads(r, node)
 		// Keep the expressions as their text, not their trees: with
 		// many rules most of the agent's memory (see rules.Rule.Compact).
 		r.Compact(cfg.Sources[r.DeclRange.Filename])
 		r.Prepare()
-		g := bySpec[r.Schedule]
-		if g == nil {
-			g = &tickGroup{spec: r.Schedule}
-			bySpec[r.Schedule] = g
-			e.groups = append(e.groups, g)
+		gi, ok := bySpec[r.Schedule]
+		if !ok {
+			gi = len(e.groups)
+			bySpec[r.Schedule] = gi
+			e.groups = append(e.groups, &tickGroup{spec: r.Schedule})
+		}
+		g := e.groups[gi]
+		if !reads.empty() {
+			e.changes.add(ruleAt{group: gi, rule: len(g.rules)}, reads)
 		}
 		g.rules = append(g.rules, r)
 		g.readsOutbox = g.readsOutbox || r.Reads("outbox")
 	}
 	for _, g := range e.groups {
 		g := g
-		if _, err := e.sched.Add(g.spec, func(ctx context.Context) { e.tick(ctx, g.rules, g.readsOutbox) }); err != nil {
+		job := func(ctx context.Context) {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			e.tick(ctx, g.rules, g.readsOutbox)
+		}
+		if _, err := e.sched.Add(g.spec, job); err != nil {
 			e.close()
 			return nil, fmt.Errorf("rule %s: %w", g.rules[0].Name, err)
 		}
@@ -299,7 +330,12 @@ func (e *Runner) save(states map[string]rules.State) {
 }
 
 // Start starts the checks and, once each has run once (or after a short
-// wait), the scheduler, so the first evaluations see facts.
+// wait), the scheduler, so the first evaluations see facts, and the
+// evaluation on change: from then on, when a check's or peer's fact
+// changes, the rules whose condition reads a value of it that differs,
+// directly or through a node field, are evaluated at once, as a tick of
+// their own, besides their schedules (see onchange.go). Stop or Close
+// ends it; so does ctx.
 func (e *Runner) Start(ctx context.Context) {
 	e.runner.Start(ctx)
 	wait, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -308,16 +344,21 @@ func (e *Runner) Start(ctx context.Context) {
 		e.logger.Warn("checks not ready", "error", err)
 	}
 	e.sched.Start()
+	e.startWatch(ctx)
 }
 
 // Stop evaluates every rule once more with agent.stopping set (so a
-// shutdown rule can speak), then stops the scheduler and the checks and
-// closes the rule state.
+// shutdown rule can speak), then stops the scheduler, the evaluation on
+// change and the checks and closes the rule state.
 func (e *Runner) Stop(ctx context.Context) error {
+	// The evaluation on change ends first: an evaluation of it sees
+	// agent.stopping false, and the last one below is the one that sees
+	// it true.
+	werr := e.stopWatch(ctx)
 	e.mu.Lock()
 	e.stopping = true
 	e.mu.Unlock()
-	err := e.sched.Stop(ctx)
+	err := errors.Join(werr, e.sched.Stop(ctx))
 	if ctx.Err() == nil && len(e.cfg.Rules) > 0 {
 		readsOutbox := false
 		for _, g := range e.groups {
@@ -330,11 +371,11 @@ func (e *Runner) Stop(ctx context.Context) error {
 	return err
 }
 
-// Close stops the scheduler and the checks and closes the rule state,
-// without a last evaluation: a reload's old rules, which are not
-// stopping. The rule state file has one owner at a time.
+// Close stops the scheduler, the evaluation on change and the checks and
+// closes the rule state, without a last evaluation: a reload's old rules,
+// which are not stopping. The rule state file has one owner at a time.
 func (e *Runner) Close(ctx context.Context) error {
-	err := e.sched.Stop(ctx)
+	err := errors.Join(e.stopWatch(ctx), e.sched.Stop(ctx))
 	e.runner.Stop()
 	e.close()
 	return err
@@ -451,12 +492,19 @@ func (e *Runner) observeRole(node map[string]cty.Value, now time.Time) {
 // behind a tick.
 func (e *Runner) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 	began := time.Now()
+	var unsure []*rules.Rule
 	e.mu.Lock()
-	unsure := e.unsure
-	e.unsure = false
+	if len(e.unsure) > 0 {
+		for _, r := range rs {
+			if e.unsure[r.Name] {
+				unsure = append(unsure, r)
+				delete(e.unsure, r.Name)
+			}
+		}
+	}
 	e.mu.Unlock()
-	if unsure {
-		e.reconcile(rs)
+	if len(unsure) > 0 {
+		e.reconcile(unsure)
 	}
 
 	now := e.now()
@@ -560,7 +608,14 @@ func (e *Runner) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 		// The hand-off may have been stored after all (its context
 		// ended while it was being committed): check the marks before
 		// the next evaluation of these rules.
-		e.unsure = true
+		if e.unsure == nil {
+			e.unsure = map[string]bool{}
+		}
+		for i, r := range rs {
+			if handed[i] {
+				e.unsure[r.Name] = true
+			}
+		}
 	}
 	e.mu.Unlock()
 	if e.onEval != nil {

@@ -11,7 +11,11 @@
 // Run runs a check once. A Runner runs many: each check at once and then
 // every Every, concurrently with the others, never overlapping itself. It
 // keeps the latest fact of each (Snapshot), tells when every check has run
-// once (Ready) and hands out new facts as they come (Subscribe).
+// once (Ready), hands out new facts as they come (Subscribe) and says
+// which checks' facts changed (Changed, TakeChanged): a fact changes when
+// what rules read of it differs from the check's previous fact, leaving
+// aside what differs at every run (latency, observed, a file's age, a
+// ping's rtt; see Fact.Same).
 //
 // # Kinds
 //

@@ -68,6 +68,74 @@ func (f Fact) Object() cty.Value {
 	return cty.ObjectVal(attrs)
 }
 
+// Same reports whether f and g observed the same thing, as rules read it:
+// the same check and kind, the same ok and error, and equal Values
+// (cty.Value.RawEquals), except what changes at every run even when what
+// is observed does not: Latency, Observed and the kind's volatile values
+// (a file's age, a ping's rtt). A check whose fact is not the Same as its
+// previous one has changed (see Runner.Changed).
+func (f Fact) Same(g Fact) bool {
+	same := true
+	f.diff(g, func(string) bool { same = false; return false })
+	return same
+}
+
+// Diff returns the names of the attributes of Object that differ between
+// f and g, as Same compares them (ok, error and the names of Values; never
+// latency, observed or a volatile value), sorted. Facts of different
+// checks or kinds differ in every attribute: Diff returns nil and false.
+func (f Fact) Diff(g Fact) (names []string, comparable bool) {
+	if f.Check != g.Check || f.Kind != g.Kind {
+		return nil, false
+	}
+	f.diff(g, func(name string) bool { names = append(names, name); return true })
+	slices.Sort(names)
+	return names, true
+}
+
+// diff calls differ with each attribute that differs between f and g
+// (another check or kind: with ""), until differ returns false.
+func (f Fact) diff(g Fact, differ func(name string) bool) {
+	if f.Check != g.Check || f.Kind != g.Kind {
+		differ("")
+		return
+	}
+	if f.OK != g.OK && !differ(attrOK) {
+		return
+	}
+	if f.Error != g.Error && !differ(attrError) {
+		return
+	}
+	volatile := volatileNames[f.Kind]
+	for name, v := range f.Values {
+		if slices.Contains(volatile, name) {
+			continue
+		}
+		w, ok := g.Values[name]
+		if !ok || !sameValue(v, w) {
+			if !differ(name) {
+				return
+			}
+		}
+	}
+	for name := range g.Values {
+		if _, ok := f.Values[name]; !ok && !slices.Contains(volatile, name) {
+			if !differ(name) {
+				return
+			}
+		}
+	}
+}
+
+// sameValue reports whether a and b are the same value, zero Values
+// included.
+func sameValue(a, b cty.Value) bool {
+	if a.Type() == cty.NilType || b.Type() == cty.NilType {
+		return a.Type() == b.Type()
+	}
+	return a.RawEquals(b)
+}
+
 // clone returns f with its own copy of Values.
 func (f Fact) clone() Fact {
 	f.Values = maps.Clone(f.Values)

@@ -48,7 +48,8 @@ func init() {
 			"age":     cty.Number,
 			"size":    cty.Number,
 		},
-		has: func(s Spec) bool { return s.File != nil },
+		volatile: []string{"age"},
+		has:      func(s Spec) bool { return s.File != nil },
 		defaults: func(s Spec) Spec {
 			c := *s.File
 			if c.MaxBytes == 0 {

@@ -44,6 +44,10 @@ type CheckKind interface {
 	base(s Spec, v map[string]cty.Value)
 	// check runs the check (see checkFunc).
 	check(ctx context.Context, s Spec, e *env, v map[string]cty.Value) error
+	// volatileValues names the values that change at every run even when
+	// what the check observes does not (a file's age): Fact.Same ignores
+	// them.
+	volatileValues() []string
 }
 
 // addFunc records one problem of a Spec: field is the path of the field
@@ -116,6 +120,9 @@ type kindDef struct {
 	valid    func(s Spec, add addFunc)
 	baseFn   func(s Spec, v map[string]cty.Value)
 	run      checkFunc
+	// volatile names the values that change at every run even when what
+	// is observed does not (see CheckKind.volatileValues).
+	volatile []string
 }
 
 // Name implements CheckKind.
@@ -158,6 +165,8 @@ func (k *kindDef) check(ctx context.Context, s Spec, e *env, v map[string]cty.Va
 	return k.run(ctx, s, e, v)
 }
 
+func (k *kindDef) volatileValues() []string { return k.volatile }
+
 // registry holds the registered kinds. It is written by init functions
 // only, before anything reads it, so reading it needs no lock.
 var registry struct {
@@ -178,6 +187,10 @@ type ranked struct {
 // implies.
 var valueTypes = map[Kind]map[string]cty.Type{}
 
+// volatileNames holds, per kind, the values Fact.Same ignores (see
+// CheckKind.volatileValues).
+var volatileNames = map[Kind][]string{}
+
 // register adds k to the kinds; call it from an init function. rank orders the kinds as the
 // documentation presents them (and as messages list them): tcp is 10, the
 // built-in kinds go up by 10, peer is last at 1000. A second kind of the
@@ -197,6 +210,9 @@ func register(rank int, k CheckKind) {
 		registry.kinds = append(registry.kinds, r.kind)
 	}
 	valueTypes[k.Name()] = k.ValueTypes()
+	if v := k.volatileValues(); len(v) > 0 {
+		volatileNames[k.Name()] = v
+	}
 }
 
 // Lookup returns the kind named name.

@@ -60,7 +60,8 @@ func init() {
 			"sent":     cty.Number,
 			"received": cty.Number,
 		},
-		has: func(s Spec) bool { return s.Ping != nil },
+		volatile: []string{"rtt"},
+		has:      func(s Spec) bool { return s.Ping != nil },
 		defaults: func(s Spec) Spec {
 			c := *s.Ping
 			if c.Count == 0 {

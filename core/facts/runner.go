@@ -53,9 +53,15 @@ type Runner struct {
 	now    func() time.Time
 	run    func(context.Context, Spec, func() time.Time) Fact
 
-	mu      sync.Mutex
-	facts   map[string]Fact
-	subs    map[chan Fact]struct{}
+	mu    sync.Mutex
+	facts map[string]Fact
+	subs  map[chan Fact]struct{}
+	// changed holds, for each check whose fact changed since
+	// TakeChanged last took them, its fact before the first of those
+	// changes; changes is signalled (without blocking: it holds one) when
+	// a check is added to it.
+	changed map[string]Fact
+	changes chan struct{}
 	started bool
 	stopped bool
 	pending int           // checks that have not run yet
@@ -75,12 +81,14 @@ func NewRunner(logger hclog.Logger, specs []Spec, opts ...RunnerOption) (*Runner
 		logger = hclog.NewNullLogger()
 	}
 	r := &Runner{
-		logger: logger.Named("facts"),
-		now:    time.Now,
-		facts:  make(map[string]Fact, len(specs)),
-		subs:   make(map[chan Fact]struct{}),
-		ready:  make(chan struct{}),
-		done:   make(chan struct{}),
+		logger:  logger.Named("facts"),
+		now:     time.Now,
+		facts:   make(map[string]Fact, len(specs)),
+		subs:    make(map[chan Fact]struct{}),
+		changed: make(map[string]Fact),
+		changes: make(chan struct{}, 1),
+		ready:   make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	r.run = r.runLogged
 	for _, o := range opts {
@@ -195,15 +203,23 @@ func spread(name string, every time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(every/2))
 }
 
-// record keeps f as its check's latest fact and hands it to subscribers.
-// A subscriber whose buffer is full misses it.
+// record keeps f as its check's latest fact, notes a change (see
+// Changed) and hands f to subscribers. A subscriber whose buffer is full
+// misses it.
 func (r *Runner) record(f Fact) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, seen := r.facts[f.Check]; !seen {
+	prev, seen := r.facts[f.Check]
+	if !seen {
 		r.pending--
 		if r.pending == 0 {
 			close(r.ready)
+		}
+	} else if _, pending := r.changed[f.Check]; !pending && !prev.Same(f) {
+		r.changed[f.Check] = prev
+		select {
+		case r.changes <- struct{}{}:
+		default: // already signalled, not yet taken
 		}
 	}
 	r.facts[f.Check] = f
@@ -262,6 +278,41 @@ func (r *Runner) Snapshot() map[string]Fact {
 	for name, f := range r.facts {
 		out[name] = f.clone()
 	}
+	return out
+}
+
+// Changed returns a channel that receives a value when a check's fact
+// changes, that is when it is not the Same as the check's previous fact (a
+// check's first fact is no change). Then TakeChanged says which checks
+// changed. The channel holds one value: changes that come before
+// TakeChanged takes them add to the same signal, so however many checks
+// change at once, the receiver wakes once, and never more often than
+// facts come. Changed and TakeChanged are for one receiver; Stop does not
+// close the channel.
+func (r *Runner) Changed() <-chan struct{} { return r.changes }
+
+// Change is a check whose fact changed (see Runner.Changed).
+type Change struct {
+	// Before is the check's fact before the first of its changes since
+	// the last TakeChanged; After is its latest fact. They may be the
+	// Same again (a value that flipped and flipped back).
+	Before, After Fact
+}
+
+// TakeChanged returns the checks whose fact changed since it was last
+// called (see Changed), by name, and forgets them. The facts' Values are
+// copies.
+func (r *Runner) TakeChanged() map[string]Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.changed) == 0 {
+		return nil
+	}
+	out := make(map[string]Change, len(r.changed))
+	for name, before := range r.changed {
+		out[name] = Change{Before: before.clone(), After: r.facts[name].clone()}
+	}
+	clear(r.changed)
 	return out
 }
 
