@@ -134,10 +134,12 @@ func checkDeliveryError(t *testing.T, err error, want *sdk.DeliveryError) *sdk.D
 
 // rawServer is a hand-written SMTP server on 127.0.0.1 for the replies
 // the testserver cannot give (a dying connection at a chosen command). It
-// serves one connection: it greets, answers EHLO with 8BITMIME, reads a
-// message after DATA up to the final ".", and asks reply for every other
-// command (and for "." at the end of DATA). When hangup is true it closes
-// the connection after the reply. Every command is recorded.
+// serves one connection, and refuses any after it (the listener closes):
+// it greets, answers EHLO with 8BITMIME, reads a message after DATA up to
+// the final ".", and asks reply for every other command (and for "." at
+// the end of DATA). When hangup is true it closes the connection after the
+// reply; an empty reply is not sent, and the server reads on. Every
+// command is recorded.
 type rawServer struct {
 	ln    net.Listener
 	reply func(cmd string) (resp string, hangup bool)
@@ -174,6 +176,7 @@ func (s *rawServer) commands() []string {
 func (s *rawServer) serve() {
 	defer close(s.done)
 	c, err := s.ln.Accept()
+	_ = s.ln.Close()
 	if err != nil {
 		return
 	}
@@ -207,6 +210,9 @@ func (s *rawServer) serve() {
 			resp, hangup = s.reply(".")
 		default:
 			resp, hangup = s.reply(verb)
+		}
+		if resp == "" && !hangup {
+			continue
 		}
 		if err := tp.PrintfLine("%s", resp); err != nil {
 			return

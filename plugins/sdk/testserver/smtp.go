@@ -181,6 +181,7 @@ type Server struct {
 	changed chan struct{} // closed and replaced whenever msgs grows or the server closes
 	closed  bool
 	live    map[*trackedConn]struct{}
+	peak    int // most connections open at once
 
 	closeOnce sync.Once
 	closeErr  error
@@ -456,6 +457,7 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	tc := &trackedConn{Conn: c, srv: l.srv, id: int(l.srv.conns.Add(1))}
 	l.srv.mu.Lock()
 	l.srv.live[tc] = struct{}{}
+	l.srv.peak = max(l.srv.peak, len(l.srv.live))
 	l.srv.mu.Unlock()
 	return tc, nil
 }
