@@ -136,8 +136,9 @@ func checkDeliveryError(t *testing.T, err error, want *sdk.DeliveryError) *sdk.D
 // the testserver cannot give (a dying connection at a chosen command). It
 // serves one connection, and refuses any after it (the listener closes):
 // it greets, answers EHLO with 8BITMIME, reads a message after DATA up to
-// the final ".", and asks reply for every other command (and for "." at
-// the end of DATA). When hangup is true it closes the connection after the
+// the final ".", and asks reply for every command (for DATA, a 4xx or 5xx
+// reply refuses it, any other lets the message come; and for "." at the
+// end of DATA). When hangup is true it closes the connection after the
 // reply; an empty reply is not sent, and the server reads on. Every
 // command is recorded.
 type rawServer struct {
@@ -201,6 +202,10 @@ func (s *rawServer) serve() {
 		case "EHLO", "HELO":
 			resp = "250-raw.example.test\r\n250 8BITMIME"
 		case "DATA":
+			if r, h := s.reply(verb); r != "" && (r[0] == '4' || r[0] == '5') {
+				resp, hangup = r, h // DATA refused
+				break
+			}
 			if err := tp.PrintfLine("354 go ahead"); err != nil {
 				return
 			}

@@ -100,10 +100,10 @@ func (p *pool) take() *pconn {
 	return nil
 }
 
-// reserveFresh reserves room for a connection that must be new (Check's),
-// closing the least recently used idle one if the pool is full. It
-// returns a func that gives the room back.
-func (p *pool) reserveFresh() (unreserve func()) {
+// reserve reserves room for a new connection even when idle ones are
+// left, closing the least recently used idle one if the pool is full.
+// The room is given back with put, or with drop if the dial fails.
+func (p *pool) reserve() {
 	p.mu.Lock()
 	var evict *pconn
 	if p.open >= cap(p.slots) && len(p.idle) > 0 {
@@ -117,6 +117,13 @@ func (p *pool) reserveFresh() (unreserve func()) {
 	if evict != nil {
 		evict.quit(p.timeout)
 	}
+}
+
+// reserveFresh reserves room for a connection that must be new (Check's),
+// closing the least recently used idle one if the pool is full. It
+// returns a func that gives the room back.
+func (p *pool) reserveFresh() (unreserve func()) {
+	p.reserve()
 	return func() { p.drop(nil) }
 }
 

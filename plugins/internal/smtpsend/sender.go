@@ -270,13 +270,6 @@ func (b *batch) next() (int, bool) {
 	return i, true
 }
 
-// requeue puts message i back at the front, for another connection.
-func (b *batch) requeue(i int) {
-	b.mu.Lock()
-	b.queue = append([]int{i}, b.queue...)
-	b.mu.Unlock()
-}
-
 // work sends messages of b, one at a time, over one pooled connection,
 // replacing it when it breaks, until none is left, ctx ends or no
 // connection can be had.
@@ -297,6 +290,7 @@ func (s *Sender) work(ctx context.Context, b *batch) {
 			s.pool.drop(c)
 		}
 	}()
+	retry := -1 // a message to try again on a new connection
 	for ctx.Err() == nil {
 		if c == nil {
 			// Peek before dialling: another worker may have taken the
@@ -304,12 +298,14 @@ func (s *Sender) work(ctx context.Context, b *batch) {
 			b.mu.Lock()
 			empty := len(b.queue) == 0
 			b.mu.Unlock()
-			if empty {
+			if empty && retry < 0 {
 				return
 			}
 			var st *connState
 			var err error
-			if c, st, err = s.get(ctx); err != nil {
+			// A message whose connection broke goes out on a new one:
+			// idle connections as old as that one may be dead too.
+			if c, st, err = s.get(ctx, retry >= 0); err != nil {
 				b.mu.Lock()
 				b.connErr, b.connSt = err, st
 				b.mu.Unlock()
@@ -321,23 +317,37 @@ func (s *Sender) work(ctx context.Context, b *batch) {
 			cc := c
 			stop = context.AfterFunc(ctx, func() { cc.st.close() })
 		}
-		i, ok := b.next()
-		if !ok {
-			return
+		i := retry
+		if i >= 0 {
+			retry = -1
+			b.mu.Lock()
+			b.tries[i]++
+			b.mu.Unlock()
+		} else {
+			var ok bool
+			if i, ok = b.next(); !ok {
+				return
+			}
 		}
-		broken := s.sendOne(ctx, c, b, i)
+		again, broken := s.sendOne(ctx, c, b, i)
 		if broken {
 			stop()
 			s.pool.drop(c)
 			c = nil
 		}
+		if again {
+			retry = i
+		}
 	}
 }
 
-// get returns an idle connection of the pool or a new one, and the state
-// of the connection tried when it fails.
-func (s *Sender) get(ctx context.Context) (*pconn, *connState, error) {
-	if c := s.pool.take(); c != nil {
+// get returns an idle connection of the pool or, when there is none or
+// fresh is set, a new one; and the state of the connection tried when it
+// fails.
+func (s *Sender) get(ctx context.Context, fresh bool) (*pconn, *connState, error) {
+	if fresh {
+		s.pool.reserve()
+	} else if c := s.pool.take(); c != nil {
 		return c, c.st, nil
 	}
 	st := &connState{}
@@ -355,14 +365,14 @@ func (s *Sender) get(ctx context.Context) (*pconn, *connState, error) {
 	return &pconn{gc: gc, sc: sc, st: st}, st, nil
 }
 
-// sendOne sends message i of b over c and records its error, or requeues
-// it when c broke before the server took its DATA and it may be tried
-// again. It reports whether c is broken.
-func (s *Sender) sendOne(ctx context.Context, c *pconn, b *batch, i int) (broken bool) {
+// sendOne sends message i of b over c and records its error, unless c
+// broke before the server took its DATA and the message may be tried
+// again (again). It reports whether c is broken.
+func (s *Sender) sendOne(ctx context.Context, c *pconn, b *batch, i int) (again, broken bool) {
 	gm := b.msgs[i]
 	err := c.gc.SendWithSMTPClient(c.sc, gm)
 	if gm.IsDelivered() {
-		return false
+		return false, false
 	}
 	if err == nil {
 		err = errors.New("message not sent")
@@ -388,7 +398,7 @@ func (s *Sender) sendOne(ctx context.Context, c *pconn, b *batch, i int) (broken
 		b.mu.Lock()
 		b.errs[i] = sdk.TemporaryError(ctx.Err(), "", "")
 		b.mu.Unlock()
-		return true
+		return false, true
 	}
 	// A connection that went away (or was being closed, 421) is
 	// worth another try; one that sent a reply too large is not.
@@ -396,14 +406,13 @@ func (s *Sender) sendOne(ctx context.Context, c *pconn, b *batch, i int) (broken
 	retry := broken && !c.st.tooLarge() && b.tries[i] < 2 && beforeData(reason)
 	b.mu.Unlock()
 	if retry {
-		b.requeue(i)
-		return true
+		return true, true
 	}
 	de := s.classifyOn(c.st, err)
 	b.mu.Lock()
 	b.errs[i] = de
 	b.mu.Unlock()
-	return broken
+	return false, broken
 }
 
 // beforeData reports whether a send that failed for reason failed before
