@@ -2,12 +2,16 @@ package smtpsend
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
+
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
 // Defaults and bounds of the connection pool.
@@ -70,8 +74,10 @@ func newPool(maxConns int, idleTimeout, timeout time.Duration) *pool {
 
 // acquire takes a slot, waiting until one is free or ctx ends.
 func (p *pool) acquire(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	select {
+	case p.slots <- struct{}{}:
+		return nil // a free slot, even if ctx has ended: the dial says so
+	default:
 	}
 	select {
 	case p.slots <- struct{}{}:
@@ -191,4 +197,24 @@ func (p *pool) counts() (open, idle int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.open, len(p.idle)
+}
+
+// PoolSchema returns the settings of the pool, which every SMTP transport
+// takes.
+func PoolSchema() sdk.Schema {
+	return sdk.Schema{
+		{Name: "max_connections", Type: sdk.TypeNumber, Default: strconv.Itoa(DefaultMaxConnections), Description: fmt.Sprintf("Most connections to the server open at once, from 1 to %d; they stay logged in and are reused, and a large batch is sent over several at once.", MaxMaxConnections)},
+		{Name: "idle_timeout", Type: sdk.TypeDuration, Default: DefaultIdleTimeout.String(), Description: "Close a connection after it has been unused this long."},
+	}
+}
+
+// CheckPool appends a diagnostic for each pool setting out of range.
+func CheckPool(maxConns int, idleTimeout time.Duration, diags sdk.Diagnostics) sdk.Diagnostics {
+	if maxConns < 1 || maxConns > MaxMaxConnections {
+		diags = diags.Errorf("max_connections", fmt.Sprintf("Use a number from 1 to %d; the default, %d, suits most servers.", MaxMaxConnections, DefaultMaxConnections), "Max connections %d is out of range", maxConns)
+	}
+	if idleTimeout <= 0 {
+		diags = diags.Errorf("idle_timeout", "Use a positive duration, such as \"30s\".", "Idle timeout must be positive")
+	}
+	return diags
 }

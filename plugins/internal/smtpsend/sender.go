@@ -225,6 +225,9 @@ func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, e
 	if !b.tried && b.connErr != nil {
 		return nil, s.classifyOn(b.connSt, b.connErr)
 	}
+	if !b.tried && ctx.Err() != nil {
+		return nil, s.classify(ctx.Err())
+	}
 	for i, gm := range b.msgs {
 		switch {
 		case gm == nil:

@@ -310,6 +310,7 @@ func TestSchema_acceptedByConfigure(t *testing.T) {
 		"service_account_file": e.saFile, "subject": mailbox, "client_file": "",
 		"host": "smtp.gmail.com", "port": 465, "security": "tls", "username": mailbox,
 		"token_grace": "30s", "ca_file": e.caFile, "timeout": "30s", "helo": "node.example.test",
+		"max_connections": 2, "idle_timeout": "10s",
 	}
 	var names, sampled []string
 	for _, a := range googleoauth.Schema {
