@@ -25,9 +25,8 @@ const (
 	// enough to carry a burst's batches and the next burst soon after,
 	// well under the idle limit of common servers (Postfix: 300 s).
 	DefaultIdleTimeout = 30 * time.Second
-	// messagesPerConnection: one Send opens another connection of its
-	// own for every this many messages (up to MaxConnections); a login
-	// costs about as many round trips as a message or two.
+	// messagesPerConnection: one Send uses another idle connection for
+	// every this many messages (up to MaxConnections).
 	messagesPerConnection = 4
 	// quitTimeout bounds the QUIT that closes an idle connection.
 	quitTimeout = 2 * time.Second
@@ -65,6 +64,7 @@ type pool struct {
 	mu     sync.Mutex
 	idle   []*pconn // the most recently used last
 	open   int      // connections open or being dialled
+	peak   int      // the most open at once, for tests
 	closed bool
 }
 
@@ -96,14 +96,31 @@ func (p *pool) release() { <-p.slots }
 func (p *pool) take() *pconn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if n := len(p.idle); n > 0 {
-		c := p.idle[n-1]
-		p.idle = p.idle[:n-1]
-		c.timer.Stop()
+	if c := p.popIdleLocked(); c != nil {
 		return c
 	}
 	p.open++
+	p.peak = max(p.peak, p.open)
 	return nil
+}
+
+// takeIdle returns the most recently used idle connection, or nil when
+// there is none.
+func (p *pool) takeIdle() *pconn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.popIdleLocked()
+}
+
+func (p *pool) popIdleLocked() *pconn {
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	c := p.idle[n-1]
+	p.idle = p.idle[:n-1]
+	c.timer.Stop()
+	return c
 }
 
 // reserve reserves room for a new connection even when idle ones are
@@ -119,6 +136,7 @@ func (p *pool) reserve() {
 		p.open--
 	}
 	p.open++
+	p.peak = max(p.peak, p.open)
 	p.mu.Unlock()
 	if evict != nil {
 		evict.quit(p.timeout)
@@ -192,11 +210,12 @@ func (p *pool) close() {
 	wg.Wait()
 }
 
-// counts returns the connections open and idle, for tests.
-func (p *pool) counts() (open, idle int) {
+// counts returns the connections open and idle, and the most that were
+// open at once, for tests.
+func (p *pool) counts() (open, idle, peak int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.open, len(p.idle)
+	return p.open, len(p.idle), p.peak
 }
 
 // PoolSchema returns the settings of the pool, which every SMTP transport

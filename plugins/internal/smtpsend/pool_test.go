@@ -59,6 +59,25 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// warm fills the pool of s with n connections: n one-message Sends at
+// once, each held at MAIL until the server has n connections open.
+func warm(t *testing.T, srv *testserver.Server, s *Sender, n int) {
+	t.Helper()
+	srv.SetFault(func(stage testserver.Stage, _, _ int) *smtp.SMTPError {
+		deadline := time.Now().Add(10 * time.Second)
+		for stage == testserver.StageMail && srv.Open() < n && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	})
+	defer srv.SetFault(nil)
+	burst(t, s, "warm", n, n)
+	if _, idle, _ := s.pool.counts(); idle != n {
+		t.Fatalf("%d idle connections after warming, want %d", idle, n)
+	}
+	srv.Reset()
+}
+
 // poolSender starts a plain test server and a Sender with a pool of max
 // connections.
 func poolSender(t *testing.T, opts testserver.Options, maxConns int, idle time.Duration) (*testserver.Server, *Sender) {
@@ -125,7 +144,7 @@ func TestSender_pool_idleClose(t *testing.T) {
 	// The server sees every session end (QUIT, then close), and the
 	// pool holds nothing.
 	eventually(t, "the server sees the idle connections closed", func() bool { return srv.Open() == 0 })
-	if open, idle := s.pool.counts(); open != 0 || idle != 0 {
+	if open, idle, _ := s.pool.counts(); open != 0 || idle != 0 {
 		t.Errorf("pool holds %d connections (%d idle) after the idle timeout", open, idle)
 	}
 	// The next Send dials again.
@@ -191,10 +210,21 @@ func TestSender_pool_parallelResultsInOrder(t *testing.T) {
 		return nil
 	}
 	srv, s := poolSender(t, testserver.Options{RejectRcpt: reject}, 4, time.Minute)
+	// A fresh transport sends a batch over one connection (and opens
+	// no more for it); once the pool holds idle ones, a batch spreads
+	// over them.
+	results, err := s.Send(t.Context(), messages("first", 40))
+	if err != nil || results[39].Err != nil {
+		t.Fatalf("Send: %v %+v", err, results)
+	}
+	if n := srv.Connections(); n != 1 {
+		t.Fatalf("a batch on a fresh transport used %d connections, want 1", n)
+	}
+	warm(t, srv, s, 4)
 	msgs := messages("m", 201)
 	const bad = 100
 	msgs[bad].To = []sdk.Address{{Address: "nobody@example.test"}}
-	results, err := s.Send(t.Context(), msgs)
+	results, err = s.Send(t.Context(), msgs)
 	if err != nil {
 		t.Fatalf("Send: %v", err)
 	}
@@ -216,14 +246,23 @@ func TestSender_pool_parallelResultsInOrder(t *testing.T) {
 	if n := len(srv.Messages()); n != 200 {
 		t.Errorf("server received %d messages, want 200", n)
 	}
-	if n := srv.PeakOpen(); n < 2 || n > 4 {
-		t.Errorf("%d connections open at once for one Send of 201, want 2 to 4", n)
+	if n := len(conns(srv)); n != 4 {
+		t.Errorf("one Send of 201 went over %d connections, want the 4 idle ones", n)
 	}
 	// The connection of the refused recipient was reset and reused: no
 	// more connections than the pool's.
 	if n := srv.Connections(); n > 4 {
 		t.Errorf("%d connections, want at most 4", n)
 	}
+}
+
+// conns returns the connections that carried the server's messages.
+func conns(srv *testserver.Server) map[int]bool {
+	out := map[int]bool{}
+	for _, m := range srv.Messages() {
+		out[m.Conn] = true
+	}
+	return out
 }
 
 func TestSender_pool_dataRefusedResets(t *testing.T) {
@@ -277,16 +316,19 @@ func TestSender_pool_close(t *testing.T) {
 func TestSender_Check_countsAgainstBound(t *testing.T) {
 	t.Parallel()
 	srv, s := poolSender(t, testserver.Options{}, 2, time.Minute)
-	burst(t, s, "a", 40, 2)
+	warm(t, srv, s, 2)
+	// The pool is full: Check closes an idle connection to make room
+	// for its own, which it closes when done.
 	if err := s.Check(t.Context()); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
-	if n := srv.PeakOpen(); n > 2 {
-		t.Errorf("%d connections open at once with Check, want at most 2", n)
+	if open, idle, peak := s.pool.counts(); open != 1 || idle != 1 || peak != 2 {
+		t.Errorf("after Check: %d open, %d idle, at most %d at once; want 1, 1, 2", open, idle, peak)
 	}
+	eventually(t, "the server sees one connection left", func() bool { return srv.Open() == 1 })
 	burst(t, s, "b", 40, 2)
-	if n := srv.PeakOpen(); n > 2 {
-		t.Errorf("%d connections open at once, want at most 2", n)
+	if _, _, peak := s.pool.counts(); peak != 2 {
+		t.Errorf("%d connections open at once, want at most 2", peak)
 	}
 }
 
@@ -306,7 +348,7 @@ func TestSender_pool_cancelWhileWaiting(t *testing.T) {
 		defer close(done)
 		_, _ = s.Send(t.Context(), messages("slow", 1))
 	}()
-	eventually(t, "the first Send holds the connection", func() bool { o, _ := s.pool.counts(); return o == 1 })
+	eventually(t, "the first Send holds the connection", func() bool { o, _, _ := s.pool.counts(); return o == 1 })
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
 	_, err := s.Send(ctx, messages("waiting", 1))

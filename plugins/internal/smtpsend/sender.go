@@ -190,8 +190,12 @@ func (s *Sender) client(ctx context.Context, st *connState) (*gomail.Client, err
 }
 
 // Send delivers msgs over the pool's connections, several at once when
-// there are many messages (another connection for every
-// messagesPerConnection of them, up to MaxConnections). When no
+// there are many messages (another one for every messagesPerConnection of
+// them, up to MaxConnections). A Send dials at most one new connection of
+// its own and spreads over more only where they are open and idle
+// already: a batch on a fresh transport goes over one connection (as
+// core/pluginhost's TestSMTPBasic_BatchUsesOneConnection requires), and
+// the pool grows with concurrent Sends. When no
 // connection can be had (connect, TLS or login failed) before any message
 // was tried, that fails the whole batch (the error); otherwise each
 // message has its own result, in the order of msgs. A message whose
@@ -217,8 +221,8 @@ func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, e
 
 	workers := min(s.opts.MaxConnections, (len(b.queue)+messagesPerConnection-1)/messagesPerConnection)
 	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() { s.work(ctx, b) })
+	for w := range workers {
+		wg.Go(func() { s.work(ctx, b, w == 0) })
 	}
 	wg.Wait()
 
@@ -275,8 +279,9 @@ func (b *batch) next() (int, bool) {
 
 // work sends messages of b, one at a time, over one pooled connection,
 // replacing it when it breaks, until none is left, ctx ends or no
-// connection can be had.
-func (s *Sender) work(ctx context.Context, b *batch) {
+// connection can be had. Unless dial is set, it starts only on an idle
+// connection.
+func (s *Sender) work(ctx context.Context, b *batch, dial bool) {
 	if err := s.pool.acquire(ctx); err != nil {
 		b.mu.Lock()
 		b.connErr, b.connSt = err, &connState{}
@@ -304,15 +309,25 @@ func (s *Sender) work(ctx context.Context, b *batch) {
 			if empty && retry < 0 {
 				return
 			}
-			var st *connState
-			var err error
-			// A message whose connection broke goes out on a new one:
-			// idle connections as old as that one may be dead too.
-			if c, st, err = s.get(ctx, retry >= 0); err != nil {
-				b.mu.Lock()
-				b.connErr, b.connSt = err, st
-				b.mu.Unlock()
-				return
+			if !dial && retry < 0 {
+				// Only the first worker dials a connection of its
+				// own; the others start on idle ones or not at all.
+				if c = s.pool.takeIdle(); c == nil {
+					return
+				}
+				dial = true // it may replace its connection if it breaks
+			}
+			if c == nil {
+				// A message whose connection broke goes out on a new
+				// one: idle ones as old as that one may be dead too.
+				var st *connState
+				var err error
+				if c, st, err = s.get(ctx, retry >= 0); err != nil {
+					b.mu.Lock()
+					b.connErr, b.connSt = err, st
+					b.mu.Unlock()
+					return
+				}
 			}
 			// go-mail bounds each command by Timeout but does not
 			// watch ctx: closing the connection when ctx ends aborts
