@@ -16,8 +16,9 @@ import (
 // BenchmarkSender_Send sends a burst of 200 messages per iteration to an
 // in-process server (STARTTLS, AUTH PLAIN) through Send, as the plugins
 // do: as one Send of 200, or as 4 Sends of 50 at once (the agent's
-// batches); over a pool of 4 connections, of 1, and with a new Sender
-// (new connection) for every Send, as before the pool. The server is
+// batches); over a pool of 4 connections (empty, or filled by a burst of
+// 4 Sends at once beforehand), of 1, and with a new Sender (new
+// connection) for every Send, as before the pool. The server is
 // in-process and shares the CPU: compare the ratios, not the figures.
 // With slow=1ms the server takes 1 ms to accept each message (as a real
 // one spends writing it to its queue), so that waiting on the server, not
@@ -53,6 +54,7 @@ func BenchmarkSender_Send(b *testing.B) {
 		maxConns int
 		sends    int
 		fresh    bool // a new Sender per Send
+		warm     bool // 4 Sends at once fill the pool first
 		slow     bool // the server takes 1 ms per message
 	}
 	var cases []benchCase
@@ -63,6 +65,7 @@ func BenchmarkSender_Send(b *testing.B) {
 		}
 		cases = append(cases,
 			benchCase{name: prefix + "pool=4/sends=1x200", maxConns: 4, sends: 1, slow: slow},
+			benchCase{name: prefix + "pool=4,warm/sends=1x200", maxConns: 4, sends: 1, warm: true, slow: slow},
 			benchCase{name: prefix + "pool=1/sends=1x200", maxConns: 1, sends: 1, slow: slow},
 			benchCase{name: prefix + "pool=4/sends=4x50", maxConns: 4, sends: 4, slow: slow},
 			benchCase{name: prefix + "pool=1/sends=4x50", maxConns: 1, sends: 4, slow: slow},
@@ -86,6 +89,17 @@ func BenchmarkSender_Send(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
+			if bc.warm {
+				// A batch dials at most one connection itself; batches
+				// sent at once grow the pool, which later ones spread
+				// over.
+				var wg sync.WaitGroup
+				for k := range 4 {
+					wg.Go(func() { _, _ = s.Send(b.Context(), msgs[k*50:(k+1)*50]) })
+				}
+				wg.Wait()
+				srv.Reset()
+			}
 			before := srv.Connections()
 			per := burst / bc.sends
 			b.ResetTimer()

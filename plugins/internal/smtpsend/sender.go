@@ -221,8 +221,15 @@ func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, e
 
 	workers := min(s.opts.MaxConnections, (len(b.queue)+messagesPerConnection-1)/messagesPerConnection)
 	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() { s.work(ctx, b, w == 0) })
+	// The first worker picks its connection (an idle one if any, else a
+	// new one) before the others look for idle ones.
+	picked := make(chan struct{})
+	wg.Go(func() { s.work(ctx, b, sync.OnceFunc(func() { close(picked) })) })
+	for range workers - 1 {
+		wg.Go(func() {
+			<-picked
+			s.work(ctx, b, nil)
+		})
 	}
 	wg.Wait()
 
@@ -279,9 +286,14 @@ func (b *batch) next() (int, bool) {
 
 // work sends messages of b, one at a time, over one pooled connection,
 // replacing it when it breaks, until none is left, ctx ends or no
-// connection can be had. Unless dial is set, it starts only on an idle
-// connection.
-func (s *Sender) work(ctx context.Context, b *batch, dial bool) {
+// connection can be had. The first worker of a Send may dial and calls
+// picked once it has a connection, or has none; the others (picked nil)
+// start only on an idle connection.
+func (s *Sender) work(ctx context.Context, b *batch, picked func()) {
+	dial := picked != nil
+	if picked != nil {
+		defer picked()
+	}
 	if err := s.pool.acquire(ctx); err != nil {
 		b.mu.Lock()
 		b.connErr, b.connSt = err, &connState{}
@@ -328,6 +340,9 @@ func (s *Sender) work(ctx context.Context, b *batch, dial bool) {
 					b.mu.Unlock()
 					return
 				}
+			}
+			if picked != nil {
+				picked()
 			}
 			// go-mail bounds each command by Timeout but does not
 			// watch ctx: closing the connection when ctx ends aborts
