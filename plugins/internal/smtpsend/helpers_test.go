@@ -68,7 +68,8 @@ func serverTLS(t *testing.T, ca *testserver.CA, hosts ...string) *tls.Config {
 	return cfg
 }
 
-// newSender calls New and fails the test on an error.
+// newSender calls New and fails the test on an error; the Sender is
+// closed when the test ends.
 func newSender(t *testing.T, opts Options) *Sender {
 	t.Helper()
 	if opts.Timeout == 0 {
@@ -78,6 +79,9 @@ func newSender(t *testing.T, opts Options) *Sender {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	// Before the servers' cleanups, which may wait for the connections
+	// to end.
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
