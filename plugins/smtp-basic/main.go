@@ -11,4 +11,10 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func main() { sdk.Serve(basic.New(version)) }
+// main serves the transport until the agent stops the plugin, then
+// closes its SMTP connections with a QUIT.
+func main() {
+	t := basic.New(version)
+	sdk.Serve(t)
+	_ = t.Close()
+}

@@ -12,4 +12,10 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func main() { sdk.Serve(googleoauth.New(version)) }
+// main serves the transport until the agent stops the plugin, then
+// closes its SMTP connections with a QUIT.
+func main() {
+	t := googleoauth.New(version)
+	sdk.Serve(t)
+	_ = t.Close()
+}

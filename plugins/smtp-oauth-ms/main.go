@@ -13,4 +13,10 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func main() { sdk.Serve(msoauth.New(version)) }
+// main serves the transport until the agent stops the plugin, then
+// closes its SMTP connections with a QUIT.
+func main() {
+	t := msoauth.New(version)
+	sdk.Serve(t)
+	_ = t.Close()
+}

@@ -2,8 +2,10 @@
 // shared by the bundled SMTP transports (smtp-basic and the OAuth2 ones),
 // which differ only in how they authenticate.
 //
-// A batch travels over one connection. Every failure becomes an
-// *sdk.DeliveryError: SMTP 4xx replies and network trouble are temporary,
-// 5xx replies are permanent, and each carries the server's code, its raw
-// reply and a remedy for the operator.
+// A Sender keeps a small pool of logged-in connections (MaxConnections,
+// closed after IdleTimeout unused) and spreads a batch over several of
+// them at once. Every failure becomes an *sdk.DeliveryError: SMTP 4xx
+// replies and network trouble are temporary, 5xx replies are permanent,
+// and each carries the server's code, its raw reply and a remedy for the
+// operator.
 package smtpsend

@@ -68,7 +68,8 @@ func serverTLS(t *testing.T, ca *testserver.CA, hosts ...string) *tls.Config {
 	return cfg
 }
 
-// newSender calls New and fails the test on an error.
+// newSender calls New and fails the test on an error; the Sender is
+// closed when the test ends.
 func newSender(t *testing.T, opts Options) *Sender {
 	t.Helper()
 	if opts.Timeout == 0 {
@@ -78,6 +79,9 @@ func newSender(t *testing.T, opts Options) *Sender {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	// Before the servers' cleanups, which may wait for the connections
+	// to end.
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
@@ -134,10 +138,13 @@ func checkDeliveryError(t *testing.T, err error, want *sdk.DeliveryError) *sdk.D
 
 // rawServer is a hand-written SMTP server on 127.0.0.1 for the replies
 // the testserver cannot give (a dying connection at a chosen command). It
-// serves one connection: it greets, answers EHLO with 8BITMIME, reads a
-// message after DATA up to the final ".", and asks reply for every other
-// command (and for "." at the end of DATA). When hangup is true it closes
-// the connection after the reply. Every command is recorded.
+// serves one connection, and refuses any after it (the listener closes):
+// it greets, answers EHLO with 8BITMIME, reads a message after DATA up to
+// the final ".", and asks reply for every command (for DATA, a 4xx or 5xx
+// reply refuses it, any other lets the message come; and for "." at the
+// end of DATA). When hangup is true it closes the connection after the
+// reply; an empty reply is not sent, and the server reads on. Every
+// command is recorded.
 type rawServer struct {
 	ln    net.Listener
 	reply func(cmd string) (resp string, hangup bool)
@@ -174,6 +181,7 @@ func (s *rawServer) commands() []string {
 func (s *rawServer) serve() {
 	defer close(s.done)
 	c, err := s.ln.Accept()
+	_ = s.ln.Close()
 	if err != nil {
 		return
 	}
@@ -198,6 +206,10 @@ func (s *rawServer) serve() {
 		case "EHLO", "HELO":
 			resp = "250-raw.example.test\r\n250 8BITMIME"
 		case "DATA":
+			if r, h := s.reply(verb); r != "" && (r[0] == '4' || r[0] == '5') {
+				resp, hangup = r, h // DATA refused
+				break
+			}
 			if err := tp.PrintfLine("354 go ahead"); err != nil {
 				return
 			}
@@ -207,6 +219,9 @@ func (s *rawServer) serve() {
 			resp, hangup = s.reply(".")
 		default:
 			resp, hangup = s.reply(verb)
+		}
+		if resp == "" && !hangup {
+			continue
 		}
 		if err := tp.PrintfLine("%s", resp); err != nil {
 			return

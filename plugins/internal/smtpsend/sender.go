@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -63,17 +64,27 @@ type Options struct {
 	// token-based transports can refresh it.
 	Secret func(ctx context.Context) (string, error)
 
+	// MaxConnections bounds the connections open at once, in use or
+	// idle; 0 means DefaultMaxConnections.
+	MaxConnections int
+	// IdleTimeout is how long a connection may wait unused before it is
+	// closed; 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+
 	// UserAgent is set as the User-Agent and X-Mailer header.
 	UserAgent string
 	// Remedies, when set, is consulted before the generic remedies.
 	Remedies []Remedy
 }
 
-// Sender sends messages through one SMTP server. It is safe for
-// concurrent use; each Send or Check opens its own connection.
+// Sender sends messages through one SMTP server over a pool of logged-in
+// connections, at most Options.MaxConnections open at once, reused by
+// later Sends and closed after Options.IdleTimeout unused. It is safe for
+// concurrent use. Close closes the pool.
 type Sender struct {
 	opts      Options
 	tlsConfig *tls.Config
+	pool      *pool
 }
 
 // New checks opts and returns a Sender. It reads CAFile now, so a missing
@@ -91,11 +102,25 @@ func New(opts Options) (*Sender, error) {
 	if opts.GreetingTimeout <= 0 {
 		opts.GreetingTimeout = DefaultGreetingTimeout
 	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
 	tc, err := TLSConfig(opts.Host, opts.CAFile, opts.TLSSkipVerify)
 	if err != nil {
 		return nil, err
 	}
-	return &Sender{opts: opts, tlsConfig: tc}, nil
+	return &Sender{opts: opts, tlsConfig: tc, pool: newPool(opts.MaxConnections, opts.IdleTimeout, opts.Timeout)}, nil
+}
+
+// Close closes the idle connections, with a QUIT, and the others as soon
+// as the Send using them is done with them. A Sender still sends after
+// Close, but keeps no connection. Close always returns nil.
+func (s *Sender) Close() error {
+	s.pool.close()
+	return nil
 }
 
 // TLSConfig returns the client TLS configuration for host: the system's
@@ -128,6 +153,13 @@ func (s *Sender) client(ctx context.Context, st *connState) (*gomail.Client, err
 		gomail.WithTimeout(o.Timeout),
 		gomail.WithTLSConfig(s.tlsConfig),
 		gomail.WithDialContextFunc(s.dialer(st)),
+		// A pooled connection is used at once or found broken by the
+		// next command (see retryable), so no NOOP before each message;
+		// and a finished transaction needs no RSET before the next
+		// (go-mail still resets after a refused MAIL or RCPT, and
+		// sendOne after a refused DATA).
+		gomail.WithoutNoop(),
+		gomail.WithoutRset(),
 	}
 	switch o.Security {
 	case SecurityNone:
@@ -157,71 +189,285 @@ func (s *Sender) client(ctx context.Context, st *connState) (*gomail.Client, err
 	return c, nil
 }
 
-// Send delivers msgs over one connection. A failure to connect, start TLS
-// or log in fails the whole batch (the error); after that each message has
-// its own result.
+// Send delivers msgs over the pool's connections, several at once when
+// there are many messages (another one for every messagesPerConnection of
+// them, up to MaxConnections). A Send dials at most one new connection of
+// its own and spreads over more only where they are open and idle
+// already: a batch on a fresh transport goes over one connection (as
+// core/pluginhost's TestSMTPBasic_BatchUsesOneConnection requires), and
+// the pool grows with concurrent Sends. When no
+// connection can be had (connect, TLS or login failed) before any message
+// was tried, that fails the whole batch (the error); otherwise each
+// message has its own result, in the order of msgs. A message whose
+// connection broke before the server took its DATA is tried once more on
+// another connection; one that broke later is not, as the server may have
+// kept it.
 func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
-	built := make([]*gomail.Msg, len(msgs))
+	b := &batch{msgs: make([]*gomail.Msg, len(msgs)), tries: make([]int, len(msgs)), errs: make([]error, len(msgs))}
 	results := make([]sdk.Result, len(msgs))
-	var toSend []*gomail.Msg
 	for i, m := range msgs {
 		results[i].MessageID = m.ID
-		b, err := m.Build(s.opts.UserAgent)
+		gm, err := m.Build(s.opts.UserAgent)
 		if err != nil {
 			results[i].Err = sdk.PermanentError(fmt.Errorf("build message: %w", err), "", "The agent produced a message that cannot be sent; report this as a bug.")
 			continue
 		}
-		built[i] = b
-		toSend = append(toSend, b)
+		b.msgs[i] = gm
+		b.queue = append(b.queue, i)
 	}
-	if len(toSend) == 0 {
+	if len(b.queue) == 0 {
 		return results, nil
 	}
 
-	st := &connState{}
-	defer st.close()
-	gc, err := s.client(ctx, st)
-	if err != nil {
-		return nil, s.classify(err)
+	workers := min(s.opts.MaxConnections, (len(b.queue)+messagesPerConnection-1)/messagesPerConnection)
+	var wg sync.WaitGroup
+	// The first worker picks its connection (an idle one if any, else a
+	// new one) before the others look for idle ones.
+	picked := make(chan struct{})
+	wg.Go(func() { s.work(ctx, b, sync.OnceFunc(func() { close(picked) })) })
+	for range workers - 1 {
+		wg.Go(func() {
+			<-picked
+			s.work(ctx, b, nil)
+		})
 	}
-	conn, err := gc.DialToSMTPClientWithContext(ctx)
-	if err != nil {
-		return nil, s.classifyOn(st, err)
+	wg.Wait()
+
+	if !b.tried && b.connErr != nil {
+		return nil, s.classifyOn(b.connSt, b.connErr)
 	}
-	// go-mail bounds each command by Timeout but does not watch ctx after
-	// the dial: closing the connection when ctx ends aborts the batch.
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
-
-	batchErr := gc.SendWithSMTPClient(conn, toSend...) // per-message errors are read below
-	_ = gc.CloseWithSMTPClient(conn)
-
-	for i, b := range built {
+	if !b.tried && ctx.Err() != nil {
+		return nil, s.classify(ctx.Err())
+	}
+	for i, gm := range b.msgs {
 		switch {
-		case b == nil:
-		case b.IsDelivered():
-			results[i].Receipt = receipt(b.ServerResponse())
-		case b.HasSendError():
-			results[i].Err = s.classifyOn(st, b.SendError())
+		case gm == nil:
+		case gm.IsDelivered():
+			results[i].Receipt = receipt(gm.ServerResponse())
+		case b.errs[i] != nil:
+			results[i].Err = b.errs[i]
 		case ctx.Err() != nil:
 			results[i].Err = sdk.TemporaryError(ctx.Err(), "", "")
+		case b.connErr != nil:
+			results[i].Err = s.classifyOn(b.connSt, b.connErr)
 		default:
-			cause := batchErr
-			if cause == nil {
-				cause = errors.New("message not sent")
-			}
-			if st.tooLarge() {
-				results[i].Err = s.classifyOn(st, cause)
-				continue
-			}
-			results[i].Err = sdk.TemporaryError(cause, "", "The connection ended before this message was sent; Tocsin retries.")
+			results[i].Err = sdk.TemporaryError(errors.New("message not sent"), "", "The connection ended before this message was sent; Tocsin retries.")
 		}
 	}
 	return results, nil
 }
 
-// Check connects, starts TLS, logs in and quits, sending nothing.
+// batch is the shared state of one Send's workers.
+type batch struct {
+	msgs []*gomail.Msg // nil where the message did not build
+
+	mu      sync.Mutex
+	queue   []int      // indexes of the messages still to send
+	tries   []int      // attempts per message
+	errs    []error    // final error per message, classified
+	tried   bool       // some message was tried on a connection
+	connErr error      // the last failure to get a connection
+	connSt  *connState // the connection of connErr
+}
+
+// next takes the next message to send, if any.
+func (b *batch) next() (int, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) == 0 {
+		return 0, false
+	}
+	i := b.queue[0]
+	b.queue = b.queue[1:]
+	b.tries[i]++
+	b.tried = true
+	return i, true
+}
+
+// work sends messages of b, one at a time, over one pooled connection,
+// replacing it when it breaks, until none is left, ctx ends or no
+// connection can be had. The first worker of a Send may dial and calls
+// picked once it has a connection, or has none; the others (picked nil)
+// start only on an idle connection.
+func (s *Sender) work(ctx context.Context, b *batch, picked func()) {
+	dial := picked != nil
+	if picked != nil {
+		defer picked()
+	}
+	if err := s.pool.acquire(ctx); err != nil {
+		b.mu.Lock()
+		b.connErr, b.connSt = err, &connState{}
+		b.mu.Unlock()
+		return
+	}
+	defer s.pool.release()
+	var c *pconn
+	var stop func() bool // ends the watch on ctx for c
+	defer func() {
+		if c != nil && stop() {
+			s.pool.put(c)
+		} else if c != nil {
+			s.pool.drop(c)
+		}
+	}()
+	retry := -1 // a message to try again on a new connection
+	for ctx.Err() == nil {
+		if c == nil {
+			// Peek before dialling: another worker may have taken the
+			// last message meanwhile.
+			b.mu.Lock()
+			empty := len(b.queue) == 0
+			b.mu.Unlock()
+			if empty && retry < 0 {
+				return
+			}
+			if !dial && retry < 0 {
+				// Only the first worker dials a connection of its
+				// own; the others start on idle ones or not at all.
+				if c = s.pool.takeIdle(); c == nil {
+					return
+				}
+				dial = true // it may replace its connection if it breaks
+			}
+			if c == nil {
+				// A message whose connection broke goes out on a new
+				// one: idle ones as old as that one may be dead too.
+				var st *connState
+				var err error
+				if c, st, err = s.get(ctx, retry >= 0); err != nil {
+					b.mu.Lock()
+					b.connErr, b.connSt = err, st
+					b.mu.Unlock()
+					return
+				}
+			}
+			if picked != nil {
+				picked()
+			}
+			// go-mail bounds each command by Timeout but does not
+			// watch ctx: closing the connection when ctx ends aborts
+			// the command in progress.
+			cc := c
+			stop = context.AfterFunc(ctx, func() { cc.st.close() })
+		}
+		i := retry
+		if i >= 0 {
+			retry = -1
+			b.mu.Lock()
+			b.tries[i]++
+			b.mu.Unlock()
+		} else {
+			var ok bool
+			if i, ok = b.next(); !ok {
+				return
+			}
+		}
+		again, broken := s.sendOne(ctx, c, b, i)
+		if broken {
+			stop()
+			s.pool.drop(c)
+			c = nil
+		}
+		if again {
+			retry = i
+		}
+	}
+}
+
+// get returns an idle connection of the pool or, when there is none or
+// fresh is set, a new one; and the state of the connection tried when it
+// fails.
+func (s *Sender) get(ctx context.Context, fresh bool) (*pconn, *connState, error) {
+	if fresh {
+		s.pool.reserve()
+	} else if c := s.pool.take(); c != nil {
+		return c, c.st, nil
+	}
+	st := &connState{}
+	gc, err := s.client(ctx, st)
+	if err != nil {
+		s.pool.drop(nil)
+		return nil, st, err
+	}
+	sc, err := gc.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		st.close()
+		s.pool.drop(nil)
+		return nil, st, err
+	}
+	return &pconn{gc: gc, sc: sc, st: st}, st, nil
+}
+
+// sendOne sends message i of b over c and records its error, unless c
+// broke before the server took its DATA and the message may be tried
+// again (again). It reports whether c is broken.
+func (s *Sender) sendOne(ctx context.Context, c *pconn, b *batch, i int) (again, broken bool) {
+	gm := b.msgs[i]
+	err := c.gc.SendWithSMTPClient(c.sc, gm)
+	if gm.IsDelivered() {
+		return false, false
+	}
+	if err == nil {
+		err = errors.New("message not sent")
+	}
+	var se *gomail.SendError
+	reason := gomail.ErrConnCheck
+	code := 0
+	if errors.As(err, &se) {
+		err, reason, code = se, se.Reason, se.ErrorCode()
+	}
+	switch reason {
+	case gomail.ErrGetSender, gomail.ErrGetRcpts, gomail.ErrNoUnencoded:
+		// The message, not the connection.
+	case gomail.ErrSMTPData:
+		// DATA refused: the transaction is still open.
+		broken = code == 0 || code == 421 || c.st.tooLarge() || c.sc.Reset() != nil
+	default:
+		broken = code == 0 || code == 421 || c.st.tooLarge()
+	}
+	if ctx.Err() != nil && code == 0 {
+		// Most likely the connection was closed because ctx ended:
+		// say so.
+		b.mu.Lock()
+		b.errs[i] = sdk.TemporaryError(ctx.Err(), "", "")
+		b.mu.Unlock()
+		return false, true
+	}
+	// A connection that went away (or was being closed, 421) is
+	// worth another try; one that sent a reply too large is not.
+	b.mu.Lock()
+	retry := broken && !c.st.tooLarge() && b.tries[i] < 2 && beforeData(reason)
+	b.mu.Unlock()
+	if retry {
+		return true, true
+	}
+	de := s.classifyOn(c.st, err)
+	b.mu.Lock()
+	b.errs[i] = de
+	b.mu.Unlock()
+	return false, broken
+}
+
+// beforeData reports whether a send that failed for reason failed before
+// the server could have taken the message, so that sending it again
+// cannot deliver it twice.
+func beforeData(reason gomail.SendErrReason) bool {
+	switch reason {
+	case gomail.ErrConnCheck, gomail.ErrSMTPMailFrom, gomail.ErrSMTPRcptTo, gomail.ErrSMTPData:
+		return true
+	}
+	return false
+}
+
+// Check connects, starts TLS, logs in and quits, sending nothing. It
+// always uses a new connection, which counts against MaxConnections while
+// it is open (an idle one is closed to make room).
 func (s *Sender) Check(ctx context.Context) error {
+	if err := s.pool.acquire(ctx); err != nil {
+		return s.classify(err)
+	}
+	defer s.pool.release()
+	defer s.pool.reserveFresh()()
 	st := &connState{}
 	defer st.close()
 	gc, err := s.client(ctx, st)

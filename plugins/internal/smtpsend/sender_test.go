@@ -493,8 +493,10 @@ func TestSender_Send_connectionLost(t *testing.T) {
 		{
 			name: "dies before the first message",
 			reply: func(cmd string) (string, bool) {
-				// go-mail checks the connection with NOOP before the batch.
-				if cmd == "NOOP" {
+				// No NOOP before the batch: MAIL is the first command
+				// after the login. The message is tried again on a new
+				// connection, which is refused.
+				if cmd == "MAIL" {
 					return "421 4.3.0 Shutting down", true
 				}
 				return "250 2.0.0 OK", false
@@ -559,11 +561,11 @@ func TestSender_Send_contextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	srv := startRawServer(t, func(cmd string) (string, bool) {
-		// go-mail checks the connection with NOOP before the batch: the
-		// context ends there, and the server goes away with it.
-		if cmd == "NOOP" {
+		// The context ends at the first command after the login, MAIL
+		// (there is no NOOP before the batch), whose reply never comes.
+		if cmd == "MAIL" {
 			cancel()
-			return "421 4.3.0 Shutting down", true
+			return "", false
 		}
 		return "250 2.0.0 OK", false
 	})

@@ -58,7 +58,12 @@ func (s *Sender) Check(ctx context.Context) error {
 	return s.retry(ctx, func(ctx context.Context) error { return s.smtp.Check(ctx) })
 }
 
-// Send delivers msgs over one connection; see smtpsend.Sender.Send.
+// Close closes the pooled connections; see smtpsend.Sender.Close.
+func (s *Sender) Close() error { return s.smtp.Close() }
+
+// Send delivers msgs over the pooled connections; see
+// smtpsend.Sender.Send. A pooled connection stays logged in after its
+// token expires; only new connections need the current token.
 func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
 	var results []sdk.Result
 	err := s.retry(ctx, func(ctx context.Context) error {
@@ -72,8 +77,24 @@ func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, e
 	return results, nil
 }
 
-// attempt records which access token one Send or Check logged in with.
-type attempt struct{ token string }
+// attempt records which access token one Send or Check logged in with
+// (the last, when a Send dials several connections at once).
+type attempt struct {
+	mu    sync.Mutex
+	token string
+}
+
+func (a *attempt) set(token string) {
+	a.mu.Lock()
+	a.token = token
+	a.mu.Unlock()
+}
+
+func (a *attempt) get() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.token
+}
 
 type attemptKey struct{}
 
@@ -104,7 +125,7 @@ func (s *Sender) token(ctx context.Context) (string, error) {
 		return "", sdk.TemporaryError(errors.New("token endpoint returned no access token"), "", "")
 	}
 	if a, ok := ctx.Value(attemptKey{}).(*attempt); ok {
-		a.token = tok.AccessToken
+		a.set(tok.AccessToken)
 	}
 	return tok.AccessToken, nil
 }
@@ -119,11 +140,12 @@ func (s *Sender) retry(ctx context.Context, fn func(context.Context) error) erro
 	s.mu.Unlock()
 	a := &attempt{}
 	err := fn(context.WithValue(ctx, attemptKey{}, a))
-	if !tokenRejected(err) || a.token == "" {
+	token := a.get()
+	if !tokenRejected(err) || token == "" {
 		return err
 	}
 	s.mu.Lock()
-	latest := a.token == s.last
+	latest := token == s.last
 	fresh := latest && s.gen > start
 	if latest {
 		// Only drop the token if no newer one replaced it meanwhile.

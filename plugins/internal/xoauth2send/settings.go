@@ -27,6 +27,9 @@ type SMTPSettings struct {
 	CAFile     string       `json:"ca_file"`
 	Timeout    sdk.Duration `json:"timeout"`
 	HELO       string       `json:"helo"`
+
+	MaxConnections int          `json:"max_connections"`
+	IdleTimeout    sdk.Duration `json:"idle_timeout"`
 }
 
 // DefaultSMTPSettings returns the settings before the operator's are
@@ -37,13 +40,16 @@ func DefaultSMTPSettings(host string) SMTPSettings {
 		Security:   smtpsend.SecuritySTARTTLS,
 		TokenGrace: sdk.Duration(DefaultTokenGrace),
 		Timeout:    sdk.Duration(DefaultTimeout),
+
+		MaxConnections: smtpsend.DefaultMaxConnections,
+		IdleTimeout:    sdk.Duration(smtpsend.DefaultIdleTimeout),
 	}
 }
 
 // SMTPSchema returns the schema of the shared settings; host is the
 // provider's SMTP server, the default.
 func SMTPSchema(host string) sdk.Schema {
-	return sdk.Schema{
+	return append(sdk.Schema{
 		{Name: "host", Type: sdk.TypeString, Default: host, Description: "SMTP server host name; change it for a national cloud or a test server."},
 		{Name: "port", Type: sdk.TypeNumber, Default: "587 (465 with security = \"tls\", 25 with \"none\")", Description: "SMTP server port."},
 		{Name: "security", Type: sdk.TypeString, Default: smtpsend.SecuritySTARTTLS, OneOf: []string{smtpsend.SecuritySTARTTLS, smtpsend.SecurityTLS, smtpsend.SecurityNone}, Description: "starttls: upgrade with STARTTLS, which must succeed; tls: TLS from the first byte (port 465); none: plain SMTP, for a test server or a trusted relay only (the access token travels in the clear)."},
@@ -54,7 +60,7 @@ func SMTPSchema(host string) sdk.Schema {
 		{Name: "ca_file", Type: sdk.TypeString, Description: "PEM file of CA certificates to trust, in addition to the system's, for the SMTP server and the token endpoint."},
 		{Name: "timeout", Type: sdk.TypeDuration, Default: DefaultTimeout.String(), Description: "Bound for connecting, each SMTP command and each token request."},
 		{Name: "helo", Type: sdk.TypeString, Description: "Name to announce in EHLO; default is go-mail's (localhost)."},
-	}
+	}, smtpsend.PoolSchema()...)
 }
 
 // Check applies the defaults that depend on other settings (port from
@@ -92,20 +98,24 @@ func (s *SMTPSettings) Check(from string, diags sdk.Diagnostics) sdk.Diagnostics
 	if s.Timeout <= 0 {
 		diags = diags.Errorf("timeout", "Use a positive duration, such as \"30s\".", "Timeout must be positive")
 	}
-	return diags
+	return smtpsend.CheckPool(s.MaxConnections, time.Duration(s.IdleTimeout), diags)
 }
 
 // SMTPOptions returns the smtpsend options for these settings; New adds
 // the XOAUTH2 login.
 func (s *SMTPSettings) SMTPOptions(userAgent string, remedies []smtpsend.Remedy) smtpsend.Options {
 	return smtpsend.Options{
-		Host:      s.Host,
-		Port:      s.Port,
-		Security:  s.Security,
-		CAFile:    s.CAFile,
-		HELO:      s.HELO,
-		Timeout:   time.Duration(s.Timeout),
-		Username:  s.Username,
+		Host:     s.Host,
+		Port:     s.Port,
+		Security: s.Security,
+		CAFile:   s.CAFile,
+		HELO:     s.HELO,
+		Timeout:  time.Duration(s.Timeout),
+		Username: s.Username,
+
+		MaxConnections: s.MaxConnections,
+		IdleTimeout:    time.Duration(s.IdleTimeout),
+
 		UserAgent: userAgent,
 		Remedies:  remedies,
 	}

@@ -52,6 +52,17 @@ func TestSMTPSettings_Check(t *testing.T) {
 			want: []diag{{sdk.SeverityWarning, "security", "The access token is sent without TLS"}},
 		},
 		{
+			name: "pool settings out of range", from: "alerts@example.com", wantPort: 587, wantUser: "alerts@example.com",
+			mut: func(s *xoauth2send.SMTPSettings) {
+				s.MaxConnections = 21
+				s.IdleTimeout = sdk.Duration(-time.Second)
+			},
+			want: []diag{
+				{sdk.SeverityError, "max_connections", "Max connections 21 is out of range"},
+				{sdk.SeverityError, "idle_timeout", "Idle timeout must be positive"},
+			},
+		},
+		{
 			name: "every error at once", from: "alerts@example.com", wantPort: 70000, wantUser: "alerts@example.com",
 			mut: func(s *xoauth2send.SMTPSettings) {
 				s.Host = " "

@@ -3,6 +3,7 @@ package xoauth2send
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -13,9 +14,41 @@ var ErrNotConfigured = sdk.ErrNotConfigured
 
 // Slot holds what a transport's Check and Send use: the Sender of the last
 // good Configure (Set), or the error they fail with instead (Fail). The
-// zero value fails with ErrNotConfigured. It is safe for concurrent use.
+// Sender it replaces is closed, with its connections. The zero value fails
+// with ErrNotConfigured. It is safe for concurrent use.
 type Slot struct {
 	sdk.Configured[Sender]
+
+	mu sync.Mutex // serializes Set, Fail and Close
+}
+
+// Set makes s the Sender (nil: ErrNotConfigured) and closes the one it
+// replaces.
+func (sl *Slot) Set(s *Sender) {
+	sl.replace(func() { sl.Configured.Set(s) })
+}
+
+// Fail makes Check and Send fail with err (nil: ErrNotConfigured) and
+// closes the Sender it replaces.
+func (sl *Slot) Fail(err error) {
+	sl.replace(func() { sl.Configured.Fail(err) })
+}
+
+// Close closes the current Sender, if any, and makes Check and Send fail
+// with ErrNotConfigured. It always returns nil.
+func (sl *Slot) Close() error {
+	sl.Fail(nil)
+	return nil
+}
+
+func (sl *Slot) replace(apply func()) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	old, _ := sl.Get()
+	apply()
+	if cur, _ := sl.Get(); old != nil && old != cur {
+		_ = old.Close()
+	}
 }
 
 // Check runs the current Sender's Check.

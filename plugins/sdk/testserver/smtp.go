@@ -116,6 +116,10 @@ type Options struct {
 	MaxMessageBytes int64
 	// Fault, if set, injects failures; see [Fault] and [Server.SetFault].
 	Fault Fault
+	// RejectRcpt, if set, is asked about each RCPT TO forward path (after
+	// the Fault); a non-nil reply refuses that recipient. It must be
+	// safe for concurrent use.
+	RejectRcpt func(to string) *smtp.SMTPError
 	// Domain is the server's name in its greeting and CRAM-MD5 challenges.
 	// Empty means DefaultDomain ("localhost").
 	Domain string
@@ -176,11 +180,13 @@ type Server struct {
 
 	mu      sync.Mutex
 	fault   Fault
+	reject  func(to string) *smtp.SMTPError
 	msgSeq  int
 	msgs    []Received
 	changed chan struct{} // closed and replaced whenever msgs grows or the server closes
 	closed  bool
 	live    map[*trackedConn]struct{}
+	peak    int // most connections open at once
 
 	closeOnce sync.Once
 	closeErr  error
@@ -200,6 +206,7 @@ func Start(opts Options) (*Server, error) {
 		changed:   make(chan struct{}),
 		live:      make(map[*trackedConn]struct{}),
 		fault:     opts.Fault,
+		reject:    opts.RejectRcpt,
 	}
 	if s.domain == "" {
 		s.domain = DefaultDomain
@@ -456,6 +463,7 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	tc := &trackedConn{Conn: c, srv: l.srv, id: int(l.srv.conns.Add(1))}
 	l.srv.mu.Lock()
 	l.srv.live[tc] = struct{}{}
+	l.srv.peak = max(l.srv.peak, len(l.srv.live))
 	l.srv.mu.Unlock()
 	return tc, nil
 }
@@ -607,6 +615,11 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := s.fault(StageRcpt, s.msg); err != nil {
 		return err
+	}
+	if s.srv.reject != nil {
+		if e := s.srv.reject(to); e != nil {
+			return e
+		}
 	}
 	s.to = append(s.to, to)
 	return nil

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -31,7 +32,7 @@ const (
 )
 
 // Schema is the smtp-basic config block.
-var Schema = sdk.Schema{
+var Schema = append(sdk.Schema{
 	{Name: "host", Type: sdk.TypeString, Required: true, Description: "SMTP server host name or address."},
 	{Name: "port", Type: sdk.TypeNumber, Default: "587 (25 with security = \"none\", 465 with \"tls\")", Description: "SMTP server port."},
 	{Name: "security", Type: sdk.TypeString, Default: "starttls", OneOf: []string{smtpsend.SecurityNone, smtpsend.SecuritySTARTTLS, smtpsend.SecurityTLS}, Description: "none: plain SMTP; starttls: upgrade with STARTTLS, which must succeed; tls: TLS from the first byte (port 465)."},
@@ -43,7 +44,7 @@ var Schema = sdk.Schema{
 	{Name: "allow_insecure_auth", Type: sdk.TypeBool, Default: "false", Description: "Allow a login over a connection without TLS (security = \"none\")."},
 	{Name: "helo", Type: sdk.TypeString, Description: "Name to announce in EHLO; default is go-mail's (localhost)."},
 	{Name: "timeout", Type: sdk.TypeDuration, Default: "30s", Description: "Bound for connecting and for each SMTP command."},
-}
+}, smtpsend.PoolSchema()...)
 
 // settings is the decoded config block.
 type settings struct {
@@ -58,13 +59,35 @@ type settings struct {
 	AllowInsecureAuth bool         `json:"allow_insecure_auth"`
 	HELO              string       `json:"helo"`
 	Timeout           sdk.Duration `json:"timeout"`
+	MaxConnections    int          `json:"max_connections"`
+	IdleTimeout       sdk.Duration `json:"idle_timeout"`
 }
 
 // Transport is the smtp-basic transport.
 type Transport struct {
 	version string
 
+	mu  sync.Mutex                      // serializes set
 	cur sdk.Configured[smtpsend.Sender] // the sender of the last good Configure
+}
+
+// set makes s the sender (nil: none) and closes the one it replaces, with
+// its connections.
+func (t *Transport) set(s *smtpsend.Sender) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old, _ := t.cur.Get()
+	t.cur.Set(s)
+	if old != nil && old != s {
+		_ = old.Close()
+	}
+}
+
+// Close closes the sender's connections; the plugin's main calls it once
+// the agent has stopped the plugin. It always returns nil.
+func (t *Transport) Close() error {
+	t.set(nil)
+	return nil
 }
 
 // New returns an unconfigured transport reporting version.
@@ -85,9 +108,14 @@ func (t *Transport) Describe(context.Context) (*sdk.Description, error) {
 
 // Configure validates the settings and, when they are good, applies them.
 func (t *Transport) Configure(_ context.Context, cfg sdk.Config) (sdk.Diagnostics, error) {
-	s := settings{Security: smtpsend.SecuritySTARTTLS, Timeout: sdk.Duration(30 * time.Second)}
+	s := settings{
+		Security:       smtpsend.SecuritySTARTTLS,
+		Timeout:        sdk.Duration(30 * time.Second),
+		MaxConnections: smtpsend.DefaultMaxConnections,
+		IdleTimeout:    sdk.Duration(smtpsend.DefaultIdleTimeout),
+	}
 	if err := cfg.Settings.Decode(&s); err != nil {
-		t.cur.Set(nil)
+		t.set(nil)
 		return nil, err
 	}
 	if s.Auth == "" {
@@ -118,6 +146,7 @@ func (t *Transport) Configure(_ context.Context, cfg sdk.Config) (sdk.Diagnostic
 	if s.Auth == AuthNone && s.Password != "" {
 		diags = diags.Warnf("password", "auth = \"none\" never sends it; set auth to use it, or remove it.", "Password set but not used")
 	}
+	diags = smtpsend.CheckPool(s.MaxConnections, time.Duration(s.IdleTimeout), diags)
 	if s.TLSSkipVerify {
 		diags = diags.Warnf("tls_skip_verify", "Anyone between this host and the server can read the mail and the password. Set ca_file to the server's CA instead.", "Certificate verification is OFF")
 		if cfg.Logger != nil {
@@ -125,7 +154,7 @@ func (t *Transport) Configure(_ context.Context, cfg sdk.Config) (sdk.Diagnostic
 		}
 	}
 	if diags.HasErrors() {
-		t.cur.Set(nil)
+		t.set(nil)
 		return diags, nil
 	}
 
@@ -141,16 +170,19 @@ func (t *Transport) Configure(_ context.Context, cfg sdk.Config) (sdk.Diagnostic
 		Username:      s.Username,
 		Secret:        func(context.Context) (string, error) { return s.Password, nil },
 		UserAgent:     "Tocsin smtp-basic/" + t.version,
+
+		MaxConnections: s.MaxConnections,
+		IdleTimeout:    time.Duration(s.IdleTimeout),
 	})
 	if err != nil {
 		attr := ""
 		if s.CAFile != "" {
 			attr = "ca_file"
 		}
-		t.cur.Set(nil)
+		t.set(nil)
 		return diags.Errorf(attr, "Point ca_file at a readable PEM file of CA certificates.", "%v", err), nil
 	}
-	t.cur.Set(sender)
+	t.set(sender)
 	return diags, nil
 }
 
@@ -185,7 +217,7 @@ func (t *Transport) Check(ctx context.Context) error {
 	return s.Check(ctx)
 }
 
-// Send delivers msgs over one connection.
+// Send delivers msgs over the pooled connections.
 func (t *Transport) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
 	s, err := t.cur.Get()
 	if err != nil {

@@ -156,7 +156,28 @@ func TestTransport_Configure(t *testing.T) {
 			m["ca_file"] = caFile
 			m["helo"] = "node.example.test"
 			m["timeout"] = "10s"
+			m["max_connections"] = 20
+			m["idle_timeout"] = "5m"
 		})},
+		{
+			name:     "no connection",
+			settings: base(func(m map[string]any) { m["max_connections"] = 0 }),
+			want:     []diag{{sdk.SeverityError, "max_connections", "Max connections 0 is out of range"}},
+		},
+		{
+			name:     "too many connections",
+			settings: base(func(m map[string]any) { m["max_connections"] = 21 }),
+			want:     []diag{{sdk.SeverityError, "max_connections", "Max connections 21 is out of range"}},
+		},
+		{
+			name:     "one connection",
+			settings: base(func(m map[string]any) { m["max_connections"] = 1 }),
+		},
+		{
+			name:     "zero idle timeout",
+			settings: base(func(m map[string]any) { m["idle_timeout"] = "0s" }),
+			want:     []diag{{sdk.SeverityError, "idle_timeout", "Idle timeout must be positive"}},
+		},
 		{
 			name:     "port above range",
 			settings: base(func(m map[string]any) { m["port"] = 65536 }),
@@ -535,6 +556,8 @@ func TestSchema_acceptedByConfigure(t *testing.T) {
 		"allow_insecure_auth": false,
 		"helo":                "node.example.test",
 		"timeout":             "10s",
+		"max_connections":     2,
+		"idle_timeout":        "10s",
 	}
 	var names, sampled []string
 	for _, a := range basic.Schema {

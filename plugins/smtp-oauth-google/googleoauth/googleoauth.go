@@ -246,7 +246,11 @@ func (t *Transport) LoginConfig(context.Context) (*sdk.LoginConfig, error) {
 // Check connects, starts TLS, logs in with an access token and quits.
 func (t *Transport) Check(ctx context.Context) error { return t.slot.Check(ctx) }
 
-// Send delivers msgs over one connection.
+// Close closes the sender's connections; the plugin's main calls it once
+// the agent has stopped the plugin. It always returns nil.
+func (t *Transport) Close() error { return t.slot.Close() }
+
+// Send delivers msgs over the pooled connections.
 func (t *Transport) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
 	return t.slot.Send(ctx, msgs)
 }

@@ -242,12 +242,14 @@ func TestTransport_tokenCaching(t *testing.T) {
 
 // TestTransport_tokenRefreshedBeforeExpiry: with tokens that live 2 s and
 // a grace of 1 s, a user's login keeps sending for 4 s without a failure
-// (Gmail rejects expired tokens), refreshing about once a second.
+// (Gmail rejects expired tokens), refreshing about once a second. Every
+// send logs in anew: a pooled connection would need no token.
 func TestTransport_tokenRefreshedBeforeExpiry(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testserver.GoogleOAuthOptions{TokenLifetime: 2 * time.Second})
 	m := e.clientSettings()
 	m["token_grace"] = "1s"
+	m["idle_timeout"] = "1ms"
 	tr := configure(t, m, e.refreshToken(t))
 	start := time.Now()
 	sends := 0
@@ -256,6 +258,7 @@ func TestTransport_tokenRefreshedBeforeExpiry(t *testing.T) {
 		if err := sendOne(t, tr, fmt.Sprintf("expiry-%d@tocsin.test", sends)); err != nil {
 			t.Fatalf("send %d after %v: %v", sends, time.Since(start).Round(time.Millisecond), err)
 		}
+		waitLoggedOut(t, e.smtp)
 		time.Sleep(50 * time.Millisecond)
 	}
 	if c := e.g.Counts(); c.RefreshToken < 3 || c.RefreshToken > 6 {
@@ -310,6 +313,7 @@ func TestSchema_acceptedByConfigure(t *testing.T) {
 		"service_account_file": e.saFile, "subject": mailbox, "client_file": "",
 		"host": "smtp.gmail.com", "port": 465, "security": "tls", "username": mailbox,
 		"token_grace": "30s", "ca_file": e.caFile, "timeout": "30s", "helo": "node.example.test",
+		"max_connections": 2, "idle_timeout": "10s",
 	}
 	var names, sampled []string
 	for _, a := range googleoauth.Schema {

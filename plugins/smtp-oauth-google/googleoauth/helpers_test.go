@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tocsin-dev/tocsin/plugins/internal/xoauth2send/xoauth2test"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
@@ -216,4 +217,17 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// waitLoggedOut waits until srv has no connection open, so that the next
+// send logs in anew (with idle_timeout tiny, the pool keeps nothing).
+func waitLoggedOut(t *testing.T, srv *testserver.Server) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Open() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d SMTP connections still open", srv.Open())
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

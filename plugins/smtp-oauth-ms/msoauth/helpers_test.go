@@ -309,3 +309,16 @@ func deliveryError(t *testing.T, err error) *sdk.DeliveryError {
 	}
 	return de
 }
+
+// waitLoggedOut waits until srv has no connection open, so that the next
+// send logs in anew (with idle_timeout tiny, the pool keeps nothing).
+func waitLoggedOut(t *testing.T, srv *testserver.Server) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Open() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d SMTP connections still open", srv.Open())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -358,6 +358,7 @@ func TestSchema_acceptedByConfigure(t *testing.T) {
 		"mode": "app", "tenant_id": tenant, "client_id": appID, "client_secret": "", "client_certificate": certFile,
 		"client_key": keyFile, "authority": oauth.DefaultAuthority, "host": "smtp.office365.com", "port": 587,
 		"security": "starttls", "username": mailbox, "token_grace": "30s", "ca_file": caFile, "timeout": "30s",
+		"max_connections": 2, "idle_timeout": "10s",
 		"helo": "node.example.test",
 	}
 	var names, sampled []string

@@ -46,11 +46,13 @@ func TestTransport_tokenCaching(t *testing.T) {
 // TestTransport_tokenRefreshedBeforeExpiry: with tokens that live 2 s and
 // a grace of 1 s, sending for 4 s fetches a new token before the old one
 // expires, and no send fails (the SMTP server rejects expired tokens).
+// Every send logs in anew: a pooled connection would need no token.
 func TestTransport_tokenRefreshedBeforeExpiry(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testserver.MicrosoftOptions{TokenLifetime: 2 * time.Second})
 	m := e.appSettings()
 	m["token_grace"] = "1s"
+	m["idle_timeout"] = "1ms"
 	tr := configure(t, m, "", nil)
 	start := time.Now()
 	sends := 0
@@ -63,6 +65,7 @@ func TestTransport_tokenRefreshedBeforeExpiry(t *testing.T) {
 		if err != nil {
 			t.Fatalf("send %d after %v: %v", sends, time.Since(start).Round(time.Millisecond), err)
 		}
+		waitLoggedOut(t, e.smtp)
 		time.Sleep(50 * time.Millisecond)
 	}
 	// A token is replaced once it is 1 s old, so about one a second.
@@ -80,10 +83,12 @@ func TestTransport_tokenRefreshedBeforeExpiry(t *testing.T) {
 func TestTransport_delegatedRotation(t *testing.T) {
 	t.Parallel()
 	// Tokens live 2 s and are replaced 2 s before expiry: every send
-	// refreshes.
+	// refreshes (every send logs in anew: a pooled connection would need
+	// no token).
 	e := newEnv(t, testserver.MicrosoftOptions{TokenLifetime: 2 * time.Second})
 	m := e.delegatedSettings()
 	m["token_grace"] = "2s"
+	m["idle_timeout"] = "1ms"
 	initial := e.login(t)
 	var rotated saved
 	tr := configure(t, m, initial, rotated.save)
@@ -96,6 +101,7 @@ func TestTransport_delegatedRotation(t *testing.T) {
 		if err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
+		waitLoggedOut(t, e.smtp)
 	}
 	got := rotated.list()
 	if len(got) != rounds {

@@ -1,0 +1,239 @@
+package smtpsend
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
+
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
+)
+
+// Defaults and bounds of the connection pool.
+const (
+	// DefaultMaxConnections is Options.MaxConnections when it is not set.
+	DefaultMaxConnections = 4
+	// MaxMaxConnections is the largest max_connections a transport
+	// accepts: a pool is meant to be small.
+	MaxMaxConnections = 20
+	// DefaultIdleTimeout is Options.IdleTimeout when it is not set: long
+	// enough to carry a burst's batches and the next burst soon after,
+	// well under the idle limit of common servers (Postfix: 300 s).
+	DefaultIdleTimeout = 30 * time.Second
+	// messagesPerConnection: one Send uses another idle connection for
+	// every this many messages (up to MaxConnections).
+	messagesPerConnection = 4
+	// quitTimeout bounds the QUIT that closes an idle connection.
+	quitTimeout = 2 * time.Second
+)
+
+// pconn is one logged-in connection of the pool.
+type pconn struct {
+	gc *gomail.Client
+	sc *smtp.Client
+	st *connState
+
+	// Guarded by pool.mu while the connection is idle.
+	gen   uint64      // bumped each time the connection goes idle
+	timer *time.Timer // closes it after the idle timeout
+}
+
+// quit ends the session politely (QUIT, within quitTimeout) and closes
+// the connection.
+func (c *pconn) quit(timeout time.Duration) {
+	_ = c.sc.UpdateDeadline(min(timeout, quitTimeout))
+	_ = c.gc.CloseWithSMTPClient(c.sc)
+	c.st.close()
+}
+
+// pool bounds and keeps the connections of one Sender. A slot is the
+// right to use one connection; a holder takes an idle connection or, when
+// there is none, dials a new one. New connections are dialled only when
+// no idle one is left, so the connections open (in use or idle) never
+// outnumber the slots.
+type pool struct {
+	slots       chan struct{}
+	idleTimeout time.Duration
+	timeout     time.Duration // Options.Timeout, for QUIT
+
+	mu     sync.Mutex
+	idle   []*pconn // the most recently used last
+	open   int      // connections open or being dialled
+	peak   int      // the most open at once, for tests
+	closed bool
+}
+
+func newPool(maxConns int, idleTimeout, timeout time.Duration) *pool {
+	return &pool{slots: make(chan struct{}, maxConns), idleTimeout: idleTimeout, timeout: timeout}
+}
+
+// acquire takes a slot, waiting until one is free or ctx ends.
+func (p *pool) acquire(ctx context.Context) error {
+	select {
+	case p.slots <- struct{}{}:
+		return nil // a free slot, even if ctx has ended: the dial says so
+	default:
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// release gives a slot back.
+func (p *pool) release() { <-p.slots }
+
+// take returns the most recently used idle connection or, when there is
+// none, nil after reserving room for one the caller dials (and gives back
+// with put, or with drop if the dial fails).
+func (p *pool) take() *pconn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c := p.popIdleLocked(); c != nil {
+		return c
+	}
+	p.open++
+	p.peak = max(p.peak, p.open)
+	return nil
+}
+
+// takeIdle returns the most recently used idle connection, or nil when
+// there is none.
+func (p *pool) takeIdle() *pconn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.popIdleLocked()
+}
+
+func (p *pool) popIdleLocked() *pconn {
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	c := p.idle[n-1]
+	p.idle = p.idle[:n-1]
+	c.timer.Stop()
+	return c
+}
+
+// reserve reserves room for a new connection even when idle ones are
+// left, closing the least recently used idle one if the pool is full.
+// The room is given back with put, or with drop if the dial fails.
+func (p *pool) reserve() {
+	p.mu.Lock()
+	var evict *pconn
+	if p.open >= cap(p.slots) && len(p.idle) > 0 {
+		evict = p.idle[0]
+		p.idle = p.idle[1:]
+		evict.timer.Stop()
+		p.open--
+	}
+	p.open++
+	p.peak = max(p.peak, p.open)
+	p.mu.Unlock()
+	if evict != nil {
+		evict.quit(p.timeout)
+	}
+}
+
+// reserveFresh reserves room for a connection that must be new (Check's),
+// closing the least recently used idle one if the pool is full. It
+// returns a func that gives the room back.
+func (p *pool) reserveFresh() (unreserve func()) {
+	p.reserve()
+	return func() { p.drop(nil) }
+}
+
+// put makes c idle, to be closed after the idle timeout unless taken
+// again; once the pool is closed, it closes c instead.
+func (p *pool) put(c *pconn) {
+	p.mu.Lock()
+	if p.closed {
+		p.open--
+		p.mu.Unlock()
+		c.quit(p.timeout)
+		return
+	}
+	c.gen++
+	gen := c.gen
+	c.timer = time.AfterFunc(p.idleTimeout, func() { p.expire(c, gen) })
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+}
+
+// expire closes c if it is still idle since it went idle as gen.
+func (p *pool) expire(c *pconn, gen uint64) {
+	p.mu.Lock()
+	i := slices.Index(p.idle, c)
+	if i < 0 || c.gen != gen {
+		p.mu.Unlock()
+		return
+	}
+	p.idle = slices.Delete(p.idle, i, i+1)
+	p.open--
+	p.mu.Unlock()
+	c.quit(p.timeout)
+}
+
+// drop forgets a connection that broke (closing it) or the room reserved
+// for one whose dial failed (c nil).
+func (p *pool) drop(c *pconn) {
+	if c != nil {
+		c.st.close()
+	}
+	p.mu.Lock()
+	p.open--
+	p.mu.Unlock()
+}
+
+// close closes the idle connections and makes put close the others as
+// they come back.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.open -= len(idle)
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range idle {
+		c.timer.Stop()
+		wg.Go(func() { c.quit(p.timeout) })
+	}
+	wg.Wait()
+}
+
+// counts returns the connections open and idle, and the most that were
+// open at once, for tests.
+func (p *pool) counts() (open, idle, peak int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.open, len(p.idle), p.peak
+}
+
+// PoolSchema returns the settings of the pool, which every SMTP transport
+// takes.
+func PoolSchema() sdk.Schema {
+	return sdk.Schema{
+		{Name: "max_connections", Type: sdk.TypeNumber, Default: strconv.Itoa(DefaultMaxConnections), Description: fmt.Sprintf("Most connections to the server open at once, from 1 to %d; they stay logged in and are reused, and a large batch is sent over several at once.", MaxMaxConnections)},
+		{Name: "idle_timeout", Type: sdk.TypeDuration, Default: DefaultIdleTimeout.String(), Description: "Close a connection after it has been unused this long."},
+	}
+}
+
+// CheckPool appends a diagnostic for each pool setting out of range.
+func CheckPool(maxConns int, idleTimeout time.Duration, diags sdk.Diagnostics) sdk.Diagnostics {
+	if maxConns < 1 || maxConns > MaxMaxConnections {
+		diags = diags.Errorf("max_connections", fmt.Sprintf("Use a number from 1 to %d; the default, %d, suits most servers.", MaxMaxConnections, DefaultMaxConnections), "Max connections %d is out of range", maxConns)
+	}
+	if idleTimeout <= 0 {
+		diags = diags.Errorf("idle_timeout", "Use a positive duration, such as \"30s\".", "Idle timeout must be positive")
+	}
+	return diags
+}
