@@ -79,3 +79,15 @@ func TestPolicy_withDefaults(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultPolicy pins the documented defaults (README's delivery block
+// and the configuration's): this package is their one owner.
+func TestDefaultPolicy(t *testing.T) {
+	want := Policy{Initial: 10 * time.Second, Max: 10 * time.Minute, Multiplier: 2, Jitter: 0.2, MaxAge: time.Hour, BatchSize: 50, Concurrency: 4}
+	if got := DefaultPolicy(); got != want {
+		t.Errorf("DefaultPolicy() = %+v, want %+v", got, want)
+	}
+	if DefaultDrainTimeout != 20*time.Second {
+		t.Errorf("DefaultDrainTimeout = %v, want 20s", DefaultDrainTimeout)
+	}
+}

@@ -251,7 +251,7 @@ func TestSMTPBasic_RefusesPlaintextPassword(t *testing.T) {
 	}
 }
 
-func TestSMTPBasic_BatchUsesOneConnection(t *testing.T) {
+func TestSMTPBasic_BatchStaysWithinThePool(t *testing.T) {
 	srv := testserver.StartT(t, testserver.Options{})
 	h, _ := newHost(t)
 	in, diags := configure(t, h, map[string]any{"host": srv.Host(), "port": srv.Port(), "security": "none"})
@@ -274,8 +274,11 @@ func TestSMTPBasic_BatchUsesOneConnection(t *testing.T) {
 	if _, err := srv.Wait(ctx(t), 100); err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.Connections(); n != 1 {
-		t.Errorf("100 messages used %d connections, want 1", n)
+	// A batch goes over the transport's pool: several connections at
+	// once, never more than max_connections (4 by default), never one
+	// per message.
+	if n := srv.Connections(); n < 1 || n > 4 {
+		t.Errorf("100 messages used %d connections, want 1 to 4 (max_connections)", n)
 	}
 }
 

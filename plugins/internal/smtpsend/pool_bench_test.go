@@ -90,9 +90,8 @@ func BenchmarkSender_Send(b *testing.B) {
 			}
 			defer s.Close()
 			if bc.warm {
-				// A batch dials at most one connection itself; batches
-				// sent at once grow the pool, which later ones spread
-				// over.
+				// Fill the pool first: the measured bursts find its
+				// connections open and logged in.
 				var wg sync.WaitGroup
 				for k := range 4 {
 					wg.Go(func() { _, _ = s.Send(b.Context(), msgs[k*50:(k+1)*50]) })

@@ -210,17 +210,16 @@ func TestSender_pool_parallelResultsInOrder(t *testing.T) {
 		return nil
 	}
 	srv, s := poolSender(t, testserver.Options{RejectRcpt: reject}, 4, time.Minute)
-	// A fresh transport sends a batch over one connection (and opens
-	// no more for it); once the pool holds idle ones, a batch spreads
-	// over them.
+	// A fresh transport spreads a batch over as many connections as the
+	// pool allows; the next batch reuses them.
 	results, err := s.Send(t.Context(), messages("first", 40))
 	if err != nil || results[39].Err != nil {
 		t.Fatalf("Send: %v %+v", err, results)
 	}
-	if n := srv.Connections(); n != 1 {
-		t.Fatalf("a batch on a fresh transport used %d connections, want 1", n)
+	if n := srv.Connections(); n != 4 {
+		t.Fatalf("a batch of 40 on a fresh transport used %d connections, want 4 (max_connections)", n)
 	}
-	warm(t, srv, s, 4)
+	srv.Reset()
 	msgs := messages("m", 201)
 	const bad = 100
 	msgs[bad].To = []sdk.Address{{Address: "nobody@example.test"}}
@@ -247,7 +246,7 @@ func TestSender_pool_parallelResultsInOrder(t *testing.T) {
 		t.Errorf("server received %d messages, want 200", n)
 	}
 	if n := len(conns(srv)); n != 4 {
-		t.Errorf("one Send of 201 went over %d connections, want the 4 idle ones", n)
+		t.Errorf("one Send of 201 went over %d connections, want the 4 of the pool", n)
 	}
 	// The connection of the refused recipient was reset and reused: no
 	// more connections than the pool's.

@@ -191,11 +191,8 @@ func (s *Sender) client(ctx context.Context, st *connState) (*gomail.Client, err
 
 // Send delivers msgs over the pool's connections, several at once when
 // there are many messages (another one for every messagesPerConnection of
-// them, up to MaxConnections). A Send dials at most one new connection of
-// its own and spreads over more only where they are open and idle
-// already: a batch on a fresh transport goes over one connection (as
-// core/pluginhost's TestSMTPBasic_BatchUsesOneConnection requires), and
-// the pool grows with concurrent Sends. When no
+// them, up to MaxConnections): idle ones first, new ones dialled within
+// the pool's bound. When no
 // connection can be had (connect, TLS or login failed) before any message
 // was tried, that fails the whole batch (the error); otherwise each
 // message has its own result, in the order of msgs. A message whose
@@ -286,11 +283,10 @@ func (b *batch) next() (int, bool) {
 
 // work sends messages of b, one at a time, over one pooled connection,
 // replacing it when it breaks, until none is left, ctx ends or no
-// connection can be had. The first worker of a Send may dial and calls
-// picked once it has a connection, or has none; the others (picked nil)
-// start only on an idle connection.
+// connection can be had. The first worker of a Send calls picked once it
+// has a connection, or has none, so that it is the one to take an idle
+// connection when there is only one.
 func (s *Sender) work(ctx context.Context, b *batch, picked func()) {
-	dial := picked != nil
 	if picked != nil {
 		defer picked()
 	}
@@ -321,25 +317,16 @@ func (s *Sender) work(ctx context.Context, b *batch, picked func()) {
 			if empty && retry < 0 {
 				return
 			}
-			if !dial && retry < 0 {
-				// Only the first worker dials a connection of its
-				// own; the others start on idle ones or not at all.
-				if c = s.pool.takeIdle(); c == nil {
-					return
-				}
-				dial = true // it may replace its connection if it breaks
-			}
-			if c == nil {
-				// A message whose connection broke goes out on a new
-				// one: idle ones as old as that one may be dead too.
-				var st *connState
-				var err error
-				if c, st, err = s.get(ctx, retry >= 0); err != nil {
-					b.mu.Lock()
-					b.connErr, b.connSt = err, st
-					b.mu.Unlock()
-					return
-				}
+			// An idle connection, or a new one; a message whose
+			// connection broke goes out on a new one: idle ones as old
+			// as that one may be dead too.
+			var st *connState
+			var err error
+			if c, st, err = s.get(ctx, retry >= 0); err != nil {
+				b.mu.Lock()
+				b.connErr, b.connSt = err, st
+				b.mu.Unlock()
+				return
 			}
 			if picked != nil {
 				picked()
