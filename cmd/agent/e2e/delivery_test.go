@@ -48,6 +48,9 @@ func TestAgent_WrongPasswordRefused(t *testing.T) {
 	listen := freePort(t)
 	p := startAgent(t, agentConfig(t, listen, s.basicTransport("relay", "starttls", "plain", "not-the-password"), 1), listen)
 	await(t, 60*time.Second, "the refused login in Postfix's log", func() bool {
+		if n := len(s.delivered(opsBox)); n != 0 {
+			t.Fatalf("%d mails delivered with a wrong password: the server accepted the login", n)
+		}
 		return strings.Contains(s.log(), "SASL PLAIN authentication failed")
 	})
 	// The agent has had its answer; give a wrongly accepted mail the time
