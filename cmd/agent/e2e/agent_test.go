@@ -27,7 +27,9 @@ func tocsinBinary(t *testing.T) string {
 func pluginDir(t *testing.T) string {
 	t.Helper()
 	return sdktest.PluginDir(t, map[string]string{
-		"smtp-basic": "github.com/tocsin-dev/tocsin/plugins/smtp-basic",
+		"smtp-basic":        "github.com/tocsin-dev/tocsin/plugins/smtp-basic",
+		"smtp-oauth-ms":     "github.com/tocsin-dev/tocsin/plugins/smtp-oauth-ms",
+		"smtp-oauth-google": "github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google",
 	})
 }
 

@@ -66,6 +66,9 @@ func TestAgent_WrongPasswordRefused(t *testing.T) {
 	if d, _ := p.delivery(); d.Sent != 0 || d.Pending+d.Dead != 1 {
 		t.Errorf("status: sent %d, pending %d, dead %d; want the notification kept in the outbox", d.Sent, d.Pending, d.Dead)
 	}
+	if want := "passwd-file(" + senderUser + ",127.0.0.1): Password mismatch"; !strings.Contains(s.log(), want) {
+		t.Errorf("Dovecot's log does not say %q:\n%s", want, s.log())
+	}
 	const remedy = "check username and password"
 	if !strings.Contains(p.logText(), remedy) {
 		t.Errorf("the agent's log does not name the remedy %q", remedy)

@@ -5,18 +5,23 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/mail"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -73,6 +78,12 @@ type mailServer struct {
 	subAddr string // submission, STARTTLS required before AUTH
 	tlsAddr string // smtps, TLS from the first byte
 	dovecot *exec.Cmd
+	// introspect is the OAuth token introspection endpoint Dovecot's
+	// oauth2 passdb asks (RFC 7662, plain HTTP on 127.0.0.1); it answers
+	// with the mailbox validate gives a token, if any.
+	introspect *httptest.Server
+	mu         sync.Mutex
+	validate   func(token string) (mailbox string, ok bool)
 }
 
 // startMailServer writes the configurations and starts Dovecot then
@@ -88,15 +99,17 @@ func startMailServer(t *testing.T) *mailServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if !t.Failed() {
-			_ = os.RemoveAll(dir)
+		if t.Failed() || os.Getenv("TOCSIN_E2E_KEEP") == "1" {
+			t.Logf("mail server files (configs, logs, Maildirs) kept in %s", dir)
 		} else {
-			t.Logf("mail server files kept in %s", dir)
+			_ = os.RemoveAll(dir)
 		}
 	})
 	must(t, os.Chmod(dir, 0o755))
 	s := &mailServer{t: t, dir: dir, subAddr: freePort(t), tlsAddr: freePort(t)}
 	s.caFile = writeCerts(t, dir)
+	s.introspect = httptest.NewServer(http.HandlerFunc(s.serveIntrospection))
+	t.Cleanup(s.introspect.Close)
 
 	owner, err := user.Lookup("nobody")
 	if err != nil {
@@ -141,18 +154,30 @@ log_path = %[1]s/dovecot.log
 protocols = none
 listen = 127.0.0.1
 ssl = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 disable_plaintext_auth = no
 auth_verbose = yes
 # Refusals answer at once: the suite refuses logins on purpose.
 auth_failure_delay = 0
 passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = %[1]s/oauth2.conf.ext
+}
+passdb {
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%%u %[1]s/users
 }
 userdb {
   driver = static
   args = uid=nobody gid=nogroup home=%[1]s/home/%%u
+}
+# No growing penalty (anvil's) for repeated failures from 127.0.0.1 either.
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 service auth {
   unix_listener %[1]s/auth {
@@ -161,6 +186,14 @@ service auth {
 }
 `, d)
 	write(s.t, filepath.Join(d, "dovecot.conf"), 0o644, conf)
+	// The token's mailbox must be the one logging in.
+	write(s.t, filepath.Join(d, "oauth2.conf.ext"), 0o644, fmt.Sprintf(`introspection_mode = post
+introspection_url = %s/introspect
+force_introspection = yes
+username_attribute = email
+active_attribute = active
+active_value = true
+`, s.introspect.URL))
 }
 
 func (s *mailServer) writePostfixConf(uid, gid int) {
@@ -200,6 +233,9 @@ smtpd_relay_restrictions = permit_sasl_authenticated, reject
 smtpd_recipient_restrictions = permit_sasl_authenticated, reject
 smtpd_helo_required = yes
 smtpd_error_sleep_time = 0
+# RFC 4954's minimum for an AUTH line: XOAUTH2 with a real-size token
+# (the stand-ins issue 4 KiB ones) is over Postfix's default of 2048.
+line_length_limit = 12288
 `, s.dir, domain, uid, gid)
 	_, subPort, _ := net.SplitHostPort(s.subAddr)
 	_, tlsPort, _ := net.SplitHostPort(s.tlsAddr)
@@ -269,6 +305,35 @@ func (s *mailServer) startDovecot() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// serveIntrospection answers Dovecot's POST token=... with
+// {"active":true,"email":MAILBOX} for a token validate knows, else
+// {"active":false}.
+func (s *mailServer) serveIntrospection(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	validate := s.validate
+	s.mu.Unlock()
+	resp := map[string]any{"active": false}
+	if validate != nil {
+		if mailbox, ok := validate(r.PostForm.Get("token")); ok {
+			resp = map[string]any{"active": true, "email": mailbox}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// setValidator says which access tokens the server accepts, and for which
+// mailbox.
+func (s *mailServer) setValidator(v func(token string) (mailbox string, ok bool)) {
+	s.mu.Lock()
+	s.validate = v
+	s.mu.Unlock()
 }
 
 // postfix runs `postfix -c DIR verb` (start, stop, ...).
@@ -468,4 +533,14 @@ func splitPort(t *testing.T, addr string) (host, port string) {
 	host, port, err := net.SplitHostPort(addr)
 	must(t, err)
 	return host, port
+}
+
+// tlsConfig trusts the server's CA.
+func (s *mailServer) tlsConfig() *tls.Config {
+	s.t.Helper()
+	pemBytes, err := os.ReadFile(s.caFile)
+	must(s.t, err)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 }
