@@ -420,13 +420,13 @@ func (s *mailServer) delivered(mailbox string) []mail.Header {
 	return out
 }
 
-// messageIDs counts the delivered messages of mailbox by Message-ID.
-func (s *mailServer) messageIDs(mailbox string) map[string]int {
-	ids := map[string]int{}
+// distinct is the number of distinct Message-IDs in mailbox.
+func (s *mailServer) distinct(mailbox string) int {
+	ids := map[string]bool{}
 	for _, h := range s.delivered(mailbox) {
-		ids[h.Get("Message-ID")]++
+		ids[h.Get("Message-ID")] = true
 	}
-	return ids
+	return len(ids)
 }
 
 // queued is the number of messages in Postfix's queue (not yet delivered).
