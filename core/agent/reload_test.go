@@ -116,8 +116,3 @@ rule "always" {
 		t.Fatalf("start with a damaged state.db: %v; want the recover command with -config", err)
 	}
 }
-
-// writerFunc is an io.Writer.
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

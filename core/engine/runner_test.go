@@ -61,11 +61,6 @@ func (n *recordingNotifier) Marks() (map[string]outbox.Mark, error) {
 	return out, nil
 }
 
-// evaluate runs one tick of the rule r alone.
-func (e *Runner) evaluate(ctx context.Context, r *rules.Rule) {
-	e.tick(ctx, []*rules.Rule{r}, r.Reads("outbox"))
-}
-
 func (n *recordingNotifier) subjects() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -79,7 +79,7 @@ func (h *fakeHost) DecodeRule(block *hcl.Block, vars map[string]cty.Value) (*rul
 	rng := attrs["notify"].Expr.Range()
 	h.notifies[r.Name] = string(rng.SliceBytes(h.src))
 	h.rules = append(h.rules, r)
-	return r, nil
+	return r, diags
 }
 
 func (h *fakeHost) ContactRef(el hcl.Expression) (string, bool) {

@@ -104,14 +104,8 @@ func (p *pool) take() *pconn {
 	return nil
 }
 
-// takeIdle returns the most recently used idle connection, or nil when
-// there is none.
-func (p *pool) takeIdle() *pconn {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.popIdleLocked()
-}
-
+// popIdleLocked takes the most recently used idle connection, or nil when
+// there is none; p.mu is held.
 func (p *pool) popIdleLocked() *pconn {
 	n := len(p.idle)
 	if n == 0 {
