@@ -69,7 +69,10 @@ func (h *fakeHost) AddSource(name string, _ []byte) hcl.Diagnostics {
 }
 
 func (h *fakeHost) DecodeRule(block *hcl.Block, vars map[string]cty.Value) (*rules.Rule, hcl.Diagnostics) {
-	attrs, diags := block.Body.JustAttributes()
+	// The fake reads the attributes only: blocks such as flapping are the
+	// real rule decoder's business.
+	attrs, _ := block.Body.JustAttributes()
+	var diags hcl.Diagnostics
 	r := &rules.Rule{Name: block.Labels[0], Schedule: "@every 1m"}
 	if a := attrs["schedule"]; a != nil {
 		v, d := a.Expr.Value(&hcl.EvalContext{Variables: vars})
