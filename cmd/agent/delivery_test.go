@@ -42,6 +42,10 @@ type burstConfig struct {
 	via             []string          // the chain of every contact
 	extra           string            // more configuration, such as a delivery block
 	rateLimit       string            // every transport's rate_limit, if set
+	// maxConnections is every transport's max_connections, if set: 1
+	// for a test whose signal must meet a burst in flight, which a pool
+	// of four would finish first.
+	maxConnections int
 }
 
 func (b burstConfig) write(t *testing.T, listen string) (path, dataDir string) {
@@ -55,7 +59,11 @@ func (b burstConfig) write(t *testing.T, listen string) (path, dataDir string) {
 		if b.rateLimit != "" {
 			fmt.Fprintf(&sb, "  rate_limit = %q\n", b.rateLimit)
 		}
-		fmt.Fprintf(&sb, "  config {\n    host = %q\n    port = %s\n    security = \"none\"\n    timeout = \"5s\"\n  }\n}\n", host, port)
+		fmt.Fprintf(&sb, "  config {\n    host = %q\n    port = %s\n    security = \"none\"\n    timeout = \"5s\"\n", host, port)
+		if b.maxConnections > 0 {
+			fmt.Fprintf(&sb, "    max_connections = %d\n", b.maxConnections)
+		}
+		sb.WriteString("  }\n}\n")
 	}
 	var contacts []string
 	for c := range b.contacts {
@@ -556,7 +564,7 @@ func TestDelivery_SIGTERMDuringBurst(t *testing.T) {
 	listen := freePort(t)
 	// The drain stops taking new work after 1.5s; the batch in flight
 	// then (at most 50 messages, 0.5s) still finishes.
-	path, _ := burstConfig{rules: 50, contacts: 10, transports: map[string]string{"relay": srv.Addr()}, via: []string{"relay"}, extra: "delivery {\n  drain_timeout = \"1500ms\"\n}\n"}.write(t, listen)
+	path, _ := burstConfig{rules: 50, contacts: 10, transports: map[string]string{"relay": srv.Addr()}, via: []string{"relay"}, extra: "delivery {\n  drain_timeout = \"1500ms\"\n}\n", maxConnections: 1}.write(t, listen)
 	p := startAgent(t, path, listen)
 	await(t, 60*time.Second, "100 messages before SIGTERM", func() bool { return len(srv.Messages()) >= 100 })
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {

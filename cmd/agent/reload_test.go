@@ -33,7 +33,7 @@ func sighupDuringBurst(t *testing.T, edit func(cfg string) string) (*testserver.
 	withPlugins(t)
 	srv := slowServer(t, 30*time.Millisecond)
 	listen := freePort(t)
-	path, _ := burstConfig{rules: 100, contacts: 1, transports: map[string]string{"relay": srv.Addr()}, via: []string{"relay"}, extra: fastRetries}.write(t, listen)
+	path, _ := burstConfig{rules: 100, contacts: 1, transports: map[string]string{"relay": srv.Addr()}, via: []string{"relay"}, extra: fastRetries, maxConnections: 1}.write(t, listen)
 	p := startAgent(t, path, listen)
 	await(t, 60*time.Second, "the first mail", func() bool { return len(srv.Messages()) >= 1 })
 	time.Sleep(1500 * time.Millisecond)
