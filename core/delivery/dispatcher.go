@@ -147,7 +147,7 @@ type Dispatcher struct {
 	now        func() time.Time
 	after      func(time.Duration) <-chan time.Time
 	fetch      int           // entries read per round beyond those held
-	laneCp     int           // entries queued per transport
+	laneCp     int           // entries queued per transport: a batch per Send it may have in flight, and one more
 	storeRetry time.Duration // how soon a failed store call is tried again
 
 	rndMu sync.Mutex
@@ -160,7 +160,7 @@ type Dispatcher struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 	done     chan struct{} // closed when Run has returned
-	slots    chan struct{} // one per lane sending
+	slots    chan struct{} // one per Send in flight
 	wg       sync.WaitGroup
 
 	// Set by Run before any lane starts.
@@ -201,7 +201,7 @@ type Dispatcher struct {
 // lane is the work queued for one transport.
 type lane struct {
 	queue   []*outbox.Entry
-	running bool // a goroutine serves the lane
+	workers int // goroutines serving the lane, each a Send at a time
 }
 
 // New returns a Dispatcher that sends q's entries through t under policy p
@@ -221,7 +221,7 @@ func New(q Queue, t Transports, p Policy, o Observer, logger hclog.Logger, opts 
 		after:      time.After,
 		rnd:        rand.Float64,
 		fetch:      p.Concurrency * p.BatchSize,
-		laneCp:     2 * p.BatchSize,
+		laneCp:     (p.SendsPerTransport + 1) * p.BatchSize,
 		storeRetry: storeRetry,
 		kick:       make(chan struct{}, 1),
 		stopping:   make(chan struct{}),
@@ -371,6 +371,19 @@ func (d *Dispatcher) round() (wake time.Time, again bool) {
 		return d.now().Add(d.storeRetry), false
 	}
 	d.storeError("due", nil)
+	// The lane of a transport that batches gets a worker for every batch
+	// it holds, up to SendsPerTransport (its plugin spreads them over its
+	// connections); one that sends a message per call keeps one worker,
+	// so that a Retry-After it answers stops the next message. Asked
+	// before the lock, as the agent's answer takes its own.
+	batches := map[string]bool{}
+	for _, e := range entries {
+		if t := e.Transport(); t != "" {
+			if _, ok := batches[t]; !ok {
+				batches[t] = d.t.Batch(t)
+			}
+		}
+	}
 	now := d.now()
 	var (
 		write   []*outbox.Entry // deferred or dead entries to save
@@ -431,8 +444,8 @@ func (d *Dispatcher) round() (wake time.Time, again bool) {
 		l.queue = append(l.queue, e)
 		d.held[e.ID] = struct{}{}
 		claimed++
-		if !l.running {
-			l.running = true
+		if l.workers < d.workersFor(len(l.queue), batches[t]) {
+			l.workers++
 			start = append(start, t)
 		}
 	}
@@ -454,6 +467,16 @@ func (d *Dispatcher) round() (wake time.Time, again bool) {
 		return wake, claimed+len(write) > 0
 	}
 	return earliest(wake, next), false
+}
+
+// workersFor is the number of workers a lane holding queued entries
+// wants: one per batch, up to SendsPerTransport, for a transport that
+// batches; one for a transport that does not.
+func (d *Dispatcher) workersFor(queued int, batches bool) int {
+	if !batches {
+		return 1
+	}
+	return min((queued+d.p.BatchSize-1)/d.p.BatchSize, d.p.SendsPerTransport)
 }
 
 // hasten makes the entries waiting on a transport that accepted messages

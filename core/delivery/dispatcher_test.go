@@ -689,7 +689,9 @@ func TestDispatcher_Stop_drains(t *testing.T) {
 	q := newQueue(clk.Now, entry("a1@tocsin.test", "slow"), entry("a2@tocsin.test", "slow"), entry("b@tocsin.test", "fast"))
 	release := make(chan struct{})
 	ft := newTransports().add("slow", false, blocking(release)).add("fast", false, nil)
-	d := New(q, ft, fixed, nil, nil, WithClock(clk.Now))
+	p := fixed
+	p.SendsPerTransport = 1 // a2 waits behind a1 (TestDispatcher_Stop_drainsEverySendOfALane has both in flight)
+	d := New(q, ft, p, nil, nil, WithClock(clk.Now))
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(context.Background()) }()
 

@@ -4,11 +4,14 @@
 //
 // A [Dispatcher] runs one loop that sleeps until the next entry is due (or
 // until [Dispatcher.Kick] says new ones were enqueued), picks the due
-// entries and hands each to a lane: one per transport, served by one
-// goroutine at a time, with up to Policy.Concurrency lanes sending at
-// once. A lane sends a batch (Policy.BatchSize messages) through
-// transports that take several per Send, and one message per Send
-// otherwise, then classifies each result with the SDK's error type:
+// entries and hands each to a lane: one per transport, with up to
+// Policy.Concurrency Sends in flight at once over all lanes. A lane sends
+// a batch (Policy.BatchSize messages) through transports that take
+// several per Send, up to Policy.SendsPerTransport batches at once (the
+// plugin spreads them over its connections; a lane's second Send takes a
+// slot only while another stays free for the other lanes), and one
+// message per Send, one at a time, otherwise. It classifies each result
+// with the SDK's error type:
 //
 //   - success: the entry is done and leaves the outbox (one Done per batch);
 //   - temporary: the entry is tried again after an exponential backoff with

@@ -523,7 +523,7 @@ func settle(t *testing.T, d *Dispatcher, ft *fakeTransports) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		for _, l := range d.lanes {
-			if l.running {
+			if l.workers > 0 {
 				return false
 			}
 		}

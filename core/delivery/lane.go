@@ -18,20 +18,14 @@ const (
 	remedyBuild   = "The notification cannot be turned into a message for this transport: check the contact's addresses and the rule's template."
 )
 
-// serve sends what the lane of transport t holds, one batch per turn,
-// taking a slot for each send so that no more than Policy.Concurrency
-// transports send at once and waiting lanes take turns.
+// serve is one of the workers of the lane of transport t: it sends what
+// the lane holds, one batch per turn, taking a slot for each send so that
+// no more than Policy.Concurrency Sends are in flight at once and waiting
+// lanes take turns.
 func (d *Dispatcher) serve(t string) {
 	defer d.wg.Done()
 	for {
-		select {
-		case d.slots <- struct{}{}:
-		case <-d.stopping:
-			d.mu.Lock()
-			l := d.lanes[t]
-			d.dropLocked(l)
-			l.running = false
-			d.mu.Unlock()
+		if !d.takeSlot(t) {
 			return
 		}
 		more := d.turn(t)
@@ -43,8 +37,42 @@ func (d *Dispatcher) serve(t string) {
 	}
 }
 
-// turn sends one batch from t's lane. It reports whether the lane goes
-// on; when it does not, it has marked the lane as not running.
+// takeSlot takes a send slot for a worker of t's lane, or counts the worker
+// out of the lane and reports false. The lane's only worker waits for a
+// slot until the dispatcher stops. Another worker takes one only while a
+// second stays free, so that a transport that hangs holds no more slots
+// than one of the other lanes can do without; otherwise it leaves the lane
+// to the worker that stays.
+func (d *Dispatcher) takeSlot(t string) bool {
+	d.mu.Lock()
+	l := d.lanes[t]
+	if l.workers > 1 {
+		defer d.mu.Unlock()
+		if len(d.slots) <= cap(d.slots)-2 && !d.isStopping() {
+			select {
+			case d.slots <- struct{}{}:
+				return true
+			default:
+			}
+		}
+		l.workers--
+		return false
+	}
+	d.mu.Unlock()
+	select {
+	case d.slots <- struct{}{}:
+		return true
+	case <-d.stopping:
+		d.mu.Lock()
+		d.dropLocked(l)
+		l.workers--
+		d.mu.Unlock()
+		return false
+	}
+}
+
+// turn sends one batch from t's lane. It reports whether the worker goes
+// on; when it does not, it has counted itself out of the lane's workers.
 func (d *Dispatcher) turn(t string) bool {
 	batches, r := d.t.Batch(t), d.t.Rate(t)
 	size := 1
@@ -55,7 +83,7 @@ func (d *Dispatcher) turn(t string) bool {
 	l := d.lanes[t]
 	if d.isStopping() || len(l.queue) == 0 {
 		d.dropLocked(l)
-		l.running = false
+		l.workers--
 		d.mu.Unlock()
 		return false
 	}
@@ -64,7 +92,7 @@ func (d *Dispatcher) turn(t string) bool {
 		// the end of the pause, and no attempt is counted.
 		deferred := l.queue
 		l.queue = nil
-		l.running = false
+		l.workers--
 		d.mu.Unlock()
 		for _, e := range deferred {
 			e.NextAttempt = until
@@ -91,7 +119,7 @@ func (d *Dispatcher) turn(t string) bool {
 		// until next, when the loop queues them again.
 		d.throttled[t] = next
 		d.dropLocked(l)
-		l.running = false
+		l.workers--
 		d.mu.Unlock()
 		d.log.Debug("transport at its rate limit; waiting", "transport", t, "until", next)
 		return false

@@ -105,8 +105,9 @@ func TestDispatcher_Run_fullLane(t *testing.T) {
 		}
 		last = n
 	}
-	if n := laneLen(d.Dispatcher, "hang"); n != 2*p.BatchSize {
-		t.Errorf("%d entries queued behind the hung Send, want two batches of %d", n, p.BatchSize)
+	// A batch for each Send the transport may have in flight, and one more.
+	if n := laneLen(d.Dispatcher, "hang"); n != 3*p.BatchSize {
+		t.Errorf("%d entries queued behind the hung Send, want three batches of %d", n, p.BatchSize)
 	}
 
 	begun, dues := d.roundsBegun.Load(), q.dues.Load()
@@ -342,6 +343,7 @@ func TestDispatcher_Stop_noNewSends(t *testing.T) {
 	q := newQueue(clk.Now, all...)
 	p := fixed
 	p.Concurrency = len(names)
+	p.SendsPerTransport = 1 // one Send in flight and one entry queued per lane
 	d := New(q, ft, p, nil, nil, WithClock(clk.Now))
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(context.Background()) }()
@@ -596,7 +598,9 @@ func TestDispatcher_Run_batchBytesEdges(t *testing.T) {
 }
 
 // TestDispatcher_Run_batchBytesKeepsOrder: a byte budget splits a lane's
-// queue into Sends in order, earliest first; it does not reorder it.
+// queue into Sends in order, each a run of consecutive entries, earliest
+// first; it does not reorder it. (Two Sends may be in flight at once, so
+// the order in which the Sends reach the transport is not asked.)
 func TestDispatcher_Run_batchBytesKeepsOrder(t *testing.T) {
 	clk := newClock()
 	var es []*outbox.Entry
@@ -614,6 +618,7 @@ func TestDispatcher_Run_batchBytesKeepsOrder(t *testing.T) {
 	eventually(t, "the outbox to empty", func() bool { return q.len() == 0 })
 	settle(t, d.Dispatcher, ft)
 	calls := ft.callsTo("smtp")
+	slices.SortFunc(calls, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
 	if got := slices.Concat(calls...); !slices.Equal(got, want) {
 		t.Errorf("sent in the order %v, want %v", got, want)
 	}
@@ -621,6 +626,125 @@ func TestDispatcher_Run_batchBytesKeepsOrder(t *testing.T) {
 		if len(c) != 2 {
 			t.Errorf("Sends %v, want two messages each", calls)
 			break
+		}
+	}
+}
+
+// TestDispatcher_Run_sendsPerTransport: a lane that holds several batches
+// has SendsPerTransport of them in flight at once through its transport,
+// never more, and one batch is one Send; every entry goes out once.
+func TestDispatcher_Run_sendsPerTransport(t *testing.T) {
+	tests := []struct {
+		name              string
+		batch             bool
+		entries           int
+		sendsPerTransport int // 0: the default
+		want              int // Sends in flight at once
+	}{
+		{name: "the default: two batches at once", batch: true, entries: 10, want: 2},
+		{name: "three at once", batch: true, entries: 10, sendsPerTransport: 3, want: 3},
+		{name: "one at a time", batch: true, entries: 10, sendsPerTransport: 1, want: 1},
+		{name: "one batch is one Send", batch: true, entries: 2, sendsPerTransport: 3, want: 1},
+		{name: "a transport without batches: one at a time, for its Retry-After", batch: false, entries: 5, want: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newClock()
+			release := make(chan struct{})
+			ft := newTransports().add("smtp", tt.batch, blocking(release))
+			q := newQueue(clk.Now, entries("m", tt.entries, "smtp")...)
+			p := fixed
+			p.BatchSize = 2
+			p.SendsPerTransport = tt.sendsPerTransport
+			start(t, q, ft, p, nil, WithClock(clk.Now))
+			eventually(t, fmt.Sprintf("%d Sends in flight", tt.want), func() bool { return ft.maxInflight() == tt.want })
+			time.Sleep(20 * time.Millisecond) // give one more the chance to start
+			if got := ft.maxInflight(); got != tt.want {
+				t.Errorf("%d Sends in flight, want %d", got, tt.want)
+			}
+			close(release)
+			eventually(t, "every entry to be sent", func() bool { return q.len() == 0 })
+			if got := ft.maxInflight(); got != tt.want {
+				t.Errorf("up to %d Sends in flight, want %d", got, tt.want)
+			}
+			size := 1
+			if tt.batch {
+				size = p.BatchSize
+			}
+			sent := 0
+			for _, c := range ft.callsTo("smtp") {
+				if len(c) > size {
+					t.Errorf("a Send of %d messages, batches are %d", len(c), size)
+				}
+				sent += len(c)
+			}
+			if sent != tt.entries {
+				t.Errorf("%d messages sent, want %d", sent, tt.entries)
+			}
+			q.check(t)
+		})
+	}
+}
+
+// TestDispatcher_Run_extraSendsLeaveASlot: a transport's second Send
+// takes a slot only while another stays free, so that a hanging transport
+// with a long lane cannot take every slot from the others.
+func TestDispatcher_Run_extraSendsLeaveASlot(t *testing.T) {
+	for _, concurrency := range []int{2, 3} {
+		t.Run(fmt.Sprintf("concurrency %d", concurrency), func(t *testing.T) {
+			clk := newClock()
+			release := make(chan struct{})
+			ft := newTransports().add("hang", true, blocking(release)).add("fast", true, nil)
+			q := newQueue(clk.Now, append(entries("h", 20, "hang"), entries("f", 20, "fast")...)...)
+			p := fixed
+			p.BatchSize, p.Concurrency = 2, concurrency
+			start(t, q, ft, p, nil, WithClock(clk.Now))
+			eventually(t, "every fast entry to be sent while hang hangs", func() bool { return q.len() == 20 })
+			time.Sleep(20 * time.Millisecond)
+			if got := len(ft.callsTo("hang")); got < 1 || got > concurrency-1 {
+				t.Errorf("%d Sends through hang, want 1 to %d: one slot stays for the other lane", got, concurrency-1)
+			}
+			close(release)
+			eventually(t, "the hanging transport's entries to be sent", func() bool { return q.len() == 0 })
+			q.check(t)
+		})
+	}
+}
+
+// TestDispatcher_Stop_drainsEverySendOfALane: Stop waits for each Send in
+// flight through a transport, and records each one's outcome.
+func TestDispatcher_Stop_drainsEverySendOfALane(t *testing.T) {
+	clk := newClock()
+	release := make(chan struct{})
+	ft := newTransports().add("slow", true, blocking(release))
+	q := newQueue(clk.Now, entry("a1@tocsin.test", "slow"), entry("a2@tocsin.test", "slow"))
+	p := fixed
+	p.BatchSize = 1 // two batches: two Sends
+	d := New(q, ft, p, nil, nil, WithClock(clk.Now))
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(context.Background()) }()
+	eventually(t, "both Sends in flight", func() bool { return len(ft.callsTo("slow")) == 2 })
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopped <- d.Stop(ctx)
+	}()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned %v with Sends in flight", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+	if err := <-ran; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	for _, id := range []string{"a1@tocsin.test", "a2@tocsin.test"} {
+		if q.get(id) != nil || q.doneCount(id) != 1 {
+			t.Errorf("%s: the send in flight was not recorded as done", id)
 		}
 	}
 }

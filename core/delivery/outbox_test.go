@@ -132,7 +132,8 @@ func TestDispatcher_Stop_outboxResumes(t *testing.T) {
 	d := New(o, ft, Policy{BatchSize: 50}, nil, nil)
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(context.Background()) }()
-	eventually(t, "a send in flight", func() bool { return len(ft.callsTo("smtp")) == 1 })
+	// Two Sends in flight (SendsPerTransport), the last 20 entries queued.
+	eventually(t, "two sends in flight", func() bool { return len(ft.callsTo("smtp")) == 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if err := d.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {

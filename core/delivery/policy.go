@@ -25,8 +25,16 @@ type Policy struct {
 	// BatchSize is the number of messages per Send for transports that
 	// take several.
 	BatchSize int
-	// Concurrency is the number of transports sending at once.
+	// Concurrency is the number of Sends in flight at once, over all
+	// transports.
 	Concurrency int
+	// SendsPerTransport is the number of Sends a transport that batches
+	// has in flight at once when its lane holds that many batches (the
+	// SDK lets a plugin be called concurrently). A pooling plugin spreads
+	// them over its connections, which stay busy while the outcome of the
+	// last batch is recorded. A transport that sends a message per call
+	// has one Send in flight, so that a Retry-After stops the next.
+	SendsPerTransport int
 }
 
 // DefaultDrainTimeout is how long a stopping agent waits, by default, for
@@ -37,7 +45,8 @@ const DefaultDrainTimeout = 20 * time.Second
 
 // DefaultPolicy returns the default policy: retries after 10s, 20s, 40s...
 // up to 10m, with 20% jitter; the next transport after an hour of
-// failures; batches of 50; 4 transports at once.
+// failures; batches of 50; 4 Sends at once, 2 of them through one
+// transport.
 func DefaultPolicy() Policy {
 	return Policy{
 		Initial:     10 * time.Second,
@@ -47,6 +56,8 @@ func DefaultPolicy() Policy {
 		MaxAge:      time.Hour,
 		BatchSize:   50,
 		Concurrency: 4,
+
+		SendsPerTransport: 2,
 	}
 }
 
@@ -77,6 +88,9 @@ func (p Policy) withDefaults() Policy {
 	}
 	if p.Concurrency <= 0 {
 		p.Concurrency = def.Concurrency
+	}
+	if p.SendsPerTransport <= 0 {
+		p.SendsPerTransport = def.SendsPerTransport
 	}
 	return p
 }

@@ -52,12 +52,12 @@ func TestPolicy_withDefaults(t *testing.T) {
 		{name: "defaults stay", in: def, want: def},
 		{
 			name: "set fields stay",
-			in:   Policy{Initial: time.Second, Max: time.Minute, Multiplier: 1.5, Jitter: 0.1, MaxAge: time.Minute, BatchSize: 7, Concurrency: 2},
-			want: Policy{Initial: time.Second, Max: time.Minute, Multiplier: 1.5, Jitter: 0.1, MaxAge: time.Minute, BatchSize: 7, Concurrency: 2},
+			in:   Policy{Initial: time.Second, Max: time.Minute, Multiplier: 1.5, Jitter: 0.1, MaxAge: time.Minute, BatchSize: 7, Concurrency: 2, SendsPerTransport: 3},
+			want: Policy{Initial: time.Second, Max: time.Minute, Multiplier: 1.5, Jitter: 0.1, MaxAge: time.Minute, BatchSize: 7, Concurrency: 2, SendsPerTransport: 3},
 		},
 		{
 			name: "invalid values are repaired",
-			in:   Policy{Initial: -1, Max: -1, Multiplier: math.NaN(), Jitter: 3, MaxAge: -1, BatchSize: -1, Concurrency: -1},
+			in:   Policy{Initial: -1, Max: -1, Multiplier: math.NaN(), Jitter: 3, MaxAge: -1, BatchSize: -1, Concurrency: -1, SendsPerTransport: -1},
 			want: func() Policy { p := def; p.Jitter = 1; return p }(),
 		},
 		{
@@ -83,7 +83,7 @@ func TestPolicy_withDefaults(t *testing.T) {
 // TestDefaultPolicy pins the documented defaults (README's delivery block
 // and the configuration's): this package is their one owner.
 func TestDefaultPolicy(t *testing.T) {
-	want := Policy{Initial: 10 * time.Second, Max: 10 * time.Minute, Multiplier: 2, Jitter: 0.2, MaxAge: time.Hour, BatchSize: 50, Concurrency: 4}
+	want := Policy{Initial: 10 * time.Second, Max: 10 * time.Minute, Multiplier: 2, Jitter: 0.2, MaxAge: time.Hour, BatchSize: 50, Concurrency: 4, SendsPerTransport: 2}
 	if got := DefaultPolicy(); got != want {
 		t.Errorf("DefaultPolicy() = %+v, want %+v", got, want)
 	}

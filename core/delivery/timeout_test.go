@@ -206,7 +206,7 @@ func idle(t *testing.T, d *Dispatcher) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		for _, l := range d.lanes {
-			if l.running {
+			if l.workers > 0 {
 				return false
 			}
 		}
