@@ -2,7 +2,8 @@
 # and the backup cannot check the primary; it will take over if this
 # lasts. Not while the backup is isolated. Said once, not repeated: the
 # takeover is reported by takeover (predicted, with a fixed role) or
-# role_became_primary (seen, with a role read from the product), and
+# role_became_primary (seen, with a role read from the product), its
+# absence by takeover_overdue (with a role read from the product), and
 # "will take over" repeated after it would be false.
 #
 # needs: none

@@ -1,18 +1,18 @@
 # Scenario (issue 13, flapping): the primary goes down for 2 minutes and
 # comes back for 1, again and again, for an hour (a failing NIC, a
-# reboot loop); the backup's view (testdata/backup.hcl, automatic failover
-# off). Without flap detection primary_unchecked_manual fired and
-# resolved every 3 minutes: 40 mails in the hour. With it the
-# operator gets the first fire, resolve and fire, then one "Flapping"
-# mail, and nothing more until the primary has kept still for 30
-# minutes; then the alert's end when it stays up, or the alert again
-# (and every 4 hours) when it stays down.
+# reboot loop); the backup's view over two days with every rule
+# (testdata/backup.hcl, automatic failover off). Without flap detection
+# primary_unchecked_manual fired and resolved every 3 minutes: 40 mails in
+# the hour. With it the operator gets the first fire, resolve and fire,
+# then one "Flapping" mail, and nothing more until the primary has kept
+# still for 30 minutes; then the alert's end when it stays up (5 mails in
+# two days), or the alert again and every 4 hours when it stays down,
+# with sync_stale (18 mails in two days). Startup and the daily
+# heartbeats come as always and are not counted.
 config = ["testdata/backup.hcl"]
-rules  = ["primary_unchecked_manual", "primary_unchecked_auto", "takeover", "backup_isolated", "backup_no_test_ips"]
 
 
-test "the primary flaps for an hour, then stays up: 4 mails and the end" {
-  stop = "1d"
+test "the primary flaps for an hour, then stays up: 5 mails in two days" {
   facts "0m" {
     check "product" {
       json = { version = "7.1", backup_ops = true }
@@ -271,6 +271,13 @@ test "the primary flaps for an hour, then stays up: 4 mails and the end" {
       last_sync = at("-1h")
     }
   }
+  expect "1m" {
+    fire = ["startup"]
+  }
+  expect "5m" {
+    resolve = ["startup"]
+    silent  = ["startup"]
+  }
   expect "1h1m" {
     fire = ["primary_unchecked_manual"]
   }
@@ -292,11 +299,15 @@ test "the primary flaps for an hour, then stays up: 4 mails and the end" {
     resolve = ["primary_unchecked_manual"]
     subject = { primary_unchecked_manual = "Resolved: appliance-b: the backup cannot check the primary" }
   }
-  expect "1d" {}
+  # Then only the heartbeats: the backup checks the primary, which
+  # reports its sync, so sync_stale is the primary's to send.
+  expect "2d" {
+    fire   = ["daily_heartbeat"]
+    repeat = ["daily_heartbeat"]
+  }
 }
 
-test "the primary flaps for an hour, then stays down: 4 mails, then the alert again" {
-  stop = "1d"
+test "the primary flaps for an hour, then stays down: 18 mails in two days" {
   facts "0m" {
     check "product" {
       json = { version = "7.1", backup_ops = true }
@@ -548,6 +559,13 @@ test "the primary flaps for an hour, then stays down: 4 mails, then the alert ag
       error = "dial tcp 192.0.2.1:9870: connect: connection refused"
     }
   }
+  expect "1m" {
+    fire = ["startup"]
+  }
+  expect "5m" {
+    resolve = ["startup"]
+    silent  = ["startup"]
+  }
   expect "1h1m" {
     fire = ["primary_unchecked_manual"]
   }
@@ -571,7 +589,15 @@ test "the primary flaps for an hour, then stays down: 4 mails, then the alert ag
     fire    = ["primary_unchecked_manual"]
     subject = { primary_unchecked_manual = "appliance-b: the backup cannot check the primary (automatic failover is off)" }
   }
-  expect "1d" {
-    repeat = ["primary_unchecked_manual", "primary_unchecked_manual", "primary_unchecked_manual", "primary_unchecked_manual", "primary_unchecked_manual"]
+  # Every 4 hours from 6h28m (11), and sync_stale from the backup, which
+  # cannot check the primary, 24 hours after the last sync and daily (2).
+  expect "2d" {
+    repeat = [
+      "primary_unchecked_manual", "primary_unchecked_manual", "primary_unchecked_manual", "primary_unchecked_manual",
+      "primary_unchecked_manual", "primary_unchecked_manual", "primary_unchecked_manual", "primary_unchecked_manual",
+      "primary_unchecked_manual", "primary_unchecked_manual", "primary_unchecked_manual",
+      "daily_heartbeat", "sync_stale",
+    ]
+    fire = ["daily_heartbeat", "sync_stale"]
   }
 }

@@ -146,7 +146,7 @@ func TestExpand(t *testing.T) {
 			t.Errorf("%s notifies %s, want %s", r.Name, got, wantNotify)
 		}
 	}
-	for _, absent := range []string{"startup", "role_became_primary", "role_became_backup", "shared_ip_nic_down", "backup_isolated", "primary_hostname_unreachable"} {
+	for _, absent := range []string{"startup", "role_became_primary", "role_became_backup", "takeover_overdue", "shared_ip_nic_down", "backup_isolated", "primary_hostname_unreachable"} {
 		if slices.Contains(names, absent) {
 			t.Errorf("%s is there", absent)
 		}

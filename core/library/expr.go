@@ -3,6 +3,7 @@ package library
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -30,23 +31,42 @@ func (lib *Block) staticValue() cty.Value {
 		return stringListVal(names)
 	}
 	return cty.ObjectVal(map[string]cty.Value{
-		"peer_url":             str(lib.peerURL),
-		"primary_hostname":     str(lib.primaryHostname),
-		"shared_ips":           stringListVal(lib.sharedIPs),
-		"shared_ip_interface":  str(lib.sharedIPInterface),
-		"shared_ip_checks":     checkNames(sharedIPCheckPrefix, len(lib.sharedIPs)),
-		"test_ips":             stringListVal(lib.testIPs),
-		"test_ip_checks":       checkNames(testIPCheckPrefix, len(lib.testIPs)),
-		"version_checks":       readChecks(lib.version),
-		"sync_file":            str(lib.syncFile),
-		"takeover_after":       str(lib.takeoverAfter),
-		"backup_lost_after":    str(lib.backupLostAfter),
-		"delivery_alert_after": str(lib.deliveryAlertAfter),
-		"heartbeat":            str(lib.heartbeat),
-		"heartbeat_every":      str(DescribeSchedule(lib.heartbeat)),
-		"log_file":             str(lib.logFile),
-		"backup_ops":           cty.UnknownVal(cty.Bool),
+		"peer_url":               str(lib.peerURL),
+		"primary_hostname":       str(lib.primaryHostname),
+		"shared_ips":             stringListVal(lib.sharedIPs),
+		"shared_ip_interface":    str(lib.sharedIPInterface),
+		"shared_ip_checks":       checkNames(sharedIPCheckPrefix, len(lib.sharedIPs)),
+		"test_ips":               stringListVal(lib.testIPs),
+		"test_ip_checks":         checkNames(testIPCheckPrefix, len(lib.testIPs)),
+		"version_checks":         readChecks(lib.version),
+		"sync_file":              str(lib.syncFile),
+		"takeover_after":         str(lib.takeoverAfter),
+		"takeover_overdue_after": str(overdueAfter(lib.takeoverAfter)),
+		"backup_lost_after":      str(lib.backupLostAfter),
+		"delivery_alert_after":   str(lib.deliveryAlertAfter),
+		"heartbeat":              str(lib.heartbeat),
+		"heartbeat_every":        str(DescribeSchedule(lib.heartbeat)),
+		"log_file":               str(lib.logFile),
+		"backup_ops":             cty.UnknownVal(cty.Bool),
 	})
+}
+
+// overdueAfter is takeover_after plus TakeoverGrace, written as a
+// duration ("10m", "1h5m"); "" when takeover_after is not a duration,
+// which decoding has reported.
+func overdueAfter(takeoverAfter string) string {
+	d, err := rules.ParseDuration(takeoverAfter)
+	if err != nil || d <= 0 {
+		return ""
+	}
+	s := (d + TakeoverGrace).String() // "10m0s", "1h5m0s", "2h0m0s"
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // readChecks lists the checks expr reads (check.NAME...), sorted, so

@@ -30,6 +30,13 @@ const (
 	DefaultDeliveryAlertAfter = "15m"
 )
 
+// TakeoverGrace is how much longer than takeover_after the primary may
+// stay silent, with automatic failover on and the role read from the
+// product, before takeover_overdue says that no takeover happened: the
+// product's own detection and the period of the check that reads the
+// role. library.takeover_overdue_after is takeover_after plus this.
+const TakeoverGrace = 5 * time.Minute
+
 // The names of the checks and the peer the failover library declares.
 // shared_ip_N and test_ip_N are numbered from 0 in the order of the
 // settings' lists.

@@ -176,3 +176,27 @@ func TestParseHeader(t *testing.T) {
 		})
 	}
 }
+
+// TestOverdueAfter: library.takeover_overdue_after, the for of
+// takeover_overdue, is takeover_after and TakeoverGrace, written as the
+// operator writes a duration.
+func TestOverdueAfter(t *testing.T) {
+	for in, want := range map[string]string{
+		DefaultTakeoverAfter: "10m",
+		"90s":                "6m30s",
+		"1h":                 "1h5m",
+		"55m":                "1h",
+		"1d":                 "24h5m",
+		"":                   "",
+		"soon":               "",
+		"-5m":                "",
+	} {
+		if got := overdueAfter(in); got != want {
+			t.Errorf("overdueAfter(%q) = %q, want %q", in, got, want)
+		}
+	}
+	lib := &Block{takeoverAfter: "1h"}
+	if got := lib.staticValue().GetAttr("takeover_overdue_after"); !got.RawEquals(cty.StringVal("1h5m")) {
+		t.Errorf("library.takeover_overdue_after = %#v", got)
+	}
+}
