@@ -30,6 +30,8 @@ func pluginDir(t *testing.T) string {
 		"smtp-basic":        "github.com/tocsin-dev/tocsin/plugins/smtp-basic",
 		"smtp-oauth-ms":     "github.com/tocsin-dev/tocsin/plugins/smtp-oauth-ms",
 		"smtp-oauth-google": "github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google",
+		"graph":             "github.com/tocsin-dev/tocsin/plugins/graph",
+		"gmail":             "github.com/tocsin-dev/tocsin/plugins/gmail",
 	})
 }
 

@@ -154,6 +154,29 @@ func (s *mailServer) connectsSince(mark int64) int {
 	return n
 }
 
+// sessionsSince counts the submission service's connections logged after
+// mark, but for the suite's own probes of the port (awaitListening), which
+// send no command.
+func (s *mailServer) sessionsSince(mark int64) int {
+	probes := 0
+	f, err := os.Open(filepath.Join(s.dir, "postfix.log"))
+	must(s.t, err)
+	defer f.Close()
+	if _, err := f.Seek(mark, io.SeekStart); err != nil {
+		s.t.Fatal(err)
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if submissionProbe.Match(sc.Bytes()) {
+			probes++
+		}
+	}
+	return s.connectsSince(mark) - probes
+}
+
+var submissionProbe = regexp.MustCompile(`postfix/submission/smtpd\[\d+\]: disconnect from \S+ commands=0/0`)
+
 // measure turns alert times (one per mail, or one for all) and the
 // mailbox's arrivals into a sample.
 func measure(arr []arrival, alertOf func(arrival) time.Time) sample {
@@ -303,7 +326,7 @@ func goMail(t *testing.T, s *mailServer, conns int) sample {
 	}
 	arr := s.awaitMails(benchBurst/conns*conns, 60*time.Second)
 	m := measure(arr, func(arrival) time.Time { return first })
-	m.conns = s.connectsSince(mark)
+	m.conns = s.sessionsSince(mark)
 	m.peakRSS = rss
 	return m
 }
@@ -370,7 +393,7 @@ account default : e2e
 	}
 	arr := s.awaitMails(msmtpBurst, 60*time.Second)
 	m := measure(arr, func(arrival) time.Time { return start })
-	m.conns = s.connectsSince(mark)
+	m.conns = s.sessionsSince(mark)
 	m.peakRSS = rss
 	return m
 }
@@ -445,7 +468,7 @@ receivers:
 	arr := s.awaitMails(benchBurst, 120*time.Second)
 	m := measure(arr, func(arrival) time.Time { return start })
 	m.peakRSS = procKB(cmd.Process.Pid, "VmHWM")
-	m.conns = s.connectsSince(mark)
+	m.conns = s.sessionsSince(mark)
 	return m
 }
 
@@ -500,7 +523,7 @@ func tocsinBurst(t *testing.T, s *mailServer) (fromFire, fromFile sample) {
 	rss, _ := treeKB(p.cmd.Process.Pid, "VmHWM")
 	fromFire.peakRSS, fromFile.peakRSS = rss, rss
 	await(t, 20*time.Second, "an empty outbox", func() bool { d, ok := p.delivery(); return ok && d.Pending == 0 })
-	conns := s.connectsSince(mark)
+	conns := s.sessionsSince(mark)
 	fromFire.conns, fromFile.conns = conns, conns
 	_ = p.cmd.Process.Kill()
 	_ = p.cmd.Wait()
@@ -562,10 +585,10 @@ func TestBenchCompare(t *testing.T) {
 	if os.Getenv("TOCSIN_BENCH_COMPARE") != "1" {
 		t.Skip("the comparison runs with TOCSIN_BENCH_COMPARE=1 (make bench-compare)")
 	}
+	if only := os.Getenv("TOCSIN_BENCH_ONLY"); only != "" && regexp.MustCompile(only).MatchString("idle") {
+		t.Skip("TOCSIN_BENCH_ONLY asks for idle only")
+	}
 	s := startMailServer(t)
-	// The suite's own probe of the submission port (awaitListening) is
-	// logged asynchronously: let it land before the first sender's count.
-	time.Sleep(time.Second)
 	rows := map[string]*senderRow{}
 	order := []string{"go-mail, 4 connections", "go-mail, 1 connection", "Tocsin, from the rule fire", "Tocsin, from the file's appearance", "Alertmanager 0.25", "msmtp, a process per mail"}
 	for _, name := range order {
@@ -628,9 +651,7 @@ func TestBenchCompare(t *testing.T) {
 	}
 	defer func() {
 		fmt.Print(out.String())
-		if path := os.Getenv("TOCSIN_BENCH_OUT"); path != "" {
-			must(t, os.WriteFile(path, []byte(out.String()), 0o644))
-		}
+		appendBenchOut(t, out.String())
 	}()
 	if slices.ContainsFunc(order, func(name string) bool { return len(rows[name].samples) == 0 }) {
 		return // not every sender ran: no targets
@@ -648,12 +669,6 @@ func TestBenchCompare(t *testing.T) {
 	aP99, _, _ := file.median(func(s sample) float64 { return s.p99.Seconds() })
 	amRate, _, _ := rows[order[4]].median(func(s sample) float64 { return s.rate })
 	mRate, _, _ := rows[order[5]].median(func(s sample) float64 { return s.rate })
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "MISSED"
-	}
 	fmt.Fprintf(&out, "\nTargets (issue 16), Tocsin against the ceiling (go-mail over 4 connections) of this run:\n")
 	fmt.Fprintf(&out, "- msg/s from the rule fire ≥ 0.9 × ceiling: %.0f vs %.0f = %.2f×: %s\n", fRate, cRate, fRate/cRate, verdict(fRate >= 0.9*cRate))
 	fmt.Fprintf(&out, "- p99 from the rule fire ≤ 1.25 × the ceiling's time for all %d: %.0f ms vs %.0f ms = %.2f×: %s\n", benchBurst, fP99*1000, cTotal*1000, fP99/cTotal, verdict(fP99 <= 1.25*cTotal))
@@ -691,4 +706,182 @@ func readHeader(b []byte) (map[string][]string, error) {
 		h[key] = append(h[key], strings.TrimSpace(v))
 	}
 	return h, nil
+}
+
+// TestBenchIdle: the agent at rest with all five bundled plugins
+// configured (smtp-basic to the suite's Postfix, the OAuth ones against
+// the suite's token endpoints, Graph and Gmail with endpoints of the
+// suite's own): time from the start of the process to /healthz answering
+// (the API is served after every plugin took its settings), and the RSS
+// of the agent and of each plugin after ten idle seconds. Plugins start
+// eagerly: see README "Performance" for why. make bench-compare runs it.
+func TestBenchIdle(t *testing.T) {
+	if os.Getenv("TOCSIN_BENCH_COMPARE") != "1" {
+		t.Skip("the comparison runs with TOCSIN_BENCH_COMPARE=1 (make bench-compare)")
+	}
+	if only := os.Getenv("TOCSIN_BENCH_ONLY"); only != "" && !regexp.MustCompile(only).MatchString("idle") {
+		t.Skip("TOCSIN_BENCH_ONLY leaves out idle")
+	}
+	s := startMailServer(t)
+	id := startIdentities(t, s)
+	subHost, subPort := splitPort(t, s.subAddr)
+	tlsHost, tlsPort := splitPort(t, s.tlsAddr)
+	// One rule over a file that never appears: the agent at rest.
+	body := s.basicTransport("relay", "starttls", "plain", senderPass) + fmt.Sprintf(`check "condition" {
+  file = %[13]q
+  every = "1m"
+}
+transport "m365" {
+  plugin = "smtp-oauth-ms"
+  from = %[1]q
+  config {
+    mode = "app"
+    tenant_id = %[2]q
+    client_id = %[3]q
+    client_secret = %[4]q
+    authority = %[5]q
+    host = %[6]q
+    port = %[7]s
+    ca_file = %[8]q
+  }
+}
+transport "graph" {
+  plugin = "graph"
+  from = %[1]q
+  config {
+    tenant_id = %[2]q
+    client_id = %[3]q
+    client_secret = %[4]q
+    authority = %[5]q
+    graph_endpoint = %[5]q
+    ca_file = %[8]q
+  }
+}
+transport "google" {
+  plugin = "smtp-oauth-google"
+  from = %[1]q
+  config {
+    service_account_file = %[9]q
+    subject = %[1]q
+    host = %[10]q
+    port = %[11]s
+    security = "tls"
+    ca_file = %[8]q
+  }
+}
+transport "gmail" {
+  plugin = "gmail"
+  from = %[1]q
+  config {
+    service_account_file = %[9]q
+    subject = %[1]q
+    api_endpoint = %[12]q
+    ca_file = %[8]q
+  }
+}
+`, senderUser, msTenant, msApp, msSecret, id.ms.URL(), subHost, subPort, id.caFile, id.saFile, tlsHost, tlsPort, id.google.URL(), filepath.Join(t.TempDir(), "never"))
+	type idle struct {
+		ready     time.Duration
+		agent     int64            // KiB
+		plugins   []int64          // KiB, each, sorted
+		byName    map[string]int64 // KiB, by plugin
+		anon      map[string]int64 // KiB of byName that is not the binary's own pages
+		agentAnon int64
+	}
+	var runs []idle
+	for range benchRounds() {
+		listen := freePort(t)
+		config := benchConfig(t, listen, body, 1)
+		start := time.Now()
+		p := startAgent(t, config, listen)
+		var ready time.Duration
+		await(t, 30*time.Second, "/healthz", func() bool {
+			resp, err := http.Get("http://" + listen + "/healthz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			ready = time.Since(start)
+			return resp.StatusCode == http.StatusOK
+		})
+		time.Sleep(10 * time.Second)
+		pid := p.cmd.Process.Pid
+		plugins := children(pid)
+		if len(plugins) != 5 {
+			t.Fatalf("%d plugin processes, want 5:\n%s", len(plugins), tail(p.logText(), 4000))
+		}
+		r := idle{ready: ready, agent: procKB(pid, "VmRSS"), agentAnon: procKB(pid, "RssAnon"), byName: map[string]int64{}, anon: map[string]int64{}}
+		for _, c := range plugins {
+			kb := procKB(c, "VmRSS")
+			r.plugins = append(r.plugins, kb)
+			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", c))
+			name := strings.TrimPrefix(filepath.Base(exe), "tocsin-plugin-")
+			r.byName[name] = kb
+			r.anon[name] = procKB(c, "RssAnon")
+		}
+		slices.Sort(r.plugins)
+		runs = append(runs, r)
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+	}
+	med := func(f func(idle) float64) (m, lo, hi float64) {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2], v[0], v[len(v)-1]
+	}
+	ready, rlo, rhi := med(func(r idle) float64 { return float64(r.ready.Milliseconds()) })
+	agentKB, alo, ahi := med(func(r idle) float64 { return float64(r.agent) })
+	pluginKB, plo, phi := med(func(r idle) float64 { return float64(r.plugins[len(r.plugins)-1]) })
+	total, _, _ := med(func(r idle) float64 {
+		sum := r.agent
+		for _, kb := range r.plugins {
+			sum += kb
+		}
+		return float64(sum)
+	})
+	mb := func(kb float64) float64 { return kb / 1024 }
+	var out strings.Builder
+	fmt.Fprintf(&out, "\nIdle agent with all five plugins configured, medians of %d starts (range in brackets):\n", len(runs))
+	fmt.Fprintf(&out, "- start to /healthz: %.0f ms (%.0f–%.0f); target ≤ 1000 ms: %s\n", ready, rlo, rhi, verdict(ready <= 1000))
+	agentAnon, _, _ := med(func(r idle) float64 { return float64(r.agentAnon) })
+	fmt.Fprintf(&out, "- agent RSS after 10 s idle: %.1f MB (%.1f–%.1f), of which %.1f MB anonymous; target ≤ 30 MB: %s\n", mb(agentKB), mb(alo), mb(ahi), mb(agentAnon), verdict(mb(agentKB) <= 30))
+	fmt.Fprintf(&out, "- largest plugin RSS: %.1f MB (%.1f–%.1f); target ≤ 20 MB each: %s\n", mb(pluginKB), mb(plo), mb(phi), verdict(mb(pluginKB) <= 20))
+	var names []string
+	for name := range runs[0].byName {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		kb, _, _ := med(func(r idle) float64 { return float64(r.byName[name]) })
+		anon, _, _ := med(func(r idle) float64 { return float64(r.anon[name]) })
+		fmt.Fprintf(&out, "  - %s: %.1f MB, of which %.1f MB anonymous (heap, stacks) and %.1f MB its binary's pages\n", name, mb(kb), mb(anon), mb(kb-anon))
+	}
+	fmt.Fprintf(&out, "- agent and plugins together: %.1f MB\n", mb(total))
+	fmt.Print(out.String())
+	appendBenchOut(t, out.String())
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// appendBenchOut adds text to $TOCSIN_BENCH_OUT, which make bench-compare
+// prints at the end.
+func appendBenchOut(t *testing.T, text string) {
+	t.Helper()
+	path := os.Getenv("TOCSIN_BENCH_OUT")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	must(t, err)
+	defer f.Close()
+	_, err = f.WriteString(text)
+	must(t, err)
 }

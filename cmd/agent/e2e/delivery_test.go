@@ -78,21 +78,26 @@ func TestAgent_WrongPasswordRefused(t *testing.T) {
 	}
 }
 
-// TestAgent_Burst: 200 rules fire at once; each one's mail arrives
-// exactly once.
+// TestAgent_Burst: 2,000 rules fire at once; each one's mail arrives
+// exactly once, over no more SMTP connections than the transport's
+// max_connections (4 by default), counted at the server.
 func TestAgent_Burst(t *testing.T) {
-	const rules = 200
+	const rules = 2000
 	s := startMailServer(t)
 	listen := freePort(t)
 	start := time.Now()
+	mark := s.logMark()
 	p := startAgent(t, agentConfig(t, listen, s.basicTransport("relay", "starttls", "plain", senderPass), rules), listen)
-	await(t, 120*time.Second, fmt.Sprintf("%d mails in the Maildir", rules), func() bool { return len(s.delivered(opsBox)) >= rules })
+	await(t, 240*time.Second, fmt.Sprintf("%d mails in the Maildir", rules), func() bool { return len(s.delivered(opsBox)) >= rules })
 	t.Logf("%d mails in the Maildir %v after the agent started", rules, time.Since(start).Round(time.Millisecond))
-	await(t, 20*time.Second, "an empty outbox and an empty Postfix queue", func() bool {
+	await(t, 30*time.Second, "an empty outbox and an empty Postfix queue", func() bool {
 		d, ok := p.delivery()
 		return ok && d.Pending == 0 && s.queued() == 0
 	})
 	checkExactlyOnce(t, s, rules, false)
+	if n := s.sessionsSince(mark); n < 1 || n > 4 {
+		t.Errorf("%d SMTP sessions for %d mails, want 1 to max_connections (4)", n, rules)
+	}
 }
 
 // TestAgent_PostfixRestartMidBurst: Postfix is stopped while the agent
