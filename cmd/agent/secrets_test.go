@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,7 +23,9 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/tocsin-dev/tocsin/core/agent"
+	"github.com/tocsin-dev/tocsin/core/apiauth"
 	"github.com/tocsin-dev/tocsin/core/config"
+	"github.com/tocsin-dev/tocsin/core/identity"
 	"github.com/tocsin-dev/tocsin/core/oauthlogin"
 	"github.com/tocsin-dev/tocsin/core/tokenstore"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
@@ -64,9 +70,13 @@ func (a approver) Write(p []byte) (int, error) {
 
 // TestNoSecretLeaks plants every kind of secret the OAuth transports hold
 // (client secrets, a wrong one, a refresh token and its rotations, the
-// access tokens the providers issued, a service account's private key),
-// runs validate, test-send, the agent at trace level with /v1/status, and
-// oauth status, and greps everything they print.
+// access tokens the providers issued, a service account's private key)
+// and the API's (tokens of the read, peer and admin roles as a file, an
+// environment variable and a hash, the token the agent presents to its
+// peer, a wrong token, data_dir's local admin token, the listener's TLS
+// key), runs validate, test-send, the agent at trace level with its API
+// called by each credential, identity, outbox list and oauth status, and
+// greps everything they print.
 func TestNoSecretLeaks(t *testing.T) {
 	withPlugins(t)
 	ca, err := testserver.NewCA()
@@ -161,15 +171,63 @@ func TestNoSecretLeaks(t *testing.T) {
 		return gmailValidate(tok)
 	}})
 
+	// The API: TLS with the operator's key, a credential of each role by
+	// each way a token comes in, and a peer (the agent itself) read with
+	// a token.
+	const (
+		readToken  = "planted-read-token-R3adR3adR3ad0123456789"
+		peerToken  = "planted-peer-token-P33rP33rP33r0123456789"
+		adminToken = "planted-admin-token-AdM1nAdM1n0123456789"
+		wrongToken = "planted-wrong-token-Wr0ngWr0ng0123456789"
+	)
+	listener, err := identity.Load(filepath.Join(dir, "listener"), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile(listener.KeyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	readTokenFile, peerTokenFile := filepath.Join(dir, "read.token"), filepath.Join(dir, "peer.token")
+	for file, tok := range map[string]string{readTokenFile: readToken, peerTokenFile: peerToken} {
+		if err := os.WriteFile(file, []byte(tok+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adminSum := sha256.Sum256([]byte(adminToken))
+	t.Setenv("TOCSIN_TEST_PEER_TOKEN", peerToken)
+
 	listen := freePort(t)
 	t.Setenv("TOCSIN_TEST_APP_SECRET", appSecret)
 	t.Setenv("TOCSIN_TEST_WRONG_SECRET", wrongSecret)
 	cfgText := fmt.Sprintf(`agent {
-  node       = "node-a"
-  plugin_dir = env("TOCSIN_TEST_PLUGIN_DIR")
-  data_dir   = "data"
-  listen     = %[1]q
-  log_level  = "trace"
+  node          = "node-a"
+  plugin_dir    = env("TOCSIN_TEST_PLUGIN_DIR")
+  data_dir      = "data"
+  listen        = %[1]q
+  log_level     = "trace"
+  tls_cert_file = %[16]q
+  tls_key_file  = %[17]q
+}
+
+credential "prometheus" {
+  role       = "read"
+  token_file = %[18]q
+}
+credential "partner" {
+  role      = "peer"
+  token_env = "TOCSIN_TEST_PEER_TOKEN"
+}
+credential "ops" {
+  role         = "admin"
+  token_sha256 = %[19]q
+}
+
+peer "self" {
+  url         = "https://%[1]s"
+  fingerprint = %[20]q
+  token_file  = %[21]q
+  every       = "1s"
 }
 
 transport "m365app" {
@@ -284,7 +342,8 @@ rule "leak_probe" {
   text     = "probe"
   html     = "<p>probe</p>"
 }
-`, listen, mailbox, tenant, appID, id.URL(), msSMTP.Host(), msSMTP.Port(), caFile, pubID, graph.URL(), gUser, saFile, gSMTP.Host(), gSMTP.Port(), gmail.URL())
+`, listen, mailbox, tenant, appID, id.URL(), msSMTP.Host(), msSMTP.Port(), caFile, pubID, graph.URL(), gUser, saFile, gSMTP.Host(), gSMTP.Port(), gmail.URL(),
+		listener.CertFile(), listener.KeyFile(), readTokenFile, hex.EncodeToString(adminSum[:]), listener.Fingerprint(), peerTokenFile)
 	path := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
@@ -357,13 +416,86 @@ rule "leak_probe" {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	resp, err := http.Get("http://" + listen + "/v1/status")
+	// The API, by each credential, a wrong one among them.
+	pinned, err := identity.ClientConfig(listener.Fingerprint(), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	where, texts = append(where, "/v1/status"), append(texts, string(status))
+	api := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: pinned, DisableKeepAlives: true}}
+	// call returns the answer's body, and its headers and body.
+	call := func(path string, code int, auth func(*http.Request)) (string, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, "https://"+listen+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth(req)
+		resp, err := api.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != code {
+			t.Errorf("GET %s: %d, want %d: %s", path, resp.StatusCode, code, body)
+		}
+		var hdr strings.Builder
+		_ = resp.Header.Write(&hdr)
+		return string(body), hdr.String() + string(body)
+	}
+	bearer := func(tok string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	}
+	// The peer check reads the agent itself with the peer token: wait
+	// for it to have done so.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		body, _ := call("/v1/status", http.StatusOK, bearer(peerToken))
+		var st struct {
+			Checks map[string]struct {
+				Kind  string
+				OK    bool
+				Error string
+			}
+		}
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatalf("status: %v\n%s", err, body)
+		}
+		c, ok := st.Checks["self"]
+		if ok && c.Kind == "peer" && c.OK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the peer check did not read the agent with its token: %+v (checks %v)", c, slices.Collect(maps.Keys(st.Checks)))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, c := range []struct {
+		name, path string
+		code       int
+		auth       func(*http.Request)
+	}{
+		{"/v1/status (peer)", "/v1/status", http.StatusOK, bearer(peerToken)},
+		{"/v1/status (read)", "/v1/status", http.StatusOK, bearer(readToken)},
+		{"/metrics (read, basic auth)", "/metrics", http.StatusOK, func(r *http.Request) { r.SetBasicAuth("prometheus", readToken) }},
+		{"/v1/outbox (admin)", "/v1/outbox", http.StatusOK, bearer(adminToken)},
+		{"/v1/outbox (wrong token)", "/v1/outbox", http.StatusUnauthorized, bearer(wrongToken)},
+		{"/v1/outbox (read)", "/v1/outbox", http.StatusForbidden, bearer(readToken)},
+		{"/healthz (admin)", "/healthz", http.StatusOK, bearer(adminToken)},
+	} {
+		_, all := call(c.path, c.code, c.auth)
+		where, texts = append(where, c.name), append(texts, all)
+	}
+	for _, args := range [][]string{{"outbox", "list"}, {"identity"}} {
+		r := runCLI(t, append(args, "-config", path)...)
+		if r.code != exitOK || (args[0] == "identity" && !strings.Contains(r.stdout, listener.Fingerprint())) {
+			t.Errorf("%s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+		collect(strings.Join(args, " "), r)
+	}
+	localToken, err := apiauth.ReadSecretFile(apiauth.LocalTokenPath(cfg.Agent.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +508,7 @@ rule "leak_probe" {
 	collect("oauth status", runCLI(t, "oauth", "status", "-config", path))
 
 	// Everything that was secret at some point.
-	secrets := []string{appSecret, wrongSecret}
+	secrets := []string{appSecret, wrongSecret, readToken, peerToken, adminToken, wrongToken, localToken}
 	secrets = append(secrets, refreshTokens...)
 	if e, ok, err := mustStore(t, cfg).Get("m365del"); err != nil || !ok {
 		t.Fatalf("stored token: %v %v", ok, err)
@@ -394,6 +526,12 @@ rule "leak_probe" {
 	t.Logf("checked %d secrets (%d access tokens) in %d outputs; the agent logged %d bytes", len(secrets), len(issued), len(texts), agentErr.Len())
 	// The private key: its base64 lines, each long enough to be unique.
 	for _, line := range strings.Split(sa.PrivateKey, "\n") {
+		if len(line) >= 40 && !strings.HasPrefix(line, "-----") {
+			secrets = append(secrets, line)
+		}
+	}
+	// The listener's TLS key likewise.
+	for _, line := range strings.Split(string(keyPEM), "\n") {
 		if len(line) >= 40 && !strings.HasPrefix(line, "-----") {
 			secrets = append(secrets, line)
 		}

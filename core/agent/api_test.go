@@ -11,10 +11,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,10 +31,24 @@ import (
 	"github.com/tocsin-dev/tocsin/core/identity"
 )
 
+// secured is an agent serving TLS on 127.0.0.1 (securedAgent).
+type secured struct {
+	agent  *Agent
+	base   string       // https://127.0.0.1:port
+	client *http.Client // pins the agent's certificate
+	// tokens by role, and "local" for data_dir's admin token.
+	tokens map[string]string
+	// certs are client certificates signed by the agent's client CA:
+	// "valid" and "expired".
+	certs map[string]tls.Certificate
+	pin   string // the agent's fingerprint
+	logs  *syncBuffer
+}
+
 // securedAgent starts an agent serving TLS on 127.0.0.1 with a read, a
-// peer and an admin token (files), and returns its base URL, a client that
-// pins its certificate, the tokens by role, and its log.
-func securedAgent(t *testing.T) (base string, client *http.Client, tokens map[string]string, logs *syncBuffer) {
+// peer and an admin token (files), and a client CA whose certificates
+// are admin credentials ("the-ops-ca", verified_client).
+func securedAgent(t *testing.T) secured {
 	t.Helper()
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
@@ -39,26 +56,37 @@ func securedAgent(t *testing.T) (base string, client *http.Client, tokens map[st
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens = map[string]string{}
+	ca, caKey := newTestCA(t)
+	caFile := filepath.Join(dir, "clients-ca.crt")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	s := secured{tokens: map[string]string{}, pin: id.Fingerprint(), certs: map[string]tls.Certificate{
+		"valid":   clientCert(t, ca, caKey, now.Add(-time.Hour), now.Add(time.Hour)),
+		"expired": clientCert(t, ca, caKey, now.Add(-48*time.Hour), now.Add(-24*time.Hour)),
+	}}
 	var creds strings.Builder
 	for _, role := range []string{"read", "peer", "admin"} {
-		tokens[role] = fmt.Sprintf("%s-token-0123456789abcdef", role)
+		s.tokens[role] = fmt.Sprintf("%s-token-0123456789abcdef", role)
 		file := filepath.Join(dir, role+".token")
-		if err := os.WriteFile(file, []byte(tokens[role]+"\n"), 0o600); err != nil {
+		if err := os.WriteFile(file, []byte(s.tokens[role]+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&creds, "credential %q {\n  role = %q\n  token_file = %q\n}\n", "the-"+role, role, file)
 	}
+	creds.WriteString("credential \"the-ops-ca\" {\n  role = \"admin\"\n  verified_client = true\n}\n")
 	cfg := loadSource(t, fmt.Sprintf(`agent {
-  node          = "n1"
-  data_dir      = %q
-  listen        = "127.0.0.1:0"
-  tls_cert_file = %q
-  tls_key_file  = %q
+  node               = "n1"
+  data_dir           = %q
+  listen             = "127.0.0.1:0"
+  tls_cert_file      = %q
+  tls_key_file       = %q
+  tls_client_ca_file = %q
 }
-`, dataDir, id.CertFile(), id.KeyFile())+creds.String())
-	logs = &syncBuffer{}
-	logger := hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Info})
+`, dataDir, id.CertFile(), id.KeyFile(), caFile)+creds.String())
+	s.logs = &syncBuffer{}
+	logger := hclog.New(&hclog.LoggerOptions{Output: s.logs, Level: hclog.Info})
 	a, diags := Start(context.Background(), cfg, logger)
 	if diags.HasErrors() {
 		t.Fatal(diags)
@@ -68,26 +96,58 @@ func securedAgent(t *testing.T) (base string, client *http.Client, tokens map[st
 		defer cancel()
 		_ = a.Stop(ctx)
 	})
-	tc, err := identity.ClientConfig(id.Fingerprint(), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client = &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
+	s.agent = a
+	s.client = s.clientWith(t, nil)
 	local, err := apiauth.ReadSecretFile(apiauth.LocalTokenPath(dataDir))
 	if err != nil {
 		t.Fatalf("the agent made no local token: %v", err)
 	}
-	tokens["local"] = local
-	return "https://" + a.Addr(), client, tokens, logs
+	s.tokens["local"] = local
+	s.base = "https://" + a.Addr()
+	return s
 }
+
+// clientWith returns a client that pins the agent's certificate and
+// presents cert (none if nil).
+func (s secured) clientWith(t *testing.T, cert *tls.Certificate) *http.Client {
+	t.Helper()
+	tc, err := identity.ClientConfig(s.pin, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert != nil {
+		tc.Certificates = []tls.Certificate{*cert}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
+}
+
+// The answers of TestAPI_RouteMatrix besides HTTP statuses.
+const (
+	// handshakeRefused: the TLS handshake fails; no request is served.
+	handshakeRefused = -1
+	// closedSilently: the connection is closed without a byte of answer
+	// (Go answers plain HTTP with 400 only when its first five bytes look
+	// like HTTP: "GET /", "POST " and a few others, not "DELETE").
+	closedSilently = -2
+)
+
+// plainHTTPAnswer is the whole answer of the TLS listener to a plain
+// HTTP request (Go's net/http): nothing of the agent in it.
+const plainHTTPAnswer = "Client sent an HTTP request to an HTTPS server.\n"
 
 // TestAPI_RouteMatrix: every route answers each kind of caller as the
 // roles say: /healthz to anyone (liveness only without a credential),
 // /metrics and /v1/status from read on, the outbox only to admin; no or
 // a wrong credential gets 401, a role too low 403, each with a JSON
-// error that says what to do; plain HTTP to the TLS listener gets 400.
+// error that says what to do. A client certificate the client CA signed
+// is an admin credential; an expired one is refused in the handshake.
+// Plain HTTP to the TLS listener gets 400 and nothing of the agent, even
+// with an admin token. From another host's address (remote-*), an admin
+// credential may read the outbox but not retry or drop (LocalOnly, on
+// top of the role): 403 with a JSON error that says to run the tocsin
+// command on the agent's host.
 func TestAPI_RouteMatrix(t *testing.T) {
-	base, client, tokens, logs := securedAgent(t)
+	s := securedAgent(t)
 	type route struct{ method, path string }
 	routes := []route{
 		{"GET", "/healthz"},
@@ -98,44 +158,112 @@ func TestAPI_RouteMatrix(t *testing.T) {
 		{"POST", "/v1/outbox/01ABSENT/retry"},
 		{"DELETE", "/v1/outbox/01ABSENT"},
 	}
-	// want[caller] holds the status of each route, in the order above.
+	const refused, closed = handshakeRefused, closedSilently
+	// want[caller] holds the answer to each route, in the order above.
 	want := map[string][]int{
-		"none":  {200, 401, 401, 401, 401, 401, 401},
-		"wrong": {200, 401, 401, 401, 401, 401, 401},
-		"read":  {200, 200, 200, 403, 403, 403, 403},
-		"peer":  {200, 200, 200, 403, 403, 403, 403},
-		"admin": {200, 200, 200, 200, 404, 404, 404},
-		"local": {200, 200, 200, 200, 404, 404, 404},
+		"none":         {200, 401, 401, 401, 401, 401, 401},
+		"wrong":        {200, 401, 401, 401, 401, 401, 401},
+		"read":         {200, 200, 200, 403, 403, 403, 403},
+		"peer":         {200, 200, 200, 403, 403, 403, 403},
+		"admin":        {200, 200, 200, 200, 404, 404, 404},
+		"local":        {200, 200, 200, 200, 404, 404, 404},
+		"cert":         {200, 200, 200, 200, 404, 404, 404},
+		"expired":      {refused, refused, refused, refused, refused, refused, refused},
+		"plain":        {400, 400, 400, 400, 400, 400, closed},
+		"remote-none":  {200, 401, 401, 401, 401, 401, 401},
+		"remote-read":  {200, 200, 200, 403, 403, 403, 403},
+		"remote-admin": {200, 200, 200, 200, 404, 403, 403},
+		"remote-cert":  {200, 200, 200, 200, 404, 403, 403},
 	}
+	clients := map[string]*http.Client{"": s.client}
+	for _, name := range []string{"valid", "expired"} {
+		cert := s.certs[name]
+		clients[name] = s.clientWith(t, &cert)
+	}
+	plainBase := strings.Replace(s.base, "https://", "http://", 1)
 	for caller, codes := range want {
+		remote := strings.HasPrefix(caller, "remote-")
+		cred := strings.TrimPrefix(caller, "remote-")
 		for i, rt := range routes {
 			t.Run(caller+" "+rt.method+" "+rt.path, func(t *testing.T) {
+				base, client := s.base, s.client
+				switch cred {
+				case "cert":
+					client = clients["valid"]
+				case "expired":
+					client = clients["expired"]
+				case "plain":
+					base, client = plainBase, &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+				}
 				req, err := http.NewRequest(rt.method, base+rt.path, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				switch caller {
-				case "none":
+				switch cred {
+				case "none", "cert", "expired":
 				case "wrong":
 					req.Header.Set("Authorization", "Bearer not-a-token-0123456789")
+				case "plain":
+					// Even an admin token, sent in clear, gets nothing.
+					req.Header.Set("Authorization", "Bearer "+s.tokens["admin"])
 				default:
-					req.Header.Set("Authorization", "Bearer "+tokens[caller])
+					req.Header.Set("Authorization", "Bearer "+s.tokens[cred])
 				}
-				resp, err := client.Do(req)
-				if err != nil {
-					t.Fatal(err)
+				var (
+					code   int
+					body   []byte
+					header http.Header
+				)
+				if remote {
+					code, body, header = s.fromAnotherHost(t, req, cred == "cert")
+				} else {
+					resp, err := client.Do(req)
+					if codes[i] == closedSilently {
+						if err == nil {
+							resp.Body.Close()
+							t.Fatalf("status %d; want the connection closed without an answer", resp.StatusCode)
+						}
+						if !errors.Is(err, io.EOF) {
+							t.Errorf("%v; want the connection closed without an answer (EOF)", err)
+						}
+						return
+					}
+					if codes[i] == handshakeRefused {
+						if err == nil {
+							resp.Body.Close()
+							t.Fatalf("status %d; want the handshake refused", resp.StatusCode)
+						}
+						if !strings.Contains(err.Error(), "expired certificate") {
+							t.Errorf("the refusal does not say why: %v", err)
+						}
+						return
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					body, _ = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					code, header = resp.StatusCode, resp.Header
 				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != codes[i] {
-					t.Fatalf("status %d, want %d: %s", resp.StatusCode, codes[i], body)
+				if code != codes[i] {
+					t.Fatalf("status %d, want %d: %s", code, codes[i], body)
 				}
-				switch resp.StatusCode {
-				case 401:
+				switch {
+				case cred == "plain":
+					if string(body) != plainHTTPAnswer || len(header) != 0 {
+						t.Errorf("plain HTTP got %q with headers %v; want only %q", body, header, plainHTTPAnswer)
+					}
+					return
+				case code == 401:
 					if !strings.Contains(string(body), "Authorization: Bearer TOKEN") {
 						t.Errorf("401 without what to do: %s", body)
 					}
-				case 403:
+				case code == 403 && remote && cred != "read":
+					var e struct{ Error string }
+					if err := json.Unmarshal(body, &e); err != nil || !strings.Contains(e.Error, "agent's own host") || !strings.Contains(e.Error, "tocsin outbox") {
+						t.Errorf("403 for a remote admin does not say why and what to do: %s", body)
+					}
+				case code == 403:
 					if !strings.Contains(string(body), "needs admin") {
 						t.Errorf("403 without what to do: %s", body)
 					}
@@ -146,7 +274,7 @@ func TestAPI_RouteMatrix(t *testing.T) {
 						t.Fatal(err)
 					}
 					_, named := h["node"]
-					if full := caller != "none" && caller != "wrong"; named != full {
+					if full := cred != "none" && cred != "wrong"; named != full {
 						t.Errorf("/healthz for %s: %s (the node only with a credential)", caller, body)
 					}
 				}
@@ -154,26 +282,47 @@ func TestAPI_RouteMatrix(t *testing.T) {
 		}
 	}
 
-	// Plain HTTP to the TLS listener.
-	resp, err := http.Get(strings.Replace(base, "https://", "http://", 1) + "/v1/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "HTTPS") {
-		t.Errorf("plain HTTP: %d %s", resp.StatusCode, body)
-	}
-
 	// No token in the log, whatever was tried.
-	for role, tok := range tokens {
-		if strings.Contains(logs.String(), tok) {
+	for role, tok := range s.tokens {
+		if strings.Contains(s.logs.String(), tok) {
 			t.Errorf("the %s token is in the log", role)
 		}
 	}
-	if !strings.Contains(logs.String(), `credential=the-admin`) {
-		t.Errorf("admin requests are not logged with the credential's name:\n%s", logs.String())
+	for _, name := range []string{"the-admin", "the-ops-ca"} {
+		if !strings.Contains(s.logs.String(), "credential="+name) {
+			t.Errorf("admin requests are not logged with the credential's name %s:\n%s", name, s.logs.String())
+		}
 	}
+}
+
+// fromAnotherHost serves req with the agent's handler as if it came over
+// TLS from 192.0.2.7, an address of another host, to the agent's
+// listener, with the valid client certificate if cert. A loopback
+// connection cannot present such an address: LocalOnly takes every
+// loopback caller for this host.
+func (s secured) fromAnotherHost(t *testing.T, req *http.Request, cert bool) (int, []byte, http.Header) {
+	t.Helper()
+	ln, err := net.ResolveTCPAddr("tcp", s.agent.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, ln))
+	req.RemoteAddr = "192.0.2.7:40000"
+	req.Host = s.agent.Addr()
+	req.RequestURI = req.URL.RequestURI()
+	req.TLS = &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS13}
+	if cert {
+		c, err := x509.ParseCertificate(s.certs["valid"].Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The listener verified it against the client CA.
+		req.TLS.PeerCertificates = []*x509.Certificate{c}
+		req.TLS.VerifiedChains = [][]*x509.Certificate{{c}}
+	}
+	rec := httptest.NewRecorder()
+	s.agent.server.Handler().ServeHTTP(rec, req)
+	return rec.Code, rec.Body.Bytes(), rec.Header()
 }
 
 // TestAPI_StatusForTheReadRole: the read role sees the status without

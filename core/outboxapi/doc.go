@@ -12,6 +12,8 @@
 // *outbox.Outbox) and a way to wake the dispatcher (Kicker). Credentials
 // are not checked here: the agent's server guards every route (the admin
 // role for these), and retry and drop answer only callers on the agent's
-// own host (server.LocalOnly). The client reaches the agent through a
+// own host (server.LocalOnly), as defence in depth on top of the role: an
+// admin credential used from the network may list and show, not retry or
+// drop. The client reaches the agent through a
 // Doer, which brings the connection and the credential.
 package outboxapi

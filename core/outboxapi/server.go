@@ -39,8 +39,9 @@ func (f KickFunc) Kick() { f() }
 
 // Routes returns the outbox API on st, for server.Handlers.Routes (see
 // the package doc for the routes and their answers). The agent's Guard
-// gives these patterns the admin role. Retry and drop answer only callers
-// on this host (server.LocalOnly). Errors are JSON Error bodies. After a
+// gives these patterns the admin role. Retry and drop also answer only
+// callers on this host (server.LocalOnly), whatever their credential.
+// Errors are JSON Error bodies. After a
 // retry, kick (if not nil) wakes the dispatcher so that the entry goes
 // out at once.
 func Routes(st Store, kick Kicker) map[string]http.Handler {

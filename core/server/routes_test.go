@@ -131,6 +131,12 @@ func TestLocalOnly(t *testing.T) {
 			if rec.Code != http.StatusForbidden || json.Unmarshal(rec.Body.Bytes(), &body) != nil || body.Error == "" {
 				t.Errorf("refusal = %d %q, want 403 with a JSON error", rec.Code, rec.Body)
 			}
+			// Why (whatever the credential), and what to do.
+			for _, part := range []string{"own host", "whatever the credential", "run the tocsin command on the agent's host"} {
+				if !strings.Contains(body.Error, part) {
+					t.Errorf("refusal %q does not say %q", body.Error, part)
+				}
+			}
 		})
 	}
 }

@@ -244,6 +244,12 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Limits returns the limits the server applies, defaults filled in.
 func (s *Server) Limits() Limits { return s.limits }
 
+// Handler returns the handler every request is served with (the Host
+// check, the body limit and the routes), without the listener's limits
+// and TLS: for tests that present a caller a loopback connection cannot,
+// such as one from another host's address.
+func (s *Server) Handler() http.Handler { return s.srv.Handler }
+
 // Shutdown stops the server, waiting for requests in flight until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
@@ -291,14 +297,17 @@ func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
 // from a loopback address, or from the very address the request was sent
 // to (the agent listening on one of the host's addresses, and the CLI
 // calling that address). Any other caller gets 403 Forbidden with a JSON
-// {"error": ...} body. The agent may listen on every address for its HA
-// peer; routes that change state are wrapped in LocalOnly so that the
-// network cannot reach them. A reverse proxy on this host in front of the
-// server defeats the check: do not put one there.
+// {"error": ...} body that says why and what to do. The agent may listen
+// on every address for its HA peer; routes that change state are wrapped
+// in LocalOnly so that the network cannot reach them. It is defence in
+// depth, never the credential: the agent's Guard checks the caller's
+// credential and role first, and LocalOnly only narrows who may use an
+// admin credential. A reverse proxy on this host in front of the server
+// defeats the check: do not put one there.
 func LocalOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !fromThisHost(r) {
-			writeError(w, http.StatusForbidden, "this endpoint answers only requests made on the agent's own host; run the tocsin command there")
+			writeError(w, http.StatusForbidden, "this endpoint changes state and answers only requests made on the agent's own host, whatever the credential, so that a credential used from the network cannot drop or resend an alert: run the tocsin command on the agent's host (for example tocsin outbox retry or tocsin outbox drop) (see README, Security)")
 			return
 		}
 		h.ServeHTTP(w, r)

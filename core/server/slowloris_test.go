@@ -5,6 +5,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -21,19 +22,23 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/tocsin-dev/tocsin/core/apiauth"
+	"github.com/tocsin-dev/tocsin/core/identity"
 	"github.com/tocsin-dev/tocsin/core/server"
 )
 
-// The slowloris attack: connections of three kinds from many loopback
-// addresses, held open and opened again when the server closes them.
+// The slowloris attack on the TLS listener: connections of four kinds
+// from many loopback addresses, held open and opened again when the
+// server closes them.
 const (
-	idleKeptAlive = iota // one request, then nothing
-	silent               // nothing at all, not even a request
-	trickling            // a request's headers, one byte a second
+	idleKeptAlive    = iota // a handshake and one request, then nothing
+	silent                  // nothing at all, not even a ClientHello
+	trickling               // a handshake, then a request's headers one byte a second
+	stalledHandshake        // a ClientHello, then nothing (the server has answered it)
 	attackKinds
 )
 
-var kindNames = [attackKinds]string{"idle kept-alive", "silent", "trickling"}
+var kindNames = [attackKinds]string{"idle kept-alive", "silent", "trickling", "stalled handshake"}
 
 // slowlorisRun is what a peer and the process saw during an attack.
 type slowlorisRun struct {
@@ -46,12 +51,15 @@ type slowlorisRun struct {
 	dials      int // attack connections opened
 }
 
-// slowloris attacks the server at addr for d with perKind connections of
+// slowloris attacks the server of tg for d with perKind connections of
 // each kind, spread over 64 loopback addresses (127.0.0.1 among them),
-// while a peer from 127.0.0.2 asks /v1/status every 100 ms; peer false
-// runs the peer alone. Every goroutine it starts ends before it returns.
-func slowloris(tb testing.TB, addr string, perKind int, d time.Duration, attack bool) slowlorisRun {
+// while a peer from 127.0.0.2 asks /v1/status every 100 ms as the agent's
+// peer check does: a new connection each time, the server's certificate
+// pinned, the peer token sent. attack false runs the peer alone. Every
+// goroutine it starts ends before it returns.
+func slowloris(tb testing.TB, tg slowlorisTarget, perKind int, d time.Duration, attack bool) slowlorisRun {
 	tb.Helper()
+	addr := tg.s.Addr()
 	_, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		tb.Fatal(err)
@@ -70,11 +78,14 @@ func slowloris(tb testing.TB, addr string, perKind int, d time.Duration, attack 
 	// The peer.
 	wg.Go(func() {
 		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: patience}
-		c := &http.Client{Timeout: patience, Transport: &http.Transport{DialContext: dialer.DialContext}}
+		c := &http.Client{Timeout: patience, Transport: &http.Transport{
+			DialContext: dialer.DialContext, TLSClientConfig: tg.peerTLS,
+			DisableKeepAlives: true, ForceAttemptHTTP2: true,
+		}}
 		defer c.CloseIdleConnections()
 		for ctx.Err() == nil {
 			start := time.Now()
-			status, err := peerGet(c, "http://"+addr+"/v1/status")
+			status, err := peerGet(c, "https://"+addr+"/v1/status", tg.token)
 			took := time.Since(start)
 			mu.Lock()
 			if err == nil && status == http.StatusOK {
@@ -117,7 +128,7 @@ func slowloris(tb testing.TB, addr string, perKind int, d time.Duration, attack 
 		}
 		for kind := range attackKinds {
 			wg.Go(func() {
-				held, dials := attackWith(ctx, addr, kind, perKind, sources)
+				held, dials := attackWith(ctx, addr, kind, perKind, sources, tg.hello)
 				mu.Lock()
 				run.held[kind] = held
 				run.dials += dials
@@ -129,9 +140,14 @@ func slowloris(tb testing.TB, addr string, perKind int, d time.Duration, attack 
 	return run
 }
 
-// peerGet asks url and reads the whole answer.
-func peerGet(c *http.Client, url string) (int, error) {
-	resp, err := c.Get(url)
+// peerGet asks url with the bearer token and reads the whole answer.
+func peerGet(c *http.Client, url, token string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -152,9 +168,10 @@ func sleep(ctx context.Context, d time.Duration) {
 // attackWith keeps n connections of kind open to addr until ctx ends,
 // from sources in turn: each second it sends a byte on each trickling
 // connection, finds those the server closed and opens them again (at most
-// n/4 a second). It returns how many were open at the end, and how many it
-// opened in all.
-func attackWith(ctx context.Context, addr string, kind, n int, sources []net.IP) (held, dials int) {
+// n/4 a second). A stalled handshake sends hello, a ClientHello record.
+// It returns how many were open at the end, and how many it opened in
+// all.
+func attackWith(ctx context.Context, addr string, kind, n int, sources []net.IP, hello []byte) (held, dials int) {
 	conns := make([]net.Conn, n)
 	sent := make([]int, n)
 	defer func() {
@@ -184,18 +201,13 @@ func attackWith(ctx context.Context, addr string, kind, n int, sources []net.IP)
 				if err != nil {
 					continue
 				}
-				dials++
-				conns[i], sent[i] = nc, 0
-				if kind == idleKeptAlive {
-					// One request, its answer read; then nothing.
-					_ = nc.SetDeadline(time.Now().Add(time.Second))
-					if _, err := io.WriteString(nc, getRaw("/healthz")); err == nil {
-						if resp, err := http.ReadResponse(bufio.NewReader(nc), nil); err == nil {
-							_, _ = io.Copy(io.Discard, resp.Body)
-							_ = resp.Body.Close()
-						}
-					}
+				c, err := openAttack(nc, kind, hello)
+				if err != nil {
+					_ = nc.Close()
+					continue
 				}
+				dials++
+				conns[i], sent[i] = c, 0
 				continue
 			}
 			if kind == trickling && sent[i] < len(header) {
@@ -222,6 +234,65 @@ func attackWith(ctx context.Context, addr string, kind, n int, sources []net.IP)
 	return held, dials
 }
 
+// openAttack starts an attack connection of kind on nc: the TLS
+// handshake (the attacker trusts any certificate) and, for an idle
+// kept-alive one, a request whose answer it reads; the ClientHello alone
+// for a stalled handshake; nothing for a silent one. It returns the
+// connection to hold.
+func openAttack(nc net.Conn, kind int, hello []byte) (net.Conn, error) {
+	switch kind {
+	case silent:
+		return nc, nil
+	case stalledHandshake:
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, err := nc.Write(hello)
+		return nc, err
+	}
+	_ = nc.SetDeadline(time.Now().Add(time.Second))
+	tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		return nil, err
+	}
+	if kind == idleKeptAlive {
+		// One request, its answer read; then nothing.
+		if _, err := io.WriteString(tc, getRaw("/healthz")); err == nil {
+			if resp, err := http.ReadResponse(bufio.NewReader(tc), nil); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+			}
+		}
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return tc, nil
+}
+
+// clientHello returns the first record a TLS client sends: its
+// ClientHello.
+func clientHello(tb testing.TB) []byte {
+	tb.Helper()
+	client, srv := net.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = tls.Client(client, &tls.Config{InsecureSkipVerify: true}).Handshake()
+	}()
+	defer func() {
+		_ = srv.Close()
+		_ = client.Close()
+		<-done
+	}()
+	hdr := make([]byte, 5)
+	if _, err := io.ReadFull(srv, hdr); err != nil {
+		tb.Fatal(err)
+	}
+	rec := make([]byte, 5+int(hdr[3])<<8|int(hdr[4]))
+	copy(rec, hdr)
+	if _, err := io.ReadFull(srv, rec[5:]); err != nil {
+		tb.Fatal(err)
+	}
+	return rec
+}
+
 // percentile returns the p-th percentile of sorted ds.
 func percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
@@ -243,12 +314,56 @@ func attackSize(tb testing.TB, maxConns int) int {
 	return n
 }
 
-// listenForSlowloris starts a server with the default limits and a
-// /v1/status of 512 KiB.
-func listenForSlowloris(tb testing.TB) *server.Server {
+// slowlorisTarget is a server as the agent serves it on the network, and
+// what its partner needs to read its status.
+type slowlorisTarget struct {
+	s *server.Server
+	// peerTLS pins the server's certificate.
+	peerTLS *tls.Config
+	// token is the peer role's bearer token.
+	token string
+	// hello is a ClientHello record, for the stalled handshakes.
+	hello []byte
+}
+
+// listenForSlowloris starts a server as the agent serves one on the
+// network: TLS with a generated identity (core/identity), every route
+// but /healthz guarded by credentials (core/apiauth), /v1/status needing
+// the peer role; the default limits, and a /v1/status of 512 KiB.
+func listenForSlowloris(tb testing.TB) slowlorisTarget {
+	tb.Helper()
+	id, err := identity.Load(tb.TempDir(), "", "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	serverTLS, err := identity.ServerConfig(id, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	peerTLS, err := identity.ClientConfig(id.Fingerprint(), "", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	const token = "peer-token-0123456789abcdef"
+	cred, err := apiauth.NewToken("the-peer", apiauth.RolePeer, token)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	auth, err := apiauth.NewAuthenticator([]apiauth.Credential{cred})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	s, err := server.Listen(hclog.NewNullLogger(), "127.0.0.1:0", server.Handlers{
 		Health: func() server.Health { return server.Health{Status: "ok", Node: "n1"} },
 		Status: func() any { return bigStatus{512 << 10} },
+		TLS:    serverTLS,
+		Guard: func(_ string, h http.Handler) http.Handler {
+			return auth.Require(apiauth.RolePeer, h)
+		},
+		FullHealth: func(r *http.Request) bool {
+			_, err := auth.Authenticate(r)
+			return err == nil
+		},
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -258,20 +373,21 @@ func listenForSlowloris(tb testing.TB) *server.Server {
 		defer cancel()
 		_ = s.Shutdown(ctx)
 	})
-	return s
+	return slowlorisTarget{s: s, peerTLS: peerTLS, token: token, hello: clientHello(tb)}
 }
 
-// TestSlowloris: under thousands of idle, silent and trickling
-// connections from 64 addresses, a peer's /v1/status always answers 200
-// within 5 s, the server's sockets stay within MaxConns, and files open.
-// No latency is asserted: BenchmarkSlowloris measures it.
+// TestSlowloris: under thousands of idle, silent, trickling and stalled
+// TLS connections from 64 addresses, the authenticated peer's /v1/status
+// always answers 200 within 5 s, the server's sockets stay within
+// MaxConns, and files open. No latency is asserted: BenchmarkSlowloris
+// measures it.
 func TestSlowloris(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: 15 s of attack")
 	}
-	s := listenForSlowloris(t)
-	lim := s.Limits()
-	run := slowloris(t, s.Addr(), attackSize(t, lim.MaxConns), 15*time.Second, true)
+	tg := listenForSlowloris(t)
+	lim := tg.s.Limits()
+	run := slowloris(t, tg, attackSize(t, lim.MaxConns), 15*time.Second, true)
 	slices.Sort(run.latencies)
 	t.Logf("peer: %d answers, p50 %v, p99 %v, max %v; %d failures", len(run.latencies),
 		percentile(run.latencies, 50), percentile(run.latencies, 99), percentile(run.latencies, 100), len(run.failures))
@@ -305,10 +421,11 @@ func TestSlowloris(t *testing.T) {
 // goroutine reading it wakes up.
 const slack = 16
 
-// BenchmarkSlowloris measures the latency of a peer's /v1/status (512
-// KiB) with the default limits, quiet and under the attack of
-// TestSlowloris, reported as p50-ms, p99-ms and max-ms; each iteration
-// lasts 10 s. Run it with -benchtime 1x.
+// BenchmarkSlowloris measures the latency of an authenticated peer's
+// /v1/status (512 KiB over TLS, a new connection each time, as the
+// agent's peer check reads it) with the default limits, quiet and under
+// the attack of TestSlowloris, reported as p50-ms, p99-ms and max-ms;
+// each iteration lasts 10 s. Run it with -benchtime 1x.
 func BenchmarkSlowloris(b *testing.B) {
 	for _, attack := range []bool{false, true} {
 		name := "quiet"
@@ -316,12 +433,12 @@ func BenchmarkSlowloris(b *testing.B) {
 			name = "attack"
 		}
 		b.Run(name, func(b *testing.B) {
-			s := listenForSlowloris(b)
-			n := attackSize(b, s.Limits().MaxConns)
+			tg := listenForSlowloris(b)
+			n := attackSize(b, tg.s.Limits().MaxConns)
 			var all []time.Duration
 			var failures, maxServer int
 			for b.Loop() {
-				run := slowloris(b, s.Addr(), n, 10*time.Second, attack)
+				run := slowloris(b, tg, n, 10*time.Second, attack)
 				all = append(all, run.latencies...)
 				failures += len(run.failures)
 				maxServer = max(maxServer, run.maxServer)
