@@ -39,11 +39,12 @@ agent {
   log_level = "info"
   # The API is served over TLS with the identity dev mode generated for
   # this agent in data/tls (tocsin identity -config FILE prints its
-  # fingerprint, which the partner pins). An agent listening on a network
-  # address serves TLS with its identity by itself, without these two
-  # lines; on loopback, as here, it serves plain HTTP unless given them.
-  # Callers need a credential: this host's tocsin command has
-  # data/admin.token, the partner its pinned certificate.
+  # fingerprint, which the partner pins). On loopback, as here, an agent
+  # serves plain HTTP unless given these two lines; on a network address
+  # it serves TLS with the identity it generates in data_dir by itself:
+  # leave them out of a real config. Callers need a credential: this
+  # host's tocsin command has data/admin.token, the partner its pinned
+  # certificate.
   tls_cert_file = "data/tls/agent.crt"
   tls_key_file  = "data/tls/agent.key"
 }
