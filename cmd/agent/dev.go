@@ -13,10 +13,12 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/tocsin-dev/tocsin/core/agent"
+	"github.com/tocsin-dev/tocsin/core/apiauth"
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
 	"github.com/tocsin-dev/tocsin/core/devpeer"
 	"github.com/tocsin-dev/tocsin/core/devsink"
 	"github.com/tocsin-dev/tocsin/core/facts"
+	"github.com/tocsin-dev/tocsin/core/identity"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 )
 
@@ -35,6 +37,16 @@ agent {
   data_dir  = "data"          # relative paths are relative to this file
   listen    = %q
   log_level = "info"
+  # The API is served over TLS with the identity dev mode generated for
+  # this agent in data/tls (tocsin identity -config FILE prints its
+  # fingerprint, which the partner pins). On loopback, as here, an agent
+  # serves plain HTTP unless given these two lines; on a network address
+  # it serves TLS with the identity it generates in data_dir by itself:
+  # leave them out of a real config. Callers need a credential: this
+  # host's tocsin command has data/admin.token, the partner its pinned
+  # certificate.
+  tls_cert_file = "data/tls/agent.crt"
+  tls_key_file  = "data/tls/agent.key"
 }
 
 # The dev sink: an SMTP server inside the agent on 127.0.0.1 that prints and
@@ -60,7 +72,12 @@ contact "dev" {
 library "failover" {
   role           = "backup"
   version        = "1.0"
-  peer_url       = %q
+  # The link is authenticated both ways, as between two real nodes: only
+  # the agent presenting the certificate with this fingerprint is believed
+  # (an impostor's answer is a failed peer fact), and this agent presents
+  # its own identity, which the simulated primary pins in turn.
+  peer_url         = %q
+  peer_fingerprint = %q
   auto_failover  = true
   takeover_after = "2m"
   evaluate_every = "10s"         # rules and checks; default: each rule's schedule, checks every 30s
@@ -73,6 +90,13 @@ library "failover" {
 // devFaultAfter is when the simulated primary stops answering.
 const devFaultAfter = 30 * time.Second
 
+// devConfigText is devConfig for the agent listening on listen, the dev
+// sink on smtpPort, and the simulated primary at peerURL with the
+// certificate whose fingerprint is peerFingerprint.
+func devConfigText(listen string, smtpPort int, peerURL, peerFingerprint string) string {
+	return fmt.Sprintf(devConfig, listen, smtpPort, devFaultAfter, peerURL, peerFingerprint)
+}
+
 func (c *runCommand) runDev(ctx context.Context, dir string) int {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -80,9 +104,24 @@ func (c *runCommand) runDev(ctx context.Context, dir string) int {
 		return exitError
 	}
 	// Dev mode starts afresh: alert state from an earlier run would keep
-	// its alerts from firing again.
-	if err := os.RemoveAll(filepath.Join(abs, "data")); err != nil {
-		fmt.Fprintf(c.stderr, "Error: %v\n", err)
+	// its alerts from firing again; the identities are made anew too.
+	dataDir, primaryDir := filepath.Join(abs, "data"), filepath.Join(abs, "primary")
+	for _, d := range []string{dataDir, primaryDir} {
+		if err := os.RemoveAll(d); err != nil {
+			fmt.Fprintf(c.stderr, "Error: %v\n", err)
+			return exitError
+		}
+	}
+	// The agent's identity, made before the config that names it: the
+	// simulated primary pins it.
+	own, err := identity.Load(dataDir, "", "")
+	if err != nil {
+		fmt.Fprintf(c.stderr, "Error: dev mode's agent identity: %v\n", err)
+		return exitError
+	}
+	primaryID, err := identity.Load(primaryDir, "", "")
+	if err != nil {
+		fmt.Fprintf(c.stderr, "Error: dev mode's simulated primary's identity: %v\n", err)
 		return exitError
 	}
 	sink, err := devsink.Start(filepath.Join(abs, "mail"), c.stdout)
@@ -101,7 +140,7 @@ func (c *runCommand) runDev(ctx context.Context, dir string) int {
 		fmt.Fprintf(c.stderr, "Error: %v\n", err)
 		return exitError
 	}
-	primary, err := devpeer.Start(facts.NodeStatus{Name: "dev-primary", Role: "primary", Version: "1.0", AutoFailover: true}, buildinfo.Version)
+	primary, err := devpeer.Start(facts.NodeStatus{Name: "dev-primary", Role: "primary", Version: "1.0", AutoFailover: true}, buildinfo.Version, primaryID, own.Fingerprint())
 	if err != nil {
 		fmt.Fprintf(c.stderr, "Error: %v\n", err)
 		return exitError
@@ -112,7 +151,7 @@ func (c *runCommand) runDev(ctx context.Context, dir string) int {
 		_ = primary.Close(sctx)
 	}()
 	cfgPath := filepath.Join(abs, "agent.hcl")
-	cfgText := fmt.Sprintf(devConfig, listen, sink.Addr().Port, devFaultAfter, primary.URL())
+	cfgText := devConfigText(listen, sink.Addr().Port, primary.URL(), primary.Fingerprint())
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		fmt.Fprintf(c.stderr, "Error: write dev config: %v\n", err)
 		return exitError
@@ -127,13 +166,18 @@ func (c *runCommand) runDev(ctx context.Context, dir string) int {
 ==> Tocsin %s dev mode
     Config:   %s (written for you: a real config looks like it)
     Dev sink: smtp://%s, mail saved under %s
-    Status:   http://%s/v1/status
-    HA pair:  this agent is the backup; dev mode plays the primary at %s.
+    API:      https://%s, TLS with this agent's identity (%s);
+              callers need a credential, such as %s for this host.
+    Status:   %s
+    Outbox:   %s
+    HA pair:  this agent is the backup; dev mode plays the primary at %s,
+              each pinning the other's certificate (peer_fingerprint).
               In %s the primary stops answering (a scripted fault): expect
               primary_unchecked_auto about 1.5 minutes after the fault and
               takeover a minute after that, and a heartbeat every minute.
     Ctrl-C stops the agent.
-`, buildinfo.Version, cfgPath, sink.Addr(), filepath.Join(abs, "mail"), a.Addr(), primary.URL(), devFaultAfter)
+`, buildinfo.Version, cfgPath, sink.Addr(), filepath.Join(abs, "mail"), a.Addr(), own.Fingerprint(), apiauth.LocalTokenPath(dataDir),
+			devStatusCommand(a.Addr(), own.CertFile(), apiauth.LocalTokenPath(dataDir)), devOutboxCommand(cfgPath), primary.URL(), devFaultAfter)
 		go c.devFault(ctx, primary)
 		id, err := a.Enqueue(ctx, agent.Notice{Source: "dev_startup", Contact: "dev", Mail: startupMail(cfg.Agent.Node, a.Addr())})
 		if err != nil {
@@ -144,6 +188,25 @@ func (c *runCommand) runDev(ctx context.Context, dir string) int {
 			logger.Info("startup mail queued; the outbox delivers it", "message_id", id)
 		}
 	}, "")
+}
+
+// devStatusCommand is the shell command that reads the status of the dev
+// agent at addr: curl trusting exactly the agent's certificate, with the
+// local admin token as credential.
+func devStatusCommand(addr, certFile, tokenFile string) string {
+	return fmt.Sprintf(`curl --cacert %s -H "Authorization: Bearer $(cat %s)" https://%s/v1/status`,
+		shellQuote(certFile), shellQuote(tokenFile), addr)
+}
+
+// devOutboxCommand is the tocsin command that lists the dev agent's
+// outbox, through its API: the running tocsin binary, by its path, since
+// `make dev` does not put it on PATH.
+func devOutboxCommand(cfgPath string) string {
+	bin, err := os.Executable()
+	if err != nil {
+		bin = "tocsin"
+	}
+	return shellQuote(bin) + " outbox list -config " + shellQuote(cfgPath)
 }
 
 // devFault plays the scripted fault: the simulated primary stops
@@ -183,7 +246,7 @@ func startupMail(node, addr string) outbox.Mail {
 		"real alert takes.",
 		"",
 		"Next: tocsin test-send -config FILE -transport NAME -to YOU@EXAMPLE.COM",
-		"Status: http://" + addr + "/healthz",
+		"Health: https://" + addr + "/healthz",
 	}
 	text := strings.Join(lines, "\n") + "\n"
 	var b strings.Builder

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,7 +169,7 @@ func TestRulesTest_Directory(t *testing.T) {
 // The rule is tested with dev mode's own configuration.
 func TestRunDev_heartbeatSaysHowOften(t *testing.T) {
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(devConfig, "127.0.0.1:1", 2525, devFaultAfter, "http://127.0.0.1:2")
+	cfg := devConfigText("127.0.0.1:1", 2525, "https://127.0.0.1:2", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
 	if err := os.WriteFile(filepath.Join(dir, "agent.hcl"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

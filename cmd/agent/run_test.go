@@ -174,7 +174,8 @@ func TestRun_BadConfigExits1(t *testing.T) {
 
 // TestRunDev is what `make dev` does on a fresh clone: the startup mail
 // must reach the dev sink through the outbox and the real plugin process,
-// be printed and saved, and Ctrl-C must stop everything.
+// be printed and saved, the agent must run in the secure shape
+// (checkDevSecure), and Ctrl-C must stop everything.
 func TestRunDev(t *testing.T) {
 	bin := binDir(t)
 	devDir := t.TempDir()
@@ -209,6 +210,7 @@ func TestRunDev(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(devDir, "agent.hcl")); err != nil {
 		t.Errorf("dev config not written: %v", err)
 	}
+	checkDevSecure(t, devDir, w.all.String())
 
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)

@@ -159,6 +159,12 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	for _, d := range cfg.Insecure {
 		logger.Warn(d.Summary+": "+d.Detail, "at", d.Subject.String())
 	}
+	if sec.tls == nil && plainOnNetwork(cfg.Agent) {
+		// Accepted by the operator, so not a degradation; but said at
+		// every start, as validate says it.
+		logger.Warn("Plain HTTP on the network: the API on "+cfg.Agent.Listen+" is served without TLS (insecure_plain_http = true): its credentials and answers cross the network in the clear",
+			"fix", "remove insecure_plain_http from the agent block to serve TLS with the agent's own identity (tocsin identity prints its fingerprint, which the partner pins)")
+	}
 	handlers := sec.handlers(server.Handlers{Health: a.health, Routes: a.routes(), Hosts: server.OwnNames(cfg.Agent.Node, cfg.Agent.Listen)}, &a.auth, a.statusOf)
 	srv, err := a.listen(logger, cfg, sec, handlers)
 	if err != nil {

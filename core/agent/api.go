@@ -3,6 +3,7 @@ package agent
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/apiauth"
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/engine"
+	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/identity"
 	"github.com/tocsin-dev/tocsin/core/server"
 )
@@ -32,6 +34,20 @@ type apiSecurity struct {
 	// required and the identity could not be loaded.
 	serve    bool
 	problems []string
+}
+
+// plainOnNetwork reports whether a's listener serves plain HTTP on an
+// address other than loopback: what insecure_plain_http allows.
+func plainOnNetwork(a config.Agent) bool {
+	if !a.InsecurePlainHTTP || a.ServesTLS() {
+		return false
+	}
+	listen := a.Listen
+	if listen == "" {
+		listen = config.DefaultListen
+	}
+	host, _, err := net.SplitHostPort(listen)
+	return err != nil || !facts.LoopbackHost(host)
 }
 
 // routeRoles maps the API's route patterns to the role they need; a
