@@ -14,10 +14,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
 )
 
 // make bench-compare (TOCSIN_BENCH_COMPARE=1): issue 16's table, produced
@@ -288,12 +289,11 @@ func maxRSS(ps *os.ProcessState) int64 {
 func goMail(t *testing.T, s *mailServer, conns int) sample {
 	t.Helper()
 	host, port := splitPort(t, s.subAddr)
-	bin := sdktestBuild(t, "github.com/tocsin-dev/tocsin/cmd/agent/e2e/internal/mailblast", "mailblast")
+	bin := sdktest.Build(t, "github.com/tocsin-dev/tocsin/cmd/agent/e2e/internal/mailblast", "mailblast")
 	mark := s.logMark()
 	type proc struct {
-		cmd   *exec.Cmd
-		out   bytes.Buffer
-		ready time.Time
+		cmd *exec.Cmd
+		out bytes.Buffer
 	}
 	procs := make([]*proc, conns)
 	for i := range procs {
@@ -330,35 +330,6 @@ func goMail(t *testing.T, s *mailServer, conns int) sample {
 	m.peakRSS = rss
 	return m
 }
-
-// sdktestBuild is sdktest.Build, through the helper the suite already uses
-// for the agent (it honours TOCSIN_BIN_DIR for the agent and plugins only).
-func sdktestBuild(t *testing.T, pkg, name string) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "tocsin-bench-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		out := filepath.Join(dir, name)
-		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-			return
-		}
-		buildPath = out
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildPath
-}
-
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
 
 // msmtp sends msmtpBurst mails, one msmtp process per mail, one after the
 // other, as a shell script calling msmtp would.
