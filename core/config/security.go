@@ -197,9 +197,14 @@ func (l *loader) checkSecurity() hcl.Diagnostics {
 	}
 	if cfg.Agent.InsecurePlainHTTP && !loopbackListen(cfg.Agent.Listen) {
 		rng := l.agentSet["insecure_plain_http"]
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Plain HTTP on the network",
+		d := &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Plain HTTP on the network",
 			Detail:  fmt.Sprintf("The agent serves plain HTTP on %s (insecure_plain_http = true): its credentials and answers cross the network in the clear. Remove the setting to serve TLS with the agent's own identity.", cfg.Agent.Listen),
-			Subject: rng.Ptr()})
+			Subject: rng.Ptr()}
+		if cfg.Agent.ServesTLS() { // the operator's certificate wins
+			d.Summary = "insecure_plain_http has no effect"
+			d.Detail = fmt.Sprintf("The agent serves TLS on %s with tls_cert_file and tls_key_file; insecure_plain_http = true is ignored. Remove the setting.", cfg.Agent.Listen)
+		}
+		diags = append(diags, d)
 	}
 	if (cfg.Agent.TLSCertFile == "") != (cfg.Agent.TLSKeyFile == "") {
 		name := "tls_cert_file"

@@ -384,6 +384,15 @@ func TestLoad_ListenerSecurity(t *testing.T) {
 			tls:    false,
 		},
 		{
+			// The operator's certificate wins (Agent.ServesTLS): the
+			// warning must not say plain HTTP is served.
+			name:   "plain HTTP asked for, with the operator's certificate",
+			agent:  "listen = \"0.0.0.0:9870\"\n  insecure_plain_http = true\n  tls_cert_file = \"$DIR/listener/tls/agent.crt\"\n  tls_key_file = \"$DIR/listener/tls/agent.key\"",
+			want:   []string{"warning: insecure_plain_http has no effect"},
+			detail: "serves TLS on 0.0.0.0:9870 with tls_cert_file",
+			tls:    true,
+		},
+		{
 			name:  "plain HTTP on loopback: nothing to warn about",
 			agent: "listen = \"127.0.0.1:9870\"\n  insecure_plain_http = true",
 			tls:   false,
