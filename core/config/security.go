@@ -99,8 +99,11 @@ func (f *fileDecoder) decodeCredential(block *hcl.Block) hcl.Diagnostics {
 	if attr, ok := a["token_file"]; ok {
 		if s, ok := str(attr); ok {
 			c.TokenFile = f.path(s)
-			if _, err := apiauth.ReadSecretFile(c.TokenFile); err != nil {
+			if secret, err := apiauth.ReadSecretFile(c.TokenFile); err != nil {
 				diags = append(diags, attrError(attr, "Unusable token file", err.Error()+"."))
+			} else if _, err := apiauth.NewToken(name, apiauth.RoleRead, secret); err != nil {
+				// The agent would refuse it at start.
+				diags = append(diags, attrError(attr, "Unusable token file", fmt.Sprintf("The agent refuses the token in %s: %v.", c.TokenFile, err)))
 			}
 		}
 	}
@@ -111,6 +114,8 @@ func (f *fileDecoder) decodeCredential(block *hcl.Block) hcl.Diagnostics {
 				diags = append(diags, attrError(attr, "Invalid environment variable name", fmt.Sprintf("token_env names the environment variable that holds the token; %q is not a valid name.", s)))
 			} else if v, set := f.l.lookupEnv(s); !set || v == "" {
 				diags = append(diags, attrError(attr, "Token variable not set", fmt.Sprintf("The environment variable %s is not set (or empty) for this process: set it in the service's environment, or use token_file.", s)))
+			} else if _, err := apiauth.NewToken(name, apiauth.RoleRead, v); err != nil {
+				diags = append(diags, attrError(attr, "Unusable token variable", fmt.Sprintf("The agent refuses the token in the environment variable %s: %v.", s, err)))
 			}
 		}
 	}
@@ -131,6 +136,9 @@ func (f *fileDecoder) decodeCredential(block *hcl.Block) hcl.Diagnostics {
 		v, d := attrValue(attr, f.ctx, cty.Bool)
 		diags = append(diags, d...)
 		c.VerifiedClient = !d.HasErrors() && !v.IsNull() && v.True()
+		if !d.HasErrors() && !c.VerifiedClient {
+			diags = append(diags, attrError(attr, "Invalid credential", fmt.Sprintf("Credential %q sets verified_client but not to true: it lets no one in. Set verified_client = true (with tls_client_ca_file in the agent block) to accept the client certificates that CA verifies, or use one of token_file, token_env, token_sha256, fingerprint.", name)))
+		}
 	}
 	if !diags.HasErrors() {
 		f.l.cfg.Credentials = append(f.l.cfg.Credentials, c)
@@ -189,9 +197,14 @@ func (l *loader) checkSecurity() hcl.Diagnostics {
 	}
 	if cfg.Agent.InsecurePlainHTTP && !loopbackListen(cfg.Agent.Listen) {
 		rng := l.agentSet["insecure_plain_http"]
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Plain HTTP on the network",
+		d := &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Plain HTTP on the network",
 			Detail:  fmt.Sprintf("The agent serves plain HTTP on %s (insecure_plain_http = true): its credentials and answers cross the network in the clear. Remove the setting to serve TLS with the agent's own identity.", cfg.Agent.Listen),
-			Subject: rng.Ptr()})
+			Subject: rng.Ptr()}
+		if cfg.Agent.ServesTLS() { // the operator's certificate wins
+			d.Summary = "insecure_plain_http has no effect"
+			d.Detail = fmt.Sprintf("The agent serves TLS on %s with tls_cert_file and tls_key_file; insecure_plain_http = true is ignored. Remove the setting.", cfg.Agent.Listen)
+		}
+		diags = append(diags, d)
 	}
 	if (cfg.Agent.TLSCertFile == "") != (cfg.Agent.TLSKeyFile == "") {
 		name := "tls_cert_file"
