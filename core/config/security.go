@@ -240,8 +240,11 @@ func (f *fileDecoder) peerSecurity(ps *facts.PeerSpec, attrs hcl.Attributes) hcl
 		diags = append(diags, d...)
 		if !d.HasErrors() {
 			ps.TokenFile = f.path(s)
-			if _, err := apiauth.ReadSecretFile(ps.TokenFile); err != nil {
+			if secret, err := apiauth.ReadSecretFile(ps.TokenFile); err != nil {
 				diags = append(diags, attrError(attr, "Unusable token file", err.Error()+"."))
+			} else if _, err := apiauth.NewToken("peer", apiauth.RolePeer, secret); err != nil {
+				// The partner would refuse it.
+				diags = append(diags, attrError(attr, "Unusable token file", fmt.Sprintf("The partner refuses the token in %s: %v.", ps.TokenFile, err)))
 			}
 		}
 	}

@@ -486,6 +486,12 @@ func TestLoad_PeerSecurity(t *testing.T) {
 			want:   []string{"error: Unusable token file"},
 			detail: "chmod 600",
 		},
+		{
+			name:   "token file too short for the partner",
+			peer:   "url = \"https://192.0.2.1:9870\"\n  fingerprint = \"$FP\"\n  token_file = \"$DIR/short.token\"",
+			want:   []string{"error: Unusable token file"},
+			detail: "shorter than 16",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
