@@ -204,6 +204,9 @@ type lane struct {
 	workers int // goroutines serving the lane, each a Send at a time
 }
 
+// leave counts a worker out of the lane; d.mu is held.
+func (l *lane) leave() { l.workers-- }
+
 // New returns a Dispatcher that sends q's entries through t under policy p
 // (a zero field takes its default, see Policy). o and logger may be nil.
 // The options inject the clock and the random source, for tests.

@@ -55,7 +55,7 @@ func (d *Dispatcher) takeSlot(t string) bool {
 			default:
 			}
 		}
-		l.workers--
+		l.leave()
 		return false
 	}
 	d.mu.Unlock()
@@ -65,7 +65,7 @@ func (d *Dispatcher) takeSlot(t string) bool {
 	case <-d.stopping:
 		d.mu.Lock()
 		d.dropLocked(l)
-		l.workers--
+		l.leave()
 		d.mu.Unlock()
 		return false
 	}
@@ -83,7 +83,7 @@ func (d *Dispatcher) turn(t string) bool {
 	l := d.lanes[t]
 	if d.isStopping() || len(l.queue) == 0 {
 		d.dropLocked(l)
-		l.workers--
+		l.leave()
 		d.mu.Unlock()
 		return false
 	}
@@ -92,7 +92,7 @@ func (d *Dispatcher) turn(t string) bool {
 		// the end of the pause, and no attempt is counted.
 		deferred := l.queue
 		l.queue = nil
-		l.workers--
+		l.leave()
 		d.mu.Unlock()
 		for _, e := range deferred {
 			e.NextAttempt = until
@@ -119,7 +119,7 @@ func (d *Dispatcher) turn(t string) bool {
 		// until next, when the loop queues them again.
 		d.throttled[t] = next
 		d.dropLocked(l)
-		l.workers--
+		l.leave()
 		d.mu.Unlock()
 		d.log.Debug("transport at its rate limit; waiting", "transport", t, "until", next)
 		return false

@@ -686,6 +686,21 @@ func TestDispatcher_Run_sendsPerTransport(t *testing.T) {
 	}
 }
 
+// TestDispatcher_workersFor: a lane of a transport that batches wants a
+// worker per batch it holds, up to SendsPerTransport; one that does not,
+// one.
+func TestDispatcher_workersFor(t *testing.T) {
+	d := New(newQueue(time.Now), newTransports(), Policy{BatchSize: 2, SendsPerTransport: 3}, nil, nil)
+	for queued, want := range []int{0, 1, 1, 2, 2, 3, 3, 3} {
+		if got := d.workersFor(queued, true); got != want {
+			t.Errorf("workersFor(%d, batches) = %d, want %d", queued, got, want)
+		}
+		if got := d.workersFor(queued, false); got != 1 {
+			t.Errorf("workersFor(%d, no batches) = %d, want 1", queued, got)
+		}
+	}
+}
+
 // TestDispatcher_Run_extraSendsLeaveASlot: a transport's second Send
 // takes a slot only while another stays free, so that a hanging transport
 // with a long lane cannot take every slot from the others.
@@ -698,7 +713,7 @@ func TestDispatcher_Run_extraSendsLeaveASlot(t *testing.T) {
 			q := newQueue(clk.Now, append(entries("h", 20, "hang"), entries("f", 20, "fast")...)...)
 			p := fixed
 			p.BatchSize, p.Concurrency = 2, concurrency
-			start(t, q, ft, p, nil, WithClock(clk.Now))
+			d := start(t, q, ft, p, nil, WithClock(clk.Now))
 			eventually(t, "every fast entry to be sent while hang hangs", func() bool { return q.len() == 20 })
 			time.Sleep(20 * time.Millisecond)
 			if got := len(ft.callsTo("hang")); got < 1 || got > concurrency-1 {
@@ -706,6 +721,12 @@ func TestDispatcher_Run_extraSendsLeaveASlot(t *testing.T) {
 			}
 			close(release)
 			eventually(t, "the hanging transport's entries to be sent", func() bool { return q.len() == 0 })
+			// The workers that left counted themselves out: the lane
+			// takes new work.
+			settle(t, d.Dispatcher, ft)
+			q.add(entry("late@tocsin.test", "hang"))
+			d.Kick()
+			eventually(t, "a later entry to be sent", func() bool { return q.len() == 0 })
 			q.check(t)
 		})
 	}
