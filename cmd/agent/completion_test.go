@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 func specsOrFatal(t *testing.T) []cmdSpec {
@@ -363,5 +366,63 @@ func TestBuild_CompletionAndMan(t *testing.T) {
 	_, wantBody, _ := strings.Cut(runCLI(t, "man").stdout, "\n.nh\n")
 	if gotBody != wantBody || gotBody == "" {
 		t.Errorf("bin/man/tocsin.1 differs from tocsin man: run make build")
+	}
+}
+
+// TestCompletion_Zsh types command lines and TAB into an interactive zsh
+// (on a pseudo-terminal, zsh/zpty) with the script loaded, and waits for
+// the completions each must list.
+func TestCompletion_Zsh(t *testing.T) {
+	zsh, err := exec.LookPath("zsh")
+	if err != nil {
+		t.Skip("no zsh (apt-get install zsh)")
+	}
+	bin := os.Getenv("TOCSIN_BIN_DIR")
+	if bin == "" {
+		t.Skip("TOCSIN_BIN_DIR (set by make test) names the built tocsin")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "_tocsin")
+	if err := os.WriteFile(script, []byte(runCLI(t, "completion", "zsh").stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tocsin := filepath.Join(bin, "tocsin")
+	tests := []struct {
+		line string
+		// want is a zsh pattern that the listing must match.
+		want string
+	}{
+		{line: "", want: "*completion*--*test-send*--*version*"},
+		{line: "outbox ", want: "*drop*--*Delete*recover*--*Salvage*"},
+		{line: "outbox list -state ", want: "*dead*pending*"},
+		{line: "run -", want: "*-dev-dir*--*Dev mode*"},
+		{line: "test-send -config " + examples + " -transport ", want: "*gmail*m365*second_relay*"},
+		{line: "completion ", want: "*bash*zsh*"},
+	}
+	var b strings.Builder
+	b.WriteString("zmodload zsh/zpty\nzpty z 'TERM=dumb zsh -f -i'\n")
+	// The prompt, READY# or READY%, does not match its own definition.
+	fmt.Fprintf(&b, "zpty -w z %s\n", shSingle(`PS1="READY%# "; autoload -U compinit; compinit -u -D; source `+shSingle(script)+`; zstyle ":completion:*" list-prompt ""`))
+	b.WriteString("zpty -r z out '*READY[%#] *'\n")
+	for _, tt := range tests {
+		fmt.Fprintf(&b, "print -r -- %s\n", shSingle("case: "+tt.line))
+		fmt.Fprintf(&b, "zpty -w -n z $'\\C-u'%s$'\\t'\n", shSingle(tocsin+" "+tt.line))
+		fmt.Fprintf(&b, "zpty -r z out %s\n", shSingle(tt.want))
+	}
+	b.WriteString("zpty -d z\nprint done\n")
+	file := filepath.Join(dir, "drive.zsh")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, zsh, "-f", file).CombinedOutput()
+	if err != nil || !strings.HasSuffix(string(out), "done\n") {
+		// The last case printed is the one whose listing never came.
+		t.Errorf("zsh: %v\n%s", err, out)
 	}
 }

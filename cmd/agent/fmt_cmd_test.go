@@ -213,3 +213,39 @@ func TestFmt_ShippedFiles(t *testing.T) {
 		t.Errorf("fmt -check = %d: run tocsin fmt on\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestFmt_Stdin(t *testing.T) {
+	tests := []struct {
+		name, in string
+		args     []string
+		code     int
+		stdout   string
+	}{
+		{name: "formats to stdout", in: unformattedHCL, args: []string{"-"}, stdout: formattedHCL},
+		{name: "formatted stays", in: formattedHCL, args: []string{"-"}, stdout: formattedHCL},
+		{name: "check", in: unformattedHCL, args: []string{"-check", "-"}, code: exitUnformatted},
+		{name: "check passes", in: formattedHCL, args: []string{"-check", "-"}},
+		{name: "syntax error", in: brokenHCL, args: []string{"-"}, code: exitError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := filepath.Join(t.TempDir(), "in")
+			writeFiles(t, filepath.Dir(in), map[string]string{"in": tt.in})
+			f, err := os.Open(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			stdin := os.Stdin
+			os.Stdin = f
+			defer func() { os.Stdin = stdin }()
+			r := runCLI(t, append([]string{"fmt"}, tt.args...)...)
+			if r.code != tt.code || r.stdout != tt.stdout {
+				t.Errorf("fmt %v = %d %q, want %d %q (stderr %s)", tt.args, r.code, r.stdout, tt.code, tt.stdout, r.stderr)
+			}
+			if tt.code == exitError && !strings.Contains(r.stderr, "on <stdin>:2:") {
+				t.Errorf("stderr = %s", r.stderr)
+			}
+		})
+	}
+}
