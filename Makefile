@@ -25,7 +25,13 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 
 all: build
 
+# Shell completion and tocsin(1) come from the commands' own help, by the
+# tocsin just built (so build for the host: a cross-built one cannot run).
 build: $(BIN)/tocsin $(addprefix $(BIN)/plugins/tocsin-plugin-,$(PLUGINS))
+	@mkdir -p $(BIN)/completion $(BIN)/man
+	./$(BIN)/tocsin completion bash > $(BIN)/completion/tocsin.bash
+	./$(BIN)/tocsin completion zsh > $(BIN)/completion/_tocsin
+	./$(BIN)/tocsin man $(BIN)/man
 
 # Always rebuilt; the go build cache makes that cheap.
 $(BIN)/tocsin: FORCE
@@ -83,7 +89,8 @@ e2e: build
 bench-compare: build
 	TOCSIN_BIN_DIR=$(abspath $(BIN)) TOCSIN_BENCH_ROUNDS=$(ROUNDS) TOCSIN_BENCH_ONLY='$(ONLY)' .ci/e2e/run bench
 
-lint:
+lint: $(BIN)/tocsin
+	./$(BIN)/tocsin fmt -check agent.hcl.example examples rules
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run gofmt -w on the files above'; exit 1; }
 	$(GO) vet ./... ./.ci/mutate
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

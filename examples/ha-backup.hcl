@@ -82,7 +82,7 @@ library "failover" {
 
   # The primary's agent, by address, and the primary's host name, which
   # the backup must be able to reach too.
-  peer_url         = "https://192.0.2.1:9870"
+  peer_url = "https://192.0.2.1:9870"
   # What `tocsin identity` prints on the primary: only the agent with that
   # identity is believed, and only it may read this node's status.
   peer_fingerprint = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -12,8 +12,8 @@ rule "delivery_failing" {
   repeat   = "1h"
   severity = "critical"
   subject = (rule.state == "resolved" ? "${node.name}: notifications go through again" :
-    "${node.name}: notifications through ${join(", ", keys(outbox.failing))} have failed for ${outbox.failing_for >= 3600 ? "${floor(outbox.failing_for / 3600)}h" : ""}${floor(outbox.failing_for % 3600 / 60)}m: ${try([for name, s in outbox.failing : s.last_error if s.failing_for == outbox.failing_for][0], "")}")
-  text     = <<-EOT
+  "${node.name}: notifications through ${join(", ", keys(outbox.failing))} have failed for ${outbox.failing_for >= 3600 ? "${floor(outbox.failing_for / 3600)}h" : ""}${floor(outbox.failing_for % 3600 / 60)}m: ${try([for name, s in outbox.failing : s.last_error if s.failing_for == outbox.failing_for][0], "")}")
+  text = <<-EOT
     Tocsin on ${node.name} %{if rule.state == "resolved"}sends notifications again: the
     transports that failed have each sent one since.%{else}cannot send notifications through these
     transports; every attempt since the first failure failed:

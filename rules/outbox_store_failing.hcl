@@ -15,8 +15,8 @@ rule "outbox_store_failing" {
   repeat   = "1h"
   severity = "critical"
   subject = (rule.state == "resolved" ? "${node.name}: notifications are stored again" :
-    "${node.name}: notifications cannot be stored: ${outbox.store_error}")
-  text     = <<-EOT
+  "${node.name}: notifications cannot be stored: ${outbox.store_error}")
+  text = <<-EOT
     Tocsin on ${node.name} %{if rule.state == "resolved"}stores its notifications again: the
     notifications that waited are in the outbox and go out now.%{else}cannot write notifications to its
     outbox (data_dir): ${outbox.store_failures} ${outbox.store_failures == 1 ? "notification was" : "notifications were"} not stored

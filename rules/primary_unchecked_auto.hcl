@@ -9,14 +9,14 @@
 # needs: none
 rule "primary_unchecked_auto" {
   when = (node.role == "backup" && node.auto_failover && try(library.backup_ops, true) && !peer.partner.ok &&
-    !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))
+  !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))
   for      = "1m"
   severity = "critical"
   # A Resolved mail only when the primary answers again, never while the
   # old primary is still down (after a takeover, say).
   on_resolve = peer.partner.ok
-  subject  = "${node.name}: the backup cannot check the primary and will take over if this lasts"
-  text     = <<-EOT
+  subject    = "${node.name}: the backup cannot check the primary and will take over if this lasts"
+  text       = <<-EOT
     The backup ${node.name} cannot check the primary at ${library.peer_url}:
 
       ${peer.partner.error}

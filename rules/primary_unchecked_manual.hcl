@@ -6,7 +6,7 @@
 # needs: none
 rule "primary_unchecked_manual" {
   when = (node.role == "backup" && !(node.auto_failover && try(library.backup_ops, true)) && !peer.partner.ok &&
-    !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))
+  !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))
   for      = "1m"
   repeat   = "4h"
   severity = "critical"
@@ -14,8 +14,8 @@ rule "primary_unchecked_manual" {
   # failover is switched on, or the backup becomes isolated or the
   # primary, another alert carries on and this one ends quietly.
   on_resolve = peer.partner.ok
-  subject  = "${node.name}: the backup cannot check the primary (${try(library.backup_ops, true) ? "automatic failover is off" : "backup operations are disabled"})"
-  text     = <<-EOT
+  subject    = "${node.name}: the backup cannot check the primary (${try(library.backup_ops, true) ? "automatic failover is off" : "backup operations are disabled"})"
+  text       = <<-EOT
     The backup ${node.name} cannot check the primary at ${library.peer_url}:
 
       ${peer.partner.error}

@@ -11,8 +11,8 @@ rule "shared_ip_nic_down" {
   severity = "critical"
   # Ends without a Resolved mail when this node is no longer the primary.
   on_resolve = node.role == "primary"
-  subject  = "${node.name}: the interface of a shared IP is down"
-  text     = <<-EOT
+  subject    = "${node.name}: the interface of a shared IP is down"
+  text       = <<-EOT
     ${node.name} is the primary, but the network interface of a shared IP
     address is down, so clients cannot reach the service at that address:
 

@@ -12,8 +12,8 @@ rule "shared_ip_not_assigned" {
   # A primary that becomes the backup loses its shared IPs by design:
   # the alert ends then without a Resolved mail, since nothing was fixed.
   on_resolve = node.role == "primary"
-  subject  = "${node.name}: a shared IP is not assigned to this primary"
-  text     = <<-EOT
+  subject    = "${node.name}: a shared IP is not assigned to this primary"
+  text       = <<-EOT
     ${node.name} is the primary, but a shared IP address is not among its
     addresses, so clients cannot reach the service at that address:
 

@@ -15,5 +15,5 @@ rule "shutdown" {
     sends no alerts.
     ${library.log_file == null ? "" : "\nThe end of its log (${library.log_file}) is attached."}
   EOT
-  attach = [library.log_file]
+  attach     = [library.log_file]
 }

@@ -15,5 +15,5 @@ rule "startup" {
     Tocsin ${agent.version} started on ${node.name} (${coalesce(node.role, "no role")}) at ${agent.started}.
     ${library.log_file == null ? "" : "\nThe end of its log (${library.log_file}) is attached."}
   EOT
-  attach = [library.log_file]
+  attach     = [library.log_file]
 }

@@ -9,7 +9,7 @@
 # needs: sync_file
 rule "sync_stale" {
   when = ((node.role == "primary" || !peer.partner.ok || peer.partner.last_sync == null) &&
-    (check.sync.exists == false || try(age(check.sync.mtime) > duration("24h"), false)))
+  (check.sync.exists == false || try(age(check.sync.mtime) > duration("24h"), false)))
   for      = "5m"
   repeat   = "24h"
   severity = "warning"

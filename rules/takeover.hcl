@@ -6,15 +6,15 @@
 # needs: static role
 rule "takeover" {
   when = (node.role == "backup" && node.auto_failover && try(library.backup_ops, true) && !peer.partner.ok &&
-    !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))
+  !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))
   for      = library.takeover_after
   repeat   = "24h"
   severity = "critical"
   # A Resolved mail only when the old primary answers again: not when
   # this node's role turns to primary, which is the takeover itself.
   on_resolve = peer.partner.ok
-  subject  = "${node.name}: the backup takes over: the primary has been silent for ${library.takeover_after}"
-  text     = <<-EOT
+  subject    = "${node.name}: the backup takes over: the primary has been silent for ${library.takeover_after}"
+  text       = <<-EOT
     The primary at ${library.peer_url} has not answered since ${rule.since}:
 
       ${peer.partner.error}

@@ -13,7 +13,7 @@
 # needs: observed role
 rule "takeover_overdue" {
   when = (node.role == "backup" && node.auto_failover && try(library.backup_ops, true) && !peer.partner.ok &&
-    !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))
+  !(length(library.test_ip_checks) > 0 && !peer.partner.reachable && !contains([for name in library.test_ip_checks : check[name].ok], true)))
   for      = library.takeover_overdue_after
   repeat   = "4h"
   severity = "critical"

@@ -12,8 +12,8 @@ rule "version_mismatch" {
   # A Resolved mail only when the versions are seen equal, not when the
   # primary stops answering.
   on_resolve = peer.partner.ok && node.role == "backup"
-  subject  = "${node.name}: version mismatch: ${node.version} here, ${peer.partner.version} on the primary"
-  text     = <<-EOT
+  subject    = "${node.name}: version mismatch: ${node.version} here, ${peer.partner.version} on the primary"
+  text       = <<-EOT
     The nodes of the HA pair run different product versions:
 
       this node (${node.name}, backup):  ${node.version}

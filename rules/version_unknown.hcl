@@ -15,7 +15,7 @@ rule "version_unknown" {
     node.version != null ? "" : join("\n", concat(
       ["The version of this node cannot be read:"],
       [for name in library.version_checks : "  check ${name}: ${check[name].ok ? "ok" : check[name].error}"],
-      ["Fix what the version setting of this node's library block reads."])),
+    ["Fix what the version setting of this node's library block reads."])),
     peer.partner.version != null ? "" : "The primary (${library.peer_url}) reports no version:\nset version in the library block of the primary.",
   ] : part if part != ""])
 }

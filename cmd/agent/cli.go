@@ -20,6 +20,9 @@ import (
 type meta struct {
 	stdout io.Writer
 	stderr io.Writer
+	// sawFlags, when set, is given a command's flag set as -h prints its
+	// help: commandSpecs reads the flags from there.
+	sawFlags func(*flag.FlagSet)
 }
 
 type app struct {
@@ -54,8 +57,16 @@ func (a *app) commands() map[string]cli.CommandFactory {
 		"outbox recover": func() (cli.Command, error) { return &outboxRecoverCommand{meta: m}, nil },
 		"state":          func() (cli.Command, error) { return &stateCommand{meta: m}, nil },
 		"state recover":  func() (cli.Command, error) { return &stateRecoverCommand{meta: m}, nil },
+		"fmt":            func() (cli.Command, error) { return &fmtCommand{meta: m}, nil },
+		"completion":     func() (cli.Command, error) { return &completionCommand{meta: m}, nil },
+		"man":            func() (cli.Command, error) { return &manCommand{meta: m}, nil },
+		"__complete":     func() (cli.Command, error) { return &completeCommand{meta: m}, nil },
 	}
 }
+
+// hiddenCommands are in the table but not in the help, the man page or
+// the completion: the shell scripts' callbacks.
+var hiddenCommands = []string{"__complete"}
 
 func (a *app) run() int {
 	c := cli.NewCLI("tocsin", buildinfo.Version)
@@ -64,6 +75,7 @@ func (a *app) run() int {
 	c.HelpWriter = a.stderr
 	c.ErrorWriter = a.stderr
 	c.HelpFunc = helpFunc
+	c.HiddenCommands = hiddenCommands
 	// hashicorp/cli answers an unknown command with the usage alone; say
 	// what was wrong first.
 	if sub := c.Subcommand(); sub != "" {
@@ -84,7 +96,7 @@ func (a *app) run() int {
 		return exitError
 	}
 	switch code {
-	case exitOK, exitError, exitUsage:
+	case exitOK, exitError, exitUsage, exitUnformatted:
 		return code
 	case cli.RunResultHelp:
 		return exitUsage
@@ -97,6 +109,9 @@ func (a *app) run() int {
 	}
 }
 
+// about is what tocsin is, in the help and the man page.
+const about = "Tocsin watches a node and its failover partner and sends mail when something is wrong."
+
 func helpFunc(commands map[string]cli.CommandFactory) string {
 	var names []string
 	for n := range commands {
@@ -105,7 +120,7 @@ func helpFunc(commands map[string]cli.CommandFactory) string {
 	sort.Strings(names)
 	var b strings.Builder
 	b.WriteString("Usage: tocsin <command> [options]\n\n")
-	b.WriteString("Tocsin watches a node and its failover partner and sends mail when something is wrong.\n\nCommands:\n")
+	b.WriteString(about + "\n\nCommands:\n")
 	for _, n := range names {
 		cmd, err := commands[n]()
 		if err != nil {
@@ -121,7 +136,12 @@ func helpFunc(commands map[string]cli.CommandFactory) string {
 func (m meta) flags(name, help string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() { fmt.Fprintln(m.stderr, strings.TrimSpace(help)) }
+	fs.Usage = func() {
+		if m.sawFlags != nil {
+			m.sawFlags(fs)
+		}
+		fmt.Fprintln(m.stderr, strings.TrimSpace(help))
+	}
 	return fs
 }
 
