@@ -4,12 +4,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -149,7 +151,8 @@ func minimalConfig(t *testing.T, listen string) string {
 // TestRun_SdNotify (issue 17): under systemd's Type=notify protocol the
 // real agent says READY=1 once it serves, sends WATCHDOG=1 keep-alives at
 // half WATCHDOG_USEC, RELOADING=1 (with MONOTONIC_USEC) then READY=1
-// around a SIGHUP, and STOPPING=1 on SIGTERM; its log, on the journal,
+// around a SIGHUP, and STOPPING=1 on SIGTERM; its /metrics has
+// tocsin_build_info, and its log, on the journal,
 // has no timestamps of its own.
 func TestRun_SdNotify(t *testing.T) {
 	sock := listenNotify(t)
@@ -169,6 +172,17 @@ func TestRun_SdNotify(t *testing.T) {
 	}
 	if n := sock.count(0, "RELOADING=1") + sock.count(0, "STOPPING=1"); n != 0 {
 		t.Errorf("%d RELOADING/STOPPING before any signal", n)
+	}
+	// The service's /metrics says which build runs.
+	resp, err = authGet(&http.Client{Timeout: 5 * time.Second}, dataDirOf(t, cfgPath), "http://"+listen+"/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	info := regexp.MustCompile(`(?m)^tocsin_build_info\{goversion="` + regexp.QuoteMeta(runtime.Version()) + `",version="[^"]+"\} 1$`)
+	if !info.Match(body) {
+		t.Errorf("/metrics has no tocsin_build_info for %s:\n%s", runtime.Version(), grepLines(string(body), "build_info"))
 	}
 
 	// Keep-alives every 0.2 s (half the interval): the fifth comes a
