@@ -200,17 +200,21 @@ func (m meta) writeDiagnostics(cfg *config.Config, diags hcl.Diagnostics) {
 	_ = config.WriteDiagnostics(m.stderr, nil, diags)
 }
 
-// logger returns the agent's logger as the config asks for it.
+// logger returns the agent's logger as the config asks for it. When
+// stderr is the systemd journal, plain lines go without a timestamp: the
+// journal stamps each line itself. JSON lines keep their @timestamp, for
+// whatever reads them out of the journal.
 func (m meta) logger(cfg *config.Config) hclog.Logger {
 	level := hclog.LevelFromString(cfg.Agent.LogLevel)
 	if level == hclog.NoLevel {
 		level = hclog.Info
 	}
 	return hclog.New(&hclog.LoggerOptions{
-		Name:       "tocsin",
-		Level:      level,
-		Output:     m.stderr,
-		JSONFormat: cfg.Agent.LogJSON,
+		Name:        "tocsin",
+		Level:       level,
+		Output:      m.stderr,
+		JSONFormat:  cfg.Agent.LogJSON,
+		DisableTime: !cfg.Agent.LogJSON && toJournal(m.stderr, os.Getenv("JOURNAL_STREAM")),
 	})
 }
 

@@ -85,15 +85,38 @@ func (c *runCommand) serve(ctx context.Context, cfg *config.Config, hint string,
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// Under systemd: ready now that the plugins are configured and the
+	// listener is up. The keep-alives come from this loop, after a probe
+	// of the agent's state: a loop or a reload that hangs, or a deadlock
+	// on the agent's lock, stops them, and systemd restarts the agent.
+	sd := newSDNotifier(logger)
+	sd.ready("Running.")
+	var keepAlive <-chan time.Time
+	if every := sd.keepAliveEvery(); every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		keepAlive = t.C
+	}
 wait:
 	for {
 		select {
 		case <-ctx.Done():
 			break wait
 		case <-hup:
-			c.reload(ctx, a, logger, path)
+			sd.reloading()
+			sd.keepAlive() // a reload gets a whole watchdog interval
+			status := "Running; the configuration was reloaded."
+			if !c.reload(ctx, a, logger, path) {
+				status = "The last reload was refused; the old configuration keeps running (see the log)."
+			}
+			sd.ready(status)
+			sd.keepAlive()
+		case <-keepAlive:
+			a.Transports() // takes the lock that a reload and every status request take
+			sd.keepAlive()
 		}
 	}
+	sd.stopping()
 	logger.Info("stopping", "reason", "signal")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -105,11 +128,12 @@ wait:
 }
 
 // reload loads path and hands it to the agent; what is wrong is logged,
-// with file:line:col, and the running configuration stays.
-func (c *runCommand) reload(ctx context.Context, a *agent.Agent, logger hclog.Logger, path string) {
+// with file:line:col, and the running configuration stays. It reports
+// whether the configuration was applied.
+func (c *runCommand) reload(ctx context.Context, a *agent.Agent, logger hclog.Logger, path string) bool {
 	if path == "" {
 		logger.Warn("SIGHUP: dev mode has no configuration file to reload")
-		return
+		return true
 	}
 	logger.Info("SIGHUP: reloading the configuration", "config", path)
 	cfg, diags := loadForReload(path, logger)
@@ -117,13 +141,14 @@ func (c *runCommand) reload(ctx context.Context, a *agent.Agent, logger hclog.Lo
 		diags = append(diags, a.Reload(ctx, cfg)...)
 	}
 	if len(diags) == 0 {
-		return
+		return true
 	}
 	var b strings.Builder
 	_ = cfg.WriteDiagnostics(&b, diags)
 	if diags.HasErrors() {
 		logger.Error("reload refused; the old configuration keeps running", "diagnostics", b.String())
-		return
+		return false
 	}
 	logger.Warn("reloaded with warnings", "diagnostics", b.String())
+	return true
 }

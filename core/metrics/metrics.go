@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tocsin-dev/tocsin/core/buildinfo"
 )
 
 // namespace prefixes every metric of the agent's own.
@@ -89,6 +91,7 @@ func newMetrics(reg *prometheus.Registry, now func() time.Time) *Metrics {
 		plugins: newPluginCollector(),
 	}
 	reg.MustRegister(
+		newBuildInfo(buildinfo.Version, buildinfo.GoVersion()),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.enqueued, m.sent, m.retried, m.fellBack, m.deadLettered, m.sendDuration,
@@ -104,6 +107,21 @@ func newMetrics(reg *prometheus.Registry, now func() time.Time) *Metrics {
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
 	return m
+}
+
+// newBuildInfo is tocsin_build_info{version, goversion}, always 1: the
+// usual info metric, which a query joins on to tell which build a series
+// came from (the version as the build stamped it, git describe's, which
+// names the commit).
+func newBuildInfo(version, goVersion string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace:   namespace,
+		Name:        "build_info",
+		Help:        "Always 1; its labels are the agent's version and the Go release it was built with.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion},
+	})
+	g.Set(1)
+	return g
 }
 
 // Handler serves /metrics: every collector of m's registry, the Go and

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/tocsin-dev/tocsin/core/buildinfo"
 	"github.com/tocsin-dev/tocsin/core/delivery"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
@@ -162,8 +164,8 @@ func TestMetrics_Lint(t *testing.T) {
 			ours = append(ours, f)
 		}
 	}
-	if len(ours) != 15 {
-		t.Errorf("gathered %d tocsin families, want 15", len(ours))
+	if len(ours) != 16 {
+		t.Errorf("gathered %d tocsin families, want 16", len(ours))
 	}
 	problems, err := promlint.NewWithMetricFamilies(ours).Lint()
 	if err != nil {
@@ -321,4 +323,38 @@ func TestMetrics_RuleTick(t *testing.T) {
 	}
 	var nilM *Metrics
 	nilM.RuleTick(time.Second) // records nothing, does not panic
+}
+
+func TestMetrics_BuildInfo(t *testing.T) {
+	_, url := newTest(t)
+	f := scrape(t, url)
+	want := l("version", buildinfo.Version, "goversion", runtime.Version())
+	if got := f.value(t, "tocsin_build_info", want); got != 1 {
+		t.Errorf("tocsin_build_info%v = %v, want 1", want, got)
+	}
+	if fam := f["tocsin_build_info"]; fam.GetType() != dto.MetricType_GAUGE || len(fam.GetMetric()) != 1 {
+		t.Errorf("tocsin_build_info: type %v, %d series; want one gauge: %s", fam.GetType(), len(fam.GetMetric()), f.series("tocsin_build_info"))
+	}
+}
+
+func TestNewBuildInfo_Labels(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(newBuildInfo("v1.2.3-4-gabcdef0", "go1.99"))
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	if len(fams) != 1 || len(fams[0].GetMetric()) != 1 {
+		t.Fatalf("gathered %v, want one family of one series", fams)
+	}
+	got := map[string]string{}
+	for _, lp := range fams[0].GetMetric()[0].GetLabel() {
+		got[lp.GetName()] = lp.GetValue()
+	}
+	if want := l("version", "v1.2.3-4-gabcdef0", "goversion", "go1.99"); !maps.Equal(got, want) {
+		t.Errorf("labels = %v, want %v", got, want)
+	}
+	if v := fams[0].GetMetric()[0].GetGauge().GetValue(); v != 1 {
+		t.Errorf("value = %v, want 1", v)
+	}
 }
