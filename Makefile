@@ -20,8 +20,13 @@ STATICCHECK_VERSION := v0.8.2
 GREMLINS_VERSION := v0.6.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+NFPM_VERSION := v2.45.2
+# make package: one .deb per architecture in DIST (removed by make clean).
+DIST      := $(BIN)/dist
+DEB_ARCHES ?= amd64 arm64
+DEB_VERSION ?= $(shell cmd/agent/dist/debversion)
 
-.PHONY: all build dev test test-unit test-rules fuzz e2e bench-compare lint mutate mutate-changed bench capacity proto clean
+.PHONY: all build dev test test-unit test-rules fuzz e2e bench-compare lint mutate mutate-changed bench capacity proto package clean
 
 all: build
 
@@ -41,6 +46,24 @@ $(BIN)/plugins/tocsin-plugin-%: FORCE
 	$(GO) build -trimpath -ldflags '$(LDFLAGS) -X main.version=$(VERSION)' -o $@ ./plugins/$*
 
 FORCE:
+
+# Debian packages, $(DIST)/tocsin_VERSION_ARCH.deb for each of DEB_ARCHES:
+# tocsin and the bundled plugins cross-compiled without cgo into
+# $(DIST)/ARCH, then packed by nfpm as cmd/agent/dist/nfpm.yaml says (the
+# contents, the maintainer scripts). The version is git's, made Debian's
+# by cmd/agent/dist/debversion; file times are the commit's.
+package: $(addprefix package-,$(DEB_ARCHES))
+
+package-%: FORCE
+	rm -rf $(DIST)/$* $(DIST)/tocsin_*_$*.deb
+	GOOS=linux GOARCH=$* CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/$*/tocsin ./cmd/agent
+	set -e; for p in $(PLUGINS); do \
+		GOOS=linux GOARCH=$* CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) -X main.version=$(VERSION)' -o $(DIST)/$*/plugins/tocsin-plugin-$$p ./plugins/$$p; \
+	done
+	TOCSIN_DEB_VERSION='$(DEB_VERSION)' TOCSIN_DEB_ARCH=$* TOCSIN_DEB_STAGE=$(DIST)/$* \
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) \
+		$(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) package \
+		-f cmd/agent/dist/nfpm.yaml -p deb -t $(DIST)/
 
 DEV_DIR ?= .tocsin-dev
 
