@@ -54,8 +54,11 @@ FORCE:
 # by cmd/agent/dist/debversion; file times are the commit's.
 package: $(addprefix package-,$(DEB_ARCHES))
 
-package-%: FORCE
+package-%: build
 	rm -rf $(DIST)/$* $(DIST)/tocsin_*_$*.deb
+	mkdir -p $(DIST)/$*/completion
+	gzip -9nc $(BIN)/man/tocsin.1 > $(DIST)/$*/tocsin.1.gz
+	cp $(BIN)/completion/tocsin.bash $(BIN)/completion/_tocsin $(DIST)/$*/completion/
 	GOOS=linux GOARCH=$* CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/$*/tocsin ./cmd/agent
 	set -e; for p in $(PLUGINS); do \
 		GOOS=linux GOARCH=$* CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) -X main.version=$(VERSION)' -o $(DIST)/$*/plugins/tocsin-plugin-$$p ./plugins/$$p; \
