@@ -67,16 +67,32 @@ func (s *mailServer) basicTransport(name, security, auth, password string) strin
 // server that comes back is used within seconds.
 func agentConfig(t *testing.T, listen, body string, rules int) string {
 	t.Helper()
-	dir := t.TempDir()
+	return writeConfig(t, configShape{node: "e2e", logLevel: "debug", quickRetries: true, schedule: "@every 1s", when: "true"}, listen, body, rules)
+}
+
+// configShape is what differs between the suite's configurations.
+type configShape struct {
+	node, logLevel string
+	quickRetries   bool   // retries after 1s and 2s
+	schedule, when string // of every rule
+}
+
+// writeConfig writes the agent block of shape, body, contact "ops" and
+// rules r000..r(rules-1) with shape's schedule and condition, and returns
+// the file's path.
+func writeConfig(t *testing.T, shape configShape, listen, body string, rules int) string {
+	t.Helper()
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "agent {\n  node = \"e2e\"\n  plugin_dir = %q\n  data_dir = \"data\"\n  listen = %q\n  log_level = \"debug\"\n}\n", pluginDir(t), listen)
-	sb.WriteString("delivery {\n  retry_initial = \"1s\"\n  retry_max = \"2s\"\n}\n")
+	fmt.Fprintf(&sb, "agent {\n  node = %q\n  plugin_dir = %q\n  data_dir = \"data\"\n  listen = %q\n  log_level = %q\n}\n", shape.node, pluginDir(t), listen, shape.logLevel)
+	if shape.quickRetries {
+		sb.WriteString("delivery {\n  retry_initial = \"1s\"\n  retry_max = \"2s\"\n}\n")
+	}
 	sb.WriteString(body)
 	fmt.Fprintf(&sb, "contact \"ops\" {\n  email = [\"%s@%s\"]\n  via = [transport.relay]\n}\n", opsBox, domain)
 	for r := range rules {
-		fmt.Fprintf(&sb, "rule \"r%03d\" {\n  schedule = \"@every 1s\"\n  when = true\n  notify = [contact.ops]\n  subject = \"r%03d\"\n}\n", r, r)
+		fmt.Fprintf(&sb, "rule \"r%03d\" {\n  schedule = %q\n  when = %s\n  notify = [contact.ops]\n  subject = \"r%03d\"\n}\n", r, shape.schedule, shape.when, r)
 	}
-	path := filepath.Join(dir, "agent.hcl")
+	path := filepath.Join(t.TempDir(), "agent.hcl")
 	write(t, path, 0o600, sb.String())
 	return path
 }

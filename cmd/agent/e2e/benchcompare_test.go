@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,44 +69,6 @@ type sample struct {
 	p99     time.Duration
 	conns   int
 	peakRSS int64 // KiB
-}
-
-// arrival is a mail in the Maildir: when it was written, and its headers.
-type arrival struct {
-	at     time.Time
-	header mail.Header
-}
-
-// arrivals reads the mailbox's mails with their mailbox times.
-func (s *mailServer) arrivals(mailbox string) []arrival {
-	s.t.Helper()
-	var out []arrival
-	for _, sub := range []string{"new", "cur"} {
-		dir := filepath.Join(s.dir, "mail", mailbox, sub)
-		ents, err := os.ReadDir(dir)
-		if os.IsNotExist(err) {
-			continue
-		}
-		must(s.t, err)
-		for _, e := range ents {
-			p := filepath.Join(dir, e.Name())
-			info, err := os.Stat(p)
-			if err != nil {
-				continue
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				continue
-			}
-			m, err := mail.ReadMessage(bytes.NewReader(b))
-			if err != nil {
-				s.t.Fatalf("unparsable message %s: %v", p, err)
-			}
-			out = append(out, arrival{at: info.ModTime(), header: m.Header})
-		}
-	}
-	slices.SortFunc(out, func(a, b arrival) int { return a.at.Compare(b.at) })
-	return out
 }
 
 // clear empties the mailbox and waits for Postfix's queue to be empty, so
@@ -500,20 +461,10 @@ func tocsinBurst(t *testing.T, s *mailServer) (fromFire, fromFile sample) {
 
 // benchConfig is agentConfig with rules that fire on the condition file
 // and are scheduled once a minute, at info level (the debug log of 200
-// rules is not what an operator runs).
+// rules is not what an operator runs), with the default retries.
 func benchConfig(t *testing.T, listen, body string, rules int) string {
 	t.Helper()
-	dir := t.TempDir()
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "agent {\n  node = \"bench\"\n  plugin_dir = %q\n  data_dir = \"data\"\n  listen = %q\n  log_level = \"info\"\n}\n", pluginDir(t), listen)
-	sb.WriteString(body)
-	fmt.Fprintf(&sb, "contact \"ops\" {\n  email = [\"%s@%s\"]\n  via = [transport.relay]\n}\n", opsBox, domain)
-	for r := range rules {
-		fmt.Fprintf(&sb, "rule \"r%03d\" {\n  schedule = \"@every 1m\"\n  when = check.condition.exists\n  notify = [contact.ops]\n  subject = \"r%03d\"\n}\n", r, r)
-	}
-	path := filepath.Join(dir, "agent.hcl")
-	write(t, path, 0o600, sb.String())
-	return path
+	return writeConfig(t, configShape{node: "bench", logLevel: "info", schedule: "@every 1m", when: "check.condition.exists"}, listen, body, rules)
 }
 
 // ruleFire matches hclog's line for a rule that fires, with its time.

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -392,11 +393,16 @@ func (s *mailServer) log() string {
 	return "--- postfix.log\n" + tail(string(p), 6000) + "--- dovecot.log\n" + tail(string(d), 3000)
 }
 
-// delivered reads the Maildir of mailbox (new/ and cur/) and returns each
-// message's headers by file.
-func (s *mailServer) delivered(mailbox string) []mail.Header {
+// arrival is a mail in the Maildir: when it was written, and its headers.
+type arrival struct {
+	at     time.Time
+	header mail.Header
+}
+
+// arrivals reads the mailbox's mails with their mailbox times.
+func (s *mailServer) arrivals(mailbox string) []arrival {
 	s.t.Helper()
-	var out []mail.Header
+	var out []arrival
 	for _, sub := range []string{"new", "cur"} {
 		dir := filepath.Join(s.dir, "mail", mailbox, sub)
 		ents, err := os.ReadDir(dir)
@@ -405,17 +411,35 @@ func (s *mailServer) delivered(mailbox string) []mail.Header {
 		}
 		must(s.t, err)
 		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			p := filepath.Join(dir, e.Name())
+			info, err := os.Stat(p)
 			if os.IsNotExist(err) {
 				continue // moved from new/ to cur/ meanwhile
 			}
 			must(s.t, err)
+			b, err := os.ReadFile(p)
+			if os.IsNotExist(err) {
+				continue
+			}
+			must(s.t, err)
 			m, err := mail.ReadMessage(bytes.NewReader(b))
 			if err != nil {
-				s.t.Fatalf("unparsable message %s: %v", e.Name(), err)
+				s.t.Fatalf("unparsable message %s: %v", p, err)
 			}
-			out = append(out, m.Header)
+			out = append(out, arrival{at: info.ModTime(), header: m.Header})
 		}
+	}
+	slices.SortFunc(out, func(a, b arrival) int { return a.at.Compare(b.at) })
+	return out
+}
+
+// delivered reads the Maildir of mailbox (new/ and cur/) and returns each
+// message's headers, in the order they were written.
+func (s *mailServer) delivered(mailbox string) []mail.Header {
+	s.t.Helper()
+	var out []mail.Header
+	for _, a := range s.arrivals(mailbox) {
+		out = append(out, a.header)
 	}
 	return out
 }
