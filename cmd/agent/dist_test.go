@@ -32,8 +32,8 @@ func TestDistAgentHCL_ValidatesAsShipped(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if cfg.Agent.PluginDir != "/usr/lib/tocsin/plugins" || cfg.Agent.DataDir != "/var/lib/tocsin" {
-		t.Errorf("plugin_dir %q, data_dir %q: want the package's /usr/lib/tocsin/plugins, /var/lib/tocsin", cfg.Agent.PluginDir, cfg.Agent.DataDir)
+	if cfg.Agent.PluginDir != "/usr/lib/tocsin/plugins" || cfg.Agent.LocalPluginDir != "/usr/local/lib/tocsin/plugins" || cfg.Agent.DataDir != "/var/lib/tocsin" {
+		t.Errorf("plugin_dir %q, local_plugin_dir %q, data_dir %q: want the package's /usr/lib/tocsin/plugins, /usr/local/lib/tocsin/plugins, /var/lib/tocsin", cfg.Agent.PluginDir, cfg.Agent.LocalPluginDir, cfg.Agent.DataDir)
 	}
 	if cfg.Agent.Listen != config.DefaultListen {
 		t.Errorf("listen %q: want loopback %q", cfg.Agent.Listen, config.DefaultListen)

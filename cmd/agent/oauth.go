@@ -99,7 +99,7 @@ func (c *oauthLoginCommand) Run(args []string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout+time.Minute)
 	defer cancel()
-	host := pluginhost.New(c.quietLogger(), cfg.Agent.PluginDir)
+	host := agent.NewPluginHost(c.quietLogger(), cfg.Agent)
 	defer host.Close()
 	store := agent.NewTokenStore(cfg.Agent)
 	t, ok := c.prepare(ctx, cfg, host, store, *name)

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tocsin-dev/tocsin/core/agent"
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/pluginhost"
 )
@@ -18,15 +19,24 @@ func (c *pluginsCommand) Synopsis() string { return "List the installed transpor
 func (c *pluginsCommand) Help() string {
 	return `Usage: tocsin plugins [-config PATH | -plugin-dir DIR]
 
-  Starts each plugin in the plugin directory, and each plugin a transport
-  names by path, and prints its name, version, protocol, SDK version and
-  SHA-256 (the value a transport block's sha256 pin takes).
+  Starts each plugin in the local and the bundled plugin directory, and
+  each plugin a transport names by path, and prints its name, version,
+  protocol, SDK version and SHA-256 (the value a transport block's sha256
+  pin takes).
+
+  A plugin in local_plugin_dir (third-party plugins; in the package,
+  /usr/local/lib/tocsin/plugins) wins over a bundled one of the same name
+  in plugin_dir: the bundled one is listed too, marked "shadowed by" the
+  local one, and a warning says so.
 
 Options:
 
-  -config PATH      Configuration whose plugin_dir and transports to use.
+  -config PATH      Configuration whose plugin_dir, local_plugin_dir and
+                    transports to use.
   -plugin-dir DIR   Plugin directory (default: plugin_dir of -config, else
-                    "plugins" next to the tocsin binary).`
+                    "plugins" next to the tocsin binary, or
+                    /usr/lib/tocsin/plugins for the package's
+                    /usr/bin/tocsin).`
 }
 
 func (c *pluginsCommand) Run(args []string) int {
@@ -51,10 +61,11 @@ func (c *pluginsCommand) Run(args []string) int {
 		}
 		cfg.Agent.PluginDir = abs
 	}
-	host := pluginhost.New(c.quietLogger(), cfg.Agent.PluginDir)
+	host := agent.NewPluginHost(c.quietLogger(), cfg.Agent)
 	defer host.Close()
 
-	type entry struct{ plugin, path string }
+	// shadowedBy is the local plugin that hides a bundled one.
+	type entry struct{ plugin, path, shadowedBy string }
 	var entries []entry
 	names, err := host.Available()
 	if err != nil {
@@ -63,6 +74,11 @@ func (c *pluginsCommand) Run(args []string) int {
 	}
 	for _, n := range names {
 		entries = append(entries, entry{plugin: n})
+		if bundled := host.Shadowed(n); bundled != "" {
+			local, _ := host.Find(n, "")
+			entries = append(entries, entry{plugin: n, path: bundled, shadowedBy: local})
+			fmt.Fprintf(c.stderr, "Warning: plugin %s: %s shadows the bundled %s, which the agent does not run. Remove the local copy, or pin its sha256 in the transport blocks that use it.\n", n, local, bundled)
+		}
 	}
 	for _, t := range cfg.Transports {
 		if t.Path != "" {
@@ -70,7 +86,11 @@ func (c *pluginsCommand) Run(args []string) int {
 		}
 	}
 	if len(entries) == 0 {
-		fmt.Fprintf(c.stderr, "No plugins in %s.\n", cfg.Agent.PluginDir)
+		dirs := cfg.Agent.PluginDir
+		if cfg.Agent.LocalPluginDir != "" {
+			dirs = cfg.Agent.LocalPluginDir + " or " + dirs
+		}
+		fmt.Fprintf(c.stderr, "No plugins in %s.\n", dirs)
 		return exitError
 	}
 
@@ -89,6 +109,9 @@ func (c *pluginsCommand) Run(args []string) int {
 		sum, serr := pluginhost.Checksum(p)
 		if serr != nil {
 			sum = "-"
+		}
+		if e.shadowedBy != "" {
+			p += " (shadowed by " + e.shadowedBy + ")"
 		}
 		if err != nil {
 			failed = true

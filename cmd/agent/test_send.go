@@ -12,7 +12,6 @@ import (
 	"github.com/tocsin-dev/tocsin/core/buildinfo"
 	"github.com/tocsin-dev/tocsin/core/notify"
 	"github.com/tocsin-dev/tocsin/core/outbox"
-	"github.com/tocsin-dev/tocsin/core/pluginhost"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
@@ -71,7 +70,7 @@ func (c *testSendCommand) Run(args []string) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	host := pluginhost.New(c.quietLogger(), cfg.Agent.PluginDir)
+	host := agent.NewPluginHost(c.quietLogger(), cfg.Agent)
 	defer host.Close()
 	ts, diags := agent.PrepareTransports(ctx, cfg, host, c.quietLogger(), agent.NewTokenStore(cfg.Agent), *name)
 	if len(diags) > 0 {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/agent"
 	"github.com/tocsin-dev/tocsin/core/config"
-	"github.com/tocsin-dev/tocsin/core/pluginhost"
 )
 
 type validateCommand struct{ meta }
@@ -46,7 +45,7 @@ func (c *validateCommand) Run(args []string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	host := pluginhost.New(c.quietLogger(), cfg.Agent.PluginDir)
+	host := agent.NewPluginHost(c.quietLogger(), cfg.Agent)
 	defer host.Close()
 	// Plugin settings are checked even when the rest has errors, so the
 	// operator sees everything at once.

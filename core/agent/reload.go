@@ -145,7 +145,8 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 }
 
 // unchanged reports whether transport lt, running with oldCfg, would run
-// the same with tc of cfg: same plugin file and pin, same plugin_dir,
+// the same with tc of cfg: same plugin file and pin, same plugin_dir and
+// local_plugin_dir,
 // same sender, same settings and the same stored login. Only a
 // transport that is up can be kept.
 func (a *Agent) unchanged(lt *liveTransport, oldCfg, cfg *config.Config, tc *config.Transport, creds Credentials) bool {
@@ -154,7 +155,8 @@ func (a *Agent) unchanged(lt *liveTransport, oldCfg, cfg *config.Config, tc *con
 		return false
 	}
 	was := t.Config
-	if was.Plugin != tc.Plugin || was.Path != tc.Path || was.SHA256 != tc.SHA256 || was.From != tc.From || oldCfg.Agent.PluginDir != cfg.Agent.PluginDir {
+	if was.Plugin != tc.Plugin || was.Path != tc.Path || was.SHA256 != tc.SHA256 || was.From != tc.From ||
+		oldCfg.Agent.PluginDir != cfg.Agent.PluginDir || oldCfg.Agent.LocalPluginDir != cfg.Agent.LocalPluginDir {
 		return false
 	}
 	if d := tc.DecodeSettings(t.Description.Schema); d.HasErrors() || !bytes.Equal(was.Settings.JSON(), tc.Settings.JSON()) {

@@ -86,6 +86,9 @@ func PrepareTransports(ctx context.Context, cfg *config.Config, host *pluginhost
 	out := Transports{}
 	for i, tc := range chosen {
 		diags = append(diags, ds[i]...)
+		if d := shadowWarning(tc, host); d != nil {
+			diags = append(diags, d)
+		}
 		if ts[i] != nil {
 			out[tc.Name] = ts[i]
 		}
@@ -178,6 +181,34 @@ func timeoutDiagnostic(tc *config.Transport, what string, timeout time.Duration,
 }
 
 // pluginDiagnostic explains why a transport's plugin could not start.
+// NewPluginHost returns a plugin host that finds plugins in a's
+// local_plugin_dir, then in its plugin_dir.
+func NewPluginHost(logger hclog.Logger, a config.Agent) *pluginhost.Host {
+	return pluginhost.New(logger, a.PluginDir, pluginhost.WithLocalDir(a.LocalPluginDir))
+}
+
+// shadowWarning is the warning for a transport tc that runs a plugin of
+// local_plugin_dir hiding the bundled one of that name, or nil when it
+// does not, or pins which file it runs (path or sha256).
+func shadowWarning(tc *config.Transport, host *pluginhost.Host) *hcl.Diagnostic {
+	bundled := host.Shadowed(tc.Plugin)
+	if bundled == "" || tc.Path != "" || tc.SHA256 != "" {
+		return nil
+	}
+	local, _ := host.Find(tc.Plugin, "")
+	sum, err := pluginhost.Checksum(local)
+	if err != nil {
+		sum = "<its sha256, which tocsin plugins prints>"
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagWarning,
+		Summary:  "Local plugin shadows the bundled one",
+		Detail: fmt.Sprintf("Transport %q runs %s, not the bundled %s of the same name: a plugin in local_plugin_dir wins. If it is not meant to replace the bundled plugin, remove it; if it is, pin it with sha256 = %q in the transport block.",
+			tc.Name, local, bundled, sum),
+		Subject: tc.PluginRange.Ptr(),
+	}
+}
+
 func pluginDiagnostic(tc *config.Transport, err error) *hcl.Diagnostic {
 	d := &hcl.Diagnostic{Severity: hcl.DiagError, Subject: tc.PluginRange.Ptr()}
 	var ce *pluginhost.ChecksumError
@@ -472,7 +503,10 @@ type starter func(ctx context.Context, cfg *config.Config, tc *config.Transport)
 // its own, so that a reload can keep one transport's process and stop
 // another's.
 func (a *Agent) startPlugin(ctx context.Context, cfg *config.Config, tc *config.Transport) (*startedTransport, hcl.Diagnostics) {
-	host := pluginhost.New(a.logger, cfg.Agent.PluginDir)
+	host := NewPluginHost(a.logger, cfg.Agent)
+	if d := shadowWarning(tc, host); d != nil {
+		a.logger.Warn(d.Summary+": "+d.Detail, "transport", tc.Name, "at", d.Subject.String())
+	}
 	t, diags := prepare(ctx, tc, host, a.logger, countedCredentials{NewTokenStore(cfg.Agent), a.metrics}, a.startTimeout())
 	if t == nil {
 		host.Close()

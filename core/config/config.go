@@ -77,8 +77,15 @@ type Agent struct {
 	// DataDir holds the outbox, rule state and token store (absolute).
 	DataDir string
 	// PluginDir is where plugin binaries are found (absolute); default
-	// "plugins" next to the running executable.
+	// "plugins" next to the running executable, or PackagedPluginDir
+	// when that is PackagedExecutable.
 	PluginDir string
+	// LocalPluginDir is where third-party plugins are found (absolute),
+	// before PluginDir: on a name clash the plugin here wins. A missing
+	// directory holds no plugins, and "" means none. Default:
+	// PackagedLocalPluginDir when the running executable is
+	// PackagedExecutable, else none.
+	LocalPluginDir string
 	// Listen is the host:port of the status server.
 	Listen string
 	// LogLevel is one of LogLevels.
@@ -193,30 +200,48 @@ type Contact struct {
 	DeclRange hcl.Range
 }
 
+// The layout of the Debian package: its executable, the plugins it
+// bundles, and the directory for third-party plugins that upgrades never
+// touch.
+const (
+	PackagedExecutable     = "/usr/bin/tocsin"
+	PackagedPluginDir      = "/usr/lib/tocsin/plugins"
+	PackagedLocalPluginDir = "/usr/local/lib/tocsin/plugins"
+)
+
+// executable returns the path of the running executable (a variable for
+// tests).
+var executable = os.Executable
+
 // DefaultConfig returns a configuration holding only the defaults: node is
 // the host name ("localhost" if it cannot be read), data_dir is
 // DefaultDataDir, plugin_dir is "plugins" next to the running executable
 // (relative to the working directory if the executable cannot be found),
-// listen is DefaultListen and log_level is DefaultLogLevel.
+// local_plugin_dir is none, listen is DefaultListen and log_level is
+// DefaultLogLevel. When the running executable is PackagedExecutable,
+// plugin_dir is PackagedPluginDir and local_plugin_dir
+// PackagedLocalPluginDir.
 func DefaultConfig() *Config {
 	node, err := os.Hostname()
 	if err != nil || node == "" {
 		node = "localhost"
 	}
-	pluginDir := "plugins"
-	if exe, err := os.Executable(); err == nil {
-		pluginDir = filepath.Join(filepath.Dir(exe), "plugins")
+	exe, _ := executable() // "" when unknown: plugins in the working directory
+	pluginDir, localDir := filepath.Join(filepath.Dir(exe), "plugins"), ""
+	if exe == PackagedExecutable {
+		pluginDir, localDir = PackagedPluginDir, PackagedLocalPluginDir
 	}
 	if abs, err := filepath.Abs(pluginDir); err == nil {
 		pluginDir = abs
 	}
 	return &Config{
 		Agent: Agent{
-			Node:      node,
-			DataDir:   DefaultDataDir,
-			PluginDir: pluginDir,
-			Listen:    DefaultListen,
-			LogLevel:  DefaultLogLevel,
+			Node:           node,
+			DataDir:        DefaultDataDir,
+			PluginDir:      pluginDir,
+			LocalPluginDir: localDir,
+			Listen:         DefaultListen,
+			LogLevel:       DefaultLogLevel,
 		},
 		Sources:   map[string][]byte{},
 		sensitive: map[string][]hcl.Range{},
@@ -238,6 +263,8 @@ func (c *Config) applyDefaults(set map[string]hcl.Range) {
 			c.Agent.DataDir = def.DataDir
 		case "plugin_dir":
 			c.Agent.PluginDir = def.PluginDir
+		case "local_plugin_dir":
+			c.Agent.LocalPluginDir = def.LocalPluginDir
 		case "listen":
 			c.Agent.Listen = def.Listen
 		case "log_level":

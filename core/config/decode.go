@@ -32,7 +32,7 @@ var rootSchema = &hcl.BodySchema{
 }
 
 // agentAttrs lists the agent arguments in the order they are decoded.
-var agentAttrs = []string{"node", "data_dir", "plugin_dir", "listen", "log_level", "log_json", "mute", "token_key_file", "token_key_env",
+var agentAttrs = []string{"node", "data_dir", "plugin_dir", "local_plugin_dir", "listen", "log_level", "log_json", "mute", "token_key_file", "token_key_env",
 	"tls_cert_file", "tls_key_file", "tls_client_ca_file", "insecure_plain_http"}
 
 var agentSchema = func() *hcl.BodySchema {
@@ -139,6 +139,8 @@ func (f *fileDecoder) decodeAgent(block *hcl.Block) hcl.Diagnostics {
 		case "plugin_dir":
 			diags = append(diags, nonEmpty(attr, v)...)
 			a.PluginDir = f.path(v.AsString())
+		case "local_plugin_dir":
+			a.LocalPluginDir = f.path(v.AsString())
 		case "listen":
 			s := v.AsString()
 			a.Listen = s

@@ -1,7 +1,8 @@
 // Package config loads the agent's HCL configuration into a [Config]. It
 // knows ten kinds of block:
 //
-//   - agent: the node's name, data_dir, plugin_dir, listen, TLS, limits;
+//   - agent: the node's name, data_dir, plugin_dir, local_plugin_dir,
+//     listen, TLS, limits;
 //   - transport "NAME": a plugin and its settings (see Plugin settings);
 //   - contact "NAME": addresses and the via list of transports;
 //   - credential "NAME": who may call the agent's API (a token, its hash,
@@ -30,7 +31,7 @@
 // Each file is parsed with hclsyntax and decoded against a fixed schema with
 // its own evaluation context, so that relative paths resolve against the
 // directory of the file that contains them. Relative paths (data_dir,
-// plugin_dir, a transport's path and the argument of file()) are stored
+// plugin_dir, local_plugin_dir, a transport's path and the argument of file()) are stored
 // absolute. Diagnostics carry the file name as it was reached from the path
 // given to Load (a relative path stays relative) so that they print the way
 // the operator typed it; [Config.Files] holds the absolute paths.

@@ -114,9 +114,11 @@ func TestLoad_Full(t *testing.T) {
 		DataDir:   filepath.Join(dir, "state"),
 		PluginDir: "/usr/lib/tocsin/plugins",
 		Listen:    "0.0.0.0:9870",
-		LogLevel:  "debug",
-		LogJSON:   true,
-		Mute:      true,
+
+		LocalPluginDir: filepath.Join(dir, "local-plugins"),
+		LogLevel:       "debug",
+		LogJSON:        true,
+		Mute:           true,
 
 		TokenKeyFile: filepath.Join(dir, "keys", "token.key"),
 	}
@@ -514,6 +516,65 @@ func TestLoad_NoFiles(t *testing.T) {
 			var b strings.Builder
 			if err := cfg.WriteDiagnostics(&b, diags); err != nil || !strings.Contains(b.String(), tt.path) {
 				t.Errorf("rendered %q, %v", b.String(), err)
+			}
+		})
+	}
+}
+
+// TestDefaultConfig_PluginDirs: the packaged executable finds the bundled
+// plugins in /usr/lib/tocsin/plugins and third-party ones in
+// /usr/local/lib/tocsin/plugins; any other executable finds them in
+// "plugins" beside it and has no local directory, so that a build from
+// source never runs what /usr/local holds. A file's settings win; a
+// relative local_plugin_dir is relative to its file, and "" turns it off.
+func TestDefaultConfig_PluginDirs(t *testing.T) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	bare := write("bare.hcl", "")
+	bundledOnly := write("bundled.hcl", "agent {\n  plugin_dir = \"/opt/tocsin/plugins\"\n}\n")
+	relative := write("relative.hcl", "agent {\n  local_plugin_dir = \"mine\"\n}\n")
+	off := write("off.hcl", "agent {\n  local_plugin_dir = \"\"\n}\n")
+
+	for _, tt := range []struct {
+		name, exe, file    string
+		err                error
+		wantDir, wantLocal string
+	}{
+		{name: "packaged", exe: "/usr/bin/tocsin", wantDir: "/usr/lib/tocsin/plugins", wantLocal: "/usr/local/lib/tocsin/plugins"},
+		{name: "packaged, no agent block", exe: "/usr/bin/tocsin", file: bare, wantDir: "/usr/lib/tocsin/plugins", wantLocal: "/usr/local/lib/tocsin/plugins"},
+		{name: "packaged, plugin_dir set", exe: "/usr/bin/tocsin", file: bundledOnly, wantDir: "/opt/tocsin/plugins", wantLocal: "/usr/local/lib/tocsin/plugins"},
+		{name: "packaged, local_plugin_dir relative", exe: "/usr/bin/tocsin", file: relative, wantDir: "/usr/lib/tocsin/plugins", wantLocal: filepath.Join(dir, "mine")},
+		{name: "packaged, local_plugin_dir off", exe: "/usr/bin/tocsin", file: off, wantDir: "/usr/lib/tocsin/plugins"},
+		{name: "elsewhere", exe: "/home/op/tocsin/bin/tocsin", wantDir: "/home/op/tocsin/bin/plugins"},
+		{name: "elsewhere in /usr/bin", exe: "/usr/bin/tocsin-dev", wantDir: "/usr/bin/plugins"},
+		{name: "elsewhere, local_plugin_dir set", exe: "/home/op/tocsin/bin/tocsin", file: relative, wantDir: "/home/op/tocsin/bin/plugins", wantLocal: filepath.Join(dir, "mine")},
+		{name: "executable unknown", err: os.ErrNotExist, wantDir: filepath.Join(cwd, "plugins")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			was := executable
+			t.Cleanup(func() { executable = was })
+			executable = func() (string, error) { return tt.exe, tt.err }
+			a := DefaultConfig().Agent
+			if tt.file != "" {
+				cfg, diags := Load(tt.file)
+				if diags.HasErrors() {
+					t.Fatal(diags)
+				}
+				a = cfg.Agent
+			}
+			if a.PluginDir != tt.wantDir || a.LocalPluginDir != tt.wantLocal {
+				t.Errorf("plugin_dir %q, local_plugin_dir %q; want %q, %q", a.PluginDir, a.LocalPluginDir, tt.wantDir, tt.wantLocal)
 			}
 		})
 	}

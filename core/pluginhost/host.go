@@ -1,6 +1,7 @@
 package pluginhost
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -26,50 +28,104 @@ var ErrNotFound = errors.New("plugin not found")
 type Host struct {
 	logger hclog.Logger
 	dir    string
+	local  string
 
 	mu        sync.Mutex
 	instances []*Instance
 	closed    bool
 }
 
+// Option configures a Host.
+type Option func(*Host)
+
+// WithLocalDir makes the host look for plugins in dir (third-party
+// plugins, which upgrades never touch) before the plugin directory: on a
+// name clash the plugin in dir wins, like /usr/local/bin before /usr/bin.
+// A missing dir holds no plugins; "" means none.
+func WithLocalDir(dir string) Option {
+	return func(h *Host) { h.local = dir }
+}
+
 // New returns a host that looks for plugins in dir.
-func New(logger hclog.Logger, dir string) *Host {
+func New(logger hclog.Logger, dir string, opts ...Option) *Host {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &Host{logger: logger.Named("plugin"), dir: dir}
+	h := &Host{logger: logger.Named("plugin"), dir: dir}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 // Dir returns the plugin directory.
 func (h *Host) Dir() string { return h.dir }
 
-// Available returns the names of the plugins in the plugin directory,
-// sorted.
+// Available returns the names of the plugins in the local and the plugin
+// directory, sorted, each once.
 func (h *Host) Available() ([]string, error) {
-	entries, err := os.ReadDir(h.dir)
+	names, err := list(h.dir)
 	if err != nil {
 		return nil, fmt.Errorf("read plugin directory: %w", err)
+	}
+	local, err := list(h.local)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read local plugin directory: %w", err)
+	}
+	names = append(names, local...)
+	sort.Strings(names)
+	return slices.Compact(names), nil
+}
+
+// list returns the names of the plugins in dir.
+func list(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
 	}
 	var names []string
 	for _, e := range entries {
 		name, ok := strings.CutPrefix(e.Name(), Prefix)
-		if !ok || name == "" || e.IsDir() {
+		if !ok || name == "" {
 			continue
 		}
-		if info, err := e.Info(); err == nil && info.Mode()&0o111 != 0 {
+		if info, err := e.Info(); err == nil && runnable(info) {
 			names = append(names, name)
 		}
 	}
-	sort.Strings(names)
 	return names, nil
 }
 
+// runnable reports whether info is an executable file.
+func runnable(info os.FileInfo) bool {
+	return !info.IsDir() && info.Mode()&0o111 != 0
+}
+
+// installed returns the executable tocsin-plugin-NAME in dir, or "".
+func installed(dir, plugin string) string {
+	path := filepath.Join(dir, Prefix+plugin)
+	if info, err := os.Stat(path); dir == "" || err != nil || !runnable(info) {
+		return ""
+	}
+	return path
+}
+
+// Shadowed returns the executable of plugin in the plugin directory that
+// one in the local directory hides, or "" when none is hidden.
+func (h *Host) Shadowed(plugin string) string {
+	if installed(h.local, plugin) == "" {
+		return ""
+	}
+	return installed(h.dir, plugin)
+}
+
 // Find returns the executable for plugin: path when it is set, else
-// tocsin-plugin-NAME in the plugin directory. A missing plugin is an error
-// wrapping ErrNotFound that lists what is installed.
+// tocsin-plugin-NAME in the local directory, else in the plugin directory.
+// A missing plugin is an error wrapping ErrNotFound that lists what is
+// installed, and where.
 func (h *Host) Find(plugin, path string) (string, error) {
 	if path == "" {
-		path = filepath.Join(h.dir, Prefix+plugin)
+		path = cmp.Or(installed(h.local, plugin), filepath.Join(h.dir, Prefix+plugin))
 	}
 	info, err := os.Stat(path)
 	switch {
@@ -79,10 +135,14 @@ func (h *Host) Find(plugin, path string) (string, error) {
 		if len(have) > 0 {
 			list = strings.Join(have, ", ")
 		}
-		return "", fmt.Errorf("%w: %q is not at %s (installed in %s: %s)", ErrNotFound, plugin, path, h.dir, list)
+		dirs := h.dir
+		if h.local != "" {
+			dirs = h.local + " and " + h.dir
+		}
+		return "", fmt.Errorf("%w: %q is not at %s (installed in %s: %s)", ErrNotFound, plugin, path, dirs, list)
 	case err != nil:
 		return "", fmt.Errorf("find plugin %q: %w", plugin, err)
-	case info.IsDir() || info.Mode()&0o111 == 0:
+	case !runnable(info):
 		return "", fmt.Errorf("plugin %q at %s is not an executable file", plugin, path)
 	}
 	return path, nil

@@ -29,6 +29,11 @@ agent {
   # The plugins the package installs.
   plugin_dir = "/usr/lib/tocsin/plugins"
 
+  # Your own plugins, which upgrades never touch. Searched first: a
+  # plugin here wins over a bundled one of the same name, and tocsin
+  # plugins, tocsin validate and the agent's log say so.
+  local_plugin_dir = "/usr/local/lib/tocsin/plugins"
+
   # The API (/healthz, /v1/status, /metrics, the outbox). Loopback only;
   # a partner that must read this node's status needs a reachable
   # address, served over TLS (see agent.hcl.example).

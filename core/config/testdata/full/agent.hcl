@@ -3,6 +3,7 @@ agent {
   node       = upper("appliance-b")
   data_dir   = "state"                 # relative to this file
   plugin_dir = "/usr/lib/tocsin/plugins"
+  local_plugin_dir = "local-plugins" # relative to this file
   listen     = "0.0.0.0:9870"
   log_level  = lower("DEBUG")
   log_json   = true
