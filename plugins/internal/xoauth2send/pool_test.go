@@ -23,7 +23,11 @@ func TestSender_pool(t *testing.T) {
 	t.Parallel()
 	is := newIssuer()
 	const grace = 30 * time.Second
-	const life = 50 * time.Millisecond // beyond the grace
+	// Beyond the grace: long enough that the first Send's four connections
+	// all log in with the first token even on a loaded machine (at 50ms a
+	// CI run under -race saw a fourth connection dialled after it, and a
+	// second token).
+	const life = time.Second
 	fetch := func(ctx context.Context) (*oauth2.Token, error) {
 		tok, err := is.fetch(ctx)
 		if err == nil {
