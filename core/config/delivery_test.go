@@ -26,7 +26,7 @@ func TestDelivery(t *testing.T) {
 		{
 			name: "partly set",
 			src:  "delivery {\n  retry_initial = \"2s\"\n}\n",
-			want: Delivery{RetryInitial: 2 * time.Second, RetryMax: 10 * time.Minute, MaxAge: time.Hour, BatchSize: 50, DrainTimeout: 20 * time.Second},
+			want: Delivery{RetryInitial: 2 * time.Second, RetryMax: 10 * time.Minute, MaxAge: time.Hour, BatchSize: 25, DrainTimeout: 20 * time.Second},
 		},
 		{
 			name: "max below initial",

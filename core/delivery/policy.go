@@ -45,8 +45,8 @@ const DefaultDrainTimeout = 20 * time.Second
 
 // DefaultPolicy returns the default policy: retries after 10s, 20s, 40s...
 // up to 10m, with 20% jitter; the next transport after an hour of
-// failures; batches of 50; 4 Sends at once, 2 of them through one
-// transport.
+// failures; batches of 25, two in flight through one transport (so that
+// a crash sends at most 50 twice); 4 Sends at once in all.
 func DefaultPolicy() Policy {
 	return Policy{
 		Initial:     10 * time.Second,
@@ -54,7 +54,7 @@ func DefaultPolicy() Policy {
 		Multiplier:  2,
 		Jitter:      0.2,
 		MaxAge:      time.Hour,
-		BatchSize:   50,
+		BatchSize:   25,
 		Concurrency: 4,
 
 		SendsPerTransport: 2,

@@ -83,7 +83,7 @@ func TestPolicy_withDefaults(t *testing.T) {
 // TestDefaultPolicy pins the documented defaults (README's delivery block
 // and the configuration's): this package is their one owner.
 func TestDefaultPolicy(t *testing.T) {
-	want := Policy{Initial: 10 * time.Second, Max: 10 * time.Minute, Multiplier: 2, Jitter: 0.2, MaxAge: time.Hour, BatchSize: 50, Concurrency: 4, SendsPerTransport: 2}
+	want := Policy{Initial: 10 * time.Second, Max: 10 * time.Minute, Multiplier: 2, Jitter: 0.2, MaxAge: time.Hour, BatchSize: 25, Concurrency: 4, SendsPerTransport: 2}
 	if got := DefaultPolicy(); got != want {
 		t.Errorf("DefaultPolicy() = %+v, want %+v", got, want)
 	}
