@@ -180,7 +180,6 @@ func timeoutDiagnostic(tc *config.Transport, what string, timeout time.Duration,
 	}
 }
 
-// pluginDiagnostic explains why a transport's plugin could not start.
 // NewPluginHost returns a plugin host that finds plugins in a's
 // local_plugin_dir, then in its plugin_dir.
 func NewPluginHost(logger hclog.Logger, a config.Agent) *pluginhost.Host {
@@ -209,6 +208,7 @@ func shadowWarning(tc *config.Transport, host *pluginhost.Host) *hcl.Diagnostic 
 	}
 }
 
+// pluginDiagnostic explains why a transport's plugin could not start.
 func pluginDiagnostic(tc *config.Transport, err error) *hcl.Diagnostic {
 	d := &hcl.Diagnostic{Severity: hcl.DiagError, Subject: tc.PluginRange.Ptr()}
 	var ce *pluginhost.ChecksumError
