@@ -139,7 +139,7 @@ func TestAgent_OAuth(t *testing.T) {
 			p := startAgent(t, agentConfig(t, listen, c.transport(id, s), 3), listen)
 			await(t, 60*time.Second, "3 mails in the Maildir", func() bool { return len(s.delivered(opsBox)) >= 3 })
 			await(t, 10*time.Second, "an empty outbox", func() bool { d, ok := p.delivery(); return ok && d.Pending == 0 && d.Sent == 3 })
-			checkExactlyOnce(t, s, 3, false)
+			checkExactlyOnce(t, s, 3, false, 0)
 			line := `postfix/` + c.service + `/smtpd\[\d+\]: \w+: client=localhost\[127\.0\.0\.1\], sasl_method=XOAUTH2, sasl_username=` + regexp.QuoteMeta(senderUser)
 			if !regexp.MustCompile(line).MatchString(s.log()) {
 				t.Errorf("Postfix's log has no line matching %s:\n%s", line, s.log())
