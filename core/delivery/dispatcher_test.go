@@ -670,6 +670,32 @@ func TestDispatcher_Run_batchResults(t *testing.T) {
 	}
 }
 
+// stopWhileSending stops d, which ran started, while the Sends of a
+// blocking(release) transport are in flight (what says which): Stop must
+// wait for them, and returns once release lets them finish; Stop and Run
+// then return no error.
+func stopWhileSending(t *testing.T, d *Dispatcher, ran <-chan error, release chan struct{}, what string) {
+	t.Helper()
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopped <- d.Stop(ctx)
+	}()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned %v with %s", err, what)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+	if err := <-ran; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
 // blocking is a transport whose Sends block until release is closed or
 // their context ends.
 func blocking(release <-chan struct{}) sendFunc {
@@ -698,24 +724,7 @@ func TestDispatcher_Stop_drains(t *testing.T) {
 	eventually(t, "the slow send to be in flight and the fast one done", func() bool {
 		return len(ft.callsTo("slow")) == 1 && q.get("b@tocsin.test") == nil
 	})
-	stopped := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		stopped <- d.Stop(ctx)
-	}()
-	select {
-	case err := <-stopped:
-		t.Fatalf("Stop returned %v with a send in flight", err)
-	case <-time.After(20 * time.Millisecond):
-	}
-	close(release)
-	if err := <-stopped; err != nil {
-		t.Errorf("Stop: %v", err)
-	}
-	if err := <-ran; err != nil {
-		t.Errorf("Run: %v", err)
-	}
+	stopWhileSending(t, d, ran, release, "a send in flight")
 	if q.get("a1@tocsin.test") != nil || q.doneCount("a1@tocsin.test") != 1 {
 		t.Errorf("the send in flight was not recorded as done")
 	}

@@ -745,24 +745,7 @@ func TestDispatcher_Stop_drainsEverySendOfALane(t *testing.T) {
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(context.Background()) }()
 	eventually(t, "both Sends in flight", func() bool { return len(ft.callsTo("slow")) == 2 })
-	stopped := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		stopped <- d.Stop(ctx)
-	}()
-	select {
-	case err := <-stopped:
-		t.Fatalf("Stop returned %v with Sends in flight", err)
-	case <-time.After(20 * time.Millisecond):
-	}
-	close(release)
-	if err := <-stopped; err != nil {
-		t.Errorf("Stop: %v", err)
-	}
-	if err := <-ran; err != nil {
-		t.Errorf("Run: %v", err)
-	}
+	stopWhileSending(t, d, ran, release, "Sends in flight")
 	for _, id := range []string{"a1@tocsin.test", "a2@tocsin.test"} {
 		if q.get(id) != nil || q.doneCount(id) != 1 {
 			t.Errorf("%s: the send in flight was not recorded as done", id)
