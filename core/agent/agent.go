@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -62,6 +63,11 @@ type Agent struct {
 	// set up (see apiSecurity): /healthz reports them. Guarded by mu.
 	apiProblems []string
 
+	// sil are the silences (silence.go); silenceSweepEvery, when set,
+	// is how often their ends are looked for (tests).
+	sil               *silencing
+	silenceSweepEvery time.Duration
+
 	// mu guards what a reload replaces: cfg, transports and engine.
 	// Read them through current() once the agent runs.
 	mu sync.RWMutex
@@ -104,6 +110,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot open the outbox", Detail: err.Error()}}
 	}
 	a.outbox = ob
+	a.openSilences(cfg.Agent.DataDir)
 	a.metrics = metrics.New()
 	a.metrics.Outbox(ob.Stats)
 	a.deliveries = &deliveryLog{logger: logger.Named("delivery")}
@@ -175,6 +182,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	}
 	a.server = srv
 	eng.Start(ctx)
+	a.runSilences(context.WithoutCancel(ctx))
 	logger.Info("agent started", "node", cfg.Agent.Node, "version", buildinfo.Version, "listen", a.Addr(), "tls", sec.tls != nil,
 		"transports", a.transports.up().Names(), "failed_transports", failedNames(a.transports), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules), "mute", cfg.Agent.Mute)
 	return a, diags
@@ -219,6 +227,7 @@ func (a *Agent) stopTransports(set transportSet) {
 func (a *Agent) routes() map[string]http.Handler {
 	r := outboxapi.Routes(a.outbox, a.dispatcher)
 	r["GET /metrics"] = a.metrics.Handler()
+	maps.Copy(r, a.silenceRoutes())
 	return r
 }
 
@@ -246,6 +255,8 @@ type Status struct {
 	DeliveryFailures int `json:"delivery_failures"`
 	// Delivery is the outbox and what the dispatcher did.
 	Delivery DeliveryStatus `json:"delivery"`
+	// Silences are the silences in force (tocsin silence).
+	Silences []SilenceView `json:"silences"`
 
 	// rulesJSON, when set, is Rules already encoded (encodeRules), which
 	// WriteJSON writes in Rules' place.
@@ -262,6 +273,7 @@ func (a *Agent) statusOf(list bool) Status {
 		Checks:           checks,
 		DeliveryFailures: cur.engine.DeliveryFailures(),
 		Delivery:         a.deliveryStatus(),
+		Silences:         a.silenceViews(),
 	}
 	if list {
 		st.Rules = cur.engine.RuleStatuses()
@@ -321,6 +333,10 @@ func (a *Agent) health() server.Health {
 		h.Status = server.StatusDegraded
 		h.Problems = append(h.Problems, d.Summary+": "+d.Detail)
 	}
+	if a.sil != nil && a.sil.problem != "" {
+		h.Status = server.StatusDegraded
+		h.Problems = append(h.Problems, "silences: "+a.sil.problem)
+	}
 	if s := a.storeStatus(); s != nil {
 		h.Status = server.StatusDegraded
 		h.Problems = append(h.Problems, fmt.Sprintf("notifications cannot be stored in the outbox since %s (%d not stored): %s. %s",
@@ -338,6 +354,8 @@ func (a *Agent) Stop(ctx context.Context) error {
 	a.reloading.Lock() // no reload from here on
 	a.stopped = true
 	a.reloading.Unlock()
+	a.stopSilences() // no silence's end is announced after this
+	a.waitSilences()
 	cur := a.current()
 	err := cur.engine.Stop(ctx) // a last evaluation, through the still running plugins
 	a.flush(ctx)                // its mail (the shutdown notice) goes out now

@@ -239,6 +239,7 @@ func (s Status) forReader() Status {
 	}
 	d.Transports = ts
 	s.Delivery = d
+	s.Silences = silencesForReader(s.Silences)
 	return s
 }
 

@@ -310,6 +310,9 @@ func (a *Agent) enqueue(ctx context.Context, marks []outbox.Mark, entries []*out
 		}
 		return nil
 	}
+	if marks, entries = a.silenced(marks, entries); len(entries) == 0 {
+		return nil // silenced: silenced logged it
+	}
 	if err := a.outbox.EnqueueWithMarks(ctx, marks, entries...); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("enqueue %d notification(s): %w", len(entries), err) // stopping, not failing

@@ -60,6 +60,9 @@ type Options struct {
 	// tick of rules that do not read it need not pay for. Without it,
 	// rules read no variable outbox.
 	Outbox func() rules.OutboxFact
+	// Silences, if set, gives agent.silences at each evaluation: the
+	// silences in force.
+	Silences func() []rules.SilenceVar
 }
 
 // Runner evaluates the rules on their schedules over the facts the checks
@@ -137,6 +140,8 @@ type Runner struct {
 	onTick func(d time.Duration)
 	// outbox, if set, gives the variable outbox (Options.Outbox).
 	outbox func() rules.OutboxFact
+	// silences, if set, gives agent.silences (Options.Silences).
+	silences func() []rules.SilenceVar
 	// since measures a tick's duration (time.Since; tests may fake it).
 	since func(time.Time) time.Duration
 }
@@ -172,7 +177,7 @@ func New(cfg *config.Config, logger hclog.Logger, q Enqueuer, o Options) (*Runne
 		cfg: cfg, logger: logger.Named("rules"), notify: q, now: now, started: o.Started,
 		peerName: map[string]bool{}, states: map[string]rules.State{}, lastEval: map[string]evalRecord{},
 		unsaved: map[string]rules.State{}, since: time.Since,
-		onEval: o.OnEval, onTick: o.OnTick, outbox: o.Outbox,
+		onEval: o.OnEval, onTick: o.OnTick, outbox: o.Outbox, silences: o.Silences,
 	}
 	if e.started.IsZero() {
 		e.started = now()
@@ -454,9 +459,13 @@ func (e *Runner) agentVars() rules.AgentVars {
 	}
 	role := e.role
 	e.mu.Unlock()
+	var silences []rules.SilenceVar
+	if e.silences != nil {
+		silences = e.silences()
+	}
 	return rules.AgentVars{
 		Node: e.cfg.Agent.Node, Version: buildinfo.Version, Started: e.started,
-		Stopping: stopping, Failing: failing, Role: role,
+		Stopping: stopping, Failing: failing, Role: role, Silences: silences,
 	}
 }
 

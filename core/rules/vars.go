@@ -35,6 +35,7 @@ var AgentType = cty.Object(map[string]cty.Type{
 	"node": cty.String, "version": cty.String, "started": cty.String, "stopping": cty.Bool,
 	"failing_rules": cty.Map(cty.String),
 	"role":          cty.String, "previous_role": cty.String, "role_since": cty.String,
+	"silences": cty.List(SilenceType),
 })
 
 // RuleType is the type of the variable rule that templates read: the
@@ -213,11 +214,13 @@ type AgentVars struct {
 	Failing map[string]string
 	// Role is what the agent remembers of this node's role.
 	Role RoleMemory
+	// Silences are the silences in force (agent.silences).
+	Silences []SilenceVar
 }
 
 // Value returns the variable agent, of [AgentType]: node, version,
 // started (RFC 3339), stopping, failing_rules, and the role memory: role,
-// role_since and previous_role.
+// role_since and previous_role, and silences.
 func (a AgentVars) Value() cty.Value {
 	return cty.ObjectVal(map[string]cty.Value{
 		"node":          cty.StringVal(a.Node),
@@ -228,6 +231,7 @@ func (a AgentVars) Value() cty.Value {
 		"role":          a.Role.RoleValue(),
 		"previous_role": a.Role.PreviousValue(),
 		"role_since":    a.Role.SinceValue(),
+		"silences":      SilencesValue(a.Silences),
 	})
 }
 
