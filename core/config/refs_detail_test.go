@@ -79,12 +79,12 @@ func TestLoad_ReferenceDetails(t *testing.T) {
 		{
 			name: "misspelt agent field",
 			when: "agent.stoping",
-			want: []string{`Unknown fact: agent has no field "stoping". Did you mean "stopping"? Its fields: failing_rules, node, previous_role, role, role_since, started, stopping, version.`},
+			want: []string{`Unknown fact: agent has no field "stoping". Did you mean "stopping"? Its fields: failing_rules, node, previous_role, role, role_since, silences, started, stopping, version.`},
 		},
 		{
 			name: "agent field like none",
 			when: "agent.zzzzzzzz",
-			want: []string{`Unknown fact: agent has no field "zzzzzzzz". Its fields: failing_rules, node, previous_role, role, role_since, started, stopping, version.`},
+			want: []string{`Unknown fact: agent has no field "zzzzzzzz". Its fields: failing_rules, node, previous_role, role, role_since, silences, started, stopping, version.`},
 		},
 		{
 			name: "misspelt outbox field",
@@ -119,7 +119,7 @@ func TestLoad_ReferenceDetails(t *testing.T) {
 		{
 			name: "misspelt agent field, by index",
 			when: `agent["stoping"]`,
-			want: []string{`Unknown fact: agent has no field "stoping". Did you mean "stopping"? Its fields: failing_rules, node, previous_role, role, role_since, started, stopping, version.`},
+			want: []string{`Unknown fact: agent has no field "stoping". Did you mean "stopping"? Its fields: failing_rules, node, previous_role, role, role_since, silences, started, stopping, version.`},
 		},
 		{
 			// A number names no field: the reference check leaves it to
