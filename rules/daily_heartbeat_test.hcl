@@ -84,3 +84,28 @@ test "the summary renders before the partner was ever observed" {
     text = { daily_heartbeat = "partner:  http://192.0.2.1:9870: NOT REACHABLE: not observed yet" }
   }
 }
+
+# The notice lists the silences in force (tocsin silence), and says none
+# when there is none.
+test "the summary lists the silences in force" {
+  start = "2026-11-23T07:00:00Z"
+  facts "0m" {
+    peer "partner" {
+      role = "primary"
+    }
+  }
+  facts "1d" {
+    silences = [
+      { target = "rule takeover", until = "2026-11-24T10:00:00Z", by = "alice", comment = "firmware update" },
+      { target = "all rules", until = "2026-11-24T09:00:00Z", by = "bob", comment = "move to rack 4" },
+    ]
+  }
+  expect "1h" {
+    fire = ["daily_heartbeat"]
+    text = { daily_heartbeat = "  silences: none\n" }
+  }
+  expect "1d1h" {
+    repeat = ["daily_heartbeat"]
+    text   = { daily_heartbeat = "  silences: rule takeover until 2026-11-24T10:00:00Z (alice: firmware update); all rules until 2026-11-24T09:00:00Z (bob: move to rack 4)\n" }
+  }
+}

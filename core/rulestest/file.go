@@ -79,6 +79,10 @@ type Facts struct {
 	Outbox      cty.Value
 	HasOutbox   bool
 	OutboxRange hcl.Range
+	// Silences is agent.silences as written, when HasSilences.
+	Silences      cty.Value
+	HasSilences   bool
+	SilencesRange hcl.Range
 }
 
 // FactSpec is a check or peer block of a facts block: the attributes of a
@@ -145,7 +149,7 @@ var testSchema = &hcl.BodySchema{
 }
 
 var factsSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "node"}, {Name: "outbox"}},
+	Attributes: []hcl.AttributeSchema{{Name: "node"}, {Name: "outbox"}, {Name: "silences"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "check", LabelNames: []string{"name"}},
 		{Type: "peer", LabelNames: []string{"name"}},
@@ -359,6 +363,14 @@ func decodeFacts(b *hcl.Block, off time.Duration, ctx *hcl.EvalContext) (*Facts,
 		diags = append(diags, d...)
 		if !d.HasErrors() {
 			fb.Outbox, fb.HasOutbox = v, true
+		}
+	}
+	if attr, ok := content.Attributes["silences"]; ok {
+		fb.SilencesRange = attr.Expr.Range()
+		v, d := attr.Expr.Value(ctx)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			fb.Silences, fb.HasSilences = v, true
 		}
 	}
 	for _, blk := range content.Blocks {

@@ -172,6 +172,8 @@ type factState struct {
 	checks map[string]*factTemplate
 	peers  map[string]*factTemplate
 	outbox *outboxTemplate // nil: an empty outbox, no transport failing
+	// silences are agent.silences.
+	silences []rules.SilenceVar
 }
 
 // factTemplate is a fact as a test gives it; Observed is set at the time
@@ -255,6 +257,13 @@ func bind(f *File, t *Test, cfg *config.Config) (*boundTest, hcl.Diagnostics) {
 			checks: cloneMap(cur.checks),
 			peers:  cloneMap(cur.peers),
 			outbox: cur.outbox,
+			// silences are given whole.
+			silences: cur.silences,
+		}
+		if fb.HasSilences {
+			ss, d := bindSilences(fb)
+			diags = append(diags, d...)
+			next.silences = ss
 		}
 		if fb.HasOutbox {
 			ot, d := bindOutbox(fb)
@@ -563,7 +572,7 @@ func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]functi
 	vars.Node, vars.Outbox = node, &outbox
 	vars.Agent = rules.AgentVars{
 		Node: bt.cfg.Agent.Node, Version: buildinfo.Version, Started: start,
-		Stopping: tk.stopping, Failing: failing, Role: role,
+		Stopping: tk.stopping, Failing: failing, Role: role, Silences: st.silences,
 	}
 	return vars.EvalContext(fns), role, err
 }
