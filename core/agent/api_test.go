@@ -137,13 +137,15 @@ const plainHTTPAnswer = "Client sent an HTTP request to an HTTPS server.\n"
 
 // TestAPI_RouteMatrix: every route answers each kind of caller as the
 // roles say: /healthz to anyone (liveness only without a credential),
-// /metrics and /v1/status from read on, the outbox only to admin; no or
+// /metrics and /v1/status from read on, the outbox and the silences only
+// to admin; no or
 // a wrong credential gets 401, a role too low 403, each with a JSON
 // error that says what to do. A client certificate the client CA signed
 // is an admin credential; an expired one is refused in the handshake.
 // Plain HTTP to the TLS listener gets 400 and nothing of the agent, even
 // with an admin token. From another host's address (remote-*), an admin
-// credential may read the outbox but not retry or drop (LocalOnly, on
+// credential may read the outbox and the silences but not retry, drop,
+// set or expire (LocalOnly, on
 // top of the role): 403 with a JSON error that says to run the tocsin
 // command on the agent's host.
 func TestAPI_RouteMatrix(t *testing.T) {
@@ -157,23 +159,26 @@ func TestAPI_RouteMatrix(t *testing.T) {
 		{"GET", "/v1/outbox/01ABSENT"},
 		{"POST", "/v1/outbox/01ABSENT/retry"},
 		{"DELETE", "/v1/outbox/01ABSENT"},
+		{"GET", "/v1/silences"},
+		{"POST", "/v1/silences"},
+		{"POST", "/v1/silences/ABSENT/expire"},
 	}
 	const refused, closed = handshakeRefused, closedSilently
 	// want[caller] holds the answer to each route, in the order above.
 	want := map[string][]int{
-		"none":         {200, 401, 401, 401, 401, 401, 401},
-		"wrong":        {200, 401, 401, 401, 401, 401, 401},
-		"read":         {200, 200, 200, 403, 403, 403, 403},
-		"peer":         {200, 200, 200, 403, 403, 403, 403},
-		"admin":        {200, 200, 200, 200, 404, 404, 404},
-		"local":        {200, 200, 200, 200, 404, 404, 404},
-		"cert":         {200, 200, 200, 200, 404, 404, 404},
-		"expired":      {refused, refused, refused, refused, refused, refused, refused},
-		"plain":        {400, 400, 400, 400, 400, 400, closed},
-		"remote-none":  {200, 401, 401, 401, 401, 401, 401},
-		"remote-read":  {200, 200, 200, 403, 403, 403, 403},
-		"remote-admin": {200, 200, 200, 200, 404, 403, 403},
-		"remote-cert":  {200, 200, 200, 200, 404, 403, 403},
+		"none":         {200, 401, 401, 401, 401, 401, 401, 401, 401, 401},
+		"wrong":        {200, 401, 401, 401, 401, 401, 401, 401, 401, 401},
+		"read":         {200, 200, 200, 403, 403, 403, 403, 403, 403, 403},
+		"peer":         {200, 200, 200, 403, 403, 403, 403, 403, 403, 403},
+		"admin":        {200, 200, 200, 200, 404, 404, 404, 200, 400, 404},
+		"local":        {200, 200, 200, 200, 404, 404, 404, 200, 400, 404},
+		"cert":         {200, 200, 200, 200, 404, 404, 404, 200, 400, 404},
+		"expired":      {refused, refused, refused, refused, refused, refused, refused, refused, refused, refused},
+		"plain":        {400, 400, 400, 400, 400, 400, closed, 400, 400, 400},
+		"remote-none":  {200, 401, 401, 401, 401, 401, 401, 401, 401, 401},
+		"remote-read":  {200, 200, 200, 403, 403, 403, 403, 403, 403, 403},
+		"remote-admin": {200, 200, 200, 200, 404, 403, 403, 200, 403, 403},
+		"remote-cert":  {200, 200, 200, 200, 404, 403, 403, 200, 403, 403},
 	}
 	clients := map[string]*http.Client{"": s.client}
 	for _, name := range []string{"valid", "expired"} {

@@ -61,7 +61,7 @@ func (a *Agent) openSilences(dataDir string) {
 	st, err := silence.Open(dataDir, a.now())
 	if err != nil {
 		s.problem = err.Error()
-		a.logger.Error("the silences cannot be read: "+err.Error(), "fix", "set the silences again with tocsin silence add")
+		a.logger.Error("the silences file cannot be read; the agent runs without the silences it held", "error", err)
 	}
 	s.store = st
 	if n := len(st.Active(a.now())); n > 0 {
