@@ -138,16 +138,15 @@ const plainHTTPAnswer = "Client sent an HTTP request to an HTTPS server.\n"
 // TestAPI_RouteMatrix: every route answers each kind of caller as the
 // roles say: /healthz to anyone (liveness only without a credential),
 // /metrics and /v1/status from read on, the outbox and the silences only
-// to admin; no or
-// a wrong credential gets 401, a role too low 403, each with a JSON
-// error that says what to do. A client certificate the client CA signed
-// is an admin credential; an expired one is refused in the handshake.
-// Plain HTTP to the TLS listener gets 400 and nothing of the agent, even
-// with an admin token. From another host's address (remote-*), an admin
-// credential may read the outbox and the silences but not retry, drop,
-// set or expire (LocalOnly, on
-// top of the role): 403 with a JSON error that says to run the tocsin
-// command on the agent's host.
+// to admin; no or a wrong credential gets 401, a role too low 403, each
+// with a JSON error that says what to do. A client certificate the client
+// CA signed is an admin credential; an expired one is refused in the
+// handshake. Plain HTTP to the TLS listener gets 400 and nothing of the
+// agent, even with an admin token. From another host's address
+// (remote-*), an admin credential may read the outbox and the silences
+// but not retry, drop, set or expire (LocalOnly, on top of the role): 403
+// with a JSON error that says to run the tocsin command on the agent's
+// host.
 func TestAPI_RouteMatrix(t *testing.T) {
 	s := securedAgent(t)
 	type route struct{ method, path string }
