@@ -84,6 +84,8 @@ func TestCommandSpecs_ReadFromHelp(t *testing.T) {
 		{cmd: "run", flag: "dev-dir", metavar: "DIR", completer: "dirs"},
 		{cmd: "validate", flag: "config", metavar: "PATH", completer: "files"},
 		{cmd: "outbox list", flag: "state", metavar: "S", completer: "choices"},
+		{cmd: "silence add", flag: "for", metavar: "DURATION"},
+		{cmd: "silence add", flag: "all", boolean: true},
 		{cmd: "plugins", flag: "plugin-dir", metavar: "DIR", completer: "dirs"},
 	}
 	for _, tt := range tests {
@@ -116,6 +118,8 @@ func TestCommandSpecs_ReadFromHelp(t *testing.T) {
 		{"man", argSpec{kind: argDirs}},
 		{"completion", argSpec{kind: argWords, words: []string{"bash", "zsh"}}},
 		{"outbox show", argSpec{kind: argNone}},
+		{"silence add", argSpec{kind: argNone}},
+		{"silence expire", argSpec{kind: argNone}},
 		{"run", argSpec{kind: argNone}},
 	}
 	for _, tt := range args {
@@ -126,6 +130,9 @@ func TestCommandSpecs_ReadFromHelp(t *testing.T) {
 	}
 	if got := specNamed(t, specs, "outbox").subcommands; strings.Join(got, " ") != "drop list recover retry show" {
 		t.Errorf("outbox subcommands = %v", got)
+	}
+	if got := specNamed(t, specs, "silence").subcommands; strings.Join(got, " ") != "add expire list" {
+		t.Errorf("silence subcommands = %v", got)
 	}
 }
 
@@ -261,7 +268,7 @@ func TestCompletion_Bash(t *testing.T) {
 		needsBin bool
 	}{
 		{name: "commands", line: "tocsin ou", want: "outbox"},
-		{name: "all commands", line: "tocsin ", want: "completion fmt identity man oauth outbox plugins rules run state test-send validate version"},
+		{name: "all commands", line: "tocsin ", want: "completion fmt identity man oauth outbox plugins rules run silence state test-send validate version"},
 		{name: "subcommands", line: "tocsin outbox r", want: "recover retry"},
 		{name: "flags", line: "tocsin test-send -t", want: "-timeout -to -transport"},
 		{name: "flags without a dash", line: "tocsin validate ", want: "-config"},

@@ -166,15 +166,21 @@ func (r Request) Validate() (time.Duration, error) {
 		return 0, fmt.Errorf("%w: duration %q: %v", ErrInvalid, r.For, err)
 	}
 	if d < MinDuration || d > MaxDuration {
-		return 0, fmt.Errorf("%w: duration %s is out of bounds: give %s to %s (for longer, change the rule or set mute in the agent block)", ErrInvalid, d, MinDuration, fmtDuration(MaxDuration))
+		return 0, fmt.Errorf("%w: duration %s is out of bounds: give %s (for longer, change the rule or set mute in the agent block)", ErrInvalid, d, Bounds())
 	}
 	return d, nil
 }
 
-// fmtDuration prints d in hours when it is whole hours.
+// Bounds says the bounds of a silence's duration: "1m to 168h".
+func Bounds() string { return fmtDuration(MinDuration) + " to " + fmtDuration(MaxDuration) }
+
+// fmtDuration prints d in whole hours or minutes when it is.
 func fmtDuration(d time.Duration) string {
-	if d%time.Hour == 0 {
+	switch {
+	case d%time.Hour == 0:
 		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
 	}
 	return d.String()
 }

@@ -32,7 +32,7 @@ func TestRequest_Validate(t *testing.T) {
 		{name: "nobody", mutate: func(r *silence.Request) { r.By = "" }, wantErr: "say who sets the silence"},
 		{name: "no duration", mutate: func(r *silence.Request) { r.For = "" }, wantErr: "a duration is required"},
 		{name: "not a duration", mutate: func(r *silence.Request) { r.For = "2 hours" }, wantErr: `duration "2 hours"`},
-		{name: "too short", mutate: func(r *silence.Request) { r.For = "59s" }, wantErr: "give 1m0s to 168h"},
+		{name: "too short", mutate: func(r *silence.Request) { r.For = "59s" }, wantErr: "give 1m to 168h"},
 		{name: "too long", mutate: func(r *silence.Request) { r.For = "169h" }, wantErr: "out of bounds"},
 		{name: "negative", mutate: func(r *silence.Request) { r.For = "-2h" }, wantErr: "out of bounds"},
 		{name: "a comment too long", mutate: func(r *silence.Request) { r.Comment = strings.Repeat("x", 501) }, wantErr: "comment is longer"},
