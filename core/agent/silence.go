@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -169,10 +170,8 @@ func (a *Agent) silenced(marks []outbox.Mark, entries []*outbox.Entry) ([]outbox
 	if len(dropped) == 0 {
 		return marks, entries
 	}
-	for _, rule := range slices.Sorted(maps.Keys(dropped)) {
-		if err := a.sil.store.Suppressed(dropped[rule], rule, events[rule]); err != nil {
-			a.logger.Warn("what a silence kept back could not be saved; the mail at its end may leave it out", "rule", rule, "error", err)
-		}
+	if err := a.sil.store.Suppressed(dropped, events); err != nil {
+		a.logger.Warn("what the silences kept back could not be saved; the mail at their end may leave it out", "rules", len(dropped), "error", err)
 	}
 	var keptMarks []outbox.Mark
 	for _, m := range marks {
@@ -383,7 +382,7 @@ func (a *Agent) addSilence(w http.ResponseWriter, r *http.Request) {
 func (a *Agent) expireSilence(w http.ResponseWriter, r *http.Request) {
 	var req SilenceExpire
 	if r.ContentLength != 0 {
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
 			writeAPIError(w, http.StatusBadRequest, fmt.Errorf("read the request: %w; send a JSON object with by, or nothing", err))
 			return
 		}

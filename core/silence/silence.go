@@ -354,24 +354,28 @@ func (s *Store) Forget(id string) error {
 	return nil
 }
 
-// Suppressed records that the silences ids kept back a notification of
-// rule with event, and saves it: the end's mail says what was held back.
-func (s *Store) Suppressed(ids []string, rule, event string) error {
-	if len(ids) == 0 {
+// Suppressed records, in one write, that silences kept back a
+// notification of each rule of held (the IDs of the silences that
+// covered it) with its event in events: the end's mail says what was
+// held back.
+func (s *Store) Suppressed(held map[string][]string, events map[string]string) error {
+	if len(held) == 0 {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := s.copyLocked()
 	for i := range next {
-		if !slices.Contains(ids, next[i].ID) {
-			continue
+		for rule, ids := range held {
+			if !slices.Contains(ids, next[i].ID) {
+				continue
+			}
+			next[i].Suppressed++
+			if next[i].Rules == nil {
+				next[i].Rules = map[string]string{}
+			}
+			next[i].Rules[rule] = events[rule]
 		}
-		next[i].Suppressed++
-		if next[i].Rules == nil {
-			next[i].Rules = map[string]string{}
-		}
-		next[i].Rules[rule] = event
 	}
 	if err := s.saveLocked(next); err != nil {
 		return err

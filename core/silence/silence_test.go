@@ -113,7 +113,7 @@ func TestStore_survivesReopen(t *testing.T) {
 	if a.ID == b.ID || len(a.ID) != 8 {
 		t.Errorf("IDs %q and %q", a.ID, b.ID)
 	}
-	if err := st.Suppressed([]string{a.ID}, "takeover", "repeat"); err != nil {
+	if err := st.Suppressed(map[string][]string{"takeover": {a.ID}}, map[string]string{"takeover": "repeat"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Expire(b.ID, "carol", t0.Add(10*time.Minute)); err != nil {
