@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"syscall"
@@ -100,5 +101,43 @@ func TestSilence_EndToEnd(t *testing.T) {
 	}
 	if l := runCLI(t, "silence", "list", "-config", path); l.code != exitOK || !strings.Contains(l.stdout, "No silence is in force.") {
 		t.Errorf("list at the end: %d %q", l.code, l.stdout)
+	}
+}
+
+// TestSilence_Usage: a wrong silence command line says what is wrong,
+// before any agent is asked.
+func TestSilence_Usage(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"nothing to silence", []string{"silence", "add", "-for", "2h", "-comment", "c"}, "one of a rule, a node or all"},
+		{"two targets", []string{"silence", "add", "-rule", "a", "-all", "-for", "2h", "-comment", "c"}, "one of a rule, a node or all"},
+		{"no comment", []string{"silence", "add", "-all", "-for", "2h"}, "a comment is required"},
+		{"too long", []string{"silence", "add", "-all", "-for", "8d", "-comment", "c"}, "duration \"8d\""},
+		{"out of bounds", []string{"silence", "add", "-all", "-for", "200h", "-comment", "c"}, "give 1m to 168h"},
+		{"no ID", []string{"silence", "expire"}, "give the ID of a silence (`tocsin silence list -config"},
+		{"two IDs", []string{"silence", "expire", "a", "b"}, "give one silence ID, not 2"},
+		{"an argument to list", []string{"silence", "list", "x"}, `unexpected argument "x"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, tt.args...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) || !strings.Contains(r.stderr, "Usage: tocsin "+strings.Join(tt.args[:2], " ")) {
+				t.Errorf("exit %d, stderr %q; want %d with %q and the usage", r.code, r.stderr, exitUsage, tt.want)
+			}
+		})
+	}
+	// The agent does not run: say so, and how to start it.
+	dir := t.TempDir()
+	path := dir + "/agent.hcl"
+	src := "agent {\n  node = \"n\"\n  data_dir = \"" + dir + "/data\"\n  listen = \"" + freePort(t) + "\"\n}\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "silence", "list", "-config", path)
+	if r.code != exitError || !strings.Contains(r.stderr, "Silences live in the running agent: start it") {
+		t.Errorf("no agent: exit %d, %q", r.code, r.stderr)
 	}
 }
