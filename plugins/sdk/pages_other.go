@@ -1,0 +1,6 @@
+//go:build !linux
+
+package sdk
+
+// releaseFilePages does nothing outside Linux.
+func releaseFilePages() {}
