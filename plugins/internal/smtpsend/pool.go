@@ -204,6 +204,13 @@ func (p *pool) close() {
 	wg.Wait()
 }
 
+// hasIdle reports whether an idle connection is waiting in the pool.
+func (p *pool) hasIdle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle) > 0
+}
+
 // counts returns the connections open and idle, and the most that were
 // open at once, for tests.
 func (p *pool) counts() (open, idle, peak int) {

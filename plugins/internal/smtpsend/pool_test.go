@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+	gomail "github.com/wneessen/go-mail"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
@@ -355,5 +357,42 @@ func TestSender_pool_cancelWhileWaiting(t *testing.T) {
 	<-done
 	if !sdk.IsTemporary(err) {
 		t.Errorf("error %v, want a temporary batch error", err)
+	}
+}
+
+// TestSender_pool_coldDialsAtOnce: on an empty pool, the workers of one
+// Send dial their connections at once rather than after the first login,
+// as separate senders would: each login here waits until all four
+// connections are open, and a worker that waited for the first login
+// would leave it waiting.
+func TestSender_pool_coldDialsAtOnce(t *testing.T) {
+	t.Parallel()
+	srv := testserver.StartT(t, testserver.Options{Users: map[string]string{"u": "p"}, AllowInsecureAuth: true})
+	s := newSender(t, Options{
+		Host: srv.Host(), Port: srv.Port(), Security: SecurityNone,
+		Auth: gomail.SMTPAuthPlain, Username: "u", Secret: secret("p"),
+		MaxConnections: 4, IdleTimeout: time.Minute,
+	})
+	var alone atomic.Int32 // logins that found fewer than 4 connections open
+	srv.SetFault(func(stage testserver.Stage, _, _ int) *smtp.SMTPError {
+		if stage != testserver.StageAuth {
+			return nil
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for srv.Open() < 4 {
+			if time.Now().After(deadline) {
+				alone.Add(1)
+				return nil
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	})
+	burst(t, s, "cold", 16, 1) // 16 messages: a worker for every 4
+	if n := alone.Load(); n > 0 {
+		t.Errorf("%d logins waited in vain for 4 connections: the workers did not dial at once", n)
+	}
+	if n := srv.Connections(); n != 4 {
+		t.Errorf("%d connections, want 4", n)
 	}
 }

@@ -218,10 +218,18 @@ func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, e
 
 	workers := min(s.opts.MaxConnections, (len(b.queue)+messagesPerConnection-1)/messagesPerConnection)
 	var wg sync.WaitGroup
-	// The first worker picks its connection (an idle one if any, else a
-	// new one) before the others look for idle ones.
+	// With idle connections in the pool, the first worker picks its
+	// connection (an idle one) before the others look for idle ones, so
+	// that a batch for one connection takes the one that is open rather
+	// than dialling another. With none, every worker dials at once, as a
+	// sender of its own would: waiting for the first login would hold
+	// the others back by one login's time.
 	picked := make(chan struct{})
-	wg.Go(func() { s.work(ctx, b, sync.OnceFunc(func() { close(picked) })) })
+	first := sync.OnceFunc(func() { close(picked) })
+	if !s.pool.hasIdle() {
+		first()
+	}
+	wg.Go(func() { s.work(ctx, b, first) })
 	for range workers - 1 {
 		wg.Go(func() {
 			<-picked
