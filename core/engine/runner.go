@@ -60,6 +60,9 @@ type Options struct {
 	// tick of rules that do not read it need not pay for. Without it,
 	// rules read no variable outbox.
 	Outbox func() rules.OutboxFact
+	// PeerNotices, if set, are the peers' stop notices that the peer
+	// facts carry (facts.WithPeerNotices); they outlive a reload.
+	PeerNotices *facts.PeerNotices
 }
 
 // Runner evaluates the rules on their schedules over the facts the checks
@@ -189,7 +192,7 @@ func New(cfg *config.Config, logger hclog.Logger, q Enqueuer, o Options) (*Runne
 		specs = append(specs, p.Spec)
 		e.peerName[p.Name] = true
 	}
-	runner, err := facts.NewRunner(logger, specs, facts.WithClock(now))
+	runner, err := facts.NewRunner(logger, specs, facts.WithClock(now), facts.WithPeerNotices(o.PeerNotices))
 	if err != nil {
 		return nil, fmt.Errorf("checks: %w", err)
 	}

@@ -142,3 +142,14 @@ func nodeStatus(name string, node map[string]cty.Value) facts.NodeStatus {
 	}
 	return ns
 }
+
+// Renotice records the latest fact of peer again with the stop notice
+// that just came for it (see facts.Runner.Renotice), so that the rules
+// read it now rather than at the peer's next run. It reports whether the
+// peer had a fact.
+func (e *Runner) Renotice(peer string) bool {
+	if !e.peerName[peer] {
+		return false
+	}
+	return e.runner.Renotice(peer)
+}
