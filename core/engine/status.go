@@ -153,3 +153,7 @@ func (e *Runner) Renotice(peer string) bool {
 	}
 	return e.runner.Renotice(peer)
 }
+
+// Snapshot returns the latest fact of every check and peer that has run,
+// by name; the map and the facts' values are copies.
+func (e *Runner) Snapshot() map[string]facts.Fact { return e.runner.Snapshot() }
