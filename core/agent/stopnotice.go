@@ -102,6 +102,9 @@ func (a *Agent) serveStopNotice(w http.ResponseWriter, r *http.Request) {
 	if n.StoppedAt.IsZero() {
 		n.StoppedAt = a.now().UTC().Truncate(time.Second)
 	}
+	if n.Reason == "" {
+		n.Reason = "no reason given"
+	}
 	if err := a.notices.Set(name, n); err != nil {
 		a.logger.Warn("the peer's stop notice is not kept across a restart", "peer", name, "error", err)
 	}

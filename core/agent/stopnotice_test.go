@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/identity"
 )
@@ -179,6 +182,54 @@ func TestAPI_StopNotice_roles(t *testing.T) {
 			}
 			if resp.StatusCode != tc.want || !strings.Contains(string(b), tc.says) {
 				t.Errorf("%s: %d %s; want %d saying %q", tc.caller, resp.StatusCode, b, tc.want, tc.says)
+			}
+		})
+	}
+}
+
+// TestNoticePeer: a stop notice is noted for the peer whose pinned
+// fingerprint the caller's certificate has; without a match, for the only
+// peer; with several and no match, or none, for nobody, with the reason.
+func TestNoticePeer(t *testing.T) {
+	dir := t.TempDir()
+	ids := map[string]*identity.Identity{}
+	for _, n := range []string{"a", "b", "stranger"} {
+		id, err := identity.Load(filepath.Join(dir, n), "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[n] = id
+	}
+	peerBlock := func(name, fp string) string {
+		return fmt.Sprintf("peer %q {\n  url = \"https://127.0.0.1:9\"\n  fingerprint = %q\n}\n", name, fp)
+	}
+	base := fmt.Sprintf("agent {\n  node = \"n\"\n  data_dir = %q\n}\n", filepath.Join(dir, "data"))
+	two := loadSource(t, base+peerBlock("first", ids["a"].Fingerprint())+peerBlock("second", ids["b"].Fingerprint()))
+	one := loadSource(t, base+peerBlock("only", ids["a"].Fingerprint()))
+	none := loadSource(t, base)
+	tests := []struct {
+		name    string
+		cfg     *config.Config
+		cert    string // the caller's identity; "" for none (a token)
+		want    string
+		errPart string
+	}{
+		{"the first of two, by its certificate", two, "a", "first", ""},
+		{"the second of two, by its certificate", two, "b", "second", ""},
+		{"two, and a certificate neither pins", two, "stranger", "", "cannot tell which one"},
+		{"two, and a token", two, "", "", "cannot tell which one"},
+		{"the only peer, by a token", one, "", "only", ""},
+		{"no peer", none, "a", "", "no peer block"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &http.Request{}
+			if tc.cert != "" {
+				r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{ids[tc.cert].Leaf()}}
+			}
+			got, err := noticePeer(tc.cfg, r)
+			if got != tc.want || (tc.errPart == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.errPart)) {
+				t.Errorf("noticePeer = %q, %v; want %q, error with %q", got, err, tc.want, tc.errPart)
 			}
 		})
 	}
