@@ -233,7 +233,7 @@ func AnnounceStop(ctx context.Context, p *PeerSpec, s StopNotice) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: status %s: %s; the partner takes the notice from its peer (the identity it pins as peer_fingerprint, or a credential with the peer role) and from an agent that knows the notice (an upgrade of one node only answers 404)",
+		return fmt.Errorf("POST %s: status %s: %s; the partner takes the notice only from its peer (the identity it pins as peer_fingerprint, or a credential with the peer role), and answers 404 while its agent is older than stop notices (upgrade it)",
 			target.Redacted(), resp.Status, apiError(resp.Body))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxNoticeSize))
