@@ -1,6 +1,8 @@
 # backup_lost: the primary cannot check its backup for backup_lost_after:
 # if the primary fails now, nothing takes over. The backup's own rules
-# cannot say so, since the backup is what is gone.
+# cannot say so, since the backup is what is gone. When the backup
+# announced its stop (peer.partner.stopping), the mail says that its
+# operator stopped it, and when.
 #
 # needs: none
 rule "backup_lost" {
@@ -8,10 +10,12 @@ rule "backup_lost" {
   for      = library.backup_lost_after
   repeat   = "4h"
   severity = "critical"
-  subject  = "${node.name}: the backup has been unreachable for ${library.backup_lost_after}: the pair has no redundancy"
+  subject  = "${node.name}: the backup has been ${peer.partner.stopping == true ? "stopped by its operator at ${peer.partner.stopped_at} and down" : "unreachable"} for ${library.backup_lost_after}: the pair has no redundancy"
   text     = <<-EOT
-    The primary ${node.name} has not reached its backup at
-    ${library.peer_url} since ${rule.since}:
+    %{if peer.partner.stopping == true}The backup was stopped by its operator at ${peer.partner.stopped_at} (${coalesce(peer.partner.stop_reason, "no reason given")}),
+    and the primary ${node.name} has not reached it at
+    ${library.peer_url} since ${rule.since}:%{else}The primary ${node.name} has not reached its backup at
+    ${library.peer_url} since ${rule.since}:%{endif}
 
       ${peer.partner.error}
 

@@ -53,3 +53,36 @@ test "the backup does not speak of itself" {
   }
   expect "1h" {}
 }
+
+# Issue 18, part 3: the backup announced its stop (its agent tells its
+# peers too). The pair has no redundancy all the same, and the mail says
+# the backup's operator stopped it, and when.
+test "a backup stopped by its operator: the mail says so" {
+  facts "0m" {
+    peer "partner" {
+      error       = "connection refused"
+      stopping    = true
+      stopped_at  = "2026-01-01T00:00:00Z"
+      stop_reason = "signal SIGTERM"
+    }
+  }
+  expect "10m" {}
+  expect "11m" {
+    fire    = ["backup_lost"]
+    subject = { backup_lost = "appliance-a: the backup has been stopped by its operator at 2026-01-01T00:00:00Z and down for 10m: the pair has no redundancy" }
+    text    = { backup_lost = "The backup was stopped by its operator at 2026-01-01T00:00:00Z (signal SIGTERM),\nand the primary appliance-a has not reached it at\nhttp://192.0.2.2:9870 since 2026-01-01T00:01:00Z:\n\n  connection refused\n" }
+  }
+}
+
+test "a backup gone without a notice: the usual mail" {
+  facts "0m" {
+    peer "partner" {
+      error = "connection refused"
+    }
+  }
+  expect "11m" {
+    fire    = ["backup_lost"]
+    subject = { backup_lost = "appliance-a: the backup has been unreachable for 10m: the pair has no redundancy" }
+    text    = { backup_lost = "The primary appliance-a has not reached its backup at\nhttp://192.0.2.2:9870 since 2026-01-01T00:01:00Z:\n\n  connection refused\n" }
+  }
+}

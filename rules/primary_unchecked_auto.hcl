@@ -4,7 +4,9 @@
 # takeover is reported by takeover (predicted, with a fixed role) or
 # role_became_primary (seen, with a role read from the product), its
 # absence by takeover_overdue (with a role read from the product), and
-# "will take over" repeated after it would be false.
+# "will take over" repeated after it would be false. When the primary
+# announced its stop (peer.partner.stopping), the mail says that its
+# operator stopped it, and when; the takeover goes ahead as configured.
 #
 # needs: none
 rule "primary_unchecked_auto" {
@@ -15,9 +17,12 @@ rule "primary_unchecked_auto" {
   # A Resolved mail only when the primary answers again, never while the
   # old primary is still down (after a takeover, say).
   on_resolve = peer.partner.ok
-  subject    = "${node.name}: the backup cannot check the primary and will take over if this lasts"
+  subject    = "${node.name}: ${peer.partner.stopping == true ? "the primary was stopped by its operator at ${peer.partner.stopped_at}; the backup will take over if it stays down" : "the backup cannot check the primary and will take over if this lasts"}"
   text       = <<-EOT
-    The backup ${node.name} cannot check the primary at ${library.peer_url}:
+    %{if peer.partner.stopping == true}The primary was stopped by its operator at ${peer.partner.stopped_at} (${coalesce(peer.partner.stop_reason, "no reason given")}):
+    it told the backup ${node.name} so before it went. A planned stop
+    still needs a working backup, so the backup takes over as configured.
+    Since then it cannot check the primary at ${library.peer_url}:%{else}The backup ${node.name} cannot check the primary at ${library.peer_url}:%{endif}
 
       ${peer.partner.error}
 

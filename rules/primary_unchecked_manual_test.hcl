@@ -104,3 +104,47 @@ test "an impostor at the primary's address is an unchecked primary" {
     text = { primary_unchecked_manual = "not the partner: the partner presented certificate sha256:1f2e" }
   }
 }
+
+# Issue 18, part 3: the primary announced its stop; nothing takes over,
+# and the mail says its operator stopped it, and when. Killed without a
+# notice, the usual mail.
+test "a primary stopped by its operator: the mail says so" {
+  facts "0m" {
+    node = { auto_failover = false }
+    peer "partner" {
+      error       = "connection refused"
+      stopping    = true
+      stopped_at  = "2026-01-01T00:00:00Z"
+      stop_reason = "signal SIGTERM"
+    }
+    check "product" {
+      json = { backup_ops = true }
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  expect "2m" {
+    fire    = ["primary_unchecked_manual"]
+    subject = { primary_unchecked_manual = "appliance-b: the primary was stopped by its operator at 2026-01-01T00:00:00Z (automatic failover is off)" }
+    text    = { primary_unchecked_manual = "The primary was stopped by its operator at 2026-01-01T00:00:00Z (signal SIGTERM):\nit told the backup appliance-b so before it went. Since then the\nbackup cannot check it at http://192.0.2.1:9870:\n\n  connection refused\n\nAutomatic failover is off: if the primary is down, nothing takes over" }
+  }
+}
+
+test "a primary gone without a notice: the usual mail" {
+  facts "0m" {
+    node = { auto_failover = false }
+    peer "partner" {
+      error = "connection refused"
+    }
+    check "product" {
+      json = { backup_ops = true }
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  expect "2m" {
+    fire    = ["primary_unchecked_manual"]
+    subject = { primary_unchecked_manual = "appliance-b: the backup cannot check the primary (automatic failover is off)" }
+    text    = { primary_unchecked_manual = "The backup appliance-b cannot check the primary at http://192.0.2.1:9870:\n\n  connection refused\n" }
+  }
+}

@@ -5,8 +5,9 @@
 # - startup and the daily heartbeats, as always;
 # - primary_unchecked_manual and its Resolved mail: the primary's
 #   restart for the upgrade took 3 minutes, and for those the backup
-#   could not check it, with nothing to take over. Only the operator
-#   knows the restart was planned (planned stops, issue 18, will say so);
+#   could not check it, with nothing to take over. Here the upgrade
+#   killed the primary's agent without a stop notice; one stopped
+#   cleanly says so (scenario_planned_stop_test.hcl);
 # - version_mismatch 10 minutes after the primary comes back on 7.2, and
 #   once a day while it lasts: a failover between different versions may
 #   fail or lose data. An upgrade of both nodes within 10 minutes sends

@@ -8,7 +8,8 @@
 # (role_became_primary says so), and with a Resolved mail when the old
 # primary answers again. Only when role reads the facts; with a fixed
 # role the agent cannot see whether a takeover happened (takeover
-# predicts it).
+# predicts it). When the primary announced its stop
+# (peer.partner.stopping), the mail says that its operator stopped it.
 #
 # needs: observed role
 rule "takeover_overdue" {
@@ -20,9 +21,10 @@ rule "takeover_overdue" {
   # A Resolved mail only when the old primary answers again: not when
   # this node's role turns to primary, which is the takeover at last.
   on_resolve = peer.partner.ok
-  subject    = "${node.name}: no takeover: the primary has been silent for ${age(rule.since) < 7200 ? "${floor(age(rule.since) / 60)} minutes" : age(rule.since) < 172800 ? "${floor(age(rule.since) / 3600)} hours" : "${floor(age(rule.since) / 86400)} days"} and automatic failover is on, but this node is still the backup"
+  subject    = "${node.name}: no takeover: the primary has been ${peer.partner.stopping == true ? "stopped by its operator" : "silent"} for ${age(rule.since) < 7200 ? "${floor(age(rule.since) / 60)} minutes" : age(rule.since) < 172800 ? "${floor(age(rule.since) / 3600)} hours" : "${floor(age(rule.since) / 86400)} days"} and automatic failover is on, but this node is still the backup"
   text       = <<-EOT
-    The primary at ${library.peer_url} has not answered since ${rule.since}:
+    %{if peer.partner.stopping == true}The primary was stopped by its operator at ${peer.partner.stopped_at} (${coalesce(peer.partner.stop_reason, "no reason given")}),
+    and has not answered since ${rule.since}:%{else}The primary at ${library.peer_url} has not answered since ${rule.since}:%{endif}
 
       ${peer.partner.error}
 

@@ -192,3 +192,28 @@ test "the primary's node: never" {
   }
   expect "1d" {}
 }
+
+# Issue 18, part 3: the primary announced its stop and the product does
+# not take over: the mail says the primary's operator stopped it, and
+# when; the alert is as critical as for a failure, since nothing serves.
+test "a primary stopped by its operator and no takeover: the mail says so" {
+  facts "0m" {
+    check "product" {
+      json = { role = "backup", version = "7.1", backup_ops = true }
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+    peer "partner" {
+      error       = "connection refused"
+      stopping    = true
+      stopped_at  = "2026-01-01T00:00:00Z"
+      stop_reason = "signal SIGTERM"
+    }
+  }
+  expect "10m" {}
+  expect "11m" {
+    fire    = ["takeover_overdue"]
+    subject = { takeover_overdue = "appliance-b: no takeover: the primary has been stopped by its operator for 10 minutes and automatic failover is on, but this node is still the backup" }
+    text    = { takeover_overdue = "The primary was stopped by its operator at 2026-01-01T00:00:00Z (signal SIGTERM),\nand has not answered since 2026-01-01T00:01:00Z:\n\n  connection refused\n\nAutomatic failover is on" }
+  }
+}

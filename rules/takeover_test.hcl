@@ -148,3 +148,43 @@ test "the role turns to primary: the takeover and its warning end without a Reso
     silent  = ["primary_unchecked_auto", "takeover"]
   }
 }
+
+# Issue 18, part 3: the primary announced its stop. The backup takes
+# over all the same (a planned stop still needs a working backup), and
+# the mail says the primary's operator stopped it, and when; killed
+# without a notice, the usual mail.
+test "a primary stopped by its operator: takeover as configured, the mail says so" {
+  facts "0m" {
+    node = { auto_failover = true }
+    peer "partner" {
+      error       = "connection refused"
+      stopping    = true
+      stopped_at  = "2026-01-01T00:00:00Z"
+      stop_reason = "signal SIGTERM"
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  expect "5m" {}
+  expect "6m" {
+    fire    = ["takeover"]
+    subject = { takeover = "appliance-b: the backup takes over: the primary has been stopped by its operator at 2026-01-01T00:00:00Z and down for 5m" }
+    text    = { takeover = "The primary was stopped by its operator at 2026-01-01T00:00:00Z (signal SIGTERM),\nand has not answered since 2026-01-01T00:01:00Z:\n\n  connection refused\n\nAutomatic failover is on, so the backup appliance-b becomes the\nprimary. A planned stop of the primary still needs a working\nbackup. Before you start the old primary again, make sure it comes\nback as the backup: two primaries must never run at once.\n" }
+  }
+}
+
+test "a primary gone without a notice: the usual mail" {
+  facts "0m" {
+    node = { auto_failover = true }
+    peer "partner" {
+      error = "connection refused"
+    }
+    check "test_ip_0" {}
+    check "test_ip_1" {}
+  }
+  expect "6m" {
+    fire    = ["takeover"]
+    subject = { takeover = "appliance-b: the backup takes over: the primary has been silent for 5m" }
+    text    = { takeover = "The primary at http://192.0.2.1:9870 has not answered since 2026-01-01T00:01:00Z:\n\n  connection refused\n\nAutomatic failover is on, so the backup appliance-b becomes the\nprimary. Find out why the old primary failed before you bring it back:\ntwo primaries must never run at once.\n" }
+  }
+}

@@ -117,9 +117,13 @@ wait:
 		}
 	}
 	sd.stopping()
-	logger.Info("stopping", "reason", "signal")
+	reason := stopReason(ctx)
+	logger.Info("stopping", "reason", reason)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	// A planned stop: the peers hear of it, so that the partner does not
+	// report the silence that follows as a failure.
+	a.AnnounceStop(sctx, reason)
 	if err := a.Stop(sctx); err != nil {
 		fmt.Fprintf(c.stderr, "Error: %v\n", err)
 		return exitError

@@ -59,6 +59,10 @@ type Agent struct {
 
 	// auth checks the API's callers; a reload replaces it.
 	auth atomic.Pointer[apiauth.Authenticator]
+	// notices are the peers' stop notices (stopnotice.go); stopNotice is
+	// this agent's own, set by AnnounceStop.
+	notices    *facts.PeerNotices
+	stopNotice atomic.Pointer[facts.StopNotice]
 	// apiProblems are the parts of the API's security that could not be
 	// set up (see apiSecurity): /healthz reports them. Guarded by mu.
 	apiProblems []string
@@ -142,6 +146,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 		}
 	}()
 	a.superviseFailed(a.transports, cfg)
+	a.openPeerNotices(cfg)
 	eng, err := a.newEngine(ctx, cfg)
 	if err != nil {
 		a.stopDelivery(ctx)
@@ -228,6 +233,7 @@ func (a *Agent) routes() map[string]http.Handler {
 	r := outboxapi.Routes(a.outbox, a.dispatcher)
 	r["GET /metrics"] = a.metrics.Handler()
 	maps.Copy(r, a.silenceRoutes())
+	r["POST "+facts.StopNoticePath] = http.HandlerFunc(a.serveStopNotice)
 	return r
 }
 
@@ -275,6 +281,7 @@ func (a *Agent) statusOf(list bool) Status {
 		Delivery:         a.deliveryStatus(),
 		Silences:         a.silenceViews(),
 	}
+	a.stopStatus(&st.Status)
 	if list {
 		st.Rules = cur.engine.RuleStatuses()
 	} else {

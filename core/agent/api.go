@@ -55,6 +55,8 @@ func plainOnNetwork(a config.Agent) bool {
 var routeRoles = map[string]apiauth.Role{
 	"GET /metrics":   apiauth.RoleRead,
 	"GET /v1/status": apiauth.RoleRead,
+	// A partner's stop notice: the handler takes the peer role only.
+	"POST " + facts.StopNoticePath: apiauth.RolePeer,
 }
 
 // routeRole returns the role the route pattern needs.

@@ -202,7 +202,8 @@ func (a *Agent) retire(lt *liveTransport, bound time.Duration) {
 func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine.Runner, error) {
 	eng, err := engine.New(cfg, a.logger, handoff{a}, engine.Options{
 		Now: a.now, Started: a.started, OnEval: a.metrics.RuleEvaluated, OnTick: a.metrics.RuleTick, Outbox: a.watch.Fact,
-		Silences: a.silenceVars,
+		Silences:    a.silenceVars,
+		PeerNotices: a.notices,
 	})
 	if se := (*rules.StoreError)(nil); errors.As(err, &se) {
 		// The recover command the error gives names the configuration;

@@ -17,6 +17,13 @@ func (s Status) WriteJSON(w io.Writer) error {
 	sw := statusWriter{w: w}
 	sw.enc = json.NewEncoder(&sw.buf)
 	sw.raw("{\n")
+	sw.field("stopping", s.Stopping, false)
+	if s.StoppedAt != nil {
+		sw.field("stopped_at", s.StoppedAt, false)
+	}
+	if s.StopReason != "" {
+		sw.field("stop_reason", s.StopReason, false)
+	}
 	sw.field("node", s.Node, false)
 	sw.field("agent_version", s.AgentVersion, false)
 	sw.field("time", s.Time, false)

@@ -26,11 +26,12 @@ func TestStatus_WriteJSON(t *testing.T) {
 		DeliveryFailures: 2,
 		Delivery:         DeliveryStatus{Pending: 1, Transports: map[string]TransportDelivery{"relay": {}}},
 	}
-	oneRule, noRules, nilRules := full, full, full
+	oneRule, noRules, nilRules, stopping := full, full, full, full
+	stopping.Stopping, stopping.StoppedAt, stopping.StopReason = true, &t0, "signal SIGTERM"
 	oneRule.Rules = full.Rules[:1]
 	noRules.Rules = []engine.RuleStatus{}
 	nilRules.Rules, nilRules.Checks = nil, nil
-	for name, s := range map[string]Status{"full": full, "one rule": oneRule, "no rules": noRules, "nil rules and checks": nilRules, "zero": {}} {
+	for name, s := range map[string]Status{"full": full, "one rule": oneRule, "no rules": noRules, "nil rules and checks": nilRules, "stopping": stopping, "zero": {}} {
 		t.Run(name, func(t *testing.T) {
 			want, err := json.MarshalIndent(s, "", "  ")
 			if err != nil {

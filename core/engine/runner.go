@@ -63,6 +63,9 @@ type Options struct {
 	// Silences, if set, gives agent.silences at each evaluation: the
 	// silences in force.
 	Silences func() []rules.SilenceVar
+	// PeerNotices, if set, are the peers' stop notices that the peer
+	// facts carry (facts.WithPeerNotices); they outlive a reload.
+	PeerNotices *facts.PeerNotices
 }
 
 // Runner evaluates the rules on their schedules over the facts the checks
@@ -194,7 +197,7 @@ func New(cfg *config.Config, logger hclog.Logger, q Enqueuer, o Options) (*Runne
 		specs = append(specs, p.Spec)
 		e.peerName[p.Name] = true
 	}
-	runner, err := facts.NewRunner(logger, specs, facts.WithClock(now))
+	runner, err := facts.NewRunner(logger, specs, facts.WithClock(now), facts.WithPeerNotices(o.PeerNotices))
 	if err != nil {
 		return nil, fmt.Errorf("checks: %w", err)
 	}

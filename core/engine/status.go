@@ -142,3 +142,18 @@ func nodeStatus(name string, node map[string]cty.Value) facts.NodeStatus {
 	}
 	return ns
 }
+
+// Renotice records the latest fact of peer again with the stop notice
+// that just came for it (see facts.Runner.Renotice), so that the rules
+// read it now rather than at the peer's next run. It reports whether the
+// peer had a fact.
+func (e *Runner) Renotice(peer string) bool {
+	if !e.peerName[peer] {
+		return false
+	}
+	return e.runner.Renotice(peer)
+}
+
+// Snapshot returns the latest fact of every check and peer that has run,
+// by name; the map and the facts' values are copies.
+func (e *Runner) Snapshot() map[string]facts.Fact { return e.runner.Snapshot() }

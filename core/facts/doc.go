@@ -55,7 +55,9 @@
 //	           subject, issuer, verified (bool), verify_error (string)
 //	peer       url, reachable (bool), name, role, version, shared_ips,
 //	           test_ips (lists of string), auto_failover (bool), last_sync
-//	           (string or null), agent_version
+//	           (string or null), agent_version, stopping (bool: the peer
+//	           announced a planned stop and has not answered as running
+//	           since), stopped_at (string or null), stop_reason
 //
 // ObjectType gives the type of these objects per kind, for checking rule
 // expressions before anything runs.

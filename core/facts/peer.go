@@ -15,7 +15,6 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/tocsin-dev/tocsin/core/apiauth"
 	"github.com/tocsin-dev/tocsin/core/identity"
 )
 
@@ -66,6 +65,9 @@ func init() {
 			"auto_failover": cty.Bool,
 			"last_sync":     cty.String,
 			"agent_version": cty.String,
+			valStopping:     cty.Bool,
+			valStoppedAt:    cty.String,
+			valStopReason:   cty.String,
 		},
 		has:      func(s Spec) bool { return s.Peer != nil },
 		defaults: func(s Spec) Spec { c := *s.Peer; s.Peer = &c; return s },
@@ -84,6 +86,7 @@ func init() {
 				v["url"] = stringVal(redactURL(s.Peer.URL))
 			}
 			v["reachable"] = cty.False
+			v[valStopping] = cty.False
 		},
 		run: checkPeer,
 	})
@@ -100,6 +103,13 @@ const maxStatusSize = 1 << 20
 // Status is what an agent serves at StatusPath, as JSON, for operators and
 // for its peer's peer check.
 type Status struct {
+	// Stopping is set while the agent stops cleanly, until it exits,
+	// with StoppedAt and StopReason: what it told its peers (see
+	// StopNotice). They come first in the JSON, so that a peer reads
+	// them before the node.
+	Stopping   bool       `json:"stopping"`
+	StoppedAt  *time.Time `json:"stopped_at,omitempty"`
+	StopReason string     `json:"stop_reason,omitempty"`
 	// Node describes the node the agent runs on.
 	Node NodeStatus `json:"node"`
 	// AgentVersion is the agent's own version.
@@ -130,9 +140,13 @@ type NodeStatus struct {
 
 // checkPeer asks another agent for its Status. Values: url, reachable (an
 // HTTP answer came), name, role, version, shared_ips, test_ips,
-// auto_failover, last_sync (RFC 3339 or null), agent_version. It succeeds
-// on status 200 with a body that decodes as a Status.
-func checkPeer(ctx context.Context, s Spec, _ *env, v map[string]cty.Value) error {
+// auto_failover, last_sync (RFC 3339 or null), agent_version, and
+// stopping, stopped_at, stop_reason: the peer is stopping (its status
+// says so) or announced its stop and has not answered as running since
+// (e's notices; the runner sets those from the notices when it records
+// the fact). It succeeds on status 200 with a body that decodes as a
+// Status.
+func checkPeer(ctx context.Context, s Spec, e *env, v map[string]cty.Value) error {
 	p := s.Peer
 	base, err := url.Parse(p.URL)
 	if err != nil {
@@ -148,18 +162,9 @@ func checkPeer(ctx context.Context, s Spec, _ *env, v map[string]cty.Value) erro
 		return err
 	}
 	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, statusURL.String(), nil)
+	req, err := newPeerRequest(ctx, p, http.MethodGet, statusURL.String(), nil)
 	if err != nil {
-		return fmt.Errorf("peer.url: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent())
-	if p.TokenFile != "" {
-		token, err := apiauth.ReadSecretFile(p.TokenFile)
-		if err != nil {
-			return fmt.Errorf("peer.token_file: %w", err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
+		return err
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
@@ -198,6 +203,29 @@ func checkPeer(ctx context.Context, s Spec, _ *env, v map[string]cty.Value) erro
 		v["last_sync"] = timeVal(*n.LastSync)
 	}
 	v["agent_version"] = stringVal(st.AgentVersion)
+	return peerStopping(s.Name, st, e.notices, v)
+}
+
+// peerStopping keeps what st says of the peer name's stop: a peer that
+// says it is stopping has its notice kept (in case its push did not
+// come), one that answers as running has its notice forgotten. A notice
+// that cannot be saved is kept in memory; the error does not fail the
+// fact.
+func peerStopping(name string, st Status, notices *PeerNotices, v map[string]cty.Value) error {
+	var err error
+	if st.Stopping {
+		n := StopNotice{Node: st.Node.Name, Reason: st.StopReason, StoppedAt: st.Time}
+		if st.StoppedAt != nil {
+			n.StoppedAt = *st.StoppedAt
+		}
+		setStopValues(v, n)
+		err = notices.Set(name, n)
+	} else {
+		err = notices.running(name, st.Time)
+	}
+	if err != nil {
+		notices.logger.Warn("the peer's stop notice is not kept across a restart", "peer", name, "error", err)
+	}
 	return nil
 }
 
@@ -309,6 +337,7 @@ func decodeStatus(r io.Reader, limit int64) (Status, error) {
 		return st, errors.New("not a JSON object")
 	}
 	var node, version, clock bool
+	// The stop fields come before the node when the agent sends them.
 	for !(node && version && clock) && dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -325,6 +354,12 @@ func decodeStatus(r io.Reader, limit int64) (Status, error) {
 		case "time":
 			err = dec.Decode(&st.Time)
 			clock = err == nil
+		case "stopping":
+			err = dec.Decode(&st.Stopping)
+		case "stopped_at":
+			err = dec.Decode(&st.StoppedAt)
+		case "stop_reason":
+			err = dec.Decode(&st.StopReason)
 		default:
 			var skip json.RawMessage
 			err = dec.Decode(&skip)

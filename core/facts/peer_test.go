@@ -158,7 +158,7 @@ func TestStatus_JSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"node":{"name":"a","role":"","version":"","shared_ips":null,"test_ips":null,"auto_failover":false,"last_sync":null},"agent_version":"","time":"0001-01-01T00:00:00Z"}`
+	want := `{"stopping":false,"node":{"name":"a","role":"","version":"","shared_ips":null,"test_ips":null,"auto_failover":false,"last_sync":null},"agent_version":"","time":"0001-01-01T00:00:00Z"}`
 	if string(b) != want {
 		t.Errorf("json = %s\nwant   %s", b, want)
 	}

@@ -32,6 +32,9 @@ type env struct {
 	// panicked, when set, hears of a check that panicked, with the
 	// goroutine's stack, which the fact leaves out.
 	panicked func(s Spec, value any, stack []byte)
+	// notices are the peers' stop notices a peer check keeps and
+	// forgets; nil: none.
+	notices *PeerNotices
 }
 
 // systemEnv returns the real world, with now as its clock.

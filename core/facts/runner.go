@@ -35,6 +35,17 @@ func WithClock(now func() time.Time) RunnerOption {
 	}
 }
 
+// WithPeerNotices gives the runner the peers' stop notices: a peer check
+// keeps the notice of a peer that says it is stopping and forgets it when
+// the peer answers as running, and every peer fact recorded carries its
+// peer's notice (stopping, stopped_at, stop_reason). See Runner.Renotice.
+func WithPeerNotices(n *PeerNotices) RunnerOption {
+	return func(r *Runner) error {
+		r.notices = n
+		return nil
+	}
+}
+
 // withRunFunc replaces Run, for tests.
 func withRunFunc(run func(context.Context, Spec, func() time.Time) Fact) RunnerOption {
 	return func(r *Runner) error {
@@ -52,6 +63,8 @@ type Runner struct {
 	specs  []Spec
 	now    func() time.Time
 	run    func(context.Context, Spec, func() time.Time) Fact
+	// notices are the peers' stop notices (WithPeerNotices); nil: none.
+	notices *PeerNotices
 
 	mu    sync.Mutex
 	facts map[string]Fact
@@ -141,6 +154,7 @@ func (r *Runner) Start(ctx context.Context) {
 // runLogged is Run, with a check that panics logged with its stack.
 func (r *Runner) runLogged(ctx context.Context, s Spec, now func() time.Time) Fact {
 	e := systemEnv(now)
+	e.notices = r.notices
 	e.panicked = func(s Spec, value any, stack []byte) {
 		r.logger.Error("check panicked; this is a bug", "check", s.Name, "kind", s.Kind, "panic", value, "stack", string(stack))
 	}
@@ -209,6 +223,28 @@ func spread(name string, every time.Duration) time.Duration {
 func (r *Runner) record(f Fact) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.recordLocked(f)
+}
+
+// Renotice records the latest fact of the peer named check again with its
+// peer's stop notice applied, so that a notice that just came is seen by
+// the rules at once, not at the peer's next run (which may be far off:
+// the peer's every has no upper bound). It reports whether there was a
+// fact to record.
+func (r *Runner) Renotice(check string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, ok := r.facts[check]
+	if !ok || r.notices == nil {
+		return false
+	}
+	r.recordLocked(f.clone())
+	return true
+}
+
+// recordLocked is record with r.mu held.
+func (r *Runner) recordLocked(f Fact) {
+	r.notices.apply(&f)
 	prev, seen := r.facts[f.Check]
 	if !seen {
 		r.pending--
