@@ -611,3 +611,32 @@ func (o testObserver) testFailed(e *outbox.Entry, transport string, err *sdk.Del
 	args := append([]any{"transport", transport, "message_id", e.ID, "attempt", r.Attempts, "reason", r.Reason, "error", err, "remedy", remedy}, kv...)
 	o.a.logger.Error(what, args...)
 }
+
+// TransportTestStatus is a transport's test mail in /v1/status, as
+// outbox.tests has it.
+type TransportTestStatus struct {
+	State    string    `json:"state"`
+	Error    string    `json:"error,omitempty"`
+	At       time.Time `json:"at,omitzero"`
+	Reason   string    `json:"reason,omitempty"`
+	Attempts int       `json:"attempts,omitempty"`
+}
+
+// testStatus is transport name's test mail for /v1/status; nil when it
+// has none.
+func (a *Agent) testStatus(name string) *TransportTestStatus {
+	if a.tests == nil {
+		return nil
+	}
+	a.tests.mu.Lock()
+	defer a.tests.mu.Unlock()
+	r := a.tests.runs[name]
+	if r == nil {
+		return nil
+	}
+	at := r.At
+	if !at.IsZero() {
+		at = at.UTC()
+	}
+	return &TransportTestStatus{State: r.State, Error: r.Error, At: at, Reason: r.Reason, Attempts: r.Attempts}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/rules"
+	"github.com/tocsin-dev/tocsin/core/tokenstore"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-basic/basic"
@@ -281,6 +282,9 @@ func TestAgent_TestMail(t *testing.T) {
 	if n := len(testMails(r.relay)); n != 0 {
 		t.Fatalf("the relay accepted %d test mails with a wrong password", n)
 	}
+	if st := r.a.deliveryStatus().Transports["relay"].Test; st == nil || st.State != rules.TestFailed || !strings.Contains(st.Error, "535") {
+		t.Errorf("/v1/status: relay's test = %+v; want failed with the 535", st)
+	}
 
 	// 2. A reload that changes nothing tests again: the last test failed.
 	r.reload(t, r.config(t, wrongRelayPassword, false))
@@ -410,5 +414,143 @@ func TestAgent_TestMailRestartRetriesFailed(t *testing.T) {
 	}
 	if n := len(testMails(r.relay)); n != 1 {
 		t.Errorf("the relay accepted %d test mails; want the first one only", n)
+	}
+}
+
+// TestTransportTests_sum: the HMAC of a transport's effective settings
+// changes with each of them (the plugin, its path and pin, the sender,
+// a setting's resolved value, a new stored login) and with the key, and
+// not with a rotation of the stored refresh token.
+func TestTransportTests_sum(t *testing.T) {
+	data := t.TempDir()
+	store := NewTokenStore(config.Agent{DataDir: data})
+	tt := newTransportTests(data, time.Now, hclog.NewNullLogger())
+	base := func() *config.Transport {
+		s, err := sdk.SettingsFromMap(map[string]any{"host": "mail.example.com", "password": "PLANTED-one"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &config.Transport{Name: "relay", Plugin: "smtp-basic", From: "tocsin@example.com", Settings: s}
+	}
+	sum := func(tc *config.Transport) string {
+		t.Helper()
+		tt.mu.Lock()
+		defer tt.mu.Unlock()
+		if err := tt.load(); err != nil {
+			t.Fatal(err)
+		}
+		s, err := tt.sum(tc, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	was := sum(base())
+	if again := sum(base()); again != was {
+		t.Fatalf("the same settings: %s, then %s", was, again)
+	}
+	for _, c := range []struct {
+		name   string
+		change func(tc *config.Transport)
+	}{
+		{"plugin", func(tc *config.Transport) { tc.Plugin = "smtp-oauth-ms" }},
+		{"path", func(tc *config.Transport) { tc.Path = "/opt/tocsin-plugin-smtp-basic" }},
+		{"sha256", func(tc *config.Transport) { tc.SHA256 = strings.Repeat("ab", 32) }},
+		{"from", func(tc *config.Transport) { tc.From = "other@example.com" }},
+		{"password", func(tc *config.Transport) {
+			tc.Settings, _ = sdk.SettingsFromMap(map[string]any{"host": "mail.example.com", "password": "PLANTED-two"})
+		}},
+	} {
+		tc := base()
+		c.change(tc)
+		if sum(tc) == was {
+			t.Errorf("a change of %s leaves the HMAC as it was", c.name)
+		}
+	}
+
+	// A stored login counts, by who it is; its rotations do not.
+	obtained := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	if err := store.Put(tokenstore.Entry{Transport: "relay", RefreshToken: "rt-1", Account: "alerts@example.com", ObtainedAt: obtained}); err != nil {
+		t.Fatal(err)
+	}
+	login := sum(base())
+	if login == was {
+		t.Error("a stored login leaves the HMAC as it was")
+	}
+	if _, err := store.Credential("relay"); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SaveCredential("relay", "rt-2"); err != nil {
+		t.Fatal(err)
+	}
+	if sum(base()) != login {
+		t.Error("a rotated refresh token changes the HMAC: every start after a rotation would send a test mail")
+	}
+	if err := store.Put(tokenstore.Entry{Transport: "relay", RefreshToken: "rt-3", Account: "alerts@example.com", ObtainedAt: obtained.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if sum(base()) == login {
+		t.Error("a new tocsin oauth login leaves the HMAC as it was")
+	}
+
+	// Another key, another HMAC: the key makes it.
+	other := newTransportTests(t.TempDir(), time.Now, hclog.NewNullLogger())
+	other.mu.Lock()
+	defer other.mu.Unlock()
+	if err := other.load(); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := other.sum(base(), nil); s == was {
+		t.Error("two keys give the same HMAC")
+	}
+}
+
+// TestAgent_TestMailOnceStarted: a transport with test_to that failed to
+// start sends its test mail once it comes up, through itself; /v1/status
+// shows the test of each transport that has one.
+func TestAgent_TestMailOnceStarted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.hcl")
+	src := strings.Replace(twoTransports, `from   = "%FROM%"`, `from   = "late@example.com"
+  test_to = ["ops@example.com"]`, 1)
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(path)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	fs, ft := newFakeStarter(), newFakeTimers()
+	late := accepts("250 ok")
+	fs.plugins["broken"] = late
+	fs.setBroken("broken", true)
+	a, _ := startFake(t, cfg, fs, ft)
+	if a == nil {
+		t.Fatal("the agent did not start")
+	}
+	if tests := a.outboxFact().Tests; len(tests) != 0 {
+		t.Errorf("outbox.tests = %v before the transport started; want none", tests)
+	}
+	<-fs.tried
+	<-fs.tried
+	ft.next(t)
+	fs.setBroken("broken", false)
+	ft.fire()
+	waitFor(t, "the test mail through broken", func() bool {
+		for _, m := range late.messages() {
+			if strings.HasPrefix(m.Subject, "Tocsin test mail: transport broken on node-1 (first test)") {
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, "the test passed", func() bool {
+		st := a.deliveryStatus().Transports
+		return st["broken"].Test != nil && st["broken"].Test.State == rules.TestPassed
+	})
+	if st := a.deliveryStatus().Transports["good"]; st.Test != nil {
+		t.Errorf("good, without test_to, has a test in /v1/status: %+v", st.Test)
+	}
+	if n := len(late.messages()); n != 1 {
+		t.Errorf("broken sent %d messages; want its test mail only", n)
 	}
 }
