@@ -316,15 +316,19 @@ func (a *Agent) testChanged(ctx context.Context, cfg *config.Config) {
 			continue
 		}
 		e, err := a.testEntry(cfg, t.Config, reason, since)
-		if err == nil {
-			err = a.enqueue(ctx, nil, []*outbox.Entry{e})
-		}
 		if err != nil {
+			a.logger.Error("cannot make the transport's test mail", "transport", tc.Name, "error", err)
+			tt.failed(tc.Name, "", "cannot make the test mail: "+err.Error(), reason, true)
+			continue
+		}
+		// Recorded before it is stored: the dispatcher may deliver it
+		// before enqueue returns.
+		old := tt.pending(tc.Name, e.ID, sum, reason)
+		if err := a.enqueue(ctx, nil, []*outbox.Entry{e}); err != nil {
 			a.logger.Error("cannot store the transport's test mail; it is tried again at the next start or reload", "transport", tc.Name, "error", err)
 			tt.failed(tc.Name, "", "cannot store the test mail: "+err.Error(), reason, true)
 			continue
 		}
-		old := tt.pending(tc.Name, e.ID, sum, reason)
 		a.dropTests(ctx, tc.Name, e.ID, old)
 		a.logger.Info("sent a test mail through the transport", "transport", tc.Name, "reason", reason, "to", strings.Join(tc.TestTo, ", "), "message_id", e.ID)
 	}
