@@ -133,7 +133,7 @@ func TestRun_TestMail(t *testing.T) {
 	if n := len(relay.Messages()); n != 1 {
 		t.Errorf("the relay received %d mails; want the one test mail", n)
 	}
-	if n := strings.Count(p.logText(), "sent a test mail through the transport"); n != 2 {
+	if n := strings.Count(p.logText(), "queued a test mail through the transport"); n != 2 {
 		t.Errorf("%d test mails enqueued; want 2 (the refused one, the one after the change)", n)
 	}
 	if d, ok := p.delivery(); !ok || d.Transports["other"].Test != nil {

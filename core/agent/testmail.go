@@ -330,7 +330,7 @@ func (a *Agent) testChanged(ctx context.Context, cfg *config.Config) {
 			continue
 		}
 		a.dropTests(ctx, tc.Name, e.ID, old)
-		a.logger.Info("sent a test mail through the transport", "transport", tc.Name, "reason", reason, "to", strings.Join(tc.TestTo, ", "), "message_id", e.ID)
+		a.logger.Info("queued a test mail through the transport", "transport", tc.Name, "reason", reason, "to", strings.Join(tc.TestTo, ", "), "message_id", e.ID)
 	}
 }
 

@@ -196,7 +196,7 @@ func testMails(s *testserver.Server) []testserver.Received {
 
 // enqueued counts the test mails the agent enqueued since its start.
 func (r *testMailRig) enqueued() int {
-	return strings.Count(r.logs.String(), "sent a test mail through the transport")
+	return strings.Count(r.logs.String(), "queued a test mail through the transport")
 }
 
 // test returns relay's test as the outbox fact has it.
