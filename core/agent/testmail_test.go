@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 
@@ -552,5 +553,33 @@ func TestAgent_TestMailOnceStarted(t *testing.T) {
 	}
 	if n := len(late.messages()); n != 1 {
 		t.Errorf("broken sent %d messages; want its test mail only", n)
+	}
+}
+
+// TestAgent_TestMailTemporaryFailure: a test mail the server defers
+// (451) is failed in the outbox fact, with the server's reply, until the
+// outbox's retry delivers it; then it passed, with no reload.
+func TestAgent_TestMailTemporaryFailure(t *testing.T) {
+	r := newTestMailRig(t)
+	r.relay.SetFault(func(stage testserver.Stage, _, msg int) *smtp.SMTPError {
+		if stage == testserver.StageMail && msg == 1 {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+		}
+		return nil
+	})
+	r.start(t, r.config(t, goodRelayPassword, false))
+	waitFor(t, "the deferred attempt", func() bool {
+		return strings.Contains(r.logs.String(), "the test mail through the transport failed; it is retried")
+	})
+	passed := r.waitState(t, rules.TestPassed)
+	if passed.Attempts != 1 || passed.Reason != "first test" {
+		t.Errorf("relay's test = %+v; want passed after 1 failed attempt", passed)
+	}
+	if n := len(testMails(r.relay)); n != 1 || r.enqueued() != 1 {
+		t.Errorf("%d test mails received, %d enqueued; want 1 and 1", n, r.enqueued())
+	}
+	if m := r.scrape(t); !strings.Contains(m, `tocsin_transport_test_mails_total{result="failed",transport="relay"} 1`) ||
+		!strings.Contains(m, `tocsin_transport_test_ok{transport="relay"} 1`) {
+		t.Errorf("/metrics:\n%s", grepLines(m, "transport_test"))
 	}
 }
