@@ -41,6 +41,7 @@ type Agent struct {
 	dispatcher *delivery.Dispatcher
 	deliveries *deliveryLog
 	watch      *channelwatch.Watch // the outbox fact: counts and failure streaks
+	tests      *transportTests     // the test mails of the transports with test_to
 	dispatched chan struct{}       // closed when the dispatcher's Run returns
 	metrics    *metrics.Metrics
 
@@ -119,6 +120,8 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	a.metrics.Outbox(ob.Stats)
 	a.deliveries = &deliveryLog{logger: logger.Named("delivery")}
 	a.watch = channelwatch.New(a.deliveries, ob.Stats, a.now, logger.Named("delivery"))
+	a.tests = newTransportTests(cfg.Agent.DataDir, a.now, logger.Named("test-mail"))
+	a.metrics.TransportTests(a.tests.metrics)
 	var (
 		diags  hcl.Diagnostics
 		byName map[string]hcl.Diagnostics
@@ -137,7 +140,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	// The agent runs with the transports that started; the others' errors
 	// are warnings now, and each failed transport is logged and retried.
 	diags = asWarnings(diags)
-	a.dispatcher = delivery.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.metrics.Observer(a.watch), logger.Named("delivery"))
+	a.dispatcher = delivery.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.metrics.Observer(testObserver{a, a.watch}), logger.Named("delivery"))
 	a.dispatched = make(chan struct{})
 	go func() {
 		defer close(a.dispatched)
@@ -190,6 +193,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	a.runSilences(context.WithoutCancel(ctx))
 	logger.Info("agent started", "node", cfg.Agent.Node, "version", buildinfo.Version, "listen", a.Addr(), "tls", sec.tls != nil,
 		"transports", a.transports.up().Names(), "failed_transports", failedNames(a.transports), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules), "mute", cfg.Agent.Mute)
+	a.testChanged(ctx, cfg)
 	return a, diags
 }
 

@@ -255,6 +255,8 @@ type TransportDelivery struct {
 	PausedUntil time.Time `json:"paused_until,omitzero"`
 	// ThrottledUntil is when its rate_limit lets the next message go.
 	ThrottledUntil time.Time `json:"throttled_until,omitzero"`
+	// Test is its test mail, for a transport with test_to.
+	Test *TransportTestStatus `json:"test,omitempty"`
 }
 
 // TransportFailing is a transport's run of failed attempts since its
@@ -283,6 +285,7 @@ func (a *Agent) deliveryStatus() DeliveryStatus {
 		if f, ok := failing[name]; ok {
 			td.Failing = &TransportFailing{Failures: f.Failures, Since: f.Since.UTC(), LastError: f.LastError}
 		}
+		td.Test = a.testStatus(name)
 		s.Transports[name] = td
 	}
 	st, err := a.outbox.Stats()

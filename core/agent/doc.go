@@ -27,4 +27,10 @@
 //
 // Dev mode's startup mail and any other notice enter the same way, through
 // [Agent.Enqueue]; there is no second delivery path.
+//
+// A transport's test mail (its block's test_to) enters the outbox the
+// same way, with that transport alone in its via list: testmail.go sends
+// one at the start, at each reload and when a failed transport comes up,
+// whenever the HMAC of the transport's effective settings differs from
+// the one recorded in data_dir when its last test mail was delivered.
 package agent

@@ -141,6 +141,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 	a.superviseFailed(started, cfg)
 	a.dispatcher.Kick()
 	a.logger.Info("configuration reloaded", "transports", next.names(), "kept", slices.Sorted(maps.Keys(kept)), "restarted", len(changed), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules))
+	a.testChanged(ctx, cfg)
 	return diags
 }
 
@@ -201,7 +202,7 @@ func (a *Agent) retire(lt *liveTransport, bound time.Duration) {
 // metrics and outbox variables.
 func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine.Runner, error) {
 	eng, err := engine.New(cfg, a.logger, handoff{a}, engine.Options{
-		Now: a.now, Started: a.started, OnEval: a.metrics.RuleEvaluated, OnTick: a.metrics.RuleTick, Outbox: a.watch.Fact,
+		Now: a.now, Started: a.started, OnEval: a.metrics.RuleEvaluated, OnTick: a.metrics.RuleTick, Outbox: a.outboxFact,
 		Silences:    a.silenceVars,
 		PeerNotices: a.notices,
 	})

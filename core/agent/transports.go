@@ -657,6 +657,7 @@ func (a *Agent) superviseStart(lt *liveTransport, cfg *config.Config) {
 				if a.dispatcher != nil {
 					a.dispatcher.Kick()
 				}
+				a.testChanged(ctx, cfg)
 				return
 			}
 			msg, remedy := a.failure(cfg, tc, diags)

@@ -165,6 +165,11 @@ type Transport struct {
 	// included), after which the attempt fails temporarily; zero means
 	// the dispatcher's default (two minutes).
 	SendTimeout time.Duration
+	// TestTo holds the addresses (each accepted by net/mail) that a test
+	// mail goes to, through this transport only, whenever its effective
+	// settings differ from the last that passed a test; empty: no test
+	// mail.
+	TestTo []string
 	// DeclRange is the range of the block's label.
 	DeclRange hcl.Range
 	// PluginRange is the range of the plugin argument's expression (the

@@ -51,6 +51,7 @@ var transportSchema = &hcl.BodySchema{
 		{Name: "sha256"},
 		{Name: "rate_limit"},
 		{Name: "send_timeout"},
+		{Name: "test_to"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "config"}},
 }
@@ -273,6 +274,11 @@ func (f *fileDecoder) decodeTransport(block *hcl.Block) hcl.Diagnostics {
 			t.SendTimeout = d
 		}
 	}
+	if attr, ok := content.Attributes["test_to"]; ok {
+		var d hcl.Diagnostics
+		t.TestTo, d = f.addresses(attr)
+		diags = append(diags, d...)
+	}
 	for i, b := range content.Blocks {
 		if i > 0 {
 			diags = append(diags, &hcl.Diagnostic{
@@ -322,11 +328,33 @@ func (f *fileDecoder) decodeEmail(c *Contact, attr *hcl.Attribute) hcl.Diagnosti
 		return append(diags, attrError(attr, "No email address",
 			"A contact needs at least one address, such as email = [\"ops@example.com\"]."))
 	}
+	var d hcl.Diagnostics
+	c.Email, d = addressList(attr, v)
+	return append(diags, d...)
+}
+
+// addresses reads attr as a list of email addresses: a transport's
+// test_to. A null or empty list is none.
+func (f *fileDecoder) addresses(attr *hcl.Attribute) ([]string, hcl.Diagnostics) {
+	v, diags := attrValue(attr, f.ctx, cty.List(cty.String))
+	if diags.HasErrors() || v.IsNull() {
+		return nil, diags
+	}
+	out, d := addressList(attr, v)
+	return out, append(diags, d...)
+}
+
+// addressList returns the addresses of the list v, attr's value (each
+// accepted by net/mail, trimmed), pointing at the element that is not
+// one: a contact's email, a transport's test_to.
+func addressList(attr *hcl.Attribute, v cty.Value) ([]string, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
 	// Point at the element when the list is written out.
 	elems, d := hcl.ExprList(attr.Expr)
 	if d.HasErrors() || len(elems) != v.LengthInt() {
 		elems = nil
 	}
+	var out []string
 	for i, ev := range v.AsValueSlice() {
 		rng := attr.Expr.Range()
 		if elems != nil {
@@ -346,9 +374,9 @@ func (f *fileDecoder) decodeEmail(c *Contact, attr *hcl.Attribute) hcl.Diagnosti
 			diags = append(diags, addressError(rng, attr, s, err))
 			continue
 		}
-		c.Email = append(c.Email, s)
+		out = append(out, s)
 	}
-	return diags
+	return out, diags
 }
 
 // decodeVia reads the via list statically: each element is transport.NAME

@@ -97,7 +97,7 @@ func TestLoad_Library(t *testing.T) {
 		names = append(names, r.Name)
 		byName[r.Name] = r
 		want := "ops"
-		if r.Name == "delivery_failing" || r.Name == "outbox_store_failing" {
+		if r.Name == "delivery_failing" || r.Name == "outbox_store_failing" || r.Name == "transport_test_failed" {
 			want = "ops_fallback"
 		}
 		if strings.Join(r.Notify, ",") != want {
@@ -216,13 +216,13 @@ func TestLoad_LibraryLeavesOut(t *testing.T) {
 		{
 			name:    "only the required settings",
 			library: `role = "primary"` + "\n" + `peer_url = "https://192.0.2.2:9870"`,
-			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "role_became_primary", "role_became_backup", "takeover_overdue"},
+			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "transport_test_failed", "role_became_primary", "role_became_backup", "takeover_overdue"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "disabled rules",
 			library: `role = "primary"` + "\n" + `peer_url = "https://192.0.2.2:9870"` + "\n" + `version = "7"` + "\n" + `disable = ["daily_heartbeat", "version_mismatch"]`,
-			absent:  []string{"daily_heartbeat", "version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "role_became_primary", "role_became_backup", "takeover_overdue"},
+			absent:  []string{"daily_heartbeat", "version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "transport_test_failed", "role_became_primary", "role_became_backup", "takeover_overdue"},
 			checks:  []string{"self"},
 		},
 		{
@@ -234,14 +234,14 @@ func TestLoad_LibraryLeavesOut(t *testing.T) {
 		{
 			name:    "a self_check command",
 			library: `role = "backup"` + "\n" + `peer_url = "https://192.0.2.1:9870"` + "\n" + `self_check = ["/usr/bin/product", "selftest"]`,
-			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "role_became_primary", "role_became_backup", "takeover_overdue"},
+			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "transport_test_failed", "role_became_primary", "role_became_backup", "takeover_overdue"},
 			checks:  []string{"self command /usr/bin/product selftest"},
 		},
 		{
 			name:    "a role read from a check: the takeover observed, not predicted",
 			extra:   "check \"product\" {\n  file = \"/etc/product/state.json\"\n  json = true\n}\n",
 			library: `role = check.product.json.role` + "\n" + `peer_url = "https://192.0.2.1:9870"`,
-			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "takeover"},
+			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "transport_test_failed", "takeover"},
 			checks:  []string{"product", "self"},
 		},
 	}
@@ -488,9 +488,9 @@ func TestLoad_LibraryDeliveryAlert(t *testing.T) {
 				switch {
 				case rule.Name == "delivery_failing":
 					r = rule
-				case rule.Name == "outbox_store_failing":
+				case rule.Name == "outbox_store_failing", rule.Name == "transport_test_failed":
 					if got := strings.Join(rule.Notify, ","); got != tt.notify {
-						t.Errorf("outbox_store_failing notifies %v, want %s", rule.Notify, tt.notify)
+						t.Errorf("%s notifies %v, want %s", rule.Name, rule.Notify, tt.notify)
 					}
 				case strings.Join(rule.Notify, ",") != "ops":
 					t.Errorf("%s notifies %v", rule.Name, rule.Notify)

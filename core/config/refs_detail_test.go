@@ -31,7 +31,7 @@ func refDetails(t *testing.T, decls, when string) []string {
 func TestLoad_ReferenceDetails(t *testing.T) {
 	const (
 		checksAndPeer = "check \"web\" {\n  http = \"http://127.0.0.1/\"\n}\ncheck \"database\" {\n  tcp = \"127.0.0.1:5432\"\n}\npeer \"primary\" {\n  url = \"http://127.0.0.1:9870\"\n}\n"
-		outboxFields  = "dead, failing, failing_for, oldest_age, pending, store_error, store_failing_for, store_failures"
+		outboxFields  = "dead, failing, failing_for, oldest_age, pending, store_error, store_failing_for, store_failures, tests"
 	)
 	tests := []struct {
 		name, decls, when string

@@ -139,7 +139,7 @@ func TestExpand(t *testing.T) {
 			t.Errorf("%s: schedule %q, want %q", r.Name, r.Schedule, want)
 		}
 		wantNotify := "[contact.ops]"
-		if r.Name == "delivery_failing" || r.Name == "outbox_store_failing" {
+		if r.Name == "delivery_failing" || r.Name == "outbox_store_failing" || r.Name == "transport_test_failed" {
 			wantNotify = "contact.pager"
 		}
 		if got := host.notifies[r.Name]; got != wantNotify {
@@ -151,7 +151,7 @@ func TestExpand(t *testing.T) {
 			t.Errorf("%s is there", absent)
 		}
 	}
-	for _, present := range []string{"takeover", "version_mismatch", "sync_stale", "delivery_failing", "outbox_store_failing", "shutdown"} {
+	for _, present := range []string{"takeover", "version_mismatch", "sync_stale", "delivery_failing", "outbox_store_failing", "transport_test_failed", "shutdown"} {
 		if !slices.Contains(names, present) {
 			t.Errorf("%s is missing", present)
 		}

@@ -46,6 +46,9 @@ type Metrics struct {
 
 	upOnce sync.Once
 	up     *upCollector // registered by TransportsUp
+
+	testsOnce sync.Once
+	tests     *testCollector // registered by TransportTests
 }
 
 // New returns a Metrics with every collector registered, the Go runtime

@@ -51,6 +51,17 @@ var OutboxStreakType = cty.Object(map[string]cty.Type{
 	"last_error":  cty.String,
 })
 
+// OutboxTestType is the type of each element of outbox.tests: the test
+// mail of one transport with test_to (see [TransportTest]).
+var OutboxTestType = cty.Object(map[string]cty.Type{
+	"ok":       cty.Bool,
+	"state":    cty.String,
+	"error":    cty.String,
+	"at":       cty.String,
+	"reason":   cty.String,
+	"attempts": cty.Number,
+})
+
 // OutboxType is the type of the variable outbox that rules read: the
 // agent's outbox and the health of its alerting channel. Durations are
 // whole seconds, the unit of duration() and age().
@@ -64,6 +75,8 @@ var OutboxType = cty.Object(map[string]cty.Type{
 	"store_failures":    cty.Number,
 	"store_failing_for": cty.Number,
 	"store_error":       cty.String,
+	// The test mails of the transports with test_to, by transport.
+	"tests": cty.Map(OutboxTestType),
 })
 
 // Vars are the variables a rule reads at one evaluation: node, check,
@@ -266,6 +279,57 @@ type OutboxFact struct {
 	StoreFailures   int
 	StoreFailingFor time.Duration
 	StoreError      string
+	// Tests holds the test mail of each transport with test_to, by name.
+	Tests map[string]TransportTest
+}
+
+// The states of a transport's test mail (TransportTest.State).
+const (
+	// TestPassed: the transport delivered a test mail with its current
+	// settings.
+	TestPassed = "passed"
+	// TestPending: a test mail of its current settings waits for its
+	// first attempt.
+	TestPending = "pending"
+	// TestFailed: an attempt of the test mail failed; it is retried while
+	// the failure is temporary, and a test mail is sent again at the next
+	// start or reload once it is dead.
+	TestFailed = "failed"
+)
+
+// TransportTest is the test mail of one transport with test_to.
+type TransportTest struct {
+	// State is TestPassed, TestPending or TestFailed; OK is State ==
+	// TestPassed.
+	State string
+	// Error is the last failed attempt's error as the transport
+	// classified it, with its remedy; empty unless State is TestFailed.
+	Error string
+	// At is when State began: the test passed, was enqueued, or last
+	// failed.
+	At time.Time
+	// Reason is why the test mail was sent: "first test", "settings
+	// changed", "last test failed".
+	Reason string
+	// Attempts counts the failed attempts of the current test mail.
+	Attempts int
+}
+
+// Value returns t as a value of [OutboxTestType]; at is RFC 3339, or ""
+// when unknown.
+func (t TransportTest) Value() cty.Value {
+	at := ""
+	if !t.At.IsZero() {
+		at = t.At.UTC().Format(time.RFC3339)
+	}
+	return cty.ObjectVal(map[string]cty.Value{
+		"ok":       cty.BoolVal(t.State == TestPassed),
+		"state":    cty.StringVal(t.State),
+		"error":    cty.StringVal(t.Error),
+		"at":       cty.StringVal(at),
+		"reason":   cty.StringVal(t.Reason),
+		"attempts": cty.NumberIntVal(int64(max(t.Attempts, 0))),
+	})
 }
 
 // TransportStreak is a transport's current run of failed attempts.
@@ -302,6 +366,14 @@ func (f OutboxFact) Value() cty.Value {
 		}
 		failing = cty.MapVal(m)
 	}
+	tests := cty.MapValEmpty(OutboxTestType)
+	if len(f.Tests) > 0 {
+		m := make(map[string]cty.Value, len(f.Tests))
+		for name, t := range f.Tests {
+			m[name] = t.Value()
+		}
+		tests = cty.MapVal(m)
+	}
 	return cty.ObjectVal(map[string]cty.Value{
 		"pending":     cty.NumberIntVal(int64(max(f.Pending, 0))),
 		"dead":        cty.NumberIntVal(int64(max(f.Dead, 0))),
@@ -312,6 +384,8 @@ func (f OutboxFact) Value() cty.Value {
 		"store_failures":    cty.NumberIntVal(int64(max(f.StoreFailures, 0))),
 		"store_failing_for": seconds(f.StoreFailingFor),
 		"store_error":       cty.StringVal(f.StoreError),
+
+		"tests": tests,
 	})
 }
 

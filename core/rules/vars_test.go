@@ -19,6 +19,7 @@ func TestOutboxFact_Value(t *testing.T) {
 		"pending": cty.NumberIntVal(0), "dead": cty.NumberIntVal(0), "oldest_age": cty.NumberIntVal(0), "failing_for": cty.NumberIntVal(0),
 		"failing":        cty.MapValEmpty(OutboxStreakType),
 		"store_failures": cty.NumberIntVal(0), "store_failing_for": cty.NumberIntVal(0), "store_error": cty.StringVal(""),
+		"tests": cty.MapValEmpty(OutboxTestType),
 	})
 	if !empty.RawEquals(want) {
 		t.Errorf("empty = %#v", empty)
@@ -58,6 +59,37 @@ func TestOutboxFact_Value(t *testing.T) {
 	}
 	if n := num(v.GetAttr("failing").Index(cty.StringVal("clock")).GetAttr("failing_for")); n != 0 {
 		t.Errorf("a negative streak is %d seconds", n)
+	}
+}
+
+// TestOutboxFact_Tests: outbox.tests holds each transport's test mail;
+// ok is true only when it passed, at is RFC 3339 ("" when unknown).
+func TestOutboxFact_Tests(t *testing.T) {
+	at := time.Date(2026, 12, 5, 10, 0, 0, 0, time.FixedZone("CET", 3600))
+	v := OutboxFact{Tests: map[string]TransportTest{
+		"relay": {State: TestFailed, Error: "permanent error 535: 5.7.8 authentication failed", At: at, Reason: "settings changed", Attempts: 2},
+		"graph": {State: TestPassed, At: at},
+		"new":   {State: TestPending},
+	}}.Value()
+	if !v.Type().Equals(OutboxType) {
+		t.Fatalf("type %s", v.Type().FriendlyName())
+	}
+	tests := v.GetAttr("tests")
+	for _, tt := range []struct {
+		name, state, err, at, reason string
+		ok                           bool
+		attempts                     int64
+	}{
+		{name: "relay", state: "failed", err: "permanent error 535: 5.7.8 authentication failed", at: "2026-12-05T09:00:00Z", reason: "settings changed", attempts: 2},
+		{name: "graph", state: "passed", at: "2026-12-05T09:00:00Z", ok: true},
+		{name: "new", state: "pending"},
+	} {
+		got := tests.Index(cty.StringVal(tt.name))
+		n, _ := got.GetAttr("attempts").AsBigFloat().Int64()
+		if got.GetAttr("state").AsString() != tt.state || got.GetAttr("error").AsString() != tt.err || got.GetAttr("at").AsString() != tt.at ||
+			got.GetAttr("reason").AsString() != tt.reason || got.GetAttr("ok").True() != tt.ok || n != tt.attempts {
+			t.Errorf("%s = %#v", tt.name, got)
+		}
 	}
 }
 

@@ -79,7 +79,11 @@
 // transport to its failure streak { failures, failing_for, last_error },
 // and store_error, store_failures and store_failing_for, the notifications
 // that could not be stored (a full disk; store_failing_for grows with the
-// timeline while store_error is given).
+// timeline while store_error is given), and tests, which maps a transport
+// with test_to to its test mail { ok, state, error, at, reason, attempts }
+// (state "passed", "pending" or "failed"; left out it is "failed" when
+// error is given or ok is false, else "passed"; error is "failed" and
+// attempts 1 for a failed one; at is RFC 3339, such as at("0m")).
 // What is left out is zero, but a streak's failures (1), last_error
 // ("failed") and failing_for (the outbox's failing_for, else 0), and
 // store_failures (1 when store_error is given); the

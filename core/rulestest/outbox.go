@@ -47,8 +47,9 @@ func (t *outboxTemplate) value(d time.Duration) rules.OutboxFact {
 
 // outboxFields are the attributes of outbox = {...} in a facts block.
 var (
-	outboxFields = []string{"pending", "dead", "oldest_age", "failing_for", "failing", "store_failures", "store_failing_for", "store_error"}
+	outboxFields = []string{"pending", "dead", "oldest_age", "failing_for", "failing", "store_failures", "store_failing_for", "store_error", "tests"}
 	streakFields = []string{"failures", "failing_for", "last_error"}
+	testFields   = []string{"ok", "state", "error", "at", "reason", "attempts"}
 )
 
 // bindOutbox checks the outbox value of facts block fb and returns its
@@ -115,6 +116,9 @@ func bindOutbox(fb *Facts) (*outboxTemplate, hcl.Diagnostics) {
 			f.Failing[name] = s
 		}
 	}
+	if v, given := attrs["tests"]; given && !v.IsNull() {
+		f.Tests = bindTests(v, bad)
+	}
 	if v, ok := attrs["store_error"]; ok && !v.IsNull() {
 		if v.Type() != cty.String || v.AsString() == "" {
 			bad(`outbox: store_error is the error of the last notification that could not be stored, such as "write outbox.db: no space left on device"`)
@@ -139,6 +143,82 @@ func bindOutbox(fb *Facts) (*outboxTemplate, hcl.Diagnostics) {
 		}
 	}
 	return ot, diags
+}
+
+// bindTests reads outbox.tests: each transport's test mail. Left out are
+// state (failed when error is given or ok is false, else passed), ok
+// (state == "passed"), error ("failed" when failed), attempts (1 when
+// failed), at and reason ("").
+func bindTests(v cty.Value, bad func(string, ...any)) map[string]rules.TransportTest {
+	tests, ok := fields(v)
+	if !ok {
+		bad(`outbox: tests maps a transport to its test mail, such as tests = { relay = { state = "failed", error = "535 authentication failed" } }`)
+		return nil
+	}
+	out := map[string]rules.TransportTest{}
+	for _, name := range sortedKeys(tests) {
+		where := "outbox.tests." + name
+		ta, ok := fields(tests[name])
+		if !ok {
+			bad("%s: a test mail is an object such as { state = \"failed\", error = \"535 authentication failed\" }", where)
+			continue
+		}
+		unknown(ta, testFields, where, bad)
+		str := func(n string) (string, bool) {
+			v, ok := ta[n]
+			if !ok || v.IsNull() {
+				return "", false
+			}
+			if v.Type() != cty.String {
+				bad("%s: %s must be a string", where, n)
+				return "", false
+			}
+			return v.AsString(), true
+		}
+		var t rules.TransportTest
+		errMsg, errGiven := str("error")
+		state, stateGiven := str("state")
+		okVal, okGiven := true, false
+		if v, ok := ta["ok"]; ok && !v.IsNull() {
+			if v.Type() != cty.Bool {
+				bad("%s: ok must be true or false", where)
+			} else {
+				okVal, okGiven = v.True(), true
+			}
+		}
+		switch {
+		case stateGiven:
+			if !slices.Contains([]string{rules.TestPassed, rules.TestPending, rules.TestFailed}, state) {
+				bad("%s: state is %q, %q or %q, not %q", where, rules.TestPassed, rules.TestPending, rules.TestFailed, state)
+			}
+		case errGiven || !okVal:
+			state = rules.TestFailed
+		default:
+			state = rules.TestPassed
+		}
+		if okGiven && okVal != (state == rules.TestPassed) {
+			bad("%s: ok is true exactly when state is %q", where, rules.TestPassed)
+		}
+		t.State, t.Error = state, errMsg
+		if state == rules.TestFailed && !errGiven {
+			t.Error = "failed"
+		}
+		if at, given := str("at"); given && at != "" {
+			ts, err := time.Parse(time.RFC3339, at)
+			if err != nil {
+				bad("%s: at is a time in RFC 3339, such as \"2026-12-05T08:00:00Z\" or at(\"-10m\")", where)
+			}
+			t.At = ts
+		}
+		t.Reason, _ = str("reason")
+		def := 0
+		if state == rules.TestFailed {
+			def = 1
+		}
+		t.Attempts = count(ta, "attempts", where, def, bad)
+		out[name] = t
+	}
+	return out
 }
 
 // fields returns the attributes of an object or map value.

@@ -134,6 +134,12 @@ func TestRunFile_OutboxErrors(t *testing.T) {
 		{name: "failing not a map", outbox: `{ failing = ["relay"] }`, want: "failing maps a transport to its failure streak"},
 		{name: "streak not an object", outbox: `{ failing = { relay = 3 } }`, want: "outbox.failing.relay: a streak is an object"},
 		{name: "last_error not a string", outbox: `{ failing = { relay = { last_error = ["x"] } } }`, want: "last_error must be a string"},
+		{name: "tests not a map", outbox: `{ tests = ["relay"] }`, want: "tests maps a transport to its test mail"},
+		{name: "test not an object", outbox: `{ tests = { relay = "failed" } }`, want: "outbox.tests.relay: a test mail is an object"},
+		{name: "unknown test value", outbox: `{ tests = { relay = { last_error = "x" } } }`, want: `outbox.tests.relay has no value named "last_error"`},
+		{name: "unknown test state", outbox: `{ tests = { relay = { state = "ok" } } }`, want: `state is "passed", "pending" or "failed", not "ok"`},
+		{name: "ok against the state", outbox: `{ tests = { relay = { state = "failed", ok = true } } }`, want: `ok is true exactly when state is "passed"`},
+		{name: "at not a time", outbox: `{ tests = { relay = { at = "yesterday" } } }`, want: "at is a time in RFC 3339"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,6 +177,13 @@ func TestBindOutbox(t *testing.T) {
 				"graph": {Failures: 1, FailingFor: time.Minute, LastError: "failed"},
 			}}},
 		{name: "null is left out", outbox: `{ pending = null, failing = null }`},
+		{name: "tests: error fails, ok passes, a state is kept", outbox: `{ tests = { relay = { error = "535", reason = "settings changed", at = "2026-12-05T08:00:00Z" }, graph = { ok = true }, gmail = { state = "pending" }, smtp = { ok = false, attempts = 3 } } }`,
+			want: rules.OutboxFact{Tests: map[string]rules.TransportTest{
+				"relay": {State: rules.TestFailed, Error: "535", Reason: "settings changed", At: time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC), Attempts: 1},
+				"graph": {State: rules.TestPassed},
+				"gmail": {State: rules.TestPending},
+				"smtp":  {State: rules.TestFailed, Error: "failed", Attempts: 3},
+			}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
