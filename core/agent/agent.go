@@ -23,6 +23,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/outboxapi"
+	"github.com/tocsin-dev/tocsin/core/peersync"
 	"github.com/tocsin-dev/tocsin/core/server"
 )
 
@@ -62,6 +63,12 @@ type Agent struct {
 	// set up (see apiSecurity): /healthz reports them. Guarded by mu.
 	apiProblems []string
 
+	// local is the configuration of the files, without the settings
+	// synced from a peer (cfg holds both); synced is that sync. local
+	// is guarded by mu, and written under reloading too.
+	local  *config.Config
+	synced settingsSync
+
 	// mu guards what a reload replaces: cfg, transports and engine.
 	// Read them through current() once the agent runs.
 	mu sync.RWMutex
@@ -97,6 +104,11 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Agent
 
 // start is Start for an agent whose test hooks are set.
 func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
+	// The transports and contacts of the settings peer's last good copy
+	// are there from the start: the peer may be down now.
+	a.local = a.cfg
+	a.cfg = a.withSynced(a.cfg)
+	a.takeStartLogins()
 	cfg, logger := a.cfg, a.logger
 	a.started = a.now()
 	ob, err := outbox.Open(OutboxPath(cfg.Agent.DataDir), outbox.Options{ConfigPath: configPath(cfg)})
@@ -175,6 +187,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	}
 	a.server = srv
 	eng.Start(ctx)
+	a.startSync(a.local)
 	logger.Info("agent started", "node", cfg.Agent.Node, "version", buildinfo.Version, "listen", a.Addr(), "tls", sec.tls != nil,
 		"transports", a.transports.up().Names(), "failed_transports", failedNames(a.transports), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules), "mute", cfg.Agent.Mute)
 	return a, diags
@@ -219,6 +232,7 @@ func (a *Agent) stopTransports(set transportSet) {
 func (a *Agent) routes() map[string]http.Handler {
 	r := outboxapi.Routes(a.outbox, a.dispatcher)
 	r["GET /metrics"] = a.metrics.Handler()
+	r["GET "+peersync.Path] = http.HandlerFunc(a.servePeerSettings)
 	return r
 }
 
@@ -246,6 +260,9 @@ type Status struct {
 	DeliveryFailures int `json:"delivery_failures"`
 	// Delivery is the outbox and what the dispatcher did.
 	Delivery DeliveryStatus `json:"delivery"`
+	// Settings is where the transports and contacts come from when the
+	// agent takes them from a peer (settings_from); nil otherwise.
+	Settings *SettingsStatus `json:"settings,omitempty"`
 
 	// rulesJSON, when set, is Rules already encoded (encodeRules), which
 	// WriteJSON writes in Rules' place.
@@ -262,6 +279,7 @@ func (a *Agent) statusOf(list bool) Status {
 		Checks:           checks,
 		DeliveryFailures: cur.engine.DeliveryFailures(),
 		Delivery:         a.deliveryStatus(),
+		Settings:         a.synced.status(),
 	}
 	if list {
 		st.Rules = cur.engine.RuleStatuses()
@@ -338,6 +356,7 @@ func (a *Agent) Stop(ctx context.Context) error {
 	a.reloading.Lock() // no reload from here on
 	a.stopped = true
 	a.reloading.Unlock()
+	a.stopSync()
 	cur := a.current()
 	err := cur.engine.Stop(ctx) // a last evaluation, through the still running plugins
 	a.flush(ctx)                // its mail (the shutdown notice) goes out now
