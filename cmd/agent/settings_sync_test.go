@@ -171,6 +171,15 @@ func TestSettingsSync_BackupTakesOver(t *testing.T) {
 	backup.start()
 	backup.out.waitFor(t, "settings synced from the peer", 20*time.Second)
 
+	// validate on the backup says where its transports come from, and
+	// checks them with its plugins.
+	r := runCLI(t, "validate", "-config", backup.config)
+	for _, want := range []string{`Settings from peer "primary" (node primary), synced `, "transport relay (plugin smtp-basic)", "transport m365 (plugin smtp-oauth-ms)", "contact ops (via relay)"} {
+		if r.code != exitOK || !strings.Contains(r.stdout, want) {
+			t.Fatalf("validate the synced backup: exit %d, want %q in\n%s%s", r.code, want, r.stdout, r.stderr)
+		}
+	}
+
 	// A change on the primary reaches the backup.
 	write("primary.hcl", primaryText("ops-new@example.com"))
 	if err := primary.cmd.Process.Signal(syscall.SIGHUP); err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tocsin-dev/tocsin/core/apiauth"
@@ -463,4 +464,43 @@ func (a *Agent) takeStartLogins() {
 	if err := a.takeLogins(a.local, last, last); err != nil {
 		a.logger.Error("the logins of the last settings synced from the peer cannot be stored; their transports start without them", "error", err)
 	}
+}
+
+// SyncedConfig returns cfg as the agent runs it: with the transports and
+// contacts of the last good copy from its settings peer in place of its
+// own of the same names (see Reload), and lines that say where they come
+// from and when they were synced, for tocsin validate. Without a
+// settings peer it returns cfg and no lines.
+func SyncedConfig(cfg *config.Config, logger hclog.Logger) (*config.Config, []string) {
+	a := &Agent{logger: logger, now: time.Now}
+	merged := a.withSynced(cfg)
+	s := &a.synced
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.peer == "" {
+		return cfg, nil
+	}
+	var lines []string
+	switch {
+	case s.err != "":
+		lines = append(lines, fmt.Sprintf("Settings from peer %q: the last good copy cannot be read: %s", s.peer, s.err))
+	case s.last == nil:
+		lines = append(lines, fmt.Sprintf("Settings from peer %q: none synced yet; the agent takes them at its first sync.", s.peer))
+	default:
+		lines = append(lines, fmt.Sprintf("Settings from peer %q (node %s), synced %s:", s.peer, s.last.Node, s.fetched.UTC().Format(time.RFC3339)))
+		for _, t := range s.last.Transports {
+			line := fmt.Sprintf("  transport %s (plugin %s)", t.Name, t.Plugin)
+			if t.Login != nil {
+				line += ", with its stored login"
+			}
+			if p := s.problems[t.Name]; p != "" {
+				line += ": LEFT OUT: " + p
+			}
+			lines = append(lines, line)
+		}
+		for _, c := range s.last.Contacts {
+			lines = append(lines, fmt.Sprintf("  contact %s (via %s)", c.Name, strings.Join(c.Via, ", ")))
+		}
+	}
+	return merged, lines
 }
