@@ -437,7 +437,7 @@ func (a *Agent) servePeerSettings(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	_, _ = w.Write(body)
-	a.logger.Info("settings served to the peer", "credential", p.Name, "remote", r.RemoteAddr, "transports", len(s.Transports), "contacts", len(s.Contacts), "problems", len(s.Problems))
+	a.logger.Debug("settings served to the peer", "credential", p.Name, "remote", r.RemoteAddr, "transports", len(s.Transports), "contacts", len(s.Contacts), "problems", len(s.Problems))
 }
 
 // writeJSONError writes {"error": msg} with status.
