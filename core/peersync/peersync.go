@@ -222,3 +222,13 @@ func Load(dir string, src tokenstore.KeySource, peer string) (*Settings, time.Ti
 	}
 	return st.Settings, st.Fetched, nil
 }
+
+// Format prints t without its settings and login.
+func (t Transport) Format(f fmt.State, _ rune) {
+	_, _ = fmt.Fprintf(f, "transport %s (plugin %s, login %v)", t.Name, t.Plugin, t.Login != nil)
+}
+
+// Format prints l without its refresh token.
+func (l Login) Format(f fmt.State, _ rune) {
+	_, _ = fmt.Fprintf(f, "login of %s", l.Account)
+}
