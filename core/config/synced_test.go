@@ -67,8 +67,7 @@ contact "mine" {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, diags := writeSyncConfig(t, tt.text)
-			var got *Check
-			got = cfg.SettingsPeer()
+			got := cfg.SettingsPeer()
 			if (got == nil) != (tt.peer == "") || (got != nil && got.Name != tt.peer) {
 				t.Fatalf("SettingsPeer = %v, want %q", got, tt.peer)
 			}
