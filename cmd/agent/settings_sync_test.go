@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/tocsin-dev/tocsin/core/agent"
+	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/identity"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 )
@@ -220,6 +223,38 @@ func TestSettingsSync_BackupTakesOver(t *testing.T) {
 	}
 	if _, err := ms.Wait(ctx, 1); err != nil {
 		t.Fatalf("no mail through the synced smtp-oauth-ms transport: %v\nbackup:\n%s", err, backup.out.all)
+	}
+
+	// /v1/status on the backup says where its transports come from,
+	// when they were synced, and why the sync fails now.
+	bcfg, diags := config.Load(backup.config)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	client, err := newAgentClient(bcfg.Agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status struct {
+		Settings *agent.SettingsStatus `json:"settings"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); status.Settings == nil || status.Settings.Error == ""; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the backup's status: %+v", status.Settings)
+		}
+		resp, err := client.do(ctx, "GET", "/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&status)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := status.Settings; st.From != "peer primary" || st.SyncedAt == nil || strings.Join(st.Transports, ",") != "relay,m365" || strings.Join(st.Contacts, ",") != "ops,ms" ||
+		!strings.Contains(st.Error, "the last good copy stays in use") || st.FailingSince == nil {
+		t.Errorf("the backup's status: %+v", st)
 	}
 
 	// Restarted while the primary is away, the backup starts with the
