@@ -276,6 +276,12 @@ func (a *Agent) SyncSettings(ctx context.Context) hcl.Diagnostics {
 	if a.stopped {
 		return nil
 	}
+	// A reload may have come while the settings were fetched: apply them
+	// to the files' configuration as it is now, if it still takes them
+	// from this peer.
+	if local = a.localConfig(); local.SettingsPeer() == nil || local.SettingsPeer().Name != p.Name {
+		return nil
+	}
 	s := &a.synced
 	now := a.now()
 	s.mu.Lock()
