@@ -7,10 +7,13 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -202,4 +205,99 @@ func TestServePeerSettings(t *testing.T) {
 	if strings.Contains(logs.String(), password) || strings.Contains(logs.String(), refresh) || !strings.Contains(logs.String(), "settings served to the peer") {
 		t.Errorf("log:\n%s", logs.String())
 	}
+}
+
+// TestAgent_SyncSettings runs a backup agent against a stand-in primary
+// over TLS: it takes the settings, takes a change, keeps the last good
+// copy when the primary refuses it or is gone, also across a restart.
+func TestAgent_SyncSettings(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		serving = &peersync.Settings{Node: "primary", Transports: []peersync.Transport{{Name: "relay", Plugin: "smtp-basic", From: "p@example.com", Settings: json.RawMessage(`{"host":"h"}`)}},
+			Contacts: []peersync.Contact{{Name: "ops", Email: []string{"ops@example.com"}, Via: []string{"relay"}}}}
+		refuse bool
+	)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path != peersync.Path || refuse {
+			writeJSONError(w, http.StatusForbidden, "only the partner may read the settings")
+			return
+		}
+		_ = json.NewEncoder(w).Encode(serving)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.hcl")
+	text := fmt.Sprintf(`agent {
+  node       = "backup"
+  data_dir   = "data"
+  plugin_dir = "plugins"
+  listen     = "127.0.0.1:0"
+}
+peer "primary" {
+  url             = %q
+  tls_skip_verify = true
+  every           = "1h"
+  settings_from   = true
+}
+`, srv.URL)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func() *config.Config {
+		cfg, diags := config.Load(path)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		return cfg
+	}
+	cfg := load()
+	installPlugin(t, cfg, "smtp-basic")
+	fs, ft := newFakeStarter(), newFakeTimers()
+	a, diags := start(context.Background(), &Agent{cfg: cfg, logger: hclog.NewNullLogger(), now: time.Now, starter: fs.start, afterFunc: ft.after})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	ctx := context.Background()
+	check := func(what, email string) {
+		t.Helper()
+		cur := a.current()
+		if lt := cur.transports["relay"]; lt == nil || lt.config().Origin != `peer "primary"` {
+			t.Fatalf("%s: transports %v", what, cur.transports.names())
+		}
+		if c := cur.cfg.Contact("ops"); c == nil || strings.Join(c.Email, ",") != email {
+			t.Fatalf("%s: contact ops %+v", what, c)
+		}
+	}
+	a.SyncSettings(ctx)
+	check("first sync", "ops@example.com")
+
+	mu.Lock()
+	serving.Contacts[0].Email = []string{"new@example.com"}
+	mu.Unlock()
+	if d := a.SyncSettings(ctx); d.HasErrors() {
+		t.Fatal(d)
+	}
+	check("a change", "new@example.com")
+
+	mu.Lock()
+	refuse = true
+	mu.Unlock()
+	a.SyncSettings(ctx)
+	check("refused", "new@example.com")
+	if st := a.synced.state(); !strings.Contains(st.Error, "the partner refuses this agent") || st.SyncedAt.IsZero() {
+		t.Errorf("state after a refusal: %+v", st)
+	}
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Close()
+	a, diags = start(context.Background(), &Agent{cfg: load(), logger: hclog.NewNullLogger(), now: time.Now, starter: fs.start, afterFunc: newFakeTimers().after})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	defer func() { _ = a.Stop(ctx) }()
+	check("restart without the primary", "new@example.com")
 }
