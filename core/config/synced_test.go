@@ -63,6 +63,12 @@ contact "mine" {
   notify   = ["ops"]
   take_settings_from_primary = true
 }` + rules, "partner", 2},
+		{"library on the primary", `library "failover" {
+  role     = "primary"
+  peer_url = "https://127.0.0.1:9870"
+  notify   = ["ops"]
+  take_settings_from_primary = true
+}` + rules, "partner", 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,7 +79,7 @@ contact "mine" {
 			}
 			var unknown []*hcl.Diagnostic
 			for _, d := range diags {
-				if strings.Contains(d.Summary, "unknown") {
+				if strings.Contains(d.Summary, "unknown") || strings.Contains(d.Summary, "from the backup") {
 					unknown = append(unknown, d)
 				}
 			}
@@ -86,11 +92,18 @@ contact "mine" {
 			if diags.HasErrors() {
 				t.Fatalf("errors: %v", diags)
 			}
+			primaryWarned := false
+			for _, d := range diags {
+				primaryWarned = primaryWarned || d.Summary == "The primary takes its settings from the backup"
+			}
+			if primaryWarned != strings.Contains(tt.name, "primary") {
+				t.Errorf("warned about the primary taking settings: %v; diagnostics %v", primaryWarned, diags)
+			}
 			if len(unknown) < tt.warnings {
 				t.Fatalf("warnings %v, want %d about unknown names", diags, tt.warnings)
 			}
 			for _, d := range unknown {
-				if d.Severity != hcl.DiagWarning || !strings.Contains(d.Detail, `peer "`+tt.peer+`"`) {
+				if d.Severity != hcl.DiagWarning || !strings.Contains(d.Detail, `peer "`+tt.peer+`"`) && !strings.Contains(d.Detail, "backup's library block") {
 					t.Errorf("diagnostic %v, want a warning naming the peer", d)
 				}
 			}

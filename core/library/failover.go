@@ -210,6 +210,13 @@ func Decode(block *hcl.Block, env Env) (*Block, hcl.Diagnostics) {
 		}
 	}
 	diags = append(diags, env.PeerSecurity(&lib.peer, peerAttrs)...)
+	if attr, ok := a["take_settings_from_primary"]; ok && lib.peer.SettingsFrom {
+		if lit, isLit := lib.role.(*hclsyntax.LiteralValueExpr); isLit && lit.Val.Type() == cty.String && lit.Val.AsString() == "primary" {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "The primary takes its settings from the backup",
+				Detail:  "take_settings_from_primary is for the backup: here, with role = \"primary\", it takes the transports and contacts of the partner. Set it in the backup's library block only.",
+				Subject: attr.Range.Ptr()})
+		}
+	}
 	strSetting("primary_hostname", &lib.primaryHostname, false)
 	strSetting("shared_ip_interface", &lib.sharedIPInterface, false)
 	strSetting("sync_file", &lib.syncFile, true)
