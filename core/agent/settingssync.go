@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -68,20 +69,10 @@ func (s *settingsSync) state() facts.SettingsSync {
 // joinProblems lists problems by name, sorted.
 func joinProblems(p map[string]string) string {
 	var out []string
-	for _, name := range slices.Sorted(mapsKeys(p)) {
+	for _, name := range slices.Sorted(maps.Keys(p)) {
 		out = append(out, p[name])
 	}
 	return strings.Join(out, "; ")
-}
-
-func mapsKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // SettingsStatus is the settings sync in /v1/status: where the agent's
