@@ -30,26 +30,36 @@ func (lib *Block) staticValue() cty.Value {
 		}
 		return stringListVal(names)
 	}
-	return cty.ObjectVal(map[string]cty.Value{
-		"peer_url":                str(lib.peerURL),
-		"primary_hostname":        str(lib.primaryHostname),
-		"shared_ips":              stringListVal(lib.sharedIPs),
-		"shared_ip_interface":     str(lib.sharedIPInterface),
-		"shared_ip_checks":        checkNames(sharedIPCheckPrefix, len(lib.sharedIPs)),
-		"test_ips":                stringListVal(lib.testIPs),
-		"test_ip_checks":          checkNames(testIPCheckPrefix, len(lib.testIPs)),
-		"version_checks":          readChecks(lib.version),
-		"sync_file":               str(lib.syncFile),
-		"takeover_after":          str(lib.takeoverAfter),
-		"takeover_overdue_after":  str(overdueAfter(lib.takeoverAfter)),
-		"backup_lost_after":       str(lib.backupLostAfter),
-		"delivery_alert_after":    str(lib.deliveryAlertAfter),
-		"settings_unsynced_after": str(lib.settingsUnsyncedAfter),
-		"heartbeat":               str(lib.heartbeat),
-		"heartbeat_every":         str(DescribeSchedule(lib.heartbeat)),
-		"log_file":                str(lib.logFile),
-		"backup_ops":              cty.UnknownVal(cty.Bool),
-	})
+	return cty.ObjectVal(lib.withSyncValues(map[string]cty.Value{
+		"peer_url":               str(lib.peerURL),
+		"primary_hostname":       str(lib.primaryHostname),
+		"shared_ips":             stringListVal(lib.sharedIPs),
+		"shared_ip_interface":    str(lib.sharedIPInterface),
+		"shared_ip_checks":       checkNames(sharedIPCheckPrefix, len(lib.sharedIPs)),
+		"test_ips":               stringListVal(lib.testIPs),
+		"test_ip_checks":         checkNames(testIPCheckPrefix, len(lib.testIPs)),
+		"version_checks":         readChecks(lib.version),
+		"sync_file":              str(lib.syncFile),
+		"takeover_after":         str(lib.takeoverAfter),
+		"takeover_overdue_after": str(overdueAfter(lib.takeoverAfter)),
+		"backup_lost_after":      str(lib.backupLostAfter),
+		"delivery_alert_after":   str(lib.deliveryAlertAfter),
+		"heartbeat":              str(lib.heartbeat),
+		"heartbeat_every":        str(DescribeSchedule(lib.heartbeat)),
+		"log_file":               str(lib.logFile),
+		"backup_ops":             cty.UnknownVal(cty.Bool),
+	}))
+}
+
+// withSyncValues adds the settings sync's values to v (the variable
+// library): settings_unsynced_after.
+func (lib *Block) withSyncValues(v map[string]cty.Value) map[string]cty.Value {
+	after := lib.settingsUnsyncedAfter
+	if after == "" {
+		after = DefaultSettingsUnsyncedAfter
+	}
+	v["settings_unsynced_after"] = cty.StringVal(after)
+	return v
 }
 
 // overdueAfter is takeover_after plus TakeoverGrace, written as a
