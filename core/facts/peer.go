@@ -163,7 +163,9 @@ type NodeStatus struct {
 
 // checkPeer asks another agent for its Status. Values: url, reachable (an
 // HTTP answer came), name, role, version, shared_ips, test_ips,
-// auto_failover, last_sync (RFC 3339 or null), agent_version. It succeeds
+// auto_failover, last_sync (RFC 3339 or null), agent_version, and the
+// settings sync's settings_from, settings_synced_at and settings_error
+// (set before the run, from SettingsSync). It succeeds
 // on status 200 with a body that decodes as a Status.
 func checkPeer(ctx context.Context, s Spec, _ *env, v map[string]cty.Value) error {
 	resp, target, err := PeerGet(ctx, s.Peer, StatusPath)
