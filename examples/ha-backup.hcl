@@ -88,6 +88,12 @@ library "failover" {
   peer_fingerprint = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
   primary_hostname = "appliance-a.example.com"
 
+  # Take the transports and contacts (secrets and stored logins included)
+  # from the primary over this link, instead of configuring them twice;
+  # settings_unsynced mails when no sync succeeded for 24h. The plugins
+  # they name must be installed here too.
+  # take_settings_from_primary = true
+
   # Addresses the backup pings to tell its own isolation from a failed
   # primary.
   test_ips = ["192.0.2.254", "198.51.100.1"]

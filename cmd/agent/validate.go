@@ -43,6 +43,8 @@ func (c *validateCommand) Run(args []string) int {
 	if cfg == nil {
 		return exitError
 	}
+	// A backup checks the transports it took from its settings peer too.
+	cfg, synced := agent.SyncedConfig(cfg, c.quietLogger())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	host := agent.NewPluginHost(c.quietLogger(), cfg.Agent)
@@ -55,6 +57,9 @@ func (c *validateCommand) Run(args []string) int {
 	}
 	if !ok || diags.HasErrors() {
 		return exitError
+	}
+	for _, l := range synced {
+		fmt.Fprintln(c.stdout, l)
 	}
 	fmt.Fprintf(c.stdout, "The configuration is valid: %d transport(s), %d contact(s), from %d file(s).\n", len(cfg.Transports), len(cfg.Contacts), len(cfg.Files))
 	return exitOK

@@ -24,6 +24,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/metrics"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/outboxapi"
+	"github.com/tocsin-dev/tocsin/core/peersync"
 	"github.com/tocsin-dev/tocsin/core/server"
 )
 
@@ -72,6 +73,11 @@ type Agent struct {
 	// is how often their ends are looked for (tests).
 	sil               *silencing
 	silenceSweepEvery time.Duration
+	// local is the configuration of the files, without the settings
+	// synced from a peer (cfg holds both); synced is that sync. local
+	// is guarded by mu, and written under reloading too.
+	local  *config.Config
+	synced settingsSync
 
 	// mu guards what a reload replaces: cfg, transports and engine.
 	// Read them through current() once the agent runs.
@@ -108,6 +114,11 @@ func Start(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*Agent
 
 // start is Start for an agent whose test hooks are set.
 func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
+	// The transports and contacts of the settings peer's last good copy
+	// are there from the start: the peer may be down now.
+	a.local = a.cfg
+	a.cfg = a.withSynced(a.cfg)
+	a.takeStartLogins()
 	cfg, logger := a.cfg, a.logger
 	a.started = a.now()
 	ob, err := outbox.Open(OutboxPath(cfg.Agent.DataDir), outbox.Options{ConfigPath: configPath(cfg)})
@@ -191,6 +202,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	a.server = srv
 	eng.Start(ctx)
 	a.runSilences(context.WithoutCancel(ctx))
+	a.startSync(a.local)
 	logger.Info("agent started", "node", cfg.Agent.Node, "version", buildinfo.Version, "listen", a.Addr(), "tls", sec.tls != nil,
 		"transports", a.transports.up().Names(), "failed_transports", failedNames(a.transports), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules), "mute", cfg.Agent.Mute)
 	a.testChanged(ctx, cfg)
@@ -238,6 +250,7 @@ func (a *Agent) routes() map[string]http.Handler {
 	r["GET /metrics"] = a.metrics.Handler()
 	maps.Copy(r, a.silenceRoutes())
 	r["POST "+facts.StopNoticePath] = http.HandlerFunc(a.serveStopNotice)
+	r["GET "+peersync.Path] = http.HandlerFunc(a.servePeerSettings)
 	return r
 }
 
@@ -267,6 +280,9 @@ type Status struct {
 	Delivery DeliveryStatus `json:"delivery"`
 	// Silences are the silences in force (tocsin silence).
 	Silences []SilenceView `json:"silences"`
+	// Settings is where the transports and contacts come from when the
+	// agent takes them from a peer (settings_from); nil otherwise.
+	Settings *SettingsStatus `json:"settings,omitempty"`
 
 	// rulesJSON, when set, is Rules already encoded (encodeRules), which
 	// WriteJSON writes in Rules' place.
@@ -284,6 +300,7 @@ func (a *Agent) statusOf(list bool) Status {
 		DeliveryFailures: cur.engine.DeliveryFailures(),
 		Delivery:         a.deliveryStatus(),
 		Silences:         a.silenceViews(),
+		Settings:         a.synced.status(),
 	}
 	a.stopStatus(&st.Status)
 	if list {
@@ -367,6 +384,7 @@ func (a *Agent) Stop(ctx context.Context) error {
 	a.reloading.Unlock()
 	a.stopSilences() // no silence's end is announced after this
 	a.waitSilences()
+	a.stopSync()
 	cur := a.current()
 	err := cur.engine.Stop(ctx) // a last evaluation, through the still running plugins
 	a.flush(ctx)                // its mail (the shutdown notice) goes out now

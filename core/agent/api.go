@@ -16,6 +16,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/engine"
 	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/identity"
+	"github.com/tocsin-dev/tocsin/core/peersync"
 	"github.com/tocsin-dev/tocsin/core/server"
 )
 
@@ -57,6 +58,9 @@ var routeRoles = map[string]apiauth.Role{
 	"GET /v1/status": apiauth.RoleRead,
 	// A partner's stop notice: the handler takes the peer role only.
 	"POST " + facts.StopNoticePath: apiauth.RolePeer,
+	// The settings with their secrets: the peer role only (its handler
+	// refuses admin, and plain HTTP).
+	"GET " + peersync.Path: apiauth.RolePeer,
 }
 
 // routeRole returns the role the route pattern needs.
@@ -222,6 +226,11 @@ func (s Status) forReader() Status {
 		checks[name] = c
 	}
 	s.Checks = checks
+	if s.Settings != nil {
+		st := *s.Settings
+		st.Error = hideIf(st.Error)
+		s.Settings = &st
+	}
 	d := s.Delivery
 	d.Error = hideIf(d.Error)
 	if d.StoreFailing != nil {

@@ -161,23 +161,24 @@ func TestAPI_RouteMatrix(t *testing.T) {
 		{"GET", "/v1/silences"},
 		{"POST", "/v1/silences"},
 		{"POST", "/v1/silences/ABSENT/expire"},
+		{"GET", "/v1/peer/settings"},
 	}
 	const refused, closed = handshakeRefused, closedSilently
 	// want[caller] holds the answer to each route, in the order above.
 	want := map[string][]int{
-		"none":         {200, 401, 401, 401, 401, 401, 401, 401, 401, 401},
-		"wrong":        {200, 401, 401, 401, 401, 401, 401, 401, 401, 401},
-		"read":         {200, 200, 200, 403, 403, 403, 403, 403, 403, 403},
-		"peer":         {200, 200, 200, 403, 403, 403, 403, 403, 403, 403},
-		"admin":        {200, 200, 200, 200, 404, 404, 404, 200, 400, 404},
-		"local":        {200, 200, 200, 200, 404, 404, 404, 200, 400, 404},
-		"cert":         {200, 200, 200, 200, 404, 404, 404, 200, 400, 404},
-		"expired":      {refused, refused, refused, refused, refused, refused, refused, refused, refused, refused},
-		"plain":        {400, 400, 400, 400, 400, 400, closed, 400, 400, 400},
-		"remote-none":  {200, 401, 401, 401, 401, 401, 401, 401, 401, 401},
-		"remote-read":  {200, 200, 200, 403, 403, 403, 403, 403, 403, 403},
-		"remote-admin": {200, 200, 200, 200, 404, 403, 403, 200, 403, 403},
-		"remote-cert":  {200, 200, 200, 200, 404, 403, 403, 200, 403, 403},
+		"none":         {200, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401},
+		"wrong":        {200, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401},
+		"read":         {200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403},
+		"peer":         {200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 200},
+		"admin":        {200, 200, 200, 200, 404, 404, 404, 200, 400, 404, 403},
+		"local":        {200, 200, 200, 200, 404, 404, 404, 200, 400, 404, 403},
+		"cert":         {200, 200, 200, 200, 404, 404, 404, 200, 400, 404, 403},
+		"expired":      {refused, refused, refused, refused, refused, refused, refused, refused, refused, refused, refused},
+		"plain":        {400, 400, 400, 400, 400, 400, closed, 400, 400, 400, 400},
+		"remote-none":  {200, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401},
+		"remote-read":  {200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403},
+		"remote-admin": {200, 200, 200, 200, 404, 403, 403, 200, 403, 403, 403},
+		"remote-cert":  {200, 200, 200, 200, 404, 403, 403, 200, 403, 403, 403},
 	}
 	clients := map[string]*http.Client{"": s.client}
 	for _, name := range []string{"valid", "expired"} {
@@ -261,6 +262,12 @@ func TestAPI_RouteMatrix(t *testing.T) {
 				case code == 401:
 					if !strings.Contains(string(body), "Authorization: Bearer TOKEN") {
 						t.Errorf("401 without what to do: %s", body)
+					}
+				case code == 403 && rt.path == "/v1/peer/settings":
+					// The settings hold secrets: the peer role alone,
+					// not admin either.
+					if !strings.Contains(string(body), "peer role") {
+						t.Errorf("403 without what to do: %s", body)
 					}
 				case code == 403 && remote && cred != "read":
 					var e struct{ Error string }

@@ -38,9 +38,30 @@ import (
 // failed or not, and the agent goes on trying to start it. data_dir
 // cannot change without a restart; listen, token key and the delivery
 // block changes are reported as taking effect at the next start.
+//
+// The transports and contacts synced from a settings peer (settings_from)
+// are added to cfg's, in place of its own of the same names.
 func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics {
 	a.reloading.Lock()
 	defer a.reloading.Unlock()
+	prev := a.localConfig()
+	a.mu.Lock()
+	a.local = cfg
+	a.mu.Unlock()
+	diags := a.reload(ctx, a.withSynced(cfg))
+	if diags.HasErrors() {
+		a.mu.Lock()
+		a.local = prev
+		a.mu.Unlock()
+		a.withSynced(prev)
+	}
+	return diags
+}
+
+// reload is Reload of cfg, the files' configuration with the synced
+// settings in it; a.reloading is held. Applying synced settings comes
+// here too.
+func (a *Agent) reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics {
 	old := a.current()
 	if a.stopped {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Agent is stopping", Detail: "The agent is stopping; the new configuration is not applied."}}

@@ -38,6 +38,9 @@ func (s Status) WriteJSON(w io.Writer) error {
 	sw.raw(",\n")
 	sw.field("checks", s.Checks, false)
 	sw.field("delivery_failures", s.DeliveryFailures, false)
+	if s.Settings != nil {
+		sw.field("settings", s.Settings, false)
+	}
 	sw.field("delivery", s.Delivery, false)
 	sw.field("silences", s.Silences, true)
 	sw.raw("}\n")

@@ -143,7 +143,7 @@ func noticePeer(cfg *config.Config, r *http.Request) (string, error) {
 }
 
 // writeJSONError answers code with a JSON {"error": msg}, as the rest of
-// the API does.
+// the API does, never cached (the peer routes' answers and refusals).
 func writeJSONError(w http.ResponseWriter, code int, msg string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -85,6 +85,7 @@ var peerSchema = &hcl.BodySchema{
 		{Name: "fingerprint"},
 		{Name: "token_file"},
 		{Name: "insecure"},
+		{Name: "settings_from"},
 	},
 }
 

@@ -178,7 +178,13 @@ type Transport struct {
 	// Settings holds the config block decoded against the plugin's schema;
 	// it is set by DecodeSettings.
 	Settings sdk.Settings
+	// Origin is where the transport comes from when not from this
+	// agent's files: `peer "NAME"`, the settings peer it was synced from
+	// (see SettingsPeer); "" for the files.
+	Origin string
 
+	// preset is the JSON settings of a synced transport (no body).
+	preset      []byte
 	defRange    hcl.Range            // `transport "name"`, for block-level problems
 	body        hcl.Body             // the config block's body, nil when there is none
 	configRange hcl.Range            // the config block's header
@@ -203,6 +209,9 @@ type Contact struct {
 	Via []string
 	// DeclRange is the range of the block's label.
 	DeclRange hcl.Range
+	// Origin is where the contact comes from when not from this agent's
+	// files, as for a Transport.
+	Origin string
 }
 
 // The layout of the Debian package: its executable, the plugins it

@@ -49,6 +49,8 @@ library "failover" {
   takeover_after      = "3m"
   log_file            = "agent.log"
   heartbeat           = "0 7 * * *"
+  take_settings_from_primary = true
+  settings_unsynced_after    = "6h"
   notify              = [contact.ops]
 
   delivery_alert_after   = "20m"
@@ -79,7 +81,7 @@ func TestLoad_Library(t *testing.T) {
 		"sync file " + filepath.Join(dir, "sync/last"),
 	}
 	sameLines(t, "checks", checks, wantChecks)
-	if len(cfg.Peers) != 1 || cfg.Peers[0].Name != "partner" || cfg.Peers[0].Spec.Peer.URL != "https://192.0.2.1:9870" {
+	if len(cfg.Peers) != 1 || cfg.Peers[0].Name != "partner" || cfg.Peers[0].Spec.Peer.URL != "https://192.0.2.1:9870" || !cfg.Peers[0].Spec.Peer.SettingsFrom {
 		t.Errorf("peers = %+v", cfg.Peers)
 	}
 	for _, c := range append(cfg.Checks, cfg.Peers...) {
@@ -216,32 +218,32 @@ func TestLoad_LibraryLeavesOut(t *testing.T) {
 		{
 			name:    "only the required settings",
 			library: `role = "primary"` + "\n" + `peer_url = "https://192.0.2.2:9870"`,
-			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "transport_test_failed", "role_became_primary", "role_became_backup", "takeover_overdue"},
+			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "transport_test_failed", "role_became_primary", "role_became_backup", "takeover_overdue", "settings_unsynced"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "disabled rules",
 			library: `role = "primary"` + "\n" + `peer_url = "https://192.0.2.2:9870"` + "\n" + `version = "7"` + "\n" + `disable = ["daily_heartbeat", "version_mismatch"]`,
-			absent:  []string{"daily_heartbeat", "version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "transport_test_failed", "role_became_primary", "role_became_backup", "takeover_overdue"},
+			absent:  []string{"daily_heartbeat", "version_mismatch", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "transport_test_failed", "role_became_primary", "role_became_backup", "takeover_overdue", "settings_unsynced"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "delivery_alert_contact given, delivery_failing disabled",
 			library: `role = "primary"` + "\n" + `peer_url = "https://192.0.2.2:9870"` + "\n" + `delivery_alert_contact = contact.ops` + "\n" + `disable = ["delivery_failing", "outbox_store_failing"]`,
-			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "role_became_primary", "role_became_backup", "takeover_overdue"},
+			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "role_became_primary", "role_became_backup", "takeover_overdue", "settings_unsynced"},
 			checks:  []string{"self"},
 		},
 		{
 			name:    "a self_check command",
 			library: `role = "backup"` + "\n" + `peer_url = "https://192.0.2.1:9870"` + "\n" + `self_check = ["/usr/bin/product", "selftest"]`,
-			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "transport_test_failed", "role_became_primary", "role_became_backup", "takeover_overdue"},
+			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "transport_test_failed", "role_became_primary", "role_became_backup", "takeover_overdue", "settings_unsynced"},
 			checks:  []string{"self command /usr/bin/product selftest"},
 		},
 		{
 			name:    "a role read from a check: the takeover observed, not predicted",
 			extra:   "check \"product\" {\n  file = \"/etc/product/state.json\"\n  json = true\n}\n",
 			library: `role = check.product.json.role` + "\n" + `peer_url = "https://192.0.2.1:9870"`,
-			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "transport_test_failed", "takeover"},
+			absent:  []string{"version_mismatch", "version_unknown", "shared_ip_nic_down", "shared_ip_not_assigned", "backup_isolated", "backup_no_test_ips", "primary_hostname_unreachable", "sync_stale", "sync_unreadable", "delivery_failing", "outbox_store_failing", "transport_test_failed", "takeover", "settings_unsynced"},
 			checks:  []string{"product", "self"},
 		},
 	}

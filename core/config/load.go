@@ -103,8 +103,8 @@ func (l *loader) load(paths ...string) (*Config, hcl.Diagnostics) {
 	}
 	diags = append(diags, l.expandLibrary()...)
 	if !l.parseFailed {
-		diags = append(diags, l.checkVia()...)
-		diags = append(diags, l.checkNotify()...)
+		diags = append(diags, l.fromPeer(l.checkVia())...)
+		diags = append(diags, l.fromPeer(l.checkNotify())...)
 		diags = append(diags, l.checkRules()...)
 	}
 	diags = append(diags, l.checkTokenKey()...)

@@ -253,6 +253,11 @@ func (f *fileDecoder) peerSecurity(ps *facts.PeerSpec, attrs hcl.Attributes) hcl
 		diags = append(diags, d...)
 		ps.Insecure = !d.HasErrors() && !v.IsNull() && v.True()
 	}
+	if attr, ok := attrs["settings_from"]; ok {
+		v, d := attrValue(attr, f.ctx, cty.Bool)
+		diags = append(diags, d...)
+		ps.SettingsFrom = !d.HasErrors() && !v.IsNull() && v.True()
+	}
 	return diags
 }
 

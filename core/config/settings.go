@@ -35,6 +35,9 @@ func (t *Transport) DecodeSettings(schema sdk.Schema) hcl.Diagnostics {
 
 	t.Settings = sdk.Settings{}
 	t.sensitiveRanges, t.secrets = nil, nil
+	if t.preset != nil {
+		return t.decodePreset(schema, plugin)
+	}
 	var required []string
 	for _, a := range schema {
 		if a.Sensitive {

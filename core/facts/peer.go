@@ -47,6 +47,23 @@ type PeerSpec struct {
 	// empty, the identity the agent generated under IdentityDir (its
 	// data_dir) is presented, once it exists.
 	ClientCertFile, ClientKeyFile, IdentityDir string
+	// SettingsFrom makes this agent take its transports and contacts from
+	// the peer (the peer's settings_from, the failover library's
+	// take_settings_from_primary): see the agent's settings sync.
+	SettingsFrom bool
+	// SettingsSync, set by the agent for a peer with SettingsFrom,
+	// reports its last sync for the values settings_synced_at and
+	// settings_error; nil reports none.
+	SettingsSync func() SettingsSync
+}
+
+// SettingsSync is the state of the settings sync from a peer.
+type SettingsSync struct {
+	// SyncedAt is when the settings in use were last fetched from the
+	// peer; zero when never.
+	SyncedAt time.Time
+	// Error is why the last attempt failed; "" when it succeeded.
+	Error string
 }
 
 func init() {
@@ -68,6 +85,12 @@ func init() {
 			valStopping:     cty.Bool,
 			valStoppedAt:    cty.String,
 			valStopReason:   cty.String,
+			// The settings sync (SettingsFrom): whether this agent takes
+			// its settings from the peer, when it last did, and why the
+			// last attempt failed.
+			"settings_from":      cty.Bool,
+			"settings_synced_at": cty.String,
+			"settings_error":     cty.String,
 		},
 		has:      func(s Spec) bool { return s.Peer != nil },
 		defaults: func(s Spec) Spec { c := *s.Peer; s.Peer = &c; return s },
@@ -87,6 +110,16 @@ func init() {
 			}
 			v["reachable"] = cty.False
 			v[valStopping] = cty.False
+			v["settings_from"] = cty.BoolVal(s.Peer != nil && s.Peer.SettingsFrom)
+			if s.Peer != nil && s.Peer.SettingsSync != nil {
+				st := s.Peer.SettingsSync()
+				if !st.SyncedAt.IsZero() {
+					v["settings_synced_at"] = timeVal(st.SyncedAt)
+				}
+				if st.Error != "" {
+					v["settings_error"] = stringVal(st.Error)
+				}
+			}
 		},
 		run: checkPeer,
 	})
@@ -140,50 +173,22 @@ type NodeStatus struct {
 
 // checkPeer asks another agent for its Status. Values: url, reachable (an
 // HTTP answer came), name, role, version, shared_ips, test_ips,
-// auto_failover, last_sync (RFC 3339 or null), agent_version, and
-// stopping, stopped_at, stop_reason: the peer is stopping (its status
-// says so) or announced its stop and has not answered as running since
-// (e's notices; the runner sets those from the notices when it records
-// the fact). It succeeds on status 200 with a body that decodes as a
-// Status.
+// auto_failover, last_sync (RFC 3339 or null), agent_version; stopping,
+// stopped_at, stop_reason: the peer is stopping (its status says so) or
+// announced its stop and has not answered as running since (e's notices;
+// the runner sets those from the notices when it records the fact); and
+// the settings sync's settings_from, settings_synced_at and
+// settings_error (set before the run, from SettingsSync). It succeeds on
+// status 200 with a body that decodes as a Status.
 func checkPeer(ctx context.Context, s Spec, e *env, v map[string]cty.Value) error {
-	p := s.Peer
-	base, err := url.Parse(p.URL)
-	if err != nil {
-		return fmt.Errorf("peer.url: %w", err)
-	}
-	statusURL := base.JoinPath(StatusPath)
-	target := statusURL.Redacted()
-	if err := insecurePeer(p); err != nil {
-		return err
-	}
-	tr, err := peerTransport(p, base)
-	if err != nil {
-		return err
-	}
-	defer tr.CloseIdleConnections()
-	req, err := newPeerRequest(ctx, p, http.MethodGet, statusURL.String(), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		var pe *identity.PinError
-		if errors.As(err, &pe) {
-			// Not the partner: whatever answered is not believed.
-			return fmt.Errorf("GET %s: not the partner: %w", target, pe)
-		}
+	resp, target, err := PeerGet(ctx, s.Peer, StatusPath)
+	if resp == nil {
 		return err
 	}
 	defer resp.Body.Close()
 	v["reachable"] = cty.True
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return fmt.Errorf("GET %s: the partner refuses this agent (%s: %s): pin this agent on the partner (its peer_fingerprint, or a peer block's fingerprint, set to what tocsin identity prints here), or give this peer a token_file the partner's credential block accepts",
-			target, resp.Status, apiError(resp.Body))
-	default:
-		return fmt.Errorf("GET %s: status %s, want 200", target, resp.Status)
+	if err != nil {
+		return err
 	}
 	st, err := decodeStatus(resp.Body, maxStatusSize)
 	switch {
@@ -227,6 +232,65 @@ func peerStopping(name string, st Status, notices *PeerNotices, v map[string]cty
 		notices.logger.Warn("the peer's stop notice is not kept across a restart", "peer", name, "error", err)
 	}
 	return nil
+}
+
+// PeerGet asks the peer p for path (below its URL) as the peer check
+// does: only over a link LinkRisk accepts (or Insecure allows), verified
+// by the pinned fingerprint or the CA, presenting this agent's identity
+// and its token_file. It returns the response when the peer answered
+// (the caller closes its body), the redacted URL asked, and an error
+// that says what to do when the answer is not 200 OK, or there was none.
+func PeerGet(ctx context.Context, p *PeerSpec, path string) (*http.Response, string, error) {
+	base, err := url.Parse(p.URL)
+	if err != nil {
+		return nil, "", fmt.Errorf("peer.url: %w", err)
+	}
+	u := base.JoinPath(path)
+	target := u.Redacted()
+	if err := insecurePeer(p); err != nil {
+		return nil, target, err
+	}
+	tr, err := peerTransport(p, base)
+	if err != nil {
+		return nil, target, err
+	}
+	req, err := newPeerRequest(ctx, p, http.MethodGet, u.String(), nil)
+	if err != nil {
+		tr.CloseIdleConnections()
+		return nil, target, err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		tr.CloseIdleConnections()
+		var pe *identity.PinError
+		if errors.As(err, &pe) {
+			// Not the partner: whatever answered is not believed.
+			return nil, target, fmt.Errorf("GET %s: not the partner: %w", target, pe)
+		}
+		return nil, target, err
+	}
+	// The link is used once: closing the body closes it.
+	resp.Body = closeWith{resp.Body, tr.CloseIdleConnections}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return resp, target, nil
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return resp, target, fmt.Errorf("GET %s: the partner refuses this agent (%s: %s): pin this agent on the partner (its peer_fingerprint, or a peer block's fingerprint, set to what tocsin identity prints here), or give this peer a token_file the partner's credential block accepts",
+			target, resp.Status, apiError(resp.Body))
+	}
+	return resp, target, fmt.Errorf("GET %s: status %s, want 200", target, resp.Status)
+}
+
+// closeWith is a response body that runs after once it is closed.
+type closeWith struct {
+	io.ReadCloser
+	after func()
+}
+
+func (c closeWith) Close() error {
+	err := c.ReadCloser.Close()
+	c.after()
+	return err
 }
 
 // insecurePeer refuses a link to a peer off this host that anyone on the

@@ -353,6 +353,8 @@ func (lib *Block) given(need string) bool {
 		return len(lib.sharedIPs) > 0
 	case "test_ips":
 		return len(lib.testIPs) > 0
+	case "take_settings_from_primary":
+		return lib.peer.SettingsFrom
 	}
 	return true
 }

@@ -30,7 +30,7 @@ func (lib *Block) staticValue() cty.Value {
 		}
 		return stringListVal(names)
 	}
-	return cty.ObjectVal(map[string]cty.Value{
+	return cty.ObjectVal(lib.withSyncValues(map[string]cty.Value{
 		"peer_url":               str(lib.peerURL),
 		"primary_hostname":       str(lib.primaryHostname),
 		"shared_ips":             stringListVal(lib.sharedIPs),
@@ -48,7 +48,18 @@ func (lib *Block) staticValue() cty.Value {
 		"heartbeat_every":        str(DescribeSchedule(lib.heartbeat)),
 		"log_file":               str(lib.logFile),
 		"backup_ops":             cty.UnknownVal(cty.Bool),
-	})
+	}))
+}
+
+// withSyncValues adds the settings sync's values to v (the variable
+// library): settings_unsynced_after.
+func (lib *Block) withSyncValues(v map[string]cty.Value) map[string]cty.Value {
+	after := lib.settingsUnsyncedAfter
+	if after == "" {
+		after = DefaultSettingsUnsyncedAfter
+	}
+	v["settings_unsynced_after"] = cty.StringVal(after)
+	return v
 }
 
 // overdueAfter is takeover_after plus TakeoverGrace, written as a

@@ -28,6 +28,9 @@ const (
 	DefaultTakeoverAfter      = "5m"
 	DefaultBackupLostAfter    = "10m"
 	DefaultDeliveryAlertAfter = "15m"
+	// DefaultSettingsUnsyncedAfter is how long settings_unsynced waits
+	// for a sync of the settings from the primary.
+	DefaultSettingsUnsyncedAfter = "24h"
 )
 
 // TakeoverGrace is how much longer than takeover_after the primary may
@@ -78,6 +81,8 @@ var Schema = &hcl.BodySchema{
 		{Name: "evaluate_every"},
 		{Name: "delivery_alert_after"},
 		{Name: "delivery_alert_contact"},
+		{Name: "take_settings_from_primary"},
+		{Name: "settings_unsynced_after"},
 	},
 }
 
@@ -126,6 +131,8 @@ type Block struct {
 	takeoverAfter      string
 	backupLostAfter    string
 	deliveryAlertAfter string
+	// settingsUnsyncedAfter is settings_unsynced_after.
+	settingsUnsyncedAfter string
 	// deliveryAlert names the contacts delivery_failing notifies.
 	deliveryAlert []hcldecode.Ranged
 	evaluateEvery time.Duration // 0: the rules' own schedules
@@ -147,7 +154,7 @@ func (lib *Block) Failed() bool { return lib.failed }
 // so that it sees the merged agent and node settings.
 func Decode(block *hcl.Block, env Env) (*Block, hcl.Diagnostics) {
 	lib := &Block{defRange: block.DefRange, takeoverAfter: DefaultTakeoverAfter, backupLostAfter: DefaultBackupLostAfter, heartbeat: DefaultHeartbeat,
-		deliveryAlertAfter: DefaultDeliveryAlertAfter}
+		deliveryAlertAfter: DefaultDeliveryAlertAfter, settingsUnsyncedAfter: DefaultSettingsUnsyncedAfter}
 	content, diags := block.Body.Content(Schema)
 	lib.attrs = content.Attributes
 	a := content.Attributes
@@ -197,12 +204,19 @@ func Decode(block *hcl.Block, env Env) (*Block, hcl.Diagnostics) {
 	strSetting("peer_url", &lib.peerURL, false)
 	strSetting("peer_ca_file", &lib.peer.CAFile, true)
 	peerAttrs := hcl.Attributes{}
-	for setting, arg := range map[string]string{"peer_fingerprint": "fingerprint", "peer_token_file": "token_file", "peer_insecure": "insecure"} {
+	for setting, arg := range map[string]string{"peer_fingerprint": "fingerprint", "peer_token_file": "token_file", "peer_insecure": "insecure", "take_settings_from_primary": "settings_from"} {
 		if attr, ok := a[setting]; ok {
 			peerAttrs[arg] = attr
 		}
 	}
 	diags = append(diags, env.PeerSecurity(&lib.peer, peerAttrs)...)
+	if attr, ok := a["take_settings_from_primary"]; ok && lib.peer.SettingsFrom {
+		if lit, isLit := lib.role.(*hclsyntax.LiteralValueExpr); isLit && lit.Val.Type() == cty.String && lit.Val.AsString() == "primary" {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "The primary takes its settings from the backup",
+				Detail:  "take_settings_from_primary is for the backup: here, with role = \"primary\", it takes the transports and contacts of the partner. Set it in the backup's library block only.",
+				Subject: attr.Range.Ptr()})
+		}
+	}
 	strSetting("primary_hostname", &lib.primaryHostname, false)
 	strSetting("shared_ip_interface", &lib.sharedIPInterface, false)
 	strSetting("sync_file", &lib.syncFile, true)
@@ -211,11 +225,13 @@ func Decode(block *hcl.Block, env Env) (*Block, hcl.Diagnostics) {
 	strSetting("backup_lost_after", &lib.backupLostAfter, false)
 	strSetting("heartbeat", &lib.heartbeat, false)
 	strSetting("delivery_alert_after", &lib.deliveryAlertAfter, false)
+	strSetting("settings_unsynced_after", &lib.settingsUnsyncedAfter, false)
 
 	for _, s := range []struct{ name, value string }{
 		{"takeover_after", lib.takeoverAfter},
 		{"backup_lost_after", lib.backupLostAfter},
 		{"delivery_alert_after", lib.deliveryAlertAfter},
+		{"settings_unsynced_after", lib.settingsUnsyncedAfter},
 	} {
 		if attr, ok := a[s.name]; ok && s.value != "" {
 			if d, err := rules.ParseDuration(s.value); err != nil || d <= 0 {

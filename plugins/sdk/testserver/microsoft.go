@@ -72,6 +72,11 @@ type MicrosoftOptions struct {
 	// Now, if set, replaces time.Now for every expiry decision (tokens,
 	// codes, secrets, client assertions), so tests can move time.
 	Now func() time.Time
+	// KeepRotatedRefreshTokens keeps a refresh token valid after a
+	// refresh rotated it, as Microsoft's identity platform does (an old
+	// refresh token stays valid until it expires). False, the default,
+	// is the strictest provider: a refresh token works once.
+	KeepRotatedRefreshTokens bool
 }
 
 // MicrosoftApp is an application registration in a tenant. Its fields are
@@ -618,7 +623,9 @@ func (m *MicrosoftIdentity) token(r *http.Request, tenant, grant, clientID strin
 		if !ok || g.clientID != app.ClientID || g.tenant != tenant {
 			return nil, msAADErr(400, "invalid_grant", 70000, "Provided grant is invalid or malformed.")
 		}
-		delete(m.refresh, rt) // rotation: a refresh token works once
+		if !m.opts.KeepRotatedRefreshTokens {
+			delete(m.refresh, rt) // rotation: a refresh token works once
+		}
 		if s := form.Get("scope"); s != "" {
 			if e := msCheckDelegatedScope(app, s); e != nil {
 				return nil, e
