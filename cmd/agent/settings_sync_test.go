@@ -20,7 +20,8 @@ import (
 )
 
 // syncPrimary is the primary of TestSettingsSync_BackupTakesOver: both
-// transports and both contacts are here, their secrets read with file().
+// transports and both contacts are here, their secrets read with file(),
+// each transport with a test_to.
 const syncPrimary = `
 agent {
   node          = "primary"
@@ -35,8 +36,9 @@ credential "backup" {
   fingerprint = %[2]q
 }
 transport "relay" {
-  plugin = "smtp-basic"
-  from   = "primary@example.com"
+  plugin  = "smtp-basic"
+  from    = %[10]q
+  test_to = ["test@example.com"]
   config {
     host                = "127.0.0.1"
     port                = %[3]d
@@ -47,8 +49,9 @@ transport "relay" {
   }
 }
 transport "m365" {
-  plugin = "smtp-oauth-ms"
-  from   = "alerts@contoso.example"
+  plugin  = "smtp-oauth-ms"
+  from    = "alerts@contoso.example"
+  test_to = ["test@contoso.example"]
   config {
     tenant_id     = %[4]q
     client_id     = %[5]q
@@ -157,10 +160,10 @@ func TestSettingsSync_BackupTakesOver(t *testing.T) {
 		ids[n] = id
 	}
 	primaryAddr := freePort(t)
-	primaryText := func(opsAddr string) string {
-		return fmt.Sprintf(syncPrimary, primaryAddr, ids["backup"].Fingerprint(), relay.Port(), msTenant, msClientID, id.URL(), ms.Port(), caFile, opsAddr)
+	primaryText := func(opsAddr, from string) string {
+		return fmt.Sprintf(syncPrimary, primaryAddr, ids["backup"].Fingerprint(), relay.Port(), msTenant, msClientID, id.URL(), ms.Port(), caFile, opsAddr, from)
 	}
-	primary := &haNode{t: t, bin: bin, config: write("primary.hcl", primaryText("ops@example.com"))}
+	primary := &haNode{t: t, bin: bin, config: write("primary.hcl", primaryText("ops@example.com", "primary@example.com"))}
 	backup := &haNode{t: t, bin: bin, config: write("backup.hcl", fmt.Sprintf(syncBackup, "backup", freePort(t), primaryAddr, ids["primary"].Fingerprint()))}
 	stranger := &haNode{t: t, bin: bin, config: write("stranger.hcl", fmt.Sprintf(syncBackup, "stranger", freePort(t), primaryAddr, ids["primary"].Fingerprint()))}
 
@@ -174,6 +177,11 @@ func TestSettingsSync_BackupTakesOver(t *testing.T) {
 	backup.start()
 	backup.out.waitFor(t, "settings synced from the peer", 20*time.Second)
 
+	// The backup tests what it took, as the primary tests its own: a
+	// test mail through each transport, from each node.
+	awaitSubjects(t, relay, "Tocsin test mail: transport relay on primary (first test)", "Tocsin test mail: transport relay on backup (first test)")
+	awaitSubjects(t, ms, "Tocsin test mail: transport m365 on primary (first test)", "Tocsin test mail: transport m365 on backup (first test)")
+
 	// validate on the backup says where its transports come from, and
 	// checks them with its plugins.
 	r := runCLI(t, "validate", "-config", backup.config)
@@ -183,12 +191,14 @@ func TestSettingsSync_BackupTakesOver(t *testing.T) {
 		}
 	}
 
-	// A change on the primary reaches the backup.
-	write("primary.hcl", primaryText("ops-new@example.com"))
+	// A change on the primary reaches the backup, and the backup tests
+	// the transport that changed (its sender) once, the other not again.
+	write("primary.hcl", primaryText("ops-new@example.com", "alerts@example.com"))
 	if err := primary.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	backup.out.waitFor(t, "settings synced from the peer", 20*time.Second)
+	awaitSubjects(t, relay, "Tocsin test mail: transport relay on backup (settings changed)")
 
 	// A peer the primary does not pin gets nothing, and says why.
 	stranger.start()
@@ -214,15 +224,19 @@ func TestSettingsSync_BackupTakesOver(t *testing.T) {
 	primary.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	got, err := relay.Wait(ctx, 1)
-	if err != nil {
-		t.Fatalf("no mail through the synced smtp-basic transport: %v\nbackup:\n%s", err, backup.out.all)
+	const down = "primary_down: the backup takes over"
+	m := awaitSubjects(t, relay, down)[0]
+	if m.User != "tocsin" || len(m.To) != 1 || m.To[0] != "ops-new@example.com" {
+		t.Errorf("relay got the alert as %q to %v:\n%s", m.User, m.To, m.Data)
 	}
-	if m := got[0]; m.User != "tocsin" || len(m.To) != 1 || m.To[0] != "ops-new@example.com" || !strings.Contains(string(m.Data), "primary_down") {
-		t.Errorf("relay got a mail as %q to %v:\n%s", m.User, m.To, m.Data)
+	awaitSubjects(t, ms, down)
+	for subject, n := range subjectsAt(t, relay) {
+		if strings.HasPrefix(subject, "Tocsin test mail: transport relay on backup") && n != 1 {
+			t.Errorf("%d mails %q, want 1", n, subject)
+		}
 	}
-	if _, err := ms.Wait(ctx, 1); err != nil {
-		t.Fatalf("no mail through the synced smtp-oauth-ms transport: %v\nbackup:\n%s", err, backup.out.all)
+	if n := subjectsAt(t, ms)["Tocsin test mail: transport m365 on backup (settings changed)"]; n != 0 {
+		t.Errorf("m365 did not change, yet the backup tested it again (%d mails)", n)
 	}
 
 	// /v1/status on the backup says where its transports come from,
@@ -265,4 +279,35 @@ func TestSettingsSync_BackupTakesOver(t *testing.T) {
 		t.Errorf("the restarted backup does not run the synced transports:\n%s", backup.out.all)
 	}
 	backup.stop()
+}
+
+// awaitSubjects waits up to 40 s until srv has received a mail with each
+// of subjects, and returns the first of each, in order.
+func awaitSubjects(t *testing.T, srv *testserver.Server, want ...string) []testserver.Received {
+	t.Helper()
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		found := make([]testserver.Received, len(want))
+		missing := ""
+		for i, want := range want {
+			ok := false
+			for _, m := range srv.Messages() {
+				if subjectOf(t, m) == want {
+					found[i], ok = m, true
+					break
+				}
+			}
+			if !ok {
+				missing = want
+				break
+			}
+		}
+		if missing == "" {
+			return found
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no mail %q; the server has %q", missing, subjects(t, srv))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -26,8 +26,8 @@ rule "disk" {
 func subjectsAt(t *testing.T, srv *testserver.Server) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	for _, m := range srv.Messages() {
-		out[subjectOf(t, m)]++
+	for _, s := range subjects(t, srv) {
+		out[s]++
 	}
 	return out
 }

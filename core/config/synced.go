@@ -35,6 +35,9 @@ type SyncedTransport struct {
 	SendTimeout                      time.Duration
 	// Settings is the JSON object of the config block's values.
 	Settings []byte
+	// TestTo is where the transport's test mail goes (test_to): the
+	// backup tests what it took, as the primary tests its own.
+	TestTo []string
 }
 
 // NewSyncedTransport returns the transport s, as taken from origin (such
@@ -44,7 +47,7 @@ func NewSyncedTransport(s SyncedTransport, origin string) *Transport {
 	rng := hcl.Range{Filename: origin}
 	return &Transport{
 		Name: s.Name, Plugin: s.Plugin, From: s.From, Path: s.Path, SHA256: s.SHA256,
-		RateLimit: s.RateLimit, SendTimeout: s.SendTimeout, Origin: origin,
+		RateLimit: s.RateLimit, SendTimeout: s.SendTimeout, TestTo: slices.Clone(s.TestTo), Origin: origin,
 		DeclRange: rng, PluginRange: rng, defRange: rng, configRange: rng,
 		preset: slices.Clone(s.Settings),
 	}
@@ -54,7 +57,7 @@ func NewSyncedTransport(s SyncedTransport, origin string) *Transport {
 // must have been decoded.
 func (t *Transport) Synced() SyncedTransport {
 	return SyncedTransport{Name: t.Name, Plugin: t.Plugin, From: t.From, Path: t.Path, SHA256: t.SHA256,
-		RateLimit: t.RateLimit, SendTimeout: t.SendTimeout, Settings: slices.Clone(t.Settings.JSON())}
+		RateLimit: t.RateLimit, SendTimeout: t.SendTimeout, Settings: slices.Clone(t.Settings.JSON()), TestTo: slices.Clone(t.TestTo)}
 }
 
 // WithSynced returns a copy of c whose transports and contacts of the

@@ -3,9 +3,11 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -170,5 +172,27 @@ func TestTransport_DecodePreset(t *testing.T) {
 				t.Fatalf("diagnostics %v, want an error with %q", diags, tt.want)
 			}
 		})
+	}
+}
+
+// TestTransport_SyncedRoundTrip: what a primary serves of a transport
+// (Synced) is what the backup makes of it (NewSyncedTransport), every
+// field, so that a setting added to one side and not the other shows.
+func TestTransport_SyncedRoundTrip(t *testing.T) {
+	want := SyncedTransport{
+		Name: "relay", Plugin: "smtp-basic", From: "a@example.com", Path: "/opt/p", SHA256: strings.Repeat("ab", 32),
+		RateLimit: Rate{Messages: 30, Per: time.Minute}, SendTimeout: time.Minute,
+		Settings: []byte(`{"host":"mail.example.com","port":25}`), TestTo: []string{"test@example.com"},
+	}
+	tr := NewSyncedTransport(want, `peer "primary"`)
+	if diags := tr.DecodeSettings(fakeSchema); diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	got := tr.Synced()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Synced() = %+v\nwant      %+v", got, want)
+	}
+	if tr.Origin != `peer "primary"` {
+		t.Errorf("Origin = %q", tr.Origin)
 	}
 }

@@ -60,6 +60,9 @@ type Transport struct {
 	SendTimeout  time.Duration `json:"send_timeout,omitempty"`
 	// Settings is the config block as a JSON object, secrets included.
 	Settings json.RawMessage `json:"settings"`
+	// TestTo is where the transport's test mail goes: the backup sends
+	// one when what it took changes, from its own node.
+	TestTo []string `json:"test_to,omitempty"`
 	// Login is what `tocsin oauth login` stored for the transport on the
 	// peer; nil when nothing.
 	Login *Login `json:"login,omitempty"`
@@ -129,7 +132,7 @@ func Serve(cfg *config.Config, now time.Time, logins func(transport string) (*to
 		}
 		st := t.Synced()
 		tr := Transport{Name: st.Name, Plugin: st.Plugin, From: st.From, Path: st.Path, SHA256: st.SHA256,
-			RateMessages: st.RateLimit.Messages, RatePer: st.RateLimit.Per, SendTimeout: st.SendTimeout, Settings: st.Settings}
+			RateMessages: st.RateLimit.Messages, RatePer: st.RateLimit.Per, SendTimeout: st.SendTimeout, Settings: st.Settings, TestTo: st.TestTo}
 		if logins != nil {
 			e, err := logins(t.Name)
 			if err != nil {
@@ -155,7 +158,7 @@ func (s Settings) Config(origin string) ([]*config.Transport, []*config.Contact)
 	var ts []*config.Transport
 	for _, t := range s.Transports {
 		ts = append(ts, config.NewSyncedTransport(config.SyncedTransport{Name: t.Name, Plugin: t.Plugin, From: t.From, Path: t.Path, SHA256: t.SHA256,
-			RateLimit: config.Rate{Messages: t.RateMessages, Per: t.RatePer}, SendTimeout: t.SendTimeout, Settings: t.Settings}, origin))
+			RateLimit: config.Rate{Messages: t.RateMessages, Per: t.RatePer}, SendTimeout: t.SendTimeout, Settings: t.Settings, TestTo: t.TestTo}, origin))
 	}
 	var cs []*config.Contact
 	for _, c := range s.Contacts {
