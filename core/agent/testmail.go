@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -140,7 +139,8 @@ func (tt *transportTests) load() error {
 }
 
 // readOrCreateKey returns the 32-byte key at path, creating it (0600,
-// random) when it does not exist.
+// random) when it does not exist. The agent's lock on data_dir makes it
+// the only writer.
 func readOrCreateKey(path string) ([]byte, error) {
 	b, err := fsafe.ReadFile(path, 1024, fsafe.Secret)
 	if err == nil {
@@ -156,33 +156,11 @@ func readOrCreateKey(path string) ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("make the test mail key: %w", err)
 	}
-	f, err := fsafe.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600, fsafe.Secret)
-	if errors.Is(err, fs.ErrExist) {
-		return readOrCreateKey(path) // made meanwhile
+	// Written whole or not at all: a crash never leaves a short key.
+	if err := fsafe.WriteFileAtomic(filepath.Dir(path), filepath.Base(path), key); err != nil {
+		return nil, fmt.Errorf("create the test mail key: %w", err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", path, err)
-	}
-	if err := writeSyncedFile(f, key); err != nil {
-		_ = os.Remove(path)
-		return nil, err
-	}
-	return key, fsafe.SyncDir(filepath.Dir(path))
-}
-
-// writeSyncedFile writes data to f, flushes it and closes it.
-func writeSyncedFile(f *os.File, data []byte) error {
-	_, err := f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", f.Name(), err)
-	}
-	return nil
+	return key, nil
 }
 
 // save writes the state file atomically (a temporary file renamed over
@@ -192,24 +170,7 @@ func (tt *transportTests) save() error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(tt.dir, "."+TestStateFile+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", TestStateFile, err)
-	}
-	if err := fsafe.Adopt(tmp, tt.dir); err != nil {
-		_ = tmp.Close()
-		_ = os.Remove(tmp.Name())
-		return err
-	}
-	if err := writeSyncedFile(tmp, b); err != nil {
-		_ = os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(tt.dir, TestStateFile)); err != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", TestStateFile, err)
-	}
-	return fsafe.SyncDir(tt.dir)
+	return fsafe.WriteFileAtomic(tt.dir, TestStateFile, b)
 }
 
 // effective is what a transport's test proves: the plugin (name, path,

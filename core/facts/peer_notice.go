@@ -11,7 +11,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -168,26 +167,7 @@ func (n *PeerNotices) saveLocked() error {
 	if err != nil {
 		return fmt.Errorf("encode the peers' stop notices: %w", err)
 	}
-	tmp := n.path + ".tmp"
-	f, err := fsafe.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600, fsafe.State)
-	if err != nil {
-		return fmt.Errorf("write the peers' stop notices: %w; check data_dir", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, n.path)
-	}
-	if err == nil {
-		err = fsafe.SyncDir(filepath.Dir(n.path))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := fsafe.WriteFileAtomic(filepath.Dir(n.path), filepath.Base(n.path), b); err != nil {
 		return fmt.Errorf("write the peers' stop notices to %s: %w; check data_dir (free space, permissions)", n.path, err)
 	}
 	return nil

@@ -393,44 +393,10 @@ func (s *Store) saveLocked(list []Silence) error {
 		return fmt.Errorf("save silences: %w", err)
 	}
 	dir := filepath.Dir(s.path)
-	if err := writeFileAtomic(dir, filepath.Base(s.path), append(data, '\n')); err != nil {
+	if err := fsafe.WriteFileAtomic(dir, filepath.Base(s.path), append(data, '\n')); err != nil {
 		return fmt.Errorf("save silences to %s: %w; free space or fix the permissions of data_dir, then try again", s.path, err)
 	}
 	return nil
-}
-
-// writeFileAtomic replaces dir/name with data (mode 0600).
-func writeFileAtomic(dir, name string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	renamed := false
-	defer func() {
-		if !renamed {
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	// Root writing in the agent's directory gives the file to its owner.
-	if err := fsafe.Adopt(tmp, dir); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return werr
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	renamed = true
-	return fsafe.SyncDir(dir)
 }
 
 // newID returns a short random ID.
