@@ -40,12 +40,12 @@ func TestLoad_ReferenceDetails(t *testing.T) {
 		{
 			name: "misspelt variable",
 			when: "chek.web.ok",
-			want: []string{`Unknown variable: There is no variable "chek" here; rules read node, check, peer, agent, outbox. Did you mean "check"?`},
+			want: []string{`Unknown variable: There is no variable "chek" here; rules read node, check, peer, agent, outbox, credential. Did you mean "check"?`},
 		},
 		{
 			name: "variable like none",
 			when: "zzzzzz.web.ok",
-			want: []string{`Unknown variable: There is no variable "zzzzzz" here; rules read node, check, peer, agent, outbox.`},
+			want: []string{`Unknown variable: There is no variable "zzzzzz" here; rules read node, check, peer, agent, outbox, credential.`},
 		},
 		{
 			name:  "misspelt check: the checks are listed, not the peers",

@@ -132,14 +132,17 @@ func TestExpand(t *testing.T) {
 	for _, r := range host.rules {
 		names = append(names, r.Name)
 		want := "@every 10s"
-		if r.Name == "daily_heartbeat" {
+		switch r.Name {
+		case "daily_heartbeat":
 			want = DefaultHeartbeat
+		case "credential_expiring":
+			want = "@every 10m" // its own: its thresholds need it
 		}
 		if r.Schedule != want {
 			t.Errorf("%s: schedule %q, want %q", r.Name, r.Schedule, want)
 		}
 		wantNotify := "[contact.ops]"
-		if r.Name == "delivery_failing" || r.Name == "outbox_store_failing" {
+		if r.Name == "delivery_failing" || r.Name == "outbox_store_failing" || r.Name == "credential_expiring" {
 			wantNotify = "contact.pager"
 		}
 		if got := host.notifies[r.Name]; got != wantNotify {

@@ -79,6 +79,11 @@ type Facts struct {
 	Outbox      cty.Value
 	HasOutbox   bool
 	OutboxRange hcl.Range
+	// Credential is the credential fact as written, when HasCredential;
+	// CredentialRange is the range of its value.
+	Credential      cty.Value
+	HasCredential   bool
+	CredentialRange hcl.Range
 }
 
 // FactSpec is a check or peer block of a facts block: the attributes of a
@@ -145,7 +150,7 @@ var testSchema = &hcl.BodySchema{
 }
 
 var factsSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "node"}, {Name: "outbox"}},
+	Attributes: []hcl.AttributeSchema{{Name: "node"}, {Name: "outbox"}, {Name: "credential"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "check", LabelNames: []string{"name"}},
 		{Type: "peer", LabelNames: []string{"name"}},
@@ -359,6 +364,14 @@ func decodeFacts(b *hcl.Block, off time.Duration, ctx *hcl.EvalContext) (*Facts,
 		diags = append(diags, d...)
 		if !d.HasErrors() {
 			fb.Outbox, fb.HasOutbox = v, true
+		}
+	}
+	if attr, ok := content.Attributes["credential"]; ok {
+		fb.CredentialRange = attr.Expr.Range()
+		v, d := attr.Expr.Value(ctx)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			fb.Credential, fb.HasCredential = v, true
 		}
 	}
 	for _, blk := range content.Blocks {

@@ -172,6 +172,8 @@ type factState struct {
 	checks map[string]*factTemplate
 	peers  map[string]*factTemplate
 	outbox *outboxTemplate // nil: an empty outbox, no transport failing
+	// credential is the variable credential's facts (nil: none known).
+	credential map[string]rules.CredentialFact
 }
 
 // factTemplate is a fact as a test gives it; Observed is set at the time
@@ -255,6 +257,13 @@ func bind(f *File, t *Test, cfg *config.Config) (*boundTest, hcl.Diagnostics) {
 			checks: cloneMap(cur.checks),
 			peers:  cloneMap(cur.peers),
 			outbox: cur.outbox,
+
+			credential: cur.credential,
+		}
+		if fb.HasCredential {
+			cf, d := bindCredential(fb)
+			diags = append(diags, d...)
+			next.credential = cf
 		}
 		if fb.HasOutbox {
 			ot, d := bindOutbox(fb)
@@ -561,6 +570,7 @@ func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]functi
 	// As in the agent: failing_rules are the rules whose evaluation
 	// before this tick failed.
 	vars.Node, vars.Outbox = node, &outbox
+	vars.Credential = rules.CredentialsValue(st.credential, tk.at)
 	vars.Agent = rules.AgentVars{
 		Node: bt.cfg.Agent.Node, Version: buildinfo.Version, Started: start,
 		Stopping: tk.stopping, Failing: failing, Role: role,
