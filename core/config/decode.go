@@ -51,6 +51,7 @@ var transportSchema = &hcl.BodySchema{
 		{Name: "sha256"},
 		{Name: "rate_limit"},
 		{Name: "send_timeout"},
+		{Name: "client_secret_expires"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "config"}},
 }
@@ -273,6 +274,7 @@ func (f *fileDecoder) decodeTransport(block *hcl.Block) hcl.Diagnostics {
 			t.SendTimeout = d
 		}
 	}
+	diags = append(diags, f.decodeSecretExpires(t, content.Attributes)...)
 	for i, b := range content.Blocks {
 		if i > 0 {
 			diags = append(diags, &hcl.Diagnostic{
