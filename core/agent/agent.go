@@ -56,6 +56,11 @@ type Agent struct {
 	afterFunc  func(time.Duration) <-chan time.Time
 	startLimit time.Duration
 
+	// credentials keeps the variable credential of the running
+	// configuration's transports (credential_facts.go); newEngine
+	// replaces it.
+	credentials atomic.Pointer[credentialWatch]
+
 	// auth checks the API's callers; a reload replaces it.
 	auth atomic.Pointer[apiauth.Authenticator]
 	// apiProblems are the parts of the API's security that could not be
@@ -246,6 +251,9 @@ type Status struct {
 	DeliveryFailures int `json:"delivery_failures"`
 	// Delivery is the outbox and what the dispatcher did.
 	Delivery DeliveryStatus `json:"delivery"`
+	// Credentials are the transports' credentials, the variable
+	// credential (credential_facts.go).
+	Credentials map[string]CredentialStatus `json:"credentials"`
 
 	// rulesJSON, when set, is Rules already encoded (encodeRules), which
 	// WriteJSON writes in Rules' place.
@@ -262,6 +270,7 @@ func (a *Agent) statusOf(list bool) Status {
 		Checks:           checks,
 		DeliveryFailures: cur.engine.DeliveryFailures(),
 		Delivery:         a.deliveryStatus(),
+		Credentials:      a.credentialStatus(),
 	}
 	if list {
 		st.Rules = cur.engine.RuleStatuses()

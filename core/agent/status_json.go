@@ -31,7 +31,8 @@ func (s Status) WriteJSON(w io.Writer) error {
 	sw.raw(",\n")
 	sw.field("checks", s.Checks, false)
 	sw.field("delivery_failures", s.DeliveryFailures, false)
-	sw.field("delivery", s.Delivery, true)
+	sw.field("delivery", s.Delivery, false)
+	sw.field("credentials", s.Credentials, true)
 	sw.raw("}\n")
 	return sw.err
 }

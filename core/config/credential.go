@@ -1,7 +1,11 @@
 package config
 
 import (
+	"strings"
+
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
@@ -29,4 +33,29 @@ func (f *fileDecoder) decodeSecretExpires(t *Transport, attrs hcl.Attributes) hc
 	}
 	t.ClientSecretExpires = when
 	return nil
+}
+
+// CertificateSetting is the setting of a transport's config block that
+// names its client certificate, a PEM file, in the bundled plugins that
+// sign in with one (graph, smtp-oauth-ms). The agent reads the
+// certificate's NotAfter from it, whatever the plugin.
+const CertificateSetting = "client_certificate"
+
+// CertificateFile returns the PEM file the transport's config block names
+// in client_certificate, as written (the plugin reads the same path), or
+// "" when the block sets none or its value is not a plain string.
+func (t *Transport) CertificateFile() string {
+	body, ok := t.body.(*hclsyntax.Body)
+	if !ok {
+		return ""
+	}
+	attr, ok := body.Attributes[CertificateSetting]
+	if !ok {
+		return ""
+	}
+	v, diags := attr.Expr.Value(t.ctx)
+	if diags.HasErrors() || v.IsNull() || !v.IsWhollyKnown() || v.Type() != cty.String {
+		return ""
+	}
+	return strings.TrimSpace(v.AsString())
 }

@@ -60,6 +60,9 @@ type Options struct {
 	// tick of rules that do not read it need not pay for. Without it,
 	// rules read no variable outbox.
 	Outbox func() rules.OutboxFact
+	// Credential, if set, gives the variable credential at each tick
+	// (rules.CredentialsValue); without it, the variable is an empty map.
+	Credential func(now time.Time) cty.Value
 }
 
 // Runner evaluates the rules on their schedules over the facts the checks
@@ -137,6 +140,9 @@ type Runner struct {
 	onTick func(d time.Duration)
 	// outbox, if set, gives the variable outbox (Options.Outbox).
 	outbox func() rules.OutboxFact
+	// credential, if set, gives the variable credential
+	// (Options.Credential).
+	credential func(now time.Time) cty.Value
 	// since measures a tick's duration (time.Since; tests may fake it).
 	since func(time.Time) time.Duration
 }
@@ -172,7 +178,7 @@ func New(cfg *config.Config, logger hclog.Logger, q Enqueuer, o Options) (*Runne
 		cfg: cfg, logger: logger.Named("rules"), notify: q, now: now, started: o.Started,
 		peerName: map[string]bool{}, states: map[string]rules.State{}, lastEval: map[string]evalRecord{},
 		unsaved: map[string]rules.State{}, since: time.Since,
-		onEval: o.OnEval, onTick: o.OnTick, outbox: o.Outbox,
+		onEval: o.OnEval, onTick: o.OnTick, outbox: o.Outbox, credential: o.Credential,
 	}
 	if e.started.IsZero() {
 		e.started = now()
@@ -514,6 +520,9 @@ func (e *Runner) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 	if e.outbox != nil && readsOutbox {
 		f := e.outbox()
 		vars.Outbox = &f
+	}
+	if e.credential != nil {
+		vars.Credential = e.credential(now)
 	}
 	ectx := vars.EvalContext(rules.Functions(e.now))
 
