@@ -57,6 +57,8 @@ func (c *validateCommand) Run(args []string) int {
 		return exitError
 	}
 	fmt.Fprintf(c.stdout, "The configuration is valid: %d transport(s), %d contact(s), from %d file(s).\n", len(cfg.Transports), len(cfg.Contacts), len(cfg.Files))
+	now := time.Now()
+	writeCredentials(c.stdout, cfg, c.credentialFacts(cfg, now), now)
 	return exitOK
 }
 

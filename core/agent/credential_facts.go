@@ -208,3 +208,10 @@ func (a *Agent) credentialStatus() map[string]CredentialStatus {
 	}
 	return out
 }
+
+// CredentialFacts returns what the agent knows of the credential of each
+// of cfg's transports at now, as rules read it (the variable credential):
+// for tocsin validate. logger is told what cannot be read.
+func CredentialFacts(cfg *config.Config, now time.Time, logger hclog.Logger) map[string]rules.CredentialFact {
+	return newCredentialWatch(cfg, NewTokenStore(cfg.Agent).List, logger).Facts(now)
+}
