@@ -14,9 +14,7 @@
 rule "credential_expiring" {
   # Each threshold (7 days, 1 day, the expiry) is preceded by an hour in
   # which the rule lets go without a mail, so that it fires again when the
-  # threshold is reached: hence a schedule of its own, every 10 minutes,
-  # whatever evaluate_every says.
-  schedule = "@every 10m"
+  # threshold is reached: evaluate_every must not exceed an hour.
   when = (length([for name, c in credential : name if try(-age(c.expires), duration("366d")) <= duration("30d")]) > 0 &&
     length([for name, c in credential : name if length([for t in [duration("7d"), duration("1d"), 0] : t if try(-age(c.expires), -1) > t && try(-age(c.expires), -1) <= t + duration("1h")]) > 0]) == 0)
   # Letting go before a threshold is silent; a renewed credential is not.

@@ -444,7 +444,6 @@ func TestLoad_LibraryEvaluateEvery(t *testing.T) {
 		case "daily_heartbeat":
 			want = "0 8 * * *"
 		case "credential_expiring":
-			want = "@every 10m" // its own: its thresholds need it
 			// Without delivery_alert_contact, it tells notify's contacts.
 			if got := strings.Join(r.Notify, ","); got != "ops" {
 				t.Errorf("credential_expiring notifies %v without delivery_alert_contact, want ops", r.Notify)

@@ -132,11 +132,8 @@ func TestExpand(t *testing.T) {
 	for _, r := range host.rules {
 		names = append(names, r.Name)
 		want := "@every 10s"
-		switch r.Name {
-		case "daily_heartbeat":
+		if r.Name == "daily_heartbeat" {
 			want = DefaultHeartbeat
-		case "credential_expiring":
-			want = "@every 10m" // its own: its thresholds need it
 		}
 		if r.Schedule != want {
 			t.Errorf("%s: schedule %q, want %q", r.Name, r.Schedule, want)
