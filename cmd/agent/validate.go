@@ -49,7 +49,7 @@ func (c *validateCommand) Run(args []string) int {
 	defer host.Close()
 	// Plugin settings are checked even when the rest has errors, so the
 	// operator sees everything at once.
-	_, diags := agent.PrepareTransports(ctx, cfg, host, c.quietLogger(), agent.NewTokenStore(cfg.Agent))
+	ts, diags := agent.PrepareTransports(ctx, cfg, host, c.quietLogger(), agent.NewTokenStore(cfg.Agent))
 	if len(diags) > 0 {
 		c.writeDiagnostics(cfg, diags)
 	}
@@ -58,7 +58,7 @@ func (c *validateCommand) Run(args []string) int {
 	}
 	fmt.Fprintf(c.stdout, "The configuration is valid: %d transport(s), %d contact(s), from %d file(s).\n", len(cfg.Transports), len(cfg.Contacts), len(cfg.Files))
 	now := time.Now()
-	writeCredentials(c.stdout, cfg, c.credentialFacts(cfg, now), now)
+	writeCredentials(c.stdout, cfg, agent.CredentialFacts(cfg, ts, now, c.quietLogger()), now)
 	return exitOK
 }
 

@@ -5,7 +5,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/tocsin-dev/tocsin/core/agent"
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/rules"
 )
@@ -59,9 +58,4 @@ func daysLeft(days int) string {
 		return "1 day left"
 	}
 	return fmt.Sprintf("%d days left", days)
-}
-
-// credentialFacts reads them for validate.
-func (c *validateCommand) credentialFacts(cfg *config.Config, now time.Time) map[string]rules.CredentialFact {
-	return agent.CredentialFacts(cfg, now, c.quietLogger())
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"crypto/sha1" //nolint:gosec // the certificate's thumbprint, as the portal shows it
 	"crypto/x509"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/rules"
 	"github.com/tocsin-dev/tocsin/core/tokenstore"
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
 // loginRefresh is how often the variable credential reads the token store
@@ -83,6 +85,9 @@ type credentialWatch struct {
 	logger hclog.Logger
 	// logins lists the stored logins; nil reads none.
 	logins func() ([]tokenstore.Status, error)
+	// plugin returns what a transport's plugin reported of its
+	// credential's lifetime; nil asks none.
+	plugin func(transport string) *sdk.CredentialLifetime
 
 	mu       sync.Mutex
 	static   map[string]rules.CredentialFact // by transport, from the configuration
@@ -143,6 +148,14 @@ func (w *credentialWatch) Facts(now time.Time) map[string]rules.CredentialFact {
 	out := make(map[string]rules.CredentialFact, len(w.names))
 	for _, name := range w.names {
 		f := w.static[name]
+		if w.plugin != nil {
+			if l := w.plugin(name); l != nil && !l.Expires.IsZero() && (f.Expires.IsZero() || l.Expires.Before(f.Expires)) {
+				f = rules.CredentialFact{Expires: l.Expires.UTC(), Source: rules.CredentialPlugin, What: l.What}
+				if f.What == "" {
+					f.What = "credential"
+				}
+			}
+		}
 		if st, ok := w.login[name]; ok {
 			f.ObtainedAt, f.RefreshedAt = st.ObtainedAt, st.RefreshedAt
 			if f.Source == "" {
@@ -210,8 +223,45 @@ func (a *Agent) credentialStatus() map[string]CredentialStatus {
 }
 
 // CredentialFacts returns what the agent knows of the credential of each
-// of cfg's transports at now, as rules read it (the variable credential):
-// for tocsin validate. logger is told what cannot be read.
-func CredentialFacts(cfg *config.Config, now time.Time, logger hclog.Logger) map[string]rules.CredentialFact {
-	return newCredentialWatch(cfg, NewTokenStore(cfg.Agent).List, logger).Facts(now)
+// of cfg's transports at now, as rules read it (the variable credential),
+// with what the plugins of ts reported: for tocsin validate. logger is
+// told what cannot be read.
+func CredentialFacts(cfg *config.Config, ts Transports, now time.Time, logger hclog.Logger) map[string]rules.CredentialFact {
+	w := newCredentialWatch(cfg, NewTokenStore(cfg.Agent).List, logger)
+	w.plugin = func(name string) *sdk.CredentialLifetime {
+		if t := ts[name]; t != nil {
+			return t.lifetime
+		}
+		return nil
+	}
+	return w.Facts(now)
+}
+
+// reportedLifetime asks a configured plugin when its credential expires
+// (sdk.CredentialReporter): nil when it does not say.
+func reportedLifetime(ctx context.Context, p sdk.Transport, tc *config.Transport, logger hclog.Logger) *sdk.CredentialLifetime {
+	r, ok := p.(sdk.CredentialReporter)
+	if !ok {
+		return nil
+	}
+	l, err := r.CredentialLifetime(ctx)
+	if err != nil {
+		logger.Warn("the plugin cannot say when the transport's credential expires", "transport", tc.Name, "error", err)
+		return nil
+	}
+	return l
+}
+
+// pluginLifetime is what the plugin of the running transport name
+// reported of its credential's lifetime, nil when it is not up or said
+// nothing.
+func (a *Agent) pluginLifetime(name string) *sdk.CredentialLifetime {
+	lt := a.current().transports[name]
+	if lt == nil {
+		return nil
+	}
+	if t, _ := lt.current(); t != nil {
+		return t.lifetime
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -21,6 +22,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/config"
 	"github.com/tocsin-dev/tocsin/core/rules"
 	"github.com/tocsin-dev/tocsin/core/tokenstore"
+	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
 )
 
 // writeCertificate writes a self-signed certificate for cn that expires
@@ -231,5 +233,75 @@ func TestNewCredentialStatus(t *testing.T) {
 	st = NewCredentialStatus(rules.CredentialFact{Expires: now.Add(72 * time.Hour), Source: rules.CredentialSecret, What: "client secret"}, now)
 	if st.Expires == nil || st.DaysLeft == nil || *st.DaysLeft != 3 || *st.Source != "client_secret_expires" {
 		t.Errorf("a client secret: %+v", st)
+	}
+}
+
+// TestCredentialFacts_Plugin: real plugin processes. The expiring test
+// plugin reports its credential's lifetime, which becomes the transport's
+// credential (source "plugin") unless client_secret_expires is earlier;
+// smtp-basic, which does not report one (as no plugin built before the
+// field existed does), still starts and configures, and its credential is
+// unknown.
+func TestCredentialFacts_Plugin(t *testing.T) {
+	plugins := sdktest.PluginDir(t, map[string]string{
+		"expiring":   "github.com/tocsin-dev/tocsin/core/agent/testdata/expiring",
+		"smtp-basic": "github.com/tocsin-dev/tocsin/plugins/smtp-basic",
+	})
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	cfg := loadTransports(t, dir, `
+agent {
+  data_dir   = "data"
+  plugin_dir = "`+plugins+`"
+}
+transport "relay" {
+  plugin = "smtp-basic"
+  from   = "alerts@example.com"
+  config {
+    host     = "127.0.0.1"
+    port     = 2525
+    security = "none"
+  }
+}
+transport "api" {
+  plugin = "expiring"
+  from   = "alerts@example.com"
+  config {
+    expires = "2026-12-20T08:00:00Z"
+  }
+}
+transport "earlier" {
+  plugin                = "expiring"
+  from                  = "alerts@example.com"
+  client_secret_expires = "2026-12-10"
+  config {
+    expires = "2026-12-20T08:00:00Z"
+  }
+}
+transport "silent" {
+  plugin = "expiring"
+  from   = "alerts@example.com"
+}
+`)
+	host := NewPluginHost(hclog.NewNullLogger(), cfg.Agent)
+	t.Cleanup(host.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ts, diags := PrepareTransports(ctx, cfg, host, hclog.NewNullLogger(), nil)
+	if diags.HasErrors() || len(ts) != 4 {
+		t.Fatalf("%d transports prepared: %v", len(ts), diags)
+	}
+	got := CredentialFacts(cfg, ts, now, hclog.NewNullLogger())
+	want := map[string]rules.CredentialFact{
+		"relay":   {},
+		"api":     {Expires: time.Date(2026, 12, 20, 8, 0, 0, 0, time.UTC), Source: rules.CredentialPlugin, What: "API key alerts-2026"},
+		"earlier": {Expires: time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC), Source: rules.CredentialSecret, What: "client secret"},
+		"silent":  {},
+	}
+	for name, w := range want {
+		g := got[name]
+		if !g.Expires.Equal(w.Expires) || g.Source != w.Source || g.What != w.What {
+			t.Errorf("%s: %+v, want %+v", name, g, w)
+		}
 	}
 }

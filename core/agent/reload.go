@@ -202,6 +202,7 @@ func (a *Agent) retire(lt *liveTransport, bound time.Duration) {
 // transports, read again: a renewed certificate counts from the reload).
 func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine.Runner, error) {
 	creds := newCredentialWatch(cfg, NewTokenStore(cfg.Agent).List, a.logger.Named("credential"))
+	creds.plugin = a.pluginLifetime
 	eng, err := engine.New(cfg, a.logger, handoff{a}, engine.Options{
 		Now: a.now, Started: a.started, OnEval: a.metrics.RuleEvaluated, OnTick: a.metrics.RuleTick, Outbox: a.watch.Fact,
 		Credential: creds.Value,
