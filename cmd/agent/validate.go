@@ -22,6 +22,9 @@ func (c *validateCommand) Help() string {
   each transport's plugin to check its settings against the plugin's schema,
   and prints every problem at once with file:line:col. Nothing is sent.
 
+  A valid configuration is followed by each transport's credential and
+  when it expires (credential.NAME, which the rules read).
+
   Exits 0 when the configuration is valid (warnings may be printed), 1 when
   it has errors. A peer link that anyone on the network could answer in
   the partner's place (plain HTTP, or certificate verification off) is an
