@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,7 +63,7 @@ func writeClientCertificate(t *testing.T, dir string, notAfter time.Time) (cert,
 // its warning reaches an in-process SMTP server through the other
 // transport (delivery_alert_contact's), naming the transport, the
 // certificate, the date and what to do. tocsin validate and /v1/status
-// show the same expiry.
+// show the same expiry. A renewed certificate and a reload resolve it.
 func TestCredentialExpiring_Certificate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
@@ -164,21 +165,12 @@ library "failover" {
 	}
 
 	// /v1/status has the same fact.
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := authGet(&c, p.dataDir, "http://"+listen+"/v1/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st agent.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	g, r := st.Credentials["graph"], st.Credentials["relay"]
+	creds := p.credentials(t)
+	g, r := creds["graph"], creds["relay"]
 	if g.Expires == nil || !g.Expires.Equal(expires) || g.DaysLeft == nil || *g.DaysLeft != 5 || g.Source == nil || *g.Source != "certificate" {
 		t.Errorf("/v1/status credentials.graph = %+v", g)
 	}
-	if _, ok := st.Credentials["relay"]; !ok || r.Expires != nil || r.Source != nil {
+	if _, ok := creds["relay"]; !ok || r.Expires != nil || r.Source != nil {
 		t.Errorf("/v1/status credentials.relay = %+v (present %v), want nothing known", r, ok)
 	}
 
@@ -187,4 +179,39 @@ library "failover" {
 	if n := len(srv.Messages()); n != 1 {
 		t.Errorf("%d messages, want the one warning", n)
 	}
+
+	// The operator renews the certificate (a new one in the same file)
+	// and reloads: the agent reads it again, and the rule resolves with
+	// a mail.
+	renewed := time.Now().Add(400 * 24 * time.Hour).UTC().Truncate(time.Second)
+	writeClientCertificate(t, dir, renewed)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err = srv.Wait(ctx, 2)
+	if err != nil {
+		t.Fatalf("no mail after the renewal: %v\n%s", err, tail(p.logText(), 4000))
+	}
+	if got := subjectOf(t, msgs[1]); got != "Resolved: node-a: the expiring credentials were renewed" {
+		t.Errorf("after the renewal: subject %q", got)
+	}
+	if st := p.credentials(t)["graph"]; st.Expires == nil || !st.Expires.Equal(renewed) {
+		t.Errorf("after the reload, /v1/status credentials.graph = %+v, want it to expire at %s", st, renewed)
+	}
+}
+
+// credentials reads /v1/status's credentials.
+func (p *agentProc) credentials(t *testing.T) map[string]agent.CredentialStatus {
+	t.Helper()
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := authGet(&c, p.dataDir, "http://"+p.listen+"/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st agent.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Credentials
 }

@@ -122,6 +122,15 @@ func TestLoad_ReferenceDetails(t *testing.T) {
 			want: []string{`Unknown fact: agent has no field "stoping". Did you mean "stopping"? Its fields: failing_rules, node, previous_role, role, role_since, started, stopping, version.`},
 		},
 		{
+			name: "misspelt field of a transport's credential",
+			when: "credential.relay.days_lef < 30",
+			want: []string{`Unknown fact: credential.relay has no field "days_lef". Did you mean "days_left"? Its fields: days_left, expires, obtained_at, refreshed_at, source, what.`},
+		},
+		{
+			name: "the fields of a credential read over all of them",
+			when: `length([for n, c in credential : n if c.days_left <= 30]) > 0`,
+		},
+		{
 			// A number names no field: the reference check leaves it to
 			// the evaluation, which says what is wrong.
 			name: "outbox indexed by a number",
