@@ -305,3 +305,41 @@ transport "silent" {
 		}
 	}
 }
+
+// TestCredentialFacts_TokenStore: the times of a login stored in the
+// agent's real token store (as tocsin oauth login stores it) become the
+// transport's obtained_at, and a rotation its refreshed_at.
+func TestCredentialFacts_TokenStore(t *testing.T) {
+	dir := t.TempDir()
+	cfg := loadTransports(t, dir, `
+agent {
+  data_dir = "data"
+}
+transport "relay" {
+  plugin = "smtp-oauth-ms"
+  from   = "alerts@example.com"
+}
+transport "other" {
+  plugin = "smtp-basic"
+  from   = "alerts@example.com"
+}
+`)
+	now := time.Now().UTC().Truncate(time.Second)
+	store := NewTokenStore(cfg.Agent)
+	if err := store.Put(tokenstore.Entry{Transport: "relay", RefreshToken: "rt-1", Account: "alerts@example.com", ObtainedAt: now.Add(-48 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	f := CredentialFacts(cfg, nil, now, hclog.NewNullLogger())
+	if r := f["relay"]; r.Source != rules.CredentialLogin || !r.ObtainedAt.Equal(now.Add(-48*time.Hour)) || !r.RefreshedAt.IsZero() || !r.Expires.IsZero() {
+		t.Errorf("relay after the login: %+v", r)
+	}
+	if o := f["other"]; o.Source != "" || !o.ObtainedAt.IsZero() {
+		t.Errorf("other: %+v, want nothing known", o)
+	}
+	if err := store.SaveCredential("relay", "rt-2"); err != nil {
+		t.Fatal(err)
+	}
+	if r := CredentialFacts(cfg, nil, now, hclog.NewNullLogger())["relay"]; r.RefreshedAt.IsZero() {
+		t.Errorf("relay after a rotation: %+v, want refreshed_at", r)
+	}
+}
