@@ -47,6 +47,10 @@ transport "m365" {
   # Exchange Online takes 30 messages a minute from a mailbox: spread a
   # burst of notifications rather than be throttled.
   rate_limit = "30/1m"
+  # The Expires date of the client secret, from Certificates & secrets
+  # (24 months at most): credential_expiring warns 30, 7 and 1 day ahead.
+  # With client_certificate instead, the certificate's own date is read.
+  client_secret_expires = "2028-06-30"
   config {
     mode          = "app"
     tenant_id     = "contoso.onmicrosoft.com"

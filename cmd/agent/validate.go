@@ -22,6 +22,9 @@ func (c *validateCommand) Help() string {
   each transport's plugin to check its settings against the plugin's schema,
   and prints every problem at once with file:line:col. Nothing is sent.
 
+  A valid configuration is followed by each transport's credential and
+  when it expires (credential.NAME, which the rules read).
+
   Exits 0 when the configuration is valid (warnings may be printed), 1 when
   it has errors. A peer link that anyone on the network could answer in
   the partner's place (plain HTTP, or certificate verification off) is an
@@ -51,7 +54,7 @@ func (c *validateCommand) Run(args []string) int {
 	defer host.Close()
 	// Plugin settings are checked even when the rest has errors, so the
 	// operator sees everything at once.
-	_, diags := agent.PrepareTransports(ctx, cfg, host, c.quietLogger(), agent.NewTokenStore(cfg.Agent))
+	ts, diags := agent.PrepareTransports(ctx, cfg, host, c.quietLogger(), agent.NewTokenStore(cfg.Agent))
 	if len(diags) > 0 {
 		c.writeDiagnostics(cfg, diags)
 	}
@@ -62,6 +65,8 @@ func (c *validateCommand) Run(args []string) int {
 		fmt.Fprintln(c.stdout, l)
 	}
 	fmt.Fprintf(c.stdout, "The configuration is valid: %d transport(s), %d contact(s), from %d file(s).\n", len(cfg.Transports), len(cfg.Contacts), len(cfg.Files))
+	now := time.Now()
+	writeCredentials(c.stdout, cfg, agent.CredentialFacts(cfg, ts, now, c.quietLogger()), now)
 	return exitOK
 }
 

@@ -59,6 +59,11 @@ type Agent struct {
 	afterFunc  func(time.Duration) <-chan time.Time
 	startLimit time.Duration
 
+	// credentials keeps the variable credential of the running
+	// configuration's transports (credential_facts.go); newEngine
+	// replaces it.
+	credentials atomic.Pointer[credentialWatch]
+
 	// auth checks the API's callers; a reload replaces it.
 	auth atomic.Pointer[apiauth.Authenticator]
 	// notices are the peers' stop notices (stopnotice.go); stopNotice is
@@ -283,6 +288,9 @@ type Status struct {
 	// Settings is where the transports and contacts come from when the
 	// agent takes them from a peer (settings_from); nil otherwise.
 	Settings *SettingsStatus `json:"settings,omitempty"`
+	// Credentials are the transports' credentials, the variable
+	// credential (credential_facts.go).
+	Credentials map[string]CredentialStatus `json:"credentials"`
 
 	// rulesJSON, when set, is Rules already encoded (encodeRules), which
 	// WriteJSON writes in Rules' place.
@@ -301,6 +309,7 @@ func (a *Agent) statusOf(list bool) Status {
 		Delivery:         a.deliveryStatus(),
 		Silences:         a.silenceViews(),
 		Settings:         a.synced.status(),
+		Credentials:      a.credentialStatus(),
 	}
 	a.stopStatus(&st.Status)
 	if list {

@@ -220,12 +220,16 @@ func (a *Agent) retire(lt *liveTransport, bound time.Duration) {
 
 // newEngine makes the rules of cfg, wired to the agent as Start wires
 // them: same start time (agent.started does not move on a reload),
-// metrics and outbox variables.
+// metrics, outbox and credential variables (the credentials of cfg's
+// transports, read again: a renewed certificate counts from the reload).
 func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine.Runner, error) {
+	creds := newCredentialWatch(cfg, NewTokenStore(cfg.Agent).List, a.logger.Named("credential"))
+	creds.plugin = a.pluginLifetime
 	eng, err := engine.New(cfg, a.logger, handoff{a}, engine.Options{
 		Now: a.now, Started: a.started, OnEval: a.metrics.RuleEvaluated, OnTick: a.metrics.RuleTick, Outbox: a.outboxFact,
 		Silences:    a.silenceVars,
 		PeerNotices: a.notices,
+		Credential:  creds.Value,
 	})
 	if se := (*rules.StoreError)(nil); errors.As(err, &se) {
 		// The recover command the error gives names the configuration;
@@ -241,6 +245,7 @@ func (a *Agent) newEngine(_ context.Context, cfg *config.Config) (*engine.Runner
 		names[i] = r.Name
 	}
 	a.metrics.RulesConfigured(names)
+	a.credentials.Store(creds)
 	releaseMemory()
 	return eng, nil
 }

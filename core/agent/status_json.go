@@ -42,7 +42,8 @@ func (s Status) WriteJSON(w io.Writer) error {
 		sw.field("settings", s.Settings, false)
 	}
 	sw.field("delivery", s.Delivery, false)
-	sw.field("silences", s.Silences, true)
+	sw.field("silences", s.Silences, false)
+	sw.field("credentials", s.Credentials, true)
 	sw.raw("}\n")
 	return sw.err
 }

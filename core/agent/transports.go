@@ -32,6 +32,10 @@ type Transport struct {
 	// credential is what the plugin was configured with from the token
 	// store, kept current when the plugin rotates it; nil without a store.
 	credential *atomic.Pointer[string]
+	// lifetime is what the plugin said of its credential's lifetime when
+	// it was configured (sdk.CredentialReporter); nil when it said
+	// nothing.
+	lifetime *sdk.CredentialLifetime
 }
 
 // Transports holds the configured transports by name.
@@ -165,6 +169,7 @@ func prepare(ctx context.Context, tc *config.Transport, host *pluginhost.Host, l
 		in.Kill()
 		return nil, diags
 	}
+	t.lifetime = reportedLifetime(ctx, in, tc, logger)
 	return t, diags
 }
 

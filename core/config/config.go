@@ -170,6 +170,10 @@ type Transport struct {
 	// settings differ from the last that passed a test; empty: no test
 	// mail.
 	TestTo []string
+	// ClientSecretExpires is when the transport's client secret expires,
+	// as the operator copied it from the provider's portal
+	// (client_secret_expires); zero when not given. See credential.go.
+	ClientSecretExpires time.Time
 	// DeclRange is the range of the block's label.
 	DeclRange hcl.Range
 	// PluginRange is the range of the plugin argument's expression (the

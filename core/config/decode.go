@@ -52,6 +52,7 @@ var transportSchema = &hcl.BodySchema{
 		{Name: "rate_limit"},
 		{Name: "send_timeout"},
 		{Name: "test_to"},
+		{Name: "client_secret_expires"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "config"}},
 }
@@ -279,6 +280,7 @@ func (f *fileDecoder) decodeTransport(block *hcl.Block) hcl.Diagnostics {
 		t.TestTo, d = f.addresses(attr)
 		diags = append(diags, d...)
 	}
+	diags = append(diags, f.decodeSecretExpires(t, content.Attributes)...)
 	for i, b := range content.Blocks {
 		if i > 0 {
 			diags = append(diags, &hcl.Diagnostic{

@@ -91,15 +91,16 @@ func TestLoad_Library(t *testing.T) {
 	}
 
 	// Every rule of the library is there, in file order, each notifying
-	// the library's contacts (delivery_failing those of
-	// delivery_alert_contact) and with the library's timings.
+	// the library's contacts (delivery_failing, outbox_store_failing and
+	// credential_expiring those of delivery_alert_contact) and with the
+	// library's timings.
 	var names []string
 	byName := map[string]*rules.Rule{}
 	for _, r := range cfg.Rules {
 		names = append(names, r.Name)
 		byName[r.Name] = r
 		want := "ops"
-		if r.Name == "delivery_failing" || r.Name == "outbox_store_failing" || r.Name == "transport_test_failed" {
+		if r.Name == "delivery_failing" || r.Name == "outbox_store_failing" || r.Name == "transport_test_failed" || r.Name == "credential_expiring" {
 			want = "ops_fallback"
 		}
 		if strings.Join(r.Notify, ",") != want {
@@ -441,8 +442,14 @@ func TestLoad_LibraryEvaluateEvery(t *testing.T) {
 	}
 	for _, r := range cfg.Rules {
 		want := "@every 10s"
-		if r.Name == "daily_heartbeat" {
+		switch r.Name {
+		case "daily_heartbeat":
 			want = "0 8 * * *"
+		case "credential_expiring":
+			// Without delivery_alert_contact, it tells notify's contacts.
+			if got := strings.Join(r.Notify, ","); got != "ops" {
+				t.Errorf("credential_expiring notifies %v without delivery_alert_contact, want ops", r.Notify)
+			}
 		}
 		if r.Schedule != want {
 			t.Errorf("rule %s: schedule %q, want %q", r.Name, r.Schedule, want)
@@ -490,7 +497,7 @@ func TestLoad_LibraryDeliveryAlert(t *testing.T) {
 				switch {
 				case rule.Name == "delivery_failing":
 					r = rule
-				case rule.Name == "outbox_store_failing", rule.Name == "transport_test_failed":
+				case rule.Name == "outbox_store_failing", rule.Name == "transport_test_failed", rule.Name == "credential_expiring":
 					if got := strings.Join(rule.Notify, ","); got != tt.notify {
 						t.Errorf("%s notifies %v, want %s", rule.Name, rule.Notify, tt.notify)
 					}

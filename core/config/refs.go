@@ -14,7 +14,7 @@ import (
 
 // checkRules checks every rule's expressions before anything runs: each
 // reference must name a declared check or peer and a field its kind has, or
-// a node, agent, outbox or rule field; the condition must be a bool. Values are not
+// a node, agent, outbox, credential or rule field; the condition must be a bool. Values are not
 // known yet, so the expressions are evaluated over unknown values of the
 // right types, which finds type errors without running a check.
 func (l *loader) checkRules() hcl.Diagnostics {
@@ -201,6 +201,8 @@ func checkTraversal(tr hcl.Traversal, roots []string, kinds map[string]facts.Kin
 		return bad("Unknown fact", detail)
 	case "outbox":
 		return typedTraversal(tr, rules.OutboxType)
+	case "credential":
+		return typedTraversal(tr, rules.CredentialsType)
 	}
 	return nil
 }

@@ -40,12 +40,12 @@ func TestLoad_ReferenceDetails(t *testing.T) {
 		{
 			name: "misspelt variable",
 			when: "chek.web.ok",
-			want: []string{`Unknown variable: There is no variable "chek" here; rules read node, check, peer, agent, outbox. Did you mean "check"?`},
+			want: []string{`Unknown variable: There is no variable "chek" here; rules read node, check, peer, agent, outbox, credential. Did you mean "check"?`},
 		},
 		{
 			name: "variable like none",
 			when: "zzzzzz.web.ok",
-			want: []string{`Unknown variable: There is no variable "zzzzzz" here; rules read node, check, peer, agent, outbox.`},
+			want: []string{`Unknown variable: There is no variable "zzzzzz" here; rules read node, check, peer, agent, outbox, credential.`},
 		},
 		{
 			name:  "misspelt check: the checks are listed, not the peers",
@@ -120,6 +120,15 @@ func TestLoad_ReferenceDetails(t *testing.T) {
 			name: "misspelt agent field, by index",
 			when: `agent["stoping"]`,
 			want: []string{`Unknown fact: agent has no field "stoping". Did you mean "stopping"? Its fields: failing_rules, node, previous_role, role, role_since, silences, started, stopping, version.`},
+		},
+		{
+			name: "misspelt field of a transport's credential",
+			when: "credential.relay.days_lef < 30",
+			want: []string{`Unknown fact: credential.relay has no field "days_lef". Did you mean "days_left"? Its fields: days_left, expires, obtained_at, refreshed_at, source, what.`},
+		},
+		{
+			name: "the fields of a credential read over all of them",
+			when: `length([for n, c in credential : n if c.days_left <= 30]) > 0`,
 		},
 		{
 			// A number names no field: the reference check leaves it to

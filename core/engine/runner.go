@@ -66,6 +66,9 @@ type Options struct {
 	// PeerNotices, if set, are the peers' stop notices that the peer
 	// facts carry (facts.WithPeerNotices); they outlive a reload.
 	PeerNotices *facts.PeerNotices
+	// Credential, if set, gives the variable credential at each tick
+	// (rules.CredentialsValue); without it, the variable is an empty map.
+	Credential func(now time.Time) cty.Value
 }
 
 // Runner evaluates the rules on their schedules over the facts the checks
@@ -145,6 +148,9 @@ type Runner struct {
 	outbox func() rules.OutboxFact
 	// silences, if set, gives agent.silences (Options.Silences).
 	silences func() []rules.SilenceVar
+	// credential, if set, gives the variable credential
+	// (Options.Credential).
+	credential func(now time.Time) cty.Value
 	// since measures a tick's duration (time.Since; tests may fake it).
 	since func(time.Time) time.Duration
 }
@@ -180,7 +186,7 @@ func New(cfg *config.Config, logger hclog.Logger, q Enqueuer, o Options) (*Runne
 		cfg: cfg, logger: logger.Named("rules"), notify: q, now: now, started: o.Started,
 		peerName: map[string]bool{}, states: map[string]rules.State{}, lastEval: map[string]evalRecord{},
 		unsaved: map[string]rules.State{}, since: time.Since,
-		onEval: o.OnEval, onTick: o.OnTick, outbox: o.Outbox, silences: o.Silences,
+		onEval: o.OnEval, onTick: o.OnTick, outbox: o.Outbox, silences: o.Silences, credential: o.Credential,
 	}
 	if e.started.IsZero() {
 		e.started = now()
@@ -526,6 +532,9 @@ func (e *Runner) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 	if e.outbox != nil && readsOutbox {
 		f := e.outbox()
 		vars.Outbox = &f
+	}
+	if e.credential != nil {
+		vars.Credential = e.credential(now)
 	}
 	ectx := vars.EvalContext(rules.Functions(e.now))
 

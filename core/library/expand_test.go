@@ -139,7 +139,7 @@ func TestExpand(t *testing.T) {
 			t.Errorf("%s: schedule %q, want %q", r.Name, r.Schedule, want)
 		}
 		wantNotify := "[contact.ops]"
-		if r.Name == "delivery_failing" || r.Name == "outbox_store_failing" || r.Name == "transport_test_failed" {
+		if r.Name == "delivery_failing" || r.Name == "outbox_store_failing" || r.Name == "transport_test_failed" || r.Name == "credential_expiring" {
 			wantNotify = "contact.pager"
 		}
 		if got := host.notifies[r.Name]; got != wantNotify {

@@ -19,10 +19,10 @@ var (
 	NodeRoots = []string{"check", "peer"}
 	// ConditionRoots are the variables a condition (when, on_resolve)
 	// reads.
-	ConditionRoots = []string{"node", "check", "peer", "agent", "outbox"}
+	ConditionRoots = []string{"node", "check", "peer", "agent", "outbox", "credential"}
 	// TemplateRoots are the variables a template (subject, text, html,
 	// attach) reads: those of a condition, and rule.
-	TemplateRoots = []string{"node", "check", "peer", "agent", "outbox", "rule"}
+	TemplateRoots = []string{"node", "check", "peer", "agent", "outbox", "credential", "rule"}
 )
 
 // NodeFields are the arguments of the node block: this node's own facts,
@@ -80,7 +80,7 @@ var OutboxType = cty.Object(map[string]cty.Type{
 })
 
 // Vars are the variables a rule reads at one evaluation: node, check,
-// peer, agent and outbox (templates also read rule, which [Evaluate]
+// peer, agent, outbox and credential (templates also read rule, which [Evaluate]
 // adds). The agent's rule runner builds them at each tick from its checks,
 // `tocsin rules test` from a test's timeline; [VarTypes] gives their types
 // for validation. Nothing else builds these values.
@@ -95,6 +95,9 @@ type Vars struct {
 	// Outbox is the variable outbox; nil leaves it out, for rules that do
 	// not read it (counting the outbox is a scan of its index).
 	Outbox *OutboxFact
+	// Credential is the variable credential (see [CredentialsValue]);
+	// the zero Value is an empty map.
+	Credential cty.Value
 }
 
 // Values returns the variables by name.
@@ -107,6 +110,10 @@ func (v Vars) Values() map[string]cty.Value {
 	}
 	if v.Outbox != nil {
 		m["outbox"] = v.Outbox.Value()
+	}
+	m["credential"] = v.Credential
+	if v.Credential == cty.NilVal {
+		m["credential"] = cty.MapValEmpty(CredentialType)
 	}
 	return m
 }
@@ -195,11 +202,12 @@ func (t VarTypes) EvalContext() *hcl.EvalContext {
 	}
 	return &hcl.EvalContext{
 		Variables: map[string]cty.Value{
-			"check":  objectOrEmpty(checkAttrs),
-			"peer":   objectOrEmpty(peerAttrs),
-			"node":   cty.ObjectVal(nodeAttrs),
-			"agent":  unknownAttrs(AgentType),
-			"outbox": cty.UnknownVal(OutboxType),
+			"check":      objectOrEmpty(checkAttrs),
+			"peer":       objectOrEmpty(peerAttrs),
+			"node":       cty.ObjectVal(nodeAttrs),
+			"agent":      unknownAttrs(AgentType),
+			"outbox":     cty.UnknownVal(OutboxType),
+			"credential": cty.UnknownVal(CredentialsType),
 		},
 		Functions: Functions(time.Now),
 	}

@@ -93,7 +93,8 @@ func TestOutboxFact_Tests(t *testing.T) {
 	}
 }
 
-// TestVars_ValuesHaveTheirTypes: the values Vars builds (agent, outbox)
+// TestVars_ValuesHaveTheirTypes: the values Vars builds (agent, outbox,
+// credential)
 // are of the types VarTypes gives the validation, so a configuration that
 // validates reads at run time what it was checked against; an outbox
 // not asked for is left out.
@@ -107,14 +108,18 @@ func TestVars_ValuesHaveTheirTypes(t *testing.T) {
 		vars Vars
 		want []string // the variables present
 	}{
-		{name: "zero", vars: Vars{}, want: []string{"agent", "check", "node", "peer"}},
+		{name: "zero", vars: Vars{}, want: []string{"agent", "check", "credential", "node", "peer"}},
 		{name: "full", vars: Vars{
 			Node:   map[string]cty.Value{"role": cty.StringVal("backup")},
 			Check:  FactsObject(map[string]facts.Fact{"web": web}),
 			Peer:   FactsObject(map[string]facts.Fact{"primary": primary}),
 			Agent:  AgentVars{Node: "n1", Started: at, Failing: map[string]string{"r": "boom"}, Role: RoleMemory{Role: "backup", Since: at}},
 			Outbox: &OutboxFact{Pending: 1, Failing: map[string]TransportStreak{"relay": {Failures: 1}}},
-		}, want: []string{"agent", "check", "node", "outbox", "peer"}},
+			Credential: CredentialsValue(map[string]CredentialFact{
+				"relay": {Expires: at.Add(48 * time.Hour), Source: CredentialCertificate, What: "client certificate"},
+				"login": {Source: CredentialLogin, ObtainedAt: at},
+			}, at),
+		}, want: []string{"agent", "check", "credential", "node", "outbox", "peer"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := tt.vars.Values()
@@ -126,7 +131,7 @@ func TestVars_ValuesHaveTheirTypes(t *testing.T) {
 			if !slices.Equal(names, tt.want) {
 				t.Fatalf("variables %v, want %v", names, tt.want)
 			}
-			for _, n := range []string{"agent", "outbox"} {
+			for _, n := range []string{"agent", "outbox", "credential"} {
 				if v, ok := got[n]; ok && !v.Type().Equals(types[n].Type()) {
 					t.Errorf("%s is a %s, validated as a %s", n, v.Type().FriendlyName(), types[n].Type().FriendlyName())
 				}

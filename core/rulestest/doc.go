@@ -101,6 +101,20 @@
 //	  }
 //	}
 //
+// credential = {...} gives the variable credential (rules.CredentialType)
+// and replaces the whole of it: a map of transport names to { expires,
+// source, what, obtained_at, refreshed_at }, the times as YYYY-MM-DD or
+// RFC 3339, source one of "certificate", "client_secret_expires",
+// "login" and "plugin". days_left is not given: it follows from expires
+// and the time of each evaluation, as in the agent. Until a block gives
+// it no credential is known.
+//
+//	facts "0m" {
+//	  credential = {
+//	    relay = { expires = "2026-02-01", source = "certificate", what = "client certificate" }
+//	  }
+//	}
+//
 // Test files may call at(OFFSET), which returns the time at OFFSET from
 // start as an RFC 3339 string (at("-25h") is a day and an hour before
 // start).

@@ -83,6 +83,11 @@ type Facts struct {
 	Silences      cty.Value
 	HasSilences   bool
 	SilencesRange hcl.Range
+	// Credential is the credential fact as written, when HasCredential;
+	// CredentialRange is the range of its value.
+	Credential      cty.Value
+	HasCredential   bool
+	CredentialRange hcl.Range
 }
 
 // FactSpec is a check or peer block of a facts block: the attributes of a
@@ -149,7 +154,7 @@ var testSchema = &hcl.BodySchema{
 }
 
 var factsSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "node"}, {Name: "outbox"}, {Name: "silences"}},
+	Attributes: []hcl.AttributeSchema{{Name: "node"}, {Name: "outbox"}, {Name: "silences"}, {Name: "credential"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "check", LabelNames: []string{"name"}},
 		{Type: "peer", LabelNames: []string{"name"}},
@@ -371,6 +376,14 @@ func decodeFacts(b *hcl.Block, off time.Duration, ctx *hcl.EvalContext) (*Facts,
 		diags = append(diags, d...)
 		if !d.HasErrors() {
 			fb.Silences, fb.HasSilences = v, true
+		}
+	}
+	if attr, ok := content.Attributes["credential"]; ok {
+		fb.CredentialRange = attr.Expr.Range()
+		v, d := attr.Expr.Value(ctx)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			fb.Credential, fb.HasCredential = v, true
 		}
 	}
 	for _, blk := range content.Blocks {

@@ -174,6 +174,8 @@ type factState struct {
 	outbox *outboxTemplate // nil: an empty outbox, no transport failing
 	// silences are agent.silences.
 	silences []rules.SilenceVar
+	// credential is the variable credential's facts (nil: none known).
+	credential map[string]rules.CredentialFact
 }
 
 // factTemplate is a fact as a test gives it; Observed is set at the time
@@ -258,12 +260,18 @@ func bind(f *File, t *Test, cfg *config.Config) (*boundTest, hcl.Diagnostics) {
 			peers:  cloneMap(cur.peers),
 			outbox: cur.outbox,
 			// silences are given whole.
-			silences: cur.silences,
+			silences:   cur.silences,
+			credential: cur.credential,
 		}
 		if fb.HasSilences {
 			ss, d := bindSilences(fb)
 			diags = append(diags, d...)
 			next.silences = ss
+		}
+		if fb.HasCredential {
+			cf, d := bindCredential(fb)
+			diags = append(diags, d...)
+			next.credential = cf
 		}
 		if fb.HasOutbox {
 			ot, d := bindOutbox(fb)
@@ -570,6 +578,7 @@ func (bt *boundTest) evalContext(start time.Time, tk tick, fns map[string]functi
 	// As in the agent: failing_rules are the rules whose evaluation
 	// before this tick failed.
 	vars.Node, vars.Outbox = node, &outbox
+	vars.Credential = rules.CredentialsValue(st.credential, tk.at)
 	vars.Agent = rules.AgentVars{
 		Node: bt.cfg.Agent.Node, Version: buildinfo.Version, Started: start,
 		Stopping: tk.stopping, Failing: failing, Role: role, Silences: st.silences,

@@ -64,6 +64,9 @@ type grpcClient struct {
 	// limit is the largest request the plugin takes, known once it
 	// answered Describe; 0 before.
 	limit int
+	// lifetime is what the plugin said of its credential's lifetime
+	// with the last Configure; nil when it said nothing.
+	lifetime *CredentialLifetime
 }
 
 // saved hands a credential from a response to the SaveCredential of the
@@ -81,8 +84,9 @@ func (c *grpcClient) saved(value string) {
 }
 
 var (
-	_ Transport  = (*grpcClient)(nil)
-	_ Authorizer = (*grpcClient)(nil)
+	_ Transport          = (*grpcClient)(nil)
+	_ Authorizer         = (*grpcClient)(nil)
+	_ CredentialReporter = (*grpcClient)(nil)
 )
 
 func (c *grpcClient) Describe(ctx context.Context) (*Description, error) {
@@ -128,6 +132,9 @@ func (c *grpcClient) Configure(ctx context.Context, cfg Config) (Diagnostics, er
 	if err != nil {
 		return nil, fmt.Errorf("configure: %w", err)
 	}
+	c.mu.Lock()
+	c.lifetime = lifetimeFromProto(resp.GetCredentialLifetime())
+	c.mu.Unlock()
 	return diagnosticsFromProto(resp.GetDiagnostics()), nil
 }
 
@@ -408,7 +415,7 @@ func (s *grpcServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (_
 	// bench-compare), and what a send needs comes back on its first use.
 	debug.FreeOSMemory()
 	releaseFilePages()
-	return &pb.ConfigureResponse{Diagnostics: diagnosticsToProto(diags)}, nil
+	return &pb.ConfigureResponse{Diagnostics: diagnosticsToProto(diags), CredentialLifetime: s.lifetime(ctx, diags)}, nil
 }
 
 func (s *grpcServer) Check(ctx context.Context, _ *pb.CheckRequest) (_ *pb.CheckResponse, err error) {

@@ -28,9 +28,10 @@ var SensitiveWords = []string{"password", "secret", "token", "key"}
 
 // NotSecretSuffixes end setting names that describe a secret without
 // holding it: a path, a URL, a variable name, a duration, the hash of a
-// random token (token_sha256: it cannot be turned back). "token_url",
-// "key_file", "token_grace" and "token_key_env" are not secrets.
-var NotSecretSuffixes = []string{"_file", "_path", "_dir", "_url", "_uri", "_env", "_grace", "_timeout", "_ttl", "_interval", "_sha256"}
+// random token (token_sha256: it cannot be turned back), an expiry date.
+// "token_url", "key_file", "token_grace", "token_key_env" and
+// "client_secret_expires" are not secrets.
+var NotSecretSuffixes = []string{"_file", "_path", "_dir", "_url", "_uri", "_env", "_grace", "_timeout", "_ttl", "_interval", "_sha256", "_expires"}
 
 // LooksSensitive reports whether a setting named name holds a secret by
 // its name: it contains one of SensitiveWords, in any case, and does not

@@ -24,6 +24,8 @@ func TestLooksSensitive(t *testing.T) {
 		{"token_key_env", false},
 		{"service_account_file", false},
 		{"secret_path", false},
+		{"client_secret_expires", false},
+		{"secret_expires_soon", true},
 	}
 	for _, tt := range tests {
 		if got := sdk.LooksSensitive(tt.name); got != tt.want {

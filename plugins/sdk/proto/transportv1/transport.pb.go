@@ -132,7 +132,7 @@ func (x Diagnostic_Severity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Diagnostic_Severity.Descriptor instead.
 func (Diagnostic_Severity) EnumDescriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{5, 0}
+	return file_transport_proto_rawDescGZIP(), []int{6, 0}
 }
 
 type Error_Kind int32
@@ -181,7 +181,7 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{17, 0}
+	return file_transport_proto_rawDescGZIP(), []int{18, 0}
 }
 
 type DescribeRequest struct {
@@ -492,10 +492,14 @@ func (x *ConfigureRequest) GetCredential() string {
 }
 
 type ConfigureResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Diagnostics   []*Diagnostic          `protobuf:"bytes,1,rep,name=diagnostics,proto3" json:"diagnostics,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Diagnostics []*Diagnostic          `protobuf:"bytes,1,rep,name=diagnostics,proto3" json:"diagnostics,omitempty"`
+	// credential_lifetime, when set, says when the credential the plugin was
+	// configured with expires. A plugin that does not know, or was built
+	// before the field was added, leaves it unset.
+	CredentialLifetime *CredentialLifetime `protobuf:"bytes,2,opt,name=credential_lifetime,json=credentialLifetime,proto3" json:"credential_lifetime,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ConfigureResponse) Reset() {
@@ -535,6 +539,69 @@ func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
 	return nil
 }
 
+func (x *ConfigureResponse) GetCredentialLifetime() *CredentialLifetime {
+	if x != nil {
+		return x.CredentialLifetime
+	}
+	return nil
+}
+
+// CredentialLifetime is what a plugin knows of its credential's lifetime.
+type CredentialLifetime struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// expires_unix is when the credential stops working, in Unix seconds.
+	ExpiresUnix int64 `protobuf:"varint,1,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	// what names the credential for the operator, such as "API key
+	// alerts-2026"; never the secret itself.
+	What          string `protobuf:"bytes,2,opt,name=what,proto3" json:"what,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CredentialLifetime) Reset() {
+	*x = CredentialLifetime{}
+	mi := &file_transport_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CredentialLifetime) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CredentialLifetime) ProtoMessage() {}
+
+func (x *CredentialLifetime) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CredentialLifetime.ProtoReflect.Descriptor instead.
+func (*CredentialLifetime) Descriptor() ([]byte, []int) {
+	return file_transport_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CredentialLifetime) GetExpiresUnix() int64 {
+	if x != nil {
+		return x.ExpiresUnix
+	}
+	return 0
+}
+
+func (x *CredentialLifetime) GetWhat() string {
+	if x != nil {
+		return x.What
+	}
+	return ""
+}
+
 type Diagnostic struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Severity Diagnostic_Severity    `protobuf:"varint,1,opt,name=severity,proto3,enum=tocsin.transport.v1.Diagnostic_Severity" json:"severity,omitempty"`
@@ -548,7 +615,7 @@ type Diagnostic struct {
 
 func (x *Diagnostic) Reset() {
 	*x = Diagnostic{}
-	mi := &file_transport_proto_msgTypes[5]
+	mi := &file_transport_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -560,7 +627,7 @@ func (x *Diagnostic) String() string {
 func (*Diagnostic) ProtoMessage() {}
 
 func (x *Diagnostic) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[5]
+	mi := &file_transport_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -573,7 +640,7 @@ func (x *Diagnostic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Diagnostic.ProtoReflect.Descriptor instead.
 func (*Diagnostic) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{5}
+	return file_transport_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Diagnostic) GetSeverity() Diagnostic_Severity {
@@ -612,7 +679,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_transport_proto_msgTypes[6]
+	mi := &file_transport_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -624,7 +691,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[6]
+	mi := &file_transport_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -637,7 +704,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{6}
+	return file_transport_proto_rawDescGZIP(), []int{7}
 }
 
 type CheckResponse struct {
@@ -652,7 +719,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_transport_proto_msgTypes[7]
+	mi := &file_transport_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -664,7 +731,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[7]
+	mi := &file_transport_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -677,7 +744,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{7}
+	return file_transport_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CheckResponse) GetError() *Error {
@@ -704,7 +771,7 @@ type Address struct {
 
 func (x *Address) Reset() {
 	*x = Address{}
-	mi := &file_transport_proto_msgTypes[8]
+	mi := &file_transport_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +783,7 @@ func (x *Address) String() string {
 func (*Address) ProtoMessage() {}
 
 func (x *Address) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[8]
+	mi := &file_transport_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +796,7 @@ func (x *Address) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Address.ProtoReflect.Descriptor instead.
 func (*Address) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{8}
+	return file_transport_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Address) GetName() string {
@@ -757,7 +824,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_transport_proto_msgTypes[9]
+	mi := &file_transport_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +836,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[9]
+	mi := &file_transport_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +849,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{9}
+	return file_transport_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Attachment) GetFilename() string {
@@ -816,7 +883,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_transport_proto_msgTypes[10]
+	mi := &file_transport_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +895,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[10]
+	mi := &file_transport_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +908,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{10}
+	return file_transport_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Header) GetName() string {
@@ -880,7 +947,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_transport_proto_msgTypes[11]
+	mi := &file_transport_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +959,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[11]
+	mi := &file_transport_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +972,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{11}
+	return file_transport_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Message) GetId() string {
@@ -1001,7 +1068,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_transport_proto_msgTypes[12]
+	mi := &file_transport_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1080,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[12]
+	mi := &file_transport_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1093,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{12}
+	return file_transport_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SendRequest) GetMessages() []*Message {
@@ -1051,7 +1118,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_transport_proto_msgTypes[13]
+	mi := &file_transport_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1130,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[13]
+	mi := &file_transport_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1143,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{13}
+	return file_transport_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SendResponse) GetError() *Error {
@@ -1108,7 +1175,7 @@ type LoginConfigRequest struct {
 
 func (x *LoginConfigRequest) Reset() {
 	*x = LoginConfigRequest{}
-	mi := &file_transport_proto_msgTypes[14]
+	mi := &file_transport_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1187,7 @@ func (x *LoginConfigRequest) String() string {
 func (*LoginConfigRequest) ProtoMessage() {}
 
 func (x *LoginConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[14]
+	mi := &file_transport_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1200,7 @@ func (x *LoginConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginConfigRequest.ProtoReflect.Descriptor instead.
 func (*LoginConfigRequest) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{14}
+	return file_transport_proto_rawDescGZIP(), []int{15}
 }
 
 // LoginConfigResponse describes an OAuth 2.0 client and its provider's
@@ -1162,7 +1229,7 @@ type LoginConfigResponse struct {
 
 func (x *LoginConfigResponse) Reset() {
 	*x = LoginConfigResponse{}
-	mi := &file_transport_proto_msgTypes[15]
+	mi := &file_transport_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1241,7 @@ func (x *LoginConfigResponse) String() string {
 func (*LoginConfigResponse) ProtoMessage() {}
 
 func (x *LoginConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[15]
+	mi := &file_transport_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1254,7 @@ func (x *LoginConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginConfigResponse.ProtoReflect.Descriptor instead.
 func (*LoginConfigResponse) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{15}
+	return file_transport_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LoginConfigResponse) GetAuthUrl() string {
@@ -1272,7 +1339,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_transport_proto_msgTypes[16]
+	mi := &file_transport_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1351,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[16]
+	mi := &file_transport_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1297,7 +1364,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{16}
+	return file_transport_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Result) GetMessageId() string {
@@ -1340,7 +1407,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_transport_proto_msgTypes[17]
+	mi := &file_transport_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1419,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[17]
+	mi := &file_transport_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1432,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{17}
+	return file_transport_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -1440,9 +1507,13 @@ const file_transport_proto_rawDesc = "" +
 	"\rsettings_json\x18\x03 \x01(\fR\fsettingsJson\x12\x1e\n" +
 	"\n" +
 	"credential\x18\x04 \x01(\tR\n" +
-	"credential\"V\n" +
+	"credential\"\xb0\x01\n" +
 	"\x11ConfigureResponse\x12A\n" +
-	"\vdiagnostics\x18\x01 \x03(\v2\x1f.tocsin.transport.v1.DiagnosticR\vdiagnostics\"\xf2\x01\n" +
+	"\vdiagnostics\x18\x01 \x03(\v2\x1f.tocsin.transport.v1.DiagnosticR\vdiagnostics\x12X\n" +
+	"\x13credential_lifetime\x18\x02 \x01(\v2'.tocsin.transport.v1.CredentialLifetimeR\x12credentialLifetime\"K\n" +
+	"\x12CredentialLifetime\x12!\n" +
+	"\fexpires_unix\x18\x01 \x01(\x03R\vexpiresUnix\x12\x12\n" +
+	"\x04what\x18\x02 \x01(\tR\x04what\"\xf2\x01\n" +
 	"\n" +
 	"Diagnostic\x12D\n" +
 	"\bseverity\x18\x01 \x01(\x0e2(.tocsin.transport.v1.Diagnostic.SeverityR\bseverity\x12\x1c\n" +
@@ -1553,7 +1624,7 @@ func file_transport_proto_rawDescGZIP() []byte {
 }
 
 var file_transport_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_transport_proto_goTypes = []any{
 	(Type)(0),                   // 0: tocsin.transport.v1.Type
 	(Diagnostic_Severity)(0),    // 1: tocsin.transport.v1.Diagnostic.Severity
@@ -1563,55 +1634,57 @@ var file_transport_proto_goTypes = []any{
 	(*Attribute)(nil),           // 5: tocsin.transport.v1.Attribute
 	(*ConfigureRequest)(nil),    // 6: tocsin.transport.v1.ConfigureRequest
 	(*ConfigureResponse)(nil),   // 7: tocsin.transport.v1.ConfigureResponse
-	(*Diagnostic)(nil),          // 8: tocsin.transport.v1.Diagnostic
-	(*CheckRequest)(nil),        // 9: tocsin.transport.v1.CheckRequest
-	(*CheckResponse)(nil),       // 10: tocsin.transport.v1.CheckResponse
-	(*Address)(nil),             // 11: tocsin.transport.v1.Address
-	(*Attachment)(nil),          // 12: tocsin.transport.v1.Attachment
-	(*Header)(nil),              // 13: tocsin.transport.v1.Header
-	(*Message)(nil),             // 14: tocsin.transport.v1.Message
-	(*SendRequest)(nil),         // 15: tocsin.transport.v1.SendRequest
-	(*SendResponse)(nil),        // 16: tocsin.transport.v1.SendResponse
-	(*LoginConfigRequest)(nil),  // 17: tocsin.transport.v1.LoginConfigRequest
-	(*LoginConfigResponse)(nil), // 18: tocsin.transport.v1.LoginConfigResponse
-	(*Result)(nil),              // 19: tocsin.transport.v1.Result
-	(*Error)(nil),               // 20: tocsin.transport.v1.Error
-	nil,                         // 21: tocsin.transport.v1.LoginConfigResponse.AuthParamsEntry
+	(*CredentialLifetime)(nil),  // 8: tocsin.transport.v1.CredentialLifetime
+	(*Diagnostic)(nil),          // 9: tocsin.transport.v1.Diagnostic
+	(*CheckRequest)(nil),        // 10: tocsin.transport.v1.CheckRequest
+	(*CheckResponse)(nil),       // 11: tocsin.transport.v1.CheckResponse
+	(*Address)(nil),             // 12: tocsin.transport.v1.Address
+	(*Attachment)(nil),          // 13: tocsin.transport.v1.Attachment
+	(*Header)(nil),              // 14: tocsin.transport.v1.Header
+	(*Message)(nil),             // 15: tocsin.transport.v1.Message
+	(*SendRequest)(nil),         // 16: tocsin.transport.v1.SendRequest
+	(*SendResponse)(nil),        // 17: tocsin.transport.v1.SendResponse
+	(*LoginConfigRequest)(nil),  // 18: tocsin.transport.v1.LoginConfigRequest
+	(*LoginConfigResponse)(nil), // 19: tocsin.transport.v1.LoginConfigResponse
+	(*Result)(nil),              // 20: tocsin.transport.v1.Result
+	(*Error)(nil),               // 21: tocsin.transport.v1.Error
+	nil,                         // 22: tocsin.transport.v1.LoginConfigResponse.AuthParamsEntry
 }
 var file_transport_proto_depIdxs = []int32{
 	5,  // 0: tocsin.transport.v1.DescribeResponse.schema:type_name -> tocsin.transport.v1.Attribute
 	0,  // 1: tocsin.transport.v1.Attribute.type:type_name -> tocsin.transport.v1.Type
-	8,  // 2: tocsin.transport.v1.ConfigureResponse.diagnostics:type_name -> tocsin.transport.v1.Diagnostic
-	1,  // 3: tocsin.transport.v1.Diagnostic.severity:type_name -> tocsin.transport.v1.Diagnostic.Severity
-	20, // 4: tocsin.transport.v1.CheckResponse.error:type_name -> tocsin.transport.v1.Error
-	11, // 5: tocsin.transport.v1.Message.from:type_name -> tocsin.transport.v1.Address
-	11, // 6: tocsin.transport.v1.Message.to:type_name -> tocsin.transport.v1.Address
-	11, // 7: tocsin.transport.v1.Message.cc:type_name -> tocsin.transport.v1.Address
-	11, // 8: tocsin.transport.v1.Message.bcc:type_name -> tocsin.transport.v1.Address
-	11, // 9: tocsin.transport.v1.Message.reply_to:type_name -> tocsin.transport.v1.Address
-	12, // 10: tocsin.transport.v1.Message.attachments:type_name -> tocsin.transport.v1.Attachment
-	13, // 11: tocsin.transport.v1.Message.headers:type_name -> tocsin.transport.v1.Header
-	14, // 12: tocsin.transport.v1.SendRequest.messages:type_name -> tocsin.transport.v1.Message
-	20, // 13: tocsin.transport.v1.SendResponse.error:type_name -> tocsin.transport.v1.Error
-	19, // 14: tocsin.transport.v1.SendResponse.results:type_name -> tocsin.transport.v1.Result
-	21, // 15: tocsin.transport.v1.LoginConfigResponse.auth_params:type_name -> tocsin.transport.v1.LoginConfigResponse.AuthParamsEntry
-	20, // 16: tocsin.transport.v1.Result.error:type_name -> tocsin.transport.v1.Error
-	2,  // 17: tocsin.transport.v1.Error.kind:type_name -> tocsin.transport.v1.Error.Kind
-	3,  // 18: tocsin.transport.v1.Transport.Describe:input_type -> tocsin.transport.v1.DescribeRequest
-	6,  // 19: tocsin.transport.v1.Transport.Configure:input_type -> tocsin.transport.v1.ConfigureRequest
-	9,  // 20: tocsin.transport.v1.Transport.Check:input_type -> tocsin.transport.v1.CheckRequest
-	15, // 21: tocsin.transport.v1.Transport.Send:input_type -> tocsin.transport.v1.SendRequest
-	17, // 22: tocsin.transport.v1.Transport.LoginConfig:input_type -> tocsin.transport.v1.LoginConfigRequest
-	4,  // 23: tocsin.transport.v1.Transport.Describe:output_type -> tocsin.transport.v1.DescribeResponse
-	7,  // 24: tocsin.transport.v1.Transport.Configure:output_type -> tocsin.transport.v1.ConfigureResponse
-	10, // 25: tocsin.transport.v1.Transport.Check:output_type -> tocsin.transport.v1.CheckResponse
-	16, // 26: tocsin.transport.v1.Transport.Send:output_type -> tocsin.transport.v1.SendResponse
-	18, // 27: tocsin.transport.v1.Transport.LoginConfig:output_type -> tocsin.transport.v1.LoginConfigResponse
-	23, // [23:28] is the sub-list for method output_type
-	18, // [18:23] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	9,  // 2: tocsin.transport.v1.ConfigureResponse.diagnostics:type_name -> tocsin.transport.v1.Diagnostic
+	8,  // 3: tocsin.transport.v1.ConfigureResponse.credential_lifetime:type_name -> tocsin.transport.v1.CredentialLifetime
+	1,  // 4: tocsin.transport.v1.Diagnostic.severity:type_name -> tocsin.transport.v1.Diagnostic.Severity
+	21, // 5: tocsin.transport.v1.CheckResponse.error:type_name -> tocsin.transport.v1.Error
+	12, // 6: tocsin.transport.v1.Message.from:type_name -> tocsin.transport.v1.Address
+	12, // 7: tocsin.transport.v1.Message.to:type_name -> tocsin.transport.v1.Address
+	12, // 8: tocsin.transport.v1.Message.cc:type_name -> tocsin.transport.v1.Address
+	12, // 9: tocsin.transport.v1.Message.bcc:type_name -> tocsin.transport.v1.Address
+	12, // 10: tocsin.transport.v1.Message.reply_to:type_name -> tocsin.transport.v1.Address
+	13, // 11: tocsin.transport.v1.Message.attachments:type_name -> tocsin.transport.v1.Attachment
+	14, // 12: tocsin.transport.v1.Message.headers:type_name -> tocsin.transport.v1.Header
+	15, // 13: tocsin.transport.v1.SendRequest.messages:type_name -> tocsin.transport.v1.Message
+	21, // 14: tocsin.transport.v1.SendResponse.error:type_name -> tocsin.transport.v1.Error
+	20, // 15: tocsin.transport.v1.SendResponse.results:type_name -> tocsin.transport.v1.Result
+	22, // 16: tocsin.transport.v1.LoginConfigResponse.auth_params:type_name -> tocsin.transport.v1.LoginConfigResponse.AuthParamsEntry
+	21, // 17: tocsin.transport.v1.Result.error:type_name -> tocsin.transport.v1.Error
+	2,  // 18: tocsin.transport.v1.Error.kind:type_name -> tocsin.transport.v1.Error.Kind
+	3,  // 19: tocsin.transport.v1.Transport.Describe:input_type -> tocsin.transport.v1.DescribeRequest
+	6,  // 20: tocsin.transport.v1.Transport.Configure:input_type -> tocsin.transport.v1.ConfigureRequest
+	10, // 21: tocsin.transport.v1.Transport.Check:input_type -> tocsin.transport.v1.CheckRequest
+	16, // 22: tocsin.transport.v1.Transport.Send:input_type -> tocsin.transport.v1.SendRequest
+	18, // 23: tocsin.transport.v1.Transport.LoginConfig:input_type -> tocsin.transport.v1.LoginConfigRequest
+	4,  // 24: tocsin.transport.v1.Transport.Describe:output_type -> tocsin.transport.v1.DescribeResponse
+	7,  // 25: tocsin.transport.v1.Transport.Configure:output_type -> tocsin.transport.v1.ConfigureResponse
+	11, // 26: tocsin.transport.v1.Transport.Check:output_type -> tocsin.transport.v1.CheckResponse
+	17, // 27: tocsin.transport.v1.Transport.Send:output_type -> tocsin.transport.v1.SendResponse
+	19, // 28: tocsin.transport.v1.Transport.LoginConfig:output_type -> tocsin.transport.v1.LoginConfigResponse
+	24, // [24:29] is the sub-list for method output_type
+	19, // [19:24] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_transport_proto_init() }
@@ -1625,7 +1698,7 @@ func file_transport_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_proto_rawDesc), len(file_transport_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,23 @@
+package pluginhost
+
+import (
+	"context"
+
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
+)
+
+var _ sdk.CredentialReporter = (*Instance)(nil)
+
+// CredentialLifetime returns what the plugin said of its credential's
+// lifetime with its last Configure (sdk.CredentialReporter): nil from a
+// plugin that does not say, such as one built before the SDK asked.
+func (in *Instance) CredentialLifetime(ctx context.Context) (*sdk.CredentialLifetime, error) {
+	var l *sdk.CredentialLifetime
+	err := in.call(ctx, func(t sdk.Transport) (err error) {
+		if r, ok := t.(sdk.CredentialReporter); ok {
+			l, err = r.CredentialLifetime(ctx)
+		}
+		return err
+	})
+	return l, err
+}
