@@ -38,6 +38,9 @@ type SyncedTransport struct {
 	// TestTo is where the transport's test mail goes (test_to): the
 	// backup tests what it took, as the primary tests its own.
 	TestTo []string
+	// ClientSecretExpires is client_secret_expires: the backup warns of
+	// the secret it took as the primary does.
+	ClientSecretExpires time.Time
 }
 
 // NewSyncedTransport returns the transport s, as taken from origin (such
@@ -47,7 +50,7 @@ func NewSyncedTransport(s SyncedTransport, origin string) *Transport {
 	rng := hcl.Range{Filename: origin}
 	return &Transport{
 		Name: s.Name, Plugin: s.Plugin, From: s.From, Path: s.Path, SHA256: s.SHA256,
-		RateLimit: s.RateLimit, SendTimeout: s.SendTimeout, TestTo: slices.Clone(s.TestTo), Origin: origin,
+		RateLimit: s.RateLimit, SendTimeout: s.SendTimeout, TestTo: slices.Clone(s.TestTo), ClientSecretExpires: s.ClientSecretExpires, Origin: origin,
 		DeclRange: rng, PluginRange: rng, defRange: rng, configRange: rng,
 		preset: slices.Clone(s.Settings),
 	}
@@ -57,7 +60,7 @@ func NewSyncedTransport(s SyncedTransport, origin string) *Transport {
 // must have been decoded.
 func (t *Transport) Synced() SyncedTransport {
 	return SyncedTransport{Name: t.Name, Plugin: t.Plugin, From: t.From, Path: t.Path, SHA256: t.SHA256,
-		RateLimit: t.RateLimit, SendTimeout: t.SendTimeout, Settings: slices.Clone(t.Settings.JSON()), TestTo: slices.Clone(t.TestTo)}
+		RateLimit: t.RateLimit, SendTimeout: t.SendTimeout, Settings: slices.Clone(t.Settings.JSON()), TestTo: slices.Clone(t.TestTo), ClientSecretExpires: t.ClientSecretExpires}
 }
 
 // WithSynced returns a copy of c whose transports and contacts of the

@@ -183,6 +183,7 @@ func TestTransport_SyncedRoundTrip(t *testing.T) {
 		Name: "relay", Plugin: "smtp-basic", From: "a@example.com", Path: "/opt/p", SHA256: strings.Repeat("ab", 32),
 		RateLimit: Rate{Messages: 30, Per: time.Minute}, SendTimeout: time.Minute,
 		Settings: []byte(`{"host":"mail.example.com","port":25}`), TestTo: []string{"test@example.com"},
+		ClientSecretExpires: time.Date(2028, 6, 30, 0, 0, 0, 0, time.UTC),
 	}
 	tr := NewSyncedTransport(want, `peer "primary"`)
 	if diags := tr.DecodeSettings(fakeSchema); diags.HasErrors() {

@@ -63,6 +63,8 @@ type Transport struct {
 	// TestTo is where the transport's test mail goes: the backup sends
 	// one when what it took changes, from its own node.
 	TestTo []string `json:"test_to,omitempty"`
+	// ClientSecretExpires is the transport's client_secret_expires.
+	ClientSecretExpires time.Time `json:"client_secret_expires,omitzero"`
 	// Login is what `tocsin oauth login` stored for the transport on the
 	// peer; nil when nothing.
 	Login *Login `json:"login,omitempty"`
@@ -132,7 +134,7 @@ func Serve(cfg *config.Config, now time.Time, logins func(transport string) (*to
 		}
 		st := t.Synced()
 		tr := Transport{Name: st.Name, Plugin: st.Plugin, From: st.From, Path: st.Path, SHA256: st.SHA256,
-			RateMessages: st.RateLimit.Messages, RatePer: st.RateLimit.Per, SendTimeout: st.SendTimeout, Settings: st.Settings, TestTo: st.TestTo}
+			RateMessages: st.RateLimit.Messages, RatePer: st.RateLimit.Per, SendTimeout: st.SendTimeout, Settings: st.Settings, TestTo: st.TestTo, ClientSecretExpires: st.ClientSecretExpires}
 		if logins != nil {
 			e, err := logins(t.Name)
 			if err != nil {
@@ -158,7 +160,7 @@ func (s Settings) Config(origin string) ([]*config.Transport, []*config.Contact)
 	var ts []*config.Transport
 	for _, t := range s.Transports {
 		ts = append(ts, config.NewSyncedTransport(config.SyncedTransport{Name: t.Name, Plugin: t.Plugin, From: t.From, Path: t.Path, SHA256: t.SHA256,
-			RateLimit: config.Rate{Messages: t.RateMessages, Per: t.RatePer}, SendTimeout: t.SendTimeout, Settings: t.Settings, TestTo: t.TestTo}, origin))
+			RateLimit: config.Rate{Messages: t.RateMessages, Per: t.RatePer}, SendTimeout: t.SendTimeout, Settings: t.Settings, TestTo: t.TestTo, ClientSecretExpires: t.ClientSecretExpires}, origin))
 	}
 	var cs []*config.Contact
 	for _, c := range s.Contacts {
