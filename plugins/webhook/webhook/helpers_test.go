@@ -202,3 +202,8 @@ func texts(err error) []string {
 	}
 	return out
 }
+
+// maxSkew is the receivers' replay window in the tests.
+const maxSkew = 5 * time.Minute
+
+func timeNow() time.Time { return time.Now() }
