@@ -21,7 +21,7 @@ import (
 // Remedies for the webhook's replies.
 const (
 	remedyGone         = "The webhook was deleted, or url is wrong: create the webhook (or the Teams workflow) again, or copy its URL anew, and set url."
-	remedyAuth         = "The receiver refused the request: check hmac_secret (it must be the receiver's secret) and any Authorization in headers; for a Teams workflow, that the workflow is on and may post to the channel (its owner's permissions, or who may trigger it)."
+	remedyAuth         = "The receiver refused the request: check that url is whole (a Teams workflow's URL carries its key in sig=...), that hmac_secret is the receiver's secret, and any Authorization in headers; for a Teams workflow, also that it is turned on, that anyone may trigger it, and that its owner may still post to the channel."
 	remedyBadRequest   = "The body does not match what the receiver expects: check format (teams for a Teams workflow, slack, mattermost, or json) and body_template; the reply says what it did not accept."
 	remedyTooLarge     = "The notification is larger than the receiver takes: send a shorter text (or fewer attachments with format = \"json\")."
 	remedyRejected     = "The receiver refused the request; its reply says why. Check url, format and headers."
