@@ -20,41 +20,40 @@ import (
 
 // Remedies for the webhook's replies.
 const (
-	remedyGone         = "The webhook was deleted, or url is wrong: create the webhook (or the Teams workflow) again, or copy its URL anew, and set url."
-	remedyAuth         = "The receiver refused the request: check that url is whole (a Teams workflow's URL carries its key in sig=...), that hmac_secret is the receiver's secret, and any Authorization in headers; for a Teams workflow, also that it is turned on, that anyone may trigger it, and that its owner may still post to the channel."
-	remedyBadRequest   = "The body does not match what the receiver expects: check format (teams for a Teams workflow, slack, mattermost, or json) and body_template; the reply says what it did not accept."
-	remedyTooLarge     = "The notification is larger than the receiver takes: send a shorter text (or fewer attachments with format = \"json\")."
-	remedyRejected     = "The receiver refused the request; its reply says why. Check url, format and headers."
-	remedyThrottled    = "The receiver asked to slow down; Tocsin waits as long as it asked, then retries. If this lasts, set a rate_limit on the transport."
-	remedyUnavailable  = "The receiver is having trouble; Tocsin retries."
-	remedyRedirect     = "The webhook's URL answers with a redirect, which Tocsin does not follow (a POST would become a GET): set url to the address the webhook's setup shows now."
-	remedyUnexpected   = "The receiver answered in a way webhooks do not (an informational status); check that url is the webhook and not a proxy's page. Tocsin retries."
-	remedyInvalid      = "The agent handed over a message that cannot be sent; this is a bug in the rule or template that made it."
-	remedyTemplate     = "body_template made invalid JSON from this notification: write values as {{json .Subject}}, so quotes and line breaks in them stay valid JSON."
-	remedyCancelled    = "The send was cancelled; Tocsin retries."
-	remedyUnknownCA    = "'s certificate is not signed by a CA this host trusts: set ca_file to the PEM file of the CA that signed it."
-	remedyHostname     = "'s certificate is for another name: check url."
-	remedyExpired      = "'s certificate is expired or not yet valid: check this host's clock."
-	remedyUnreachable  = "Cannot reach the webhook's host: check url, DNS and the firewall (or HTTPS_PROXY); Tocsin retries meanwhile."
-	remedyTimeout      = "The request ran out of time; Tocsin retries. If this lasts, raise the transport's timeout."
-	maxReplyInError    = 600
-	maxRetryAfter      = 24 * time.Hour
-	redacted           = "(redacted)"
-	retryAfterHeader   = "Retry-After"
-	replyCutNoteSuffix = " " // separates a reply from oauth.CutNote
+	remedyGone        = "The webhook was deleted, or url is wrong: create the webhook (or the Teams workflow) again, or copy its URL anew, and set url."
+	remedyAuth        = "The receiver refused the request: check that url is whole (a Teams workflow's URL carries its key in sig=...), that hmac_secret is the receiver's secret, and any Authorization in headers; for a Teams workflow, also that it is turned on, that anyone may trigger it, and that its owner may still post to the channel."
+	remedyBadRequest  = "The body does not match what the receiver expects: check format (teams for a Teams workflow, slack, mattermost, or json) and body_template; the reply says what it did not accept."
+	remedyTooLarge    = "The notification is larger than the receiver takes: send a shorter text (or fewer attachments with format = \"json\")."
+	remedyRejected    = "The receiver refused the request; its reply says why. Check url, format and headers."
+	remedyThrottled   = "The receiver asked to slow down; Tocsin waits as long as it asked, then retries. If this lasts, set a rate_limit on the transport."
+	remedyUnavailable = "The receiver is having trouble; Tocsin retries."
+	remedyRedirect    = "The webhook's URL answers with a redirect, which Tocsin does not follow (a POST would become a GET): set url to the address the webhook's setup shows now."
+	remedyUnexpected  = "The receiver answered in a way webhooks do not (an informational status); check that url is the webhook and not a proxy's page. Tocsin retries."
+	remedyInvalid     = "The agent handed over a message that cannot be sent; this is a bug in the rule or template that made it."
+	remedyTemplate    = "body_template made invalid JSON from this notification: write values as {{json .Subject}}, so quotes and line breaks in them stay valid JSON."
+	remedyCancelled   = "The send was cancelled; Tocsin retries."
+	remedyUnknownCA   = "'s certificate is not signed by a CA this host trusts: set ca_file to the PEM file of the CA that signed it."
+	remedyHostname    = "'s certificate is for another name: check url."
+	remedyExpired     = "'s certificate is expired or not yet valid: check this host's clock."
+	remedyUnreachable = "Cannot reach the webhook's host: check url, DNS and the firewall (or HTTPS_PROXY); Tocsin retries meanwhile."
+	remedyTimeout     = "The request ran out of time; Tocsin retries. If this lasts, raise the transport's timeout."
+	maxReplyInError   = 600
+	maxRetryAfter     = 24 * time.Hour
+	redacted          = "(redacted)"
+	retryAfterHeader  = "Retry-After"
 )
 
 // classifyReply turns a reply other than 2xx into a DeliveryError: Code is
 // the HTTP status, Reply the status line and the start of the body
 // (redacted), RetryAfter what the Retry-After header asks of a temporary
 // one.
-func (s *sender) classifyReply(status int, h http.Header, body []byte, cut bool) *sdk.DeliveryError {
+func (s *sender) classifyReply(status int, h http.Header, body []byte, wasCut bool) *sdk.DeliveryError {
 	reply := statusLine(status)
 	if t := oneLine(body); t != "" {
 		reply += ": " + t
 	}
-	if cut {
-		reply += replyCutNoteSuffix + oauth.CutNote
+	if wasCut {
+		reply += " " + oauth.CutNote
 	}
 	reply = s.redact.text(reply)
 	de := &sdk.DeliveryError{Kind: sdk.Permanent, Code: strconv.Itoa(status), Reply: reply}

@@ -144,7 +144,7 @@ func (s *sender) sendOne(ctx context.Context, m *sdk.Message) (string, error) {
 		return "", s.classifyLocal(err, "send message "+m.ID)
 	}
 	defer resp.Body.Close()
-	reply, cut, rerr := oauth.ReadReply(resp.Body)
+	reply, wasCut, rerr := oauth.ReadReply(resp.Body)
 	status := statusLine(resp.StatusCode)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return status, nil // delivered; what follows the status changes nothing
@@ -152,7 +152,7 @@ func (s *sender) sendOne(ctx context.Context, m *sdk.Message) (string, error) {
 	if rerr != nil {
 		s.logger.Debug("cannot read the webhook's error reply", "message", m.ID, "error", s.redact.text(rerr.Error()))
 	}
-	de := s.classifyReply(resp.StatusCode, resp.Header, reply, cut)
+	de := s.classifyReply(resp.StatusCode, resp.Header, reply, wasCut)
 	de.Err = s.redact.err("send message %s to %s: %s", m.ID, s.redact.where, de.Reply)
 	return "", de
 }

@@ -440,3 +440,31 @@ func TestBatch(t *testing.T) {
 		t.Error("Describe says Batch; the transport sends one request per message")
 	}
 }
+
+// TestLimits: a long text is cut in the chat formats, saying so, and a
+// long reply is cut in the error.
+func TestLimits(t *testing.T) {
+	rc := startReceiver(t, false)
+	m := message("long@node")
+	m.Text = strings.Repeat("é", 20000) // 40,000 bytes
+	for _, format := range []string{"teams", "slack", "mattermost"} {
+		tr := configure(t, map[string]any{"url": rc.hookURL(), "format": format})
+		if _, err := sendOne(t, tr, m); err != nil {
+			t.Fatal(err)
+		}
+		got := rc.got()
+		body := got[len(got)-1].Body
+		if !strings.Contains(string(body), "[cut by tocsin]") || len(body) > 30000 {
+			t.Errorf("%s: %d bytes, want the text cut to 20,000 bytes with a note", format, len(body))
+		}
+	}
+	tr := configure(t, map[string]any{"url": rc.hookURL(), "format": "slack"})
+	rc.setAnswer(func(request) (int, http.Header, string) {
+		return http.StatusBadGateway, nil, strings.Repeat("x", 70<<10)
+	})
+	_, err := sendOne(t, tr, message("reply@node"))
+	de := deliveryError(t, err, sdk.Temporary)
+	if len(de.Reply) > 1000 || !strings.Contains(de.Reply, "cut there") {
+		t.Errorf("reply of %d bytes: %.200q...", len(de.Reply), de.Reply)
+	}
+}
