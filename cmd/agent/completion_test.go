@@ -333,7 +333,7 @@ func TestComplete_Transports(t *testing.T) {
 	// The examples together are not one valid configuration (an agent
 	// block each), but their transports are read.
 	r = runCLI(t, "__complete", "transports", "-config", "../../examples")
-	if r.code != exitError || r.stdout != "gmail\ngoogle\nrelay\nsecond_relay\ngraph\nm365\n" || r.stderr != "" {
+	if r.code != exitError || r.stdout != "gmail\ngoogle\nrelay\nsecond_relay\ngraph\nm365\nteams\nmail\n" || r.stderr != "" {
 		t.Errorf("__complete transports = %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	r = runCLI(t, "__complete", "transports", "-config", filepath.Join(t.TempDir(), "none.hcl"))

@@ -36,6 +36,7 @@ func withPlugins(t testing.TB) string {
 		"smtp-oauth-google": "github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google",
 		"graph":             "github.com/tocsin-dev/tocsin/plugins/graph",
 		"gmail":             "github.com/tocsin-dev/tocsin/plugins/gmail",
+		"webhook":           "github.com/tocsin-dev/tocsin/plugins/webhook",
 	})
 	t.Setenv("TOCSIN_TEST_PLUGIN_DIR", dir)
 	return dir

@@ -32,6 +32,7 @@ func pluginDir(t *testing.T) string {
 		"smtp-oauth-google": "github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google",
 		"graph":             "github.com/tocsin-dev/tocsin/plugins/graph",
 		"gmail":             "github.com/tocsin-dev/tocsin/plugins/gmail",
+		"webhook":           "github.com/tocsin-dev/tocsin/plugins/webhook",
 	})
 }
 
