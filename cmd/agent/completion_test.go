@@ -413,7 +413,9 @@ func TestCompletion_Zsh(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("zmodload zsh/zpty\nzpty z 'TERM=dumb zsh -f -i'\n")
 	// The prompt, READY# or READY%, does not match its own definition.
-	fmt.Fprintf(&b, "zpty -w z %s\n", shSingle(`PS1="READY%# "; autoload -U compinit; compinit -u -D; source `+shSingle(script)+`; zstyle ":completion:*" list-prompt ""`))
+	// Listings run along the rows, so that the patterns' order (sorted)
+	// holds however many columns the names take.
+	fmt.Fprintf(&b, "zpty -w z %s\n", shSingle(`PS1="READY%# "; autoload -U compinit; compinit -u -D; source `+shSingle(script)+`; zstyle ":completion:*" list-prompt ""; zstyle ":completion:*" list-rows-first true`))
 	b.WriteString("zpty -r z out '*READY[%#] *'\n")
 	for _, tt := range tests {
 		fmt.Fprintf(&b, "print -r -- %s\n", shSingle("case: "+tt.line))
