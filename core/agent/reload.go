@@ -54,6 +54,13 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) hcl.Diagnostics 
 		a.local = prev
 		a.mu.Unlock()
 		a.withSynced(prev)
+		return diags
+	}
+	if a.synced.stop == nil {
+		// settings_from came with this reload: the loop starts now (it
+		// reads the settings peer of the running configuration at each
+		// round, so one that is running follows later changes).
+		a.startSync(cfg)
 	}
 	return diags
 }

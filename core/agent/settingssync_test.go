@@ -301,3 +301,61 @@ peer "primary" {
 	defer func() { _ = a.Stop(ctx) }()
 	check("restart without the primary", "new@example.com")
 }
+
+// TestAgent_SyncStartsOnReload: settings_from added by a reload starts
+// the sync then, not at the next start.
+func TestAgent_SyncStartsOnReload(t *testing.T) {
+	serving := &peersync.Settings{Node: "primary", Transports: []peersync.Transport{{Name: "relay", Plugin: "smtp-basic", From: "p@example.com", Settings: json.RawMessage(`{"host":"h"}`)}}}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(serving)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.hcl")
+	write := func(peer string) *config.Config {
+		t.Helper()
+		text := `agent {
+  node       = "backup"
+  data_dir   = "data"
+  plugin_dir = "plugins"
+  listen     = "127.0.0.1:0"
+}
+` + peer
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, diags := config.Load(path)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		return cfg
+	}
+	cfg := write("")
+	installPlugin(t, cfg, "smtp-basic")
+	fs := newFakeStarter()
+	a, diags := start(context.Background(), &Agent{cfg: cfg, logger: hclog.NewNullLogger(), now: time.Now, starter: fs.start, afterFunc: newFakeTimers().after})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	defer func() { _ = a.Stop(context.Background()) }()
+	if a.synced.stop != nil {
+		t.Fatal("a sync loop runs without settings_from")
+	}
+	if d := a.Reload(context.Background(), write(fmt.Sprintf(`peer "primary" {
+  url             = %q
+  tls_skip_verify = true
+  every           = "1h"
+  settings_from   = true
+}
+`, srv.URL))); d.HasErrors() {
+		t.Fatal(d)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if lt := a.current().transports["relay"]; lt != nil && lt.config().Origin == `peer "primary"` {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sync after the reload that set settings_from: transports %v", a.current().transports.names())
+		}
+	}
+}
