@@ -7,7 +7,6 @@
 package pluginpython_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -144,5 +143,3 @@ func testMessage(id string) *sdk.Message {
 		Text:    "hello from the test\n",
 	}
 }
-
-func ctxT(t *testing.T) context.Context { return t.Context() }
