@@ -87,6 +87,7 @@ rule "python-e2e" {
 				if !strings.Contains(string(raw), "To: ops@example.com") {
 					t.Errorf("the delivered mail is not addressed to the contact:\n%s", raw)
 				}
+				checkAgentLog(t, logPath)
 				return
 			}
 		}
@@ -105,4 +106,24 @@ func sha256File(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%x", sha256.Sum256(b))
+}
+
+// checkAgentLog: the plugin's JSON log lines reach the agent's log as
+// structured lines, and go-plugin had nothing to warn about (a missing
+// stdio service, a plugin that did not exit when asked).
+func checkAgentLog(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	if !strings.Contains(log, "pydrop configured") {
+		t.Errorf("the plugin's log line \"pydrop configured\" is not in the agent's log:\n%s", log)
+	}
+	for _, bad := range []string{"stdio service not available", "failed to exit gracefully", "@timestamp"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("the agent's log holds %q:\n%s", bad, log)
+		}
+	}
 }
