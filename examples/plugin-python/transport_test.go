@@ -2,10 +2,12 @@ package pluginpython_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -182,5 +184,42 @@ func TestSend_DeadlineBoundsPost(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Error("the plugin still held the POST 15s after a Send with a 2s deadline; it must bound the request by the call's deadline")
+	}
+}
+
+// TestDescribe: what the plugin itself answers, which the conformance kit
+// does not see (its shim fills in the SDK's versions and limits), and the
+// same description as JSON from `tocsin-plugin-pydrop describe`.
+func TestDescribe(t *testing.T) {
+	p := startPlugin(t)
+	d, err := p.Describe(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Name != "pydrop" || d.ProtocolVersion != sdk.ProtocolVersion || d.MaxMessageBytes != sdk.MaxRequestBytes || d.Batch {
+		t.Errorf("Describe: name %q protocol %d max_message_bytes %d batch %v; want pydrop, %d, %d, false", d.Name, d.ProtocolVersion, d.MaxMessageBytes, d.Batch, sdk.ProtocolVersion, sdk.MaxRequestBytes)
+	}
+	if err := d.Schema.Validate(); err != nil {
+		t.Errorf("schema: %v", err)
+	}
+	for _, a := range d.Schema {
+		if sdk.LooksSensitive(a.Name) && !a.Sensitive {
+			t.Errorf("setting %s looks secret but is not marked sensitive", a.Name)
+		}
+	}
+	if a, ok := d.Schema.Lookup("timeout"); !ok || a.Type != sdk.TypeDuration {
+		t.Errorf("timeout: %+v, want a duration", a)
+	}
+
+	out, err := exec.Command(pluginPath(t), "describe").Output()
+	if err != nil {
+		t.Fatalf("describe: %v", err)
+	}
+	var got sdk.Description
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("describe printed what the Go SDK's Description cannot read: %v\n%s", err, out)
+	}
+	if got.Name != d.Name || len(got.Schema) != len(d.Schema) || got.MaxMessageBytes != d.MaxMessageBytes {
+		t.Errorf("describe printed %+v; Describe answered %+v", got, *d)
 	}
 }

@@ -101,7 +101,11 @@ class StdioServicer(grpc_stdio_pb2_grpc.GRPCStdioServicer):
 
 def describe_json():
     """What `tocsin-plugin-pydrop describe` prints, as the Go SDK does."""
-    d = json_format.MessageToDict(Transport().describe(), preserving_proto_field_name=True)
+    d = json_format.MessageToDict(Transport().describe(), preserving_proto_field_name=True,
+                                  use_integers_for_enums=True)
+    # proto3's JSON writes 64-bit integers as strings; the Go SDK as numbers.
+    if "max_message_bytes" in d:
+        d["max_message_bytes"] = int(d["max_message_bytes"])
     return json.dumps(d, indent=2)
 
 
