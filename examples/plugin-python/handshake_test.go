@@ -172,20 +172,41 @@ func TestHandshake_AutoMTLS(t *testing.T) {
 }
 
 // TestHandshake_TCP: without a socket directory the plugin listens on
-// 127.0.0.1 in the port range the host gives.
+// 127.0.0.1 in the port range the host gives, on a port no other process
+// listens on: a second plugin given the same range takes the next port
+// (gRPC's default SO_REUSEPORT would let both share the first).
 func TestHandshake_TCP(t *testing.T) {
 	_, pemCert := clientCert(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := freePortPair(t)
 	p := strconv.Itoa
-	fields, _ := handshake(t, cookie, "PLUGIN_PROTOCOL_VERSIONS=1", "PLUGIN_CLIENT_CERT="+string(pemCert), "PLUGIN_UNIX_SOCKET_DIR=", "PLUGIN_MIN_PORT="+p(port), "PLUGIN_MAX_PORT="+p(port))
-	if len(fields) < 4 || fields[2] != "tcp" || fields[3] != "127.0.0.1:"+p(port) {
-		t.Errorf("handshake line %q: want tcp on 127.0.0.1:%d", fields, port)
+	env := []string{cookie, "PLUGIN_PROTOCOL_VERSIONS=1", "PLUGIN_CLIENT_CERT=" + string(pemCert), "PLUGIN_UNIX_SOCKET_DIR=", "PLUGIN_MIN_PORT=" + p(port), "PLUGIN_MAX_PORT=" + p(port+1)}
+	first, _ := handshake(t, env...)
+	second, _ := handshake(t, env...)
+	for i, fields := range [][]string{first, second} {
+		if want := "127.0.0.1:" + p(port+i); len(fields) < 4 || fields[2] != "tcp" || fields[3] != want {
+			t.Errorf("plugin %d: handshake line %q, want tcp on %s", i+1, fields, want)
+		}
 	}
+}
+
+// freePortPair returns a port P such that P and P+1 are free now.
+func freePortPair(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return port
+		}
+	}
+	t.Fatal("no two free consecutive ports")
+	return 0
 }
 
 // TestHandshake_NoCookie: run by hand, the plugin explains itself and

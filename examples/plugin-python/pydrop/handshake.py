@@ -19,6 +19,7 @@ and reads one line from the plugin's stdout:
 import base64
 import datetime
 import os
+import socket
 import tempfile
 
 from cryptography import x509
@@ -118,8 +119,19 @@ def listen_address(env=os.environ):
     lo = int(lo) if lo.isdigit() else 0
     hi = int(hi) if hi.isdigit() else 0
     if lo > 0 and hi >= lo:
-        return [("tcp", "127.0.0.1:%d" % p, "127.0.0.1:%d" % p) for p in range(lo, hi + 1)]
+        return [("tcp", "127.0.0.1:%d" % p, "127.0.0.1:%d" % p) for p in range(lo, hi + 1) if _free(p)]
     return [("tcp", "127.0.0.1:0", None)]
+
+
+def _free(port):
+    """Whether 127.0.0.1:port can be bound now; checked first so that
+    gRPC, which logs every failed bind to stderr, mostly tries free ones."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def line(version, network, address, cert=""):

@@ -127,6 +127,10 @@ def main(argv):
         options=[
             ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
             ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
+            # gRPC sets SO_REUSEPORT by default: two plugins could then
+            # both listen on one port of the range, and the agent reach
+            # the wrong one.
+            ("grpc.so_reuseport", 0),
         ],
     )
     transport_pb2_grpc.add_TransportServicer_to_server(TransportServicer(Transport()), server)
