@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"mime"
 	"net/http"
@@ -459,16 +458,7 @@ func TestDelivery_FlakyServer(t *testing.T) {
 // (with its labels, as printed) series.
 func (p *agentProc) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := authGet(&c, p.dataDir, "http://"+p.listen+"/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := p.scrape(t)
 	for _, line := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)

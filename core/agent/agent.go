@@ -148,6 +148,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	}
 	a.metrics.PluginStarts(a.pluginStarts)
 	a.metrics.TransportsUp(a.transportsUp)
+	a.metrics.States(a.ruleStates, a.checkStates)
 	if len(a.transports) > 0 && len(a.transports.up()) == 0 {
 		a.stopTransports(a.transports)
 		_ = ob.Close()

@@ -43,6 +43,7 @@ type Metrics struct {
 
 	outbox  *outboxCollector
 	plugins *pluginCollector
+	states  *stateCollector
 
 	upOnce sync.Once
 	up     *upCollector // registered by TransportsUp
@@ -92,6 +93,7 @@ func newMetrics(reg *prometheus.Registry, now func() time.Time) *Metrics {
 			Help: "Notifications that could not be written to the outbox (a full or failing disk under data_dir); the rule tries again at its next evaluation."}),
 		outbox:  newOutboxCollector(now),
 		plugins: newPluginCollector(),
+		states:  newStateCollector(),
 	}
 	reg.MustRegister(
 		newBuildInfo(buildinfo.Version, buildinfo.GoVersion()),
@@ -99,7 +101,7 @@ func newMetrics(reg *prometheus.Registry, now func() time.Time) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.enqueued, m.sent, m.retried, m.fellBack, m.deadLettered, m.sendDuration,
 		m.rules, m.tickDuration, m.tokenRefreshes, m.storeFailures,
-		m.outbox, m.plugins,
+		m.outbox, m.plugins, m.states,
 	)
 	// ContinueOnError: when the outbox cannot be read, the scrape still
 	// gets every other metric; the failure shows as

@@ -52,6 +52,11 @@ func drive(m *Metrics) {
 	m.TokenRefreshed("graph")
 	m.TokenRefreshed("gmail")
 
+	m.States(func() []RuleState { return []RuleState{{Name: "disk_full", Severity: "warning", Phase: "firing"}} },
+		func() []CheckState {
+			return []CheckState{{Name: "portal", Kind: "http", Up: true, Duration: time.Second}, {Name: "primary", Kind: "peer", Peer: true, Up: true}}
+		})
+
 	m.StoreFailed(3)
 	m.StoreFailed(0)
 	m.StoreFailed(2)
@@ -164,8 +169,8 @@ func TestMetrics_Lint(t *testing.T) {
 			ours = append(ours, f)
 		}
 	}
-	if len(ours) != 16 {
-		t.Errorf("gathered %d tocsin families, want 16", len(ours))
+	if len(ours) != 20 {
+		t.Errorf("gathered %d tocsin families, want 20", len(ours))
 	}
 	problems, err := promlint.NewWithMetricFamilies(ours).Lint()
 	if err != nil {
