@@ -581,6 +581,7 @@ func (k *kit) testConfigure(t tb) {
 }
 
 func (k *kit) testSendBeforeConfigure(t tb) {
+	k.requireStarted(t)
 	c := k.connect(t)
 	m := k.message("send before configure")
 	results, err := c.agent.Send(k.ctx(t), []*sdk.Message{m})
