@@ -89,8 +89,12 @@ const (
 // [sdk.GRPCPlugin], the same shim the agent talks to, with a logger whose
 // output the kit inspects.
 //
+// It is a thin adapter over [Run], the runner `tocsin plugin check` uses
+// too: each check of the runner is a subtest, each failure a t.Error.
+//
 // The subtests, in order:
 //
+//   - handshake: the transport is served and answers Describe.
 //   - describe: the name matches ^[a-z0-9][a-z0-9-]*$, the version and a
 //     one-line summary are set, the SDK and protocol versions are the
 //     SDK's, the schema passes [sdk.Schema.Validate], every attribute has
@@ -100,6 +104,10 @@ const (
 //   - configure: Configure with the target's settings returns no error and
 //     no error diagnostic, and every diagnostic names an attribute of the
 //     schema (or none).
+//   - configure-errors: on a fresh instance, Configure with no settings
+//     returns error diagnostics (not an error), naming settings of the
+//     schema, at least one of them a missing required one. Skipped when
+//     the schema requires nothing.
 //   - send-before-configure: on a fresh instance, Send (and Check) fail
 //     with an error instead of panicking or succeeding, and nothing
 //     reaches the target.
@@ -121,6 +129,10 @@ const (
 //     cancelled call on the agent's side before the plugin sees it, this
 //     check calls the configured instance both through the shim and
 //     directly.
+//   - crash-mid-send: skipped here; with a plugin process (`tocsin plugin
+//     check`) the process is killed during a Send, which must then not
+//     fail permanently, and the next Send, on the process the host
+//     started again, must deliver.
 //   - planted-secrets: a fresh instance is configured with the target's
 //     settings, except that every setting the schema marks Sensitive gets
 //     a planted value, and then checked and sent with. The outcome does
