@@ -62,9 +62,9 @@ func (c *pluginCheckCommand) Help() string {
   summary, and exits 1 when a check failed.
 
   Without -config the kit has nowhere to deliver: it checks what needs no
-  target (handshake, describe, configure errors, send before configure,
-  planted secrets in Configure) and skips the checks that need a
-  successful send, saying so.
+  target (handshake, describe, configure errors, send before configure)
+  and skips the checks that need settings or a successful send, saying
+  so.
 
   -config FILE holds the body of the transport's config block: the
   settings as in a transport's config { } in the agent's configuration.
