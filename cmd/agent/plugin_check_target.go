@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/emersion/go-smtp"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
@@ -48,6 +49,7 @@ type kitTargets struct {
 	httpOpen  atomic.Int64
 	dir       string
 	password  string
+	refusing  atomic.Int32 // refuseNone, refuseTemporary or refusePermanent
 
 	mu     sync.Mutex
 	bodies [][]byte
@@ -81,7 +83,7 @@ func (k *kitTargets) start(names map[string]bool) (real, stalled map[string]cty.
 	real, stalled = map[string]cty.Value{}, map[string]cty.Value{}
 	if names[kitSMTPHost] || names[kitSMTPPort] || names[kitSMTPUsername] || names[kitSMTPPassword] {
 		k.password = "tocsin-kit-" + randomToken()
-		if k.smtp, err = testserver.Start(testserver.Options{Users: map[string]string{"tocsin-kit": k.password}, AllowInsecureAuth: true}); err != nil {
+		if k.smtp, err = testserver.Start(testserver.Options{Users: map[string]string{"tocsin-kit": k.password}, AllowInsecureAuth: true, Fault: k.smtpFault}); err != nil {
 			return nil, nil, false, fmt.Errorf("start the kit's SMTP server: %w", err)
 		}
 		if k.smtpStall, err = newBlackhole(); err != nil {
@@ -116,8 +118,45 @@ func (k *kitTargets) start(names map[string]bool) (real, stalled map[string]cty.
 	return real, stalled, stallable, nil
 }
 
+// The ways the targets refuse deliveries.
+const (
+	refuseNone int32 = iota
+	refuseTemporary
+	refusePermanent
+)
+
+// refuse makes the targets refuse every delivery until undo is called.
+func (k *kitTargets) refuse(temporary bool) (undo func()) {
+	mode := refusePermanent
+	if temporary {
+		mode = refuseTemporary
+	}
+	k.refusing.Store(mode)
+	return func() { k.refusing.Store(refuseNone) }
+}
+
+// smtpFault is the SMTP target's fault: 451 at MAIL while refusing
+// temporarily, 550 at RCPT while refusing permanently.
+func (k *kitTargets) smtpFault(stage testserver.Stage, _, _ int) *smtp.SMTPError {
+	switch {
+	case stage == testserver.StageMail && k.refusing.Load() == refuseTemporary:
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Refused by the kit, temporarily"}
+	case stage == testserver.StageRcpt && k.refusing.Load() == refusePermanent:
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "Refused by the kit: no such mailbox"}
+	}
+	return nil
+}
+
 // record is the HTTP target: it keeps each POST or PUT body.
 func (k *kitTargets) record(w http.ResponseWriter, r *http.Request) {
+	switch k.refusing.Load() {
+	case refuseTemporary:
+		http.Error(w, "refused by the kit, temporarily", http.StatusServiceUnavailable)
+		return
+	case refusePermanent:
+		http.Error(w, "refused by the kit", http.StatusBadRequest)
+		return
+	}
 	if r.Method != http.MethodPost && r.Method != http.MethodPut {
 		http.Error(w, "the kit's HTTP target takes POST or PUT", http.StatusMethodNotAllowed)
 		return
@@ -282,6 +321,9 @@ func (c *pluginCheckCommand) loadCheckConfig(path string, targets *kitTargets, o
 	opts.Settings = settings
 	if len(real) > 0 {
 		opts.Received = targets.received
+	}
+	if targets.smtp != nil || targets.http != nil {
+		opts.Refuse = targets.refuse
 	}
 	if targets.password != "" {
 		opts.Secrets = append(opts.Secrets, targets.password)

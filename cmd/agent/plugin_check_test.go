@@ -22,12 +22,12 @@ func TestPluginCheck_Bundled(t *testing.T) {
 	}{
 		{
 			plugin: "smtp-basic", pkg: "github.com/tocsin-dev/tocsin/plugins/smtp-basic", config: "smtp-basic.hcl",
-			pass: []string{"handshake", "describe", "configure", "configure-errors", "batch", "invalid-message", "concurrent-send", "cancelled-context", "crash-mid-send", "planted-secrets", "no-secrets"},
+			pass: []string{"handshake", "describe", "configure", "configure-errors", "batch", "invalid-message", "concurrent-send", "error-kinds", "cancelled-context", "crash-mid-send", "planted-secrets", "no-secrets"},
 		},
 		{
 			plugin: "filedrop", pkg: "github.com/tocsin-dev/tocsin/examples/plugin-filedrop", config: "directory.hcl",
 			pass: []string{"handshake", "configure", "batch", "invalid-message", "crash-mid-send"},
-			skip: []string{"cancelled-context"}, // a directory cannot stall
+			skip: []string{"error-kinds", "cancelled-context"}, // a directory cannot refuse or stall
 		},
 		{plugin: "graph", pkg: "github.com/tocsin-dev/tocsin/plugins/graph", pass: []string{"handshake", "describe", "send-before-configure"}, skip: []string{"configure", "batch", "crash-mid-send"}},
 		{plugin: "gmail", pkg: "github.com/tocsin-dev/tocsin/plugins/gmail", pass: []string{"handshake", "describe"}, skip: []string{"batch"}},
@@ -59,7 +59,7 @@ func TestPluginCheck_Bundled(t *testing.T) {
 			if tt.config == "" && !strings.Contains(r.stdout, "SKIP batch: needs a successful delivery; no -config") {
 				t.Errorf("the skips do not say that -config is missing:\n%s", r.stdout)
 			}
-			if !regexp.MustCompile(`(?m)^PASS: 14 checks, \d+ passed, 0 failed, \d+ skipped$`).MatchString(r.stdout) {
+			if !regexp.MustCompile(`(?m)^PASS: 15 checks, \d+ passed, 0 failed, \d+ skipped$`).MatchString(r.stdout) {
 				t.Errorf("no passing summary line:\n%s", r.stdout)
 			}
 		})
@@ -89,6 +89,7 @@ func TestPluginCheck_Broken(t *testing.T) {
 		{bug: "nocancel", check: "cancelled-context", want: "the plugin still held its connection to the target"},
 		{bug: "results", check: "batch", want: "returned 1 results for 3 messages"},
 		{bug: "misclassify", check: "invalid-message", want: "the message with no recipient got a temporary error"},
+		{bug: "errkinds", check: "error-kinds", want: "the target refused the delivery permanently (an SMTP 550 or an HTTP 400), but the plugin's error is temporary"},
 		{bug: "garbage", check: "handshake", want: "Unrecognized remote plugin message: hello, I am not a plugin"},
 		{bug: "protocol", check: "handshake", want: "this agent speaks plugin protocol 1"},
 	}
@@ -114,7 +115,7 @@ func TestPluginCheck_Broken(t *testing.T) {
 			if line == "" || !strings.Contains(line, tt.want) {
 				t.Errorf("want a line \"FAIL %s: …%s…\":\n%s", tt.check, tt.want, r.stdout)
 			}
-			if !regexp.MustCompile(`(?m)^FAIL: 14 checks, \d+ passed, [1-9]\d* failed, \d+ skipped$`).MatchString(r.stdout) {
+			if !regexp.MustCompile(`(?m)^FAIL: 15 checks, \d+ passed, [1-9]\d* failed, \d+ skipped$`).MatchString(r.stdout) {
 				t.Errorf("no failing summary line:\n%s", r.stdout)
 			}
 		})
@@ -138,8 +139,8 @@ func TestPluginCheck_JSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
 	}
-	if rep.OK || rep.Failed != 1 || len(rep.Checks) != 14 {
-		t.Fatalf("ok %v, failed %d, %d checks; want false, 1, 14:\n%s", rep.OK, rep.Failed, len(rep.Checks), r.stdout)
+	if rep.OK || rep.Failed != 1 || len(rep.Checks) != 15 {
+		t.Fatalf("ok %v, failed %d, %d checks; want false, 1, 15:\n%s", rep.OK, rep.Failed, len(rep.Checks), r.stdout)
 	}
 	for _, c := range rep.Checks {
 		if (c.Status == "FAIL") != (c.Name == "invalid-message") {

@@ -123,6 +123,9 @@ const (
 //   - concurrent-send: three Sends at once all succeed (run the tests with
 //     -race to catch data races in the transport).
 //   - check: Check succeeds against the target.
+//   - error-kinds: skipped here (it needs a target that refuses, which
+//     `tocsin plugin check` has): a temporary refusal must give a
+//     temporary error, a permanent one a permanent error.
 //   - cancelled-context: Send with a cancelled context returns within
 //     CancelWithin with an error, or per-message errors, that are
 //     temporary, so the agent retries the mail. Because gRPC ends a

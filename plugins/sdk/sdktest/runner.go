@@ -67,6 +67,11 @@ type Options struct {
 	// agent cancels a Send or its deadline passes. Only used for a plugin
 	// process ([Instance.Direct] nil).
 	Stall *Stall
+	// Refuse, when set, makes the target refuse every delivery until
+	// undo is called: temporarily (an SMTP 451, an HTTP 503) or
+	// permanently (an SMTP 550, an HTTP 400). The kit checks that the
+	// plugin's errors say which. Nil: that check is skipped.
+	Refuse func(temporary bool) (undo func())
 	// NoTarget says why Settings is nil, for the skip reasons.
 	NoTarget string
 
@@ -244,6 +249,7 @@ func (k *kit) checks() []check {
 		{"invalid-message", k.testInvalidMessage},
 		{"concurrent-send", k.testConcurrentSend},
 		{"check", k.testCheck},
+		{"error-kinds", k.testErrorKinds},
 		{"cancelled-context", k.testCancelled},
 		{"crash-mid-send", k.testCrash},
 		{"planted-secrets", k.testPlantedSecrets},
@@ -633,4 +639,44 @@ func sensitiveValues(schema sdk.Schema, settings map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// testErrorKinds makes the target refuse deliveries, temporarily and then
+// permanently: the plugin's error must say which, because the agent
+// retries the one and gives up on the other.
+func (k *kit) testErrorKinds(t tb) {
+	c := k.requireConfigured(t)
+	if k.opts.Refuse == nil {
+		t.Skip("skipped: needs a target that can refuse deliveries (the kit's SMTP or HTTP target in -config)")
+	}
+	for _, temporary := range []bool{true, false} {
+		kind, refusal := "permanently", "an SMTP 550 or an HTTP 400"
+		if temporary {
+			kind, refusal = "temporarily", "an SMTP 451 or an HTTP 503"
+		}
+		undo := k.opts.Refuse(temporary)
+		results, err := c.agent.Send(k.ctx(t), []*sdk.Message{k.message("refused " + kind)})
+		undo()
+		k.checkPanics(t, c)
+		k.recordErr("refused Send error", err)
+		k.recordResults("refused Send result", results)
+		if err == nil && len(results) == 1 {
+			err = results[0].Err
+		}
+		switch {
+		case err == nil:
+			t.Errorf("the target refused the delivery %s (%s), but Send reported the message delivered", kind, refusal)
+		case sdk.IsTemporary(err) != temporary:
+			t.Errorf("the target refused the delivery %s (%s), but the plugin's error is %s: %s; a temporary refusal must be a temporary error (the agent retries), a permanent one permanent (the agent gives up and says why)", kind, refusal, errKind(err), explain(err))
+		default:
+			t.Logf("refused %s: %s", kind, explain(err))
+		}
+	}
+}
+
+func errKind(err error) string {
+	if sdk.IsTemporary(err) {
+		return "temporary"
+	}
+	return "permanent"
 }

@@ -37,14 +37,14 @@ func TestRun_Passes(t *testing.T) {
 	if !rep.OK() || rep.Failed != 0 {
 		t.Fatalf("report failed:\n%+v", rep.Checks)
 	}
-	want := "handshake describe configure configure-errors send-before-configure empty-batch batch invalid-message concurrent-send check cancelled-context crash-mid-send planted-secrets no-secrets"
+	want := "handshake describe configure configure-errors send-before-configure empty-batch batch invalid-message concurrent-send check error-kinds cancelled-context crash-mid-send planted-secrets no-secrets"
 	if got := strings.Join(progress, " "); got != want {
 		t.Errorf("progress = %s, want %s", got, want)
 	}
 	for _, c := range rep.Checks {
 		wantStatus := sdktest.StatusPass
-		if c.Name == "crash-mid-send" {
-			wantStatus = sdktest.StatusSkip // in process, there is no process to kill
+		if c.Name == "crash-mid-send" || c.Name == "error-kinds" {
+			wantStatus = sdktest.StatusSkip // no process to kill, no target that refuses
 		}
 		if c.Status != wantStatus {
 			t.Errorf("%s: %s %q, want %s", c.Name, c.Status, c.Why, wantStatus)
@@ -53,7 +53,7 @@ func TestRun_Passes(t *testing.T) {
 	if why := byName["crash-mid-send"].Why; len(why) != 1 || !strings.Contains(why[0], "needs a plugin process") {
 		t.Errorf("crash-mid-send skipped for %q", why)
 	}
-	if rep.Passed != 13 || rep.Skipped != 1 || rep.Summary() != "PASS: 14 checks, 13 passed, 0 failed, 1 skipped" {
+	if rep.Passed != 13 || rep.Skipped != 2 || rep.Summary() != "PASS: 15 checks, 13 passed, 0 failed, 2 skipped" {
 		t.Errorf("summary %q", rep.Summary())
 	}
 }

@@ -8,6 +8,7 @@
 //   - nocancel: the POST ignores the call's context;
 //   - results: Send returns one result, whatever the batch;
 //   - misclassify: a message that fails Validate gets a temporary error;
+//   - errkinds: every refusal is a temporary error, a 400 too;
 //   - garbage: prints a line that is no handshake, then waits;
 //   - protocol: speaks plugin protocol 99, which no agent speaks.
 package main
@@ -162,8 +163,11 @@ func (t *transport) post(ctx context.Context, s *settings, raw []byte) error {
 		return sdk.TemporaryError(err, "", "")
 	}
 	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return sdk.TemporaryError(fmt.Errorf("POST answered %s", resp.Status), "", "")
+	switch {
+	case resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests && t.bug != "errkinds":
+		return sdk.PermanentError(fmt.Errorf("POST answered %s", resp.Status), fmt.Sprint(resp.StatusCode), "Fix url or token.")
+	case resp.StatusCode/100 != 2:
+		return sdk.TemporaryError(fmt.Errorf("POST answered %s", resp.Status), fmt.Sprint(resp.StatusCode), "")
 	}
 	return nil
 }
