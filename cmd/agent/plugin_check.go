@@ -53,11 +53,11 @@ func (c *pluginCheckCommand) Help() string {
   (with -config's settings, and with none: errors must name the missing
   required setting), send before configure, batches with one result per
   message in order, an invalid message (a permanent error of its own),
-  concurrent sends, check, refusals classed temporary or permanent
-  (with the kit's SMTP or HTTP target), cancellation and deadlines, a crash of the
-  plugin process in the middle of a send (the agent's host starts it again
-  and replays its settings), and planted secrets, which must not appear in
-  any error, diagnostic, receipt or log line.
+  concurrent sends, check, refusals classed temporary or permanent (with
+  the kit's SMTP or HTTP target), cancellation and deadlines, a crash of
+  the plugin process in the middle of a send (the agent's host starts it
+  again and replays its settings), and planted secrets, which must not
+  appear in any error, diagnostic, receipt or log line.
 
   It prints one line per check, PASS, FAIL or SKIP with the reason, and a
   summary, and exits 1 when a check failed.
