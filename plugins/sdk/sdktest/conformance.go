@@ -674,6 +674,11 @@ func (k *kit) testBatch(t tb) {
 		}
 	}
 	if raw, found := got[msgs[1].ID]; found {
+		if messageID(raw) == "" {
+			// A webhook's JSON, say: it carries the ID, but no MIME.
+			t.Log("the target received something other than a mail, with the message's ID in it; the HTML part and the attachment are not checked")
+			return
+		}
 		checkRich(t, raw)
 	}
 }

@@ -166,3 +166,16 @@ FAIL: 3 checks, 1 passed, 1 failed, 1 skipped
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// TestRun_NonMailPayload: a target that receives JSON with the message's
+// ID in it (a webhook) counts as delivered; the MIME checks are left out.
+func TestRun_NonMailPayload(t *testing.T) {
+	settings, received := memTarget(t)
+	rep, byName := runMem(t, "json", sdktest.Options{Settings: settings, Received: received, Secrets: []string{memToken}})
+	if !rep.OK() {
+		t.Fatalf("report failed:\n%+v", rep.Checks)
+	}
+	if n := byName["batch"].Notes; len(n) != 1 || !strings.Contains(n[0], "the HTML part and the attachment are not checked") {
+		t.Errorf("batch notes %q", n)
+	}
+}
