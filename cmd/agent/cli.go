@@ -42,6 +42,8 @@ func (a *app) commands() map[string]cli.CommandFactory {
 		"validate":       func() (cli.Command, error) { return &validateCommand{meta: m}, nil },
 		"test-send":      func() (cli.Command, error) { return &testSendCommand{meta: m}, nil },
 		"plugins":        func() (cli.Command, error) { return &pluginsCommand{meta: m}, nil },
+		"plugin":         func() (cli.Command, error) { return &pluginCommand{meta: m}, nil },
+		"plugin check":   func() (cli.Command, error) { return &pluginCheckCommand{meta: m}, nil },
 		"version":        func() (cli.Command, error) { return &versionCommand{meta: m}, nil },
 		"rules":          func() (cli.Command, error) { return &rulesCommand{meta: m}, nil },
 		"rules test":     func() (cli.Command, error) { return &rulesTestCommand{meta: m}, nil },

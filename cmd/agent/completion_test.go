@@ -268,7 +268,7 @@ func TestCompletion_Bash(t *testing.T) {
 		needsBin bool
 	}{
 		{name: "commands", line: "tocsin ou", want: "outbox"},
-		{name: "all commands", line: "tocsin ", want: "completion fmt identity man oauth outbox plugins rules run silence state test-send validate version"},
+		{name: "all commands", line: "tocsin ", want: "completion fmt identity man oauth outbox plugin plugins rules run silence state test-send validate version"},
 		{name: "subcommands", line: "tocsin outbox r", want: "recover retry"},
 		{name: "flags", line: "tocsin test-send -t", want: "-timeout -to -transport"},
 		{name: "flags without a dash", line: "tocsin validate ", want: "-config"},
@@ -278,6 +278,8 @@ func TestCompletion_Bash(t *testing.T) {
 		{name: "shells", line: "tocsin completion ", want: "bash zsh"},
 		{name: "files", line: "tocsin fmt " + dir + "/a", want: dir + "/a.hcl"},
 		{name: "flags of fmt", line: "tocsin fmt -", want: "-check -diff"},
+		{name: "plugin subcommands", line: "tocsin plugin ", want: "check"},
+		{name: "flags of plugin check", line: "tocsin plugin check -", want: "-config -json -timeout -v"},
 		{name: "transports", line: "tocsin test-send -config " + cfg + " -transport ", want: "relay", needsBin: true},
 		{name: "a config", line: "tocsin oauth login -transport r -config " + cfg, want: cfg},
 		{name: "transports, with a prefix", line: "tocsin oauth login -config " + cfg + " -transport r", want: "relay", needsBin: true},

@@ -76,6 +76,14 @@ func PluginDir(t testing.TB, plugins map[string]string) string {
 // failure says which one leaked.
 func NoSecrets(t testing.TB, secrets []string, where []string, texts ...string) {
 	t.Helper()
+	for _, l := range leaks(secrets, where, texts...) {
+		t.Error(l)
+	}
+}
+
+// leaks says which of secrets appear in which of texts, named by where.
+func leaks(secrets []string, where []string, texts ...string) []string {
+	var out []string
 	for i, text := range texts {
 		for _, s := range secrets {
 			if s == "" {
@@ -86,8 +94,9 @@ func NoSecrets(t testing.TB, secrets []string, where []string, texts ...string) 
 				if i < len(where) {
 					name = where[i]
 				}
-				t.Errorf("secret %q… leaked into %s", s[:min(4, len(s))], name)
+				out = append(out, fmt.Sprintf("secret %q… leaked into %s", s[:min(4, len(s))], name))
 			}
 		}
 	}
+	return out
 }

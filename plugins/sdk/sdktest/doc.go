@@ -4,7 +4,8 @@
 //     configure, batches, invalid messages, cancellation, concurrency, and
 //     a grep for planted secrets in everything the plugin logged or
 //     returned) over a real in-process gRPC connection, the way the agent
-//     talks to it.
+//     talks to it. Run is the same kit outside `go test`, reporting each
+//     check; `tocsin plugin check` runs it against a plugin executable.
 //   - Build and PluginDir compile plugin binaries for tests that start real
 //     plugin processes; StartPlugin builds one and starts it the way the
 //     agent does (a child process, go-plugin's handshake, gRPC with
