@@ -30,9 +30,7 @@ import ssl
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
 from email.message import EmailMessage
 
@@ -273,7 +271,7 @@ class Transport:
             if t.directory:
                 receipt, err = _write(t.directory, m, raw)
             else:
-                receipt, err = _post(t, m, raw, _deadline(context, t.timeout))
+                receipt, err = _post(t, m, raw, _deadline(context, t.timeout), context)
             if err is not None:
                 r.error.CopyFrom(err)
             else:
@@ -389,18 +387,6 @@ def _os_error(e, d, what):
     return perr(TEMPORARY, text, "The agent retries.")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Refuses redirects: a POST must not turn into a GET, nor the token
-    travel to another host."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-# No proxies: the plugin connects to url directly.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
-
-
 def _retry_after(value):
     """Retry-After in milliseconds, from seconds or an HTTP date; 0 if absent."""
     if not value:
@@ -415,7 +401,12 @@ def _retry_after(value):
     return max(0, int((when - datetime.now(timezone.utc)).total_seconds() * 1000))
 
 
-def _post(t, m, raw, timeout):
+def _post(t, m, raw, timeout, context):
+    """POSTs one message to t's URL with http.client: no proxy, no
+    redirect followed (a POST must not turn into a GET, nor the token
+    travel to another host). When the agent gives up on the call
+    (cancelled, or its deadline passed), the callback shuts the socket
+    down, which ends a blocked send or read at once."""
     where = _safe_url(t.url)
     headers = {
         "Content-Type": "message/rfc822",
@@ -424,26 +415,40 @@ def _post(t, m, raw, timeout):
     }
     if t.token:
         headers["Authorization"] = "Bearer " + t.token
-    req = urllib.request.Request(urllib.parse.urlunsplit(t.url), data=raw, headers=headers, method="POST")
+    path = urllib.parse.urlunsplit(("", "", t.url.path or "/", t.url.query, ""))
+    if t.url.scheme == "https":
+        conn = http.client.HTTPSConnection(t.url.hostname, t.url.port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        conn = http.client.HTTPConnection(t.url.hostname, t.url.port, timeout=timeout)
+
+    def cancel():
+        sock = conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    context.add_callback(cancel)
     try:
-        with _opener.open(req, timeout=timeout) as resp:
+        if not context.is_active():
+            return "", perr(TEMPORARY, "post message %s to %s: cancelled" % (m.id, where), "The agent stopped the delivery (shutdown or timeout); it tries again.")
+        conn.request("POST", path, body=raw, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read(MAX_TEXT)
+        if 200 <= resp.status < 300:
             return "HTTP %d from %s" % (resp.status, where), None
-    except urllib.error.HTTPError as e:
-        body = ""
-        try:
-            body = e.read(MAX_TEXT).decode("utf-8", "replace")
-        except (OSError, http.client.HTTPException):
-            pass
-        return "", _http_error(e.code, e.headers, body, where, m.id)
-    except urllib.error.URLError as e:
-        if isinstance(e.reason, ssl.SSLCertVerificationError):
-            return "", perr(PERMANENT, "post message %s to %s: certificate not trusted: %s" % (m.id, where, e.reason.verify_message),
-                            "The server's certificate is not trusted by this host's CA store: install the CA, or fix the server's certificate.")
-        reason = e.reason.strerror if isinstance(e.reason, OSError) and e.reason.strerror else str(e.reason.__class__.__name__)
-        return "", perr(TEMPORARY, "post message %s to %s: %s" % (m.id, where, reason), "Check that the server is up and reachable; the agent retries.")
+        return "", _http_error(resp.status, resp.headers, body.decode("utf-8", "replace"), where, m.id)
+    except ssl.SSLCertVerificationError as e:
+        return "", perr(PERMANENT, "post message %s to %s: certificate not trusted: %s" % (m.id, where, e.verify_message),
+                        "The server's certificate is not trusted by this host's CA store: install the CA, or fix the server's certificate.")
     except (OSError, http.client.HTTPException) as e:
-        # A timeout, a connection reset mid-request.
-        return "", perr(TEMPORARY, "post message %s to %s: %s" % (m.id, where, e.__class__.__name__), "The server did not answer in time; the agent retries.")
+        # Refused, a timeout, a reset, or the socket shut down because
+        # the agent gave up.
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else e.__class__.__name__
+        return "", perr(TEMPORARY, "post message %s to %s: %s" % (m.id, where, reason), "Check that the server is up and reachable; the agent retries.")
+    finally:
+        conn.close()
 
 
 def _http_error(code, headers, body, where, mid):
