@@ -8,7 +8,9 @@ import (
 	"github.com/tocsin-dev/tocsin/core/fsafe"
 )
 
-// MaxSealedSize caps a file SaveSealed writes and LoadSealed reads.
+// MaxSealedSize caps a file SaveSealed writes and LoadSealed reads: the
+// sealed file, envelope included, so that whatever SaveSealed wrote
+// LoadSealed reads.
 const MaxSealedSize = 16 << 20
 
 // SaveSealed writes plain to dir/name encrypted under the key of src, in
@@ -17,9 +19,6 @@ const MaxSealedSize = 16 << 20
 // It creates the key file when it does not exist, as a login does: what
 // it stores holds secrets as a login does.
 func SaveSealed(dir, name string, src KeySource, ad string, plain []byte) error {
-	if len(plain) > MaxSealedSize {
-		return fmt.Errorf("seal %s: %d bytes, more than %d", name, len(plain), MaxSealedSize)
-	}
 	key, err := LoadOrCreateKey(src)
 	if err != nil {
 		return fmt.Errorf("seal %s: %w", name, err)
@@ -31,6 +30,9 @@ func SaveSealed(dir, name string, src KeySource, ad string, plain []byte) error 
 	data, err := seal(aead, plain, []byte(ad))
 	if err != nil {
 		return fmt.Errorf("seal %s: %w", name, err)
+	}
+	if len(data) > MaxSealedSize {
+		return fmt.Errorf("seal %s: %d bytes sealed, more than %d", name, len(data), MaxSealedSize)
 	}
 	if err := fsafe.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("seal %s: %w", name, err)
