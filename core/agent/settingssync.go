@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/peersync"
 	"github.com/tocsin-dev/tocsin/core/pluginhost"
 	"github.com/tocsin-dev/tocsin/core/tokenstore"
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
 // resaveAfter is how old the saved fetch time of an unchanged copy may
@@ -159,7 +161,7 @@ func (a *Agent) withSynced(local *config.Config) *config.Config {
 	host := NewPluginHost(a.logger, local.Agent)
 	kept := ts[:0]
 	for _, t := range ts {
-		if err := pluginProblem(host, t); err != nil {
+		if err := pluginProblem(host, local.Agent, t); err != nil {
 			s.problems[t.Name] = err.Error()
 			a.logger.Error("a transport synced from the peer is left out: its plugin is not here as the peer has it", "peer", p.Name, "transport", t.Name, "error", err,
 				"fix", "install the same plugin binary as on the peer in plugin_dir (or local_plugin_dir), then reload")
@@ -174,9 +176,19 @@ func (a *Agent) withSynced(local *config.Config) *config.Config {
 	return merged
 }
 
-// pluginProblem says why t's plugin cannot run here as on the peer: it
-// is not installed, or not the binary its sha256 pins.
-func pluginProblem(host *pluginhost.Host, t *config.Transport) error {
+// pluginProblem says why t's plugin cannot run here as on the peer: its
+// name is not a plugin's, the peer names a binary outside this agent's
+// plugin directories, it is not installed, or it is not the binary its
+// sha256 pins. A peer chooses which installed plugin runs, never which
+// program: a synced path elsewhere (say /bin/sh, with its checksum as
+// the pin) is refused.
+func pluginProblem(host *pluginhost.Host, agent config.Agent, t *config.Transport) error {
+	if !sdk.ValidPluginName(t.Plugin) {
+		return fmt.Errorf("transport %s: the peer names the plugin %q, which is not a plugin name (lower-case letters, digits and dashes)", t.Name, t.Plugin)
+	}
+	if t.Path != "" && !within(t.Path, agent.PluginDir, agent.LocalPluginDir) {
+		return fmt.Errorf("transport %s: the peer runs its plugin from %s, outside this agent's plugin_dir and local_plugin_dir: a synced transport runs only a plugin installed there; install it there and leave path out on the peer", t.Name, t.Path)
+	}
 	path, err := host.Find(t.Plugin, t.Path)
 	if err != nil {
 		return fmt.Errorf("transport %s: plugin %s is missing on this backup: %w", t.Name, t.Plugin, err)
@@ -489,4 +501,22 @@ func SyncedConfig(cfg *config.Config, logger hclog.Logger) (*config.Config, []st
 		}
 	}
 	return merged, lines
+}
+
+// within reports whether path is a file below one of dirs (absolute,
+// cleaned; "" is none).
+func within(path string, dirs ...string) bool {
+	if !filepath.IsAbs(path) {
+		return false
+	}
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		rel, err := filepath.Rel(filepath.Clean(d), filepath.Clean(path))
+		if err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
 }

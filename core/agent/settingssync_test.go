@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -357,5 +358,51 @@ func TestAgent_SyncStartsOnReload(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no sync after the reload that set settings_from: transports %v", a.current().transports.names())
 		}
+	}
+}
+
+// TestPluginProblem_PeerChoosesNoProgram: a peer chooses which installed
+// plugin a synced transport runs, never which program: a path outside
+// plugin_dir and local_plugin_dir (even pinned by its own checksum) and a
+// name that is not a plugin's are refused; a path inside is taken.
+func TestPluginProblem_PeerChoosesNoProgram(t *testing.T) {
+	local := syncedLocal(t)
+	local.Agent.LocalPluginDir = filepath.Join(t.TempDir(), "local")
+	sum := installPlugin(t, local, "smtp-basic")
+	inside := filepath.Join(local.Agent.PluginDir, pluginhost.Prefix+"smtp-basic")
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	shSum, err := pluginhost.Checksum(sh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := NewPluginHost(hclog.NewNullLogger(), local.Agent)
+	tests := []struct {
+		name      string
+		plugin    string
+		path, pin string
+		wantErr   string // "" for none
+	}{
+		{name: "installed, by name", plugin: "smtp-basic"},
+		{name: "installed, by its path", plugin: "smtp-basic", path: inside, pin: sum},
+		{name: "a program elsewhere, pinned", plugin: "smtp-basic", path: sh, pin: shSum, wantErr: "outside this agent's plugin_dir and local_plugin_dir"},
+		{name: "out of plugin_dir by dots", plugin: "smtp-basic", path: filepath.Join(local.Agent.PluginDir, "..", "x"), wantErr: "outside"},
+		{name: "the directory itself", plugin: "smtp-basic", path: local.Agent.PluginDir, wantErr: "outside"},
+		{name: "a relative path", plugin: "smtp-basic", path: "plugins/" + pluginhost.Prefix + "smtp-basic", wantErr: "outside"},
+		{name: "a name with a path in it", plugin: "../../bin/sh", wantErr: "not a plugin name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := config.NewSyncedTransport(config.SyncedTransport{Name: "relay", Plugin: tt.plugin, Path: tt.path, SHA256: tt.pin}, `peer "primary"`)
+			err := pluginProblem(host, local.Agent, tr)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("error %v, want one with %q", err, tt.wantErr)
+			}
+		})
 	}
 }
