@@ -97,6 +97,10 @@ fuzz:
 	$(call fuzz,FuzzSalvage,./core/outbox/,10000x)
 	$(call fuzz,FuzzStatusRules,./core/agent/,10000x)
 	$(call fuzz,FuzzRequire,./core/apiauth/,20000x)
+	$(call fuzz,FuzzOpen,./core/silence/,2000x)
+	$(call fuzz,FuzzValidate,./core/silence/,20000x)
+	$(call fuzz,FuzzSettings,./core/peersync/,5000x)
+	$(call fuzz,FuzzDecodeStopNotice,./core/facts/,20000x)
 
 # The real-mail-server suite (cmd/agent/e2e): Postfix and Dovecot from
 # Debian (installed when missing, as root) run as private instances on
