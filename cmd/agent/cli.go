@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -179,6 +180,28 @@ func parseQuiet(fs *flag.FlagSet, args []string) error {
 	fs.Usage = func() {}
 	defer func() { fs.Usage = usage }()
 	return fs.Parse(args)
+}
+
+// parseArgs parses args, which hold positional arguments with the flags
+// before or after them, and returns the positional ones. ok is false when
+// the command must return code.
+func (m meta) parseArgs(fs *flag.FlagSet, args []string) (rest []string, code int, ok bool) {
+	for {
+		if err := parseQuiet(fs, args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.Usage()
+				return nil, exitOK, false
+			}
+			fmt.Fprintf(m.stderr, "Error: %v\n\n", err)
+			fs.Usage()
+			return nil, exitUsage, false
+		}
+		if fs.NArg() == 0 {
+			return rest, 0, true
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 // usageError prints msg and the help and returns exitUsage.

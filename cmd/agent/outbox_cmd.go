@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -286,22 +285,9 @@ func (c *outboxRecoverCommand) Run(args []string) int {
 // parseID parses args, which hold one entry ID with the flags before or
 // after it. ok is false when the command must return code.
 func (m meta) parseID(fs *flag.FlagSet, args []string) (id string, code int, ok bool) {
-	var ids []string
-	for {
-		if err := parseQuiet(fs, args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-				return "", exitOK, false
-			}
-			fmt.Fprintf(m.stderr, "Error: %v\n\n", err)
-			fs.Usage()
-			return "", exitUsage, false
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		ids = append(ids, fs.Arg(0))
-		args = fs.Args()[1:]
+	ids, code, ok := m.parseArgs(fs, args)
+	if !ok {
+		return "", code, false
 	}
 	switch {
 	case len(ids) == 0 || ids[0] == "":

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -110,20 +109,9 @@ func (c *pluginCheckCommand) Run(args []string) int {
 	verbose := fs.Bool("v", false, "")
 	timeout := fs.Duration("timeout", sdktest.DefaultConformanceTimeout, "")
 	// Options may also follow PATH.
-	var rest []string
-	for {
-		if err := parseQuiet(fs, args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-				return exitOK
-			}
-			return c.usageError(fs, "%v", err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
+	rest, code, ok := c.parseArgs(fs, args)
+	if !ok {
+		return code
 	}
 	if len(rest) != 1 {
 		return c.usageError(fs, "give the path of one plugin executable")

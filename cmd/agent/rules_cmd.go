@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -89,22 +88,9 @@ func (c *rulesTestCommand) Run(args []string) int {
 	runPattern := fs.String("run", "", "")
 	verbose := fs.Bool("v", false, "")
 	// Flags may come before or after the files.
-	var paths []string
-	for {
-		if err := parseQuiet(fs, args); err != nil {
-			if err == flag.ErrHelp {
-				fs.Usage()
-				return exitOK
-			}
-			fmt.Fprintf(c.stderr, "Error: %v\n\n", err)
-			fs.Usage()
-			return exitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		paths = append(paths, fs.Arg(0))
-		args = fs.Args()[1:]
+	paths, exit, ok := c.parseArgs(fs, args)
+	if !ok {
+		return exit
 	}
 	if len(paths) == 0 {
 		return c.usageError(fs, "give at least one test file")

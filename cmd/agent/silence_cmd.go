@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -226,22 +224,9 @@ func (c *silenceExpireCommand) Run(args []string) int {
 	fs := c.flags("silence expire", c.Help())
 	path := fs.String("config", defaultConfigPath(), "")
 	by := fs.String("by", "", "")
-	var ids []string
-	for {
-		if err := parseQuiet(fs, args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-				return exitOK
-			}
-			fmt.Fprintf(c.stderr, "Error: %v\n\n", err)
-			fs.Usage()
-			return exitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		ids = append(ids, fs.Arg(0))
-		args = fs.Args()[1:]
+	ids, code, ok := c.parseArgs(fs, args)
+	if !ok {
+		return code
 	}
 	switch {
 	case len(ids) == 0 || ids[0] == "":
