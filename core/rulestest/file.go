@@ -362,30 +362,9 @@ func decodeFacts(b *hcl.Block, off time.Duration, ctx *hcl.EvalContext) (*Facts,
 			}
 		}
 	}
-	if attr, ok := content.Attributes["outbox"]; ok {
-		fb.OutboxRange = attr.Expr.Range()
-		v, d := attr.Expr.Value(ctx)
-		diags = append(diags, d...)
-		if !d.HasErrors() {
-			fb.Outbox, fb.HasOutbox = v, true
-		}
-	}
-	if attr, ok := content.Attributes["silences"]; ok {
-		fb.SilencesRange = attr.Expr.Range()
-		v, d := attr.Expr.Value(ctx)
-		diags = append(diags, d...)
-		if !d.HasErrors() {
-			fb.Silences, fb.HasSilences = v, true
-		}
-	}
-	if attr, ok := content.Attributes["credential"]; ok {
-		fb.CredentialRange = attr.Expr.Range()
-		v, d := attr.Expr.Value(ctx)
-		diags = append(diags, d...)
-		if !d.HasErrors() {
-			fb.Credential, fb.HasCredential = v, true
-		}
-	}
+	fb.Outbox, fb.HasOutbox, fb.OutboxRange = wholeValue(content, "outbox", ctx, &diags)
+	fb.Silences, fb.HasSilences, fb.SilencesRange = wholeValue(content, "silences", ctx, &diags)
+	fb.Credential, fb.HasCredential, fb.CredentialRange = wholeValue(content, "credential", ctx, &diags)
 	for _, blk := range content.Blocks {
 		name := blk.Labels[0]
 		into := fb.Checks
@@ -614,4 +593,21 @@ func withSubjects(diags hcl.Diagnostics, path string) hcl.Diagnostics {
 		}
 	}
 	return diags
+}
+
+// wholeValue reads the attribute name of content, a value given whole
+// (outbox, silences, credential): its value and true when it is there and
+// evaluates, and its range when it is there (for the diagnostics of what
+// binds it), adding its diagnostics to diags.
+func wholeValue(content *hcl.BodyContent, name string, ctx *hcl.EvalContext, diags *hcl.Diagnostics) (cty.Value, bool, hcl.Range) {
+	attr, ok := content.Attributes[name]
+	if !ok {
+		return cty.NilVal, false, hcl.Range{}
+	}
+	v, d := attr.Expr.Value(ctx)
+	*diags = append(*diags, d...)
+	if d.HasErrors() {
+		return cty.NilVal, false, attr.Expr.Range()
+	}
+	return v, true, attr.Expr.Range()
 }
