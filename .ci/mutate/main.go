@@ -363,13 +363,19 @@ func mutatePackage(o options, sc scope, stage, work string, eqs []equivalent, us
 	slug := strings.ReplaceAll(sc.dir, "/", "_")
 	jsonPath := filepath.Join(work, slug+".json")
 	logPath := filepath.Join(work, slug+".log")
-	args = append(args, "-o", jsonPath, sc.dir)
+	// gremlins runs in the package's own module (plugins/sdk is one of
+	// its own), on the package's path within it.
+	modDir, rel, err := moduleOf(stage, sc.dir)
+	if err != nil {
+		return row{}, nil, err
+	}
+	args = append(args, "-o", jsonPath, rel)
 
 	fmt.Printf("== %s (%s): mutating %s\n", sc.dir, sc.what, strings.Join(mutated, " "))
 	began := time.Now()
 	if o.rescore != "" {
 		jsonPath = filepath.Join(o.rescore, slug+".json")
-	} else if err := runGremlins(o.gremlins, args, stage, logPath); err != nil {
+	} else if err := runGremlins(o.gremlins, args, modDir, logPath); err != nil {
 		return row{}, nil, err
 	}
 	took := time.Since(began).Round(time.Second)
@@ -383,7 +389,7 @@ func mutatePackage(o options, sc scope, stage, work string, eqs []equivalent, us
 		return row{}, nil, fmt.Errorf("gremlins results: %w", err)
 	}
 
-	tc, err := newTypeChecker(stage, sc.dir)
+	tc, err := newTypeChecker(modDir, rel)
 	if err != nil {
 		return row{}, nil, err
 	}
@@ -435,6 +441,27 @@ func mutatePackage(o options, sc scope, stage, work string, eqs []equivalent, us
 		return survivors[i].line < survivors[j].line
 	})
 	return r, survivors, nil
+}
+
+// moduleOf returns the directory of the Go module that holds dir (a
+// path relative to root, the repository), the nearest go.mod above it,
+// and dir relative to that module as "./path" (or ".").
+func moduleOf(root, dir string) (modDir, rel string, err error) {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(root, d, "go.mod")); err == nil {
+			r, err := filepath.Rel(d, dir)
+			if err != nil {
+				return "", "", fmt.Errorf("module of %s: %w", dir, err)
+			}
+			if r == "." {
+				return filepath.Join(root, d), ".", nil
+			}
+			return filepath.Join(root, d), "./" + filepath.ToSlash(r), nil
+		}
+		if d == "." || d == "/" {
+			return "", "", fmt.Errorf("no go.mod holds %s", dir)
+		}
+	}
 }
 
 func runGremlins(bin string, args []string, stage, logPath string) error {

@@ -35,8 +35,11 @@ type typeChecker struct {
 	imp   types.Importer
 }
 
-func newTypeChecker(stage, dir string) (*typeChecker, error) {
-	cmd := exec.Command("go", "list", "-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}", "./"+dir)
+// newTypeChecker type-checks the package in dir ("./path" or ".")
+// of the module in modDir.
+func newTypeChecker(modDir, dir string) (*typeChecker, error) {
+	stage := modDir
+	cmd := exec.Command("go", "list", "-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}", dir)
 	cmd.Dir = stage
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -49,7 +52,9 @@ func newTypeChecker(stage, dir string) (*typeChecker, error) {
 			exports[p] = e
 		}
 	}
-	pkgPath, err := exec.Command("go", "list", "./"+dir).Output()
+	list := exec.Command("go", "list", dir)
+	list.Dir = modDir
+	pkgPath, err := list.Output()
 	if err != nil {
 		return nil, fmt.Errorf("go list %s: %w", dir, err)
 	}

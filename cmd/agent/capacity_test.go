@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // TestCapacity_RealAgent runs the real agent with 1,000 file checks (each

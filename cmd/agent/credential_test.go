@@ -25,7 +25,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/agent"
 	"github.com/tocsin-dev/tocsin/core/library"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // writeClientCertificate writes a self-signed RSA certificate (what the

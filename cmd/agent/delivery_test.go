@@ -24,7 +24,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/tocsin-dev/tocsin/core/agent"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // These tests run the real agent and smtp-basic binaries against

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // These tests run the real agent against the in-process SMTP server and

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/core/tokenstore"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // basicTransport is a transport whose plugin takes no login.

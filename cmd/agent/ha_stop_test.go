@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/core/identity"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // haLibraryNode is one node of a pair that uses the failover library,

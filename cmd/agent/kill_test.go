@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // fireTally counts the fire notifications a server received, per rule: the

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // TestRun_MetricsStates: the real agent's /metrics has tocsin_rule_state

@@ -18,7 +18,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/oauthlogin"
 	"github.com/tocsin-dev/tocsin/core/tokenstore"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 const (

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/core/agent"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // status reads /v1/status; ok is false while the agent does not answer.

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // These tests run the real tocsin binary as a separate process.

@@ -30,7 +30,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/tokenstore"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // seen records every access token the stand-in servers were shown.

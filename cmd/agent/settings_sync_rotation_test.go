@@ -13,7 +13,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/identity"
 	"github.com/tocsin-dev/tocsin/core/tokenstore"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // rotationPrimary holds a delegated smtp-oauth-ms transport whose login

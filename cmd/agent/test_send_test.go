@@ -10,7 +10,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // sendConfig writes a config whose transport "relay" talks to srv.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/core/agent"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // testMailAgentConfig: relay logs in with the password of a secret file

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 	"github.com/tocsin-dev/tocsin/plugins/webhook/webhook"
 )
 

@@ -20,8 +20,8 @@ import (
 	"github.com/tocsin-dev/tocsin/core/rules"
 	"github.com/tocsin-dev/tocsin/core/tokenstore"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-basic/basic"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // The relay's passwords: the server takes the good one only. Both are

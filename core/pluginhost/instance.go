@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
+	"github.com/tocsin-dev/tocsin/plugins/sdk/host"
 )
 
 // Spec says which plugin serves which transport.
@@ -204,14 +205,14 @@ func (in *Instance) startLocked(ctx context.Context) error {
 	tail := newStderrTail(4096)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: sdk.ClientPlugins(),
+		VersionedPlugins: host.ClientPlugins(),
 		RunnerFunc:       newRunner(exe, func(r *procRunner) { run = r }),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     startTimeout,
 		Logger:           in.logger,
 		Stderr:           tail,
-		GRPCDialOptions:  sdk.HostDialOptions(),
+		GRPCDialOptions:  host.DialOptions(),
 	})
 	fail := func(err error) error {
 		// Stopping waits for the stderr copy, so the tail is complete.

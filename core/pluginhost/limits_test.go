@@ -12,7 +12,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/pluginhost"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // withAttachment returns a message with an attachment of n bytes.
@@ -154,7 +154,7 @@ func TestHost_HugeErrorReplyIsCapped(t *testing.T) {
 // answers with a 50 MB reply. The agent refuses to read it, and says that
 // the plugin answered too much, not that it did not answer.
 func TestHost_OversizedAnswerIsRefused(t *testing.T) {
-	dir := sdktest.PluginDir(t, map[string]string{"rawreply": testdataPkg + "rawreply"})
+	dir := sdktest.PluginDir(t, map[string]string{"rawreply": "github.com/tocsin-dev/tocsin/plugins/sdk/internal/rawreply"})
 	h := pluginhost.New(hclog.NewNullLogger(), dir)
 	defer h.Close()
 	in := h.Instance(pluginhost.Spec{Name: "r", Plugin: "rawreply"})
@@ -181,7 +181,7 @@ func TestHost_OversizedAnswerIsRefused(t *testing.T) {
 // calls that fit; a single message over it is a permanent error that
 // names the size and the limit, and never reaches the plugin.
 func TestHost_OldPluginGetsWhatItTakes(t *testing.T) {
-	dir := sdktest.PluginDir(t, map[string]string{"rawreply": testdataPkg + "rawreply"})
+	dir := sdktest.PluginDir(t, map[string]string{"rawreply": "github.com/tocsin-dev/tocsin/plugins/sdk/internal/rawreply"})
 	h := pluginhost.New(hclog.NewNullLogger(), dir)
 	defer h.Close()
 	in := h.Instance(pluginhost.Spec{Name: "r", Plugin: "rawreply"})

@@ -12,7 +12,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/pluginhost"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // TestInstance_RestartedPluginRefusesItsSettings: a plugin that dies and,

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/core/pluginhost"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // TestInstance_FailedCallIsMadeOnce: only a call broken by the plugin's

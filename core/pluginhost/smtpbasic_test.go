@@ -15,7 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // These tests run the real smtp-basic binary through the host against an

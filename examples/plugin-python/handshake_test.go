@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
+	"github.com/tocsin-dev/tocsin/plugins/sdk/host"
 )
 
 // clientCert makes a certificate like go-plugin's AutoMTLS client
@@ -229,7 +230,7 @@ func TestHandshake_NoCookie(t *testing.T) {
 func TestHandshake_ProtocolMismatch(t *testing.T) {
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{2: {sdk.PluginName: &sdk.GRPCPlugin{}}},
+		VersionedPlugins: map[int]plugin.PluginSet{2: {sdk.PluginName: host.Plugin{}}},
 		Cmd:              exec.Command(pluginPath(t)),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,

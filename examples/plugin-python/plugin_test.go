@@ -19,6 +19,7 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
+	"github.com/tocsin-dev/tocsin/plugins/sdk/host"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
 )
 
@@ -85,12 +86,12 @@ func startPlugin(t testing.TB) *pyPlugin {
 	logs := &sdktest.Logs{}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: sdk.ClientPlugins(),
+		VersionedPlugins: host.ClientPlugins(),
 		Cmd:              exec.Command(path),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		Logger:           hclog.New(&hclog.LoggerOptions{Name: "plugin.pydrop", Level: hclog.Trace, Output: logs}),
-		GRPCDialOptions:  sdk.HostDialOptions(),
+		GRPCDialOptions:  host.DialOptions(),
 	})
 	t.Cleanup(client.Kill)
 	rpc, err := client.Client()

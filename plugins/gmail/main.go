@@ -5,6 +5,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/tocsin-dev/tocsin/plugins/gmail/gmail"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -12,4 +15,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func main() { sdk.Serve(gmail.New(version)) }
+func main() {
+	if err := sdk.Serve(gmail.New(version)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

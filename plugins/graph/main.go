@@ -4,6 +4,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/tocsin-dev/tocsin/plugins/graph/graph"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -11,4 +14,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func main() { sdk.Serve(graph.New(version)) }
+func main() {
+	if err := sdk.Serve(graph.New(version)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

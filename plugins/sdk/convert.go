@@ -4,7 +4,7 @@ import (
 	"math"
 	"time"
 
-	pb "github.com/tocsin-dev/tocsin/plugins/sdk/proto/transportv1"
+	pb "github.com/tocsin-dev/tocsin/plugins/sdk/internal/transportv1"
 )
 
 // This file converts between the Go model and the protobuf messages. Both

@@ -4,9 +4,14 @@
 // A transport plugin is a separate executable named tocsin-plugin-NAME. The
 // agent starts it through hashicorp/go-plugin and talks to it over gRPC with
 // mutual TLS (AutoMTLS). The plugin implements [Transport]; its main function
-// is one call:
+// hands it to [Serve]:
 //
-//	func main() { sdk.Serve(mytransport.New()) }
+//	func main() {
+//		if err := sdk.Serve(mytransport.New()); err != nil {
+//			fmt.Fprintln(os.Stderr, err)
+//			os.Exit(1)
+//		}
+//	}
 //
 // The agent then calls, in order: Describe (who are you, which settings do
 // you take), Configure (here are the validated settings), Check (prove you
@@ -20,7 +25,13 @@
 // wneessen/go-mail ([Message.Build], [Message.WriteTo]); a plugin never
 // writes MIME by hand.
 //
-// The wire contract is proto/transport.proto, protocol version 1. The agent
-// negotiates it through go-plugin's versioned plugin sets, so a version 2 can
-// be added later while version 1 plugins keep working.
+// The wire contract is proto/transport.proto, protocol version 1; its
+// generated code is internal to this module. The agent negotiates it
+// through go-plugin's versioned plugin sets, so a version 2 can be added
+// later while version 1 plugins keep working. The agent's side of the
+// protocol is package host, which a plugin does not need.
+//
+// This package is the Go module github.com/tocsin-dev/tocsin/plugins/sdk,
+// versioned on its own (tags plugins/sdk/vX.Y.Z; CHANGELOG.md), and
+// depends on nothing of the agent.
 package sdk

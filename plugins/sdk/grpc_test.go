@@ -59,7 +59,7 @@ func (f *fakeTransport) Send(_ context.Context, msgs []*sdk.Message) ([]sdk.Resu
 func connect(t *testing.T, impl sdk.Transport) sdk.Transport {
 	t.Helper()
 	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
-		sdk.PluginName: &sdk.GRPCPlugin{Impl: impl},
+		sdk.PluginName: sdk.Plugin(impl),
 	})
 	t.Cleanup(func() { _ = client.Close() })
 	raw, err := client.Dispense(sdk.PluginName)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	pb "github.com/tocsin-dev/tocsin/plugins/sdk/proto/transportv1"
+	pb "github.com/tocsin-dev/tocsin/plugins/sdk/internal/transportv1"
 )
 
 // CredentialLifetime is what a transport knows of when the credential it

@@ -111,17 +111,9 @@ func framedSize(n int) int {
 	return size
 }
 
-// HostDialOptions are the agent's gRPC options for a plugin connection:
-// it sends at most MaxRequestBytes and accepts at most MaxResponseBytes.
-// They replace go-plugin's defaults, which accept answers of up to 2 GiB.
-func HostDialOptions() []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithDefaultCallOptions(
-		grpc.MaxCallSendMsgSize(MaxRequestBytes),
-		grpc.MaxCallRecvMsgSize(MaxResponseBytes),
-	)}
-}
-
-// serverOptions are the plugin's side of HostDialOptions.
+// serverOptions are the gRPC server options of Serve: a plugin accepts
+// requests of up to MaxRequestBytes and answers with at most
+// MaxResponseBytes; package host sets the agent's side to match.
 func serverOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRequestBytes),

@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	pb "github.com/tocsin-dev/tocsin/plugins/sdk/proto/transportv1"
+	pb "github.com/tocsin-dev/tocsin/plugins/sdk/internal/transportv1"
 )
 
 func TestTruncateText(t *testing.T) {

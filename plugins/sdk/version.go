@@ -4,7 +4,7 @@ import plugin "github.com/hashicorp/go-plugin"
 
 // SDKVersion is the version of this SDK. A plugin reports it in Describe so
 // operators can tell which SDK a third-party plugin was built with.
-const SDKVersion = "0.1.0"
+const SDKVersion = "0.2.0"
 
 // ProtocolVersion is the newest plugin protocol this SDK speaks.
 const ProtocolVersion = 1
@@ -19,14 +19,4 @@ var Handshake = plugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
 	MagicCookieKey:   "TOCSIN_PLUGIN_MAGIC_COOKIE",
 	MagicCookieValue: "5c1e0b7a-tocsin-transport",
-}
-
-// ClientPlugins returns the plugin sets the agent offers, by protocol
-// version, for go-plugin's ClientConfig.VersionedPlugins. A plugin built
-// with an SDK that speaks another version is refused at the handshake with
-// a message naming both.
-func ClientPlugins() map[int]plugin.PluginSet {
-	return map[int]plugin.PluginSet{
-		1: {PluginName: &GRPCPlugin{}},
-	}
 }

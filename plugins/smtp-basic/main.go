@@ -4,6 +4,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-basic/basic"
 )
@@ -15,6 +18,10 @@ var version = "dev"
 // closes its SMTP connections with a QUIT.
 func main() {
 	t := basic.New(version)
-	sdk.Serve(t)
+	err := sdk.Serve(t)
 	_ = t.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }

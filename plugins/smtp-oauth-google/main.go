@@ -5,6 +5,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google/googleoauth"
 )
@@ -16,6 +19,10 @@ var version = "dev"
 // closes its SMTP connections with a QUIT.
 func main() {
 	t := googleoauth.New(version)
-	sdk.Serve(t)
+	err := sdk.Serve(t)
 	_ = t.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }

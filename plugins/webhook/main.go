@@ -4,6 +4,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/webhook/webhook"
 )
@@ -11,4 +14,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func main() { sdk.Serve(webhook.New(version)) }
+func main() {
+	if err := sdk.Serve(webhook.New(version)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // OAuth: the smtp-oauth-ms and smtp-oauth-google plugins get access tokens
 // from the suite's stand-ins for Microsoft's and Google's token endpoints
-// (plugins/sdk/testserver, HTTPS with their own CA) and log in with
+// (plugins/testserver, HTTPS with their own CA) and log in with
 // XOAUTH2; Dovecot's oauth2 passdb asks the suite's introspection endpoint
 // whether the token is valid and for which mailbox, and refuses a token
 // for another mailbox than the one logging in.

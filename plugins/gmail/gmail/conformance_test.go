@@ -6,7 +6,7 @@ import (
 	"github.com/tocsin-dev/tocsin/plugins/gmail/gmail"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // TestConformance runs the SDK's conformance kit against gmail with a

@@ -17,7 +17,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/plugins/gmail/gmail"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // mailbox is the Workspace user the tests send as.

@@ -16,7 +16,7 @@ import (
 	"github.com/tocsin-dev/tocsin/plugins/gmail/gmail"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // These tests run the real tocsin-plugin-gmail binary through the agent's

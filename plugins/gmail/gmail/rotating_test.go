@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/tocsin-dev/tocsin/plugins/gmail/gmail"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // rotating is a token endpoint that replaces the refresh token at every

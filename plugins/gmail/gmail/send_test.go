@@ -13,7 +13,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/plugins/gmail/gmail"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // sendOne sends m and returns its result, failing the test on a batch

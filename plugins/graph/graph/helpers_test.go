@@ -18,7 +18,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/plugins/graph/graph"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // The app registration and mailbox the tests use.

@@ -10,7 +10,7 @@ import (
 	"github.com/tocsin-dev/tocsin/plugins/graph/graph"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // TestPlugin_acceptance sends a message with text, HTML, an attachment and

@@ -12,7 +12,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/plugins/graph/graph"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // TestTransport_Send_mapping checks what reaches Graph for each part of a

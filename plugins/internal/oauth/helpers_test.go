@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 const (

@@ -18,7 +18,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 func TestSender_classify(t *testing.T) {

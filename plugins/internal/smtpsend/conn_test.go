@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // listenT listens on 127.0.0.1 and closes the listener, then waits for

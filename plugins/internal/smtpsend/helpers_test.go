@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // busyRemedy is the remedy classify gives a 4xx reply no remedy matches.

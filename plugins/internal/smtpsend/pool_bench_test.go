@@ -10,7 +10,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // BenchmarkSender_Send sends a burst of 200 messages per iteration to an

@@ -13,7 +13,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // messages returns n messages with IDs prefix0@node, prefix1@node, ...

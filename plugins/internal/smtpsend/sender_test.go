@@ -17,7 +17,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 func TestDefaultPort(t *testing.T) {

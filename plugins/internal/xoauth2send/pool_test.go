@@ -12,7 +12,7 @@ import (
 	"github.com/tocsin-dev/tocsin/plugins/internal/xoauth2send"
 	"github.com/tocsin-dev/tocsin/plugins/internal/xoauth2send/xoauth2test"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // TestSender_pool: XOAUTH2 connections are pooled like any other. A

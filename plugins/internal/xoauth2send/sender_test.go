@@ -17,7 +17,7 @@ import (
 	"github.com/tocsin-dev/tocsin/plugins/internal/xoauth2send"
 	"github.com/tocsin-dev/tocsin/plugins/internal/xoauth2send/xoauth2test"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 const mailbox = "alerts@contoso.example"

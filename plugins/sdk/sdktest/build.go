@@ -21,8 +21,11 @@ var (
 	built    = map[string]string{}
 )
 
-// Build compiles the main package pkg (an import path) to an executable
-// named name and returns its path. Builds happen once per test process and
+// Build compiles the main package pkg to an executable named name and
+// returns its path. pkg is an import path of the test's module (or one it
+// requires), or a directory ("./cmd/x", "../plugin", an absolute path):
+// then the build runs in that directory, under its own go.mod, as for a
+// plugin that is a module of its own. Builds happen once per test process and
 // are shared by all tests in it. When $TOCSIN_BIN_DIR (or its plugins/
 // subdirectory) holds name, that file is returned instead.
 func Build(t testing.TB, pkg, name string) string {
@@ -48,6 +51,10 @@ func Build(t testing.TB, pkg, name string) string {
 	}
 	out := filepath.Join(buildDir, name)
 	cmd := exec.Command("go", "build", "-o", out, pkg)
+	if isDir(pkg) {
+		cmd = exec.Command("go", "build", "-o", out, ".")
+		cmd.Dir = pkg
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
@@ -99,4 +106,10 @@ func leaks(secrets []string, where []string, texts ...string) []string {
 		}
 	}
 	return out
+}
+
+// isDir reports whether pkg names a directory rather than an import path:
+// it is absolute or starts with "./" or "../", as the go command reads it.
+func isDir(pkg string) bool {
+	return filepath.IsAbs(pkg) || pkg == "." || pkg == ".." || strings.HasPrefix(pkg, "./") || strings.HasPrefix(pkg, "../")
 }

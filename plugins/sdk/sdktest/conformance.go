@@ -86,7 +86,7 @@ const (
 // a subtest of t. factory returns a new, unconfigured instance of the
 // transport each time it is called; the kit serves each instance over a
 // real in-process gRPC connection (go-plugin's TestPluginGRPCConn) through
-// [sdk.GRPCPlugin], the same shim the agent talks to, with a logger whose
+// [sdk.Plugin], the same shim the agent talks to, with a logger whose
 // output the kit inspects.
 //
 // It is a thin adapter over [Run], the runner `tocsin plugin check` uses
@@ -228,7 +228,7 @@ func RunConformance(t *testing.T, factory func() sdk.Transport, opts Conformance
 
 // InProcess returns a [Subject] that serves each instance from factory
 // over a real in-process gRPC connection (go-plugin's
-// TestPluginGRPCConn) through [sdk.GRPCPlugin], the shim the agent talks
+// TestPluginGRPCConn) through [sdk.Plugin], the shim the agent talks
 // to, with logger as the transport's Config.Logger. A panic in a method
 // of the transport is caught and reported by Faults. Connections close
 // when t ends at the latest.
@@ -240,7 +240,7 @@ func InProcess(t testing.TB, factory func() sdk.Transport, logger hclog.Logger) 
 		}
 		g := &guard{impl: impl}
 		client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
-			sdk.PluginName: &sdk.GRPCPlugin{Impl: g, Logger: logger},
+			sdk.PluginName: sdk.Plugin(g, sdk.WithLogger(logger)),
 		})
 		raw, err := client.Dispense(sdk.PluginName)
 		if err != nil {
@@ -537,7 +537,7 @@ func (k *kit) testDescribe(t tb) {
 	}
 	switch {
 	case !k.subject.Process && (d.SDKVersion != sdk.SDKVersion || d.ProtocolVersion != sdk.ProtocolVersion):
-		t.Errorf("Description SDKVersion = %q, ProtocolVersion = %d; want %q and %d, which the SDK's shim fills in: serve the transport with sdk.Serve or sdk.GRPCPlugin", d.SDKVersion, d.ProtocolVersion, sdk.SDKVersion, sdk.ProtocolVersion)
+		t.Errorf("Description SDKVersion = %q, ProtocolVersion = %d; want %q and %d, which the SDK's shim fills in: serve the transport with sdk.Serve or sdk.Plugin", d.SDKVersion, d.ProtocolVersion, sdk.SDKVersion, sdk.ProtocolVersion)
 	case d.ProtocolVersion != sdk.ProtocolVersion:
 		t.Errorf("Description ProtocolVersion = %d, but the plugin was started with protocol %d: report the version the handshake negotiated (the SDK's shim fills it in)", d.ProtocolVersion, sdk.ProtocolVersion)
 	case strings.TrimSpace(d.SDKVersion) == "":

@@ -10,6 +10,7 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
+	"github.com/tocsin-dev/tocsin/plugins/sdk/host"
 )
 
 // Plugin is a transport plugin process started by [StartPlugin], seen
@@ -41,12 +42,12 @@ func StartPlugin(t testing.TB, name, pkg string) (*Plugin, *Logs) {
 	logs := &Logs{}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: sdk.ClientPlugins(),
+		VersionedPlugins: host.ClientPlugins(),
 		Cmd:              exec.Command(path),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		Logger:           hclog.New(&hclog.LoggerOptions{Name: "plugin." + name, Level: hclog.Trace, Output: logs}),
-		GRPCDialOptions:  sdk.HostDialOptions(),
+		GRPCDialOptions:  host.DialOptions(),
 	})
 	t.Cleanup(client.Kill)
 	rpc, err := client.Client()

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-basic/basic"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // waitOpen waits until the server has n connections open, failing the

@@ -8,8 +8,8 @@ import (
 	"github.com/tocsin-dev/tocsin/plugins/internal/xoauth2send/xoauth2test"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google/googleoauth"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 const pluginPkg = "github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google"

@@ -9,8 +9,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google/googleoauth"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // TestTransport_errors provokes each error an operator meets from the

@@ -16,8 +16,8 @@ import (
 	"github.com/tocsin-dev/tocsin/plugins/internal/xoauth2send"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google/googleoauth"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // diag is the part of a diagnostic the tests compare.

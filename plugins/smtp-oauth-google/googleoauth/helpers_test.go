@@ -14,8 +14,8 @@ import (
 
 	"github.com/tocsin-dev/tocsin/plugins/internal/xoauth2send/xoauth2test"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google/googleoauth"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // The Workspace users of the tests. The service account may act for

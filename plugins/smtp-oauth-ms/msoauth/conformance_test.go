@@ -5,8 +5,8 @@ import (
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-oauth-ms/msoauth"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // TestConformance runs the SDK's conformance kit against smtp-oauth-ms in

@@ -7,8 +7,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-oauth-ms/msoauth"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // Microsoft 365's replies, as operators meet them.

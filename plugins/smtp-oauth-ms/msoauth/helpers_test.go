@@ -25,8 +25,8 @@ import (
 	"github.com/tocsin-dev/tocsin/plugins/internal/oauth"
 	"github.com/tocsin-dev/tocsin/plugins/internal/xoauth2send/xoauth2test"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
 	"github.com/tocsin-dev/tocsin/plugins/smtp-oauth-ms/msoauth"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // The tenant, apps and mailboxes of the tests.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // TestTransport_tokenCaching: 50 sends within a token's lifetime make one

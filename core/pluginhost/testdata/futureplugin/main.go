@@ -14,7 +14,7 @@ func main() {
 	hs.ProtocolVersion = 99
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  hs,
-		VersionedPlugins: map[int]plugin.PluginSet{99: {sdk.PluginName: &sdk.GRPCPlugin{Impl: basic.New("future")}}},
+		VersionedPlugins: map[int]plugin.PluginSet{99: {sdk.PluginName: sdk.Plugin(basic.New("future"))}},
 		GRPCServer:       plugin.DefaultGRPCServer,
 	})
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // NewCA returns a throw-away CA and the path of its certificate file, for

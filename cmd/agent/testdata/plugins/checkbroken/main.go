@@ -42,7 +42,7 @@ func main() {
 		logger := sdk.NewLogger()
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig:  sdk.Handshake,
-			VersionedPlugins: map[int]plugin.PluginSet{99: {sdk.PluginName: &sdk.GRPCPlugin{Impl: &transport{bug: bug}, Logger: logger}}},
+			VersionedPlugins: map[int]plugin.PluginSet{99: {sdk.PluginName: sdk.Plugin(&transport{bug: bug}, sdk.WithLogger(logger))}},
 			GRPCServer:       plugin.DefaultGRPCServer,
 			Logger:           logger,
 		})

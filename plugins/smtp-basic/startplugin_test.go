@@ -1,4 +1,4 @@
-package sdktest_test
+package main
 
 import (
 	"context"

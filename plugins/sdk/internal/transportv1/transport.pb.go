@@ -1609,7 +1609,7 @@ const file_transport_proto_rawDesc = "" +
 	"\tConfigure\x12%.tocsin.transport.v1.ConfigureRequest\x1a&.tocsin.transport.v1.ConfigureResponse\x12N\n" +
 	"\x05Check\x12!.tocsin.transport.v1.CheckRequest\x1a\".tocsin.transport.v1.CheckResponse\x12K\n" +
 	"\x04Send\x12 .tocsin.transport.v1.SendRequest\x1a!.tocsin.transport.v1.SendResponse\x12`\n" +
-	"\vLoginConfig\x12'.tocsin.transport.v1.LoginConfigRequest\x1a(.tocsin.transport.v1.LoginConfigResponseB<Z:github.com/tocsin-dev/tocsin/plugins/sdk/proto/transportv1b\x06proto3"
+	"\vLoginConfig\x12'.tocsin.transport.v1.LoginConfigRequest\x1a(.tocsin.transport.v1.LoginConfigResponseB?Z=github.com/tocsin-dev/tocsin/plugins/sdk/internal/transportv1b\x06proto3"
 
 var (
 	file_transport_proto_rawDescOnce sync.Once

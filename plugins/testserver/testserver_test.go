@@ -1203,7 +1203,7 @@ func TestCloseNoLeak(t *testing.T) {
 		return strings.Contains(stack, "go-smtp.(*Server).Serve(") ||
 			strings.Contains(stack, "go-smtp.(*Server).handleConn(") ||
 			strings.Contains(stack, "go-smtp.(*Conn).") ||
-			strings.Contains(stack, "plugins/sdk/testserver.(*")
+			strings.Contains(stack, "plugins/testserver.(*")
 	})
 	if len(busy) > 0 {
 		t.Fatalf("%d goroutines still working after Close:\n%s", len(busy), strings.Join(busy, "\n\n"))
@@ -1212,7 +1212,7 @@ func TestCloseNoLeak(t *testing.T) {
 	// waits for) and its exit; it must be gone promptly.
 	isServer := func(stack string) bool {
 		return strings.Contains(stack, "github.com/emersion/go-smtp.") ||
-			strings.Contains(stack, "plugins/sdk/testserver.Start")
+			strings.Contains(stack, "plugins/testserver.Start")
 	}
 	leaked := serverGoroutines(isServer)
 	for deadline := time.Now().Add(5 * time.Second); len(leaked) > 0 && time.Now().Before(deadline); {

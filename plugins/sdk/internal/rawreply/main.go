@@ -1,5 +1,7 @@
 // Command rawreply is a transport plugin that speaks the wire protocol
-// without the SDK, as an old or foreign plugin would: it reports no
+// without the SDK's server, as an old or foreign plugin would, for the
+// tests of a host (core/pluginhost builds it; it lives here because only
+// this module may use the generated code): it reports no
 // message limit in Describe (so the agent assumes gRPC's 4 MiB), accepts
 // whatever comes, and answers Send with a receipt that says how many
 // messages the call carried, or, when a message's subject is "big-reply",
@@ -15,7 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
-	pb "github.com/tocsin-dev/tocsin/plugins/sdk/proto/transportv1"
+	pb "github.com/tocsin-dev/tocsin/plugins/sdk/internal/transportv1"
 )
 
 type server struct {

@@ -1,0 +1,4 @@
+package sdk
+
+// WithStdout is withStdout, for the external tests.
+var WithStdout = withStdout
