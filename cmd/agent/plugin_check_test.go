@@ -5,21 +5,26 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tocsin-dev/tocsin/plugins/sdk/sdktest"
 )
 
+// checkCase is a plugin TestPluginCheck_Bundled checks: its package,
+// the -config file, and the checks that must pass or be skipped.
+type checkCase struct {
+	plugin, pkg, config string
+	pass, skip          []string
+}
+
 // TestPluginCheck_Bundled runs `tocsin plugin check` against every bundled
 // plugin and the filedrop example: each passes. Those the kit has a target
 // for deliver to it; the others run without -config, and the checks that
 // need a delivery say why they are skipped.
 func TestPluginCheck_Bundled(t *testing.T) {
-	tests := []struct {
-		plugin, pkg, config string
-		pass, skip          []string
-	}{
+	tests := []checkCase{
 		{
 			plugin: "smtp-basic", pkg: "github.com/tocsin-dev/tocsin/plugins/smtp-basic", config: "smtp-basic.hcl",
 			pass: []string{"handshake", "describe", "configure", "configure-errors", "batch", "invalid-message", "concurrent-send", "error-kinds", "cancelled-context", "crash-mid-send", "planted-secrets", "no-secrets"},
@@ -29,10 +34,26 @@ func TestPluginCheck_Bundled(t *testing.T) {
 			pass: []string{"handshake", "configure", "batch", "invalid-message", "crash-mid-send"},
 			skip: []string{"error-kinds", "cancelled-context"}, // a directory cannot refuse or stall
 		},
+		{
+			plugin: "webhook", pkg: "github.com/tocsin-dev/tocsin/plugins/webhook", config: "webhook.hcl",
+			pass: []string{"handshake", "describe", "configure", "configure-errors", "send-before-configure", "empty-batch", "batch", "invalid-message", "concurrent-send", "check", "error-kinds", "cancelled-context", "crash-mid-send", "planted-secrets", "no-secrets"},
+		},
 		{plugin: "graph", pkg: "github.com/tocsin-dev/tocsin/plugins/graph", pass: []string{"handshake", "describe", "send-before-configure"}, skip: []string{"configure", "batch", "crash-mid-send"}},
 		{plugin: "gmail", pkg: "github.com/tocsin-dev/tocsin/plugins/gmail", pass: []string{"handshake", "describe"}, skip: []string{"batch"}},
 		{plugin: "smtp-oauth-ms", pkg: "github.com/tocsin-dev/tocsin/plugins/smtp-oauth-ms", pass: []string{"handshake", "describe"}, skip: []string{"batch"}},
 		{plugin: "smtp-oauth-google", pkg: "github.com/tocsin-dev/tocsin/plugins/smtp-oauth-google", pass: []string{"handshake", "describe"}, skip: []string{"batch"}},
+	}
+	// Every bundled plugin (a directory under plugins/ with a main.go)
+	// is in the table.
+	mains, err := filepath.Glob(filepath.Join("..", "..", "plugins", "*", "main.go"))
+	if err != nil || len(mains) < 6 {
+		t.Fatalf("bundled plugins: %q, %v", mains, err)
+	}
+	for _, m := range mains {
+		name := filepath.Base(filepath.Dir(m))
+		if !slices.ContainsFunc(tests, func(tt checkCase) bool { return tt.plugin == name }) {
+			t.Errorf("bundled plugin %s is not checked here: add it to the table", name)
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.plugin, func(t *testing.T) {
