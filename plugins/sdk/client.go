@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -38,6 +39,9 @@ type grpcClient struct {
 	// lifetime is what the plugin said of its credential's lifetime
 	// with the last Configure; nil when it said nothing.
 	lifetime *CredentialLifetime
+	// refresh is the alert refresh interval the plugin asked for with the
+	// last Configure; 0 for none.
+	refresh time.Duration
 }
 
 // saved hands a credential from a response to the SaveCredential of the
@@ -58,6 +62,7 @@ var (
 	_ Transport          = (*grpcClient)(nil)
 	_ Authorizer         = (*grpcClient)(nil)
 	_ CredentialReporter = (*grpcClient)(nil)
+	_ AlertRefresher     = (*grpcClient)(nil)
 )
 
 func (c *grpcClient) Describe(ctx context.Context) (*Description, error) {
@@ -105,6 +110,7 @@ func (c *grpcClient) Configure(ctx context.Context, cfg Config) (Diagnostics, er
 	}
 	c.mu.Lock()
 	c.lifetime = lifetimeFromProto(resp.GetCredentialLifetime())
+	c.refresh = time.Duration(min(max(resp.GetAlertRefreshMs(), 0), maxRefreshMs)) * time.Millisecond
 	c.mu.Unlock()
 	return diagnosticsFromProto(resp.GetDiagnostics()), nil
 }

@@ -198,6 +198,7 @@ func messageToProto(m *Message) *pb.Message {
 		Subject: m.Subject,
 		Text:    m.Text,
 		Html:    m.HTML,
+		Alert:   alertToProto(m.Alert),
 	}
 	if !m.Date.IsZero() {
 		out.DateUnixNano = m.Date.UnixNano()
@@ -222,6 +223,7 @@ func messageFromProto(p *pb.Message) *Message {
 		Subject: p.GetSubject(),
 		Text:    p.GetText(),
 		HTML:    p.GetHtml(),
+		Alert:   alertFromProto(p.GetAlert()),
 	}
 	if p.GetDateUnixNano() != 0 {
 		m.Date = time.Unix(0, p.GetDateUnixNano())

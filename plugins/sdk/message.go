@@ -57,6 +57,10 @@ type Message struct {
 
 	Attachments []Attachment
 	Headers     []Header
+
+	// Alert, when set, says which rule's alert the message is about; see
+	// [Alert]. A mail transport ignores it.
+	Alert *Alert
 }
 
 // Recipients returns the envelope recipients: To, Cc and Bcc.

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -55,7 +56,7 @@ func FuzzPluginReply(f *testing.F) {
 		&pb.SendResponse{Error: &pb.Error{Kind: pb.Error_KIND_TEMPORARY, Reply: "421 busy", RetryAfterMs: 1 << 62}, Credential: "rotated"},
 		&pb.SendResponse{Results: []*pb.Result{{MessageId: "only one"}}},
 		&pb.DescribeResponse{Name: "x", ProtocolVersion: 7, MaxMessageBytes: 1 << 63, Schema: []*pb.Attribute{{Name: "a", Type: pb.Type(99)}}},
-		&pb.ConfigureResponse{Diagnostics: []*pb.Diagnostic{{Severity: pb.Diagnostic_Severity(5), Attribute: "port"}}, CredentialLifetime: &pb.CredentialLifetime{ExpiresUnix: -1 << 62}},
+		&pb.ConfigureResponse{Diagnostics: []*pb.Diagnostic{{Severity: pb.Diagnostic_Severity(5), Attribute: "port"}}, CredentialLifetime: &pb.CredentialLifetime{ExpiresUnix: -1 << 62}, AlertRefreshMs: 1 << 62},
 		&pb.CheckResponse{Error: &pb.Error{Kind: pb.Error_Kind(3)}},
 	}
 	for _, s := range seeds {
@@ -82,6 +83,9 @@ func FuzzPluginReply(f *testing.F) {
 		}
 		if _, err := c.CredentialLifetime(ctx); err != nil {
 			t.Errorf("CredentialLifetime = %v", err)
+		}
+		if d, err := c.AlertRefreshInterval(ctx); err != nil || d < 0 || d > 24*time.Hour {
+			t.Errorf("AlertRefreshInterval = %v, %v; want 0 to a day", d, err)
 		}
 		checkError(t, c.Check(ctx))
 		res, err := c.Send(ctx, msgs)

@@ -153,7 +153,7 @@ func (s *grpcServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (_
 	// bench-compare), and what a send needs comes back on its first use.
 	debug.FreeOSMemory()
 	releaseFilePages()
-	return &pb.ConfigureResponse{Diagnostics: diagnosticsToProto(diags), CredentialLifetime: s.lifetime(ctx, diags)}, nil
+	return &pb.ConfigureResponse{Diagnostics: diagnosticsToProto(diags), CredentialLifetime: s.lifetime(ctx, diags), AlertRefreshMs: s.refreshInterval(ctx, diags)}, nil
 }
 
 func (s *grpcServer) Check(ctx context.Context, _ *pb.CheckRequest) (_ *pb.CheckResponse, err error) {

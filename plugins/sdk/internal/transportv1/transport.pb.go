@@ -181,7 +181,7 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{18, 0}
+	return file_transport_proto_rawDescGZIP(), []int{19, 0}
 }
 
 type DescribeRequest struct {
@@ -498,8 +498,15 @@ type ConfigureResponse struct {
 	// configured with expires. A plugin that does not know, or was built
 	// before the field was added, leaves it unset.
 	CredentialLifetime *CredentialLifetime `protobuf:"bytes,2,opt,name=credential_lifetime,json=credentialLifetime,proto3" json:"credential_lifetime,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// alert_refresh_ms, above 0, asks the agent to send the message of each
+	// firing alert this transport delivered again at this interval, with
+	// alert.refresh set, until its rule resolves: for a system that forgets
+	// an alert it is not told about again (Alertmanager resolves an alert
+	// whose endsAt passed). 0, or a plugin built before the field was
+	// added: each notification is sent once.
+	AlertRefreshMs int64 `protobuf:"varint,3,opt,name=alert_refresh_ms,json=alertRefreshMs,proto3" json:"alert_refresh_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ConfigureResponse) Reset() {
@@ -544,6 +551,13 @@ func (x *ConfigureResponse) GetCredentialLifetime() *CredentialLifetime {
 		return x.CredentialLifetime
 	}
 	return nil
+}
+
+func (x *ConfigureResponse) GetAlertRefreshMs() int64 {
+	if x != nil {
+		return x.AlertRefreshMs
+	}
+	return 0
 }
 
 // CredentialLifetime is what a plugin knows of its credential's lifetime.
@@ -930,17 +944,22 @@ type Message struct {
 	// id is the Message-ID without angle brackets, assigned by the agent.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// date is the message date in Unix nanoseconds; 0 means now.
-	DateUnixNano  int64         `protobuf:"varint,2,opt,name=date_unix_nano,json=dateUnixNano,proto3" json:"date_unix_nano,omitempty"`
-	From          *Address      `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
-	To            []*Address    `protobuf:"bytes,4,rep,name=to,proto3" json:"to,omitempty"`
-	Cc            []*Address    `protobuf:"bytes,5,rep,name=cc,proto3" json:"cc,omitempty"`
-	Bcc           []*Address    `protobuf:"bytes,6,rep,name=bcc,proto3" json:"bcc,omitempty"`
-	ReplyTo       []*Address    `protobuf:"bytes,7,rep,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
-	Subject       string        `protobuf:"bytes,8,opt,name=subject,proto3" json:"subject,omitempty"`
-	Text          string        `protobuf:"bytes,9,opt,name=text,proto3" json:"text,omitempty"`
-	Html          string        `protobuf:"bytes,10,opt,name=html,proto3" json:"html,omitempty"`
-	Attachments   []*Attachment `protobuf:"bytes,11,rep,name=attachments,proto3" json:"attachments,omitempty"`
-	Headers       []*Header     `protobuf:"bytes,12,rep,name=headers,proto3" json:"headers,omitempty"`
+	DateUnixNano int64         `protobuf:"varint,2,opt,name=date_unix_nano,json=dateUnixNano,proto3" json:"date_unix_nano,omitempty"`
+	From         *Address      `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	To           []*Address    `protobuf:"bytes,4,rep,name=to,proto3" json:"to,omitempty"`
+	Cc           []*Address    `protobuf:"bytes,5,rep,name=cc,proto3" json:"cc,omitempty"`
+	Bcc          []*Address    `protobuf:"bytes,6,rep,name=bcc,proto3" json:"bcc,omitempty"`
+	ReplyTo      []*Address    `protobuf:"bytes,7,rep,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	Subject      string        `protobuf:"bytes,8,opt,name=subject,proto3" json:"subject,omitempty"`
+	Text         string        `protobuf:"bytes,9,opt,name=text,proto3" json:"text,omitempty"`
+	Html         string        `protobuf:"bytes,10,opt,name=html,proto3" json:"html,omitempty"`
+	Attachments  []*Attachment `protobuf:"bytes,11,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	Headers      []*Header     `protobuf:"bytes,12,rep,name=headers,proto3" json:"headers,omitempty"`
+	// alert, when set, says which alert the message is about, for transports
+	// that hand alerts to an alerting system rather than mail a person. The
+	// agent sets it on a rule's notifications; it is unset on other mail
+	// (test mails) and from an agent built before the field was added.
+	Alert         *Alert `protobuf:"bytes,13,opt,name=alert,proto3" json:"alert,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1059,6 +1078,108 @@ func (x *Message) GetHeaders() []*Header {
 	return nil
 }
 
+func (x *Message) GetAlert() *Alert {
+	if x != nil {
+		return x.Alert
+	}
+	return nil
+}
+
+// Alert is a rule's alert as an alerting system (Alertmanager) sees it.
+type Alert struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the rule's name (Alertmanager's alertname).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// state is "firing" or "resolved".
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// labels identify the alert across a fleet: node, role, severity and the
+	// rule's own labels.
+	Labels map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// starts_at_unix_nano is when the rule began to fire.
+	StartsAtUnixNano int64 `protobuf:"varint,4,opt,name=starts_at_unix_nano,json=startsAtUnixNano,proto3" json:"starts_at_unix_nano,omitempty"`
+	// ends_at_unix_nano is when a resolved alert stopped firing; 0 while it
+	// fires.
+	EndsAtUnixNano int64 `protobuf:"varint,5,opt,name=ends_at_unix_nano,json=endsAtUnixNano,proto3" json:"ends_at_unix_nano,omitempty"`
+	// refresh is true when the message is sent again to keep a firing alert
+	// alive (see ConfigureResponse.alert_refresh_ms), not a notification of
+	// its own.
+	Refresh       bool `protobuf:"varint,6,opt,name=refresh,proto3" json:"refresh,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Alert) Reset() {
+	*x = Alert{}
+	mi := &file_transport_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Alert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Alert) ProtoMessage() {}
+
+func (x *Alert) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Alert.ProtoReflect.Descriptor instead.
+func (*Alert) Descriptor() ([]byte, []int) {
+	return file_transport_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Alert) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Alert) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Alert) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *Alert) GetStartsAtUnixNano() int64 {
+	if x != nil {
+		return x.StartsAtUnixNano
+	}
+	return 0
+}
+
+func (x *Alert) GetEndsAtUnixNano() int64 {
+	if x != nil {
+		return x.EndsAtUnixNano
+	}
+	return 0
+}
+
+func (x *Alert) GetRefresh() bool {
+	if x != nil {
+		return x.Refresh
+	}
+	return false
+}
+
 type SendRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Messages      []*Message             `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
@@ -1068,7 +1189,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_transport_proto_msgTypes[13]
+	mi := &file_transport_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1201,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[13]
+	mi := &file_transport_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1214,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{13}
+	return file_transport_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SendRequest) GetMessages() []*Message {
@@ -1118,7 +1239,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_transport_proto_msgTypes[14]
+	mi := &file_transport_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1251,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[14]
+	mi := &file_transport_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1264,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{14}
+	return file_transport_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SendResponse) GetError() *Error {
@@ -1175,7 +1296,7 @@ type LoginConfigRequest struct {
 
 func (x *LoginConfigRequest) Reset() {
 	*x = LoginConfigRequest{}
-	mi := &file_transport_proto_msgTypes[15]
+	mi := &file_transport_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1308,7 @@ func (x *LoginConfigRequest) String() string {
 func (*LoginConfigRequest) ProtoMessage() {}
 
 func (x *LoginConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[15]
+	mi := &file_transport_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1321,7 @@ func (x *LoginConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginConfigRequest.ProtoReflect.Descriptor instead.
 func (*LoginConfigRequest) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{15}
+	return file_transport_proto_rawDescGZIP(), []int{16}
 }
 
 // LoginConfigResponse describes an OAuth 2.0 client and its provider's
@@ -1229,7 +1350,7 @@ type LoginConfigResponse struct {
 
 func (x *LoginConfigResponse) Reset() {
 	*x = LoginConfigResponse{}
-	mi := &file_transport_proto_msgTypes[16]
+	mi := &file_transport_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1362,7 @@ func (x *LoginConfigResponse) String() string {
 func (*LoginConfigResponse) ProtoMessage() {}
 
 func (x *LoginConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[16]
+	mi := &file_transport_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1375,7 @@ func (x *LoginConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginConfigResponse.ProtoReflect.Descriptor instead.
 func (*LoginConfigResponse) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{16}
+	return file_transport_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LoginConfigResponse) GetAuthUrl() string {
@@ -1339,7 +1460,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_transport_proto_msgTypes[17]
+	mi := &file_transport_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1472,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[17]
+	mi := &file_transport_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1485,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{17}
+	return file_transport_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Result) GetMessageId() string {
@@ -1407,7 +1528,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_transport_proto_msgTypes[18]
+	mi := &file_transport_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1540,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[18]
+	mi := &file_transport_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1553,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{18}
+	return file_transport_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -1507,10 +1628,11 @@ const file_transport_proto_rawDesc = "" +
 	"\rsettings_json\x18\x03 \x01(\fR\fsettingsJson\x12\x1e\n" +
 	"\n" +
 	"credential\x18\x04 \x01(\tR\n" +
-	"credential\"\xb0\x01\n" +
+	"credential\"\xda\x01\n" +
 	"\x11ConfigureResponse\x12A\n" +
 	"\vdiagnostics\x18\x01 \x03(\v2\x1f.tocsin.transport.v1.DiagnosticR\vdiagnostics\x12X\n" +
-	"\x13credential_lifetime\x18\x02 \x01(\v2'.tocsin.transport.v1.CredentialLifetimeR\x12credentialLifetime\"K\n" +
+	"\x13credential_lifetime\x18\x02 \x01(\v2'.tocsin.transport.v1.CredentialLifetimeR\x12credentialLifetime\x12(\n" +
+	"\x10alert_refresh_ms\x18\x03 \x01(\x03R\x0ealertRefreshMs\"K\n" +
 	"\x12CredentialLifetime\x12!\n" +
 	"\fexpires_unix\x18\x01 \x01(\x03R\vexpiresUnix\x12\x12\n" +
 	"\x04what\x18\x02 \x01(\tR\x04what\"\xf2\x01\n" +
@@ -1540,7 +1662,7 @@ const file_transport_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"2\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xf2\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xa4\x04\n" +
 	"\aMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12$\n" +
 	"\x0edate_unix_nano\x18\x02 \x01(\x03R\fdateUnixNano\x120\n" +
@@ -1554,7 +1676,18 @@ const file_transport_proto_rawDesc = "" +
 	"\x04html\x18\n" +
 	" \x01(\tR\x04html\x12A\n" +
 	"\vattachments\x18\v \x03(\v2\x1f.tocsin.transport.v1.AttachmentR\vattachments\x125\n" +
-	"\aheaders\x18\f \x03(\v2\x1b.tocsin.transport.v1.HeaderR\aheaders\"G\n" +
+	"\aheaders\x18\f \x03(\v2\x1b.tocsin.transport.v1.HeaderR\aheaders\x120\n" +
+	"\x05alert\x18\r \x01(\v2\x1a.tocsin.transport.v1.AlertR\x05alert\"\xa0\x02\n" +
+	"\x05Alert\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12>\n" +
+	"\x06labels\x18\x03 \x03(\v2&.tocsin.transport.v1.Alert.LabelsEntryR\x06labels\x12-\n" +
+	"\x13starts_at_unix_nano\x18\x04 \x01(\x03R\x10startsAtUnixNano\x12)\n" +
+	"\x11ends_at_unix_nano\x18\x05 \x01(\x03R\x0eendsAtUnixNano\x12\x18\n" +
+	"\arefresh\x18\x06 \x01(\bR\arefresh\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"G\n" +
 	"\vSendRequest\x128\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1c.tocsin.transport.v1.MessageR\bmessages\"\x97\x01\n" +
 	"\fSendResponse\x120\n" +
@@ -1624,7 +1757,7 @@ func file_transport_proto_rawDescGZIP() []byte {
 }
 
 var file_transport_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_transport_proto_goTypes = []any{
 	(Type)(0),                   // 0: tocsin.transport.v1.Type
 	(Diagnostic_Severity)(0),    // 1: tocsin.transport.v1.Diagnostic.Severity
@@ -1642,13 +1775,15 @@ var file_transport_proto_goTypes = []any{
 	(*Attachment)(nil),          // 13: tocsin.transport.v1.Attachment
 	(*Header)(nil),              // 14: tocsin.transport.v1.Header
 	(*Message)(nil),             // 15: tocsin.transport.v1.Message
-	(*SendRequest)(nil),         // 16: tocsin.transport.v1.SendRequest
-	(*SendResponse)(nil),        // 17: tocsin.transport.v1.SendResponse
-	(*LoginConfigRequest)(nil),  // 18: tocsin.transport.v1.LoginConfigRequest
-	(*LoginConfigResponse)(nil), // 19: tocsin.transport.v1.LoginConfigResponse
-	(*Result)(nil),              // 20: tocsin.transport.v1.Result
-	(*Error)(nil),               // 21: tocsin.transport.v1.Error
-	nil,                         // 22: tocsin.transport.v1.LoginConfigResponse.AuthParamsEntry
+	(*Alert)(nil),               // 16: tocsin.transport.v1.Alert
+	(*SendRequest)(nil),         // 17: tocsin.transport.v1.SendRequest
+	(*SendResponse)(nil),        // 18: tocsin.transport.v1.SendResponse
+	(*LoginConfigRequest)(nil),  // 19: tocsin.transport.v1.LoginConfigRequest
+	(*LoginConfigResponse)(nil), // 20: tocsin.transport.v1.LoginConfigResponse
+	(*Result)(nil),              // 21: tocsin.transport.v1.Result
+	(*Error)(nil),               // 22: tocsin.transport.v1.Error
+	nil,                         // 23: tocsin.transport.v1.Alert.LabelsEntry
+	nil,                         // 24: tocsin.transport.v1.LoginConfigResponse.AuthParamsEntry
 }
 var file_transport_proto_depIdxs = []int32{
 	5,  // 0: tocsin.transport.v1.DescribeResponse.schema:type_name -> tocsin.transport.v1.Attribute
@@ -1656,7 +1791,7 @@ var file_transport_proto_depIdxs = []int32{
 	9,  // 2: tocsin.transport.v1.ConfigureResponse.diagnostics:type_name -> tocsin.transport.v1.Diagnostic
 	8,  // 3: tocsin.transport.v1.ConfigureResponse.credential_lifetime:type_name -> tocsin.transport.v1.CredentialLifetime
 	1,  // 4: tocsin.transport.v1.Diagnostic.severity:type_name -> tocsin.transport.v1.Diagnostic.Severity
-	21, // 5: tocsin.transport.v1.CheckResponse.error:type_name -> tocsin.transport.v1.Error
+	22, // 5: tocsin.transport.v1.CheckResponse.error:type_name -> tocsin.transport.v1.Error
 	12, // 6: tocsin.transport.v1.Message.from:type_name -> tocsin.transport.v1.Address
 	12, // 7: tocsin.transport.v1.Message.to:type_name -> tocsin.transport.v1.Address
 	12, // 8: tocsin.transport.v1.Message.cc:type_name -> tocsin.transport.v1.Address
@@ -1664,27 +1799,29 @@ var file_transport_proto_depIdxs = []int32{
 	12, // 10: tocsin.transport.v1.Message.reply_to:type_name -> tocsin.transport.v1.Address
 	13, // 11: tocsin.transport.v1.Message.attachments:type_name -> tocsin.transport.v1.Attachment
 	14, // 12: tocsin.transport.v1.Message.headers:type_name -> tocsin.transport.v1.Header
-	15, // 13: tocsin.transport.v1.SendRequest.messages:type_name -> tocsin.transport.v1.Message
-	21, // 14: tocsin.transport.v1.SendResponse.error:type_name -> tocsin.transport.v1.Error
-	20, // 15: tocsin.transport.v1.SendResponse.results:type_name -> tocsin.transport.v1.Result
-	22, // 16: tocsin.transport.v1.LoginConfigResponse.auth_params:type_name -> tocsin.transport.v1.LoginConfigResponse.AuthParamsEntry
-	21, // 17: tocsin.transport.v1.Result.error:type_name -> tocsin.transport.v1.Error
-	2,  // 18: tocsin.transport.v1.Error.kind:type_name -> tocsin.transport.v1.Error.Kind
-	3,  // 19: tocsin.transport.v1.Transport.Describe:input_type -> tocsin.transport.v1.DescribeRequest
-	6,  // 20: tocsin.transport.v1.Transport.Configure:input_type -> tocsin.transport.v1.ConfigureRequest
-	10, // 21: tocsin.transport.v1.Transport.Check:input_type -> tocsin.transport.v1.CheckRequest
-	16, // 22: tocsin.transport.v1.Transport.Send:input_type -> tocsin.transport.v1.SendRequest
-	18, // 23: tocsin.transport.v1.Transport.LoginConfig:input_type -> tocsin.transport.v1.LoginConfigRequest
-	4,  // 24: tocsin.transport.v1.Transport.Describe:output_type -> tocsin.transport.v1.DescribeResponse
-	7,  // 25: tocsin.transport.v1.Transport.Configure:output_type -> tocsin.transport.v1.ConfigureResponse
-	11, // 26: tocsin.transport.v1.Transport.Check:output_type -> tocsin.transport.v1.CheckResponse
-	17, // 27: tocsin.transport.v1.Transport.Send:output_type -> tocsin.transport.v1.SendResponse
-	19, // 28: tocsin.transport.v1.Transport.LoginConfig:output_type -> tocsin.transport.v1.LoginConfigResponse
-	24, // [24:29] is the sub-list for method output_type
-	19, // [19:24] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	16, // 13: tocsin.transport.v1.Message.alert:type_name -> tocsin.transport.v1.Alert
+	23, // 14: tocsin.transport.v1.Alert.labels:type_name -> tocsin.transport.v1.Alert.LabelsEntry
+	15, // 15: tocsin.transport.v1.SendRequest.messages:type_name -> tocsin.transport.v1.Message
+	22, // 16: tocsin.transport.v1.SendResponse.error:type_name -> tocsin.transport.v1.Error
+	21, // 17: tocsin.transport.v1.SendResponse.results:type_name -> tocsin.transport.v1.Result
+	24, // 18: tocsin.transport.v1.LoginConfigResponse.auth_params:type_name -> tocsin.transport.v1.LoginConfigResponse.AuthParamsEntry
+	22, // 19: tocsin.transport.v1.Result.error:type_name -> tocsin.transport.v1.Error
+	2,  // 20: tocsin.transport.v1.Error.kind:type_name -> tocsin.transport.v1.Error.Kind
+	3,  // 21: tocsin.transport.v1.Transport.Describe:input_type -> tocsin.transport.v1.DescribeRequest
+	6,  // 22: tocsin.transport.v1.Transport.Configure:input_type -> tocsin.transport.v1.ConfigureRequest
+	10, // 23: tocsin.transport.v1.Transport.Check:input_type -> tocsin.transport.v1.CheckRequest
+	17, // 24: tocsin.transport.v1.Transport.Send:input_type -> tocsin.transport.v1.SendRequest
+	19, // 25: tocsin.transport.v1.Transport.LoginConfig:input_type -> tocsin.transport.v1.LoginConfigRequest
+	4,  // 26: tocsin.transport.v1.Transport.Describe:output_type -> tocsin.transport.v1.DescribeResponse
+	7,  // 27: tocsin.transport.v1.Transport.Configure:output_type -> tocsin.transport.v1.ConfigureResponse
+	11, // 28: tocsin.transport.v1.Transport.Check:output_type -> tocsin.transport.v1.CheckResponse
+	18, // 29: tocsin.transport.v1.Transport.Send:output_type -> tocsin.transport.v1.SendResponse
+	20, // 30: tocsin.transport.v1.Transport.LoginConfig:output_type -> tocsin.transport.v1.LoginConfigResponse
+	26, // [26:31] is the sub-list for method output_type
+	21, // [21:26] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_transport_proto_init() }
@@ -1698,7 +1835,7 @@ func file_transport_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_proto_rawDesc), len(file_transport_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
