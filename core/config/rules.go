@@ -38,6 +38,7 @@ var ruleSchema = &hcl.BodySchema{
 		{Name: "repeat"},
 		{Name: "notify", Required: true},
 		{Name: "severity"},
+		{Name: "labels"},
 		{Name: "subject", Required: true},
 		{Name: "text"},
 		{Name: "html"},
@@ -155,6 +156,11 @@ func (f *fileDecoder) decodeRule(block *hcl.Block) hcl.Diagnostics {
 			}
 			r.Severity = s
 		}
+	}
+	if attr, ok := a["labels"]; ok {
+		l, d := decodeLabels(attr, f.ctx)
+		diags = append(diags, d...)
+		r.Labels = l
 	}
 	if attr, ok := a["subject"]; ok {
 		r.Subject = attr.Expr

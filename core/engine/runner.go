@@ -528,6 +528,9 @@ func (e *Runner) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 	now := e.now()
 	vars, node := e.facts()
 	e.observeRole(node, now)
+	e.mu.Lock()
+	role := e.role.Role
+	e.mu.Unlock()
 	vars.Agent = e.agentVars()
 	if e.outbox != nil && readsOutbox {
 		f := e.outbox()
@@ -570,7 +573,7 @@ func (e *Runner) tick(ctx context.Context, rs []*rules.Rule, readsOutbox bool) {
 		}
 		var es []*outbox.Entry
 		for _, n := range res.Notifications {
-			es = append(es, e.entries(n, now)...)
+			es = append(es, e.entries(n, role, now)...)
 		}
 		if len(es) == 0 {
 			continue
@@ -692,9 +695,10 @@ func sameState(a, b rules.State) bool {
 }
 
 // entries turns n into one outbox entry per contact, each with its own
-// Message-ID.
-func (e *Runner) entries(n rules.Notification, now time.Time) []*outbox.Entry {
+// Message-ID, about the alert of n's rule on this node in role.
+func (e *Runner) entries(n rules.Notification, role string, now time.Time) []*outbox.Entry {
 	m := outbox.Mail{
+		Alert:   alertOf(n, e.cfg.Agent.Node, role),
 		Subject: n.Subject,
 		Text:    n.Text,
 		HTML:    n.HTML,

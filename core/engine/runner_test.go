@@ -20,6 +20,7 @@ import (
 	"github.com/tocsin-dev/tocsin/core/facts"
 	"github.com/tocsin-dev/tocsin/core/outbox"
 	"github.com/tocsin-dev/tocsin/core/rules"
+	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
 
 // recordingNotifier records what the engine enqueues, and its hand-off
@@ -141,6 +142,12 @@ func TestEngine_FiresRepeatsResolvesAndSurvivesRestart(t *testing.T) {
 	if a := n.got[0].Attachments; len(a) != 1 || string(a[0].Data) != "line 1\nline 2\n" {
 		t.Errorf("attachments = %+v", a)
 	}
+	// The notification says which alert it is about (issue 20).
+	if a := n.got[0].Alert; a == nil || a.Name != r.Name || a.State != sdk.AlertFiring || a.Labels["node"] != "node-1" ||
+		a.Labels["role"] != "backup" || a.Labels["severity"] != r.Severity || !a.StartsAt.Equal(clock) || !a.EndsAt.IsZero() {
+		t.Errorf("alert of the fire = %+v", a)
+	}
+	fired := clock
 	clock = clock.Add(30 * time.Minute)
 	e.Evaluate(ctx, r) // still missing, repeat not due
 	if len(n.subjects()) != 1 {
@@ -183,6 +190,9 @@ func TestEngine_FiresRepeatsResolvesAndSurvivesRestart(t *testing.T) {
 	got := n.subjects()
 	if len(got) != 3 || !strings.HasPrefix(got[2], "Resolved: ") {
 		t.Fatalf("resolve: %q", got)
+	}
+	if a := n.got[2].Alert; a == nil || a.State != sdk.AlertResolved || !a.StartsAt.Equal(fired) || !a.EndsAt.Equal(clock) {
+		t.Errorf("alert of the resolve = %+v; want resolved at %v, started %v", a, clock, fired)
 	}
 	node, rs, checks := e.status()
 	if node.Name != "node-1" || node.Role != "backup" || len(rs) != 1 || rs[0].Phase != rules.Inactive.String() || !checks["marker"].OK {

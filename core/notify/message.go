@@ -34,6 +34,7 @@ func Message(e *outbox.Entry, from sdk.Address) *sdk.Message {
 		HTML:        e.Mail.HTML,
 		Headers:     e.Mail.Headers,
 		Attachments: e.Mail.Attachments,
+		Alert:       e.Mail.Alert,
 	}
 }
 

@@ -27,6 +27,9 @@ type Mail struct {
 	HTML        string
 	Attachments []sdk.Attachment
 	Headers     []sdk.Header
+	// Alert is the rule's alert the notification is about (sdk.Alert);
+	// nil for mail about no rule.
+	Alert *sdk.Alert
 }
 
 // Attempt is the outcome of one try, kept for the operator. Records hold

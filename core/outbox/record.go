@@ -40,6 +40,35 @@ type mailRecord struct {
 	HTML        string             `json:"html,omitempty"`
 	Attachments []attachmentRecord `json:"attachments,omitempty"`
 	Headers     []headerRecord     `json:"headers,omitempty"`
+	// Alert is absent from records of mail about no rule, and from those
+	// written before alerts were stored: such an entry has no Alert.
+	Alert *alertRecord `json:"alert,omitempty"`
+}
+
+// alertRecord is a stored sdk.Alert. Refresh is not stored: an entry is
+// always a notification of its own.
+type alertRecord struct {
+	Name     string            `json:"name"`
+	State    string            `json:"state"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	StartsAt time.Time         `json:"starts_at,omitzero"`
+	EndsAt   time.Time         `json:"ends_at,omitzero"`
+}
+
+// newAlertRecord is a's record; nil stays nil.
+func newAlertRecord(a *sdk.Alert) *alertRecord {
+	if a == nil {
+		return nil
+	}
+	return &alertRecord{Name: a.Name, State: string(a.State), Labels: a.Labels, StartsAt: a.StartsAt, EndsAt: a.EndsAt}
+}
+
+// alert is the sdk.Alert r holds; nil stays nil.
+func (r *alertRecord) alert() *sdk.Alert {
+	if r == nil {
+		return nil
+	}
+	return &sdk.Alert{Name: r.Name, State: sdk.AlertState(r.State), Labels: r.Labels, StartsAt: r.StartsAt, EndsAt: r.EndsAt}
 }
 
 // addressRecord is a stored recipient; format 1 has net/mail's field
@@ -78,6 +107,7 @@ func newRecord(e *Entry) *record {
 				return attachmentRecord{Filename: a.Filename, ContentType: a.ContentType, Data: a.Data}
 			}),
 			Headers: convert(e.Mail.Headers, func(h sdk.Header) headerRecord { return headerRecord{Name: h.Name, Value: h.Value} }),
+			Alert:   newAlertRecord(e.Mail.Alert),
 		},
 		State: e.State, EnqueuedAt: e.EnqueuedAt, HopSince: e.HopSince, NextAttempt: e.NextAttempt,
 		Attempts: e.Attempts, TotalAttempts: e.TotalAttempts, Last: e.Last, RetriedAt: e.RetriedAt,
@@ -97,6 +127,7 @@ func (r *record) entry() *Entry {
 				return sdk.Attachment{Filename: a.Filename, ContentType: a.ContentType, Data: a.Data}
 			}),
 			Headers: convert(r.Mail.Headers, func(h headerRecord) sdk.Header { return sdk.Header{Name: h.Name, Value: h.Value} }),
+			Alert:   r.Mail.Alert.alert(),
 		},
 		State: r.State, EnqueuedAt: r.EnqueuedAt, HopSince: r.HopSince, NextAttempt: r.NextAttempt,
 		Attempts: r.Attempts, TotalAttempts: r.TotalAttempts, Last: r.Last, RetriedAt: r.RetriedAt,

@@ -35,6 +35,12 @@ type Notification struct {
 	Attach []string
 	// At is the evaluation time.
 	At time.Time
+	// Since is when the condition began to hold (for a resolve, the firing
+	// that ended; for flapping, the first change counted): the templates'
+	// rule.since. Zero when not known.
+	Since time.Time
+	// Labels are the rule's own labels (Rule.Labels), shared with it.
+	Labels map[string]string
 }
 
 // Result is the outcome of evaluating one rule once.
@@ -104,7 +110,7 @@ func render(r *Rule, prev, st State, e Event, ctx *hcl.EvalContext, now time.Tim
 		"state":    cty.StringVal(state),
 		"since":    sinceVal,
 	})}
-	n := Notification{Rule: r.Name, Event: e, Severity: r.Severity, Contacts: r.Notify, At: now}
+	n := Notification{Rule: r.Name, Event: e, Severity: r.Severity, Contacts: r.Notify, At: now, Since: since, Labels: r.Labels}
 	var problems []string
 	renderTo := func(expr hcl.Expression, mode Mode, dst *string) {
 		if expr == nil {

@@ -34,6 +34,10 @@ type Rule struct {
 	Notify []string
 	// Severity is free text passed on to notifications (e.g. "critical").
 	Severity string
+	// Labels are the rule's own labels, which identify its alert to an
+	// alerting system next to node, role and severity (sdk.Alert.Labels);
+	// nil for none. Not to be modified.
+	Labels map[string]string
 	// Subject, Text and HTML are template expressions for the mail; HTML
 	// may be nil. Render them with Render in the matching Mode.
 	Subject, Text, HTML hcl.Expression
