@@ -228,8 +228,8 @@ func checkURLs(raw []string) ([]*url.URL, sdk.Diagnostics) {
 }
 
 // httpClient returns a client that trusts the system roots plus caFile,
-// or verifies nothing with skipVerify, bounds each request by timeout,
-// and does not follow redirects.
+// or verifies nothing with skipVerify, and bounds each request by
+// timeout.
 func httpClient(caFile string, skipVerify bool, timeout time.Duration) (*http.Client, error) {
 	extra, err := oauth.CACertsPEM(caFile)
 	if err != nil {
@@ -245,11 +245,7 @@ func httpClient(caFile string, skipVerify bool, timeout time.Duration) (*http.Cl
 		pool.AppendCertsFromPEM(extra)
 		tr.TLSClientConfig.RootCAs = pool
 	}
-	return &http.Client{
-		Transport:     tr,
-		Timeout:       timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}, nil
+	return &http.Client{Transport: tr, Timeout: timeout}, nil
 }
 
 // Check asks every instance for its status (GET /api/v2/status), proving

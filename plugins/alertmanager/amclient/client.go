@@ -46,8 +46,9 @@ type Config struct {
 	// --web.route-prefix, or a reverse proxy's path), added after each
 	// URL's own path.
 	PathPrefix string
-	// HTTPClient makes the requests; its Timeout bounds each one. It
-	// should not follow redirects. Nil means http.DefaultClient.
+	// HTTPClient makes the requests; its Timeout bounds each one. Nil
+	// means one like http.DefaultClient. Redirects are never followed (a
+	// POST would become a GET): they fail as the status they are.
 	HTTPClient *http.Client
 	// Username and Password are HTTP basic auth; BearerToken an
 	// Authorization: Bearer token. At most one of the two is used, basic
@@ -78,9 +79,12 @@ type instance struct {
 // New returns a client for cfg. The URLs must have been checked (absolute
 // http or https, with a host).
 func New(cfg Config) *Client {
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = http.DefaultClient
+	hc := http.Client{}
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
 	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.HTTPClient = &hc
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
