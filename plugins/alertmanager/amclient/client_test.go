@@ -199,7 +199,6 @@ func TestClient_Post_classify(t *testing.T) {
 	}
 }
 
-
 // TestClient_Post_network classifies failures to get an answer.
 func TestClient_Post_network(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
