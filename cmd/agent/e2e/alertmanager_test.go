@@ -381,3 +381,80 @@ func TestAlertmanager_transport(t *testing.T) {
 		t.Errorf("the plugin did not log the instance that was down:\n%s", logs)
 	}
 }
+
+// TestAlertmanager_agent runs the tocsin agent with a rule that notifies
+// a contact through the alertmanager transport, against a real pair: the
+// rule fires (the alert shows once on each instance), repeats (still
+// once, with a later end), resolves (gone from both), and fires again
+// with one instance killed (on the survivor).
+func TestAlertmanager_agent(t *testing.T) {
+	ins := startAlertmanagers(t, 2, nullAlertmanagerConfig)
+	flag := filepath.Join(t.TempDir(), "flag")
+	listen := freePort(t)
+	body := fmt.Sprintf(`transport "fleet" {
+  plugin = "alertmanager"
+  from   = "tocsin@node.e2e.test"
+  config {
+    urls    = [%q, %q]
+    timeout = "5s"
+  }
+}
+contact "fleet" {
+  email = ["alertmanager@e2e.test"]
+  via   = [transport.fleet]
+}
+check "flag" {
+  file  = %q
+  every = "1s"
+}
+rule "flag_set" {
+  schedule = "@every 1s"
+  when     = check.flag.exists
+  severity = "critical"
+  repeat   = "2s"
+  notify   = [contact.fleet]
+  subject  = "the flag is set"
+  text     = "The flag file exists."
+}
+`, ins[0].url(), ins[1].url(), flag)
+	config := filepath.Join(t.TempDir(), "agent.hcl")
+	write(t, config, 0o600, fmt.Sprintf("agent {\n  node = \"e2e\"\n  plugin_dir = %q\n  data_dir = \"data\"\n  listen = %q\n  log_level = \"debug\"\n}\n", pluginDir(t), listen)+body)
+	startAgent(t, config, listen)
+
+	write(t, flag, 0o600, "set\n")
+	var first gettableAlert
+	for i, in := range ins {
+		await(t, 20*time.Second, fmt.Sprintf("the alert on instance %d", i), func() bool {
+			got := amAlerts(t, in, "flag_set")
+			if len(got) == 1 {
+				first = got[0]
+			}
+			return len(got) == 1
+		})
+	}
+	if first.Labels["severity"] != "critical" || first.Annotations["summary"] != "the flag is set" || !strings.Contains(first.Annotations["description"], "The flag file exists.") {
+		t.Errorf("alert = %+v", first)
+	}
+	for i, in := range ins {
+		await(t, 20*time.Second, fmt.Sprintf("a repeat on instance %d", i), func() bool {
+			got := amAlerts(t, in, "flag_set")
+			if len(got) != 1 {
+				t.Fatalf("instance %d lists %d alerts, want 1: %+v", i, len(got), got)
+			}
+			return got[0].EndsAt.After(first.EndsAt) && got[0].StartsAt.Equal(first.StartsAt)
+		})
+	}
+
+	must(t, os.Remove(flag))
+	for i, in := range ins {
+		await(t, 20*time.Second, fmt.Sprintf("the alert resolved on instance %d", i), func() bool {
+			return len(amAlerts(t, in, "flag_set")) == 0
+		})
+	}
+
+	ins[0].kill()
+	write(t, flag, 0o600, "set again\n")
+	await(t, 20*time.Second, "the alert on the survivor", func() bool {
+		return len(amAlerts(t, ins[1], "flag_set")) == 1
+	})
+}
