@@ -162,7 +162,7 @@ func (c *Client) Post(ctx context.Context, alerts []Alert) (*Outcome, error) {
 	}
 	body, err := json.Marshal(alerts)
 	if err != nil {
-		return nil, sdk.PermanentError(fmt.Errorf("encode the alerts: %w", err), "", remedyInvalid)
+		return &Outcome{}, sdk.PermanentError(fmt.Errorf("encode the alerts: %w", err), "", remedyInvalid)
 	}
 	return c.all(ctx, "post "+count(len(alerts), "alert")+" to", func(ctx context.Context, in instance) *sdk.DeliveryError {
 		return c.do(ctx, in, http.MethodPost, AlertsPath, body)
@@ -178,9 +178,7 @@ func (c *Client) Status(ctx context.Context) (*Outcome, error) {
 		return c.do(ctx, in, http.MethodGet, StatusPath, nil)
 	})
 	if err == nil && len(o.Failed) > 0 {
-		errs := make([]*InstanceError, len(o.Failed))
-		copy(errs, o.Failed)
-		err = Join("get the status of", len(c.instances), errs)
+		err = Join("get the status of", len(c.instances), o.Failed)
 	}
 	return o, err
 }
