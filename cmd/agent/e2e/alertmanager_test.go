@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -264,6 +265,24 @@ func TestAlertmanager_cluster(t *testing.T) {
 		await(t, 5*time.Second, fmt.Sprintf("the alert resolved on instance %d", i), func() bool {
 			return len(amAlerts(t, in, "disk_full")) == 0
 		})
+	}
+
+	// What Alertmanager refuses is permanent, with its words: a label
+	// name it does not take, and an end before the start.
+	for _, bad := range []struct {
+		alert amclient.Alert
+		says  string
+	}{
+		{amclient.Alert{Labels: map[string]string{"alertname": "bad", "bad-name": "x"}}, "bad-name"},
+		{amclient.Alert{Labels: map[string]string{"alertname": "bad"}, StartsAt: time.Now(), EndsAt: time.Now().Add(-time.Hour)}, "start time must be before end time"},
+	} {
+		_, err := c.Post(ctx, []amclient.Alert{bad.alert})
+		var de *sdk.DeliveryError
+		if !errors.As(err, &de) || de.Kind != sdk.Permanent || de.Code != "400" || !strings.Contains(de.Reply, bad.says) {
+			t.Errorf("Post of an invalid alert = %v, want a permanent 400 saying %q", err, bad.says)
+			continue
+		}
+		t.Logf("refused: %s", de.Reply)
 	}
 
 	// One instance down: the post succeeds, and the survivor has it.
