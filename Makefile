@@ -113,9 +113,10 @@ fuzz:
 	$(call fuzz,FuzzScan,./core/boltsalvage/,20000x)
 	$(call fuzz,FuzzPluginReply,./,20000x,plugins/sdk)
 
-# The real-mail-server suite (cmd/agent/e2e): Postfix and Dovecot from
-# Debian (installed when missing, as root) run as private instances on
-# 127.0.0.1, and the tocsin and plugins built here send through them;
+# The real-mail-server suite (cmd/agent/e2e): Postfix, Dovecot and a pair
+# of Alertmanagers from Debian (installed when missing, as root) run as
+# private instances on 127.0.0.1, and the tocsin and plugins built here
+# send through them;
 # see .ci/e2e/run. Not part of `make test`: CI runs it as its own stage.
 e2e: build
 	TOCSIN_BIN_DIR=$(abspath $(BIN)) .ci/e2e/run

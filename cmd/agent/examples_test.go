@@ -19,11 +19,14 @@ func TestValidate_ShippedConfigs(t *testing.T) {
 	t.Setenv("TOCSIN_GMAIL_APP_PASSWORD", "x")
 	t.Setenv("TOCSIN_M365_CLIENT_SECRET", "x")
 	t.Setenv("TOCSIN_GRAPH_CLIENT_SECRET", "x")
+	t.Setenv("TOCSIN_FLEET_AM_PASSWORD", "x")
 	t.Setenv("TOCSIN_TEAMS_WEBHOOK_URL", "https://example.invalid/workflows/x/triggers/manual/paths/invoke?sig=x")
 	// The Google examples read a service account key from /etc/tocsin:
 	// put a real one (from the stand-in) in a directory of the test's.
 	etc := googleKeys(t, "google-sa.json", "gmail-sa.json")
 	files, _ := filepath.Glob("../../examples/*.hcl")
+	fleet, _ := filepath.Glob("../../examples/fleet/*.hcl")
+	files = append(files, fleet...)
 	files = append(files, "../../agent.hcl.example")
 	if len(files) < 3 {
 		t.Fatalf("found only %v", files)

@@ -37,6 +37,7 @@ func withPlugins(t testing.TB) string {
 		"graph":             "github.com/tocsin-dev/tocsin/plugins/graph",
 		"gmail":             "github.com/tocsin-dev/tocsin/plugins/gmail",
 		"webhook":           "github.com/tocsin-dev/tocsin/plugins/webhook",
+		"alertmanager":      "github.com/tocsin-dev/tocsin/plugins/alertmanager",
 	})
 	t.Setenv("TOCSIN_TEST_PLUGIN_DIR", dir)
 	return dir

@@ -90,8 +90,8 @@ func TestPlugins_LocalDir(t *testing.T) {
 			t.Errorf("no row %q in\n%s", want, r.stdout)
 		}
 	}
-	if len(rows) != 8 {
-		t.Errorf("%d rows, want 6 bundled, 1 local, 1 shadowed:\n%s", len(rows), r.stdout)
+	if len(rows) != 9 {
+		t.Errorf("%d rows, want 7 bundled, 1 local, 1 shadowed:\n%s", len(rows), r.stdout)
 	}
 	if want := "Warning: plugin smtp-basic: " + localBasic + " shadows the bundled " + bundledBasic; !strings.Contains(r.stderr, want) {
 		t.Errorf("stderr lacks %q:\n%s", want, r.stderr)

@@ -141,7 +141,7 @@ func TestPlugins(t *testing.T) {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	want := []string{"gmail", "graph", "smtp-basic", "smtp-oauth-google", "smtp-oauth-ms", "webhook"}
+	want := []string{"alertmanager", "gmail", "graph", "smtp-basic", "smtp-oauth-google", "smtp-oauth-ms", "webhook"}
 	if len(lines) != len(want)+1 || !strings.HasPrefix(lines[0], "NAME") {
 		t.Fatalf("stdout = %q", r.stdout)
 	}

@@ -43,9 +43,9 @@ agent {
 }
 
 # How mail leaves this node: an SMTP relay with a login. Other plugins:
-# smtp-oauth-ms, smtp-oauth-google, graph, gmail, and webhook for chat
-# (Teams, Slack, Mattermost) (`tocsin plugins` lists them; the examples
-# show each).
+# smtp-oauth-ms, smtp-oauth-google, graph, gmail, webhook for chat
+# (Teams, Slack, Mattermost), and alertmanager for a fleet's Alertmanager
+# cluster (`tocsin plugins` lists them; the examples show each).
 #
 # transport "relay" {
 #   plugin = "smtp-basic"

@@ -33,6 +33,7 @@ func pluginDir(t *testing.T) string {
 		"graph":             "github.com/tocsin-dev/tocsin/plugins/graph",
 		"gmail":             "github.com/tocsin-dev/tocsin/plugins/gmail",
 		"webhook":           "github.com/tocsin-dev/tocsin/plugins/webhook",
+		"alertmanager":      "github.com/tocsin-dev/tocsin/plugins/alertmanager",
 	})
 }
 

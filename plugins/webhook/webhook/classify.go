@@ -38,7 +38,6 @@ const (
 	remedyUnreachable = "Cannot reach the webhook's host: check url, DNS and the firewall (or HTTPS_PROXY); Tocsin retries meanwhile."
 	remedyTimeout     = "The request ran out of time; Tocsin retries. If this lasts, raise the transport's timeout."
 	maxReplyInError   = 600
-	maxRetryAfter     = 24 * time.Hour
 	redacted          = "(redacted)"
 	retryAfterHeader  = "Retry-After"
 )
@@ -100,22 +99,7 @@ func oneLine(b []byte) string {
 // RetryAfter reads a Retry-After value, whole seconds or an HTTP date,
 // into a wait from now, at most a day; 0 when there is none or it cannot
 // be read.
-func RetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
-}
+func RetryAfter(v string, now time.Time) time.Duration { return oauth.RetryAfter(v, now) }
 
 // classifyLocal turns a failure to get an answer into a DeliveryError
 // whose text names the webhook by scheme and host only.
