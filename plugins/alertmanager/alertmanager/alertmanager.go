@@ -85,6 +85,7 @@ func defaultSettings() settings {
 // sender is a configured transport. It is safe for concurrent use.
 type sender struct {
 	client    *amclient.Client
+	refresh   time.Duration
 	endsAfter time.Duration
 	logger    hclog.Logger
 	now       func() time.Time
@@ -100,7 +101,22 @@ type Transport struct {
 // New returns an unconfigured transport reporting version.
 func New(version string) *Transport { return &Transport{version: version} }
 
-var _ sdk.Transport = (*Transport)(nil)
+var (
+	_ sdk.Transport      = (*Transport)(nil)
+	_ sdk.AlertRefresher = (*Transport)(nil)
+)
+
+// AlertRefreshInterval asks the agent to post each firing alert again
+// every refresh_interval (sdk.AlertRefresher), well within ends_after, so
+// that Alertmanager keeps it active while the rule fires and resolves it
+// on its own once the agent is gone.
+func (t *Transport) AlertRefreshInterval(context.Context) (time.Duration, error) {
+	s, err := t.cur.Get()
+	if err != nil {
+		return 0, err
+	}
+	return s.refresh, nil
+}
 
 // Describe returns the plugin's identity and schema. A batch is one
 // request per instance, holding an alert per message.
@@ -188,6 +204,7 @@ func newSender(s settings, logger hclog.Logger, userAgent string) (*sender, sdk.
 			BearerToken: token,
 			UserAgent:   userAgent,
 		}),
+		refresh:   refresh,
 		endsAfter: endsAfter,
 		logger:    logger,
 		now:       time.Now,
