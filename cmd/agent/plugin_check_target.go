@@ -147,7 +147,9 @@ func (k *kitTargets) smtpFault(stage testserver.Stage, _, _ int) *smtp.SMTPError
 	return nil
 }
 
-// record is the HTTP target: it keeps each POST or PUT body.
+// record is the HTTP target: it keeps each POST or PUT body, and answers
+// a GET or HEAD (a plugin's Check reading a status or health endpoint)
+// with 200 and an empty JSON object.
 func (k *kitTargets) record(w http.ResponseWriter, r *http.Request) {
 	switch k.refusing.Load() {
 	case refuseTemporary:
@@ -157,8 +159,14 @@ func (k *kitTargets) record(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "refused by the kit", http.StatusBadRequest)
 		return
 	}
-	if r.Method != http.MethodPost && r.Method != http.MethodPut {
-		http.Error(w, "the kit's HTTP target takes POST or PUT", http.StatusMethodNotAllowed)
+	switch r.Method {
+	case http.MethodPost, http.MethodPut:
+	case http.MethodGet, http.MethodHead:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, "{}\n")
+		return
+	default:
+		http.Error(w, "the kit's HTTP target takes POST, PUT, GET or HEAD", http.StatusMethodNotAllowed)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))

@@ -38,6 +38,10 @@ func TestPluginCheck_Bundled(t *testing.T) {
 			plugin: "webhook", pkg: "github.com/tocsin-dev/tocsin/plugins/webhook", config: "webhook.hcl",
 			pass: []string{"handshake", "describe", "configure", "configure-errors", "send-before-configure", "empty-batch", "batch", "invalid-message", "concurrent-send", "check", "error-kinds", "cancelled-context", "crash-mid-send", "planted-secrets", "no-secrets"},
 		},
+		{
+			plugin: "alertmanager", pkg: "github.com/tocsin-dev/tocsin/plugins/alertmanager", config: "alertmanager.hcl",
+			pass: []string{"handshake", "describe", "configure", "configure-errors", "send-before-configure", "empty-batch", "batch", "invalid-message", "concurrent-send", "check", "error-kinds", "cancelled-context", "crash-mid-send", "planted-secrets", "no-secrets"},
+		},
 		{plugin: "graph", pkg: "github.com/tocsin-dev/tocsin/plugins/graph", pass: []string{"handshake", "describe", "send-before-configure"}, skip: []string{"configure", "batch", "crash-mid-send"}},
 		{plugin: "gmail", pkg: "github.com/tocsin-dev/tocsin/plugins/gmail", pass: []string{"handshake", "describe"}, skip: []string{"batch"}},
 		{plugin: "smtp-oauth-ms", pkg: "github.com/tocsin-dev/tocsin/plugins/smtp-oauth-ms", pass: []string{"handshake", "describe"}, skip: []string{"batch"}},

@@ -77,6 +77,7 @@ type Agent struct {
 	// sil are the silences (silence.go); silenceSweepEvery, when set,
 	// is how often their ends are looked for (tests).
 	sil               *silencing
+	refresh           *refreshing // keeps firing alerts alive (core/refresh)
 	silenceSweepEvery time.Duration
 	// local is the configuration of the files, without the settings
 	// synced from a peer (cfg holds both); synced is that sync. local
@@ -132,6 +133,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	}
 	a.outbox = ob
 	a.openSilences(cfg.Agent.DataDir)
+	a.openRefresh(cfg.Agent.DataDir)
 	a.metrics = metrics.New()
 	a.metrics.Outbox(ob.Stats)
 	a.deliveries = &deliveryLog{logger: logger.Named("delivery")}
@@ -157,7 +159,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	// The agent runs with the transports that started; the others' errors
 	// are warnings now, and each failed transport is logged and retried.
 	diags = asWarnings(diags)
-	a.dispatcher = delivery.New(ob, dispatchTransports{a}, policy(cfg.Delivery), a.metrics.Observer(testObserver{a, a.watch}), logger.Named("delivery"))
+	a.dispatcher = delivery.New(ob, dispatchTransports{a}, policy(cfg.Delivery), refreshObserver{a.refresh.keeper, a.metrics.Observer(testObserver{a, a.watch})}, logger.Named("delivery"))
 	a.dispatched = make(chan struct{})
 	go func() {
 		defer close(a.dispatched)
@@ -208,6 +210,7 @@ func start(ctx context.Context, a *Agent) (*Agent, hcl.Diagnostics) {
 	a.server = srv
 	eng.Start(ctx)
 	a.runSilences(context.WithoutCancel(ctx))
+	a.runRefresh(context.WithoutCancel(ctx))
 	a.startSync(a.local)
 	logger.Info("agent started", "node", cfg.Agent.Node, "version", buildinfo.Version, "listen", a.Addr(), "tls", sec.tls != nil,
 		"transports", a.transports.up().Names(), "failed_transports", failedNames(a.transports), "checks", len(cfg.Checks), "peers", len(cfg.Peers), "rules", len(cfg.Rules), "mute", cfg.Agent.Mute)
@@ -394,6 +397,7 @@ func (a *Agent) Stop(ctx context.Context) error {
 	a.reloading.Unlock()
 	a.stopSilences() // no silence's end is announced after this
 	a.waitSilences()
+	a.stopRefresh() // the alerts kept are saved for the next start
 	a.stopSync()
 	cur := a.current()
 	err := cur.engine.Stop(ctx) // a last evaluation, through the still running plugins

@@ -36,6 +36,9 @@ type Transport struct {
 	// it was configured (sdk.CredentialReporter); nil when it said
 	// nothing.
 	lifetime *sdk.CredentialLifetime
+	// refresh is how often the plugin asked for its firing alerts to be
+	// sent again when it was configured (sdk.AlertRefresher); 0 for never.
+	refresh time.Duration
 }
 
 // Transports holds the configured transports by name.
@@ -170,6 +173,7 @@ func prepare(ctx context.Context, tc *config.Transport, host *pluginhost.Host, l
 		return nil, diags
 	}
 	t.lifetime = reportedLifetime(ctx, in, tc, logger)
+	t.refresh = reportedRefresh(ctx, in)
 	return t, diags
 }
 

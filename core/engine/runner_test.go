@@ -148,6 +148,9 @@ func TestEngine_FiresRepeatsResolvesAndSurvivesRestart(t *testing.T) {
 		t.Errorf("alert of the fire = %+v", a)
 	}
 	fired := clock
+	if !e.Firing(r.Name) || e.Firing("no_such_rule") {
+		t.Errorf("Firing(%s) = %v, Firing(no_such_rule) = %v; want true, false", r.Name, e.Firing(r.Name), e.Firing("no_such_rule"))
+	}
 	clock = clock.Add(30 * time.Minute)
 	e.Evaluate(ctx, r) // still missing, repeat not due
 	if len(n.subjects()) != 1 {
@@ -190,6 +193,9 @@ func TestEngine_FiresRepeatsResolvesAndSurvivesRestart(t *testing.T) {
 	got := n.subjects()
 	if len(got) != 3 || !strings.HasPrefix(got[2], "Resolved: ") {
 		t.Fatalf("resolve: %q", got)
+	}
+	if e.Firing(e.cfg.Rules[0].Name) {
+		t.Error("Firing after the resolve")
 	}
 	if a := n.got[2].Alert; a == nil || a.State != sdk.AlertResolved || !a.StartsAt.Equal(fired) || !a.EndsAt.Equal(clock) {
 		t.Errorf("alert of the resolve = %+v; want resolved at %v, started %v", a, clock, fired)

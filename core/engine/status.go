@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tocsin-dev/tocsin/core/facts"
+	"github.com/tocsin-dev/tocsin/core/rules"
 )
 
 // RuleStatus is a rule's line in /v1/status.
@@ -53,6 +56,16 @@ func (e *Runner) NodeAndChecks() (facts.NodeStatus, map[string]CheckStatus) {
 		checks[name] = CheckStatus{Kind: string(f.Kind), OK: f.OK, Error: f.Error, Latency: f.Latency.Seconds(), Observed: f.Observed}
 	}
 	return nodeStatus(e.cfg.Agent.Node, node), checks
+}
+
+// Firing reports whether the rule named name exists and fires.
+func (e *Runner) Firing(name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := slices.BinarySearchFunc(e.byName, name, func(r *rules.Rule, n string) int { return strings.Compare(r.Name, n) }); !ok {
+		return false
+	}
+	return e.states[name].Phase == rules.Firing
 }
 
 // RuleStatuses returns the rules' lines of /v1/status, by name.

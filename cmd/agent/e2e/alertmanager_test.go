@@ -402,10 +402,16 @@ func TestAlertmanager_transport(t *testing.T) {
 }
 
 // TestAlertmanager_agent runs the tocsin agent with a rule that notifies
-// a contact through the alertmanager transport, against a real pair: the
-// rule fires (the alert shows once on each instance), repeats (still
-// once, with a later end), resolves (gone from both), and fires again
-// with one instance killed (on the survivor).
+// a contact through the alertmanager transport, against a real pair
+// (issue 20's acceptance):
+//   - the rule fires: the alert shows once on each instance, with
+//     alertname, node, severity and the rule's own labels;
+//   - it stays active while the rule fires although the rule has no
+//     repeat: the agent refreshes it every refresh_interval, each post
+//     ending ends_after ahead, long past the first post's end;
+//   - it resolves on both when the rule resolves;
+//   - with one instance killed it fires again on the survivor;
+//   - with the agent killed (-9) it resolves on its own after ends_after.
 func TestAlertmanager_agent(t *testing.T) {
 	ins := startAlertmanagers(t, 2, nullAlertmanagerConfig)
 	flag := filepath.Join(t.TempDir(), "flag")
@@ -414,8 +420,10 @@ func TestAlertmanager_agent(t *testing.T) {
   plugin = "alertmanager"
   from   = "tocsin@node.e2e.test"
   config {
-    urls    = [%q, %q]
-    timeout = "5s"
+    urls             = [%q, %q]
+    timeout          = "5s"
+    refresh_interval = "1s"
+    ends_after       = "4s"
   }
 }
 contact "fleet" {
@@ -430,7 +438,7 @@ rule "flag_set" {
   schedule = "@every 1s"
   when     = check.flag.exists
   severity = "critical"
-  repeat   = "2s"
+  labels   = { team = "storage" }
   notify   = [contact.fleet]
   subject  = "the flag is set"
   text     = "The flag file exists."
@@ -438,7 +446,7 @@ rule "flag_set" {
 `, ins[0].url(), ins[1].url(), flag)
 	config := filepath.Join(t.TempDir(), "agent.hcl")
 	write(t, config, 0o600, fmt.Sprintf("agent {\n  node = \"e2e\"\n  plugin_dir = %q\n  data_dir = \"data\"\n  listen = %q\n  log_level = \"debug\"\n}\n", pluginDir(t), listen)+body)
-	startAgent(t, config, listen)
+	agent := startAgent(t, config, listen)
 
 	write(t, flag, 0o600, "set\n")
 	var first gettableAlert
@@ -451,17 +459,24 @@ rule "flag_set" {
 			return len(got) == 1
 		})
 	}
-	if first.Labels["severity"] != "critical" || first.Annotations["summary"] != "the flag is set" || !strings.Contains(first.Annotations["description"], "The flag file exists.") {
+	wantLabels := map[string]string{"alertname": "flag_set", "node": "e2e", "severity": "critical", "team": "storage"}
+	for k, v := range wantLabels {
+		if first.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q (labels %v)", k, first.Labels[k], v, first.Labels)
+		}
+	}
+	if first.Annotations["summary"] != "the flag is set" || !strings.Contains(first.Annotations["description"], "The flag file exists.") || first.Annotations["state"] != "firing" {
 		t.Errorf("alert = %+v", first)
 	}
+	// Twice ends_after later, the alert is still active, once per
+	// instance, with the first start: refreshed, not re-fired (the rule
+	// has no repeat).
+	time.Sleep(8 * time.Second)
 	for i, in := range ins {
-		await(t, 20*time.Second, fmt.Sprintf("a repeat on instance %d", i), func() bool {
-			got := amAlerts(t, in, "flag_set")
-			if len(got) != 1 {
-				t.Fatalf("instance %d lists %d alerts, want 1: %+v", i, len(got), got)
-			}
-			return got[0].EndsAt.After(first.EndsAt) && got[0].StartsAt.Equal(first.StartsAt)
-		})
+		got := amAlerts(t, in, "flag_set")
+		if len(got) != 1 || !got[0].EndsAt.After(first.EndsAt.Add(3*time.Second)) || !got[0].StartsAt.Equal(first.StartsAt) || got[0].Status.State != "active" {
+			t.Fatalf("instance %d lists %+v 8s after the fire; want the alert still active, refreshed past %v", i, got, first.EndsAt)
+		}
 	}
 
 	must(t, os.Remove(flag))
@@ -476,4 +491,16 @@ rule "flag_set" {
 	await(t, 20*time.Second, "the alert on the survivor", func() bool {
 		return len(amAlerts(t, ins[1], "flag_set")) == 1
 	})
+
+	// The agent dies with the rule firing: nobody refreshes the alert,
+	// and it resolves on its own once its last endsAt passed.
+	must(t, agent.cmd.Process.Kill())
+	_ = agent.cmd.Wait()
+	killed := time.Now()
+	await(t, 20*time.Second, "the dead agent's alert resolved on its own", func() bool {
+		return len(amAlerts(t, ins[1], "flag_set")) == 0
+	})
+	if took := time.Since(killed); took > 10*time.Second {
+		t.Errorf("the alert resolved %v after the agent died; want about ends_after (4s)", took)
+	}
 }
