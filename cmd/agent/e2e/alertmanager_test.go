@@ -406,9 +406,11 @@ func TestAlertmanager_transport(t *testing.T) {
 // (issue 20's acceptance):
 //   - the rule fires: the alert shows once on each instance, with
 //     alertname, node, severity and the rule's own labels;
-//   - it stays active while the rule fires although the rule has no
-//     repeat: the agent refreshes it every refresh_interval, each post
-//     ending ends_after ahead, long past the first post's end;
+//   - it stays active while the rule fires, before the rule's first
+//     repeat is due: the agent refreshes it every refresh_interval, each
+//     post ending ends_after ahead, past the first post's end;
+//   - the rule repeats (a new notification, another message_id): still
+//     one alert per instance, with the first start;
 //   - it resolves on both when the rule resolves;
 //   - with one instance killed it fires again on the survivor;
 //   - with the agent killed (-9) it resolves on its own after ends_after.
@@ -439,6 +441,7 @@ rule "flag_set" {
   when     = check.flag.exists
   severity = "critical"
   labels   = { team = "storage" }
+  repeat   = "7s"
   notify   = [contact.fleet]
   subject  = "the flag is set"
   text     = "The flag file exists."
@@ -468,15 +471,26 @@ rule "flag_set" {
 	if first.Annotations["summary"] != "the flag is set" || !strings.Contains(first.Annotations["description"], "The flag file exists.") || first.Annotations["state"] != "firing" {
 		t.Errorf("alert = %+v", first)
 	}
-	// Twice ends_after later, the alert is still active, once per
-	// instance, with the first start: refreshed, not re-fired (the rule
-	// has no repeat).
-	time.Sleep(8 * time.Second)
+	// After the first post's endsAt, before the rule's repeat is due, the
+	// alert is still active, once per instance, with the first start and
+	// the first notification's message_id: refreshed, not re-notified.
+	time.Sleep(time.Until(first.EndsAt) + time.Second)
 	for i, in := range ins {
 		got := amAlerts(t, in, "flag_set")
-		if len(got) != 1 || !got[0].EndsAt.After(first.EndsAt.Add(3*time.Second)) || !got[0].StartsAt.Equal(first.StartsAt) || got[0].Status.State != "active" {
-			t.Fatalf("instance %d lists %+v 8s after the fire; want the alert still active, refreshed past %v", i, got, first.EndsAt)
+		if len(got) != 1 || !got[0].EndsAt.After(first.EndsAt) || !got[0].StartsAt.Equal(first.StartsAt) || got[0].Status.State != "active" ||
+			got[0].Annotations["message_id"] != first.Annotations["message_id"] {
+			t.Fatalf("instance %d lists %+v after the first endsAt; want the alert still active, refreshed past %v", i, got, first.EndsAt)
 		}
+	}
+	// The repeat: a notification of its own, the same alert.
+	for i, in := range ins {
+		await(t, 20*time.Second, fmt.Sprintf("the repeat on instance %d", i), func() bool {
+			got := amAlerts(t, in, "flag_set")
+			if len(got) != 1 || !got[0].StartsAt.Equal(first.StartsAt) {
+				t.Fatalf("instance %d lists %+v after the repeat; want the one alert from %v", i, got, first.StartsAt)
+			}
+			return got[0].Annotations["message_id"] != first.Annotations["message_id"]
+		})
 	}
 
 	must(t, os.Remove(flag))
