@@ -3,7 +3,8 @@
 
 GO        ?= go
 BIN       := bin
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The agent's tags are vX.Y.Z; the plugin SDK's, plugins/sdk/vX.Y.Z, are not its version.
+VERSION   ?= $(shell git describe --tags --match 'v[0-9]*' --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/tocsin-dev/tocsin/core/buildinfo.Version=$(VERSION)
 # Every Go module in the tree: the agent (.), the plugin SDK
 # (plugins/sdk, a module of its own that third parties require) and the

@@ -211,6 +211,12 @@ func TestDebversion(t *testing.T) {
 		}
 		got = append(got, v)
 	}
+	// The plugin SDK's own tags (plugins/sdk/vX.Y.Z) are not the agent's
+	// version.
+	git("tag", "plugins/sdk/v0.2.0")
+	if v := version(); v != got[len(got)-1] {
+		t.Errorf("with an SDK tag on HEAD: %q, want %q", v, got[len(got)-1])
+	}
 	if _, err := exec.LookPath("dpkg"); err != nil {
 		return
 	}
