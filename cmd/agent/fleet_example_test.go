@@ -79,3 +79,35 @@ func TestFleetExample_Prometheus(t *testing.T) {
 		t.Errorf("promtool check config:\n%s", out)
 	}
 }
+
+// TestFleetExample_Routes: alertmanager.yml routes Tocsin's alerts by the
+// labels the agent sets (amtool config routes test): a primary's critical
+// alert pages, a backup's goes to the day shift, heartbeats and other
+// info alerts to nobody, Prometheus' alerts on the agents to the fleet's
+// operators.
+func TestFleetExample_Routes(t *testing.T) {
+	amtool := tool(t, "amtool", "prometheus-alertmanager")
+	tests := []struct {
+		labels []string
+		want   string
+	}{
+		{labels: []string{"alertname=sync_stale", "node=fw-a", "role=primary", "severity=critical", "team=storage"}, want: "pager"},
+		{labels: []string{"alertname=sync_stale", "node=fw-b", "role=backup", "severity=critical"}, want: "fleet-ops"},
+		{labels: []string{"alertname=version_mismatch", "node=fw-a", "role=primary", "severity=warning"}, want: "fleet-ops"},
+		{labels: []string{"alertname=daily_heartbeat", "node=fw-a", "role=primary", "severity=info"}, want: "null"},
+		{labels: []string{"alertname=TocsinAgentDown", "job=tocsin", "pair=site-a", "role=primary", "severity=critical"}, want: "fleet-ops"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.labels, ","), func(t *testing.T) {
+			args := append([]string{"config", "routes", "test", "--config.file=" + filepath.Join(fleetDir, "alertmanager.yml")}, tt.labels...)
+			// The receivers on stdout; a warning about the flag on stderr.
+			out, err := exec.CommandContext(t.Context(), amtool, args...).Output()
+			if err != nil {
+				t.Fatalf("amtool %s: %v", strings.Join(args, " "), err)
+			}
+			if got := strings.TrimSpace(string(out)); got != tt.want {
+				t.Errorf("routed to %q; want %q", got, tt.want)
+			}
+		})
+	}
+}
