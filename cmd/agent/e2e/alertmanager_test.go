@@ -518,3 +518,47 @@ rule "flag_set" {
 		t.Errorf("the alert resolved %v after the agent died; want about ends_after (4s)", took)
 	}
 }
+
+// TestAlertmanager_fleetInhibition loads examples/fleet/alertmanager.yml
+// into a real Alertmanager: while a backup reports that it cannot check
+// its primary (primary_unchecked_auto, with the labels Tocsin sets), that
+// backup's version_mismatch is inhibited (suppressed), the other backup's
+// is not, and once the source resolves the target is active again.
+func TestAlertmanager_fleetInhibition(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "examples", "fleet", "alertmanager.yml"))
+	must(t, err)
+	pw := filepath.Join(t.TempDir(), "smtp.password")
+	write(t, pw, 0o600, "x\n")
+	ins := startAlertmanagers(t, 1, strings.ReplaceAll(string(b), "/etc/alertmanager/smtp.password", pw))
+	c := amClient(ins)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	now := time.Now()
+	alert := func(name, node string, ends time.Time) amclient.Alert {
+		return amclient.Alert{
+			Labels:   map[string]string{"alertname": name, "node": node, "role": "backup", "severity": "warning"},
+			StartsAt: now, EndsAt: ends,
+		}
+	}
+	_, err = c.Post(ctx, []amclient.Alert{
+		alert("primary_unchecked_auto", "fw-b", now.Add(time.Hour)),
+		alert("version_mismatch", "fw-b", now.Add(time.Hour)),
+		alert("version_mismatch", "fw-d", now.Add(time.Hour)),
+	})
+	must(t, err)
+	state := func(node string) string {
+		for _, a := range amAlerts(t, ins[0], "version_mismatch") {
+			if a.Labels["node"] == node {
+				return a.Status.State
+			}
+		}
+		return "missing"
+	}
+	await(t, 20*time.Second, "fw-b's version_mismatch suppressed", func() bool { return state("fw-b") == "suppressed" })
+	if s := state("fw-d"); s != "active" {
+		t.Errorf("fw-d's version_mismatch is %s; want active (another backup)", s)
+	}
+	_, err = c.Post(ctx, []amclient.Alert{alert("primary_unchecked_auto", "fw-b", time.Now())})
+	must(t, err)
+	await(t, 20*time.Second, "fw-b's version_mismatch active again", func() bool { return state("fw-b") == "active" })
+}
