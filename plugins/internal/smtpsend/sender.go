@@ -224,16 +224,21 @@ func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, e
 	// than dialling another. With none, every worker dials at once, as a
 	// sender of its own would: waiting for the first login would hold
 	// the others back by one login's time.
+	//
+	// The slots of all the workers are asked for at once, so that a Send
+	// that arrives later gets connections only as this one runs out of
+	// messages (see pool).
 	picked := make(chan struct{})
 	first := sync.OnceFunc(func() { close(picked) })
 	if !s.pool.hasIdle() {
 		first()
 	}
-	wg.Go(func() { s.work(ctx, b, first) })
-	for range workers - 1 {
+	grants := s.pool.request(workers)
+	wg.Go(func() { s.work(ctx, b, grants[0], first) })
+	for _, g := range grants[1:] {
 		wg.Go(func() {
 			<-picked
-			s.work(ctx, b, nil)
+			s.work(ctx, b, g, nil)
 		})
 	}
 	wg.Wait()
@@ -291,14 +296,14 @@ func (b *batch) next() (int, bool) {
 
 // work sends messages of b, one at a time, over one pooled connection,
 // replacing it when it breaks, until none is left, ctx ends or no
-// connection can be had. The first worker of a Send calls picked once it
-// has a connection, or has none, so that it is the one to take an idle
-// connection when there is only one.
-func (s *Sender) work(ctx context.Context, b *batch, picked func()) {
+// connection can be had. It waits for its slot, g, first. The first
+// worker of a Send calls picked once it has a connection, or has none, so
+// that it is the one to take an idle connection when there is only one.
+func (s *Sender) work(ctx context.Context, b *batch, g *grant, picked func()) {
 	if picked != nil {
 		defer picked()
 	}
-	if err := s.pool.acquire(ctx); err != nil {
+	if err := s.pool.wait(ctx, g); err != nil {
 		b.mu.Lock()
 		b.connErr, b.connSt = err, &connState{}
 		b.mu.Unlock()
