@@ -316,6 +316,9 @@ func (a *Agent) enqueue(ctx context.Context, marks []outbox.Mark, entries []*out
 	if marks, entries = a.silenced(marks, entries); len(entries) == 0 {
 		return nil // silenced: silenced logged it
 	}
+	// The transports connect and log in while the entries are synced:
+	// nothing is sent before they are stored.
+	a.dispatcher.Warm(entries)
 	if err := a.outbox.EnqueueWithMarks(ctx, marks, entries...); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("enqueue %d notification(s): %w", len(entries), err) // stopping, not failing

@@ -168,6 +168,13 @@ type Dispatcher struct {
 	abort    context.CancelFunc
 	storeCtx context.Context // never cancelled: results are always recorded
 
+	// warmCtx is the context of the warm-ups (Warm), cancelled by
+	// stopWarming, which sets it nil; warms counts those in flight. Both
+	// are guarded by mu.
+	warmCtx    context.Context
+	warmCancel context.CancelFunc
+	warms      sync.WaitGroup
+
 	// roundsBegun and roundsDone count rounds, for tests to wait on.
 	roundsBegun, roundsDone atomic.Int64
 
@@ -273,9 +280,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.started = true
 	d.sendCtx, d.abort = context.WithCancel(context.WithoutCancel(ctx))
 	d.storeCtx = context.WithoutCancel(ctx)
+	d.warmCtx, d.warmCancel = context.WithCancel(d.sendCtx)
 	d.mu.Unlock()
 	defer close(d.done)
 	defer d.abort()
+	defer d.stopWarming()
 
 	d.loop(ctx)
 

@@ -134,6 +134,31 @@ func (p *pool) wait(ctx context.Context, g *grant) error {
 	return ctx.Err()
 }
 
+// tryAcquire takes a slot when one is free and nobody waits for one; it
+// reports whether it did.
+func (p *pool) tryAcquire() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.used >= p.max || len(p.waiting) > 0 {
+		return false
+	}
+	p.used++
+	return true
+}
+
+// reserveIfNoIdle reserves room for a new connection, as take does, only
+// when no idle connection is waiting; it reports whether it did.
+func (p *pool) reserveIfNoIdle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle) > 0 {
+		return false
+	}
+	p.open++
+	p.peak = max(p.peak, p.open)
+	return true
+}
+
 // acquire takes a slot, behind those asked for before, waiting until one
 // is free or ctx ends.
 func (p *pool) acquire(ctx context.Context) error {
