@@ -288,8 +288,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	d.loop(ctx)
 
-	// Each lane lets go of what it queued when it sees stopping.
+	// Each lane lets go of what it queued when it sees stopping. Under
+	// mu: an Offer that did not see it stopping has added its workers by
+	// the time mu is free, and the others see it.
+	d.mu.Lock()
 	d.stopOnce.Do(func() { close(d.stopping) })
+	d.mu.Unlock()
 	d.wg.Wait()
 	d.flush(d.storeCtx)
 	return nil
