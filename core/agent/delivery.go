@@ -320,7 +320,7 @@ func (a *Agent) enqueue(ctx context.Context, marks []outbox.Mark, entries []*out
 	// and the dispatcher takes them as soon as they are: nothing is sent
 	// before they are stored.
 	a.dispatcher.Warm(entries)
-	handOff := a.dispatcher.Hold(entries)
+	handOff := a.dispatcher.Claim(entries)
 	stored, err := a.outbox.EnqueueStored(ctx, marks, entries...)
 	if err != nil {
 		handOff(nil)

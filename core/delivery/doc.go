@@ -53,7 +53,7 @@
 // may go. A Retry-After pause comes on top of it.
 //
 // Entries being stored can be handed to the dispatcher directly
-// ([Dispatcher.Hold]): reserved before the store, queued in their lanes
+// ([Dispatcher.Claim]): reserved before the store, queued in their lanes
 // once it has synced them, never sent before. While they are stored, a
 // [Warmer] can get their transports ready ([Dispatcher.Warm]: a plugin
 // connects and logs in), which sends nothing.

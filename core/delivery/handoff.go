@@ -4,9 +4,9 @@ import (
 	"github.com/tocsin-dev/tocsin/core/outbox"
 )
 
-// Hold is the hand-off of entries being stored in the outbox: the
+// Claim is the hand-off of entries being stored in the outbox: the
 // dispatcher queues them in their lanes as soon as the store has synced
-// them, without reading them back at its next round. Call Hold before the
+// them, without reading them back at its next round. Call Claim before the
 // store (it reserves the entries, so that no round takes them from the
 // outbox meanwhile), then the function it returns exactly once when the
 // store has returned: with the entries it stored, or with none when it
@@ -19,9 +19,9 @@ import (
 // stay in the outbox for the rounds, as without the hand-off (it kicks
 // the loop for them, unless they only wait for room in a lane that is
 // being served: its worker kicks the loop after each batch). It keeps
-// copies of the entries: the caller's stay its own. Neither Hold nor the
+// copies of the entries: the caller's stay its own. Neither Claim nor the
 // function blocks on a Send.
-func (d *Dispatcher) Hold(entries []*outbox.Entry) (stored func([]*outbox.Entry)) {
+func (d *Dispatcher) Claim(entries []*outbox.Entry) (stored func([]*outbox.Entry)) {
 	d.mu.Lock()
 	if !d.started || d.isStopping() || len(entries) == 0 {
 		d.mu.Unlock()
@@ -38,7 +38,7 @@ func (d *Dispatcher) Hold(entries []*outbox.Entry) (stored func([]*outbox.Entry)
 	return func(stored []*outbox.Entry) { d.handOff(mine, stored) }
 }
 
-// handOff queues in their lanes the entries of stored that Hold reserved
+// handOff queues in their lanes the entries of stored that Claim reserved
 // (mine) and that can go out now, and lets go of the rest of mine.
 func (d *Dispatcher) handOff(mine map[string]bool, stored []*outbox.Entry) {
 	batches := map[string]bool{}

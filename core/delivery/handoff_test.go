@@ -32,11 +32,11 @@ func (r *readBack) dueCalls() int {
 	return r.dues
 }
 
-// TestDispatcher_Hold: entries handed over after their store are sent
+// TestDispatcher_Claim: entries handed over after their store are sent
 // without being read back from the outbox, each once; while the store
 // has not returned, no round sends them, even once they are in the
 // outbox; a store that failed sends nothing.
-func TestDispatcher_Hold(t *testing.T) {
+func TestDispatcher_Claim(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
@@ -63,7 +63,7 @@ func TestDispatcher_Hold(t *testing.T) {
 			eventually(t, "the first round", func() bool { return q.dueCalls() > 0 })
 
 			es := entries("h", tt.n, "smtp")
-			stored := d.Hold(es)
+			stored := d.Claim(es)
 			// The store writes them (a commit that has not returned
 			// yet): the rounds that read them now leave them alone.
 			if !tt.failed {
@@ -109,11 +109,11 @@ func TestDispatcher_Hold(t *testing.T) {
 	}
 }
 
-// TestDispatcher_Hold_left: what the hand-off cannot queue at once (more
+// TestDispatcher_Claim_left: what the hand-off cannot queue at once (more
 // than a lane takes, a paused transport, no transport left) stays in the
-// outbox for the rounds, and goes out (or is dead-lettered) once; Hold
+// outbox for the rounds, and goes out (or is dead-lettered) once; Claim
 // before Run or after Stop leaves everything to the rounds.
-func TestDispatcher_Hold_left(t *testing.T) {
+func TestDispatcher_Claim_left(t *testing.T) {
 	t.Parallel()
 	o := openOutbox(t, filepath.Join(t.TempDir(), "outbox.db"))
 	t.Cleanup(func() { _ = o.Close() })
@@ -173,14 +173,14 @@ func TestDispatcher_Hold_left(t *testing.T) {
 	}
 }
 
-// storeAndHand stores es in o as the agent does: Hold, the store, then
+// storeAndHand stores es in o as the agent does: Claim, the store, then
 // the hand-off of what it stored.
 func storeAndHand(t *testing.T, d *Dispatcher, o *outbox.Outbox, es []*outbox.Entry) {
 	t.Helper()
 	for _, e := range es {
 		e.EnqueuedAt, e.NextAttempt = time.Time{}, time.Time{} // now
 	}
-	handOff := d.Hold(es)
+	handOff := d.Claim(es)
 	stored, err := o.EnqueueStored(context.Background(), nil, es...)
 	if err != nil {
 		handOff(nil)
