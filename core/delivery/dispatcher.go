@@ -289,8 +289,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.loop(ctx)
 
 	// Each lane lets go of what it queued when it sees stopping. Under
-	// mu: an Offer that did not see it stopping has added its workers by
-	// the time mu is free, and the others see it.
+	// mu: a hand-off (Claim) that did not see it stopping has added its
+	// workers by the time mu is free, and the later ones see it.
 	d.mu.Lock()
 	d.stopOnce.Do(func() { close(d.stopping) })
 	d.mu.Unlock()
