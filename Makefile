@@ -128,9 +128,10 @@ e2e: build
 # (installed when missing, as root): msg/s, span, p50/p99 alert to
 # mailbox, connections, peak RSS, and the targets against go-mail over 4
 # connections, measured in the same run. ROUNDS=n (default 3), ONLY=regexp
-# of senders. Prints; never fails on a number.
+# of senders, BASE=dir another build's bin directory whose Tocsin runs in
+# every round too (an A/B within one run). Prints; never fails on a number.
 bench-compare: build
-	TOCSIN_BIN_DIR=$(abspath $(BIN)) TOCSIN_BENCH_ROUNDS=$(ROUNDS) TOCSIN_BENCH_ONLY='$(ONLY)' .ci/e2e/run bench
+	TOCSIN_BIN_DIR=$(abspath $(BIN)) TOCSIN_BENCH_ROUNDS=$(ROUNDS) TOCSIN_BENCH_ONLY='$(ONLY)' TOCSIN_BENCH_BASE='$(if $(BASE),$(abspath $(BASE)))' .ci/e2e/run bench
 
 lint: $(BIN)/tocsin
 	./$(BIN)/tocsin fmt -check agent.hcl.example examples rules

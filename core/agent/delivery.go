@@ -316,7 +316,14 @@ func (a *Agent) enqueue(ctx context.Context, marks []outbox.Mark, entries []*out
 	if marks, entries = a.silenced(marks, entries); len(entries) == 0 {
 		return nil // silenced: silenced logged it
 	}
-	if err := a.outbox.EnqueueWithMarks(ctx, marks, entries...); err != nil {
+	// The transports connect and log in while the entries are synced,
+	// and the dispatcher takes them as soon as they are: nothing is sent
+	// before they are stored.
+	a.dispatcher.Warm(entries)
+	handOff := a.dispatcher.Claim(entries)
+	stored, err := a.outbox.EnqueueStored(ctx, marks, entries...)
+	if err != nil {
+		handOff(nil)
 		if ctx.Err() != nil {
 			return fmt.Errorf("enqueue %d notification(s): %w", len(entries), err) // stopping, not failing
 		}
@@ -326,11 +333,11 @@ func (a *Agent) enqueue(ctx context.Context, marks []outbox.Mark, entries []*out
 		}
 		return fmt.Errorf("enqueue %d notification(s): %w", len(entries), err)
 	}
+	handOff(stored)
 	a.storeOK()
 	for _, e := range entries {
 		a.metrics.Enqueued(e.Rule, e.Contact)
 	}
-	a.dispatcher.Kick()
 	return nil
 }
 

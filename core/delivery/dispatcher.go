@@ -168,6 +168,13 @@ type Dispatcher struct {
 	abort    context.CancelFunc
 	storeCtx context.Context // never cancelled: results are always recorded
 
+	// warmCtx is the context of the warm-ups (Warm), cancelled by
+	// stopWarming, which sets it nil; warms counts those in flight. Both
+	// are guarded by mu.
+	warmCtx    context.Context
+	warmCancel context.CancelFunc
+	warms      sync.WaitGroup
+
 	// roundsBegun and roundsDone count rounds, for tests to wait on.
 	roundsBegun, roundsDone atomic.Int64
 
@@ -273,14 +280,20 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.started = true
 	d.sendCtx, d.abort = context.WithCancel(context.WithoutCancel(ctx))
 	d.storeCtx = context.WithoutCancel(ctx)
+	d.warmCtx, d.warmCancel = context.WithCancel(d.sendCtx)
 	d.mu.Unlock()
 	defer close(d.done)
 	defer d.abort()
+	defer d.stopWarming()
 
 	d.loop(ctx)
 
-	// Each lane lets go of what it queued when it sees stopping.
+	// Each lane lets go of what it queued when it sees stopping. Under
+	// mu: a hand-off (Claim) that did not see it stopping has added its
+	// workers by the time mu is free, and the later ones see it.
+	d.mu.Lock()
 	d.stopOnce.Do(func() { close(d.stopping) })
+	d.mu.Unlock()
 	d.wg.Wait()
 	d.flush(d.storeCtx)
 	return nil

@@ -52,6 +52,12 @@
 // counted, nothing is rewritten) until the loop wakes when the next one
 // may go. A Retry-After pause comes on top of it.
 //
+// Entries being stored can be handed to the dispatcher directly
+// ([Dispatcher.Claim]): reserved before the store, queued in their lanes
+// once it has synced them, never sent before. While they are stored, a
+// [Warmer] can get their transports ready ([Dispatcher.Warm]: a plugin
+// connects and logs in), which sends nothing.
+//
 // The outbox is the only state that matters: an entry is taken from it
 // only after a transport accepted it, and every change of an entry is
 // saved before the entry can be picked again, so a store error delays an

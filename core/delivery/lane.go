@@ -402,13 +402,7 @@ type answer struct {
 // temporarily, with ErrSendTimeout. On Stop's deadline it returns the
 // cancellation, whatever the call does.
 func (d *Dispatcher) send(t string, msgs []*sdk.Message) ([]sdk.Result, error) {
-	var timeout time.Duration
-	if st, ok := d.t.(SendTimeouts); ok {
-		timeout = st.SendTimeout(t)
-	}
-	if timeout <= 0 {
-		timeout = DefaultSendTimeout
-	}
+	timeout := d.sendTimeout(t)
 	d.mu.Lock()
 	stuck := d.stuck[t]
 	d.mu.Unlock()

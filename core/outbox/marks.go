@@ -54,21 +54,38 @@ func decodeMark(name, v []byte) (Mark, error) {
 // When ctx ends first, the error is ctx's and the entries and marks may or
 // may not have been stored (both or neither): read Marks later to know.
 func (o *Outbox) EnqueueWithMarks(ctx context.Context, marks []Mark, entries ...*Entry) error {
+	_, err := o.EnqueueStored(ctx, marks, entries...)
+	return err
+}
+
+// EnqueueStored is EnqueueWithMarks that also returns the entries it
+// stored: those of entries whose ID the outbox did not hold already (they
+// are left as they were). When it returns them, they are on disk: the
+// caller may hand them on (to the dispatcher) instead of reading them
+// back. The entries returned are those passed, not copies.
+func (o *Outbox) EnqueueStored(ctx context.Context, marks []Mark, entries ...*Entry) ([]*Entry, error) {
 	for _, m := range marks {
 		if m.Name == "" {
-			return errors.New("enqueue: hand-off mark without a name")
+			return nil, errors.New("enqueue: hand-off mark without a name")
 		}
 	}
-	if len(marks) == 0 {
-		return o.Enqueue(ctx, entries...)
+	if len(entries) == 0 && len(marks) == 0 {
+		return nil, nil
 	}
 	recs, err := o.prepare(entries)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var stored []*Entry
 	err = o.write(ctx, func(tx *bolt.Tx) error {
-		if err := putEntries(tx, entries, recs); err != nil {
+		// Run again when the group commit retries without another
+		// request that failed: only the last run counts.
+		var err error
+		if stored, err = putEntries(tx, entries, recs); err != nil {
 			return err
+		}
+		if len(marks) == 0 {
+			return nil
 		}
 		mb, err := tx.CreateBucketIfNotExists(marksBucket)
 		if err != nil {
@@ -82,9 +99,12 @@ func (o *Outbox) EnqueueWithMarks(ctx context.Context, marks []Mark, entries ...
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("enqueue %d entries with %d hand-off marks: %w", len(entries), len(marks), err)
+		if len(marks) == 0 {
+			return nil, fmt.Errorf("enqueue %d entries: %w", len(entries), err)
+		}
+		return nil, fmt.Errorf("enqueue %d entries with %d hand-off marks: %w", len(entries), len(marks), err)
 	}
-	return nil
+	return stored, nil
 }
 
 // Marks returns the stored hand-off marks by name. A mark that cannot be

@@ -189,7 +189,10 @@ func (o *Outbox) Enqueue(ctx context.Context, entries ...*Entry) error {
 	if err != nil {
 		return err
 	}
-	err = o.write(ctx, func(tx *bolt.Tx) error { return putEntries(tx, entries, recs) })
+	err = o.write(ctx, func(tx *bolt.Tx) error {
+		_, err := putEntries(tx, entries, recs)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("enqueue %d entries: %w", len(entries), err)
 	}
@@ -226,22 +229,24 @@ func (o *Outbox) prepare(entries []*Entry) ([][]byte, error) {
 	return recs, nil
 }
 
-// putEntries stores new entries in tx; an ID already present is left as
-// it is.
-func putEntries(tx *bolt.Tx, entries []*Entry, recs [][]byte) error {
+// putEntries stores new entries in tx, and returns those it stored: an
+// ID already present is left as it is.
+func putEntries(tx *bolt.Tx, entries []*Entry, recs [][]byte) ([]*Entry, error) {
 	b, err := txBuckets(tx)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	stored := make([]*Entry, 0, len(entries))
 	for i, e := range entries {
 		if b.entries.Get([]byte(e.ID)) != nil {
 			continue
 		}
 		if err := b.put(e, recs[i], nil); err != nil {
-			return err
+			return nil, err
 		}
+		stored = append(stored, e)
 	}
-	return nil
+	return stored, nil
 }
 
 // Due returns up to limit Pending entries with NextAttempt <= now, oldest

@@ -510,6 +510,15 @@ func TestBenchCompare(t *testing.T) {
 	s := startMailServer(t)
 	rows := map[string]*senderRow{}
 	order := []string{"go-mail, 4 connections", "go-mail, 1 connection", "Tocsin, from the rule fire", "Tocsin, from the file's appearance", "Alertmanager 0.25", "msmtp, a process per mail"}
+	// TOCSIN_BENCH_BASE (make bench-compare BASE=dir) names another build's
+	// bin directory: its Tocsin runs too, in every round, and the table
+	// compares the two within the run (an A/B that the machine's noise
+	// between runs does not drown).
+	base := os.Getenv("TOCSIN_BENCH_BASE")
+	const baseFire = "Tocsin of BASE, from the rule fire"
+	if base != "" {
+		order = append(order, baseFire)
+	}
 	for _, name := range order {
 		rows[name] = &senderRow{name: name}
 	}
@@ -533,6 +542,18 @@ func TestBenchCompare(t *testing.T) {
 			{order[2:4], func() { f, a := tocsinBurst(t, s); add(order[2], f); add(order[3], a) }},
 			{order[4:5], func() { add(order[4], alertmanager(t, s)) }},
 			{order[5:6], func() { add(order[5], msmtp(t, s)) }},
+		}
+		if base != "" {
+			runs = append(runs, struct {
+				rows []string
+				run  func()
+			}{[]string{"Tocsin, from the rule fire", baseFire}, func() {
+				own := os.Getenv(sdktest.BinDirEnv)
+				must(t, os.Setenv(sdktest.BinDirEnv, base))
+				defer func() { must(t, os.Setenv(sdktest.BinDirEnv, own)) }()
+				f, _ := tocsinBurst(t, s)
+				add(baseFire, f)
+			}})
 		}
 		for i := range runs {
 			r := runs[(i+round)%len(runs)]
@@ -572,6 +593,9 @@ func TestBenchCompare(t *testing.T) {
 		fmt.Print(out.String())
 		appendBenchOut(t, out.String())
 	}()
+	if base != "" {
+		out.WriteString(abLine(rows[order[2]], rows[baseFire], base))
+	}
 	if slices.ContainsFunc(order, func(name string) bool { return len(rows[name].samples) == 0 }) {
 		return // not every sender ran: no targets
 	}
@@ -596,4 +620,25 @@ func TestBenchCompare(t *testing.T) {
 	fmt.Fprintf(&out, "- p99 from the file's appearance ≤ the check's interval (1 s) + 1.25 × the ceiling's time: %.0f ms vs %.0f ms: %s\n", aP99*1000, (1+1.25*cTotal)*1000, verdict(aP99 <= 1+1.25*cTotal))
 	fmt.Fprintf(&out, "- ≥ 50 × per-message msmtp: %.0f vs %.1f = %.0f×: %s\n", fRate, mRate, fRate/mRate, verdict(fRate >= 50*mRate))
 	fmt.Fprintf(&out, "- (for the record) Tocsin against Alertmanager: %.1f×\n", fRate/amRate)
+}
+
+// abLine says how the Tocsin of this build and that of BASE compared in
+// the rows of one run: medians of msg/s and of alert to last mail, and of
+// each round's ratio of the two rates.
+func abLine(own, base *senderRow, baseDir string) string {
+	n := min(len(own.samples), len(base.samples))
+	if n == 0 {
+		return ""
+	}
+	ratios := &senderRow{}
+	for i := range n {
+		ratios.samples = append(ratios.samples, sample{rate: own.samples[i].rate / base.samples[i].rate})
+	}
+	rate, _, _ := own.median(func(s sample) float64 { return s.rate })
+	total, _, _ := own.median(func(s sample) float64 { return float64(s.total.Milliseconds()) })
+	bRate, _, _ := base.median(func(s sample) float64 { return s.rate })
+	bTotal, _, _ := base.median(func(s sample) float64 { return float64(s.total.Milliseconds()) })
+	r, lo, hi := ratios.median(func(s sample) float64 { return s.rate })
+	return fmt.Sprintf("\nA/B within this run, from the rule fire: this build %.0f msg/s, alert to last mail %.0f ms; BASE (%s) %.0f msg/s, %.0f ms; this build's rate over BASE's, round by round: %.2f× (%.2f–%.2f)\n",
+		rate, total, baseDir, bRate, bTotal, r, lo, hi)
 }

@@ -56,39 +56,128 @@ func (c *pconn) quit(timeout time.Duration) {
 // there is none, dials a new one. New connections are dialled only when
 // no idle one is left, so the connections open (in use or idle) never
 // outnumber the slots.
+//
+// Slots are granted in the order they were asked for, and a Send asks for
+// all of its workers' slots at once (request): of two Sends that arrive
+// together, the first gets every connection it can use and the second
+// the ones the first leaves, as the first runs out of messages. Two
+// batches sharing the connections half and half would end together, and
+// leave every connection idle while the agent records them and sends the
+// next two; one after the other, the second keeps the connections busy
+// while the first is recorded.
 type pool struct {
-	slots       chan struct{}
+	max         int // slots
 	idleTimeout time.Duration
 	timeout     time.Duration // Options.Timeout, for QUIT
 
-	mu     sync.Mutex
-	idle   []*pconn // the most recently used last
-	open   int      // connections open or being dialled
-	peak   int      // the most open at once, for tests
-	closed bool
+	mu      sync.Mutex
+	used    int      // slots granted and not released
+	waiting []*grant // slots asked for and not granted yet, in order
+	idle    []*pconn // the most recently used last
+	open    int      // connections open or being dialled
+	peak    int      // the most open at once, for tests
+	closed  bool
+}
+
+// grant is a slot asked for: ready is closed once it is granted.
+type grant struct {
+	ready chan struct{}
 }
 
 func newPool(maxConns int, idleTimeout, timeout time.Duration) *pool {
-	return &pool{slots: make(chan struct{}, maxConns), idleTimeout: idleTimeout, timeout: timeout}
+	return &pool{max: maxConns, idleTimeout: idleTimeout, timeout: timeout}
 }
 
-// acquire takes a slot, waiting until one is free or ctx ends.
-func (p *pool) acquire(ctx context.Context) error {
+// request asks for n slots at once, behind those asked for before: each
+// is granted at once when a slot is free, or when one is released and
+// the slots asked for earlier have theirs. Every grant must be waited on
+// (wait), which takes the slot or withdraws the request.
+func (p *pool) request(n int) []*grant {
+	gs := make([]*grant, n)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range gs {
+		g := &grant{ready: make(chan struct{})}
+		if p.used < p.max && len(p.waiting) == 0 {
+			p.used++
+			close(g.ready)
+		} else {
+			p.waiting = append(p.waiting, g)
+		}
+		gs[i] = g
+	}
+	return gs
+}
+
+// wait waits until g is granted, or withdraws it when ctx ends first. A
+// slot granted at once is taken even if ctx has ended: the dial says so.
+func (p *pool) wait(ctx context.Context, g *grant) error {
 	select {
-	case p.slots <- struct{}{}:
-		return nil // a free slot, even if ctx has ended: the dial says so
+	case <-g.ready:
+		return nil
 	default:
 	}
 	select {
-	case p.slots <- struct{}{}:
+	case <-g.ready:
 		return nil
 	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	if i := slices.Index(p.waiting, g); i >= 0 {
+		p.waiting = slices.Delete(p.waiting, i, i+1)
+		p.mu.Unlock()
 		return ctx.Err()
 	}
+	p.mu.Unlock()
+	// Granted meanwhile: give the slot back.
+	p.release()
+	return ctx.Err()
 }
 
-// release gives a slot back.
-func (p *pool) release() { <-p.slots }
+// tryAcquire takes a slot when one is free and nobody waits for one; it
+// reports whether it did.
+func (p *pool) tryAcquire() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.used >= p.max || len(p.waiting) > 0 {
+		return false
+	}
+	p.used++
+	return true
+}
+
+// reserveIfNoIdle reserves room for a new connection, as take does, only
+// when no idle connection is waiting; it reports whether it did.
+func (p *pool) reserveIfNoIdle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle) > 0 {
+		return false
+	}
+	p.open++
+	p.peak = max(p.peak, p.open)
+	return true
+}
+
+// acquire takes a slot, behind those asked for before, waiting until one
+// is free or ctx ends.
+func (p *pool) acquire(ctx context.Context) error {
+	return p.wait(ctx, p.request(1)[0])
+}
+
+// release gives a slot back: to the first slot asked for and not granted
+// yet, if there is one.
+func (p *pool) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.waiting) > 0 {
+		g := p.waiting[0]
+		p.waiting = slices.Delete(p.waiting, 0, 1)
+		close(g.ready)
+		return
+	}
+	p.used--
+}
 
 // take returns the most recently used idle connection or, when there is
 // none, nil after reserving room for one the caller dials (and gives back
@@ -123,7 +212,7 @@ func (p *pool) popIdleLocked() *pconn {
 func (p *pool) reserve() {
 	p.mu.Lock()
 	var evict *pconn
-	if p.open >= cap(p.slots) && len(p.idle) > 0 {
+	if p.open >= p.max && len(p.idle) > 0 {
 		evict = p.idle[0]
 		p.idle = p.idle[1:]
 		evict.timer.Stop()

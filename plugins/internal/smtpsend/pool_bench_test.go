@@ -133,3 +133,59 @@ func BenchmarkSender_Send(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSender_lanes sends a burst of 200 messages per iteration as the
+// agent's dispatcher does: two lanes, each sending a batch of 25, then
+// taking record (the agent's fsync of the results and its next call) before
+// its next batch, over a pool of 4 connections to a server that takes
+// 2 ms per message. With the two batches in flight sharing the
+// connections half and half, they end together and the connections idle
+// for record every round; served one after the other, the second keeps
+// them busy.
+func BenchmarkSender_lanes(b *testing.B) {
+	srv := testserver.StartT(b, testserver.Options{})
+	srv.SetFault(func(stage testserver.Stage, _, _ int) *smtp.SMTPError {
+		if stage == testserver.StageData {
+			time.Sleep(2 * time.Millisecond)
+		}
+		return nil
+	})
+	const burst, batch, record = 200, 25, 10 * time.Millisecond
+	msgs := make([]*sdk.Message, burst)
+	for i := range msgs {
+		msgs[i] = message(fmt.Sprintf("m%d@node", i))
+	}
+	s, err := New(Options{Host: srv.Host(), Port: srv.Port(), Security: SecurityNone, Timeout: time.Minute, MaxConnections: 4, IdleTimeout: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ResetTimer()
+	for range b.N {
+		var mu sync.Mutex
+		next := 0
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				for {
+					mu.Lock()
+					i := next
+					next += batch
+					mu.Unlock()
+					if i >= burst {
+						return
+					}
+					if _, err := s.Send(b.Context(), msgs[i:i+batch]); err != nil {
+						b.Error(err)
+						return
+					}
+					time.Sleep(record)
+				}
+			})
+		}
+		wg.Wait()
+		srv.Reset()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(burst*b.N)/b.Elapsed().Seconds(), "msg/s")
+}

@@ -199,7 +199,14 @@ func (s *Sender) client(ctx context.Context, st *connState) (*gomail.Client, err
 // connection broke before the server took its DATA is tried once more on
 // another connection; one that broke later is not, as the server may have
 // kept it.
+//
+// A Send of no messages sends nothing and always returns no results and
+// no error; it is the agent's warm-up (see Warm).
 func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, error) {
+	if len(msgs) == 0 {
+		s.Warm(ctx)
+		return []sdk.Result{}, nil
+	}
 	b := &batch{msgs: make([]*gomail.Msg, len(msgs)), tries: make([]int, len(msgs)), errs: make([]error, len(msgs))}
 	results := make([]sdk.Result, len(msgs))
 	for i, m := range msgs {
@@ -224,16 +231,21 @@ func (s *Sender) Send(ctx context.Context, msgs []*sdk.Message) ([]sdk.Result, e
 	// than dialling another. With none, every worker dials at once, as a
 	// sender of its own would: waiting for the first login would hold
 	// the others back by one login's time.
+	//
+	// The slots of all the workers are asked for at once, so that a Send
+	// that arrives later gets connections only as this one runs out of
+	// messages (see pool).
 	picked := make(chan struct{})
 	first := sync.OnceFunc(func() { close(picked) })
 	if !s.pool.hasIdle() {
 		first()
 	}
-	wg.Go(func() { s.work(ctx, b, first) })
-	for range workers - 1 {
+	grants := s.pool.request(workers)
+	wg.Go(func() { s.work(ctx, b, grants[0], first) })
+	for _, g := range grants[1:] {
 		wg.Go(func() {
 			<-picked
-			s.work(ctx, b, nil)
+			s.work(ctx, b, g, nil)
 		})
 	}
 	wg.Wait()
@@ -291,14 +303,14 @@ func (b *batch) next() (int, bool) {
 
 // work sends messages of b, one at a time, over one pooled connection,
 // replacing it when it breaks, until none is left, ctx ends or no
-// connection can be had. The first worker of a Send calls picked once it
-// has a connection, or has none, so that it is the one to take an idle
-// connection when there is only one.
-func (s *Sender) work(ctx context.Context, b *batch, picked func()) {
+// connection can be had. It waits for its slot, g, first. The first
+// worker of a Send calls picked once it has a connection, or has none, so
+// that it is the one to take an idle connection when there is only one.
+func (s *Sender) work(ctx context.Context, b *batch, g *grant, picked func()) {
 	if picked != nil {
 		defer picked()
 	}
-	if err := s.pool.acquire(ctx); err != nil {
+	if err := s.pool.wait(ctx, g); err != nil {
 		b.mu.Lock()
 		b.connErr, b.connSt = err, &connState{}
 		b.mu.Unlock()
@@ -378,6 +390,37 @@ func (s *Sender) get(ctx context.Context, fresh bool) (*pconn, *connState, error
 	} else if c := s.pool.take(); c != nil {
 		return c, c.st, nil
 	}
+	return s.dial(ctx)
+}
+
+// Warm gets a connection ready for messages about to come: when the pool
+// has a slot free and no idle connection, it dials one (connect, TLS,
+// login) and leaves it idle in the pool, where the next Send takes it. It
+// sends nothing, never exceeds MaxConnections, and returns when the
+// connection is ready, or the dial failed (the Send that follows tries
+// again and reports why), or ctx ended. The agent calls it, as a Send of
+// no messages, while it stores notifications in its outbox, so that the
+// login is over by the time they may be sent; several at once dial one
+// connection each.
+func (s *Sender) Warm(ctx context.Context) {
+	if !s.pool.tryAcquire() {
+		return // every slot is in use: those connections carry what comes
+	}
+	defer s.pool.release()
+	if !s.pool.reserveIfNoIdle() {
+		return
+	}
+	c, _, err := s.dial(ctx)
+	if err != nil {
+		return
+	}
+	s.pool.put(c)
+}
+
+// dial dials a new connection, for which room is reserved in the pool,
+// and gives the room back when it fails; it returns the state of the
+// connection tried when it fails.
+func (s *Sender) dial(ctx context.Context) (*pconn, *connState, error) {
 	st := &connState{}
 	gc, err := s.client(ctx, st)
 	if err != nil {
