@@ -29,7 +29,10 @@ type Transport interface {
 	// Send delivers msgs. A non-nil error means no message was accepted,
 	// and applies to all of them. Otherwise there is one Result per
 	// message, in order, each with its own error or receipt. A transport
-	// that can reuses one connection for the whole batch.
+	// that can reuses one connection for the whole batch. An empty msgs
+	// is the agent's warm-up while it stores new notifications: send
+	// nothing and return no results and no error; a transport may use it
+	// to connect and log in ahead of the batch that follows.
 	Send(ctx context.Context, msgs []*Message) ([]Result, error)
 }
 

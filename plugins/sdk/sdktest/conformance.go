@@ -629,7 +629,7 @@ func (k *kit) testEmptyBatch(t tb) {
 	k.recordErr("empty Send error", err)
 	k.recordResults("empty Send result", results)
 	if err != nil {
-		t.Fatalf("Send with no messages failed: %s; it must return no results and no error (and not connect to anything)", explain(err))
+		t.Fatalf("Send with no messages failed: %s; it must return no results and no error, and send nothing (the agent sends an empty batch to get a transport ready: a plugin may connect and log in)", explain(err))
 	}
 	if len(results) != 0 {
 		t.Errorf("Send with no messages returned %d results, want 0", len(results))
