@@ -65,7 +65,8 @@ func alertOf(m *sdk.Message, now time.Time, endsAfter time.Duration) amclient.Al
 }
 
 // alertFromHeaders maps a message without an alert from its headers.
-func alertFromHeaders(m *sdk.Message, now time.Time, endsAfter time.Duration) amclient.Alert {	header := func(name string) string {
+func alertFromHeaders(m *sdk.Message, now time.Time, endsAfter time.Duration) amclient.Alert {
+	header := func(name string) string {
 		for _, h := range m.Headers {
 			if strings.EqualFold(h.Name, name) {
 				return strings.TrimSpace(h.Value)

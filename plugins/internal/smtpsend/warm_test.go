@@ -8,7 +8,7 @@ import (
 	"github.com/emersion/go-smtp"
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/tocsin-dev/tocsin/plugins/sdk/testserver"
+	"github.com/tocsin-dev/tocsin/plugins/testserver"
 )
 
 // emptySends makes n Sends of no messages at once (the agent's warm-up),
@@ -61,11 +61,24 @@ func TestSender_warm(t *testing.T) {
 			}
 			logins := 0
 			var mu sync.Mutex
+			// Each login waits until every login the warm-ups should
+			// make has begun: a warm-up that found a connection already
+			// idle would dial none, so warm-ups that start one after the
+			// other (a slow machine) would dial fewer than at once.
 			srv.SetFault(func(stage testserver.Stage, _, _ int) *smtp.SMTPError {
-				if stage == testserver.StageAuth {
+				if stage != testserver.StageAuth {
+					return nil
+				}
+				mu.Lock()
+				logins++
+				mu.Unlock()
+				for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 					mu.Lock()
-					logins++
+					n := logins
 					mu.Unlock()
+					if n >= tt.want-tt.before {
+						break
+					}
 				}
 				return nil
 			})
