@@ -2,7 +2,9 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -83,5 +85,35 @@ func TestEnqueueStored(t *testing.T) {
 	_ = o.Close()
 	if stored, err := o.EnqueueStored(ctx, nil, newEntry("g")); err == nil || stored != nil {
 		t.Errorf("a closed outbox: %v, %v", ids(stored), err)
+	}
+}
+
+// TestEnqueueStored_marksAlone: marks without entries are stored (a rule
+// whose notifications were all silenced still records its hand-off), and
+// a failed store says whether it carried marks.
+func TestEnqueueStored_marksAlone(t *testing.T) {
+	o, _, _ := openTest(t)
+	ctx := context.Background()
+	stored, err := o.EnqueueStored(ctx, []Mark{{Name: "alone", Seq: 3}})
+	if err != nil || len(stored) != 0 {
+		t.Fatalf("marks alone: %v, %v", stored, err)
+	}
+	if m, err := o.Marks(); err != nil || m["alone"].Seq != 3 {
+		t.Errorf("mark alone = %+v, %v; want stored at 3", m["alone"], err)
+	}
+	if stored, err := o.EnqueueStored(ctx, nil); err != nil || stored != nil {
+		t.Errorf("nothing at all: %v, %v", stored, err)
+	}
+
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.EnqueueStored(ctx, []Mark{{Name: "r", Seq: 1}}, newEntry("x"))
+	if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "1 hand-off marks") {
+		t.Errorf("closed, with a mark: %v; want ErrClosed naming the mark", err)
+	}
+	_, err = o.EnqueueStored(ctx, nil, newEntry("y"))
+	if !errors.Is(err, ErrClosed) || strings.Contains(err.Error(), "hand-off") {
+		t.Errorf("closed, without marks: %v; want ErrClosed, no marks named", err)
 	}
 }
