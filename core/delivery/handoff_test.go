@@ -124,6 +124,10 @@ func TestDispatcher_Claim_left(t *testing.T) {
 
 	early := entries("early", 3, "smtp")
 	storeAndHand(t, d, o, early) // before Run
+	time.Sleep(20 * time.Millisecond)
+	if calls := ft.callsTo("smtp"); len(calls) != 0 {
+		t.Fatalf("%d Sends before Run: a hand-off before Run must leave the entries to its rounds", len(calls))
+	}
 
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(context.Background()) }()
