@@ -4,6 +4,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/tocsin-dev/tocsin/plugins/alertmanager/alertmanager"
 	"github.com/tocsin-dev/tocsin/plugins/sdk"
 )
@@ -11,4 +14,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func main() { sdk.Serve(alertmanager.New(version)) }
+func main() {
+	if err := sdk.Serve(alertmanager.New(version)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
